@@ -1,0 +1,192 @@
+"""Configuration: ``SparkConf`` (mutable, PySpark's API) and ``Config`` (frozen, validated).
+
+Keys keep Spark's names and defaults where Spark has the knob; asyncspark's own knobs live
+under ``asyncspark.*``. ``KNOWN_KEYS`` is the one table of every key honoured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["KNOWN_KEYS", "Config", "SparkConf", "parse_bytes", "parse_duration"]
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+               "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
+_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_bytes(value: Any, key: str = "value") -> int:
+    """``"48m"`` -> 50331648. Plain numbers are bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(value))
+        if not m or m.group(2).lower() not in _SIZE_UNITS:
+            raise ConfigError(f"{key}: cannot parse {value!r} as a size (e.g. 512k, 48m, 1g)")
+        n = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    if n < 0:
+        raise ConfigError(f"{key}: size must not be negative, got {value!r}")
+    return n
+
+
+def parse_duration(value: Any, key: str = "value") -> float:
+    """``"3s"`` -> 3.0, ``"100ms"`` -> 0.1. Plain numbers are seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        s = float(value)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*", str(value))
+        if not m or m.group(2).lower() not in _TIME_UNITS:
+            raise ConfigError(f"{key}: cannot parse {value!r} as a duration (e.g. 100ms, 3s)")
+        s = float(m.group(1)) * _TIME_UNITS[m.group(2).lower()]
+    if s < 0:
+        raise ConfigError(f"{key}: duration must not be negative, got {value!r}")
+    return s
+
+
+def _parse_int(value: Any, key: str) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+    if n < 0:
+        raise ConfigError(f"{key}: must not be negative, got {value!r}")
+    return n
+
+
+def _parse_str(value: Any, key: str) -> str:
+    return str(value)
+
+
+def _parse_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    s = str(value).strip().lower()
+    if s in ("true", "1", "yes"):
+        return True
+    if s in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {value!r}")
+
+
+# key -> (Config field, parser, default, description)
+KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
+    "spark.app.name": ("app_name", _parse_str, "asyncspark", "application name"),
+    "spark.master": ("master", _parse_str, "local[*]", "local, local[N], local[*]"),
+    "spark.default.parallelism": (
+        "default_parallelism", _parse_int, None,
+        "partitions of parallelize() etc. when not given (default: number of task slots)"),
+    "spark.task.maxFailures": (
+        "task_max_failures", _parse_int, 4, "attempts of one task before the job fails"),
+    "spark.executor.heartbeatInterval": (
+        "heartbeat_interval", parse_duration, 1.0, "executor heartbeat period"),
+    "spark.local.dir": ("local_dir", _parse_str, None, "scratch directory (default: system temp)"),
+    "spark.python.worker.reuse": ("worker_reuse", _parse_bool, True, "always true"),
+    "asyncspark.executor.taskSlots": (
+        "task_slots", _parse_int, 1, "tasks an executor holds at once (1 runs, rest queue)"),
+    "asyncspark.executor.registrationTimeout": (
+        "registration_timeout", parse_duration, 30.0,
+        "how long executors may take to start and register"),
+    "asyncspark.executor.maxReplacementsPerMinute": (
+        "max_replacements_per_minute", _parse_int, 10,
+        "dead executors replaced per minute before jobs fail"),
+    "asyncspark.task.killGracePeriod": (
+        "kill_grace_period", parse_duration, 1.0,
+        "time a killed task has to stop before its executor is killed and replaced"),
+    "asyncspark.rpc.maxFrameSize": (
+        "max_frame_size", parse_bytes, 256 << 20, "largest frame a connection accepts"),
+    "asyncspark.rpc.host": ("rpc_host", _parse_str, "127.0.0.1", "address the driver listens on"),
+    "asyncspark.eventLoop.uvloop": (
+        "use_uvloop", _parse_bool, True, "executors run on uvloop when installed"),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Config:
+    """The validated, frozen configuration a context runs with."""
+
+    app_name: str = "asyncspark"
+    master: str = "local[*]"
+    default_parallelism: int | None = None
+    task_max_failures: int = 4
+    heartbeat_interval: float = 1.0
+    local_dir: str | None = None
+    worker_reuse: bool = True
+    task_slots: int = 1
+    registration_timeout: float = 30.0
+    max_replacements_per_minute: int = 10
+    kill_grace_period: float = 1.0
+    max_frame_size: int = 256 << 20
+    rpc_host: str = "127.0.0.1"
+    use_uvloop: bool = True
+    raw: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_items(cls, items: Iterable[tuple[str, Any]]) -> Config:
+        values: dict[str, Any] = {}
+        raw: dict[str, str] = {}
+        for key, value in items:
+            raw[key] = str(value)
+            spec = KNOWN_KEYS.get(key)
+            if spec is None:
+                if key.startswith("asyncspark."):
+                    raise ConfigError(f"unknown configuration key {key!r}")
+                continue  # other spark.* keys are kept in raw, as Spark does
+            field, parser, _default, _doc = spec
+            values[field] = parser(value, key)
+        if values.get("task_max_failures", 1) < 1:
+            raise ConfigError("spark.task.maxFailures must be at least 1")
+        if values.get("task_slots", 1) < 1:
+            raise ConfigError("asyncspark.executor.taskSlots must be at least 1")
+        if values.get("max_frame_size", 1 << 20) < 1024:
+            raise ConfigError("asyncspark.rpc.maxFrameSize must be at least 1k")
+        return cls(**values, raw=raw)
+
+
+class SparkConf:
+    """PySpark's ``SparkConf``: a mutable bag of settings, chained setters."""
+
+    def __init__(self, loadDefaults: bool = True, _items: Mapping[str, str] | None = None):
+        self._conf: dict[str, str] = {}
+        if loadDefaults:
+            for k, v in os.environ.items():
+                if k.startswith("ASYNCSPARK_CONF_"):
+                    self._conf[k[len("ASYNCSPARK_CONF_"):].replace("__", ".")] = v
+        if _items:
+            self._conf.update({k: str(v) for k, v in _items.items()})
+
+    def set(self, key: str, value: Any) -> SparkConf:
+        self._conf[key] = str(value)
+        return self
+
+    def setIfMissing(self, key: str, value: Any) -> SparkConf:
+        self._conf.setdefault(key, str(value))
+        return self
+
+    def setAll(self, pairs: Iterable[tuple[str, Any]]) -> SparkConf:
+        for k, v in pairs:
+            self.set(k, v)
+        return self
+
+    def setMaster(self, value: str) -> SparkConf:
+        return self.set("spark.master", value)
+
+    def setAppName(self, value: str) -> SparkConf:
+        return self.set("spark.app.name", value)
+
+    def get(self, key: str, defaultValue: str | None = None) -> str | None:
+        return self._conf.get(key, defaultValue)
+
+    def contains(self, key: str) -> bool:
+        return key in self._conf
+
+    def getAll(self) -> list[tuple[str, str]]:
+        return list(self._conf.items())
+
+    def toDebugString(self) -> str:
+        return "\n".join(f"{k}={v}" for k, v in sorted(self._conf.items()))

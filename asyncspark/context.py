@@ -1,0 +1,342 @@
+"""``Context``: the entry point — configuration, executors, RDD creation, job submission.
+
+::
+
+    async with asyncspark.Context("local[2]", app_name="demo") as sc:
+        print(await sc.parallelize(range(10)).map(lambda x: x * x).sum())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from . import serializers
+from .conf import Config, SparkConf
+from .errors import ConfigError, ContextStoppedError
+from .listener import ListenerBus
+from .rdd import RDD
+from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
+from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
+from .scheduler.stage import JobWaiter
+from .scheduler.task_scheduler import TaskScheduler
+
+__all__ = ["Context", "StatusTracker", "parse_master"]
+
+log = logging.getLogger("asyncspark")
+
+_LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
+
+# Per-coroutine job properties (job group, description): a ContextVar maps Spark's
+# thread-local properties onto asyncio tasks.
+_local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "asyncspark_local_properties", default={})
+
+
+def parse_master(master: str) -> int:
+    """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
+    m = _LOCAL_RE.fullmatch(master.strip())
+    if not m:
+        raise ConfigError(
+            f"unsupported master URL {master!r}: expected local, local[N] or local[*]")
+    n = m.group(1)
+    if n is None:
+        return 1
+    if n == "*":
+        return os.cpu_count() or 1
+    if int(n) < 1:
+        raise ConfigError(f"master {master!r}: the number of executors must be at least 1")
+    return int(n)
+
+
+class StatusTracker:
+    """Which jobs are running (a small part of Spark's ``StatusTracker``)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def getActiveJobsIds(self) -> list[int]:
+        return sorted(self._ctx._active_jobs)
+
+    def getJobIdsForGroup(self, jobGroup: str | None = None) -> list[int]:
+        return sorted(j for j, g in self._ctx._active_jobs.items() if g == jobGroup)
+
+
+class Context:
+    """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
+
+    ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
+    ``async with`` (or ``await sc.start()`` / ``await sc.stop()``). The context runs on the
+    event loop it was started on; use it from coroutines of that loop.
+    """
+
+    def __init__(self, master: str | None = None, app_name: str | None = None,
+                 conf: SparkConf | Mapping[str, Any] | None = None, *,
+                 appName: str | None = None) -> None:
+        if isinstance(conf, SparkConf):
+            items = dict(conf.getAll())
+        else:
+            items = {k: str(v) for k, v in (conf or {}).items()}
+        if master is not None:
+            items["spark.master"] = master
+        name = app_name or appName
+        if name is not None:
+            items["spark.app.name"] = name
+        self.conf: Config = Config.from_items(items.items())
+        self.num_executors = parse_master(self.conf.master)
+        self._rdd_ids = itertools.count()
+        self._job_ids = itertools.count()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._backend = None
+        self._dag: DAGScheduler | None = None
+        self._task_scheduler: TaskScheduler | None = None
+        self.listener_bus = ListenerBus()
+        self._active_jobs: dict[int, str | None] = {}
+        self._state = "new"
+        self.startTime = int(time.time() * 1000)
+        self.applicationId = f"local-{self.startTime}"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> Context:
+        if self._state != "new":
+            raise ContextStoppedError(f"the context is already {self._state}")
+        from .scheduler.backends.local import LocalBackend
+
+        self._state = "starting"
+        self._loop = asyncio.get_running_loop()
+        self.listener_bus.start()
+        bus = self.listener_bus
+        ts = TaskScheduler(self._post_event, max_failures=self.conf.task_max_failures,
+                           kill_grace_period=self.conf.kill_grace_period,
+                           listeners_active=lambda: bus.active)
+        self._task_scheduler = ts
+        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active)
+        self._dag.start()
+        backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        ts.kill_executor = backend.kill_executor
+        self._backend = backend
+        try:
+            await backend.start()
+        except BaseException:
+            self._state = "stopped"
+            await self._dag.stop("the context failed to start")
+            await self.listener_bus.stop()
+            raise
+        self._state = "running"
+        return self
+
+    def _post_event(self, event: Any) -> None:
+        self._dag.post(event)  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        """Cancel running jobs, stop the executors and the scheduler. Idempotent."""
+        if self._state in ("stopped", "new"):
+            self._state = "stopped"
+            return
+        self._state = "stopped"
+        try:
+            if self._dag is not None:
+                await self._dag.stop("the context was stopped")
+        finally:
+            if self._backend is not None:
+                await self._backend.stop()
+            await self.listener_bus.stop()
+
+    async def __aenter__(self) -> Context:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _check_running(self) -> None:
+        if self._state != "running":
+            raise ContextStoppedError(
+                f"the context is {self._state}; start it with 'async with Context(...)'")
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def master(self) -> str:
+        return self.conf.master
+
+    @property
+    def appName(self) -> str:
+        return self.conf.app_name
+
+    @property
+    def version(self) -> str:
+        from . import __version__
+
+        return __version__
+
+    @property
+    def defaultParallelism(self) -> int:
+        """Default number of partitions: ``spark.default.parallelism`` or the task slots."""
+        if self.conf.default_parallelism:
+            return self.conf.default_parallelism
+        return self.num_executors
+
+    @property
+    def defaultMinPartitions(self) -> int:
+        return min(self.defaultParallelism, 2)
+
+    def getConf(self) -> SparkConf:
+        return SparkConf(loadDefaults=False, _items=dict(self.conf.raw))
+
+    def statusTracker(self) -> StatusTracker:
+        return StatusTracker(self)
+
+    def _new_rdd_id(self) -> int:
+        return next(self._rdd_ids)
+
+    # -- RDD creation --------------------------------------------------------------------
+
+    def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:
+        """Distribute a local collection into an RDD of ``numSlices`` partitions."""
+        from .rdds.collection import ParallelCollectionRDD
+
+        n = self.defaultParallelism if numSlices is None else numSlices
+        return ParallelCollectionRDD(self, c, n)
+
+    def range(self, start: int, end: int | None = None, step: int = 1,
+              numSlices: int | None = None) -> RDD:
+        if end is None:
+            start, end = 0, start
+        return self.parallelize(range(start, end, step), numSlices)
+
+    def textFile(self, name: str, minPartitions: int | None = None,
+                 use_unicode: bool = True) -> RDD:
+        """Lines of local text files: a path, a directory, a glob or a comma-separated list;
+        ``.gz`` files are decompressed (one partition each)."""
+        from .rdds.textfile import TextFileRDD
+
+        n = self.defaultMinPartitions if minPartitions is None else minPartitions
+        return TextFileRDD(self, name, n, use_unicode)
+
+    def emptyRDD(self) -> RDD:
+        from .rdds.collection import EmptyRDD
+
+        return EmptyRDD(self)
+
+    def union(self, rdds: list[RDD]) -> RDD:
+        from .rdds.narrow import UnionRDD
+
+        if not rdds:
+            raise ValueError("union() needs at least one RDD")
+        return UnionRDD(self, list(rdds))
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    async def runJob(self, rdd: RDD, partitionFunc: Callable, partitions: Iterable[int] | None = None,
+                     allowLocal: bool = False) -> list:
+        """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
+        concatenated results, as PySpark's ``SparkContext.runJob``."""
+        parts = await self._run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
+        return list(itertools.chain.from_iterable(parts))
+
+    async def _run_job(self, rdd: RDD, func: Callable,
+                       partitions: Iterable[int] | None = None) -> list:
+        """Run ``func(iterator) -> value`` on each partition; the values in order."""
+        self._check_running()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            raise RuntimeError(
+                "this Context runs on another event loop; use it from the loop it was "
+                "started on (or use asyncspark.sync.SparkContext from threads)")
+        if rdd.ctx is not self:
+            raise ValueError(f"{rdd!r} belongs to another context")
+        if rdd._needs_prepare:
+            await rdd._prepare()
+        n = rdd._num_partitions
+        if partitions is None:
+            parts = list(range(n))
+        else:
+            parts = list(partitions)
+            for p in parts:
+                if not 0 <= p < n:
+                    raise ValueError(f"partition {p} out of range: {rdd!r} has {n} partitions")
+        if not parts:
+            return []
+        binary = self._task_binary(rdd, func)
+        job_id = next(self._job_ids)
+        props = _local_properties.get()
+        waiter = JobWaiter(loop.create_future(), len(parts), job_id)
+        self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
+        self._dag.post(JobSubmitted(  # type: ignore[union-attr]
+            job_id, rdd.id, n, binary, parts, waiter, dict(props)))
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            if self._dag is not None and self._state == "running":
+                self._dag.post(JobCancelled(job_id, "because the awaiting coroutine was cancelled"))
+            raise
+        finally:
+            self._active_jobs.pop(job_id, None)
+
+    def _task_binary(self, rdd: RDD, func: Callable) -> bytes:
+        def culprits():
+            yield from [("the action", func)]
+            for r in rdd._lineage():
+                yield from r._functions()
+
+        return serializers.dumps_closure((rdd, func), f"the lineage of {rdd!r}", culprits())
+
+    # -- job groups and cancellation -----------------------------------------------------
+
+    def setLocalProperty(self, key: str, value: str | None) -> None:
+        """Set a property of jobs submitted from the current coroutine (and tasks it
+        creates afterwards); ``None`` removes it."""
+        props = dict(_local_properties.get())
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = str(value)
+        _local_properties.set(props)
+
+    def getLocalProperty(self, key: str) -> str | None:
+        return _local_properties.get().get(key)
+
+    def setJobGroup(self, groupId: str, description: str | None,
+                    interruptOnCancel: bool = False) -> None:
+        """Put the jobs this coroutine submits from now on into group ``groupId``."""
+        self.setLocalProperty(JOB_GROUP_KEY, groupId)
+        self.setLocalProperty("spark.job.description", description)
+        self.setLocalProperty("spark.job.interruptOnCancel", str(interruptOnCancel).lower())
+
+    def clearJobGroup(self) -> None:
+        for key in (JOB_GROUP_KEY, "spark.job.description", "spark.job.interruptOnCancel"):
+            self.setLocalProperty(key, None)
+
+    def setJobDescription(self, value: str) -> None:
+        self.setLocalProperty("spark.job.description", value)
+
+    def cancelJob(self, jobId: int, reason: str | None = None) -> None:
+        """Cancel a running job: its awaiting caller gets ``JobCancelledError``."""
+        self._check_running()
+        self._dag.post(JobCancelled(jobId, reason or ""))  # type: ignore[union-attr]
+
+    def cancelJobGroup(self, groupId: str) -> None:
+        self._check_running()
+        self._dag.post(JobGroupCancelled(groupId))  # type: ignore[union-attr]
+
+    def cancelAllJobs(self) -> None:
+        self._check_running()
+        self._dag.post(AllJobsCancelled())  # type: ignore[union-attr]
+
+    def addSparkListener(self, listener: Any) -> None:
+        """Receive scheduler events (see ``asyncspark.listener.SparkListener``)."""
+        self.listener_bus.add(listener)
+
+    def removeSparkListener(self, listener: Any) -> None:
+        self.listener_bus.remove(listener)
+
+    def __repr__(self) -> str:
+        return f"<Context master={self.master} app={self.appName!r} {self._state}>"

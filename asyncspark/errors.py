@@ -1,0 +1,79 @@
+"""Every error asyncspark raises on purpose, in families.
+
+- Misuse by the caller: subclasses of ``ValueError``/``TypeError`` (``ConfigError``,
+  ``SerializationError``), raised before anything is sent.
+- Remote failures: ``JobFailedError`` (a job could not finish; its message carries the
+  remote traceback and ``__cause__`` is the original exception when it could be
+  unpickled on the driver), ``ExecutorLostError``.
+- Transport failures: ``TransportError`` (a ``ConnectionError``) and ``ProtocolError``
+  split into ``LocalProtocolError`` (we were asked to send something invalid) and
+  ``RemoteProtocolError`` (the peer sent something invalid; only that connection closes).
+- ``JobCancelledError``: the job was cancelled by ``cancelJob``/``cancelJobGroup``/
+  ``cancelAllJobs`` or by the context stopping. Cancelling the awaiting coroutine itself
+  raises ``asyncio.CancelledError`` as usual.
+"""
+
+from __future__ import annotations
+
+
+class AsyncSparkError(Exception):
+    """Base class of the errors asyncspark raises on purpose."""
+
+
+class ConfigError(AsyncSparkError, ValueError):
+    """A configuration value or master URL is invalid; the message names the key."""
+
+
+class SerializationError(AsyncSparkError, TypeError):
+    """A function or value could not be pickled; raised before any task is sent."""
+
+
+class ProtocolError(AsyncSparkError):
+    """A frame violated the wire protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to send something the protocol cannot carry."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that are not a valid frame; only that connection is closed."""
+
+
+class TransportError(AsyncSparkError, ConnectionError):
+    """A connection failed, closed or could not be authenticated."""
+
+
+class AuthenticationError(TransportError):
+    """The peer did not prove knowledge of the application secret."""
+
+
+class ExecutorLostError(AsyncSparkError):
+    """An executor process died or stopped answering."""
+
+
+class JobFailedError(AsyncSparkError):
+    """A job failed: a task kept failing past ``spark.task.maxFailures`` or could not run.
+
+    ``remote_traceback`` holds the executor-side traceback text of the last failure, when
+    there was one; ``__cause__`` is the original exception when it could be unpickled.
+    """
+
+    def __init__(self, message: str, remote_traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+
+class JobCancelledError(AsyncSparkError):
+    """The job was cancelled (``cancelJob``, ``cancelJobGroup``, ``cancelAllJobs``, stop)."""
+
+
+class TaskKilledError(BaseException):
+    """Raised inside a task thread to interrupt a task whose job was cancelled.
+
+    A ``BaseException`` so that user code's ``except Exception`` does not swallow it.
+    """
+
+
+class ContextStoppedError(AsyncSparkError, RuntimeError):
+    """The context was stopped, or has not been started."""

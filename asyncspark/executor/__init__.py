@@ -1,0 +1,1 @@
+"""Executor processes: ``python -m asyncspark.executor --driver HOST:PORT ...``."""

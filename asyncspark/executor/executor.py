@@ -1,0 +1,287 @@
+"""The executor process: a control connection to the driver and one task thread.
+
+The event loop only moves messages: task binaries are stored raw, launches are queued for
+the task thread, finished tasks are batched into ``TaskStatuses`` frames. The task thread
+deserializes each stage's binary once, runs tasks one after another, and hands results
+back with ``call_soon_threadsafe``. A killed task gets ``TaskKilledError`` raised in the
+task thread; a task stuck in C code does not notice, and the driver kills the whole
+process after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import pickle
+import queue
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import msgpack
+
+from ..errors import AuthenticationError, TaskKilledError
+from ..serializers import dumps_result, loads
+from ..taskcontext import TaskContext
+from ..transport import auth
+from ..transport.codec import (
+    Challenge, ForgetBinaries, Heartbeat, KillTask, LaunchTasks, Register, Registered,
+    StopExecutor, TaskBinary, TaskStatuses,
+)
+from ..transport.protocol import FramedProtocol
+
+__all__ = ["Executor", "encode_failure"]
+
+log = logging.getLogger("asyncspark.executor")
+
+FINISHED, FAILED, KILLED = 0, 1, 2
+_FORGET = object()
+
+
+def encode_failure(exc: BaseException) -> bytes:
+    """msgpack ``[type, message, traceback text, pickled exception or None]``."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        exc_bytes = pickle.dumps(exc, 5)
+        pickle.loads(exc_bytes)  # must round-trip here to be worth sending
+    except Exception:
+        exc_bytes = None
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<exception str() failed>"
+    return msgpack.packb([type(exc).__qualname__, message, tb, exc_bytes], use_bin_type=True)
+
+
+class Executor:
+    def __init__(self, executor_id: str, host: str, port: int, secret: str,
+                 local_dir: str) -> None:
+        self.executor_id = executor_id
+        self.driver = (host, port)
+        self.secret = secret
+        self.local_dir = local_dir
+        self.conn: FramedProtocol | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.raw_binaries: dict[int, bytes] = {}
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._flush_scheduled = False
+        self._lock = threading.Lock()
+        self._current: int | None = None
+        self._killed: set[int] = set()
+        self._thread_id: int | None = None
+        self._nonce = auth.make_nonce()
+        self._authenticated = False
+        self._done: asyncio.Future | None = None
+        self.heartbeat_interval = 1.0
+
+    # -- connection ----------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.loop = loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        _, conn = await loop.create_connection(
+            lambda: FramedProtocol(self._on_message, self._on_close), *self.driver)
+        self.conn = conn
+        threading.Thread(target=self._task_thread, name="asyncspark-task", daemon=True).start()
+        ppid = os.getppid()
+        loop.call_later(1.0, self._watch_parent, ppid)
+        return await self._done
+
+    def _finish(self, code: int) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(code)
+
+    def _watch_parent(self, ppid: int) -> None:
+        if os.getppid() != ppid:
+            log.error("executor %s: driver process went away; exiting", self.executor_id)
+            self._finish(3)
+            return
+        self.loop.call_later(1.0, self._watch_parent, ppid)  # type: ignore[union-attr]
+
+    def _heartbeat(self) -> None:
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        with self._lock:
+            running = [] if self._current is None else [self._current]
+        try:
+            conn.send(Heartbeat(running))
+        except ConnectionError:
+            return
+        self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
+
+    def _on_close(self, exc: BaseException | None) -> None:
+        self._finish(0 if exc is None else 2)
+
+    def _on_message(self, msg: Any) -> None:
+        t = type(msg)
+        if not self._authenticated and t is not Challenge and t is not Registered:
+            self.conn.abort(AuthenticationError(  # type: ignore[union-attr]
+                f"driver sent {t.__name__} before authenticating"))
+            return
+        if t is LaunchTasks:
+            put = self.inbox.put
+            for task in msg.tasks:
+                put(task)
+        elif t is TaskBinary:
+            self.raw_binaries[msg.binary_id] = msg.body
+        elif t is KillTask:
+            self._kill(msg.task_id)
+        elif t is ForgetBinaries:
+            self.inbox.put((_FORGET, msg.binary_ids))
+        elif t is Challenge:
+            self.conn.send(Register(  # type: ignore[union-attr]
+                self.executor_id, auth.prove(self.secret, msg.nonce, b"executor"),
+                self._nonce, os.getpid(), socket.gethostname()))
+        elif t is Registered:
+            if not auth.verify(self.secret, self._nonce, b"driver", msg.mac):
+                self.conn.abort(AuthenticationError("driver failed authentication"))  # type: ignore[union-attr]
+                return
+            self._authenticated = True
+            self.heartbeat_interval = float(msg.conf.get("heartbeat_interval", 1.0))
+            self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
+        elif t is StopExecutor:
+            self._finish(0)
+        else:
+            log.warning("executor %s: unexpected message %s", self.executor_id, t.__name__)
+
+    # -- killing -------------------------------------------------------------------------
+
+    def _kill(self, task_id: int) -> None:
+        with self._lock:
+            if self._current == task_id and self._thread_id is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self._thread_id), ctypes.py_object(TaskKilledError))
+            else:
+                self._killed.add(task_id)
+
+    # -- task thread ---------------------------------------------------------------------
+
+    def _post(self, item: tuple) -> None:
+        self.outbox.put(item)
+        self.loop.call_soon_threadsafe(self._flush)  # type: ignore[union-attr]
+
+    def _flush(self) -> None:
+        statuses = []
+        payloads = []
+        get = self.outbox.get_nowait
+        while True:
+            try:
+                task_id, state, payload, run_us = get()
+            except queue.Empty:
+                break
+            statuses.append([task_id, state, len(payload), run_us])
+            payloads.append(payload)
+        if statuses and self.conn is not None and not self.conn.closed:
+            self.conn.send(TaskStatuses(statuses, b"".join(payloads)))
+
+    def _task_thread(self) -> None:
+        self._thread_id = threading.get_ident()
+        binaries: dict[int, tuple] = {}
+        while True:
+            try:
+                self._task_loop(binaries)
+                return
+            except TaskKilledError:
+                continue  # a kill that landed between tasks: nothing to interrupt
+
+    def _task_loop(self, binaries: dict[int, tuple]) -> None:
+        get = self.inbox.get
+        while True:
+            item = get()
+            if item[0] is _FORGET:
+                for bid in item[1]:
+                    binaries.pop(bid, None)
+                    self.raw_binaries.pop(bid, None)
+                continue
+            task_id, binary_id, partition, attempt, stage_id = item
+            with self._lock:
+                if task_id in self._killed:
+                    self._killed.discard(task_id)
+                    killed = True
+                else:
+                    self._current = task_id
+                    killed = False
+            if killed:
+                self._post((task_id, KILLED, b"", 0))
+                continue
+            start = time.perf_counter()
+            try:
+                state, payload = FINISHED, self._run_task(
+                    binaries, task_id, binary_id, partition, attempt, stage_id)
+            except TaskKilledError:
+                state, payload = KILLED, b""
+            except BaseException as exc:
+                state, payload = FAILED, encode_failure(exc)
+            finally:
+                TaskContext._set(None)
+            run_us = int((time.perf_counter() - start) * 1e6)
+            self._task_done(task_id, state, payload, run_us)
+
+    def _task_done(self, task_id: int, state: int, payload: bytes, run_us: int) -> None:
+        # A kill may land while we leave the task; retry until we are out of it.
+        while True:
+            try:
+                with self._lock:
+                    self._current = None
+                break
+            except TaskKilledError:
+                continue
+        self._post((task_id, state, payload, run_us))
+
+    def _run_task(self, binaries: dict, task_id: int, binary_id: int, partition: int,
+                  attempt: int, stage_id: int) -> bytes:
+        entry = binaries.get(binary_id)
+        if entry is None:
+            raw = self.raw_binaries.get(binary_id)
+            if raw is None:
+                raise RuntimeError(f"task binary {binary_id} was never received")
+            entry = binaries[binary_id] = loads(raw)
+        rdd, func = entry
+        ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
+        TaskContext._set(ctx)
+        return dumps_result(func(rdd.iterator(partition, ctx)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m asyncspark.executor")
+    p.add_argument("--driver", required=True, help="host:port of the driver")
+    p.add_argument("--executor-id", required=True)
+    p.add_argument("--local-dir", required=True)
+    args = p.parse_args(argv)
+    secret = os.environ.pop(auth.SECRET_ENV, None)
+    if not secret:
+        print(f"executor: {auth.SECRET_ENV} is not set", file=sys.stderr)
+        return 2
+    host, _, port = args.driver.rpartition(":")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    executor = Executor(args.executor_id, host, int(port), secret, args.local_dir)
+    os.makedirs(args.local_dir, exist_ok=True)
+    use_uvloop = os.environ.get("ASYNCSPARK_UVLOOP", "1") != "0"
+    runner = None
+    if use_uvloop:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:
+            runner = None
+    try:
+        code = (runner or asyncio.run)(executor.run())
+    except ConnectionError as exc:
+        print(f"executor {args.executor_id}: cannot reach the driver at {args.driver}: {exc}",
+              file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the task thread may be stuck in user code: do not wait for it

@@ -1,0 +1,643 @@
+"""The RDD: an immutable, partitioned, lazily computed collection with lineage.
+
+Transformations are plain methods returning a new RDD. Actions are coroutines::
+
+    n = await sc.parallelize(range(100), 4).filter(lambda x: x % 3 == 0).count()
+
+Names, arguments and results follow PySpark's ``pyspark.RDD``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import random
+import shlex
+import subprocess
+import sys
+import threading
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from functools import reduce as _reduce
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from .dependency import Dependency
+from .statcounter import StatCounter
+
+if TYPE_CHECKING:
+    from .context import Context
+
+__all__ = ["RDD"]
+
+
+class RDD:
+    """A Resilient Distributed Dataset (see the module docstring)."""
+
+    def __init__(self, ctx: Context, deps: list[Dependency], num_partitions: int) -> None:
+        self.ctx = ctx
+        self._deps = deps
+        self._num_partitions = num_partitions
+        self.id = ctx._new_rdd_id() if ctx is not None else -1
+        self.partitioner = None
+        self._name: str | None = None
+        self._needs_prepare = type(self)._prepare_self is not RDD._prepare_self or any(
+            d.rdd._needs_prepare for d in deps)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["ctx"] = None  # the context stays on the driver
+        return state
+
+    @property
+    def context(self) -> Context:
+        """The ``Context`` this RDD was created on."""
+        if self.ctx is None:
+            raise RuntimeError(
+                "RDD transformations and actions can only be invoked by the driver, "
+                "not inside other transformations (SPARK-5063)")
+        return self.ctx
+
+    @property
+    def dependencies(self) -> list[Dependency]:
+        return list(self._deps)
+
+    def getNumPartitions(self) -> int:
+        return self._num_partitions
+
+    def compute(self, split: int, task_ctx) -> Iterator:
+        """The elements of partition ``split``; runs on an executor."""
+        raise NotImplementedError(type(self).__name__ + " must implement compute()")
+
+    def iterator(self, split: int, task_ctx) -> Iterator:
+        """``compute`` or, once storage exists, the cached partition."""
+        return self.compute(split, task_ctx)
+
+    async def _prepare_self(self) -> None:
+        """Driver-side work an RDD needs done before its first job (e.g. zipWithIndex)."""
+
+    async def _prepare(self) -> None:
+        if not self._needs_prepare:
+            return
+        for d in self._deps:
+            await d.rdd._prepare()
+        await self._prepare_self()
+
+    def _functions(self) -> list[tuple[str, Any]]:
+        """``(description, user function)`` pairs, for naming unpicklable closures."""
+        return []
+
+    def _lineage(self) -> Iterator[RDD]:
+        seen: set[int] = set()
+        stack: list[RDD] = [self]
+        while stack:
+            r = stack.pop()
+            if id(r) in seen:
+                continue
+            seen.add(id(r))
+            yield r
+            stack.extend(d.rdd for d in r._deps)
+
+    def _describe(self) -> str:
+        return type(self).__name__
+
+    def name(self) -> str | None:
+        return self._name
+
+    def setName(self, name: str) -> RDD:
+        self._name = name
+        return self
+
+    def toDebugString(self) -> bytes:
+        lines: list[str] = []
+
+        def walk(r: RDD, depth: int) -> None:
+            label = f"({r._num_partitions}) " if depth == 0 else ""
+            name = f"{r._name} " if r._name else ""
+            lines.append(f"{'  ' * depth}{'+-' if depth else ''}{label}{name}"
+                         f"{r._describe()}[{r.id}]")
+            for d in r._deps:
+                walk(d.rdd, depth + 1)
+
+        walk(self, 0)
+        return "\n".join(lines).encode()
+
+    def __repr__(self) -> str:
+        return f"{self._describe()}[{self.id}]"
+
+    # -- narrow transformations ---------------------------------------------------------
+
+    def _map_partitions(self, f, preserves=False, what="mapPartitions()", user_func=None):
+        from .rdds.narrow import MapPartitionsRDD
+
+        return MapPartitionsRDD(self, f, preserves, what, user_func)
+
+    def map(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+        return self._map_partitions(lambda _, it: map(f, it), preservesPartitioning,
+                                    "map()", f)
+
+    def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+        return self._map_partitions(lambda _, it: chain.from_iterable(map(f, it)),
+                                    preservesPartitioning, "flatMap()", f)
+
+    def filter(self, f: Callable) -> RDD:
+        return self._map_partitions(lambda _, it: filter(f, it), True, "filter()", f)
+
+    def mapPartitions(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+        return self._map_partitions(lambda _, it: f(it), preservesPartitioning,
+                                    "mapPartitions()", f)
+
+    def mapPartitionsWithIndex(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+        return self._map_partitions(f, preservesPartitioning, "mapPartitionsWithIndex()")
+
+    def mapPartitionsWithSplit(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+        return self.mapPartitionsWithIndex(f, preservesPartitioning)
+
+    def glom(self) -> RDD:
+        return self._map_partitions(lambda _, it: [list(it)], False, "glom()")
+
+    def keyBy(self, f: Callable) -> RDD:
+        return self._map_partitions(lambda _, it: ((f(x), x) for x in it), False,
+                                    "keyBy()", f)
+
+    def mapValues(self, f: Callable) -> RDD:
+        return self._map_partitions(lambda _, it: ((k, f(v)) for k, v in it), True,
+                                    "mapValues()", f)
+
+    def flatMapValues(self, f: Callable) -> RDD:
+        return self._map_partitions(
+            lambda _, it: ((k, x) for k, v in it for x in f(v)), True, "flatMapValues()", f)
+
+    def keys(self) -> RDD:
+        return self._map_partitions(lambda _, it: (kv[0] for kv in it), False, "keys()")
+
+    def values(self) -> RDD:
+        return self._map_partitions(lambda _, it: (kv[1] for kv in it), False, "values()")
+
+    def sample(self, withReplacement: bool, fraction: float, seed: int | None = None) -> RDD:
+        """A sampled subset, with PySpark's ``RDDSampler`` (same seed -> same sample)."""
+        if fraction < 0.0:
+            raise ValueError(f"Fraction must be nonnegative, got {fraction}")
+        if seed is None:
+            seed = random.randint(0, sys.maxsize)
+        sampler = _Sampler(withReplacement, fraction, seed)
+        return self._map_partitions(sampler.func, True, "sample()")
+
+    def union(self, other: RDD) -> RDD:
+        from .rdds.narrow import UnionRDD
+
+        return UnionRDD(self.context, [self, other])
+
+    def __add__(self, other: RDD) -> RDD:
+        if not isinstance(other, RDD):
+            raise TypeError(f"cannot add an RDD and {type(other).__name__}")
+        return self.union(other)
+
+    def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD:
+        if numPartitions < 1:
+            raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
+        if shuffle:
+            raise ValueError(
+                "coalesce(shuffle=True) needs the shuffle, which this build does not have yet")
+        from .rdds.narrow import CoalescedRDD
+
+        return CoalescedRDD(self, numPartitions)
+
+    def zip(self, other: RDD) -> RDD:
+        from .rdds.narrow import ZippedPartitionsRDD
+
+        return ZippedPartitionsRDD(self, other)
+
+    def zipWithIndex(self) -> RDD:
+        from .rdds.narrow import ZippedWithIndexRDD
+
+        return ZippedWithIndexRDD(self)
+
+    def zipWithUniqueId(self) -> RDD:
+        n = self._num_partitions
+
+        def func(k, it):
+            for i, v in enumerate(it):
+                yield v, i * n + k
+
+        return self._map_partitions(func, False, "zipWithUniqueId()")
+
+    def pipe(self, command: str, env: dict | None = None, checkCode: bool = False) -> RDD:
+        """Each partition's elements, one per line, through ``command``'s stdin; its stdout
+        lines are the new elements. ``env`` is added to the executor's environment."""
+        args = shlex.split(command)
+        extra_env = dict(env or {})
+
+        def func(_, iterator):
+            return _pipe_partition(args, command, extra_env, checkCode, iterator)
+
+        return self._map_partitions(func, False, "pipe()")
+
+    # -- actions -------------------------------------------------------------------------
+
+    async def _run(self, func: Callable, partitions: Iterable[int] | None = None) -> list:
+        return await self.context._run_job(self, func, partitions)
+
+    async def collect(self) -> list:
+        parts = await self._run(list)
+        return list(chain.from_iterable(parts))
+
+    async def count(self) -> int:
+        return sum(await self._run(_count_iter))
+
+    async def take(self, num: int) -> list:
+        """The first ``num`` elements: scans one partition, then more (as Spark's take)."""
+        items: list = []
+        total = self._num_partitions
+        scanned = 0
+        while len(items) < num and scanned < total:
+            to_try = 1
+            if scanned > 0:
+                if not items:
+                    to_try = scanned * 4
+                else:
+                    to_try = int(1.5 * num * scanned / len(items)) - scanned
+                    to_try = min(max(to_try, 1), scanned * 4)
+            left = num - len(items)
+
+            def take_up_to(it, left=left):
+                out = []
+                if left > 0:
+                    for x in it:
+                        out.append(x)
+                        if len(out) >= left:
+                            break
+                return out
+
+            parts = range(scanned, min(scanned + to_try, total))
+            for res in await self._run(take_up_to, parts):
+                items.extend(res)
+            scanned += to_try
+        return items[:num]
+
+    async def first(self) -> Any:
+        rs = await self.take(1)
+        if rs:
+            return rs[0]
+        raise ValueError("RDD is empty")
+
+    async def isEmpty(self) -> bool:
+        return self._num_partitions == 0 or len(await self.take(1)) == 0
+
+    async def reduce(self, f: Callable) -> Any:
+        def func(it):
+            it = iter(it)
+            for initial in it:
+                return [_reduce(f, it, initial)]
+            return []
+
+        vals = list(chain.from_iterable(await self._run(func)))
+        if vals:
+            return _reduce(f, vals)
+        raise ValueError("Can not reduce() empty RDD")
+
+    async def treeReduce(self, f: Callable, depth: int = 2) -> Any:
+        if depth < 1:
+            raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
+        zero = (None, True)  # (value, is_dummy) so that empty partitions are harmless
+
+        def op(x, y):
+            if x[1]:
+                return y
+            if y[1]:
+                return x
+            return f(x[0], y[0]), False
+
+        reduced = await self.map(lambda x: (x, False)).treeAggregate(zero, op, op, depth)
+        if reduced[1]:
+            raise ValueError("Cannot reduce empty RDD.")
+        return reduced[0]
+
+    async def fold(self, zeroValue: Any, op: Callable) -> Any:
+        def func(it):
+            acc = zeroValue
+            for x in it:
+                acc = op(acc, x)
+            return acc
+
+        return _reduce(op, await self._run(func), zeroValue)
+
+    async def aggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable) -> Any:
+        def func(it):
+            acc = zeroValue
+            for x in it:
+                acc = seqOp(acc, x)
+            return acc
+
+        return _reduce(combOp, await self._run(func), zeroValue)
+
+    async def treeAggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable,
+                            depth: int = 2) -> Any:
+        """``aggregate`` in a tree of partial results, ``depth`` levels deep.
+
+        Intermediate levels combine groups of partial results on executors (narrowly,
+        by coalescing), so the driver merges only about ``n ** (1/depth)`` values.
+        """
+        if depth < 1:
+            raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
+        if self._num_partitions == 0:
+            return zeroValue
+
+        def aggregate_partition(it):
+            acc = zeroValue
+            for x in it:
+                acc = seqOp(acc, x)
+            yield acc
+
+        partial = self.mapPartitions(aggregate_partition)
+        n = partial.getNumPartitions()
+        scale = max(math.ceil(n ** (1.0 / depth)), 2)
+        while n > scale + n / scale:
+            n = int(n / scale)
+
+            def combine(it):
+                it = iter(it)
+                for first in it:
+                    yield _reduce(combOp, it, first)
+
+            partial = partial.coalesce(n).mapPartitions(combine)
+        vals = await partial.collect()
+        return _reduce(combOp, vals, zeroValue)
+
+    async def sum(self) -> Any:
+        return sum(await self._run(sum), 0)
+
+    async def max(self, key: Callable | None = None) -> Any:
+        if key is None:
+            return await self.reduce(max)
+        return await self.reduce(lambda a, b: max(a, b, key=key))
+
+    async def min(self, key: Callable | None = None) -> Any:
+        if key is None:
+            return await self.reduce(min)
+        return await self.reduce(lambda a, b: min(a, b, key=key))
+
+    async def stats(self) -> StatCounter:
+        parts = await self._run(StatCounter)
+        return _reduce(StatCounter.mergeStats, parts, StatCounter())
+
+    async def mean(self) -> float:
+        return (await self.stats()).mean()
+
+    async def variance(self) -> float:
+        return (await self.stats()).variance()
+
+    async def stdev(self) -> float:
+        return (await self.stats()).stdev()
+
+    async def sampleVariance(self) -> float:
+        return (await self.stats()).sampleVariance()
+
+    async def sampleStdev(self) -> float:
+        return (await self.stats()).sampleStdev()
+
+    async def histogram(self, buckets: int | list | tuple) -> tuple[list, list[int]]:
+        """Counts per bucket, as PySpark: ``(buckets, counts)``; the last bucket is closed."""
+        if isinstance(buckets, int):
+            if buckets < 1:
+                raise ValueError("number of buckets must be >= 1")
+            filtered = self.filter(_comparable)
+            try:
+                minv, maxv = await filtered.map(lambda x: (x, x)).reduce(
+                    lambda a, b: (min(a[0], b[0]), max(a[1], b[1])))
+            except ValueError as e:
+                if "empty" in str(e):
+                    raise ValueError("can not generate buckets from empty RDD") from None
+                raise
+            if minv == maxv or buckets == 1:
+                return [minv, maxv], [await filtered.count()]
+            try:
+                inc = (maxv - minv) / buckets
+            except TypeError:
+                raise TypeError("Can not generate buckets with non-number in RDD") from None
+            if math.isinf(inc):
+                raise ValueError("Can not generate buckets with infinite value")
+            inc = int(inc)
+            if inc * buckets != maxv - minv:
+                inc = (maxv - minv) * 1.0 / buckets
+            bounds = [i * inc + minv for i in range(buckets)]
+            bounds.append(maxv)
+            even = True
+        elif isinstance(buckets, (list, tuple)):
+            if len(buckets) < 2:
+                raise ValueError("buckets should have more than one value")
+            if any(b is None or (isinstance(b, float) and math.isnan(b)) for b in buckets):
+                raise ValueError("can not have None or NaN in buckets")
+            if sorted(buckets) != list(buckets):
+                raise ValueError("buckets should be sorted")
+            if len(set(buckets)) != len(buckets):
+                raise ValueError("buckets should not contain duplicated values")
+            bounds = list(buckets)
+            minv, maxv = bounds[0], bounds[-1]
+            even = False
+            inc = None
+            try:
+                steps = [bounds[i + 1] - bounds[i] for i in range(len(bounds) - 1)]
+            except TypeError:
+                pass
+            else:
+                if max(steps) - min(steps) < 1e-10:
+                    even = True
+                    inc = (maxv - minv) / (len(bounds) - 1)
+        else:
+            raise TypeError("buckets should be a list or tuple or number(int or long)")
+
+        def count_buckets(it):
+            counters = [0] * len(bounds)
+            for i in it:
+                if i is None or (isinstance(i, float) and math.isnan(i)) or i > maxv or i < minv:
+                    continue
+                t = int((i - minv) / inc) if even else bisect_right(bounds, i) - 1
+                counters[t] += 1
+            last = counters.pop()
+            counters[-1] += last
+            return counters
+
+        parts = await self._run(count_buckets)
+        total = [0] * (len(bounds) - 1)
+        for p in parts:
+            total = [a + b for a, b in zip(total, p, strict=True)]
+        return bounds, total
+
+    async def top(self, num: int, key: Callable | None = None) -> list:
+        """The ``num`` largest elements, in descending order."""
+        parts = await self._run(lambda it: heapq.nlargest(num, it, key=key))
+        return heapq.nlargest(num, chain.from_iterable(parts), key=key)
+
+    async def takeOrdered(self, num: int, key: Callable | None = None) -> list:
+        """The ``num`` smallest elements (by ``key``), in ascending order."""
+        if num < 0:
+            raise ValueError("top N cannot be negative.")
+        if self._num_partitions == 0 or num == 0:
+            return []
+        parts = await self._run(lambda it: heapq.nsmallest(num, it, key=key))
+        return heapq.nsmallest(num, chain.from_iterable(parts), key=key)
+
+    async def countByValue(self) -> defaultdict:
+        def count_partition(it):
+            counts: defaultdict = defaultdict(int)
+            for x in it:
+                counts[x] += 1
+            return counts
+
+        parts = await self._run(count_partition)
+        if not parts:
+            raise ValueError("Can not reduce() empty RDD")
+        merged = parts[0]
+        for m in parts[1:]:
+            for k, v in m.items():
+                merged[k] += v
+        return merged
+
+    async def countByKey(self) -> defaultdict:
+        return await self.map(lambda x: x[0]).countByValue()
+
+    async def collectAsMap(self) -> dict:
+        return dict(await self.collect())
+
+    async def foreach(self, f: Callable) -> None:
+        def process(it):
+            for x in it:
+                f(x)
+
+        await self._run(process)
+
+    async def foreachPartition(self, f: Callable) -> None:
+        def process(it):
+            r = f(it)
+            if r is not None:
+                try:
+                    for _ in r:
+                        pass
+                except TypeError:
+                    pass
+
+        await self._run(process)
+
+    async def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
+        """Write one ``part-NNNNN`` text file per partition under ``path`` (a new directory).
+
+        Each task writes a temporary file and renames it into place; ``_SUCCESS`` marks a
+        complete output. An existing ``path`` is refused, as Hadoop's output format does.
+        """
+        from .output import save_as_text_file
+
+        await save_as_text_file(self, path, compressionCodecClass)
+
+    async def toLocalIterator(self, prefetchPartitions: bool = False) -> AsyncIterator:
+        """Iterate the elements, fetching one partition at a time (``async for``)."""
+        import asyncio
+
+        n = self._num_partitions
+        nxt = None
+        for i in range(n):
+            if nxt is None:
+                part = (await self._run(list, [i]))[0]
+            else:
+                part = (await nxt)[0]
+                nxt = None
+            if prefetchPartitions and i + 1 < n:
+                nxt = asyncio.ensure_future(self._run(list, [i + 1]))
+            try:
+                for x in part:
+                    yield x
+            except BaseException:
+                if nxt is not None:
+                    nxt.cancel()
+                raise
+
+
+def _count_iter(it) -> int:
+    n = 0
+    for _ in it:
+        n += 1
+    return n
+
+
+def _comparable(x) -> bool:
+    if x is None:
+        return False
+    return not (type(x) is float and math.isnan(x))
+
+
+class _Sampler:
+    """PySpark's ``RDDSampler``: per-partition ``random.Random(seed ^ split)``."""
+
+    def __init__(self, with_replacement: bool, fraction: float, seed: int) -> None:
+        self.with_replacement = with_replacement
+        self.fraction = fraction
+        self.seed = seed
+
+    def _rng(self, split: int) -> random.Random:
+        rng = random.Random(self.seed ^ split)
+        for _ in range(10):  # mixing, as PySpark: initial seeds are close to each other
+            rng.randint(0, 1)
+        return rng
+
+    @staticmethod
+    def _poisson(rng: random.Random, mean: float) -> int:
+        if mean < 20.0:
+            limit = math.exp(-mean)
+            p = rng.random()
+            k = 0
+            while p > limit:
+                k += 1
+                p *= rng.random()
+        else:
+            p = rng.expovariate(mean)
+            k = 0
+            while p < 1.0:
+                k += 1
+                p += rng.expovariate(mean)
+        return k
+
+    def func(self, split: int, iterator: Iterator) -> Iterator:
+        rng = self._rng(split)
+        if self.with_replacement:
+            for obj in iterator:
+                for _ in range(self._poisson(rng, self.fraction)):
+                    yield obj
+        else:
+            frac = self.fraction
+            for obj in iterator:
+                if rng.random() < frac:
+                    yield obj
+
+
+def _pipe_partition(args, command, extra_env, check_code, iterator):
+    env = {**os.environ, **extra_env} if extra_env else None
+    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def feed():
+        try:
+            for obj in iterator:
+                proc.stdin.write((str(obj).rstrip("\n") + "\n").encode("utf-8"))
+        except BrokenPipeError:
+            pass
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    feeder = threading.Thread(target=feed, daemon=True, name="asyncspark-pipe-feed")
+    feeder.start()
+    try:
+        for line in iter(proc.stdout.readline, b""):
+            yield line.rstrip(b"\n").decode("utf-8")
+    finally:
+        proc.stdout.close()
+        code = proc.wait()
+        feeder.join()
+    if check_code and code:
+        raise RuntimeError(f"Pipe function `{command}' exited with error code {code}")
+

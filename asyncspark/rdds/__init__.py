@@ -1,0 +1,1 @@
+"""Concrete RDD kinds. The public type is ``asyncspark.RDD``; these are internals."""

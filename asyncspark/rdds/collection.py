@@ -1,0 +1,59 @@
+"""RDDs over data held by the driver: ``parallelize``, ``range``, ``emptyRDD``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..rdd import RDD
+
+__all__ = ["EmptyRDD", "ParallelCollectionRDD"]
+
+
+def slice_bounds(length: int, num_slices: int, index: int) -> tuple[int, int]:
+    """Spark's ``ParallelCollectionRDD.slice`` positions: ``[i*n/k, (i+1)*n/k)``."""
+    return (index * length) // num_slices, ((index + 1) * length) // num_slices
+
+
+class ParallelCollectionRDD(RDD):
+    """A driver-side sequence cut into ``numSlices`` contiguous slices.
+
+    A ``range`` stays a ``range`` (PySpark computes its slice bounds with the same float
+    arithmetic, kept here for identical partition contents); anything else is
+    materialized once as a list.
+    """
+
+    def __init__(self, ctx, data: Any, num_slices: int) -> None:
+        if num_slices < 1:
+            raise ValueError(f"numSlices must be at least 1, got {num_slices}")
+        super().__init__(ctx, [], num_slices)
+        if not isinstance(data, range):
+            data = list(data)
+        self._data = data
+
+    def compute(self, split: int, task_ctx) -> Iterator:
+        data = self._data
+        n = self._num_partitions
+        if isinstance(data, range):
+            size = len(data)
+            if size == 0:
+                return iter(())
+            step = data.step
+            start0 = data.start
+
+            def start(s: int) -> int:
+                return start0 + int(s * size / n) * step
+
+            return iter(range(start(split), start(split + 1), step))
+        lo, hi = slice_bounds(len(data), n, split)
+        return iter(data[lo:hi])
+
+
+class EmptyRDD(RDD):
+    """An RDD with no partitions."""
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx, [], 0)
+
+    def compute(self, split: int, task_ctx) -> Iterator:
+        raise IndexError(f"EmptyRDD has no partition {split}")

@@ -1,0 +1,270 @@
+"""LocalBackend: ``local[N]`` — N executor subprocesses on this machine.
+
+Start-up listens on an ephemeral loopback port, spawns the executors concurrently with
+``asyncio.create_subprocess_exec`` and waits (bounded) until every one has connected
+back and authenticated: the driver sends a random nonce, the executor answers with an
+HMAC of it under the per-application secret (passed in its environment, never on the
+command line) and a nonce of its own, which the driver answers in turn. Nothing an
+executor sends is unpickled before that.
+
+A dead executor (process exit or lost connection) is reported to the task scheduler at
+once and replaced, at most ``asyncspark.executor.maxReplacementsPerMinute`` times a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from ...conf import Config
+from ...errors import AuthenticationError, ExecutorLostError
+from ...transport import auth
+from ...transport.codec import (
+    Challenge, Heartbeat, Register, Registered, StopExecutor, TaskStatuses,
+)
+from ...transport.protocol import FramedProtocol
+from ..task_scheduler import ExecutorData, TaskScheduler
+
+__all__ = ["LocalBackend", "describe_exit"]
+
+log = logging.getLogger("asyncspark.backend")
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class _ExecutorConnection:
+    """Driver side of one executor's control connection: handshake, then dispatch."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self.backend = backend
+        self.nonce = auth.make_nonce()
+        self.executor_id: str | None = None
+        self.proto = FramedProtocol(self._on_message, self._on_close,
+                                    backend.conf.max_frame_size, self._on_connect)
+        self.last_heartbeat = time.monotonic()
+
+    def _on_connect(self, proto: FramedProtocol) -> None:
+        proto.send(Challenge(self.nonce))
+
+    def _on_message(self, msg: Any) -> None:
+        if self.executor_id is None:
+            self._handshake(msg)
+            return
+        t = type(msg)
+        if t is TaskStatuses:
+            self.backend.task_scheduler.status_update(self.executor_id, msg.statuses, msg.body)
+        elif t is Heartbeat:
+            self.last_heartbeat = time.monotonic()
+        else:
+            log.warning("executor %s sent unexpected %s", self.executor_id, t.__name__)
+
+    def _handshake(self, msg: Any) -> None:
+        backend = self.backend
+        if type(msg) is not Register:
+            self.proto.abort(AuthenticationError(
+                f"{type(msg).__name__} received before registration"))
+            return
+        if not auth.verify(backend.secret, self.nonce, b"executor", msg.mac):
+            log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
+            self.proto.abort(AuthenticationError("executor failed authentication"))
+            return
+        fut = backend._pending.get(msg.executor_id)
+        proc = backend.procs.get(msg.executor_id)
+        if fut is None or fut.done() or proc is None or proc.pid != msg.pid:
+            self.proto.abort(AuthenticationError(f"unexpected executor {msg.executor_id!r}"))
+            return
+        self.executor_id = msg.executor_id
+        self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"),
+                                   {"heartbeat_interval": backend.conf.heartbeat_interval}))
+        backend.conns[msg.executor_id] = self
+        backend.task_scheduler.executor_added(ExecutorData(
+            msg.executor_id, msg.host, self.proto, backend.conf.task_slots, msg.pid))
+        fut.set_result(None)
+
+    def _on_close(self, exc: BaseException | None) -> None:
+        if self.executor_id is not None:
+            self.backend._connection_lost(self.executor_id, exc)
+
+
+class LocalBackend:
+    def __init__(self, conf: Config, num_executors: int, task_scheduler: TaskScheduler,
+                 local_root: str | None = None) -> None:
+        self.conf = conf
+        self.num_executors = num_executors
+        self.task_scheduler = task_scheduler
+        self.secret = auth.make_secret()
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.conns: dict[str, _ExecutorConnection] = {}
+        self._pending: dict[str, asyncio.Future] = {}
+        self._watchers: dict[str, asyncio.Task] = {}
+        self._kill_reasons: dict[str, str] = {}
+        self._replacements: collections.deque[float] = collections.deque()
+        self._next_id = 0
+        self._server: asyncio.AbstractServer | None = None
+        self.address: tuple[str, int] | None = None
+        self.stopping = False
+        self._own_root = local_root is None
+        self.local_root = local_root or tempfile.mkdtemp(prefix="asyncspark-")
+        self._launching: set[asyncio.Task] = set()
+
+    # -- start ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _ExecutorConnection(self).proto, host=self.conf.rpc_host, port=0)
+        self.address = self._server.sockets[0].getsockname()[:2]
+        results = await asyncio.gather(
+            *(self._launch() for _ in range(self.num_executors)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self.stop()
+            raise errors[0]
+
+    async def _launch(self) -> str:
+        loop = asyncio.get_running_loop()
+        executor_id = str(self._next_id)
+        self._next_id += 1
+        fut = loop.create_future()
+        self._pending[executor_id] = fut
+        local_dir = os.path.join(self.local_root, f"executor-{executor_id}")
+        env = dict(os.environ)
+        env[auth.SECRET_ENV] = self.secret
+        env["ASYNCSPARK_UVLOOP"] = "1" if self.conf.use_uvloop else "0"
+        host, port = self.address  # type: ignore[misc]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "asyncspark.executor", "--driver", f"{host}:{port}",
+            "--executor-id", executor_id, "--local-dir", local_dir,
+            env=env, stdin=subprocess.DEVNULL)
+        self.procs[executor_id] = proc
+        self._watchers[executor_id] = loop.create_task(
+            self._watch(executor_id, proc), name=f"asyncspark-executor-{executor_id}-watch")
+        timeout = self.conf.registration_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(fut)
+        except TimeoutError:
+            proc.kill()
+            raise ExecutorLostError(
+                f"executor {executor_id} did not register within {timeout}s "
+                f"(asyncspark.executor.registrationTimeout)") from None
+        finally:
+            self._pending.pop(executor_id, None)
+        return executor_id
+
+    async def _watch(self, executor_id: str, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        reason = self._kill_reasons.pop(executor_id, None) or \
+            f"executor {executor_id} (pid {proc.pid}) {describe_exit(code)}"
+        fut = self._pending.get(executor_id)
+        if fut is not None and not fut.done():
+            fut.set_exception(ExecutorLostError(f"{reason} before registering"))
+        self.procs.pop(executor_id, None)
+        self.conns.pop(executor_id, None)
+        self._watchers.pop(executor_id, None)
+        shutil.rmtree(os.path.join(self.local_root, f"executor-{executor_id}"),
+                      ignore_errors=True)
+        if self.stopping:
+            return
+        was_registered = executor_id in self.task_scheduler.executors
+        self.task_scheduler.executor_lost(executor_id, reason)
+        if was_registered or fut is None:
+            self._replace(reason)
+
+    def _replace(self, reason: str) -> None:
+        now = time.monotonic()
+        while self._replacements and now - self._replacements[0] > 60.0:
+            self._replacements.popleft()
+        limit = self.conf.max_replacements_per_minute
+        if len(self._replacements) >= limit:
+            log.error("not replacing executor: %d replacements in the last minute", limit)
+            if not self.procs:
+                self.task_scheduler.abort_all(
+                    f"all executors died and {limit} replacements in the last minute is the "
+                    f"limit (asyncspark.executor.maxReplacementsPerMinute); last: {reason}")
+            return
+        self._replacements.append(now)
+        task = asyncio.get_running_loop().create_task(self._launch_replacement())
+        self._launching.add(task)
+        task.add_done_callback(self._launching.discard)
+
+    async def _launch_replacement(self) -> None:
+        try:
+            await self._launch()
+        except Exception as exc:
+            if self.stopping:
+                return
+            log.error("could not start a replacement executor: %s", exc)
+            if not self.procs:
+                self.task_scheduler.abort_all(f"no executor is left: {exc}")
+
+    def _connection_lost(self, executor_id: str, exc: BaseException | None) -> None:
+        if self.stopping:
+            return
+        proc = self.procs.get(executor_id)
+        reason = f"executor {executor_id} lost its connection" + (f": {exc}" if exc else "")
+        self.task_scheduler.executor_lost(executor_id, reason)
+        if proc is not None and proc.returncode is None:
+            self._kill_reasons.setdefault(executor_id, reason)
+            proc.kill()
+
+    def kill_executor(self, executor_id: str, reason: str) -> None:
+        """Kill an executor process (it is then reported lost and replaced)."""
+        proc = self.procs.get(executor_id)
+        if proc is None or proc.returncode is not None:
+            return
+        log.warning("killing executor %s: %s", executor_id, reason)
+        self._kill_reasons[executor_id] = f"executor {executor_id} was killed: {reason}"
+        proc.kill()
+
+    # -- stop ----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for task in list(self._launching):
+            task.cancel()
+        for conn in list(self.conns.values()):
+            try:
+                conn.proto.send(StopExecutor("context stopped"))
+            except ConnectionError:
+                pass
+        procs = list(self.procs.values())
+        if procs:
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(p.wait()) for p in procs], timeout=3.0)
+            for p in procs:
+                if p.returncode is None:
+                    p.kill()
+            if pending:
+                await asyncio.wait(pending, timeout=5.0)
+        for task in list(self._watchers.values()):
+            task.cancel()
+        if self._launching:
+            await asyncio.gather(*self._launching, return_exceptions=True)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for conn in list(self.conns.values()):
+            conn.proto.abort()
+        self.conns.clear()
+        if self._own_root:
+            shutil.rmtree(self.local_root, ignore_errors=True)

@@ -1,0 +1,278 @@
+"""The DAGScheduler: one logic coroutine over a queue of events.
+
+``_event_loop`` is the only code that reads or writes scheduler state. Any coroutine or
+thread may ``post()`` an event. Handlers are synchronous: ``handle(event)`` mutates state
+and returns commands (``SubmitTaskSet``, ``CancelTasks``, ``CompleteJob``, ``FailJob``,
+``PostListener``); ``_event_loop`` alone turns commands into calls on the task scheduler,
+job waiters and the listener bus. Tests drive ``handle`` with no processes at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..errors import ContextStoppedError, JobCancelledError, JobFailedError
+from ..listener import (
+    SparkListenerExecutorAdded, SparkListenerExecutorRemoved, SparkListenerJobEnd,
+    SparkListenerJobStart, SparkListenerStageCompleted, SparkListenerStageSubmitted,
+    SparkListenerTaskEnd, SparkListenerTaskStart,
+)
+from .events import (
+    AllJobsCancelled, BeginEvent, CancelTasks, CompleteJob, CompletionEvent, ExecutorAdded,
+    ExecutorLost, FailJob, JobCancelled, JobGroupCancelled, JobSubmitted, PostListener,
+    StopScheduler, SubmitTaskSet, TaskSetFailed,
+)
+from .stage import ActiveJob, ResultStage, TaskSet
+
+__all__ = ["DAGScheduler", "TaskSchedulerLike"]
+
+log = logging.getLogger("asyncspark.scheduler")
+
+JOB_GROUP_KEY = "spark.jobGroup.id"
+
+
+class TaskSchedulerLike(Protocol):
+    def submit_tasks(self, taskset: TaskSet) -> None: ...
+    def cancel_tasks(self, stage_id: int, reason: str) -> None: ...
+
+
+class DAGScheduler:
+    """Cuts jobs into stages and tracks them to completion (see the module docstring)."""
+
+    def __init__(self, task_scheduler: TaskSchedulerLike,
+                 post_listener: Callable[[Any], None] | None = None,
+                 listeners_active: Callable[[], bool] = lambda: True,
+                 clock: Callable[[], float] = time.time,
+                 history: int = 2000) -> None:
+        self.task_scheduler = task_scheduler
+        self._post_listener = post_listener or (lambda ev: None)
+        self._listeners_active = listeners_active
+        self.clock = clock
+        self.jobs: dict[int, ActiveJob] = {}
+        self.stages: dict[int, ResultStage] = {}
+        self.stage_to_job: dict[int, int] = {}
+        self._next_stage_id = 0
+        self.stopped = False
+        # Bounded log of handled events, for "the story of stage 7" when debugging.
+        self.history: collections.deque = collections.deque(maxlen=history)
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._handlers: dict[type, Callable[[Any], list]] = {
+            JobSubmitted: self._handle_job_submitted,
+            JobCancelled: self._handle_job_cancelled,
+            JobGroupCancelled: self._handle_job_group_cancelled,
+            AllJobsCancelled: self._handle_all_jobs_cancelled,
+            CompletionEvent: self._handle_completion,
+            BeginEvent: self._handle_begin,
+            TaskSetFailed: self._handle_task_set_failed,
+            ExecutorAdded: self._handle_executor_added,
+            ExecutorLost: self._handle_executor_lost,
+            StopScheduler: self._handle_stop,
+        }
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(
+            self._event_loop(), name="asyncspark-dag-scheduler")
+
+    def post(self, event: Any) -> None:
+        """Queue an event; callable from the loop's thread (use ``call_soon_threadsafe``
+        from others)."""
+        assert self._queue is not None, "DAGScheduler not started"
+        self._queue.put_nowait(event)
+
+    async def _event_loop(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            event = await queue.get()
+            try:
+                commands = self.handle(event)
+                self._execute(commands)
+            except Exception:  # a bug here must not kill the scheduler silently
+                log.exception("DAGScheduler failed handling %r", event)
+            if type(event) is StopScheduler:
+                return
+
+    async def stop(self, reason: str = "context stopped") -> None:
+        if self._task is None:
+            return
+        self.post(StopScheduler(reason))
+        await self._task
+        self._task = None
+
+    def _execute(self, commands: list) -> None:
+        ts = self.task_scheduler
+        for cmd in commands:
+            t = type(cmd)
+            if t is SubmitTaskSet:
+                ts.submit_tasks(cmd.taskset)
+            elif t is CompleteJob:
+                cmd.waiter.succeed()
+            elif t is FailJob:
+                cmd.waiter.fail(cmd.error)
+            elif t is CancelTasks:
+                ts.cancel_tasks(cmd.stage_id, cmd.reason)
+            elif t is PostListener:
+                self._post_listener(cmd.event)
+            else:
+                raise TypeError(f"unknown command {cmd!r}")
+
+    def handle(self, event: Any) -> list:
+        """Apply one event to the state; return the commands it causes."""
+        self.history.append(event)
+        return self._handlers[type(event)](event)
+
+    def story(self, stage_id: int) -> list:
+        """The handled events (still in the bounded history) that concern ``stage_id``."""
+        return [e for e in self.history if getattr(e, "stage_id", None) == stage_id]
+
+    # -- handlers -----------------------------------------------------------------------
+
+    def _new_stage_id(self) -> int:
+        sid = self._next_stage_id
+        self._next_stage_id += 1
+        return sid
+
+    def _handle_job_submitted(self, ev: JobSubmitted) -> list:
+        if self.stopped:
+            return [FailJob(ev.waiter, ContextStoppedError("the context was stopped"))]
+        now = self.clock()
+        stage = ResultStage(self._new_stage_id(), ev.rdd_id, ev.num_partitions,
+                            ev.partitions, ev.job_id, ev.binary)
+        job = ActiveJob(ev.job_id, stage, ev.waiter, ev.properties, now)
+        ev.waiter.job_id = ev.job_id
+        self.jobs[ev.job_id] = job
+        self.stages[stage.stage_id] = stage
+        self.stage_to_job[stage.stage_id] = ev.job_id
+        cmds: list = []
+        if self._listeners_active():
+            cmds.append(PostListener(SparkListenerJobStart(
+                ev.job_id, now, [stage.stage_id], dict(ev.properties))))
+        if not ev.partitions:
+            return [*cmds, *self._finish_job(job, None)]
+        cmds.extend(self._submit_stage(stage, job))
+        return cmds
+
+    def _submit_stage(self, stage: ResultStage, job: ActiveJob) -> list:
+        taskset = TaskSet(stage.stage_id, stage.attempt, job.job_id, stage.stage_id,
+                          stage.binary, stage.partitions, job.properties)
+        cmds: list = [SubmitTaskSet(taskset)]
+        if self._listeners_active():
+            cmds.insert(0, PostListener(SparkListenerStageSubmitted(
+                stage.stage_id, stage.attempt, len(stage.partitions), self.clock())))
+        return cmds
+
+    def _handle_begin(self, ev: BeginEvent) -> list:
+        if not self._listeners_active():
+            return []
+        return [PostListener(SparkListenerTaskStart(
+            ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition, ev.attempt,
+            ev.executor_id, self.clock()))]
+
+    def _handle_completion(self, ev: CompletionEvent) -> list:
+        cmds: list = []
+        if self._listeners_active():
+            reason = "Success" if ev.success else (
+                f"{ev.reason.kind}: {ev.reason.message}" if ev.reason else "failed")
+            cmds.append(PostListener(SparkListenerTaskEnd(
+                ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition,
+                ev.executor_id, ev.success, reason, ev.duration, self.clock())))
+        if not ev.success:
+            return cmds  # the TaskSetManager retries; a fatal failure is a TaskSetFailed
+        stage = self.stages.get(ev.stage_id)
+        if stage is None or ev.stage_attempt != stage.attempt:
+            return cmds  # job finished or cancelled, or a stale attempt: ignore
+        if stage.done[ev.index]:
+            return cmds  # a duplicate (speculative or resubmitted) result
+        stage.done[ev.index] = True
+        stage.num_done += 1
+        job = self.jobs[self.stage_to_job[stage.stage_id]]
+        job.waiter.results[ev.index] = ev.result
+        job.waiter.finished += 1
+        if stage.num_done == len(stage.partitions):
+            cmds.extend(self._finish_job(job, None))
+        return cmds
+
+    def _finish_job(self, job: ActiveJob, error: BaseException | None,
+                    cancel_tasks: bool = False) -> list:
+        """Remove ``job`` and its stage; complete or fail its waiter."""
+        stage = job.final_stage
+        self.jobs.pop(job.job_id, None)
+        self.stages.pop(stage.stage_id, None)
+        self.stage_to_job.pop(stage.stage_id, None)
+        cmds: list = []
+        if cancel_tasks:
+            cmds.append(CancelTasks(stage.stage_id, str(error)))
+        cmds.append(CompleteJob(job.waiter) if error is None else FailJob(job.waiter, error))
+        if self._listeners_active():
+            now = self.clock()
+            failure = None if error is None else f"{type(error).__name__}: {error}"
+            if stage.partitions:
+                cmds.append(PostListener(SparkListenerStageCompleted(
+                    stage.stage_id, stage.attempt, len(stage.partitions), now, failure)))
+            cmds.append(PostListener(SparkListenerJobEnd(
+                job.job_id, now, "JobSucceeded" if error is None else f"JobFailed: {failure}")))
+        return cmds
+
+    def _handle_task_set_failed(self, ev: TaskSetFailed) -> list:
+        stage = self.stages.get(ev.stage_id)
+        if stage is None or stage.attempt != ev.stage_attempt:
+            return []
+        job = self.jobs[self.stage_to_job[stage.stage_id]]
+        message = f"Job {job.job_id} aborted due to stage failure: {ev.message}"
+        if ev.remote_traceback:
+            message += f"\n\nRemote traceback (most recent call last):\n{ev.remote_traceback}"
+        error = JobFailedError(message, ev.remote_traceback)
+        error.__cause__ = ev.exception
+        return self._finish_job(job, error, cancel_tasks=True)
+
+    def _cancel_jobs(self, jobs: list[ActiveJob], reason: str) -> list:
+        cmds: list = []
+        for job in jobs:
+            cmds.extend(self._finish_job(
+                job, JobCancelledError(f"Job {job.job_id} cancelled {reason}"),
+                cancel_tasks=True))
+        return cmds
+
+    def _handle_job_cancelled(self, ev: JobCancelled) -> list:
+        job = self.jobs.get(ev.job_id)
+        if job is None:
+            return []
+        return self._cancel_jobs([job], ev.reason or "because of a cancelJob request")
+
+    def _handle_job_group_cancelled(self, ev: JobGroupCancelled) -> list:
+        jobs = [j for j in self.jobs.values() if j.properties.get(JOB_GROUP_KEY) == ev.group_id]
+        return self._cancel_jobs(jobs, f"part of cancelled job group {ev.group_id}")
+
+    def _handle_all_jobs_cancelled(self, ev: AllJobsCancelled) -> list:
+        return self._cancel_jobs(list(self.jobs.values()), "as part of cancellation of all jobs")
+
+    def _handle_executor_added(self, ev: ExecutorAdded) -> list:
+        if not self._listeners_active():
+            return []
+        return [PostListener(SparkListenerExecutorAdded(ev.executor_id, ev.host, self.clock()))]
+
+    def _handle_executor_lost(self, ev: ExecutorLost) -> list:
+        # The task scheduler re-queues that executor's running tasks. Shuffle outputs and
+        # cached blocks it held are unregistered here once they exist.
+        if not self._listeners_active():
+            return []
+        return [PostListener(SparkListenerExecutorRemoved(
+            ev.executor_id, ev.reason, self.clock()))]
+
+    def _handle_stop(self, ev: StopScheduler) -> list:
+        self.stopped = True
+        cmds: list = []
+        for job in list(self.jobs.values()):
+            cmds.extend(self._finish_job(
+                job, JobCancelledError(f"Job {job.job_id} cancelled because {ev.reason}"),
+                cancel_tasks=True))
+        return cmds

@@ -1,0 +1,138 @@
+"""Scheduler events (inputs of the DAGScheduler's one logic coroutine) and the commands
+its handlers emit (turned into I/O by ``_event_loop`` only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stage import JobWaiter, TaskSet
+
+__all__ = [
+    "AllJobsCancelled", "BeginEvent", "CancelTasks", "CompleteJob", "CompletionEvent",
+    "ExecutorAdded", "ExecutorLost", "FailJob", "JobCancelled", "JobGroupCancelled",
+    "JobSubmitted", "PostListener", "StopScheduler", "SubmitTaskSet", "TaskEndReason",
+    "TaskSetFailed",
+]
+
+
+# -- events ------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class JobSubmitted:
+    job_id: int
+    rdd_id: int
+    num_partitions: int
+    binary: bytes
+    partitions: list[int]
+    waiter: JobWaiter
+    properties: dict = field(default_factory=dict)
+    callsite: str = ""
+
+
+@dataclass(slots=True)
+class JobCancelled:
+    job_id: int
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class JobGroupCancelled:
+    group_id: str
+
+
+@dataclass(slots=True)
+class AllJobsCancelled:
+    pass
+
+
+@dataclass(slots=True)
+class TaskEndReason:
+    """Why a task attempt ended unsuccessfully; ``counts`` says if it counts toward
+    ``maxFailures`` (an executor lost through no fault of the task does not)."""
+
+    kind: str  # "exception", "killed", "executor_lost", "result_error"
+    message: str
+    remote_traceback: str | None = None
+    exception: BaseException | None = None
+    counts: bool = True
+
+
+@dataclass(slots=True)
+class CompletionEvent:
+    stage_id: int
+    stage_attempt: int
+    task_id: int
+    index: int  # task index in its task set (= output index of a result stage)
+    partition: int
+    executor_id: str
+    success: bool
+    result: Any = None
+    reason: TaskEndReason | None = None
+    duration: float = 0.0
+
+
+@dataclass(slots=True)
+class BeginEvent:
+    stage_id: int
+    stage_attempt: int
+    task_id: int
+    index: int
+    partition: int
+    attempt: int
+    executor_id: str
+
+
+@dataclass(slots=True)
+class TaskSetFailed:
+    stage_id: int
+    stage_attempt: int
+    message: str
+    exception: BaseException | None = None
+    remote_traceback: str | None = None
+
+
+@dataclass(slots=True)
+class ExecutorAdded:
+    executor_id: str
+    host: str
+
+
+@dataclass(slots=True)
+class ExecutorLost:
+    executor_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class StopScheduler:
+    reason: str = "context stopped"
+
+
+# -- commands ----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class SubmitTaskSet:
+    taskset: TaskSet
+
+
+@dataclass(slots=True)
+class CancelTasks:
+    stage_id: int
+    reason: str
+
+
+@dataclass(slots=True)
+class CompleteJob:
+    waiter: JobWaiter
+
+
+@dataclass(slots=True)
+class FailJob:
+    waiter: JobWaiter
+    error: BaseException
+
+
+@dataclass(slots=True)
+class PostListener:
+    event: Any

@@ -1,0 +1,297 @@
+"""TaskScheduler: hands tasks of submitted task sets to free executor slots, FIFO across
+jobs, and turns executor status reports into ``CompletionEvent``s for the DAGScheduler.
+
+Runs on the driver's event loop, called from the DAGScheduler's command execution and
+from executor connections' callbacks; it never blocks and never awaits. Launches to one
+executor go out in one write: the stage's task binary first if that executor does not
+have it yet, then one ``LaunchTasks`` frame listing every task assigned in this round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from ..serializers import loads
+from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, TaskBinary
+from .events import (
+    BeginEvent, CompletionEvent, ExecutorAdded, ExecutorLost, TaskEndReason, TaskSetFailed,
+)
+from .stage import TaskSet
+from .task_set_manager import TaskSetManager
+
+__all__ = ["FAILED", "FINISHED", "KILLED", "ExecutorData", "TaskScheduler"]
+
+log = logging.getLogger("asyncspark.scheduler")
+
+FINISHED, FAILED, KILLED = 0, 1, 2
+
+
+class ExecutorData:
+    """The driver's view of one registered executor."""
+
+    __slots__ = ("binaries", "conn", "forget", "free", "host", "id", "pid", "running", "slots")
+
+    def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0):
+        self.id = executor_id
+        self.host = host
+        self.conn = conn
+        self.slots = slots
+        self.free = slots
+        self.pid = pid
+        self.binaries: set[int] = set()
+        self.forget: list[int] = []
+        self.running: set[int] = set()
+
+
+class _Task:
+    __slots__ = ("attempt", "executor_id", "index", "kill_handle", "launched", "task_id", "tsm")
+
+    def __init__(self, task_id: int, tsm: TaskSetManager, index: int, attempt: int,
+                 executor_id: str, launched: float) -> None:
+        self.task_id = task_id
+        self.tsm = tsm
+        self.index = index
+        self.attempt = attempt
+        self.executor_id = executor_id
+        self.launched = launched
+        self.kill_handle: asyncio.TimerHandle | None = None
+
+
+def decode_failure(payload: bytes) -> TaskEndReason:
+    """The executor's failure envelope: msgpack ``[type, message, traceback, pickled exc]``."""
+    try:
+        type_name, message, tb, exc_bytes = msgpack.unpackb(payload, raw=False)
+    except Exception as exc:
+        return TaskEndReason("exception", f"undecodable failure report: {exc!r}")
+    exc_obj = None
+    if exc_bytes:
+        try:
+            exc_obj = loads(exc_bytes)
+        except Exception:
+            exc_obj = None  # the class may not exist on the driver: the text still tells
+    return TaskEndReason("exception", f"{type_name}: {message}", tb, exc_obj)
+
+
+class TaskScheduler:
+    def __init__(self, post: Callable[[Any], None], *, max_failures: int = 4,
+                 kill_grace_period: float = 1.0,
+                 kill_executor: Callable[[str, str], None] = lambda e, r: None,
+                 listeners_active: Callable[[], bool] = lambda: False) -> None:
+        self.post = post
+        self.max_failures = max_failures
+        self.kill_grace_period = kill_grace_period
+        self.kill_executor = kill_executor
+        self.listeners_active = listeners_active
+        self.executors: dict[str, ExecutorData] = {}
+        self.tsms: dict[int, TaskSetManager] = {}
+        self._ordered: list[TaskSetManager] = []
+        self.tasks: dict[int, _Task] = {}
+        self._next_task_id = 0
+        self.clock = time.monotonic
+
+    # -- task sets -----------------------------------------------------------------------
+
+    def submit_tasks(self, taskset: TaskSet) -> None:
+        tsm = TaskSetManager(taskset, self.max_failures)
+        self.tsms[taskset.stage_id] = tsm
+        self._ordered.append(tsm)
+        if len(self._ordered) > 1:
+            self._ordered.sort(key=lambda m: m.taskset.priority)
+        self.revive()
+
+    def _remove(self, tsm: TaskSetManager) -> None:
+        tsm.zombie = True
+        if self.tsms.pop(tsm.taskset.stage_id, None) is None:
+            return
+        self._ordered.remove(tsm)
+        bid = tsm.taskset.binary_id
+        for ex in self.executors.values():
+            if bid in ex.binaries:
+                ex.binaries.discard(bid)
+                ex.forget.append(bid)
+
+    def cancel_tasks(self, stage_id: int, reason: str) -> None:
+        """Stop launching the stage's tasks and kill its running ones."""
+        tsm = self.tsms.get(stage_id)
+        if tsm is None:
+            return
+        self._remove(tsm)
+        self._kill_running(tsm, reason)
+
+    def _kill_running(self, tsm: TaskSetManager, reason: str) -> None:
+        loop = asyncio.get_running_loop()
+        for task_id in list(tsm.running):
+            task = self.tasks.get(task_id)
+            if task is None:
+                continue
+            ex = self.executors.get(task.executor_id)
+            if ex is None:
+                continue
+            try:
+                ex.conn.send(KillTask(task_id, reason[:500]))
+            except ConnectionError:
+                continue
+            task.kill_handle = loop.call_later(
+                self.kill_grace_period, self._kill_deadline, task_id)
+
+    def _kill_deadline(self, task_id: int) -> None:
+        task = self.tasks.get(task_id)
+        if task is not None:
+            self.kill_executor(
+                task.executor_id,
+                f"task {task_id} did not stop within {self.kill_grace_period}s of being killed")
+
+    def abort_all(self, message: str) -> None:
+        """Fail every task set (e.g. no executor can be started any more)."""
+        for tsm in list(self._ordered):
+            self._remove(tsm)
+            ts = tsm.taskset
+            self.post(TaskSetFailed(ts.stage_id, ts.stage_attempt, message))
+
+    # -- offers --------------------------------------------------------------------------
+
+    def revive(self) -> None:
+        """Give pending tasks to free slots."""
+        ordered = self._ordered
+        if not ordered:
+            return
+        alive = self.executors.keys()
+        now = self.clock()
+        begin = self.listeners_active()
+        for ex in self.executors.values():
+            if ex.free <= 0:
+                continue
+            msgs: list = []
+            launches: list = []
+            while ex.free > 0:
+                for tsm in ordered:
+                    index = tsm.next_task(ex.id, alive)
+                    if index is not None:
+                        break
+                else:
+                    break
+                ts = tsm.taskset
+                task_id = self._next_task_id
+                self._next_task_id = task_id + 1
+                attempt = tsm.launched(task_id, index)
+                self.tasks[task_id] = _Task(task_id, tsm, index, attempt, ex.id, now)
+                ex.free -= 1
+                ex.running.add(task_id)
+                if ts.binary_id not in ex.binaries:
+                    ex.binaries.add(ts.binary_id)
+                    msgs.append(TaskBinary(ts.binary_id, ts.binary))
+                partition = ts.partitions[index]
+                launches.append([task_id, ts.binary_id, partition, attempt, ts.stage_id])
+                if begin:
+                    self.post(BeginEvent(ts.stage_id, ts.stage_attempt, task_id, index,
+                                         partition, attempt, ex.id))
+            if launches:
+                if ex.forget:
+                    msgs.insert(0, ForgetBinaries(ex.forget))
+                    ex.forget = []
+                msgs.append(LaunchTasks(launches))
+                try:
+                    ex.conn.send_many(msgs)
+                except ConnectionError as exc:
+                    # The connection's close callback reports the executor lost, which
+                    # re-queues these tasks.
+                    log.debug("launch to executor %s failed: %s", ex.id, exc)
+
+    # -- executors -----------------------------------------------------------------------
+
+    def executor_added(self, ex: ExecutorData) -> None:
+        self.executors[ex.id] = ex
+        self.post(ExecutorAdded(ex.id, ex.host))
+        self.revive()
+
+    def executor_lost(self, executor_id: str, reason: str) -> None:
+        ex = self.executors.pop(executor_id, None)
+        if ex is None:
+            return
+        for task_id in sorted(ex.running):
+            task = self.tasks.pop(task_id, None)
+            if task is None:
+                continue
+            if task.kill_handle is not None:
+                task.kill_handle.cancel()
+            tsm = task.tsm
+            tsm.failed(task_id, executor_id, counts=False)
+            ts = tsm.taskset
+            self.post(CompletionEvent(
+                ts.stage_id, ts.stage_attempt, task_id, task.index, ts.partitions[task.index],
+                executor_id, False,
+                reason=TaskEndReason("executor_lost", f"executor {executor_id} lost: {reason}",
+                                     counts=False),
+                duration=self.clock() - task.launched))
+        self.post(ExecutorLost(executor_id, reason))
+        self.revive()
+
+    # -- status updates ------------------------------------------------------------------
+
+    def status_update(self, executor_id: str, statuses: list, body: bytes) -> None:
+        ex = self.executors.get(executor_id)
+        view = memoryview(body)
+        offset = 0
+        now = self.clock()
+        for task_id, state, nbytes, _run_us in statuses:
+            payload = view[offset: offset + nbytes]
+            offset += nbytes
+            task = self.tasks.pop(task_id, None)
+            if task is None:
+                continue  # already accounted for (e.g. its executor was declared lost)
+            if ex is not None:
+                ex.free += 1
+                ex.running.discard(task_id)
+            if task.kill_handle is not None:
+                task.kill_handle.cancel()
+            self._task_ended(task, executor_id, state, payload, now)
+        self.revive()
+
+    def _task_ended(self, task: _Task, executor_id: str, state: int, payload,
+                    now: float) -> None:
+        tsm = task.tsm
+        ts = tsm.taskset
+        duration = now - task.launched
+        partition = ts.partitions[task.index]
+        if state == FINISHED:
+            try:
+                result = loads(payload)
+            except Exception as exc:
+                reason = TaskEndReason(
+                    "result_error", f"cannot unpickle the task result on the driver: {exc!r}",
+                    exception=exc)
+            else:
+                index = tsm.succeeded(task.task_id)
+                if index is not None:
+                    self.post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id,
+                                              index, partition, executor_id, True, result,
+                                              duration=duration))
+                if tsm.finished:
+                    self._remove(tsm)
+                return
+        elif state == KILLED:
+            reason = TaskEndReason("killed", "task killed", counts=False)
+        else:
+            reason = decode_failure(bytes(payload))
+        _, abort = tsm.failed(task.task_id, executor_id, reason.counts)
+        self.post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
+                                  partition, executor_id, False, reason=reason,
+                                  duration=duration))
+        if abort:
+            self._remove(tsm)
+            self._kill_running(tsm, "stage aborted")
+            self.post(TaskSetFailed(
+                ts.stage_id, ts.stage_attempt,
+                f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} failed "
+                f"{tsm.failures[task.index]} times, most recent failure: Lost task "
+                f"{task.index}.{task.attempt} in stage {ts.stage_id}.{ts.stage_attempt} "
+                f"(TID {task.task_id}) (executor {executor_id}): {reason.message}",
+                reason.exception, reason.remote_traceback))
+        elif not tsm.zombie:
+            log.debug("task %s failed (%s), will retry", task.task_id, reason.message)

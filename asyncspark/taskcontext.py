@@ -1,0 +1,48 @@
+"""``TaskContext``: what a running task knows about itself (PySpark's API)."""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["TaskContext"]
+
+_local = threading.local()
+
+
+class TaskContext:
+    """Information about the task attempt running on this thread; ``TaskContext.get()``."""
+
+    __slots__ = ("_attempt", "_local_dir", "_partition", "_stage", "_task_id")
+
+    def __init__(self, stage_id: int, partition: int, attempt: int, task_id: int,
+                 local_dir: str) -> None:
+        self._stage = stage_id
+        self._partition = partition
+        self._attempt = attempt
+        self._task_id = task_id
+        self._local_dir = local_dir
+
+    @classmethod
+    def get(cls) -> TaskContext | None:
+        """The context of the task running on this thread, or None on the driver."""
+        return getattr(_local, "ctx", None)
+
+    @classmethod
+    def _set(cls, ctx: TaskContext | None) -> None:
+        _local.ctx = ctx
+
+    def stageId(self) -> int:
+        return self._stage
+
+    def partitionId(self) -> int:
+        return self._partition
+
+    def attemptNumber(self) -> int:
+        return self._attempt
+
+    def taskAttemptId(self) -> int:
+        return self._task_id
+
+    def localDir(self) -> str:
+        """A scratch directory private to this executor."""
+        return self._local_dir

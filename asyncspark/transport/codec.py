@@ -1,0 +1,347 @@
+"""Sans-IO wire codec: bytes in, frozen-dataclass messages out, and back.
+
+No asyncio here. A frame is::
+
+    +----------------+----------------+------------------+-------------+
+    | header_len u32 | body_len u32   | msgpack header   | raw body    |
+    +----------------+----------------+------------------+-------------+
+
+The header is a msgpack array ``[type_code, field, field, ...]`` holding every field of
+the message except ``body``; a message class that has a ``body`` field carries it raw after
+the header (task binaries, results, shuffle chunks), never re-encoded.
+
+Usage (as h11)::
+
+    codec = FrameCodec(max_frame_size=...)
+    codec.receive_data(chunk)          # b"" signals end of stream
+    while (ev := codec.next_event()) is not NEED_DATA:
+        handle(ev)                     # a Message, or CLOSED at a clean end of stream
+    data = codec.send(msg)             # bytes to write
+
+Anything malformed raises ``RemoteProtocolError`` from ``next_event()``, and every later
+call raises it again: the caller closes that one connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import Any, ClassVar
+
+import msgpack
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "CLOSED",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "MESSAGE_TYPES",
+    "NEED_DATA",
+    "FrameCodec",
+    "Message",
+]
+
+_PREFIX = struct.Struct(">II")
+_PREFIX_SIZE = _PREFIX.size
+DEFAULT_MAX_FRAME_SIZE = 256 * 1024 * 1024
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEED_DATA: Any = _Sentinel("NEED_DATA")
+CLOSED: Any = _Sentinel("CLOSED")
+
+MESSAGE_TYPES: dict[int, type[Message]] = {}
+
+_Bytes = (bytes, bytearray, memoryview)
+
+
+class Message:
+    """Base of every wire message. Subclasses are frozen slotted dataclasses."""
+
+    __slots__ = ()
+    TYPE: ClassVar[int]
+    # Per header field: the accepted types after msgpack decoding.
+    _FIELDS: ClassVar[tuple[str, ...]]
+    _TYPES: ClassVar[tuple[tuple[type, ...], ...]]
+    _HAS_BODY: ClassVar[bool]
+
+
+_PY_TO_WIRE: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "str": (str,),
+    "bytes": (bytes,),
+    "bool": (bool,),
+    "float": (float, int),
+    "list": (list,),
+    "dict": (dict,),
+    "str | None": (str, type(None)),
+    "int | None": (int, type(None)),
+    "bytes | None": (bytes, type(None)),
+}
+
+
+def message(code: int):
+    """Class decorator: register a frozen dataclass as the wire message ``code``."""
+
+    def wrap(cls):
+        cls = dataclasses.dataclass(frozen=True, slots=True)(cls)
+        if code in MESSAGE_TYPES:
+            raise LocalProtocolError(f"message code {code} registered twice")
+        fields = [f for f in dataclasses.fields(cls)]
+        has_body = bool(fields) and fields[-1].name == "body"
+        header = fields[:-1] if has_body else fields
+        cls.TYPE = code
+        cls._FIELDS = tuple(f.name for f in header)
+        cls._TYPES = tuple(_PY_TO_WIRE[str(f.type)] for f in header)
+        cls._HAS_BODY = has_body
+        MESSAGE_TYPES[code] = cls
+        return cls
+
+    return wrap
+
+
+# --- control plane: driver <-> executor ---------------------------------------------
+
+
+@message(1)
+class Challenge(Message):
+    """Driver -> executor on connect: prove you know the application secret."""
+
+    nonce: bytes
+
+
+@message(2)
+class Register(Message):
+    """Executor -> driver: HMAC of the driver's nonce, and a nonce for the driver."""
+
+    executor_id: str
+    mac: bytes
+    nonce: bytes
+    pid: int
+    host: str
+
+
+@message(3)
+class Registered(Message):
+    """Driver -> executor: the driver's HMAC of the executor's nonce, and settings."""
+
+    mac: bytes
+    conf: dict
+
+
+@message(4)
+class TaskBinary(Message):
+    """Driver -> executor: a stage's cloudpickled (rdd, func), sent once per executor."""
+
+    binary_id: int
+    body: bytes
+
+
+@message(5)
+class LaunchTasks(Message):
+    """Driver -> executor: tasks to run, each ``[task_id, binary_id, partition, attempt]``."""
+
+    tasks: list
+
+
+@message(6)
+class KillTask(Message):
+    """Driver -> executor: interrupt a running task."""
+
+    task_id: int
+    reason: str
+
+
+@message(7)
+class ForgetBinaries(Message):
+    """Driver -> executor: drop cached task binaries of finished stages."""
+
+    binary_ids: list
+
+
+@message(8)
+class StopExecutor(Message):
+    """Driver -> executor: exit now."""
+
+    reason: str
+
+
+@message(9)
+class TaskStatuses(Message):
+    """Executor -> driver: finished tasks, each ``[task_id, state, nbytes, run_us]``.
+
+    The payloads (pickled results, or pickled failure descriptions) are concatenated in
+    ``body`` in the same order, ``nbytes`` each.
+    """
+
+    statuses: list
+    body: bytes
+
+
+@message(10)
+class Heartbeat(Message):
+    """Executor -> driver: still alive; ``running`` lists task ids in flight."""
+
+    running: list
+
+
+def _check_header(cls: type[Message], fields: list) -> None:
+    types = cls._TYPES
+    if len(fields) != len(types):
+        raise RemoteProtocolError(
+            f"{cls.__name__} frame has {len(fields)} header fields, expected {len(types)}"
+        )
+    for name, value, allowed in zip(cls._FIELDS, fields, types, strict=True):
+        if not isinstance(value, allowed) or (allowed[0] is int and isinstance(value, bool)):
+            raise RemoteProtocolError(
+                f"{cls.__name__}.{name} has type {type(value).__name__}, "
+                f"expected {' or '.join(t.__name__ for t in allowed)}"
+            )
+
+
+class FrameCodec:
+    """One connection's framing state, in both directions. Not thread-safe."""
+
+    __slots__ = ("_buf", "_closed", "_error", "_pos", "max_frame_size")
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        if max_frame_size < 16:
+            raise ValueError(f"max_frame_size must be at least 16 bytes, got {max_frame_size}")
+        self.max_frame_size = max_frame_size
+        self._buf = bytearray()
+        self._pos = 0
+        self._closed = False
+        self._error: RemoteProtocolError | None = None
+
+    # -- receiving ---------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes read from the peer; ``b""`` means the peer closed its side."""
+        if not data:
+            self._closed = True
+            return
+        if self._closed:
+            raise LocalProtocolError("receive_data() after end of stream")
+        buf = self._buf
+        if self._pos and self._pos == len(buf):
+            buf.clear()
+            self._pos = 0
+        buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as messages."""
+        return len(self._buf) - self._pos
+
+    def next_event(self) -> Message | Any:
+        """The next complete message, ``NEED_DATA``, or ``CLOSED`` after a clean EOF."""
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < _PREFIX_SIZE:
+            return self._end_or_need(avail)
+        hlen, blen = _PREFIX.unpack_from(buf, pos)
+        size = hlen + blen
+        if size > self.max_frame_size:
+            self._fail(
+                f"frame of {size} bytes exceeds the limit of {self.max_frame_size} bytes "
+                f"(asyncspark.rpc.maxFrameSize)"
+            )
+        if hlen == 0:
+            self._fail("frame with an empty header")
+        end = pos + _PREFIX_SIZE + size
+        if len(buf) < end:
+            return self._end_or_need(avail, _PREFIX_SIZE + size)
+        hstart = pos + _PREFIX_SIZE
+        header = bytes(buf[hstart : hstart + hlen])
+        body = bytes(buf[hstart + hlen : end]) if blen else b""
+        self._pos = end
+        if end == len(buf):
+            buf.clear()
+            self._pos = 0
+        elif end > 1 << 20 and end > len(buf) // 2:
+            del buf[:end]
+            self._pos = 0
+        return self._decode(header, body, blen)
+
+    def _end_or_need(self, avail: int, want: int | None = None):
+        if not self._closed:
+            return NEED_DATA
+        if avail == 0:
+            return CLOSED
+        want_s = f" of {want}" if want is not None else ""
+        self._fail(f"connection closed mid-frame: got {avail}{want_s} bytes")
+        return None  # unreachable
+
+    def _fail(self, message: str) -> None:
+        self._error = RemoteProtocolError(message)
+        raise self._error
+
+    def _decode(self, header: bytes, body: bytes, blen: int) -> Message:
+        try:
+            fields = msgpack.unpackb(header, raw=False, use_list=True, strict_map_key=False)
+        except Exception as exc:  # msgpack raises several unrelated types
+            self._error = RemoteProtocolError(f"undecodable frame header: {exc!r}")
+            raise self._error from exc
+        if not isinstance(fields, list) or not fields or type(fields[0]) is not int:
+            self._fail(f"frame header is not [type_code, ...]: {type(fields).__name__}")
+        cls = MESSAGE_TYPES.get(fields[0])
+        if cls is None:
+            self._fail(f"unknown message type code {fields[0]}")
+        try:
+            _check_header(cls, fields[1:])
+        except RemoteProtocolError as exc:
+            self._error = exc
+            raise
+        if cls._HAS_BODY:
+            return cls(*fields[1:], body)
+        if blen:
+            self._fail(f"{cls.__name__} frame carries a {blen}-byte body it cannot have")
+        return cls(*fields[1:])
+
+    # -- sending -----------------------------------------------------------------------
+
+    def send(self, msg: Message) -> bytes:
+        """The bytes of one frame for ``msg``."""
+        return b"".join(self.send_parts(msg))
+
+    def send_parts(self, msg: Message) -> list:
+        """The frame for ``msg`` as a list of buffers (for ``writelines``; no body copy)."""
+        cls = type(msg)
+        try:
+            header = msgpack.packb(
+                [cls.TYPE, *[getattr(msg, f) for f in cls._FIELDS]], use_bin_type=True
+            )
+        except Exception as exc:
+            raise LocalProtocolError(f"cannot encode {cls.__name__}: {exc}") from exc
+        if cls._HAS_BODY:
+            body = msg.body  # type: ignore[attr-defined]
+            if not isinstance(body, _Bytes):
+                raise LocalProtocolError(
+                    f"{cls.__name__}.body must be bytes-like, got {type(body).__name__}"
+                )
+            blen = memoryview(body).nbytes
+        else:
+            body = None
+            blen = 0
+        size = len(header) + blen
+        if size > self.max_frame_size:
+            raise LocalProtocolError(
+                f"{cls.__name__} frame of {size} bytes exceeds the limit of "
+                f"{self.max_frame_size} bytes (asyncspark.rpc.maxFrameSize)"
+            )
+        prefix = _PREFIX.pack(len(header), blen)
+        if blen:
+            return [prefix + header, body]
+        return [prefix + header]
