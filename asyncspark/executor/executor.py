@@ -85,13 +85,16 @@ class Executor:
     async def run(self) -> int:
         self.loop = loop = asyncio.get_running_loop()
         self._done = loop.create_future()
-        _, conn = await loop.create_connection(
-            lambda: FramedProtocol(self._on_message, self._on_close), *self.driver)
-        self.conn = conn
+        await loop.create_connection(
+            lambda: FramedProtocol(self._on_message, self._on_close,
+                                   on_connect=self._on_connect), *self.driver)
         threading.Thread(target=self._task_thread, name="asyncspark-task", daemon=True).start()
         ppid = os.getppid()
         loop.call_later(1.0, self._watch_parent, ppid)
         return await self._done
+
+    def _on_connect(self, conn: FramedProtocol) -> None:
+        self.conn = conn
 
     def _finish(self, code: int) -> None:
         if self._done is not None and not self._done.done():

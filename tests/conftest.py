@@ -1,0 +1,67 @@
+"""Shared test fixtures.
+
+- Every async test runs on uvloop and on asyncio's default loop (``loop_factories``).
+- ``sc``: a module-scoped ``local[2]`` context; modules using it set
+  ``pytestmark = pytest.mark.asyncio(loop_scope="module")``.
+- Leak checks: a module that leaves a child process, an asyncspark thread or a temp dir
+  of ours behind fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import tempfile
+import threading
+
+import psutil
+import pytest
+import pytest_asyncio
+
+import asyncspark
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+    uvloop = None
+
+
+def pytest_asyncio_loop_factories(config, item):
+    factories = {"asyncio": asyncio.new_event_loop}
+    if uvloop is not None:
+        factories = {"uvloop": uvloop.new_event_loop, **factories}
+    return factories
+
+
+def _children() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if p.is_running()
+            and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _temp_dirs() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "asyncspark-*")))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_leaks():
+    before_dirs = _temp_dirs()
+    yield
+    deadline = 50
+    while _children() and deadline:
+        psutil.wait_procs(_children(), timeout=0.1)
+        deadline -= 1
+    left = _children()
+    for p in left:
+        p.kill()
+    assert not left, f"child processes left behind: {[p.cmdline() for p in left]}"
+    threads = [t.name for t in threading.enumerate() if t.name.startswith("asyncspark")]
+    assert not threads, f"threads left behind: {threads}"
+    new_dirs = _temp_dirs() - before_dirs
+    assert not new_dirs, f"temp dirs left behind: {new_dirs}"
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def sc():
+    async with asyncspark.Context("local[2]", app_name="tests") as ctx:
+        yield ctx
