@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     if not secret:
         print(f"executor: {auth.SECRET_ENV} is not set", file=sys.stderr)
         return 2
+    driver_path = os.environ.get("ASYNCSPARK_DRIVER_PATH")
+    if driver_path:
+        sys.path[:0] = [p for p in driver_path.split(os.pathsep) if p not in sys.path]
     host, _, port = args.driver.rpartition(":")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     executor = Executor(args.executor_id, host, int(port), secret, args.local_dir)

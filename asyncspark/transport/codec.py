@@ -43,6 +43,7 @@ __all__ = [
 
 _PREFIX = struct.Struct(">II")
 _PREFIX_SIZE = _PREFIX.size
+_MAX_LEN = 0xFFFFFFFF  # header and body lengths are u32 on the wire
 DEFAULT_MAX_FRAME_SIZE = 256 * 1024 * 1024
 
 
@@ -148,7 +149,8 @@ class TaskBinary(Message):
 
 @message(5)
 class LaunchTasks(Message):
-    """Driver -> executor: tasks to run, each ``[task_id, binary_id, partition, attempt]``."""
+    """Driver -> executor: tasks to run, each
+    ``[task_id, binary_id, partition, attempt, stage_id]``."""
 
     tasks: list
 
@@ -194,15 +196,17 @@ class Heartbeat(Message):
     running: list
 
 
-def _check_header(cls: type[Message], fields: list) -> None:
+def _check_header(cls: type[Message], fields: list | tuple,
+                  error: type[Exception] = RemoteProtocolError) -> None:
+    """Raise ``error`` unless ``fields`` match ``cls``'s header field count and types."""
     types = cls._TYPES
     if len(fields) != len(types):
-        raise RemoteProtocolError(
+        raise error(
             f"{cls.__name__} frame has {len(fields)} header fields, expected {len(types)}"
         )
     for name, value, allowed in zip(cls._FIELDS, fields, types, strict=True):
-        if not isinstance(value, allowed) or (allowed[0] is int and isinstance(value, bool)):
-            raise RemoteProtocolError(
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise error(
                 f"{cls.__name__}.{name} has type {type(value).__name__}, "
                 f"expected {' or '.join(t.__name__ for t in allowed)}"
             )
@@ -214,8 +218,10 @@ class FrameCodec:
     __slots__ = ("_buf", "_closed", "_error", "_pos", "max_frame_size")
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        if max_frame_size < 16:
-            raise ValueError(f"max_frame_size must be at least 16 bytes, got {max_frame_size}")
+        if not 16 <= max_frame_size <= _MAX_LEN:
+            raise ValueError(
+                f"max_frame_size must be between 16 and {_MAX_LEN} bytes, got {max_frame_size}"
+            )
         self.max_frame_size = max_frame_size
         self._buf = bytearray()
         self._pos = 0
@@ -319,10 +325,13 @@ class FrameCodec:
     def send_parts(self, msg: Message) -> list:
         """The frame for ``msg`` as a list of buffers (for ``writelines``; no body copy)."""
         cls = type(msg)
+        if MESSAGE_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+            raise LocalProtocolError(f"{cls.__name__} is not a registered wire message")
+        values = [getattr(msg, f) for f in cls._FIELDS]
+        # What the peer would reject must fail here, where the bug is.
+        _check_header(cls, values, LocalProtocolError)
         try:
-            header = msgpack.packb(
-                [cls.TYPE, *[getattr(msg, f) for f in cls._FIELDS]], use_bin_type=True
-            )
+            header = msgpack.packb([cls.TYPE, *values], use_bin_type=True)
         except Exception as exc:
             raise LocalProtocolError(f"cannot encode {cls.__name__}: {exc}") from exc
         if cls._HAS_BODY:

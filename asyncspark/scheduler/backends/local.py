@@ -149,6 +149,10 @@ class LocalBackend:
         env = dict(os.environ)
         env[auth.SECRET_ENV] = self.secret
         env["ASYNCSPARK_UVLOOP"] = "1" if self.conf.use_uvloop else "0"
+        # Executors import what the driver can import: functions defined in the driver's
+        # modules are pickled by reference, as cloudpickle does for importable modules.
+        env["ASYNCSPARK_DRIVER_PATH"] = os.pathsep.join(
+            p or os.getcwd() for p in sys.path)
         host, port = self.address  # type: ignore[misc]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "asyncspark.executor", "--driver", f"{host}:{port}",
@@ -221,9 +225,22 @@ class LocalBackend:
             return
         proc = self.procs.get(executor_id)
         reason = f"executor {executor_id} lost its connection" + (f": {exc}" if exc else "")
-        self.task_scheduler.executor_lost(executor_id, reason)
-        if proc is not None and proc.returncode is None:
+        if proc is None or proc.returncode is not None:
+            self.task_scheduler.executor_lost(executor_id, reason)
+            return
+        # Usually the process has just died: give it a moment so that the loss is
+        # reported with its exit code or signal, then treat it as hung and kill it.
+        task = asyncio.get_running_loop().create_task(
+            self._await_exit_or_kill(executor_id, proc, reason))
+        self._launching.add(task)
+        task.add_done_callback(self._launching.discard)
+
+    async def _await_exit_or_kill(self, executor_id: str, proc, reason: str) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 0.25)
+        except TimeoutError:
             self._kill_reasons.setdefault(executor_id, reason)
+            self.task_scheduler.executor_lost(executor_id, reason)
             proc.kill()
 
     def kill_executor(self, executor_id: str, reason: str) -> None:
