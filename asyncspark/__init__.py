@@ -12,8 +12,16 @@ from typing import Any, TypeVar
 from .conf import SparkConf
 from .context import Context
 from .errors import (
-    AsyncSparkError, ConfigError, ContextStoppedError, ExecutorLostError, JobCancelledError,
-    JobFailedError, ProtocolError, RemoteProtocolError, SerializationError, TransportError,
+    AsyncSparkError,
+    ConfigError,
+    ContextStoppedError,
+    ExecutorLostError,
+    JobCancelledError,
+    JobFailedError,
+    ProtocolError,
+    RemoteProtocolError,
+    SerializationError,
+    TransportError,
 )
 from .listener import SparkListener
 from .rdd import RDD

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -36,8 +37,9 @@ _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
 # Per-coroutine job properties (job group, description): a ContextVar maps Spark's
 # thread-local properties onto asyncio tasks.
+_NO_PROPERTIES: Mapping[str, str] = types.MappingProxyType({})
 _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "asyncspark_local_properties", default={})
+    "asyncspark_local_properties", default=_NO_PROPERTIES)
 
 
 def parse_master(master: str) -> int:
@@ -235,7 +237,8 @@ class Context:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    async def runJob(self, rdd: RDD, partitionFunc: Callable, partitions: Iterable[int] | None = None,
+    async def runJob(self, rdd: RDD, partitionFunc: Callable,
+                     partitions: Iterable[int] | None = None,
                      allowLocal: bool = False) -> list:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
         concatenated results, as PySpark's ``SparkContext.runJob``."""

@@ -74,7 +74,8 @@ def describe_unpicklable(fn: Any, desc: str, _depth: int = 0) -> str | None:
                 inner = None
                 if isinstance(value, types.FunctionType) and _depth < 3:
                     inner = describe_unpicklable(value, desc, _depth + 1)
-                return inner or f"{where}: it references {_short(value)} via closure variable {name!r}"
+                return inner or (
+                    f"{where}: it references {_short(value)} via closure variable {name!r}")
     for name in _global_names(code):
         if name in fn.__globals__:
             value = fn.__globals__[name]

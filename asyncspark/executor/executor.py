@@ -30,8 +30,16 @@ from ..serializers import dumps_result, loads
 from ..taskcontext import TaskContext
 from ..transport import auth
 from ..transport.codec import (
-    Challenge, ForgetBinaries, Heartbeat, KillTask, LaunchTasks, Register, Registered,
-    StopExecutor, TaskBinary, TaskStatuses,
+    Challenge,
+    ForgetBinaries,
+    Heartbeat,
+    KillTask,
+    LaunchTasks,
+    Register,
+    Registered,
+    StopExecutor,
+    TaskBinary,
+    TaskStatuses,
 )
 from ..transport.protocol import FramedProtocol
 

@@ -18,14 +18,31 @@ from typing import Any, Protocol
 
 from ..errors import ContextStoppedError, JobCancelledError, JobFailedError
 from ..listener import (
-    SparkListenerExecutorAdded, SparkListenerExecutorRemoved, SparkListenerJobEnd,
-    SparkListenerJobStart, SparkListenerStageCompleted, SparkListenerStageSubmitted,
-    SparkListenerTaskEnd, SparkListenerTaskStart,
+    SparkListenerExecutorAdded,
+    SparkListenerExecutorRemoved,
+    SparkListenerJobEnd,
+    SparkListenerJobStart,
+    SparkListenerStageCompleted,
+    SparkListenerStageSubmitted,
+    SparkListenerTaskEnd,
+    SparkListenerTaskStart,
 )
 from .events import (
-    AllJobsCancelled, BeginEvent, CancelTasks, CompleteJob, CompletionEvent, ExecutorAdded,
-    ExecutorLost, FailJob, JobCancelled, JobGroupCancelled, JobSubmitted, PostListener,
-    StopScheduler, SubmitTaskSet, TaskSetFailed,
+    AllJobsCancelled,
+    BeginEvent,
+    CancelTasks,
+    CompleteJob,
+    CompletionEvent,
+    ExecutorAdded,
+    ExecutorLost,
+    FailJob,
+    JobCancelled,
+    JobGroupCancelled,
+    JobSubmitted,
+    PostListener,
+    StopScheduler,
+    SubmitTaskSet,
+    TaskSetFailed,
 )
 from .stage import ActiveJob, ResultStage, TaskSet
 

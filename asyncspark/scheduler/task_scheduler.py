@@ -20,7 +20,12 @@ import msgpack
 from ..serializers import loads
 from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, TaskBinary
 from .events import (
-    BeginEvent, CompletionEvent, ExecutorAdded, ExecutorLost, TaskEndReason, TaskSetFailed,
+    BeginEvent,
+    CompletionEvent,
+    ExecutorAdded,
+    ExecutorLost,
+    TaskEndReason,
+    TaskSetFailed,
 )
 from .stage import TaskSet
 from .task_set_manager import TaskSetManager

@@ -29,7 +29,12 @@ from ...conf import Config
 from ...errors import AuthenticationError, ExecutorLostError
 from ...transport import auth
 from ...transport.codec import (
-    Challenge, Heartbeat, Register, Registered, StopExecutor, TaskStatuses,
+    Challenge,
+    Heartbeat,
+    Register,
+    Registered,
+    StopExecutor,
+    TaskStatuses,
 )
 from ...transport.protocol import FramedProtocol
 from ..task_scheduler import ExecutorData, TaskScheduler
@@ -265,7 +270,7 @@ class LocalBackend:
                 pass
         procs = list(self.procs.values())
         if procs:
-            done, pending = await asyncio.wait(
+            _, pending = await asyncio.wait(
                 [asyncio.ensure_future(p.wait()) for p in procs], timeout=3.0)
             for p in procs:
                 if p.returncode is None:
