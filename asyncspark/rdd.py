@@ -9,6 +9,8 @@ Names, arguments and results follow PySpark's ``pyspark.RDD``.
 
 from __future__ import annotations
 
+import copy
+import functools
 import heapq
 import math
 import os
@@ -17,6 +19,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import types
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -137,15 +140,15 @@ class RDD:
         return MapPartitionsRDD(self, f, preserves, what, user_func)
 
     def map(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
-        return self._map_partitions(lambda _, it: map(f, it), preservesPartitioning,
+        return self._map_partitions(lambda _, it: _map_iter(f, it), preservesPartitioning,
                                     "map()", f)
 
     def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
-        return self._map_partitions(lambda _, it: chain.from_iterable(map(f, it)),
+        return self._map_partitions(lambda _, it: _flat_map_iter(f, it),
                                     preservesPartitioning, "flatMap()", f)
 
     def filter(self, f: Callable) -> RDD:
-        return self._map_partitions(lambda _, it: filter(f, it), True, "filter()", f)
+        return self._map_partitions(lambda _, it: _filter_iter(f, it), True, "filter()", f)
 
     def mapPartitions(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
         return self._map_partitions(lambda _, it: f(it), preservesPartitioning,
@@ -161,16 +164,15 @@ class RDD:
         return self._map_partitions(lambda _, it: [list(it)], False, "glom()")
 
     def keyBy(self, f: Callable) -> RDD:
-        return self._map_partitions(lambda _, it: ((f(x), x) for x in it), False,
-                                    "keyBy()", f)
+        return self._map_partitions(lambda _, it: _key_by_iter(f, it), False, "keyBy()", f)
 
     def mapValues(self, f: Callable) -> RDD:
-        return self._map_partitions(lambda _, it: ((k, f(v)) for k, v in it), True,
+        return self._map_partitions(lambda _, it: _map_values_iter(f, it), True,
                                     "mapValues()", f)
 
     def flatMapValues(self, f: Callable) -> RDD:
-        return self._map_partitions(
-            lambda _, it: ((k, x) for k, v in it for x in f(v)), True, "flatMapValues()", f)
+        return self._map_partitions(lambda _, it: _flat_map_values_iter(f, it), True,
+                                    "flatMapValues()", f)
 
     def keys(self) -> RDD:
         return self._map_partitions(lambda _, it: (kv[0] for kv in it), False, "keys()")
@@ -240,7 +242,23 @@ class RDD:
     # -- actions -------------------------------------------------------------------------
 
     async def _run(self, func: Callable, partitions: Iterable[int] | None = None) -> list:
-        return await self.context._run_job(self, func, partitions)
+        ctx = self.context
+        self._check_no_nested_use(func)
+        return await ctx._run_job(self, func, partitions)
+
+    def _check_no_nested_use(self, action_func: Callable | None = None) -> None:
+        """Refuse, before anything is sent, functions that use an RDD or the Context.
+
+        On an executor neither works (SPARK-5063): PySpark refuses to pickle them; here the
+        lineage's user functions (checked once per RDD) and the action's are searched.
+        """
+        if not self.__dict__.get("_nested_use_checked"):
+            for r in self._lineage():
+                for desc, f in r._functions():
+                    _refuse_nested_use(f, desc)
+            self.__dict__["_nested_use_checked"] = True
+        if action_func is not None:
+            _refuse_nested_use(action_func, "the action")
 
     async def collect(self) -> list:
         parts = await self._run(list)
@@ -289,6 +307,8 @@ class RDD:
         return self._num_partitions == 0 or len(await self.take(1)) == 0
 
     async def reduce(self, f: Callable) -> Any:
+        f = _fail_on_stopiteration(f)
+
         def func(it):
             it = iter(it)
             for initial in it:
@@ -318,22 +338,31 @@ class RDD:
         return reduced[0]
 
     async def fold(self, zeroValue: Any, op: Callable) -> Any:
+        """Fold each partition from ``zeroValue``, then the partition results from
+        ``zeroValue`` again. ``op`` may modify its first argument: every partition starts
+        from its own copy of ``zeroValue``, and the caller's object is left alone."""
+        op = _fail_on_stopiteration(op)
+
         def func(it):
-            acc = zeroValue
+            acc = copy.deepcopy(zeroValue)
             for x in it:
                 acc = op(acc, x)
             return acc
 
-        return _reduce(op, await self._run(func), zeroValue)
+        return _reduce(op, await self._run(func), copy.deepcopy(zeroValue))
 
     async def aggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable) -> Any:
+        """As ``fold`` with a separate ``seqOp`` within partitions and ``combOp`` across."""
+        seqOp = _fail_on_stopiteration(seqOp)
+        combOp = _fail_on_stopiteration(combOp)
+
         def func(it):
-            acc = zeroValue
+            acc = copy.deepcopy(zeroValue)
             for x in it:
                 acc = seqOp(acc, x)
             return acc
 
-        return _reduce(combOp, await self._run(func), zeroValue)
+        return _reduce(combOp, await self._run(func), copy.deepcopy(zeroValue))
 
     async def treeAggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable,
                             depth: int = 2) -> Any:
@@ -345,10 +374,12 @@ class RDD:
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
         if self._num_partitions == 0:
-            return zeroValue
+            return copy.deepcopy(zeroValue)
+        seqOp = _fail_on_stopiteration(seqOp)
+        combOp = _fail_on_stopiteration(combOp)
 
         def aggregate_partition(it):
-            acc = zeroValue
+            acc = copy.deepcopy(zeroValue)
             for x in it:
                 acc = seqOp(acc, x)
             yield acc
@@ -366,7 +397,7 @@ class RDD:
 
             partial = partial.coalesce(n).mapPartitions(combine)
         vals = await partial.collect()
-        return _reduce(combOp, vals, zeroValue)
+        return _reduce(combOp, vals, copy.deepcopy(zeroValue))
 
     async def sum(self) -> Any:
         return sum(await self._run(sum), 0)
@@ -426,6 +457,7 @@ class RDD:
                 inc = (maxv - minv) * 1.0 / buckets
             bounds = [i * inc + minv for i in range(buckets)]
             bounds.append(maxv)
+            result_buckets = bounds
             even = True
         elif isinstance(buckets, (list, tuple)):
             if len(buckets) < 2:
@@ -437,6 +469,7 @@ class RDD:
             if len(set(buckets)) != len(buckets):
                 raise ValueError("buckets should not contain duplicated values")
             bounds = list(buckets)
+            result_buckets = buckets  # returned as given (a tuple stays a tuple)
             minv, maxv = bounds[0], bounds[-1]
             even = False
             inc = None
@@ -466,7 +499,7 @@ class RDD:
         total = [0] * (len(bounds) - 1)
         for p in parts:
             total = [a + b for a, b in zip(total, p, strict=True)]
-        return bounds, total
+        return result_buckets, total
 
     async def top(self, num: int, key: Callable | None = None) -> list:
         """The ``num`` largest elements, in descending order."""
@@ -505,6 +538,8 @@ class RDD:
         return dict(await self.collect())
 
     async def foreach(self, f: Callable) -> None:
+        f = _fail_on_stopiteration(f)
+
         def process(it):
             for x in it:
                 f(x)
@@ -561,6 +596,160 @@ def _count_iter(it) -> int:
     for _ in it:
         n += 1
     return n
+
+
+_STOP_ITERATION_MSG = "Caught StopIteration thrown from user's code; failing the task"
+
+
+def _fail_on_stopiteration(f: Callable) -> Callable:
+    """``f``, with a ``StopIteration`` it raises turned into a ``RuntimeError``.
+
+    A ``StopIteration`` escaping a user function would otherwise end the iteration that
+    called it, silently dropping the rest of the partition (PySpark's SPARK-23754).
+    """
+    def wrapper(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except StopIteration as exc:
+            raise RuntimeError(_STOP_ITERATION_MSG) from exc
+
+    return wrapper
+
+
+# Per-element loops of the narrow transformations. Generators rather than map()/filter()
+# so that a StopIteration from the user's function fails the task (see above), at a
+# fraction of the cost of wrapping every call.
+
+def _map_iter(f, it):
+    try:
+        for x in it:
+            yield f(x)
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_ITERATION_MSG) from exc
+
+
+def _flat_map_iter(f, it):
+    try:
+        for x in it:
+            yield from f(x)
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_ITERATION_MSG) from exc
+
+
+def _filter_iter(f, it):
+    try:
+        for x in it:
+            if f(x):
+                yield x
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_ITERATION_MSG) from exc
+
+
+def _key_by_iter(f, it):
+    try:
+        for x in it:
+            yield f(x), x
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_ITERATION_MSG) from exc
+
+
+def _map_values_iter(f, it):
+    try:
+        for k, v in it:
+            yield k, f(v)
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_ITERATION_MSG) from exc
+
+
+def _flat_map_values_iter(f, it):
+    try:
+        for k, v in it:
+            for x in f(v):
+                yield k, x
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_ITERATION_MSG) from exc
+
+
+_NESTED_USE_MSG = (
+    "RDD transformations and actions can only be invoked by the driver, not inside other "
+    "transformations; for example, rdd1.map(lambda x: rdd2.values().count() * x) is "
+    "invalid because the values transformation and count action cannot be performed "
+    "inside of the rdd1.map transformation (SPARK-5063)")
+
+
+def _refuse_nested_use(fn: Any, desc: str) -> None:
+    """Raise ``RuntimeError`` if ``fn`` reaches an RDD or a Context through its closure
+    variables, the globals it names, its defaults or the attributes of objects in them."""
+    from .context import Context
+
+    seen: set[int] = set()
+
+    def find(obj: Any, depth: int) -> str | None:
+        if isinstance(obj, RDD):
+            return f"{obj!r}"
+        if isinstance(obj, Context):
+            return "the Context"
+        if depth > 4 or id(obj) in seen:
+            return None
+        seen.add(id(obj))
+        if isinstance(obj, types.MethodType):
+            return find(obj.__self__, depth + 1) or find(obj.__func__, depth + 1)
+        if isinstance(obj, types.FunctionType):
+            for name, value in _function_refs(obj):
+                found = find(value, depth + 1)
+                if found:
+                    return found if depth else f"{found} via {name}"
+            return None
+        if isinstance(obj, (list, tuple, set, frozenset)) and len(obj) <= 64:
+            for value in obj:
+                found = find(value, depth + 1)
+                if found:
+                    return found
+            return None
+        if isinstance(obj, dict) and len(obj) <= 64:
+            for value in obj.values():
+                found = find(value, depth + 1)
+                if found:
+                    return found
+            return None
+        if isinstance(obj, functools.partial):
+            return (find(obj.func, depth + 1) or find(obj.args, depth + 1)
+                    or find(obj.keywords, depth + 1))
+        if (not isinstance(obj, (type, types.ModuleType, types.BuiltinFunctionType))
+                and type(obj).__module__ not in ("builtins", "asyncspark.rdd")):
+            attrs = getattr(obj, "__dict__", None)
+            if isinstance(attrs, dict):
+                return find(attrs, depth + 1)
+        return None
+
+    found = find(fn, 0)
+    if found:
+        raise RuntimeError(
+            f"the function passed to {desc} references {found}: {_NESTED_USE_MSG}")
+
+
+def _function_refs(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
+    """``(how, value)`` for what a function's code can reach when it runs elsewhere."""
+    code = fn.__code__
+    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+        try:
+            yield f"closure variable {name!r}", cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    names: set[str] = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    g = fn.__globals__
+    for name in sorted(names):
+        if name in g:
+            yield f"global variable {name!r}", g[name]
+    for i, value in enumerate(fn.__defaults__ or ()):
+        yield f"default argument {i}", value
+    for name, value in (fn.__kwdefaults__ or {}).items():
+        yield f"keyword default {name!r}", value
 
 
 def _comparable(x) -> bool:

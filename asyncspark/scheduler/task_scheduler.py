@@ -99,10 +99,17 @@ class TaskScheduler:
         self.tasks: dict[int, _Task] = {}
         self._next_task_id = 0
         self.clock = time.monotonic
+        # Set by the backend when it can no longer provide any executor: task sets
+        # submitted then fail at once instead of waiting forever.
+        self.no_executors_reason: str | None = None
 
     # -- task sets -----------------------------------------------------------------------
 
     def submit_tasks(self, taskset: TaskSet) -> None:
+        if self.no_executors_reason is not None and not self.executors:
+            self.post(TaskSetFailed(taskset.stage_id, taskset.stage_attempt,
+                                    self.no_executors_reason))
+            return
         tsm = TaskSetManager(taskset, self.max_failures)
         self.tsms[taskset.stage_id] = tsm
         self._ordered.append(tsm)
@@ -153,7 +160,8 @@ class TaskScheduler:
                 f"task {task_id} did not stop within {self.kill_grace_period}s of being killed")
 
     def abort_all(self, message: str) -> None:
-        """Fail every task set (e.g. no executor can be started any more)."""
+        """Fail every task set, and later ones, while no executor can be started."""
+        self.no_executors_reason = message
         for tsm in list(self._ordered):
             self._remove(tsm)
             ts = tsm.taskset
@@ -211,6 +219,7 @@ class TaskScheduler:
     # -- executors -----------------------------------------------------------------------
 
     def executor_added(self, ex: ExecutorData) -> None:
+        self.no_executors_reason = None
         self.executors[ex.id] = ex
         self.post(ExecutorAdded(ex.id, ex.host))
         self.revive()

@@ -40,8 +40,8 @@ class Recorder(asyncspark.SparkListener):
         return [e for e in self.events if type(e).__name__ == name]
 
 
-async def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, limit=5.0):
+    deadline = time.monotonic() + limit
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -123,7 +123,7 @@ async def test_flaky_task_succeeds_on_retry(tmp_path):
     async with Context("local[2]") as sc:
         assert await sc.parallelize(range(10), 5).map(flaky).collect() == [
             x * 2 for x in range(10)]
-        assert os.path.exists(marker)
+        assert os.path.exists(marker)  # noqa: ASYNC240
 
 
 async def test_unpicklable_closure_fails_before_anything_is_sent():
@@ -136,7 +136,8 @@ async def test_unpicklable_closure_fails_before_anything_is_sent():
             await rdd.collect()
         msg = str(info.value)
         assert "map()" in msg
-        assert "lock" in msg and "_thread.lock" in msg
+        assert "'lock'" in msg
+        assert "_thread.lock" in msg
         await asyncio.sleep(0.05)
         assert rec.of("SparkListenerJobStart") == []
 
@@ -161,7 +162,7 @@ async def test_cancelling_the_awaiting_task_kills_the_job(func, tmp_path):
             await job
         # every killed task is accounted for (interrupted, or its executor killed) and
         # the context runs jobs again, within 2 s of the cancel
-        await wait_for(lambda: sc._task_scheduler.tasks == {}, timeout=5)
+        await wait_for(lambda: sc._task_scheduler.tasks == {}, limit=5)
         assert await asyncio.wait_for(sc.parallelize(range(4), 2).count(), 5) == 4
         elapsed = time.monotonic() - t0
         assert elapsed < 2.0, elapsed
@@ -324,10 +325,43 @@ async def test_executors_exit_when_the_driver_dies(tmp_path):
         proc.kill()
         await proc.wait()
         t0 = time.monotonic()
-        gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids], timeout=5)
+        _, alive = psutil.wait_procs([psutil.Process(p) for p in pids], limit=5)
         assert not alive, f"executors outlived their driver: {alive}"
         assert time.monotonic() - t0 < 5
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_crash_loop_fails_the_job_instead_of_spinning():
+    conf = {"asyncspark.executor.maxReplacementsPerMinute": "1"}
+    async with Context("local[1]", conf=conf) as sc:
+        with pytest.raises(JobFailedError, match="maxReplacementsPerMinute"):
+            await asyncio.wait_for(
+                sc.parallelize([1], 1).map(lambda x: os._exit(7)).count(), 30)
+        # later jobs fail at once too, naming the cause, rather than waiting forever
+        with pytest.raises(JobFailedError, match="exited with code 7"):
+            await asyncio.wait_for(sc.parallelize([1], 1).count(), 5)
+
+
+async def test_stop_cancels_running_jobs():
+    sc = Context("local[1]")
+    await sc.start()
+    job = asyncio.ensure_future(sc.parallelize([1], 1).map(busy_forever).count())
+    await wait_for(lambda: sc.statusTracker().getActiveJobsIds() != [])
+    await sc.stop()
+    with pytest.raises(JobCancelledError, match="stopped"):
+        await job
+
+
+async def test_oversized_frame_closes_only_that_connection():
+    async with Context("local[1]", conf={"asyncspark.rpc.maxFrameSize": "1m"}) as sc:
+        host, port = sc._backend.address
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write((10).to_bytes(4, "big") + (2 << 20).to_bytes(4, "big"))
+        await writer.drain()
+        await asyncio.wait_for(reader.read(), 5)  # the challenge, then closed
+        assert reader.at_eof()
+        writer.close()
+        assert await sc.parallelize(range(5), 1).count() == 5
