@@ -325,7 +325,8 @@ async def test_executors_exit_when_the_driver_dies(tmp_path):
         proc.kill()
         await proc.wait()
         t0 = time.monotonic()
-        _, alive = psutil.wait_procs([psutil.Process(p) for p in pids], limit=5)
+        _, alive = await asyncio.to_thread(
+            psutil.wait_procs, [psutil.Process(p) for p in pids], timeout=5)
         assert not alive, f"executors outlived their driver: {alive}"
         assert time.monotonic() - t0 < 5
     finally:
