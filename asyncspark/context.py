@@ -118,6 +118,8 @@ class Context:
         bus = self.listener_bus
         ts = TaskScheduler(self._post_event, max_failures=self.conf.task_max_failures,
                            kill_grace_period=self.conf.kill_grace_period,
+                           pipeline_depth=self.conf.pipeline_depth,
+                           short_task_us=self.conf.short_task_threshold * 1e6,
                            listeners_active=lambda: bus.active)
         self._task_scheduler = ts
         self._dag = DAGScheduler(ts, bus.post, lambda: bus.active)

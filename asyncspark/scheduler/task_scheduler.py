@@ -85,7 +85,8 @@ def decode_failure(payload: bytes) -> TaskEndReason:
 
 class TaskScheduler:
     def __init__(self, post: Callable[[Any], None], *, max_failures: int = 4,
-                 kill_grace_period: float = 1.0,
+                 kill_grace_period: float = 1.0, pipeline_depth: int = 0,
+                 short_task_us: float = 2000.0,
                  kill_executor: Callable[[str, str], None] = lambda e, r: None,
                  listeners_active: Callable[[], bool] = lambda: False) -> None:
         self.post = post
@@ -97,6 +98,12 @@ class TaskScheduler:
         self.tsms: dict[int, TaskSetManager] = {}
         self._ordered: list[TaskSetManager] = []
         self.tasks: dict[int, _Task] = {}
+        # Short-task pipelining: once a task set's tasks are known to be short, each
+        # executor may hold `pipeline_depth` of them queued behind the running one, so
+        # the executor never idles for a round trip. stage id -> [finished, total run us]
+        self.pipeline_depth = pipeline_depth
+        self.short_task_us = short_task_us
+        self._run_stats: dict[int, list] = {}
         self._next_task_id = 0
         self.clock = time.monotonic
         # Set by the backend when it can no longer provide any executor: task sets
@@ -122,6 +129,7 @@ class TaskScheduler:
         if self.tsms.pop(tsm.taskset.stage_id, None) is None:
             return
         self._ordered.remove(tsm)
+        self._run_stats.pop(tsm.taskset.stage_id, None)
         bid = tsm.taskset.binary_id
         for ex in self.executors.values():
             if bid in ex.binaries:
@@ -177,15 +185,26 @@ class TaskScheduler:
         alive = self.executors.keys()
         now = self.clock()
         begin = self.listeners_active()
+        floor = -self.pipeline_depth
         for ex in self.executors.values():
-            if ex.free <= 0:
+            if ex.free <= floor:
                 continue
             msgs: list = []
             launches: list = []
-            while ex.free > 0:
-                for tsm in ordered:
+            while True:
+                if ex.free > 0:
+                    for tsm in ordered:
+                        index = tsm.next_task(ex.id, alive)
+                        if index is not None:
+                            break
+                    else:
+                        break
+                elif ex.free > floor:
+                    tsm = self._first_pending(ordered)
+                    if tsm is None or not self._is_short(tsm):
+                        break
                     index = tsm.next_task(ex.id, alive)
-                    if index is not None:
+                    if index is None:
                         break
                 else:
                     break
@@ -215,6 +234,17 @@ class TaskScheduler:
                     # The connection's close callback reports the executor lost, which
                     # re-queues these tasks.
                     log.debug("launch to executor %s failed: %s", ex.id, exc)
+
+    @staticmethod
+    def _first_pending(ordered: list[TaskSetManager]) -> TaskSetManager | None:
+        for tsm in ordered:
+            if tsm.pending and not tsm.zombie:
+                return tsm
+        return None
+
+    def _is_short(self, tsm: TaskSetManager) -> bool:
+        stats = self._run_stats.get(tsm.taskset.stage_id)
+        return stats is not None and stats[0] >= 4 and stats[1] < self.short_task_us * stats[0]
 
     # -- executors -----------------------------------------------------------------------
 
@@ -253,7 +283,7 @@ class TaskScheduler:
         view = memoryview(body)
         offset = 0
         now = self.clock()
-        for task_id, state, nbytes, _run_us in statuses:
+        for task_id, state, nbytes, run_us in statuses:
             payload = view[offset: offset + nbytes]
             offset += nbytes
             task = self.tasks.pop(task_id, None)
@@ -264,6 +294,12 @@ class TaskScheduler:
                 ex.running.discard(task_id)
             if task.kill_handle is not None:
                 task.kill_handle.cancel()
+            if state == FINISHED and self.pipeline_depth:
+                stats = self._run_stats.get(task.tsm.taskset.stage_id)
+                if stats is None:
+                    stats = self._run_stats[task.tsm.taskset.stage_id] = [0, 0]
+                stats[0] += 1
+                stats[1] += run_us
             self._task_ended(task, executor_id, state, payload, now)
         self.revive()
 
