@@ -7,6 +7,7 @@ under ``asyncspark.*``. ``KNOWN_KEYS`` is the one table of every key honoured.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -17,8 +18,12 @@ from .errors import ConfigError
 __all__ = ["KNOWN_KEYS", "Config", "SparkConf", "parse_bytes", "parse_duration"]
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
-               "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
-_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+               "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40,
+               "p": 1 << 50, "pb": 1 << 50}
+_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0, "m": 60.0, "min": 60.0,
+               "h": 3600.0, "d": 86400.0}
+# Frame lengths are u32 on the wire (transport/codec.py).
+_MAX_FRAME_SIZE = 0xFFFFFFFF
 
 
 def parse_bytes(value: Any, key: str = "value") -> int:
@@ -26,7 +31,7 @@ def parse_bytes(value: Any, key: str = "value") -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         n = value
     else:
-        m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(value))
+        m = re.fullmatch(r"\s*([0-9]+)\s*([a-zA-Z]*)\s*", str(value))
         if not m or m.group(2).lower() not in _SIZE_UNITS:
             raise ConfigError(f"{key}: cannot parse {value!r} as a size (e.g. 512k, 48m, 1g)")
         n = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
@@ -40,19 +45,24 @@ def parse_duration(value: Any, key: str = "value") -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         s = float(value)
     else:
-        m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*", str(value))
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([a-zA-Z]*)\s*", str(value))
         if not m or m.group(2).lower() not in _TIME_UNITS:
             raise ConfigError(f"{key}: cannot parse {value!r} as a duration (e.g. 100ms, 3s)")
         s = float(m.group(1)) * _TIME_UNITS[m.group(2).lower()]
+    if not math.isfinite(s):
+        raise ConfigError(f"{key}: duration must be finite, got {value!r}")
     if s < 0:
         raise ConfigError(f"{key}: duration must not be negative, got {value!r}")
     return s
 
 
 def _parse_int(value: Any, key: str) -> int:
+    # int() alone would turn True into 1 and silently truncate 2.5 to 2.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
     try:
         n = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
     if n < 0:
         raise ConfigError(f"{key}: must not be negative, got {value!r}")
@@ -89,6 +99,13 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "spark.python.worker.reuse": ("worker_reuse", _parse_bool, True, "always true"),
     "asyncspark.executor.taskSlots": (
         "task_slots", _parse_int, 1, "tasks an executor holds at once (1 runs, rest queue)"),
+    "asyncspark.scheduler.shortTaskPipelining": (
+        "pipeline_depth", _parse_int, 2,
+        "tasks queued on an executor behind the running one, once a stage's tasks are "
+        "known to run shorter than asyncspark.scheduler.shortTaskThreshold"),
+    "asyncspark.scheduler.shortTaskThreshold": (
+        "short_task_threshold", parse_duration, 0.002,
+        "mean task run time under which a stage counts as short-task"),
     "asyncspark.executor.registrationTimeout": (
         "registration_timeout", parse_duration, 30.0,
         "how long executors may take to start and register"),
@@ -118,6 +135,8 @@ class Config:
     local_dir: str | None = None
     worker_reuse: bool = True
     task_slots: int = 1
+    pipeline_depth: int = 2
+    short_task_threshold: float = 0.002
     registration_timeout: float = 30.0
     max_replacements_per_minute: int = 10
     kill_grace_period: float = 1.0
@@ -145,6 +164,16 @@ class Config:
             raise ConfigError("asyncspark.executor.taskSlots must be at least 1")
         if values.get("max_frame_size", 1 << 20) < 1024:
             raise ConfigError("asyncspark.rpc.maxFrameSize must be at least 1k")
+        if values.get("max_frame_size", 0) > _MAX_FRAME_SIZE:
+            raise ConfigError(
+                f"asyncspark.rpc.maxFrameSize must be at most {_MAX_FRAME_SIZE} bytes "
+                f"(4g - 1), got {values['max_frame_size']}")
+        if values.get("default_parallelism", 1) == 0:
+            raise ConfigError("spark.default.parallelism must be at least 1")
+        for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),
+                           ("registration_timeout", "asyncspark.executor.registrationTimeout")):
+            if values.get(field, 1.0) <= 0:
+                raise ConfigError(f"{key} must be greater than 0, got {values[field]}")
         return cls(**values, raw=raw)
 
 
