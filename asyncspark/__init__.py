@@ -6,11 +6,10 @@ The public API; everything else is internal.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .conf import SparkConf
-from .context import Context
 from .errors import (
     AsyncSparkError,
     ConfigError,
@@ -23,10 +22,39 @@ from .errors import (
     SerializationError,
     TransportError,
 )
-from .listener import SparkListener
-from .rdd import RDD
-from .statcounter import StatCounter
-from .taskcontext import TaskContext
+
+if TYPE_CHECKING:
+    from .conf import SparkConf
+    from .context import Context
+    from .listener import SparkListener
+    from .rdd import RDD
+    from .statcounter import StatCounter
+    from .taskcontext import TaskContext
+
+# The heavier parts load on first use, so that executors (which import this package)
+# and applications that only need part of it start fast.
+_LAZY = {
+    "Context": ".context",
+    "RDD": ".rdd",
+    "SparkConf": ".conf",
+    "SparkListener": ".listener",
+    "StatCounter": ".statcounter",
+    "TaskContext": ".taskcontext",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncspark' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
