@@ -21,7 +21,7 @@ from typing import Any
 
 from . import serializers
 from .conf import Config, SparkConf
-from .errors import ConfigError, ContextStoppedError
+from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
 from .rdd import RDD
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
@@ -271,6 +271,12 @@ class Context:
         if not parts:
             return []
         binary = self._task_binary(rdd, func)
+        if len(binary) > self.conf.max_frame_size - 1024:
+            raise SerializationError(
+                f"the task binary of {rdd!r} (its lineage and functions, pickled) is "
+                f"{len(binary)} bytes, more than a frame can carry "
+                f"(asyncspark.rpc.maxFrameSize = {self.conf.max_frame_size}); large data "
+                "captured in closures or passed to parallelize() is the usual cause")
         job_id = next(self._job_ids)
         props = _local_properties.get()
         waiter = JobWaiter(loop.create_future(), len(parts), job_id)

@@ -64,6 +64,10 @@ class JobFailedError(AsyncSparkError):
         self.remote_traceback = remote_traceback
 
 
+class ResultTooLargeError(AsyncSparkError):
+    """A task result is larger than a frame may be (``asyncspark.rpc.maxFrameSize``)."""
+
+
 class JobCancelledError(AsyncSparkError):
     """The job was cancelled (``cancelJob``, ``cancelJobGroup``, ``cancelAllJobs``, stop)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import os
 import shutil
@@ -35,9 +37,11 @@ def _write_partition(path: str, ext: str, it) -> None:
     tmp_dir = os.path.join(path, "_temporary")
     os.makedirs(tmp_dir, exist_ok=True)
     tmp = os.path.join(tmp_dir, f"{name}.attempt-{ctx.taskAttemptId()}")
-    opener = gzip.open if ext == ".gz" else open
     try:
-        with opener(tmp, "wb") as f:
+        with open(tmp, "wb") as raw, (
+                # no file name in the gzip header (it would be the temporary one), as Hadoop
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw) if ext == ".gz"
+                else contextlib.nullcontext(raw)) as f:
             buf = []
             for x in it:
                 buf.append(_to_bytes(x))
@@ -55,20 +59,36 @@ def _write_partition(path: str, ext: str, it) -> None:
         raise
 
 
+def _create_output_dir(path: str) -> None:
+    try:
+        os.makedirs(path)
+    except FileExistsError:
+        raise FileExistsError(f"Output directory {path} already exists") from None
+
+
+def _abort(path: str) -> None:
+    """After a failed job: drop the attempts' temporary files; no ``_SUCCESS``."""
+    shutil.rmtree(os.path.join(path, "_temporary"), ignore_errors=True)
+
+
+def _commit(path: str) -> None:
+    _abort(path)
+    with open(os.path.join(path, "_SUCCESS"), "wb"):
+        pass
+
+
 async def save_as_text_file(rdd: RDD, path: str, codec: str | None) -> None:
     if codec is not None and codec not in _CODECS:
         raise ValueError(
             f"unsupported compressionCodecClass {codec!r}; supported: {sorted(_CODECS)}")
     ext = _CODECS.get(codec, "") if codec else ""
-    path = os.path.abspath(path[len("file://"):] if path.startswith("file://") else path)
-    if os.path.exists(path):
-        raise FileExistsError(f"Output directory {path} already exists")
-    os.makedirs(path)
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    path = await asyncio.to_thread(os.path.abspath, path)
+    await asyncio.to_thread(_create_output_dir, path)
     try:
         await rdd._run(lambda it: _write_partition(path, ext, it))
     except BaseException:
-        shutil.rmtree(os.path.join(path, "_temporary"), ignore_errors=True)
+        _abort(path)  # synchronous: also runs when we are being cancelled
         raise
-    shutil.rmtree(os.path.join(path, "_temporary"), ignore_errors=True)
-    with open(os.path.join(path, "_SUCCESS"), "wb"):
-        pass
+    await asyncio.to_thread(_commit, path)

@@ -28,6 +28,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .dependency import Dependency
+from .serializers import _global_names
 from .statcounter import StatCounter
 
 if TYPE_CHECKING:
@@ -549,12 +550,12 @@ class RDD:
     async def foreachPartition(self, f: Callable) -> None:
         def process(it):
             r = f(it)
-            if r is not None:
-                try:
-                    for _ in r:
-                        pass
-                except TypeError:
-                    pass
+            try:
+                r = iter(r)  # a generator function's body runs as it is consumed
+            except TypeError:
+                return  # None or another non-iterable result: nothing to consume
+            for _ in r:
+                pass
 
         await self._run(process)
 
@@ -569,26 +570,31 @@ class RDD:
         await save_as_text_file(self, path, compressionCodecClass)
 
     async def toLocalIterator(self, prefetchPartitions: bool = False) -> AsyncIterator:
-        """Iterate the elements, fetching one partition at a time (``async for``)."""
+        """Iterate the elements, fetching one partition at a time (``async for``).
+
+        Each partition is a job of its own, run when iteration reaches it; with
+        ``prefetchPartitions`` the next partition's job runs while the current one is
+        consumed. Closing the iterator early (``aclose()``, or leaving an
+        ``contextlib.aclosing`` block) cancels a prefetch under way.
+        """
         import asyncio
 
         n = self._num_partitions
-        nxt = None
-        for i in range(n):
-            if nxt is None:
-                part = (await self._run(list, [i]))[0]
-            else:
-                part = (await nxt)[0]
-                nxt = None
-            if prefetchPartitions and i + 1 < n:
-                nxt = asyncio.ensure_future(self._run(list, [i + 1]))
-            try:
+        nxt: asyncio.Future | None = None
+        try:
+            for i in range(n):
+                if nxt is None:
+                    part = (await self._run(list, [i]))[0]
+                else:
+                    part = (await nxt)[0]
+                    nxt = None
+                if prefetchPartitions and i + 1 < n:
+                    nxt = asyncio.ensure_future(self._run(list, [i + 1]))
                 for x in part:
                     yield x
-            except BaseException:
-                if nxt is not None:
-                    nxt.cancel()
-                raise
+        finally:
+            if nxt is not None:
+                nxt.cancel()  # also marks a failure of a finished prefetch as seen
 
 
 def _count_iter(it) -> int:
@@ -722,7 +728,10 @@ def _refuse_nested_use(fn: Any, desc: str) -> None:
                 return find(attrs, depth + 1)
         return None
 
-    found = find(fn, 0)
+    try:
+        found = find(fn, 0)
+    except Exception:  # an exotic object resisted inspection: let pickling decide
+        return
     if found:
         raise RuntimeError(
             f"the function passed to {desc} references {found}: {_NESTED_USE_MSG}")
@@ -736,14 +745,8 @@ def _function_refs(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
             yield f"closure variable {name!r}", cell.cell_contents
         except ValueError:  # an empty cell
             continue
-    names: set[str] = set()
-    stack = [code]
-    while stack:
-        c = stack.pop()
-        names.update(c.co_names)
-        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
     g = fn.__globals__
-    for name in sorted(names):
+    for name in sorted(set(_global_names(code))):
         if name in g:
             yield f"global variable {name!r}", g[name]
     for i, value in enumerate(fn.__defaults__ or ()):
@@ -803,30 +806,48 @@ class _Sampler:
 
 
 def _pipe_partition(args, command, extra_env, check_code, iterator):
+    """Feed ``iterator`` to the command's stdin from a helper thread; yield its stdout lines.
+
+    The helper thread computes the upstream elements, so it runs with this task's
+    ``TaskContext``, and an error it meets fails the task (after the output read so far)
+    instead of silently ending the command's input early.
+    """
+    from .taskcontext import TaskContext
+
     env = {**os.environ, **extra_env} if extra_env else None
+    task_ctx = TaskContext.get()
     proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    errors: list[BaseException] = []
 
     def feed():
+        TaskContext._set(task_ctx)
         try:
             for obj in iterator:
                 proc.stdin.write((str(obj).rstrip("\n") + "\n").encode("utf-8"))
         except BrokenPipeError:
-            pass
+            pass  # the command stopped reading: not an error, as in PySpark
+        except BaseException as exc:
+            errors.append(exc)
         finally:
             try:
                 proc.stdin.close()
-            except BrokenPipeError:
+            except OSError:
                 pass
 
     feeder = threading.Thread(target=feed, daemon=True, name="asyncspark-pipe-feed")
     feeder.start()
+    finished = False
     try:
         for line in iter(proc.stdout.readline, b""):
             yield line.rstrip(b"\n").decode("utf-8")
+        finished = True
     finally:
+        if not finished and proc.poll() is None:
+            proc.kill()  # the consumer stopped early (or failed): do not wait for the command
         proc.stdout.close()
         code = proc.wait()
         feeder.join()
+    if errors:
+        raise errors[0]
     if check_code and code:
         raise RuntimeError(f"Pipe function `{command}' exited with error code {code}")
-

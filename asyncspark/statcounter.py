@@ -59,7 +59,8 @@ class StatCounter:
         return int(self.n)
 
     def mean(self) -> float:
-        return float(self.mu) if self.n else float("nan")
+        """The mean; 0.0 when there are no values (as PySpark and Spark)."""
+        return self.mu
 
     def sum(self) -> float:
         return self.n * self.mu
@@ -85,11 +86,17 @@ class StatCounter:
         return math.sqrt(self.sampleVariance())
 
     def asDict(self, sample: bool = False) -> dict:
+        """The members as a dict, exactly as PySpark's ``asDict``.
+
+        Note PySpark's (inverted) flag: by default ``stdev`` and ``variance`` are the
+        *sample* statistics (its doctest: ``[1., 2., 3., 4.]`` gives ``'variance':
+        1.6666666666666667``); ``sample=True`` gives the population ones.
+        """
         return {
             "count": self.count(), "mean": self.mean(), "sum": self.sum(),
             "min": self.min(), "max": self.max(),
-            "stdev": self.stdev() if not sample else self.sampleStdev(),
-            "variance": self.variance() if not sample else self.sampleVariance(),
+            "stdev": self.stdev() if sample else self.sampleStdev(),
+            "variance": self.variance() if sample else self.sampleVariance(),
         }
 
     def __repr__(self) -> str:

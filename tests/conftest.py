@@ -4,7 +4,8 @@
 - ``sc``: a module-scoped ``local[2]`` context; modules using it set
   ``pytestmark = pytest.mark.asyncio(loop_scope="module")``.
 - Leak checks: a module that leaves a child process, an asyncspark thread or a temp dir
-  of ours behind fails.
+  of ours behind fails. The session gets a temp directory of its own (TMPDIR, inherited
+  by executors), so concurrent runs on one machine do not see each other's files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import shutil
 import tempfile
 import threading
 
@@ -25,6 +27,15 @@ try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
     uvloop = None
+
+
+_SESSION_TMP = tempfile.mkdtemp(prefix="asyncspark-tests-")
+os.environ["TMPDIR"] = _SESSION_TMP
+tempfile.tempdir = _SESSION_TMP
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 def pytest_asyncio_loop_factories(config, item):

@@ -25,11 +25,12 @@ from typing import Any
 
 import msgpack
 
-from ..errors import AuthenticationError, TaskKilledError
+from ..errors import AuthenticationError, ResultTooLargeError, TaskKilledError
 from ..serializers import dumps_result, loads
 from ..taskcontext import TaskContext
 from ..transport import auth
 from ..transport.codec import (
+    DEFAULT_MAX_FRAME_SIZE,
     Challenge,
     ForgetBinaries,
     Heartbeat,
@@ -48,6 +49,8 @@ __all__ = ["Executor", "encode_failure"]
 log = logging.getLogger("asyncspark.executor")
 
 FINISHED, FAILED, KILLED = 0, 1, 2
+_FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
+_STATUS_BYTES = 32  # header bytes per further status in the same frame (generous)
 _FORGET = object()
 
 
@@ -87,6 +90,7 @@ class Executor:
         self._authenticated = False
         self._done: asyncio.Future | None = None
         self.heartbeat_interval = 1.0
+        self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
 
     # -- connection ----------------------------------------------------------------------
 
@@ -156,6 +160,8 @@ class Executor:
                 return
             self._authenticated = True
             self.heartbeat_interval = float(msg.conf.get("heartbeat_interval", 1.0))
+            self.max_frame_size = int(msg.conf.get("max_frame_size", self.max_frame_size))
+            self.conn.codec.max_frame_size = self.max_frame_size  # type: ignore[union-attr]
             self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
         elif t is StopExecutor:
             self._finish(0)
@@ -179,18 +185,27 @@ class Executor:
         self.loop.call_soon_threadsafe(self._flush)  # type: ignore[union-attr]
 
     def _flush(self) -> None:
-        statuses = []
-        payloads = []
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        statuses: list = []
+        payloads: list = []
+        size = 0
+        budget = self.max_frame_size - _FRAME_SLACK
         get = self.outbox.get_nowait
         while True:
             try:
                 task_id, state, payload, run_us = get()
             except queue.Empty:
                 break
+            if statuses and size + len(payload) + _STATUS_BYTES * len(statuses) > budget:
+                conn.send(TaskStatuses(statuses, b"".join(payloads)))
+                statuses, payloads, size = [], [], 0
             statuses.append([task_id, state, len(payload), run_us])
             payloads.append(payload)
-        if statuses and self.conn is not None and not self.conn.closed:
-            self.conn.send(TaskStatuses(statuses, b"".join(payloads)))
+            size += len(payload)
+        if statuses:
+            conn.send(TaskStatuses(statuses, b"".join(payloads)))
 
     def _task_thread(self) -> None:
         self._thread_id = threading.get_ident()
@@ -233,6 +248,10 @@ class Executor:
             finally:
                 TaskContext._set(None)
             run_us = int((time.perf_counter() - start) * 1e6)
+            if len(payload) > self.max_frame_size - _FRAME_SLACK:
+                state, payload = FAILED, encode_failure(ResultTooLargeError(
+                    f"the result of task {task_id} is {len(payload)} bytes, more than a "
+                    f"frame can carry (asyncspark.rpc.maxFrameSize = {self.max_frame_size})"))
             self._task_done(task_id, state, payload, run_us)
 
     def _task_done(self, task_id: int, state: int, payload: bytes, run_us: int) -> None:

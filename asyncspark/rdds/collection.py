@@ -24,6 +24,7 @@ class ParallelCollectionRDD(RDD):
     """
 
     def __init__(self, ctx, data: Any, num_slices: int) -> None:
+        num_slices = int(num_slices)  # as PySpark's parallelize
         if num_slices < 1:
             raise ValueError(f"numSlices must be at least 1, got {num_slices}")
         super().__init__(ctx, [], num_slices)

@@ -103,6 +103,11 @@ class DAGScheduler:
         """Queue an event; callable from the loop's thread (use ``call_soon_threadsafe``
         from others)."""
         assert self._queue is not None, "DAGScheduler not started"
+        if self._task is None or self._task.done():
+            # The loop has ended (context stopped): handle it here, so that e.g. a late
+            # JobSubmitted fails with ContextStoppedError instead of waiting forever.
+            self._execute(self.handle(event))
+            return
         self._queue.put_nowait(event)
 
     async def _event_loop(self) -> None:
@@ -114,7 +119,7 @@ class DAGScheduler:
                 commands = self.handle(event)
                 self._execute(commands)
             except Exception:  # a bug here must not kill the scheduler silently
-                log.exception("DAGScheduler failed handling %r", event)
+                log.exception("DAGScheduler failed handling %s", type(event).__name__)
             if type(event) is StopScheduler:
                 return
 
@@ -123,7 +128,6 @@ class DAGScheduler:
             return
         self.post(StopScheduler(reason))
         await self._task
-        self._task = None
 
     def _execute(self, commands: list) -> None:
         ts = self.task_scheduler

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgpack
 
+from ..errors import LocalProtocolError
 from ..serializers import loads
 from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, TaskBinary
 from .events import (
@@ -80,6 +81,8 @@ def decode_failure(payload: bytes) -> TaskEndReason:
             exc_obj = loads(exc_bytes)
         except Exception:
             exc_obj = None  # the class may not exist on the driver: the text still tells
+        if not isinstance(exc_obj, BaseException):
+            exc_obj = None
     return TaskEndReason("exception", f"{type_name}: {message}", tb, exc_obj)
 
 
@@ -145,6 +148,8 @@ class TaskScheduler:
         self._kill_running(tsm, reason)
 
     def _kill_running(self, tsm: TaskSetManager, reason: str) -> None:
+        if not tsm.running:
+            return
         loop = asyncio.get_running_loop()
         for task_id in list(tsm.running):
             task = self.tasks.get(task_id)
@@ -234,6 +239,27 @@ class TaskScheduler:
                     # The connection's close callback reports the executor lost, which
                     # re-queues these tasks.
                     log.debug("launch to executor %s failed: %s", ex.id, exc)
+                except LocalProtocolError as exc:
+                    self._launch_failed(ex, launches, exc)
+
+    def _launch_failed(self, ex: ExecutorData, launches: list, exc: Exception) -> None:
+        """The launch frames could not be encoded (e.g. a task binary over the frame
+        limit): fail those task sets rather than leave their tasks hanging."""
+        for task_id, *_ in launches:
+            task = self.tasks.pop(task_id, None)
+            if task is None:
+                continue
+            ex.free += 1
+            ex.running.discard(task_id)
+            tsm = task.tsm
+            tsm.running.pop(task_id, None)
+            ex.binaries.discard(tsm.taskset.binary_id)
+            if tsm.taskset.stage_id in self.tsms:
+                self._remove(tsm)
+                self._kill_running(tsm, "stage aborted")
+                ts = tsm.taskset
+                self.post(TaskSetFailed(ts.stage_id, ts.stage_attempt,
+                                        f"cannot launch tasks of stage {ts.stage_id}: {exc}"))
 
     @staticmethod
     def _first_pending(ordered: list[TaskSetManager]) -> TaskSetManager | None:

@@ -366,3 +366,19 @@ async def test_oversized_frame_closes_only_that_connection():
         assert reader.at_eof()
         writer.close()
         assert await sc.parallelize(range(5), 1).count() == 5
+
+
+async def test_frame_limits_give_clear_errors_not_hangs():
+    conf = {"asyncspark.rpc.maxFrameSize": "64k", "spark.task.maxFailures": "1"}
+    async with Context("local[1]", conf=conf) as sc:
+        big = b"y" * 200_000
+        with pytest.raises(SerializationError, match="maxFrameSize"):
+            await sc.parallelize([1], 1).map(lambda x: len(big)).collect()
+        with pytest.raises(JobFailedError, match=r"ResultTooLargeError.*maxFrameSize"):
+            await asyncio.wait_for(
+                sc.parallelize([1], 1).map(lambda x: b"x" * 200_000).collect(), 10)
+        # many small results that together exceed one frame travel in several frames
+        out = await sc.parallelize(range(40), 8).map(lambda x: b"z" * 20_000).count()
+        assert out == 40
+        rows = await sc.parallelize(range(8), 8).map(lambda x: b"z" * 30_000).collect()
+        assert len(rows) == 8

@@ -98,7 +98,8 @@ class _ExecutorConnection:
             return
         self.executor_id = msg.executor_id
         self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"),
-                                   {"heartbeat_interval": backend.conf.heartbeat_interval}))
+                                   {"heartbeat_interval": backend.conf.heartbeat_interval,
+                                    "max_frame_size": backend.conf.max_frame_size}))
         backend.conns[msg.executor_id] = self
         backend.task_scheduler.executor_added(ExecutorData(
             msg.executor_id, msg.host, self.proto, backend.conf.task_slots, msg.pid))
