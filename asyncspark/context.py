@@ -222,7 +222,7 @@ class Context:
         ``.gz`` files are decompressed (one partition each)."""
         from .rdds.textfile import TextFileRDD
 
-        n = self.defaultMinPartitions if minPartitions is None else minPartitions
+        n = minPartitions or self.defaultMinPartitions
         return TextFileRDD(self, name, n, use_unicode)
 
     def emptyRDD(self) -> RDD:
@@ -244,6 +244,7 @@ class Context:
                      allowLocal: bool = False) -> list:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
         concatenated results, as PySpark's ``SparkContext.runJob``."""
+        rdd._check_no_nested_use(partitionFunc)
         parts = await self._run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
         return list(itertools.chain.from_iterable(parts))
 

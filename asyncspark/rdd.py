@@ -10,16 +10,11 @@ Names, arguments and results follow PySpark's ``pyspark.RDD``.
 from __future__ import annotations
 
 import copy
-import functools
 import heapq
 import math
-import os
 import random
 import shlex
-import subprocess
 import sys
-import threading
-import types
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -28,7 +23,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .dependency import Dependency
-from .serializers import _global_names
+from .serializers import refuse_nested_use
 from .statcounter import StatCounter
 
 if TYPE_CHECKING:
@@ -187,7 +182,9 @@ class RDD:
             raise ValueError(f"Fraction must be nonnegative, got {fraction}")
         if seed is None:
             seed = random.randint(0, sys.maxsize)
-        sampler = _Sampler(withReplacement, fraction, seed)
+        from .rdds.partition_funcs import Sampler
+
+        sampler = Sampler(withReplacement, fraction, seed)
         return self._map_partitions(sampler.func, True, "sample()")
 
     def union(self, other: RDD) -> RDD:
@@ -232,11 +229,13 @@ class RDD:
     def pipe(self, command: str, env: dict | None = None, checkCode: bool = False) -> RDD:
         """Each partition's elements, one per line, through ``command``'s stdin; its stdout
         lines are the new elements. ``env`` is added to the executor's environment."""
+        from .rdds.partition_funcs import pipe_partition
+
         args = shlex.split(command)
         extra_env = dict(env or {})
 
         def func(_, iterator):
-            return _pipe_partition(args, command, extra_env, checkCode, iterator)
+            return pipe_partition(args, command, extra_env, checkCode, iterator)
 
         return self._map_partitions(func, False, "pipe()")
 
@@ -256,10 +255,10 @@ class RDD:
         if not self.__dict__.get("_nested_use_checked"):
             for r in self._lineage():
                 for desc, f in r._functions():
-                    _refuse_nested_use(f, desc)
+                    refuse_nested_use(f, desc)
             self.__dict__["_nested_use_checked"] = True
         if action_func is not None:
-            _refuse_nested_use(action_func, "the action")
+            refuse_nested_use(action_func, "the action")
 
     async def collect(self) -> list:
         parts = await self._run(list)
@@ -676,178 +675,9 @@ def _flat_map_values_iter(f, it):
         raise RuntimeError(_STOP_ITERATION_MSG) from exc
 
 
-_NESTED_USE_MSG = (
-    "RDD transformations and actions can only be invoked by the driver, not inside other "
-    "transformations; for example, rdd1.map(lambda x: rdd2.values().count() * x) is "
-    "invalid because the values transformation and count action cannot be performed "
-    "inside of the rdd1.map transformation (SPARK-5063)")
-
-
-def _refuse_nested_use(fn: Any, desc: str) -> None:
-    """Raise ``RuntimeError`` if ``fn`` reaches an RDD or a Context through its closure
-    variables, the globals it names, its defaults or the attributes of objects in them."""
-    from .context import Context
-
-    seen: set[int] = set()
-
-    def find(obj: Any, depth: int) -> str | None:
-        if isinstance(obj, RDD):
-            return f"{obj!r}"
-        if isinstance(obj, Context):
-            return "the Context"
-        if depth > 4 or id(obj) in seen:
-            return None
-        seen.add(id(obj))
-        if isinstance(obj, types.MethodType):
-            return find(obj.__self__, depth + 1) or find(obj.__func__, depth + 1)
-        if isinstance(obj, types.FunctionType):
-            for name, value in _function_refs(obj):
-                found = find(value, depth + 1)
-                if found:
-                    return found if depth else f"{found} via {name}"
-            return None
-        if isinstance(obj, (list, tuple, set, frozenset)) and len(obj) <= 64:
-            for value in obj:
-                found = find(value, depth + 1)
-                if found:
-                    return found
-            return None
-        if isinstance(obj, dict) and len(obj) <= 64:
-            for value in obj.values():
-                found = find(value, depth + 1)
-                if found:
-                    return found
-            return None
-        if isinstance(obj, functools.partial):
-            return (find(obj.func, depth + 1) or find(obj.args, depth + 1)
-                    or find(obj.keywords, depth + 1))
-        if (not isinstance(obj, (type, types.ModuleType, types.BuiltinFunctionType))
-                and type(obj).__module__ not in ("builtins", "asyncspark.rdd")):
-            attrs = getattr(obj, "__dict__", None)
-            if isinstance(attrs, dict):
-                return find(attrs, depth + 1)
-        return None
-
-    try:
-        found = find(fn, 0)
-    except Exception:  # an exotic object resisted inspection: let pickling decide
-        return
-    if found:
-        raise RuntimeError(
-            f"the function passed to {desc} references {found}: {_NESTED_USE_MSG}")
-
-
-def _function_refs(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
-    """``(how, value)`` for what a function's code can reach when it runs elsewhere."""
-    code = fn.__code__
-    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
-        try:
-            yield f"closure variable {name!r}", cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-    g = fn.__globals__
-    for name in sorted(set(_global_names(code))):
-        if name in g:
-            yield f"global variable {name!r}", g[name]
-    for i, value in enumerate(fn.__defaults__ or ()):
-        yield f"default argument {i}", value
-    for name, value in (fn.__kwdefaults__ or {}).items():
-        yield f"keyword default {name!r}", value
-
-
 def _comparable(x) -> bool:
     if x is None:
         return False
     return not (type(x) is float and math.isnan(x))
 
 
-class _Sampler:
-    """PySpark's ``RDDSampler``: per-partition ``random.Random(seed ^ split)``."""
-
-    def __init__(self, with_replacement: bool, fraction: float, seed: int) -> None:
-        self.with_replacement = with_replacement
-        self.fraction = fraction
-        self.seed = seed
-
-    def _rng(self, split: int) -> random.Random:
-        rng = random.Random(self.seed ^ split)
-        for _ in range(10):  # mixing, as PySpark: initial seeds are close to each other
-            rng.randint(0, 1)
-        return rng
-
-    @staticmethod
-    def _poisson(rng: random.Random, mean: float) -> int:
-        if mean < 20.0:
-            limit = math.exp(-mean)
-            p = rng.random()
-            k = 0
-            while p > limit:
-                k += 1
-                p *= rng.random()
-        else:
-            p = rng.expovariate(mean)
-            k = 0
-            while p < 1.0:
-                k += 1
-                p += rng.expovariate(mean)
-        return k
-
-    def func(self, split: int, iterator: Iterator) -> Iterator:
-        rng = self._rng(split)
-        if self.with_replacement:
-            for obj in iterator:
-                for _ in range(self._poisson(rng, self.fraction)):
-                    yield obj
-        else:
-            frac = self.fraction
-            for obj in iterator:
-                if rng.random() < frac:
-                    yield obj
-
-
-def _pipe_partition(args, command, extra_env, check_code, iterator):
-    """Feed ``iterator`` to the command's stdin from a helper thread; yield its stdout lines.
-
-    The helper thread computes the upstream elements, so it runs with this task's
-    ``TaskContext``, and an error it meets fails the task (after the output read so far)
-    instead of silently ending the command's input early.
-    """
-    from .taskcontext import TaskContext
-
-    env = {**os.environ, **extra_env} if extra_env else None
-    task_ctx = TaskContext.get()
-    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    errors: list[BaseException] = []
-
-    def feed():
-        TaskContext._set(task_ctx)
-        try:
-            for obj in iterator:
-                proc.stdin.write((str(obj).rstrip("\n") + "\n").encode("utf-8"))
-        except BrokenPipeError:
-            pass  # the command stopped reading: not an error, as in PySpark
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-
-    feeder = threading.Thread(target=feed, daemon=True, name="asyncspark-pipe-feed")
-    feeder.start()
-    finished = False
-    try:
-        for line in iter(proc.stdout.readline, b""):
-            yield line.rstrip(b"\n").decode("utf-8")
-        finished = True
-    finally:
-        if not finished and proc.poll() is None:
-            proc.kill()  # the consumer stopped early (or failed): do not wait for the command
-        proc.stdout.close()
-        code = proc.wait()
-        feeder.join()
-    if errors:
-        raise errors[0]
-    if check_code and code:
-        raise RuntimeError(f"Pipe function `{command}' exited with error code {code}")

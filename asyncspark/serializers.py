@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import cloudpickle
 
 from .errors import SerializationError
 
-__all__ = ["describe_unpicklable", "dumps_closure", "dumps_result", "loads"]
+__all__ = ["describe_unpicklable", "dumps_closure", "dumps_result", "loads", "refuse_nested_use"]
 
 PROTOCOL = 5
 loads = pickle.loads
@@ -94,3 +96,83 @@ def _global_names(code: types.CodeType):
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _global_names(const)
+
+
+_NESTED_USE_MSG = (
+    "RDD transformations and actions can only be invoked by the driver, not inside other "
+    "transformations; for example, rdd1.map(lambda x: rdd2.values().count() * x) is "
+    "invalid because the values transformation and count action cannot be performed "
+    "inside of the rdd1.map transformation (SPARK-5063)")
+
+
+def refuse_nested_use(fn: Any, desc: str) -> None:
+    """Raise ``RuntimeError`` if ``fn`` reaches an RDD or a Context through its closure
+    variables, the globals it names, its defaults or the attributes of objects in them."""
+    from .context import Context
+    from .rdd import RDD
+
+    seen: set[int] = set()
+
+    def find(obj: Any, depth: int) -> str | None:
+        if isinstance(obj, RDD):
+            return f"{obj!r}"
+        if isinstance(obj, Context):
+            return "the Context"
+        if depth > 4 or id(obj) in seen:
+            return None
+        seen.add(id(obj))
+        if isinstance(obj, types.MethodType):
+            return find(obj.__self__, depth + 1) or find(obj.__func__, depth + 1)
+        if isinstance(obj, types.FunctionType):
+            for name, value in _function_refs(obj):
+                found = find(value, depth + 1)
+                if found:
+                    return found if depth else f"{found} via {name}"
+            return None
+        if isinstance(obj, (list, tuple, set, frozenset)) and len(obj) <= 64:
+            for value in obj:
+                found = find(value, depth + 1)
+                if found:
+                    return found
+            return None
+        if isinstance(obj, dict) and len(obj) <= 64:
+            for value in obj.values():
+                found = find(value, depth + 1)
+                if found:
+                    return found
+            return None
+        if isinstance(obj, functools.partial):
+            return (find(obj.func, depth + 1) or find(obj.args, depth + 1)
+                    or find(obj.keywords, depth + 1))
+        if (not isinstance(obj, (type, types.ModuleType, types.BuiltinFunctionType))
+                and type(obj).__module__ not in ("builtins", "asyncspark.rdd")):
+            attrs = getattr(obj, "__dict__", None)
+            if isinstance(attrs, dict):
+                return find(attrs, depth + 1)
+        return None
+
+    try:
+        found = find(fn, 0)
+    except Exception:  # an exotic object resisted inspection: let pickling decide
+        return
+    if found:
+        raise RuntimeError(
+            f"the function passed to {desc} references {found}: {_NESTED_USE_MSG}")
+
+
+def _function_refs(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
+    """``(how, value)`` for what a function's code can reach when it runs elsewhere."""
+    code = fn.__code__
+    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+        try:
+            yield f"closure variable {name!r}", cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    g = fn.__globals__
+    for name in sorted(set(_global_names(code))):
+        if name in g:
+            yield f"global variable {name!r}", g[name]
+    for i, value in enumerate(fn.__defaults__ or ()):
+        yield f"default argument {i}", value
+    for name, value in (fn.__kwdefaults__ or {}).items():
+        yield f"keyword default {name!r}", value

@@ -28,7 +28,8 @@ def list_input_files(path: str) -> list[str]:
         part = part.strip()
         if part.startswith("file://"):
             part = part[len("file://"):]
-        matches = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
+        matches = ([m for m in sorted(glob.glob(part)) if _visible(m)]
+                   if glob.has_magic(part) else [part])
         if not matches:
             raise FileNotFoundError(f"textFile: input path does not match any file: {part}")
         for m in matches:
