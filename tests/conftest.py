@@ -38,11 +38,39 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
+# Errors the event loop reports to its exception handler ("Task exception was never
+# retrieved", exceptions in callbacks): each one fails the test that caused it.
+_loop_errors: list[dict] = []
+
+
+def _record_loop_error(loop, context):
+    _loop_errors.append(context)
+    loop.default_exception_handler(context)
+
+
+def _checked(factory):
+    def make():
+        loop = factory()
+        loop.set_exception_handler(_record_loop_error)
+        return loop
+
+    return make
+
+
 def pytest_asyncio_loop_factories(config, item):
-    factories = {"asyncio": asyncio.new_event_loop}
+    factories = {"asyncio": _checked(asyncio.new_event_loop)}
     if uvloop is not None:
-        factories = {"uvloop": uvloop.new_event_loop, **factories}
+        factories = {"uvloop": _checked(uvloop.new_event_loop), **factories}
     return factories
+
+
+@pytest.fixture(autouse=True)
+def _no_loop_errors():
+    _loop_errors.clear()
+    yield
+    errors = [c.get("message", "") + ": " + repr(c.get("exception")) for c in _loop_errors]
+    _loop_errors.clear()
+    assert not errors, f"the event loop reported errors: {errors}"
 
 
 def _children() -> list[psutil.Process]:
