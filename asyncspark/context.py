@@ -95,6 +95,7 @@ class Context:
         self.num_executors = parse_master(self.conf.master)
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
+        self._shuffle_ids = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._backend = None
         self._dag: DAGScheduler | None = None
@@ -200,6 +201,9 @@ class Context:
 
     def _new_rdd_id(self) -> int:
         return next(self._rdd_ids)
+
+    def _new_shuffle_id(self) -> int:
+        return next(self._shuffle_ids)
 
     # -- RDD creation --------------------------------------------------------------------
 

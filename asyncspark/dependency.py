@@ -1,15 +1,17 @@
 """Dependencies between RDDs: narrow ones are pipelined into one task; shuffle ones cut
-stages (the shuffle issue adds ``ShuffleDependency``)."""
+stages."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .rdd import RDD
 
-__all__ = ["Dependency", "NarrowDependency", "OneToOneDependency", "RangeDependency"]
+__all__ = ["Aggregator", "Dependency", "ListDependency", "NarrowDependency",
+           "OneToOneDependency", "RangeDependency", "ShuffleDependency"]
 
 
 class Dependency:
@@ -65,3 +67,43 @@ class ListDependency(NarrowDependency):
 
     def get_parents(self, partition: int) -> Sequence[int]:
         return self.groups[partition]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregator:
+    """How values of one key combine: Spark's ``createCombiner``, ``mergeValue``,
+    ``mergeCombiners``."""
+
+    createCombiner: Callable[[Any], Any]
+    mergeValue: Callable[[Any, Any], Any]
+    mergeCombiners: Callable[[Any, Any], Any]
+
+
+class ShuffleDependency(Dependency):
+    """The child reads, for each of its partitions, the matching bucket of every parent
+    partition's output: a stage boundary.
+
+    ``rdd`` must hold ``(key, value)`` pairs. ``aggregator`` (with ``map_side_combine``)
+    combines values per key before and after the shuffle; ``key_ordering`` sorts each
+    reduce partition by key (``(ascending, keyfunc)``), as ``sortByKey`` needs.
+    """
+
+    __slots__ = ("aggregator", "key_ordering", "map_side_combine", "partitioner",
+                 "shuffle_id")
+
+    def __init__(self, rdd: RDD, partitioner: Any, aggregator: Aggregator | None = None,
+                 map_side_combine: bool = False,
+                 key_ordering: tuple[bool, Callable] | None = None) -> None:
+        super().__init__(rdd)
+        self.partitioner = partitioner
+        self.aggregator = aggregator
+        self.map_side_combine = map_side_combine and aggregator is not None
+        self.key_ordering = key_ordering
+        self.shuffle_id = rdd.context._new_shuffle_id()
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in ("rdd", *self.__slots__)}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)

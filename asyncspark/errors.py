@@ -81,3 +81,23 @@ class TaskKilledError(BaseException):
 
 class ContextStoppedError(AsyncSparkError, RuntimeError):
     """The context was stopped, or has not been started."""
+
+
+class FetchFailedError(AsyncSparkError):
+    """A reduce task could not fetch a shuffle block (map output missing or unreachable).
+
+    Carries which block: the scheduler unregisters that map output and (once fault
+    tolerance handles it) resubmits the map stage; until then the job fails cleanly.
+    """
+
+    def __init__(self, message: str, shuffle_id: int = -1, map_id: int = -1,
+                 reduce_id: int = -1, address: tuple | None = None) -> None:
+        super().__init__(message)
+        self.shuffle_id = shuffle_id
+        self.map_id = map_id
+        self.reduce_id = reduce_id
+        self.address = address
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.shuffle_id, self.map_id, self.reduce_id,
+                             self.address))

@@ -1,0 +1,1 @@
+"""Sort-based shuffle: map-side writer, MapOutputTracker, reduce-side reader, spilling."""
