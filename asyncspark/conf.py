@@ -106,6 +106,15 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.scheduler.shortTaskThreshold": (
         "short_task_threshold", parse_duration, 0.002,
         "mean task run time under which a stage counts as short-task"),
+    "asyncspark.shuffle.memoryBudget": (
+        "shuffle_memory", parse_bytes, 256 << 20,
+        "memory a shuffle task may hold before it spills to disk (per executor)"),
+    "spark.reducer.maxSizeInFlight": (
+        "max_bytes_in_flight", parse_bytes, 48 << 20,
+        "shuffle bytes a reduce task may have requested but not yet consumed"),
+    "asyncspark.shuffle.localRead": (
+        "shuffle_local_read", _parse_bool, True,
+        "read shuffle blocks of executors on the same host straight from their files"),
     "asyncspark.executor.registrationTimeout": (
         "registration_timeout", parse_duration, 30.0,
         "how long executors may take to start and register"),
@@ -136,6 +145,9 @@ class Config:
     worker_reuse: bool = True
     task_slots: int = 1
     pipeline_depth: int = 2
+    shuffle_memory: int = 256 << 20
+    max_bytes_in_flight: int = 48 << 20
+    shuffle_local_read: bool = True
     short_task_threshold: float = 0.002
     registration_timeout: float = 30.0
     max_replacements_per_minute: int = 10

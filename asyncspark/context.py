@@ -26,8 +26,9 @@ from .listener import ListenerBus
 from .rdd import RDD
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
-from .scheduler.stage import JobWaiter
+from .scheduler.stage import JobWaiter, ShuffleInfo
 from .scheduler.task_scheduler import TaskScheduler
+from .shuffle.map_output_tracker import MapOutputTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
@@ -96,6 +97,7 @@ class Context:
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
+        self._map_binaries: dict[int, bytes] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._backend = None
         self._dag: DAGScheduler | None = None
@@ -117,13 +119,15 @@ class Context:
         self._loop = asyncio.get_running_loop()
         self.listener_bus.start()
         bus = self.listener_bus
+        map_outputs = MapOutputTracker()
         ts = TaskScheduler(self._post_event, max_failures=self.conf.task_max_failures,
+                           map_outputs=map_outputs,
                            kill_grace_period=self.conf.kill_grace_period,
                            pipeline_depth=self.conf.pipeline_depth,
                            short_task_us=self.conf.short_task_threshold * 1e6,
                            listeners_active=lambda: bus.active)
         self._task_scheduler = ts
-        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active)
+        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs)
         self._dag.start()
         backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
         ts.kill_executor = backend.kill_executor
@@ -276,6 +280,7 @@ class Context:
         if not parts:
             return []
         binary = self._task_binary(rdd, func)
+        parent_shuffles, shuffles = self._shuffle_graph(rdd)
         if len(binary) > self.conf.max_frame_size - 1024:
             raise SerializationError(
                 f"the task binary of {rdd!r} (its lineage and functions, pickled) is "
@@ -287,7 +292,8 @@ class Context:
         waiter = JobWaiter(loop.create_future(), len(parts), job_id)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
-            job_id, rdd.id, n, binary, parts, waiter, dict(props)))
+            job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
+            parent_shuffles))
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -296,6 +302,35 @@ class Context:
             raise
         finally:
             self._active_jobs.pop(job_id, None)
+
+    def _shuffle_graph(self, rdd: RDD) -> tuple[list[int], dict[int, ShuffleInfo]]:
+        """The shuffles ``rdd`` reads directly, and every shuffle in its lineage."""
+        parents = rdd._shuffle_parents()
+        if not parents:
+            return [], {}
+        infos: dict[int, ShuffleInfo] = {}
+        stack = list(parents)
+        while stack:
+            dep = stack.pop()
+            if dep.shuffle_id in infos:
+                continue
+            grand = dep.rdd._shuffle_parents()
+            infos[dep.shuffle_id] = ShuffleInfo(
+                dep.shuffle_id, dep.rdd.id, dep.rdd._num_partitions,
+                dep.partitioner.numPartitions, self._map_binary(dep),
+                [g.shuffle_id for g in grand])
+            stack.extend(grand)
+        return [d.shuffle_id for d in parents], infos
+
+    def _map_binary(self, dep) -> bytes:
+        """The task binary of a shuffle's map stage, pickled once per shuffle."""
+        binary = self._map_binaries.get(dep.shuffle_id)
+        if binary is None:
+            from .shuffle.writer import ShuffleWriteFunc
+
+            binary = self._task_binary(dep.rdd, ShuffleWriteFunc(dep))
+            self._map_binaries[dep.shuffle_id] = binary
+        return binary
 
     def _task_binary(self, rdd: RDD, func: Callable) -> bytes:
         def culprits():

@@ -80,6 +80,7 @@ class SparkListenerTaskEnd:
     reason: str  # "Success", or the failure kind and message
     duration: float
     time: float
+    metrics: dict = field(default_factory=dict)  # e.g. shuffle_spill_bytes
 
 
 @dataclass(slots=True)

@@ -50,6 +50,8 @@ class RDD:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["ctx"] = None  # the context stays on the driver
+        state.pop("_shuffle_parents_cache", None)
+        state.pop("_nested_use_checked", None)
         return state
 
     @property
@@ -85,6 +87,27 @@ class RDD:
         for d in self._deps:
             await d.rdd._prepare()
         await self._prepare_self()
+
+    def _shuffle_parents(self) -> list:
+        """The shuffle dependencies reached through narrow ones (cached: RDDs are
+        immutable)."""
+        found = self.__dict__.get("_shuffle_parents_cache")
+        if found is None:
+            from .dependency import ShuffleDependency
+
+            found, ids, seen, stack = [], set(), set(), [self]
+            while stack:
+                r = stack.pop()
+                for d in r._deps:
+                    if isinstance(d, ShuffleDependency):
+                        if d.shuffle_id not in ids:
+                            ids.add(d.shuffle_id)
+                            found.append(d)
+                    elif id(d.rdd) not in seen:
+                        seen.add(id(d.rdd))
+                        stack.append(d.rdd)
+            self.__dict__["_shuffle_parents_cache"] = found
+        return found
 
     def _functions(self) -> list[tuple[str, Any]]:
         """``(description, user function)`` pairs, for naming unpicklable closures."""

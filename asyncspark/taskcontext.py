@@ -12,7 +12,7 @@ _local = threading.local()
 class TaskContext:
     """Information about the task attempt running on this thread; ``TaskContext.get()``."""
 
-    __slots__ = ("_attempt", "_local_dir", "_partition", "_stage", "_task_id")
+    __slots__ = ("_attempt", "_local_dir", "_metrics", "_partition", "_stage", "_task_id")
 
     def __init__(self, stage_id: int, partition: int, attempt: int, task_id: int,
                  local_dir: str) -> None:
@@ -21,6 +21,7 @@ class TaskContext:
         self._attempt = attempt
         self._task_id = task_id
         self._local_dir = local_dir
+        self._metrics: dict = {}  # reported with the task's status (e.g. spill bytes)
 
     @classmethod
     def get(cls) -> TaskContext | None:

@@ -36,6 +36,7 @@ from ..transport.codec import (
     Heartbeat,
     KillTask,
     LaunchTasks,
+    MapOutputs,
     Register,
     Registered,
     StopExecutor,
@@ -43,6 +44,7 @@ from ..transport.codec import (
     TaskStatuses,
 )
 from ..transport.protocol import FramedProtocol
+from .env import ExecutorEnv, set_env
 
 __all__ = ["Executor", "encode_failure"]
 
@@ -91,6 +93,8 @@ class Executor:
         self._done: asyncio.Future | None = None
         self.heartbeat_interval = 1.0
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
+        self.env = ExecutorEnv(executor_id, socket.gethostname(), local_dir)
+        set_env(self.env)
 
     # -- connection ----------------------------------------------------------------------
 
@@ -148,6 +152,8 @@ class Executor:
             self.raw_binaries[msg.binary_id] = msg.body
         elif t is KillTask:
             self._kill(msg.task_id)
+        elif t is MapOutputs:
+            self.env.map_outputs[msg.shuffle_id] = msg.statuses
         elif t is ForgetBinaries:
             self.inbox.put((_FORGET, msg.binary_ids))
         elif t is Challenge:
@@ -161,6 +167,9 @@ class Executor:
             self._authenticated = True
             self.heartbeat_interval = float(msg.conf.get("heartbeat_interval", 1.0))
             self.max_frame_size = int(msg.conf.get("max_frame_size", self.max_frame_size))
+            self.env.conf.update(msg.conf)
+            self.env.conf["secret"] = self.secret
+            self.env.loop = self.loop
             self.conn.codec.max_frame_size = self.max_frame_size  # type: ignore[union-attr]
             self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
         elif t is StopExecutor:
@@ -195,13 +204,13 @@ class Executor:
         get = self.outbox.get_nowait
         while True:
             try:
-                task_id, state, payload, run_us = get()
+                task_id, state, payload, run_us, metrics = get()
             except queue.Empty:
                 break
             if statuses and size + len(payload) + _STATUS_BYTES * len(statuses) > budget:
                 conn.send(TaskStatuses(statuses, b"".join(payloads)))
                 statuses, payloads, size = [], [], 0
-            statuses.append([task_id, state, len(payload), run_us])
+            statuses.append([task_id, state, len(payload), run_us, metrics])
             payloads.append(payload)
             size += len(payload)
         if statuses:
@@ -235,12 +244,12 @@ class Executor:
                     self._current = task_id
                     killed = False
             if killed:
-                self._post((task_id, KILLED, b"", 0))
+                self._post((task_id, KILLED, b"", 0, None))
                 continue
             start = time.perf_counter()
+            ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
             try:
-                state, payload = FINISHED, self._run_task(
-                    binaries, task_id, binary_id, partition, attempt, stage_id)
+                state, payload = FINISHED, self._run_task(binaries, binary_id, partition, ctx)
             except TaskKilledError:
                 state, payload = KILLED, b""
             except BaseException as exc:
@@ -252,9 +261,10 @@ class Executor:
                 state, payload = FAILED, encode_failure(ResultTooLargeError(
                     f"the result of task {task_id} is {len(payload)} bytes, more than a "
                     f"frame can carry (asyncspark.rpc.maxFrameSize = {self.max_frame_size})"))
-            self._task_done(task_id, state, payload, run_us)
+            self._task_done(task_id, state, payload, run_us, ctx._metrics or None)
 
-    def _task_done(self, task_id: int, state: int, payload: bytes, run_us: int) -> None:
+    def _task_done(self, task_id: int, state: int, payload: bytes, run_us: int,
+                   metrics: dict | None) -> None:
         # A kill may land while we leave the task; retry until we are out of it.
         while True:
             try:
@@ -263,10 +273,10 @@ class Executor:
                 break
             except TaskKilledError:
                 continue
-        self._post((task_id, state, payload, run_us))
+        self._post((task_id, state, payload, run_us, metrics))
 
-    def _run_task(self, binaries: dict, task_id: int, binary_id: int, partition: int,
-                  attempt: int, stage_id: int) -> bytes:
+    def _run_task(self, binaries: dict, binary_id: int, partition: int,
+                  ctx: TaskContext) -> bytes:
         entry = binaries.get(binary_id)
         if entry is None:
             raw = self.raw_binaries.get(binary_id)
@@ -274,7 +284,6 @@ class Executor:
                 raise RuntimeError(f"task binary {binary_id} was never received")
             entry = binaries[binary_id] = loads(raw)
         rdd, func = entry
-        ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
         TaskContext._set(ctx)
         return dumps_result(func(rdd.iterator(partition, ctx)))
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import ContextStoppedError, JobCancelledError, JobFailedError
+from ..errors import ContextStoppedError, FetchFailedError, JobCancelledError, JobFailedError
 from ..listener import (
     SparkListenerExecutorAdded,
     SparkListenerExecutorRemoved,
@@ -27,6 +27,7 @@ from ..listener import (
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
 )
+from ..shuffle.map_output_tracker import MapOutputTracker
 from .events import (
     AllJobsCancelled,
     BeginEvent,
@@ -44,7 +45,7 @@ from .events import (
     SubmitTaskSet,
     TaskSetFailed,
 )
-from .stage import ActiveJob, ResultStage, TaskSet
+from .stage import ActiveJob, ResultStage, ShuffleInfo, ShuffleMapStage, Stage, TaskSet
 
 __all__ = ["DAGScheduler", "TaskSchedulerLike"]
 
@@ -65,14 +66,17 @@ class DAGScheduler:
                  post_listener: Callable[[Any], None] | None = None,
                  listeners_active: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.time,
-                 history: int = 2000) -> None:
+                 history: int = 2000, map_outputs: MapOutputTracker | None = None) -> None:
         self.task_scheduler = task_scheduler
         self._post_listener = post_listener or (lambda ev: None)
         self._listeners_active = listeners_active
         self.clock = clock
         self.jobs: dict[int, ActiveJob] = {}
-        self.stages: dict[int, ResultStage] = {}
-        self.stage_to_job: dict[int, int] = {}
+        self.stages: dict[int, Stage] = {}
+        self.shuffle_stages: dict[int, ShuffleMapStage] = {}
+        self.running: set[Stage] = set()
+        self.waiting: set[Stage] = set()
+        self.map_outputs = map_outputs if map_outputs is not None else MapOutputTracker()
         self._next_stage_id = 0
         self.stopped = False
         # Bounded log of handled events, for "the story of stage 7" when debugging.
@@ -155,40 +159,113 @@ class DAGScheduler:
         """The handled events (still in the bounded history) that concern ``stage_id``."""
         return [e for e in self.history if getattr(e, "stage_id", None) == stage_id]
 
-    # -- handlers -----------------------------------------------------------------------
+    # -- stages ------------------------------------------------------------------------
 
     def _new_stage_id(self) -> int:
         sid = self._next_stage_id
         self._next_stage_id += 1
         return sid
 
+    def _map_stage(self, shuffle_id: int, shuffles: dict[int, ShuffleInfo]) -> ShuffleMapStage:
+        """The stage producing ``shuffle_id``, created once and reused across jobs."""
+        stage = self.shuffle_stages.get(shuffle_id)
+        if stage is not None:
+            return stage
+        info = shuffles[shuffle_id]
+        parents = [self._map_stage(p, shuffles) for p in info.parents]
+        stage = ShuffleMapStage(self._new_stage_id(), info, parents)
+        self.shuffle_stages[shuffle_id] = stage
+        self.stages[stage.stage_id] = stage
+        self.map_outputs.register_shuffle(shuffle_id, info.num_maps, info.num_reduces)
+        return stage
+
+    def _ancestors(self, stage: Stage) -> list[Stage]:
+        out: list[Stage] = []
+        seen: set[int] = set()
+        stack = [stage]
+        while stack:
+            st = stack.pop()
+            if st.stage_id in seen:
+                continue
+            seen.add(st.stage_id)
+            out.append(st)
+            stack.extend(st.parents)
+        return out
+
+    def _submit_stage(self, stage: Stage, job: ActiveJob) -> list:
+        """Run ``stage`` once its parents' outputs exist: submit missing parents first."""
+        if stage in self.running or stage in self.waiting:
+            return []
+        missing = [p for p in stage.parents if not self.map_outputs.is_available(p.shuffle_id)]
+        if not missing:
+            return self._submit_missing_tasks(stage, job)
+        cmds: list = []
+        for parent in missing:
+            cmds.extend(self._submit_stage(parent, job))
+        self.waiting.add(stage)
+        return cmds
+
+    def _submit_missing_tasks(self, stage: Stage, job: ActiveJob) -> list:
+        if isinstance(stage, ShuffleMapStage):
+            partitions = self.map_outputs.missing(stage.shuffle_id)
+        else:
+            partitions = [p for i, p in enumerate(stage.partitions) if not stage.done[i]]
+        if not partitions:
+            return self._stage_finished(stage)
+        stage.attempt += 1
+        stage.pending = set(partitions)
+        self.running.add(stage)
+        taskset = TaskSet(stage.stage_id, stage.attempt, job.job_id, stage.stage_id,
+                          stage.binary, partitions, job.properties, stage.shuffle_reads)
+        cmds: list = []
+        if self._listeners_active():
+            cmds.append(PostListener(SparkListenerStageSubmitted(
+                stage.stage_id, stage.attempt, len(partitions), self.clock())))
+        cmds.append(SubmitTaskSet(taskset))
+        return cmds
+
+    def _stage_finished(self, stage: Stage) -> list:
+        """A map stage's outputs are all registered: run the stages waiting for it."""
+        self.running.discard(stage)
+        cmds: list = []
+        if self._listeners_active():
+            cmds.append(PostListener(SparkListenerStageCompleted(
+                stage.stage_id, stage.attempt, stage.num_partitions, self.clock())))
+        for waiting in sorted(self.waiting, key=lambda st: st.stage_id):
+            if all(self.map_outputs.is_available(p.shuffle_id) for p in waiting.parents):
+                self.waiting.discard(waiting)
+                job = self._first_job(waiting)
+                if job is not None:
+                    cmds.extend(self._submit_stage(waiting, job))
+        return cmds
+
+    def _first_job(self, stage: Stage) -> ActiveJob | None:
+        ids = [j for j in stage.job_ids if j in self.jobs]
+        return self.jobs[min(ids)] if ids else None
+
+    # -- handlers -----------------------------------------------------------------------
+
     def _handle_job_submitted(self, ev: JobSubmitted) -> list:
         if self.stopped:
             return [FailJob(ev.waiter, ContextStoppedError("the context was stopped"))]
         now = self.clock()
+        parents = [self._map_stage(sid, ev.shuffles) for sid in ev.parent_shuffles]
         stage = ResultStage(self._new_stage_id(), ev.rdd_id, ev.num_partitions,
-                            ev.partitions, ev.job_id, ev.binary)
+                            ev.partitions, ev.job_id, ev.binary, parents)
         job = ActiveJob(ev.job_id, stage, ev.waiter, ev.properties, now)
         ev.waiter.job_id = ev.job_id
         self.jobs[ev.job_id] = job
         self.stages[stage.stage_id] = stage
-        self.stage_to_job[stage.stage_id] = ev.job_id
+        stages = self._ancestors(stage)
+        for st in stages:
+            st.job_ids.add(ev.job_id)
         cmds: list = []
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerJobStart(
-                ev.job_id, now, [stage.stage_id], dict(ev.properties))))
+                ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties))))
         if not ev.partitions:
             return [*cmds, *self._finish_job(job, None)]
         cmds.extend(self._submit_stage(stage, job))
-        return cmds
-
-    def _submit_stage(self, stage: ResultStage, job: ActiveJob) -> list:
-        taskset = TaskSet(stage.stage_id, stage.attempt, job.job_id, stage.stage_id,
-                          stage.binary, stage.partitions, job.properties)
-        cmds: list = [SubmitTaskSet(taskset)]
-        if self._listeners_active():
-            cmds.insert(0, PostListener(SparkListenerStageSubmitted(
-                stage.stage_id, stage.attempt, len(stage.partitions), self.clock())))
         return cmds
 
     def _handle_begin(self, ev: BeginEvent) -> list:
@@ -205,40 +282,70 @@ class DAGScheduler:
                 f"{ev.reason.kind}: {ev.reason.message}" if ev.reason else "failed")
             cmds.append(PostListener(SparkListenerTaskEnd(
                 ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition,
-                ev.executor_id, ev.success, reason, ev.duration, self.clock())))
-        if not ev.success:
-            return cmds  # the TaskSetManager retries; a fatal failure is a TaskSetFailed
+                ev.executor_id, ev.success, reason, ev.duration, self.clock(),
+                ev.metrics or {})))
         stage = self.stages.get(ev.stage_id)
-        if stage is None or ev.stage_attempt != stage.attempt:
-            return cmds  # job finished or cancelled, or a stale attempt: ignore
-        if stage.done[ev.index]:
+        if not ev.success:
+            if ev.reason is not None and ev.reason.kind == "fetch_failed":
+                exc = ev.reason.exception
+                if isinstance(exc, FetchFailedError) and exc.shuffle_id >= 0:
+                    self.map_outputs.unregister(exc.shuffle_id, exc.map_id)
+            return cmds  # the TaskSetManager retries; a fatal failure is a TaskSetFailed
+        if stage is None:
+            return cmds  # its jobs finished or were cancelled
+        if isinstance(stage, ShuffleMapStage):
+            # A map output is usable whichever attempt produced it.
+            self.map_outputs.register(stage.shuffle_id, ev.partition, ev.result)
+            if ev.stage_attempt == stage.attempt:
+                stage.pending.discard(ev.partition)
+            if stage in self.running and not stage.pending:
+                if self.map_outputs.is_available(stage.shuffle_id):
+                    cmds.extend(self._stage_finished(stage))
+                else:  # outputs were lost meanwhile: run the missing ones again
+                    self.running.discard(stage)
+                    job = self._first_job(stage)
+                    if job is not None:
+                        cmds.extend(self._submit_stage(stage, job))
+            return cmds
+        if ev.stage_attempt != stage.attempt:
+            return cmds  # a stale attempt
+        index = stage.index_of.get(ev.partition)
+        if index is None or stage.done[index]:
             return cmds  # a duplicate (speculative or resubmitted) result
-        stage.done[ev.index] = True
+        stage.done[index] = True
         stage.num_done += 1
-        job = self.jobs[self.stage_to_job[stage.stage_id]]
-        job.waiter.results[ev.index] = ev.result
+        job = self.jobs[stage.job_id]
+        job.waiter.results[index] = ev.result
         job.waiter.finished += 1
         if stage.num_done == len(stage.partitions):
+            self.running.discard(stage)
             cmds.extend(self._finish_job(job, None))
         return cmds
 
-    def _finish_job(self, job: ActiveJob, error: BaseException | None,
-                    cancel_tasks: bool = False) -> list:
-        """Remove ``job`` and its stage; complete or fail its waiter."""
-        stage = job.final_stage
+    def _finish_job(self, job: ActiveJob, error: BaseException | None) -> list:
+        """Remove ``job``; complete or fail its waiter; cancel the tasks of stages that no
+        other job needs."""
+        final = job.final_stage
         self.jobs.pop(job.job_id, None)
-        self.stages.pop(stage.stage_id, None)
-        self.stage_to_job.pop(stage.stage_id, None)
         cmds: list = []
-        if cancel_tasks:
-            cmds.append(CancelTasks(stage.stage_id, str(error)))
+        for st in self._ancestors(final):
+            st.job_ids.discard(job.job_id)
+            if st.job_ids:
+                continue
+            if st in self.running and (error is not None or st is not final):
+                cmds.append(CancelTasks(st.stage_id, str(error or "job finished")))
+            self.running.discard(st)
+            self.waiting.discard(st)
+            if isinstance(st, ResultStage):
+                self.stages.pop(st.stage_id, None)
+            # Shuffle map stages stay: their outputs are reused by later jobs.
         cmds.append(CompleteJob(job.waiter) if error is None else FailJob(job.waiter, error))
         if self._listeners_active():
             now = self.clock()
             failure = None if error is None else f"{type(error).__name__}: {error}"
-            if stage.partitions:
+            if final.partitions:
                 cmds.append(PostListener(SparkListenerStageCompleted(
-                    stage.stage_id, stage.attempt, len(stage.partitions), now, failure)))
+                    final.stage_id, final.attempt, len(final.partitions), now, failure)))
             cmds.append(PostListener(SparkListenerJobEnd(
                 job.job_id, now, "JobSucceeded" if error is None else f"JobFailed: {failure}")))
         return cmds
@@ -247,20 +354,25 @@ class DAGScheduler:
         stage = self.stages.get(ev.stage_id)
         if stage is None or stage.attempt != ev.stage_attempt:
             return []
-        job = self.jobs[self.stage_to_job[stage.stage_id]]
-        message = f"Job {job.job_id} aborted due to stage failure: {ev.message}"
-        if ev.remote_traceback:
-            message += f"\n\nRemote traceback (most recent call last):\n{ev.remote_traceback}"
-        error = JobFailedError(message, ev.remote_traceback)
-        error.__cause__ = ev.exception
-        return self._finish_job(job, error, cancel_tasks=True)
+        cmds: list = []
+        for job_id in sorted(stage.job_ids):
+            job = self.jobs.get(job_id)
+            if job is None:
+                continue
+            message = f"Job {job_id} aborted due to stage failure: {ev.message}"
+            if ev.remote_traceback:
+                message += ("\n\nRemote traceback (most recent call last):\n"
+                            f"{ev.remote_traceback}")
+            error = JobFailedError(message, ev.remote_traceback)
+            error.__cause__ = ev.exception
+            cmds.extend(self._finish_job(job, error))
+        return cmds
 
     def _cancel_jobs(self, jobs: list[ActiveJob], reason: str) -> list:
         cmds: list = []
         for job in jobs:
             cmds.extend(self._finish_job(
-                job, JobCancelledError(f"Job {job.job_id} cancelled {reason}"),
-                cancel_tasks=True))
+                job, JobCancelledError(f"Job {job.job_id} cancelled {reason}")))
         return cmds
 
     def _handle_job_cancelled(self, ev: JobCancelled) -> list:
@@ -282,8 +394,10 @@ class DAGScheduler:
         return [PostListener(SparkListenerExecutorAdded(ev.executor_id, ev.host, self.clock()))]
 
     def _handle_executor_lost(self, ev: ExecutorLost) -> list:
-        # The task scheduler re-queues that executor's running tasks. Shuffle outputs and
-        # cached blocks it held are unregistered here once they exist.
+        # Its shuffle outputs are gone (its files with it): stages needing them run the
+        # missing map tasks again when next submitted. Running tasks were re-queued by
+        # the task scheduler.
+        self.map_outputs.remove_executor(ev.executor_id)
         if not self._listeners_active():
             return []
         return [PostListener(SparkListenerExecutorRemoved(
@@ -294,6 +408,5 @@ class DAGScheduler:
         cmds: list = []
         for job in list(self.jobs.values()):
             cmds.extend(self._finish_job(
-                job, JobCancelledError(f"Job {job.job_id} cancelled because {ev.reason}"),
-                cancel_tasks=True))
+                job, JobCancelledError(f"Job {job.job_id} cancelled because {ev.reason}")))
         return cmds

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .stage import JobWaiter, TaskSet
+from .stage import JobWaiter, ShuffleInfo, TaskSet
 
 __all__ = [
     "AllJobsCancelled", "BeginEvent", "CancelTasks", "CompleteJob", "CompletionEvent",
@@ -28,6 +28,8 @@ class JobSubmitted:
     waiter: JobWaiter
     properties: dict = field(default_factory=dict)
     callsite: str = ""
+    shuffles: dict[int, ShuffleInfo] = field(default_factory=dict)  # every ancestor shuffle
+    parent_shuffles: list[int] = field(default_factory=list)  # read by the result stage
 
 
 @dataclass(slots=True)
@@ -70,6 +72,7 @@ class CompletionEvent:
     result: Any = None
     reason: TaskEndReason | None = None
     duration: float = 0.0
+    metrics: dict | None = None  # e.g. {"shuffle_spill_bytes": n}
 
 
 @dataclass(slots=True)

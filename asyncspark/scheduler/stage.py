@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-__all__ = ["ActiveJob", "JobWaiter", "ResultStage", "TaskSet"]
+__all__ = ["ActiveJob", "JobWaiter", "ResultStage", "ShuffleInfo", "ShuffleMapStage", "Stage",
+           "TaskSet"]
 
 
 class JobWaiter:
@@ -39,6 +40,7 @@ class TaskSet:
     binary: bytes
     partitions: list[int]  # partition computed by task index i
     properties: dict = field(default_factory=dict)
+    shuffle_reads: list[int] = field(default_factory=list)  # shuffles its tasks read
 
     @property
     def priority(self) -> tuple[int, int]:
@@ -47,23 +49,70 @@ class TaskSet:
 
 
 @dataclass(slots=True)
-class ResultStage:
+class ShuffleInfo:
+    """What the driver-side caller tells the DAGScheduler about one shuffle dependency."""
+
+    shuffle_id: int
+    rdd_id: int
+    num_maps: int
+    num_reduces: int
+    binary: bytes  # cloudpickled (map-side rdd, shuffle writer function)
+    parents: list[int]  # shuffle ids the map-side rdd reads
+
+
+class Stage:
+    """A set of tasks computing one RDD's partitions with narrow dependencies only."""
+
+    __slots__ = ("attempt", "binary", "job_ids", "num_partitions", "parents", "pending",
+                 "rdd_id", "stage_id")
+
+    def __init__(self, stage_id: int, rdd_id: int, num_partitions: int, binary: bytes,
+                 parents: list[ShuffleMapStage]) -> None:
+        self.stage_id = stage_id
+        self.rdd_id = rdd_id
+        self.num_partitions = num_partitions
+        self.binary = binary
+        self.parents = parents
+        self.attempt = -1  # the first submission is attempt 0
+        self.job_ids: set[int] = set()
+        self.pending: set[int] = set()  # partitions of the current attempt not yet done
+
+    @property
+    def shuffle_reads(self) -> list[int]:
+        return [p.shuffle_id for p in self.parents]
+
+
+class ShuffleMapStage(Stage):
+    """Runs the map side of a shuffle; done when every map output is registered."""
+
+    __slots__ = ("num_reduces", "shuffle_id")
+
+    def __init__(self, stage_id: int, info: ShuffleInfo, parents: list[ShuffleMapStage]):
+        super().__init__(stage_id, info.rdd_id, info.num_maps, info.binary, parents)
+        self.shuffle_id = info.shuffle_id
+        self.num_reduces = info.num_reduces
+
+    def __repr__(self) -> str:
+        return f"ShuffleMapStage({self.stage_id}, shuffle {self.shuffle_id})"
+
+
+class ResultStage(Stage):
     """The final stage of a job: runs the job's function on the requested partitions."""
 
-    stage_id: int
-    rdd_id: int
-    num_partitions: int
-    partitions: list[int]
-    job_id: int
-    binary: bytes
-    attempt: int = 0
-    # output index -> done; partitions[i] is computed by output i
-    done: list[bool] = field(default_factory=list)
-    num_done: int = 0
+    __slots__ = ("done", "index_of", "job_id", "num_done", "partitions")
 
-    def __post_init__(self) -> None:
-        if not self.done:
-            self.done = [False] * len(self.partitions)
+    def __init__(self, stage_id: int, rdd_id: int, num_partitions: int,
+                 partitions: list[int], job_id: int, binary: bytes,
+                 parents: list[ShuffleMapStage] | None = None) -> None:
+        super().__init__(stage_id, rdd_id, num_partitions, binary, parents or [])
+        self.partitions = partitions
+        self.job_id = job_id
+        self.index_of = {p: i for i, p in enumerate(partitions)}
+        self.done = [False] * len(partitions)
+        self.num_done = 0
+
+    def __repr__(self) -> str:
+        return f"ResultStage({self.stage_id}, job {self.job_id})"
 
 
 @dataclass(slots=True)

@@ -17,9 +17,10 @@ from typing import Any
 
 import msgpack
 
-from ..errors import LocalProtocolError
+from ..errors import FetchFailedError, LocalProtocolError
 from ..serializers import loads
-from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, TaskBinary
+from ..shuffle.map_output_tracker import MapOutputTracker
+from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, MapOutputs, TaskBinary
 from .events import (
     BeginEvent,
     CompletionEvent,
@@ -41,7 +42,8 @@ FINISHED, FAILED, KILLED = 0, 1, 2
 class ExecutorData:
     """The driver's view of one registered executor."""
 
-    __slots__ = ("binaries", "conn", "forget", "free", "host", "id", "pid", "running", "slots")
+    __slots__ = ("binaries", "conn", "forget", "free", "host", "id", "map_epochs", "pid",
+                 "running", "slots")
 
     def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0):
         self.id = executor_id
@@ -53,6 +55,7 @@ class ExecutorData:
         self.binaries: set[int] = set()
         self.forget: list[int] = []
         self.running: set[int] = set()
+        self.map_epochs: dict[int, int] = {}  # shuffle id -> MapOutputs epoch it has
 
 
 class _Task:
@@ -83,6 +86,10 @@ def decode_failure(payload: bytes) -> TaskEndReason:
             exc_obj = None  # the class may not exist on the driver: the text still tells
         if not isinstance(exc_obj, BaseException):
             exc_obj = None
+    if isinstance(exc_obj, FetchFailedError):
+        # Not the task's fault and retrying it cannot help: the scheduler deals with it.
+        return TaskEndReason("fetch_failed", f"{type_name}: {message}", tb, exc_obj,
+                             counts=False)
     return TaskEndReason("exception", f"{type_name}: {message}", tb, exc_obj)
 
 
@@ -91,8 +98,10 @@ class TaskScheduler:
                  kill_grace_period: float = 1.0, pipeline_depth: int = 0,
                  short_task_us: float = 2000.0,
                  kill_executor: Callable[[str, str], None] = lambda e, r: None,
-                 listeners_active: Callable[[], bool] = lambda: False) -> None:
+                 listeners_active: Callable[[], bool] = lambda: False,
+                 map_outputs: MapOutputTracker | None = None) -> None:
         self.post = post
+        self.map_outputs = map_outputs
         self.max_failures = max_failures
         self.kill_grace_period = kill_grace_period
         self.kill_executor = kill_executor
@@ -223,6 +232,12 @@ class TaskScheduler:
                 if ts.binary_id not in ex.binaries:
                     ex.binaries.add(ts.binary_id)
                     msgs.append(TaskBinary(ts.binary_id, ts.binary))
+                for sid in ts.shuffle_reads:
+                    epoch = self.map_outputs.epoch(sid)  # type: ignore[union-attr]
+                    if ex.map_epochs.get(sid) != epoch:
+                        ex.map_epochs[sid] = epoch
+                        msgs.append(MapOutputs(
+                            sid, epoch, self.map_outputs.statuses(sid)))  # type: ignore[union-attr]
                 partition = ts.partitions[index]
                 launches.append([task_id, ts.binary_id, partition, attempt, ts.stage_id])
                 if begin:
@@ -309,7 +324,7 @@ class TaskScheduler:
         view = memoryview(body)
         offset = 0
         now = self.clock()
-        for task_id, state, nbytes, run_us in statuses:
+        for task_id, state, nbytes, run_us, metrics in statuses:
             payload = view[offset: offset + nbytes]
             offset += nbytes
             task = self.tasks.pop(task_id, None)
@@ -326,11 +341,11 @@ class TaskScheduler:
                     stats = self._run_stats[task.tsm.taskset.stage_id] = [0, 0]
                 stats[0] += 1
                 stats[1] += run_us
-            self._task_ended(task, executor_id, state, payload, now)
+            self._task_ended(task, executor_id, state, payload, now, metrics)
         self.revive()
 
     def _task_ended(self, task: _Task, executor_id: str, state: int, payload,
-                    now: float) -> None:
+                    now: float, metrics: dict | None = None) -> None:
         tsm = task.tsm
         ts = tsm.taskset
         duration = now - task.launched
@@ -347,7 +362,7 @@ class TaskScheduler:
                 if index is not None:
                     self.post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id,
                                               index, partition, executor_id, True, result,
-                                              duration=duration))
+                                              duration=duration, metrics=metrics))
                 if tsm.finished:
                     self._remove(tsm)
                 return
@@ -356,16 +371,20 @@ class TaskScheduler:
         else:
             reason = decode_failure(bytes(payload))
         _, abort = tsm.failed(task.task_id, executor_id, reason.counts)
+        if reason.kind == "fetch_failed" and not tsm.zombie:
+            abort = True  # until stage resubmission exists, a lost map output fails the job
         self.post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
                                   partition, executor_id, False, reason=reason,
                                   duration=duration))
         if abort:
             self._remove(tsm)
             self._kill_running(tsm, "stage aborted")
+            what = (f"failed {tsm.failures[task.index]} times, most recent failure"
+                    if reason.kind != "fetch_failed" else "could not fetch its input")
             self.post(TaskSetFailed(
                 ts.stage_id, ts.stage_attempt,
-                f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} failed "
-                f"{tsm.failures[task.index]} times, most recent failure: Lost task "
+                f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} "
+                f"{what}: Lost task "
                 f"{task.index}.{task.attempt} in stage {ts.stage_id}.{ts.stage_attempt} "
                 f"(TID {task.task_id}) (executor {executor_id}): {reason.message}",
                 reason.exception, reason.remote_traceback))

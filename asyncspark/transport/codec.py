@@ -196,6 +196,112 @@ class Heartbeat(Message):
     running: list
 
 
+@message(11)
+class MapOutputs(Message):
+    """Driver -> executor: where the map outputs of a shuffle are, sent before the first
+    launch of a task that reads it (and again when they change: ``epoch``). One entry
+    per map partition: ``[executor_id, host, port, data_path, sizes]`` or None."""
+
+    shuffle_id: int
+    epoch: int
+    statuses: list
+
+
+
+# --- shuffle block transport: reducer (client) <-> executor TransportServer ----------
+#
+# Authentication comes first, both ways: BlockAuthChallenge -> BlockAuthResponse ->
+# BlockAuthConfirmation. Then OpenBlocks -> StreamHandle (or OpenBlocksFailure), and
+# ChunkFetchRequest -> ChunkFetchSuccess / ChunkFetchFailure. Block ``i`` of a stream is cut
+# into ``ceil(sizes[i] / chunk_size)`` chunks (none for an empty block); chunk indices
+# count those pieces across the stream in block order.
+
+
+@message(20)
+class BlockAuthChallenge(Message):
+    """Server -> client on connect: prove you know the application secret."""
+
+    nonce: bytes
+
+
+@message(21)
+class BlockAuthResponse(Message):
+    """Client -> server: HMAC of the server's nonce (role ``block-client``), and a nonce."""
+
+    mac: bytes
+    nonce: bytes
+
+
+@message(22)
+class BlockAuthConfirmation(Message):
+    """Server -> client: HMAC of the client's nonce (role ``block-server``)."""
+
+    mac: bytes
+
+
+@message(23)
+class OpenBlocks(Message):
+    """Client -> server: open a stream over ``blocks``, each ``[map_id, reduce_id]``."""
+
+    request_id: int
+    shuffle_id: int
+    blocks: list
+
+
+@message(24)
+class StreamHandle(Message):
+    """Server -> client: the stream for an ``OpenBlocks``; ``sizes`` are the blocks' byte
+    lengths in request order, cut into chunks of at most ``chunk_size`` bytes."""
+
+    request_id: int
+    stream_id: int
+    chunk_size: int
+    sizes: list
+
+
+@message(25)
+class OpenBlocksFailure(Message):
+    """Server -> client: an ``OpenBlocks`` failed, naming the block (``-1`` if none)."""
+
+    request_id: int
+    map_id: int
+    reduce_id: int
+    error: str
+
+
+@message(26)
+class ChunkFetchRequest(Message):
+    """Client -> server: send chunk ``chunk_index`` of stream ``stream_id``."""
+
+    stream_id: int
+    chunk_index: int
+
+
+@message(27)
+class ChunkFetchSuccess(Message):
+    """Server -> client: one chunk's bytes (often written with ``sendfile``)."""
+
+    stream_id: int
+    chunk_index: int
+    body: bytes
+
+
+@message(28)
+class ChunkFetchFailure(Message):
+    """Server -> client: a chunk could not be read."""
+
+    stream_id: int
+    chunk_index: int
+    error: str
+
+
+@message(29)
+class CloseStream(Message):
+    """Client -> server: the client abandoned the stream; free it."""
+
+    stream_id: int
+
+
 def _check_header(cls: type[Message], fields: list | tuple,
                   error: type[Exception] = RemoteProtocolError) -> None:
     """Raise ``error`` unless ``fields`` match ``cls``'s header field count and types."""
@@ -325,15 +431,7 @@ class FrameCodec:
     def send_parts(self, msg: Message) -> list:
         """The frame for ``msg`` as a list of buffers (for ``writelines``; no body copy)."""
         cls = type(msg)
-        if MESSAGE_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
-            raise LocalProtocolError(f"{cls.__name__} is not a registered wire message")
-        values = [getattr(msg, f) for f in cls._FIELDS]
-        # What the peer would reject must fail here, where the bug is.
-        _check_header(cls, values, LocalProtocolError)
-        try:
-            header = msgpack.packb([cls.TYPE, *values], use_bin_type=True)
-        except Exception as exc:
-            raise LocalProtocolError(f"cannot encode {cls.__name__}: {exc}") from exc
+        header = _encode_header(msg)
         if cls._HAS_BODY:
             body = msg.body  # type: ignore[attr-defined]
             if not isinstance(body, _Bytes):
@@ -354,3 +452,35 @@ class FrameCodec:
         if blen:
             return [prefix + header, body]
         return [prefix + header]
+
+    def send_header(self, msg: Message, body_len: int) -> bytes:
+        """Prefix and header of a frame for ``msg`` whose body of ``body_len`` bytes the
+        caller writes itself right after (``loop.sendfile`` of a file segment); the body
+        held in ``msg`` is ignored."""
+        cls = type(msg)
+        header = _encode_header(msg)
+        if not cls._HAS_BODY:
+            raise LocalProtocolError(f"{cls.__name__} has no body")
+        if not 0 <= body_len <= _MAX_LEN:
+            raise LocalProtocolError(f"{cls.__name__} body length {body_len} out of range")
+        size = len(header) + body_len
+        if size > self.max_frame_size:
+            raise LocalProtocolError(
+                f"{cls.__name__} frame of {size} bytes exceeds the limit of "
+                f"{self.max_frame_size} bytes (asyncspark.rpc.maxFrameSize)"
+            )
+        return _PREFIX.pack(len(header), body_len) + header
+
+
+def _encode_header(msg: Message) -> bytes:
+    """The msgpack header of ``msg``, checked as the peer would check it."""
+    cls = type(msg)
+    if MESSAGE_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+        raise LocalProtocolError(f"{cls.__name__} is not a registered wire message")
+    values = [getattr(msg, f) for f in cls._FIELDS]
+    # What the peer would reject must fail here, where the bug is.
+    _check_header(cls, values, LocalProtocolError)
+    try:
+        return msgpack.packb([cls.TYPE, *values], use_bin_type=True)
+    except Exception as exc:
+        raise LocalProtocolError(f"cannot encode {cls.__name__}: {exc}") from exc

@@ -154,7 +154,8 @@ def test_all_completions_complete_the_job_with_results_in_output_order(h):
     assert ev.waiter.finished == 3
     assert h.dag.jobs == {}
     assert h.dag.stages == {}
-    assert h.dag.stage_to_job == {}
+    assert h.dag.running == set()
+    assert h.dag.waiting == set()
     stage_done = [e for e in listener_events(out) if type(e) is SparkListenerStageCompleted]
     assert stage_done == [SparkListenerStageCompleted(ts.stage_id, 0, 3, NOW, None)]
     assert SparkListenerJobEnd(ev.job_id, NOW, "JobSucceeded") in listener_events(out)

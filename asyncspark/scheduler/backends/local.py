@@ -98,8 +98,7 @@ class _ExecutorConnection:
             return
         self.executor_id = msg.executor_id
         self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"),
-                                   {"heartbeat_interval": backend.conf.heartbeat_interval,
-                                    "max_frame_size": backend.conf.max_frame_size}))
+                                   backend.executor_settings()))
         backend.conns[msg.executor_id] = self
         backend.task_scheduler.executor_added(ExecutorData(
             msg.executor_id, msg.host, self.proto, backend.conf.task_slots, msg.pid))
@@ -131,6 +130,13 @@ class LocalBackend:
         self.local_root = local_root or tempfile.mkdtemp(prefix="asyncspark-")
         self._launching: set[asyncio.Task] = set()
 
+    def executor_settings(self) -> dict:
+        """What executors are told at registration."""
+        c = self.conf
+        return {"heartbeat_interval": c.heartbeat_interval, "max_frame_size": c.max_frame_size,
+                "shuffle_memory": c.shuffle_memory, "max_bytes_in_flight": c.max_bytes_in_flight,
+                "shuffle_local_read": c.shuffle_local_read}
+
     # -- start ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -155,6 +161,9 @@ class LocalBackend:
         env = dict(os.environ)
         env[auth.SECRET_ENV] = self.secret
         env["ASYNCSPARK_UVLOOP"] = "1" if self.conf.use_uvloop else "0"
+        # String hashing as PySpark's workers have it: portable_hash partitions keys the
+        # same way in every executor and as PySpark does.
+        env["PYTHONHASHSEED"] = "0"
         # Executors import what the driver can import: functions defined in the driver's
         # modules are pickled by reference, as cloudpickle does for importable modules.
         env["ASYNCSPARK_DRIVER_PATH"] = os.pathsep.join(

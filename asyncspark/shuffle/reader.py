@@ -1,0 +1,107 @@
+"""The reduce side of the shuffle: find this partition's blocks, read them, decode.
+
+Blocks of map outputs written on this host are read straight from their data files;
+the others are fetched from their executors' ``TransportServer`` with at most
+``spark.reducer.maxSizeInFlight`` outstanding. A block that cannot be had raises
+``FetchFailedError`` naming it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from collections.abc import Iterable, Iterator
+
+from ..errors import FetchFailedError
+from ..executor.env import ExecutorEnv, get_env
+
+__all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_blocks", "read_records"]
+
+DEFAULT_MAX_BYTES_IN_FLIGHT = 48 << 20
+_LEN = struct.Struct(">I")
+_READ = 1 << 20
+
+
+def _local_block(path: str, offset: int, size: int, shuffle_id: int, map_id: int,
+                 reduce_id: int) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            left = size
+            while left:
+                data = f.read(min(left, _READ))
+                if not data:
+                    raise OSError(f"{path} ends {left} bytes before the block does")
+                left -= len(data)
+                yield data
+    except OSError as exc:
+        raise FetchFailedError(
+            f"cannot read shuffle block (shuffle {shuffle_id}, map {map_id}, reduce "
+            f"{reduce_id}) from {path}: {exc}", shuffle_id, map_id, reduce_id) from exc
+
+
+def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[bytes]:
+    """The raw bytes of every map output's bucket ``reduce_id``, in pieces."""
+    statuses = env.map_outputs.get(shuffle_id)
+    if statuses is None:
+        raise FetchFailedError(f"no map output locations for shuffle {shuffle_id}",
+                               shuffle_id, -1, reduce_id)
+    local_reads = env.setting("shuffle_local_read", True)
+    remote: dict[tuple, list[int]] = {}
+    for map_id, st in enumerate(statuses):
+        if st is None:
+            raise FetchFailedError(
+                f"missing map output (shuffle {shuffle_id}, map {map_id}, reduce "
+                f"{reduce_id}): its executor was lost", shuffle_id, map_id, reduce_id)
+        executor_id, host, port, path, sizes = st
+        size = sizes[reduce_id]
+        if not size:
+            continue
+        if (local_reads and host == env.host) or executor_id == env.executor_id:
+            yield from _local_block(path, sum(sizes[:reduce_id]), size, shuffle_id, map_id,
+                                    reduce_id)
+        else:
+            remote.setdefault((host, port), []).append(map_id)
+    if remote:
+        yield from _remote_blocks(env, shuffle_id, reduce_id, remote)
+
+
+def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
+                   remote: dict[tuple, list[int]]) -> Iterator[bytes]:
+    from ..transport.client import TransportClientPool, fetch_blocks_blocking
+
+    with env.lock:
+        if env.block_client is None:
+            env.block_client = TransportClientPool(env.setting("secret", ""))
+    limit = env.setting("max_bytes_in_flight", DEFAULT_MAX_BYTES_IN_FLIGHT)
+    for address, map_ids in remote.items():
+        blocks = [[m, reduce_id] for m in map_ids]
+        for _block, data in fetch_blocks_blocking(env.loop, env.block_client, address,
+                                                  shuffle_id, blocks, limit):
+            yield data
+
+
+def read_records(pieces: Iterable[bytes]) -> Iterator:
+    """Decode ``u32 length + pickle`` batches from byte pieces, yielding records."""
+    buf = b""
+    loads = pickle.loads
+    unpack = _LEN.unpack_from
+    for piece in pieces:
+        buf = buf + piece if buf else piece
+        pos = 0
+        n = len(buf)
+        while n - pos >= 4:
+            (length,) = unpack(buf, pos)
+            end = pos + 4 + length
+            if end > n:
+                break
+            yield from loads(buf[pos + 4:end])
+            pos = end
+        buf = buf[pos:]
+    if buf:
+        raise FetchFailedError(f"shuffle block ends inside a batch ({len(buf)} bytes left)")
+
+
+def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:
+    """Every record of reduce partition ``reduce_id`` of ``shuffle_id`` (executor side)."""
+    return read_records(read_blocks(get_env(), shuffle_id, reduce_id))

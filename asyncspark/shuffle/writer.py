@@ -1,0 +1,228 @@
+"""The map side of the sort-based shuffle.
+
+A map task buckets its records by reduce partition (combining values per key first when
+the dependency has a map-side aggregator), serializes them in batches, spills to disk
+whenever what it holds exceeds the memory budget, and ends with **one data file and one
+index file**: the data file holds each reduce partition's bytes contiguously, in
+partition order; the index file holds the ``num_reduces + 1`` offsets (int64, big-endian).
+
+A reduce partition's bytes are a sequence of batches, each ``u32 length`` + a pickled
+list of records. Spilled runs are already grouped by partition, so the final merge
+concatenates segments without unpickling them. Map-side combined runs may repeat a key
+across batches; the reduce side merges combiners anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+from collections.abc import Iterable
+
+from ..executor.env import get_env
+from ..taskcontext import TaskContext
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "write_map_output"]
+
+DEFAULT_MEMORY_BUDGET = 256 << 20
+_LEN = struct.Struct(">I")
+_CHECK_EVERY = 8192
+_COPY_CHUNK = 1 << 20
+
+
+def _hash_fast_path(partitioner) -> bool:
+    """Whether ``hash(k) % n`` equals the partitioner for str/int keys in this process:
+    a HashPartitioner with portable_hash, and string hashing not randomized (executors
+    run with PYTHONHASHSEED=0, which is what PySpark's portable_hash assumes)."""
+    from ..partitioner import HashPartitioner, portable_hash
+
+    return (type(partitioner) is HashPartitioner
+            and partitioner.partitionFunc is portable_hash
+            and not sys.flags.hash_randomization)
+
+
+class _Spill:
+    """Serialized batches per reduce partition, in memory until the budget says disk."""
+
+    def __init__(self, num_reduces: int, path: str, budget: int) -> None:
+        self.chunks: list[list[bytes]] = [[] for _ in range(num_reduces)]
+        self.segments: list[list[tuple[int, int]]] = [[] for _ in range(num_reduces)]
+        self.in_memory = 0
+        self.budget = budget
+        self.path = path
+        self.file = None
+        self.spilled_bytes = 0
+        self.records = 0
+
+    def add(self, part: int, records: list) -> None:
+        data = pickle.dumps(records, 5)
+        self.chunks[part].append(_LEN.pack(len(data)) + data)
+        self.in_memory += len(data) + 4
+        self.records += len(records)
+        if self.in_memory > self.budget:
+            self.spill()
+
+    def spill(self) -> None:
+        if self.file is None:
+            self.file = open(self.path, "w+b")
+        f = self.file
+        pos = f.seek(0, os.SEEK_END)
+        for part, chunks in enumerate(self.chunks):
+            if not chunks:
+                continue
+            data = b"".join(chunks)
+            f.write(data)
+            self.segments[part].append((pos, len(data)))
+            pos += len(data)
+            self.spilled_bytes += len(data)
+            chunks.clear()
+        self.in_memory = 0
+
+    def finish(self, data_path: str, index_path: str) -> list[int]:
+        """Write the data and index files; the bytes of each reduce partition."""
+        sizes = []
+        tmp_data = data_path + ".tmp"
+        try:
+            with open(tmp_data, "wb") as out:
+                for part in range(len(self.chunks)):
+                    size = 0
+                    for pos, length in self.segments[part]:
+                        size += _copy(self.file, pos, length, out)
+                    for c in self.chunks[part]:
+                        out.write(c)
+                        size += len(c)
+                    sizes.append(size)
+            offsets = [0]
+            for s in sizes:
+                offsets.append(offsets[-1] + s)
+            with open(index_path + ".tmp", "wb") as idx:
+                idx.write(struct.pack(f">{len(offsets)}q", *offsets))
+            os.replace(tmp_data, data_path)
+            os.replace(index_path + ".tmp", index_path)
+        finally:
+            self.close()
+            for p in (tmp_data, index_path + ".tmp"):
+                if os.path.exists(p):
+                    os.unlink(p)
+        return sizes
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+            os.unlink(self.path)
+
+
+def _copy(src, pos: int, length: int, out) -> int:
+    src.seek(pos)
+    left = length
+    while left:
+        data = src.read(min(left, _COPY_CHUNK))
+        if not data:
+            raise OSError(f"spill file ended {left} bytes early")
+        out.write(data)
+        left -= len(data)
+    return length
+
+
+def _bucket(records: Iterable, partitioner, num_reduces: int, spill: _Spill,
+            batch: int) -> None:
+    """Append records to per-partition buffers, serializing full ones."""
+    buckets: list[list] = [[] for _ in range(num_reduces)]
+    appends = [b.append for b in buckets]
+    get_partition = partitioner.getPartition
+    fast = _hash_fast_path(partitioner)
+    n = 0
+    for kv in records:
+        k = kv[0]
+        t = k.__class__
+        p = hash(k) % num_reduces if fast and (t is str or t is int) else get_partition(k)
+        appends[p](kv)
+        n += 1
+        if n >= batch:
+            n = 0
+            for i, b in enumerate(buckets):
+                if len(b) >= batch:
+                    spill.add(i, b)
+                    buckets[i] = b = []
+                    appends[i] = b.append
+    for i, b in enumerate(buckets):
+        if b:
+            spill.add(i, b)
+
+
+def _estimate_entry(k, v) -> int:
+    size = sys.getsizeof(k) + sys.getsizeof(v) + 104  # dict slot + hash table share
+    if isinstance(v, list):
+        size += sum(sys.getsizeof(x) for x in v[:8]) * max(1, len(v)) // max(1, len(v[:8]))
+    return size
+
+
+def _combine(records: Iterable, aggregator, budget: int, on_full) -> dict:
+    """Map-side combine into a dict; ``on_full(d)`` drains it when over the budget."""
+    create = aggregator.createCombiner
+    merge = aggregator.mergeValue
+    d: dict = {}
+    get = d.get
+    missing = _MISSING
+    n = 0
+    entry = 0
+    for k, v in records:
+        c = get(k, missing)
+        d[k] = create(v) if c is missing else merge(c, v)
+        n += 1
+        if n >= _CHECK_EVERY:
+            n = 0
+            sample_k = k
+            entry = max(entry, _estimate_entry(sample_k, d[sample_k]))
+            if len(d) * entry > budget:
+                on_full(d)
+                d.clear()
+    return d
+
+
+_MISSING = object()
+
+
+def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
+                     budget: int) -> tuple[str, list[int], int]:
+    """Write one map task's output; ``(data_path, sizes, spilled_bytes)``."""
+    num_reduces = dep.partitioner.numPartitions
+    base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
+    os.makedirs(local_dir, exist_ok=True)
+    spill = _Spill(num_reduces, base + ".spill", budget)
+    batch = max(64, min(4096, (1 << 16) // max(1, num_reduces)))
+    partitioner = dep.partitioner
+    try:
+        if dep.map_side_combine:
+            def drain(d: dict) -> None:
+                _bucket(d.items(), partitioner, num_reduces, spill, batch)
+                spill.spill()
+
+            rest = _combine(records, dep.aggregator, budget, drain)
+            _bucket(rest.items(), partitioner, num_reduces, spill, batch)
+        else:
+            _bucket(records, partitioner, num_reduces, spill, batch)
+        sizes = spill.finish(base + ".data", base + ".index")
+    except BaseException:
+        spill.close()
+        raise
+    return base + ".data", sizes, spill.spilled_bytes
+
+
+class ShuffleWriteFunc:
+    """The function of a shuffle map task: write the partition's records, return its
+    ``MapStatus`` (``[executor_id, host, port, data_path, sizes]``)."""
+
+    def __init__(self, dep) -> None:
+        self.dep = dep
+
+    def __call__(self, iterator: Iterable) -> list:
+        env = get_env()
+        ctx = TaskContext.get()
+        budget = env.setting("shuffle_memory", DEFAULT_MEMORY_BUDGET)
+        path, sizes, spilled = write_map_output(
+            iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget)
+        ctx._metrics["shuffle_spill_bytes"] = spilled
+        return [env.executor_id, env.host, env.block_port, path, sizes]
