@@ -262,6 +262,9 @@ if not sys.flags.hash_randomization:
         >>> portable_hash(None), portable_hash(42), portable_hash((None, 1)) & 0xffffffff
         (0, 42, 219750521)
         """
+        t = type(x)
+        if t is int or t is str:  # the common keys first
+            return hash(x)
         if x is None:
             return 0
         if isinstance(x, tuple):
@@ -274,13 +277,13 @@ else:
         >>> portable_hash(None), portable_hash(42), portable_hash((None, 1)) & 0xffffffff
         (0, 42, 219750521)
         """
+        t = type(x)
+        if t is int or t is float:
+            return hash(x)
         if x is None:
             return 0
         if isinstance(x, tuple):
             return _portable_tuple_hash(x)
-        t = type(x)
-        if t is int or t is float:
-            return hash(x)
         return hash_seed0(x)
 
 
@@ -331,11 +334,11 @@ class HashPartitioner(Partitioner):
     """``partitionFunc(key) % numPartitions``, as PySpark's ``partitionBy`` places keys.
 
     Python's ``%`` is never negative for a positive divisor, so negative hashes land in
-    range too.
+    range too (``hash(-1)`` is -2 in CPython, hence ``-1`` in partition 2 below).
 
     >>> p = HashPartitioner(4)
     >>> [p.getPartition(k) for k in (0, 5, -1, None, (1, 2))]
-    [0, 1, 3, 0, 2]
+    [0, 1, 2, 0, 1]
     >>> p == HashPartitioner(4) and p != HashPartitioner(5)
     True
     """

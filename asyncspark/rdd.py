@@ -23,6 +23,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .dependency import Dependency
+from .pairs import PairRDDFunctions
 from .serializers import refuse_nested_use
 from .statcounter import StatCounter
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["RDD"]
 
 
-class RDD:
+class RDD(PairRDDFunctions):
     """A Resilient Distributed Dataset (see the module docstring)."""
 
     def __init__(self, ctx: Context, deps: list[Dependency], num_partitions: int) -> None:
@@ -224,8 +225,7 @@ class RDD:
         if numPartitions < 1:
             raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
         if shuffle:
-            raise ValueError(
-                "coalesce(shuffle=True) needs the shuffle, which this build does not have yet")
+            return self._coalesce_shuffle(numPartitions)
         from .rdds.narrow import CoalescedRDD
 
         return CoalescedRDD(self, numPartitions)

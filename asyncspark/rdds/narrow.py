@@ -8,7 +8,7 @@ from itertools import chain
 from ..dependency import ListDependency, OneToOneDependency, RangeDependency
 from ..rdd import RDD
 
-__all__ = ["CoalescedRDD", "MapPartitionsRDD", "UnionRDD", "ZippedPartitionsRDD",
+__all__ = ["CartesianRDD", "CoalescedRDD", "MapPartitionsRDD", "UnionRDD", "ZippedPartitionsRDD",
            "ZippedWithIndexRDD"]
 
 
@@ -153,3 +153,24 @@ def _count_iter(it) -> int:
     for _ in it:
         n += 1
     return n
+
+
+class CartesianRDD(RDD):
+    """Every pair ``(a, b)``: partition ``i * m + j`` pairs partition i of the first RDD
+    with partition j of the second (m partitions), as Spark's CartesianRDD."""
+
+    def __init__(self, a: RDD, b: RDD) -> None:
+        m = b._num_partitions
+        self._a = a
+        self._b = b
+        groups_a = [[i // m] for i in range(a._num_partitions * m)] if m else []
+        groups_b = [[i % m] for i in range(a._num_partitions * m)] if m else []
+        super().__init__(a.ctx, [ListDependency(a, groups_a), ListDependency(b, groups_b)],
+                         a._num_partitions * m)
+
+    def compute(self, split: int, task_ctx) -> Iterator:
+        m = self._b._num_partitions
+        right = list(self._b.iterator(split % m, task_ctx))
+        for x in self._a.iterator(split // m, task_ctx):
+            for y in right:
+                yield (x, y)

@@ -8,7 +8,19 @@ from collections.abc import Iterator
 from ..dependency import Aggregator, OneToOneDependency, ShuffleDependency
 from ..rdd import RDD
 
-__all__ = ["CoGroupedRDD", "ShuffledRDD"]
+__all__ = ["CoGroupedRDD", "PendingRangePartitioner", "ShuffledRDD"]
+
+
+class PendingRangePartitioner:
+    """Stands for sortByKey's range partitioner until its bounds are sampled."""
+
+    def __init__(self, numPartitions: int, ascending: bool, keyfunc) -> None:
+        self.numPartitions = numPartitions
+        self.ascending = ascending
+        self.keyfunc = keyfunc
+
+    def getPartition(self, key):
+        raise RuntimeError("range partitioner used before its bounds were sampled")
 
 
 def _budget() -> tuple[int, str]:
@@ -28,6 +40,25 @@ class ShuffledRDD(RDD):
         dep = ShuffleDependency(prev, partitioner, aggregator, map_side_combine, key_ordering)
         super().__init__(prev.ctx, [dep], partitioner.numPartitions)
         self._dep = dep
+        self.partitioner = partitioner
+
+    async def _prepare_self(self) -> None:
+        """sortByKey: sample the keys (as PySpark: count, then ~20 keys per partition)
+        and fix the range partitioner's bounds before the first job runs."""
+        dep = self._dep
+        pending = dep.partitioner
+        if not isinstance(pending, PendingRangePartitioner):
+            return
+        from ..partitioner import RangePartitioner
+
+        src = dep.rdd
+        n = pending.numPartitions
+        size = await src.count()
+        fraction = min(n * 20.0 / max(size, 1), 1.0)
+        samples = await src.sample(False, fraction, 1).map(lambda kv: kv[0]).collect()
+        partitioner = RangePartitioner.from_sample(
+            samples, n, pending.ascending, pending.keyfunc)
+        dep.partitioner = partitioner
         self.partitioner = partitioner
 
     def compute(self, split: int, task_ctx) -> Iterator:

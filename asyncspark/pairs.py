@@ -1,0 +1,306 @@
+"""Wide transformations: everything that moves records between partitions.
+
+A mixin of ``RDD`` (kept apart so that each module stays one concept). Names, defaults
+and results follow PySpark: ``numPartitions`` defaults to ``spark.default.parallelism``
+when set, else to the RDD's own number of partitions; ``partitionFunc`` defaults to
+``portable_hash``. Transformations over RDDs that are already partitioned the way the
+operation needs (equal partitioners) do not shuffle again.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .dependency import Aggregator
+from .partitioner import HashPartitioner, portable_hash
+
+if TYPE_CHECKING:
+    from .rdd import RDD
+
+__all__ = ["PairRDDFunctions", "ResultIterable"]
+
+
+class ResultIterable:
+    """The values of one key after a grouping (PySpark's ``ResultIterable``)."""
+
+    __slots__ = ("data", "maxindex")
+
+    def __init__(self, data: list) -> None:
+        self.data = data
+        self.maxindex = len(data)
+
+    def __iter__(self) -> Iterator:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ResultIterable):
+            return self.data == other.data
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ResultIterable({self.data!r})"
+
+
+def _identity(x):
+    return x
+
+
+def _to_list(x):
+    return [x]
+
+
+def _append(xs, x):
+    xs.append(x)
+    return xs
+
+
+def _extend(xs, ys):
+    xs.extend(ys)
+    return xs
+
+
+def _to_result_iterable(xs):
+    return ResultIterable(xs)
+
+
+class PairRDDFunctions:
+    """Mixed into ``RDD``; methods on RDDs of ``(key, value)`` pairs unless noted."""
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _defaultReducePartitions(self: RDD) -> int:
+        return self.ctx.conf.default_parallelism or self.getNumPartitions()
+
+    def _hash_partitioner(self: RDD, numPartitions: int | None,
+                          partitionFunc: Callable) -> HashPartitioner:
+        n = self._defaultReducePartitions() if numPartitions is None else numPartitions
+        if n < 1:
+            raise ValueError(f"Number of partitions ({n}) must be positive.")
+        return HashPartitioner(n, partitionFunc)
+
+    def _shuffled(self: RDD, partitioner, aggregator=None, map_side_combine=False,
+                  key_ordering=None) -> RDD:
+        from .rdds.shuffled import ShuffledRDD
+
+        return ShuffledRDD(self, partitioner, aggregator, map_side_combine, key_ordering)
+
+    # -- partitioning --------------------------------------------------------------------
+
+    def partitionBy(self: RDD, numPartitions: int | None,
+                    partitionFunc: Callable = portable_hash) -> RDD:
+        """Redistribute by key; a no-op when already partitioned this way."""
+        partitioner = self._hash_partitioner(numPartitions, partitionFunc)
+        if self.partitioner == partitioner:
+            return self
+        return self._shuffled(partitioner)
+
+    def repartition(self: RDD, numPartitions: int) -> RDD:
+        """Exactly ``numPartitions`` partitions, balanced, through a shuffle."""
+        return self.coalesce(numPartitions, shuffle=True)
+
+    def _coalesce_shuffle(self: RDD, numPartitions: int) -> RDD:
+        """Spark's coalesce(shuffle=True): each input partition deals its elements
+        round-robin from a position seeded by its index."""
+        if numPartitions < 1:
+            raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
+
+        def distribute(index: int, it: Iterable) -> Iterator:
+            position = random.Random(index).randrange(numPartitions)
+            for x in it:
+                position += 1
+                yield position % numPartitions, x
+
+        keyed = self.mapPartitionsWithIndex(distribute)
+        return keyed._shuffled(HashPartitioner(numPartitions, _identity)).values()
+
+    def repartitionAndSortWithinPartitions(
+            self: RDD, numPartitions: int | None = None,
+            partitionFunc: Callable = portable_hash, ascending: bool = True,
+            keyfunc: Callable = _identity) -> RDD:
+        partitioner = self._hash_partitioner(numPartitions, partitionFunc)
+        return self._shuffled(partitioner, key_ordering=(ascending, keyfunc))
+
+    def sortByKey(self: RDD, ascending: bool = True, numPartitions: int | None = None,
+                  keyfunc: Callable = _identity) -> RDD:
+        """Sorted by key across partitions: range-partitioned from a sample of the keys
+        (taken when an action first needs it), each partition sorted."""
+        n = self._defaultReducePartitions() if numPartitions is None else numPartitions
+        if n < 1:
+            raise ValueError(f"Number of partitions ({n}) must be positive.")
+        if n == 1:
+            src = self.coalesce(1) if self.getNumPartitions() > 1 else self
+            return src._shuffled(HashPartitioner(1, _identity),
+                                 key_ordering=(ascending, keyfunc))
+        from .rdds.shuffled import PendingRangePartitioner
+
+        # The bounds are sampled when an action first needs them (ShuffledRDD._prepare).
+        return self._shuffled(PendingRangePartitioner(n, ascending, keyfunc),
+                              key_ordering=(ascending, keyfunc))
+
+    def sortBy(self: RDD, keyfunc: Callable, ascending: bool = True,
+               numPartitions: int | None = None) -> RDD:
+        return self.keyBy(keyfunc).sortByKey(ascending, numPartitions).values()
+
+    # -- aggregation ---------------------------------------------------------------------
+
+    def combineByKey(self: RDD, createCombiner: Callable, mergeValue: Callable,
+                     mergeCombiners: Callable, numPartitions: int | None = None,
+                     partitionFunc: Callable = portable_hash) -> RDD:
+        """The general per-key aggregation: combined on the map side, shuffled, merged."""
+        aggregator = Aggregator(createCombiner, mergeValue, mergeCombiners)
+        partitioner = self._hash_partitioner(numPartitions, partitionFunc)
+        if self.partitioner == partitioner:
+            return self.mapPartitions(_local_combine(aggregator), preservesPartitioning=True)
+        return self._shuffled(partitioner, aggregator, map_side_combine=True)
+
+    def reduceByKey(self: RDD, func: Callable, numPartitions: int | None = None,
+                    partitionFunc: Callable = portable_hash) -> RDD:
+        return self.combineByKey(_identity, func, func, numPartitions, partitionFunc)
+
+    async def reduceByKeyLocally(self: RDD, func: Callable) -> dict:
+        """Merge values per key into a dict returned to the driver (no shuffle)."""
+        def reduce_partition(it):
+            m: dict = {}
+            for k, v in it:
+                m[k] = func(m[k], v) if k in m else v
+            return m
+
+        merged: dict = {}
+        for m in await self._run(reduce_partition):
+            for k, v in m.items():
+                merged[k] = func(merged[k], v) if k in merged else v
+        return merged
+
+    def groupByKey(self: RDD, numPartitions: int | None = None,
+                   partitionFunc: Callable = portable_hash) -> RDD:
+        return self.combineByKey(_to_list, _append, _extend, numPartitions,
+                                 partitionFunc).mapValues(_to_result_iterable)
+
+    def aggregateByKey(self: RDD, zeroValue: Any, seqFunc: Callable, combFunc: Callable,
+                       numPartitions: int | None = None,
+                       partitionFunc: Callable = portable_hash) -> RDD:
+        def create(v):
+            return seqFunc(copy.deepcopy(zeroValue), v)
+
+        return self.combineByKey(create, seqFunc, combFunc, numPartitions, partitionFunc)
+
+    def foldByKey(self: RDD, zeroValue: Any, func: Callable,
+                  numPartitions: int | None = None,
+                  partitionFunc: Callable = portable_hash) -> RDD:
+        def create(v):
+            return func(copy.deepcopy(zeroValue), v)
+
+        return self.combineByKey(create, func, func, numPartitions, partitionFunc)
+
+    def groupBy(self: RDD, f: Callable, numPartitions: int | None = None,
+                partitionFunc: Callable = portable_hash) -> RDD:
+        return self.keyBy(f).groupByKey(numPartitions, partitionFunc)
+
+    def distinct(self: RDD, numPartitions: int | None = None) -> RDD:
+        return (self.map(lambda x: (x, None))
+                .reduceByKey(lambda x, _: x, numPartitions).map(lambda x: x[0]))
+
+    # -- joins ---------------------------------------------------------------------------
+
+    def _cogroup_partitioner(self: RDD, others: list[RDD], numPartitions: int | None):
+        if numPartitions is None:
+            # As Spark's defaultPartitioner: reuse an existing hash partitioning.
+            for r in (self, *others):
+                if isinstance(r.partitioner, HashPartitioner):
+                    return r.partitioner
+        return self._hash_partitioner(numPartitions, portable_hash)
+
+    def _cogroup_lists(self: RDD, others: list[RDD], numPartitions: int | None) -> RDD:
+        from .rdds.shuffled import CoGroupedRDD
+
+        return CoGroupedRDD([self, *others], self._cogroup_partitioner(others, numPartitions))
+
+    def cogroup(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+        """For each key, ``(values in self, values in other)`` as ``ResultIterable``s."""
+        return self._cogroup_lists([other], numPartitions).mapValues(
+            lambda groups: tuple(ResultIterable(g) for g in groups))
+
+    def groupWith(self: RDD, other: RDD, *others: RDD) -> RDD:
+        return self._cogroup_lists([other, *others], None).mapValues(
+            lambda groups: tuple(ResultIterable(g) for g in groups))
+
+    def join(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self._cogroup_lists([other], numPartitions).flatMapValues(
+            lambda g: [(v, w) for v in g[0] for w in g[1]])
+
+    def leftOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self._cogroup_lists([other], numPartitions).flatMapValues(
+            lambda g: [(v, w) for v in g[0] for w in (g[1] or [None])])
+
+    def rightOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self._cogroup_lists([other], numPartitions).flatMapValues(
+            lambda g: [(v, w) for v in (g[0] or [None]) for w in g[1]])
+
+    def fullOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self._cogroup_lists([other], numPartitions).flatMapValues(
+            lambda g: [(v, w) for v in (g[0] or [None]) for w in (g[1] or [None])])
+
+    def subtractByKey(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+        """Pairs of self whose key is not in other."""
+        return (self._cogroup_lists([other], numPartitions)
+                .filter(lambda kv: kv[1][0] and not kv[1][1])
+                .flatMapValues(lambda g: g[0]))
+
+    def subtract(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+        """Elements of self not in other (duplicates in self are kept)."""
+        return (self.map(lambda x: (x, True))
+                .subtractByKey(other.map(lambda x: (x, True)), numPartitions).keys())
+
+    def intersection(self: RDD, other: RDD) -> RDD:
+        """Distinct elements present in both."""
+        return (self.map(lambda v: (v, None))
+                ._cogroup_lists([other.map(lambda v: (v, None))], None)
+                .filter(lambda kv: kv[1][0] and kv[1][1]).keys())
+
+    def cartesian(self: RDD, other: RDD) -> RDD:
+        from .rdds.narrow import CartesianRDD
+
+        return CartesianRDD(self, other)
+
+    # -- actions -------------------------------------------------------------------------
+
+    async def lookup(self: RDD, key: Any) -> list:
+        """The values for ``key``; scans one partition when the RDD has a partitioner."""
+        values = self.filter(lambda kv: kv[0] == key).values()
+        if self.partitioner is not None:
+            part = self.partitioner.getPartition(key)
+            return (await self.ctx._run_job(values, list, [part]))[0]
+        return await values.collect()
+
+    async def countApproxDistinct(self: RDD, relativeSD: float = 0.05) -> int:
+        """Approximate number of distinct elements (HyperLogLog), within about
+        ``relativeSD`` relative standard deviation."""
+        if relativeSD < 0.000017:
+            raise ValueError("relativeSD should be greater than 0.000017")
+        p = max(4, math.ceil(2.0 * math.log2(1.054 / relativeSD)))
+        from .hyperloglog import HyperLogLog
+
+        parts = await self._run(lambda it: HyperLogLog(p).add_all(it).registers)
+        hll = HyperLogLog(p)
+        for regs in parts:
+            hll.merge_registers(regs)
+        return hll.estimate()
+
+
+def _local_combine(aggregator: Aggregator) -> Callable:
+    """combineByKey on an RDD already partitioned as asked: merge within partitions."""
+    def combine(it):
+        from .rdds.shuffled import _aggregate
+
+        return _aggregate(it, aggregator, False)
+
+    return combine
