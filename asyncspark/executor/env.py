@@ -22,6 +22,8 @@ class ExecutorEnv:
     # shuffle id -> per-map-partition statuses ([executor_id, host, port, path, sizes])
     map_outputs: dict[int, list] = field(default_factory=dict)
     block_client: Any = None  # TransportClientPool, created on first remote fetch
+    # (shuffle id, map id) -> (data file, offsets) of map outputs written here
+    outputs: dict[tuple[int, int], tuple[str, list[int]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def setting(self, key: str, default: Any) -> Any:

@@ -73,7 +73,7 @@ def encode_failure(exc: BaseException) -> bytes:
 
 class Executor:
     def __init__(self, executor_id: str, host: str, port: int, secret: str,
-                 local_dir: str) -> None:
+                 local_dir: str, bind_host: str = "127.0.0.1") -> None:
         self.executor_id = executor_id
         self.driver = (host, port)
         self.secret = secret
@@ -93,7 +93,7 @@ class Executor:
         self._done: asyncio.Future | None = None
         self.heartbeat_interval = 1.0
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
-        self.env = ExecutorEnv(executor_id, socket.gethostname(), local_dir)
+        self.env = ExecutorEnv(executor_id, bind_host, local_dir)
         set_env(self.env)
 
     # -- connection ----------------------------------------------------------------------
@@ -101,6 +101,13 @@ class Executor:
     async def run(self) -> int:
         self.loop = loop = asyncio.get_running_loop()
         self._done = loop.create_future()
+        self.env.loop = loop
+        # The block server is up before we register, so map outputs can name its port.
+        from ..transport.server import TransportServer
+
+        self.block_server = TransportServer(self.secret, self._resolve_block, self.env.host, 0)
+        await self.block_server.start()
+        self.env.block_port = self.block_server.address[1]
         await loop.create_connection(
             lambda: FramedProtocol(self._on_message, self._on_close,
                                    on_connect=self._on_connect), *self.driver)
@@ -108,6 +115,12 @@ class Executor:
         ppid = os.getppid()
         loop.call_later(1.0, self._watch_parent, ppid)
         return await self._done
+
+    def _resolve_block(self, shuffle_id: int, map_id: int, reduce_id: int):
+        """Where block (shuffle, map, reduce) of a map output written here is."""
+        data_path, offsets = self.env.outputs[(shuffle_id, map_id)]
+        start = offsets[reduce_id]
+        return data_path, start, offsets[reduce_id + 1] - start
 
     def _on_connect(self, conn: FramedProtocol) -> None:
         self.conn = conn
@@ -295,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--driver", required=True, help="host:port of the driver")
     p.add_argument("--executor-id", required=True)
     p.add_argument("--local-dir", required=True)
+    p.add_argument("--bind-host", default="127.0.0.1",
+                   help="address of this executor's shuffle block server")
     args = p.parse_args(argv)
     secret = os.environ.pop(auth.SECRET_ENV, None)
     if not secret:
@@ -305,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.path[:0] = [p for p in driver_path.split(os.pathsep) if p not in sys.path]
     host, _, port = args.driver.rpartition(":")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    executor = Executor(args.executor_id, host, int(port), secret, args.local_dir)
+    executor = Executor(args.executor_id, host, int(port), secret, args.local_dir,
+                        args.bind_host)
     os.makedirs(args.local_dir, exist_ok=True)
     use_uvloop = os.environ.get("ASYNCSPARK_UVLOOP", "1") != "0"
     runner = None

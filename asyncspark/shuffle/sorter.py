@@ -57,8 +57,7 @@ _MAX_BATCH = 2048  # records between two budget checks, at most
 _MIN_BATCH = 16
 _FIRST_BATCH = 64  # before anything is known of record sizes
 _SPILL_BATCH = 512  # (key, combiner) pairs per pickled batch in a spill partition file
-_RUN_BATCH_BYTES = 64 << 10  # estimated bytes per pickled batch of a sorted run
-_MAX_FANIN = 64  # sorted runs open at once; more are merged in several passes
+_MAX_FANIN = 64  # sorted runs read at once, at most; more are merged in several passes
 _MAX_DEPTH = 3  # spill levels (64**3 x the budget) before merging in memory regardless
 _SAMPLES = 32  # dict entries sampled per full estimate
 _MAX_HEAVY = 16
@@ -139,8 +138,8 @@ class _SpillDir:
         self.path = None
 
 
-def _load_batches(path: str) -> Iterator[Any]:
-    with open(path, "rb", buffering=1 << 16) as f:
+def _load_batches(path: str, buffering: int = 1 << 16) -> Iterator[Any]:
+    with open(path, "rb", buffering=buffering) as f:
         load = pickle.load
         while True:
             try:
@@ -431,6 +430,11 @@ class ExternalSorter:
         self._dir = _SpillDir(spill_dir)
         self._runs = 0  # run files made, for their names
         self._merging = 0  # iterators of sorted() still reading runs
+        # Reading a run holds its file buffer and one unpickled batch (~3x this); the
+        # runs read at once share half the budget.
+        self._batch_bytes = int(max(4 << 10, min(64 << 10, self.memory_budget / 32)))
+        self._fanin = max(2, min(_MAX_FANIN, int(self.memory_budget / 2
+                                                  / (3 * self._batch_bytes))))
 
     def sorted(self, iterable: Iterable[Any], key: Callable[[Any], Any] | None = None,
                reverse: bool = False) -> Iterator[Any]:
@@ -469,31 +473,39 @@ class ExternalSorter:
         root = self._dir.get(self, "asyncspark-sort-")
         path = os.path.join(root, f"run{self._runs}")
         self._runs += 1
-        per_batch = max(1, min(4096, int(_RUN_BATCH_BYTES / max(item_size, 1))))
+        per_batch = max(1, min(4096, int(self._batch_bytes / max(item_size, 1))))
         it = iter(items)
-        with open(path, "wb", buffering=1 << 16) as f:
+        with open(path, "wb", buffering=self._batch_bytes) as f:
             while batch := list(islice(it, per_batch)):
                 pickle.dump(batch, f, _PICKLE_PROTOCOL)
             self.spilled_bytes += f.tell()
         self.spill_count += 1
         return path
 
-    @staticmethod
-    def _read_run(path: str) -> Iterator[Any]:
-        for batch in _load_batches(path):
+    def _read_run(self, path: str) -> Iterator[Any]:
+        for batch in _load_batches(path, self._batch_bytes):
             yield from batch
 
     def _merge_runs(self, runs: list[str], last: list[Any], key: Callable | None,
                     reverse: bool, item_size: float) -> Iterator[Any]:
         self._merging += 1
         try:
-            # Merging runs in input order keeps equal items in input order (stable).
-            while len(runs) + 1 > _MAX_FANIN:
-                group, runs = runs[:_MAX_FANIN], runs[_MAX_FANIN:]
-                merged = heapq.merge(*map(self._read_run, group), key=key, reverse=reverse)
-                runs.insert(0, self._write_run(merged, item_size))
-                for path in group:
-                    os.unlink(path)
+            # Passes merging consecutive runs (so equal items keep their input order)
+            # until the last pass reads few enough runs at once.
+            fanin = self._fanin
+            while len(runs) + 1 > fanin:
+                merged_runs = []
+                for i in range(0, len(runs), fanin):
+                    group = runs[i:i + fanin]
+                    if len(group) > 1:
+                        merged = heapq.merge(*map(self._read_run, group), key=key,
+                                             reverse=reverse)
+                        merged_runs.append(self._write_run(merged, item_size))
+                        for path in group:
+                            os.unlink(path)
+                    else:
+                        merged_runs.extend(group)
+                runs = merged_runs
             yield from heapq.merge(*map(self._read_run, runs), last, key=key,
                                    reverse=reverse)
         finally:

@@ -225,4 +225,8 @@ class ShuffleWriteFunc:
         path, sizes, spilled = write_map_output(
             iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget)
         ctx._metrics["shuffle_spill_bytes"] = spilled
+        offsets = [0]
+        for s in sizes:
+            offsets.append(offsets[-1] + s)
+        env.outputs[(self.dep.shuffle_id, ctx.partitionId())] = (path, offsets)
         return [env.executor_id, env.host, env.block_port, path, sizes]

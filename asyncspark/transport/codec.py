@@ -475,7 +475,7 @@ class FrameCodec:
 def _encode_header(msg: Message) -> bytes:
     """The msgpack header of ``msg``, checked as the peer would check it."""
     cls = type(msg)
-    if MESSAGE_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+    if MESSAGE_TYPES.get(getattr(cls, "TYPE", -1)) is not cls:
         raise LocalProtocolError(f"{cls.__name__} is not a registered wire message")
     values = [getattr(msg, f) for f in cls._FIELDS]
     # What the peer would reject must fail here, where the bug is.

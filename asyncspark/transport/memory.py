@@ -108,7 +108,7 @@ class MemoryTransport(asyncio.Transport):
         if self._closing or self._lost:
             return  # as a socket transport after close: dropped
         peer = self._peer
-        if peer is None or peer._lost or peer._eof_pending:
+        if peer is None or peer._lost:
             return
         peer._inbox += data
         peer._schedule_delivery()
@@ -192,7 +192,7 @@ class MemoryTransport(asyncio.Transport):
         })
         self.abort()
 
-    def _connection_lost(self, exc: BaseException | None) -> None:
+    def _connection_lost(self, exc: Exception | None) -> None:
         if self._lost:
             return
         self._lost = True

@@ -6,7 +6,8 @@ One connection, in order:
    ``BlockAuthChallenge(nonce)``; the client answers ``BlockAuthResponse(mac, nonce)``
    with HMAC(secret, role ``block-client`` + nonce) and a nonce of its own; the server
    checks it and answers ``BlockAuthConfirmation(mac)`` (role ``block-server``). A wrong
-   MAC, any other message first, or no answer within ``io_timeout`` closes the connection.
+   MAC, any other message first, a frame over 1 KiB, or no answer within ``io_timeout``
+   closes the connection.
 2. ``OpenBlocks(request_id, shuffle_id, blocks)``: the server resolves every block with
    ``resolve(shuffle_id, map_id, reduce_id) -> (path, offset, length)`` in a worker thread
    (it may read index files), checks the data files are long enough, and answers
@@ -66,6 +67,9 @@ CLIENT_ROLE = b"block-client"
 SERVER_ROLE = b"block-server"
 DEFAULT_CHUNK_SIZE = 4 << 20
 FRAME_HEADER_SLACK = 64  # more than a ChunkFetchSuccess header can take
+# Frame size limit until the peer has authenticated: an unknown peer cannot make us
+# buffer more than this.
+AUTH_FRAME_LIMIT = 1024
 
 Resolver = Callable[[int, int, int], tuple[Any, int, int]]
 
@@ -74,7 +78,7 @@ Resolver = Callable[[int, int, int], tuple[Any, int, int]]
 class ServerStats:
     """Counters of a ``TransportServer`` since it started (for metrics and tests)."""
 
-    connections: int = 0  # open now
+    open_connections: int = 0
     streams_opened: int = 0
     open_failures: int = 0
     chunks_requested: int = 0
@@ -225,7 +229,7 @@ class _Connection:
 
     def __init__(self, server: TransportServer) -> None:
         self.server = server
-        self.proto = FramedProtocol(self._on_message, self._on_close, server.max_frame_size,
+        self.proto = FramedProtocol(self._on_message, self._on_close, AUTH_FRAME_LIMIT,
                                     on_connect=self._on_connect)
         self.authenticated = False
         self.nonce = auth.make_nonce()
@@ -248,7 +252,10 @@ class _Connection:
             proto.abort(TransportError("block transport server closed"))
             return
         server._connections.add(self)
-        server.stats.connections += 1
+        server.stats.open_connections += 1
+        if (type(loop).sendfile is asyncio.AbstractEventLoop.sendfile  # uvloop
+                or isinstance(proto.transport, memory.MemoryTransport)):
+            self._native_sendfile = False
         self._auth_timer = loop.call_later(server.io_timeout, self._auth_timed_out)
         self._writer = loop.create_task(self._write_loop())
         proto.send(BlockAuthChallenge(self.nonce))
@@ -263,7 +270,7 @@ class _Connection:
         server = self.server
         if self in server._connections:
             server._connections.discard(self)
-            server.stats.connections -= 1
+            server.stats.open_connections -= 1
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         self.streams.clear()
@@ -315,6 +322,7 @@ class _Connection:
             self.proto.abort(AuthenticationError("block client failed authentication"))
             return
         self.authenticated = True
+        self.proto.codec.max_frame_size = self.server.max_frame_size
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         self._queue.put_nowait(BlockAuthConfirmation(

@@ -172,6 +172,7 @@ class LocalBackend:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "asyncspark.executor", "--driver", f"{host}:{port}",
             "--executor-id", executor_id, "--local-dir", local_dir,
+            "--bind-host", self.conf.rpc_host,
             env=env, stdin=subprocess.DEVNULL)
         self.procs[executor_id] = proc
         self._watchers[executor_id] = loop.create_task(

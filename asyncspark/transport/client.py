@@ -1,0 +1,596 @@
+"""Fetching shuffle blocks from other executors' ``TransportServer``s.
+
+``TransportClientPool`` keeps one authenticated connection per address, shared by every
+fetch to that address (requests are told apart by id) and reused across fetches; a
+connection that breaks is dropped and the next fetch opens a new one.
+
+``pool.fetch_blocks(address, shuffle_id, blocks)`` is an async iterator of
+``((map_id, reduce_id), data)``: each block's chunks in order, blocks in request order,
+one ``b""`` item for an empty block. At most ``max_bytes_in_flight`` bytes are requested
+from the server but not yet taken by the consumer; a chunk bigger than that is requested
+alone. Every failure (refused or lost connection, bad secret, missing block, malformed
+frame, timeout) raises ``FetchFailedError`` naming the address, the shuffle, the block
+and, as ``__cause__`` or in the message, why.
+
+``fetch_blocks_blocking(loop, pool, ...)`` is the same as a plain generator for a task
+thread, driving the fetch on the executor's event loop.
+
+The wire protocol is described in ``server.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import operator
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from ..errors import (
+    AuthenticationError,
+    FetchFailedError,
+    ProtocolError,
+    RemoteProtocolError,
+    TransportError,
+)
+from . import auth, memory
+from .codec import (
+    DEFAULT_MAX_FRAME_SIZE,
+    BlockAuthChallenge,
+    BlockAuthConfirmation,
+    BlockAuthResponse,
+    ChunkFetchFailure,
+    ChunkFetchRequest,
+    ChunkFetchSuccess,
+    CloseStream,
+    Message,
+    OpenBlocks,
+    OpenBlocksFailure,
+    StreamHandle,
+)
+from .protocol import FramedProtocol
+from .server import AUTH_FRAME_LIMIT, CLIENT_ROLE, FRAME_HEADER_SLACK, SERVER_ROLE
+
+__all__ = [
+    "DEFAULT_MAX_BYTES_IN_FLIGHT",
+    "TransportClient",
+    "TransportClientPool",
+    "create_connection",
+    "fetch_blocks_blocking",
+]
+
+log = logging.getLogger("asyncspark.transport")
+
+DEFAULT_MAX_BYTES_IN_FLIGHT = 48 << 20  # spark.reducer.maxSizeInFlight
+
+BlockId = tuple[int, int]
+
+
+async def create_connection(address: Any, protocol_factory: Callable[[], Any]
+                            ) -> tuple[asyncio.BaseTransport, Any]:
+    """Connect to ``address``: ``(host, port)`` over TCP, a ``str`` path over a Unix
+    socket, or a ``MemoryAddress`` in memory."""
+    loop = asyncio.get_running_loop()
+    if isinstance(address, memory.MemoryAddress):
+        return await memory.open_connection(address, protocol_factory)
+    if isinstance(address, str):
+        return await loop.create_unix_connection(protocol_factory, address)
+    host, port = address
+    return await loop.create_connection(protocol_factory, host, port)
+
+
+def _address_key(address: Any) -> Any:
+    if isinstance(address, (str, memory.MemoryAddress)):
+        return address
+    if isinstance(address, (tuple, list)) and len(address) == 2:
+        return (address[0], address[1])
+    raise TypeError(f"not a block server address: {address!r} "
+                    f"(expected (host, port), a Unix socket path or a MemoryAddress)")
+
+
+class TransportClient:
+    """One authenticated connection to a ``TransportServer``, shared by many fetches.
+
+    Request results come back as the result of a future, never as its exception: a
+    response message, ``bytes`` for a chunk, or the exception that closed the connection.
+    So an abandoned request can never log "exception was never retrieved".
+    """
+
+    def __init__(self, address: Any, secret: str, max_frame_size: int) -> None:
+        self.address = address
+        self.secret = secret
+        self.max_frame_size = max_frame_size
+        self.proto = FramedProtocol(self._on_message, self._on_close, AUTH_FRAME_LIMIT,
+                                    on_connect=self._on_connect)
+        self.error: BaseException | None = None
+        self._nonce = auth.make_nonce()
+        self._state = "challenge"  # -> "confirmation" -> "ready"
+        self._ready: asyncio.Future | None = None
+        self._closed: asyncio.Future | None = None
+        self._request_ids = itertools.count(1)
+        self._opens: dict[int, asyncio.Future] = {}
+        self._chunks: dict[tuple[int, int], tuple[asyncio.Future, int]] = {}
+        self.on_close: Callable[[TransportClient], Any] | None = None
+
+    @classmethod
+    async def connect(cls, address: Any, secret: str, *,
+                      max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                      connect_timeout: float = 30.0) -> TransportClient:
+        """Connect and authenticate within ``connect_timeout`` seconds.
+
+        Raises ``AuthenticationError`` when the server does not accept our proof (the
+        secrets differ) or cannot prove its own, ``TransportError`` when the connection
+        fails or times out.
+        """
+        client = cls(address, secret, max_frame_size)
+        try:
+            async with asyncio.timeout(connect_timeout):
+                try:
+                    await create_connection(address, lambda: client.proto)
+                except OSError as exc:
+                    raise TransportError(f"cannot connect to block server {address}: {exc}"
+                                         ) from exc
+                await client._ready  # type: ignore[misc]
+        except TimeoutError as exc:
+            client.abort(TransportError("timed out"))
+            raise TransportError(f"connecting to block server {address} timed out after "
+                                 f"{connect_timeout}s") from exc
+        except BaseException:
+            client.abort(TransportError("connect failed"))
+            raise
+        result = client._ready.result()  # type: ignore[union-attr]
+        if isinstance(result, BaseException):
+            raise result
+        return client
+
+    @property
+    def alive(self) -> bool:
+        """Authenticated, and neither closed nor closing."""
+        transport = self.proto.transport
+        return (self._state == "ready" and not self.proto.closed
+                and transport is not None and not transport.is_closing())
+
+    # -- connection events -------------------------------------------------------------
+
+    def _on_connect(self, proto: FramedProtocol) -> None:
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._closed = loop.create_future()
+
+    def _on_message(self, msg: Message) -> None:
+        if self._state != "ready":
+            self._handle_auth(msg)
+        elif isinstance(msg, ChunkFetchSuccess):
+            entry = self._chunks.pop((msg.stream_id, msg.chunk_index), None)
+            if entry is None:
+                return  # a chunk of an abandoned stream
+            fut, expected = entry
+            if len(msg.body) != expected:
+                error = RemoteProtocolError(
+                    f"chunk {msg.chunk_index} of stream {msg.stream_id} has "
+                    f"{len(msg.body)} bytes, the stream handle said {expected}")
+                fut.set_result(error)
+                self.abort(error)
+            elif not fut.done():
+                fut.set_result(msg.body)
+        elif isinstance(msg, ChunkFetchFailure):
+            entry = self._chunks.pop((msg.stream_id, msg.chunk_index), None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(msg)
+        elif isinstance(msg, (StreamHandle, OpenBlocksFailure)):
+            waiter = self._opens.pop(msg.request_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+            elif isinstance(msg, StreamHandle):
+                # Nobody waits for it any more (timed out, cancelled): free it.
+                self._send(CloseStream(msg.stream_id))
+        else:
+            self.abort(RemoteProtocolError(
+                f"block server {self.address} sent an unexpected {type(msg).__name__}"))
+
+    def _handle_auth(self, msg: Message) -> None:
+        if self._state == "challenge" and isinstance(msg, BlockAuthChallenge):
+            self._state = "confirmation"
+            self._send(BlockAuthResponse(auth.prove(self.secret, msg.nonce, CLIENT_ROLE),
+                                         self._nonce))
+        elif self._state == "confirmation" and isinstance(msg, BlockAuthConfirmation):
+            if not auth.verify(self.secret, self._nonce, SERVER_ROLE, msg.mac):
+                self.abort(AuthenticationError(
+                    f"block server {self.address} did not prove it knows the secret"))
+                return
+            self._state = "ready"
+            self.proto.codec.max_frame_size = self.max_frame_size
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+        else:
+            self.abort(AuthenticationError(
+                f"block server {self.address} sent {type(msg).__name__} before "
+                f"authenticating"))
+
+    def _on_close(self, exc: BaseException | None) -> None:
+        if self._state == "confirmation" and not isinstance(exc, (ProtocolError,
+                                                                  TransportError)):
+            error: BaseException = AuthenticationError(
+                f"block server {self.address} closed the connection during "
+                f"authentication: the secrets differ")
+        elif isinstance(exc, (TransportError, ProtocolError)):
+            error = exc
+        elif exc is None:
+            error = TransportError(f"block server {self.address} closed the connection")
+        else:
+            error = TransportError(f"connection to block server {self.address} lost: {exc}")
+            error.__cause__ = exc
+        self.error = error
+        self._state = "closed"
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(error)
+        for fut in self._opens.values():
+            if not fut.done():
+                fut.set_result(error)
+        for fut, _ in self._chunks.values():
+            if not fut.done():
+                fut.set_result(error)
+        self._opens.clear()
+        self._chunks.clear()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+        if self.on_close is not None:
+            self.on_close(self)
+
+    # -- requests ----------------------------------------------------------------------
+
+    def _send(self, msg: Message) -> None:
+        with contextlib.suppress(TransportError):
+            self.proto.send(msg)
+
+    def _check_alive(self) -> None:
+        if not self.alive:
+            raise TransportError(f"connection to block server {self.address} is closed"
+                                 ) from self.error
+
+    def open_blocks(self, shuffle_id: int, blocks: list[BlockId]) -> asyncio.Future:
+        """Send ``OpenBlocks``; the future's result is a ``StreamHandle``, an
+        ``OpenBlocksFailure`` or the exception that closed the connection."""
+        self._check_alive()
+        request_id = next(self._request_ids)
+        fut = asyncio.get_running_loop().create_future()
+        self._opens[request_id] = fut
+        self.proto.send(OpenBlocks(request_id, shuffle_id, [list(b) for b in blocks]))
+        return fut
+
+    def request_chunks(self, stream_id: int, chunks: list[tuple[int, int]]
+                       ) -> list[asyncio.Future]:
+        """Send a ``ChunkFetchRequest`` per ``(chunk_index, expected_length)``, in one
+        write; each future's result is ``bytes``, a ``ChunkFetchFailure`` or the exception
+        that closed the connection."""
+        self._check_alive()
+        loop = asyncio.get_running_loop()
+        futs = []
+        for index, length in chunks:
+            fut = loop.create_future()
+            self._chunks[(stream_id, index)] = (fut, length)
+            futs.append(fut)
+        self.proto.send_many(ChunkFetchRequest(stream_id, i) for i, _ in chunks)
+        return futs
+
+    def forget_open(self, fut: asyncio.Future) -> None:
+        for request_id, f in list(self._opens.items()):
+            if f is fut:
+                del self._opens[request_id]
+        fut.cancel()
+
+    def abandon_stream(self, stream_id: int, chunk_indices: Iterable[int]) -> None:
+        """Stop waiting for these chunks and tell the server to free the stream."""
+        for index in chunk_indices:
+            entry = self._chunks.pop((stream_id, index), None)
+            if entry is not None:
+                entry[0].cancel()
+        if self.alive:
+            self._send(CloseStream(stream_id))
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        self.proto.abort(exc)
+
+    def close(self) -> None:
+        self.proto.close()
+
+    async def wait_closed(self, grace: float = 1.0) -> None:
+        """Wait for the connection to be gone, aborting it after ``grace`` seconds."""
+        if self._closed is None:
+            return
+        try:
+            async with asyncio.timeout(grace):
+                await asyncio.shield(self._closed)
+        except TimeoutError:
+            self.abort(TransportError("close timed out"))
+
+
+class TransportClientPool:
+    """Connections to block servers, one per address, reused across fetches.
+
+    ``connect_timeout`` bounds connecting plus authenticating; ``io_timeout`` bounds every
+    wait for a response (open, each chunk). A connection that timed out is dropped.
+    """
+
+    def __init__(self, secret: str, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                 connect_timeout: float = 30.0, io_timeout: float = 120.0) -> None:
+        if connect_timeout <= 0 or io_timeout <= 0:
+            raise ValueError("connect_timeout and io_timeout must be positive")
+        self.secret = secret
+        self.max_frame_size = max_frame_size
+        self.connect_timeout = connect_timeout
+        self.io_timeout = io_timeout
+        self._clients: dict[Any, TransportClient] = {}
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._closed = False
+
+    async def connect(self, address: Any) -> TransportClient:
+        """The pooled connection to ``address``, opened (and authenticated) if needed.
+
+        Raises ``AuthenticationError`` or ``TransportError`` as ``TransportClient.connect``.
+        """
+        key = _address_key(address)
+        client = self._clients.get(key)
+        if client is not None and client.alive:
+            return client
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if self._closed:
+                raise TransportError("the block transport client pool is closed")
+            client = self._clients.get(key)
+            if client is not None and client.alive:
+                return client
+            client = await TransportClient.connect(
+                key, self.secret, max_frame_size=self.max_frame_size,
+                connect_timeout=self.connect_timeout)
+            if self._closed:
+                client.abort(TransportError("pool closed"))
+                raise TransportError("the block transport client pool is closed")
+            if not client.alive:  # closed between authentication and now
+                raise TransportError(f"connection to {key} closed") from client.error
+            client.on_close = self._forget
+            self._clients[key] = client
+            return client
+
+    def _forget(self, client: TransportClient) -> None:
+        if self._clients.get(client.address) is client:
+            del self._clients[client.address]
+
+    async def close(self) -> None:
+        """Close every connection; fetches in flight fail with ``FetchFailedError``."""
+        self._closed = True
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            client.close()
+        for client in clients:
+            await client.wait_closed()
+
+    async def __aenter__(self) -> TransportClientPool:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def fetch_blocks(self, address: Any, shuffle_id: int, blocks: Iterable[BlockId],
+                           max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT
+                           ) -> AsyncIterator[tuple[BlockId, bytes]]:
+        """Stream ``((map_id, reduce_id), data)`` for ``blocks`` of ``shuffle_id`` from the
+        block server at ``address``; see the module docstring."""
+        if max_bytes_in_flight < 1:
+            raise ValueError(f"max_bytes_in_flight must be positive, got {max_bytes_in_flight}")
+        address = _address_key(address)
+        shuffle_id = operator.index(shuffle_id)
+        wanted = [(operator.index(m), operator.index(r)) for m, r in blocks]
+        if not wanted:
+            return
+
+        def failed(block: BlockId, why: Any) -> FetchFailedError:
+            return FetchFailedError(
+                f"cannot fetch shuffle {shuffle_id} block (map {block[0]}, reduce "
+                f"{block[1]}) from {address}: {why}",
+                shuffle_id, block[0], block[1], address)
+
+        client = None
+        try:
+            client = await self.connect(address)
+            fut = client.open_blocks(shuffle_id, wanted)
+            try:
+                async with asyncio.timeout(self.io_timeout):
+                    handle = await fut
+            finally:
+                if not fut.done():
+                    client.forget_open(fut)
+        except TimeoutError as exc:
+            if client is not None:
+                client.abort(TransportError("timed out"))
+            raise failed(wanted[0], f"no stream handle within {self.io_timeout}s") from exc
+        except (OSError, ProtocolError) as exc:  # TransportError is an OSError
+            raise failed(wanted[0], exc) from exc
+        if isinstance(handle, BaseException):
+            raise failed(wanted[0], handle) from handle
+        if type(handle) is OpenBlocksFailure:
+            named = (handle.map_id, handle.reduce_id)
+            raise failed(named if named in wanted else wanted[0],
+                         f"server reported: {handle.error}")
+        try:
+            plan = _chunk_plan(wanted, handle, self.max_frame_size)
+        except RemoteProtocolError as exc:
+            client.abort(exc)
+            raise failed(wanted[0], exc) from exc
+
+        stream_id = handle.stream_id
+        # plan[i] = (block, chunk_index or -1 for an empty block, length)
+        futs: dict[int, asyncio.Future] = {}
+        in_flight = 0  # bytes requested and not yet taken by the consumer
+        next_request = 0
+        done = False
+        try:
+            for block, index, length in plan:
+                if next_request < len(plan):
+                    batch = []
+                    while next_request < len(plan):
+                        _, j, size = plan[next_request]
+                        if j >= 0:
+                            if in_flight and in_flight + size > max_bytes_in_flight:
+                                break
+                            batch.append((j, size))
+                            in_flight += size
+                        next_request += 1
+                    if batch:
+                        try:
+                            got = client.request_chunks(stream_id, batch)
+                        except (OSError, ProtocolError) as exc:
+                            raise failed(block, exc) from exc
+                        futs.update(zip((j for j, _ in batch), got, strict=True))
+                if index < 0:
+                    yield block, b""
+                    continue
+                fut = futs[index]
+                try:
+                    async with asyncio.timeout(self.io_timeout):
+                        data = await fut
+                except TimeoutError as exc:
+                    client.abort(TransportError("timed out"))
+                    raise failed(block, f"no response within {self.io_timeout}s") from exc
+                del futs[index]
+                if isinstance(data, BaseException):
+                    raise failed(block, data) from data
+                if type(data) is ChunkFetchFailure:
+                    raise failed(block, f"server reported: {data.error}")
+                yield block, data
+                in_flight -= length
+            done = True
+        finally:
+            if not done:
+                client.abandon_stream(stream_id, list(futs))
+
+
+def _chunk_plan(blocks: list[BlockId], handle: StreamHandle, max_frame_size: int
+                ) -> list[tuple[BlockId, int, int]]:
+    """``(block, chunk_index, length)`` in stream order; index -1 for an empty block."""
+    sizes, chunk_size = handle.sizes, handle.chunk_size
+    if len(sizes) != len(blocks):
+        raise RemoteProtocolError(
+            f"stream handle lists {len(sizes)} sizes for {len(blocks)} blocks")
+    if not all(type(s) is int and s >= 0 for s in sizes):
+        raise RemoteProtocolError("stream handle has a size that is not a natural number")
+    if chunk_size < 1 or chunk_size + FRAME_HEADER_SLACK > max_frame_size:
+        raise RemoteProtocolError(
+            f"server chunks of {chunk_size} bytes do not fit in frames of "
+            f"{max_frame_size} bytes (asyncspark.rpc.maxFrameSize)")
+    plan = []
+    index = 0
+    for block, size in zip(blocks, sizes, strict=True):
+        if not size:
+            plan.append((block, -1, 0))
+        for start in range(0, size, chunk_size):
+            plan.append((block, index, min(chunk_size, size - start)))
+            index += 1
+    return plan
+
+
+# -- the thread bridge -----------------------------------------------------------------
+
+_DONE = object()
+_POLL = 0.25  # how often a waiting task thread checks that the loop still runs
+
+
+def fetch_blocks_blocking(loop: asyncio.AbstractEventLoop, pool: TransportClientPool,
+                          address: Any, shuffle_id: int, blocks: Iterable[BlockId],
+                          max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT
+                          ) -> Iterator[tuple[BlockId, bytes]]:
+    """``pool.fetch_blocks`` as a plain generator, for a thread other than ``loop``'s.
+
+    Each item is fetched on ``loop`` when the thread asks for it, so the bytes the thread
+    has not taken yet count against ``max_bytes_in_flight`` as in the async version.
+    Errors arrive as ``FetchFailedError`` (also when ``loop`` stops); closing the
+    generator early (or an exception in the thread) cancels the fetch on the loop and
+    waits (bounded) for its cleanup.
+    """
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        raise RuntimeError("fetch_blocks_blocking() would deadlock on its own event loop's "
+                           "thread; use pool.fetch_blocks() there")
+    wanted = [(operator.index(m), operator.index(r)) for m, r in blocks]
+    if not wanted:
+        return
+    agen = pool.fetch_blocks(address, shuffle_id, wanted, max_bytes_in_flight)
+    demand: asyncio.Queue = asyncio.Queue()
+    out: queue.SimpleQueue = queue.SimpleQueue()
+    finished = threading.Event()
+    last = wanted[0]
+
+    def loop_gone(why: str) -> FetchFailedError:
+        return FetchFailedError(
+            f"cannot fetch shuffle {shuffle_id} block (map {last[0]}, reduce {last[1]}) "
+            f"from {address}: {why}", shuffle_id, last[0], last[1], address)
+
+    coro = _pump(agen, demand, out, finished)
+    try:
+        pump = asyncio.run_coroutine_threadsafe(coro, loop)
+    except RuntimeError as exc:  # the loop is closed
+        coro.close()
+        raise loop_gone("the event loop is closed") from exc
+    ended = False  # the pump delivered its last item and is finishing on its own
+    try:
+        while True:
+            try:
+                loop.call_soon_threadsafe(demand.put_nowait, None)
+            except RuntimeError as exc:
+                raise loop_gone("the event loop is closed") from exc
+            while True:
+                try:
+                    item = out.get(timeout=_POLL)
+                    break
+                except queue.Empty:
+                    if finished.is_set() and out.empty():
+                        raise loop_gone("the fetch stopped") from None
+                    if loop.is_closed() or not loop.is_running():
+                        raise loop_gone("the event loop stopped") from None
+            if item is _DONE:
+                ended = True
+                return
+            if isinstance(item, BaseException):
+                ended = True
+                if isinstance(item, asyncio.CancelledError):
+                    raise loop_gone("the fetch was cancelled on the event loop") from item
+                raise item  # FetchFailedError; ValueError/TypeError for bad arguments
+            last = item[0]
+            yield item
+    finally:
+        if not ended and not finished.is_set():
+            pump.cancel()
+            if not loop.is_closed() and loop.is_running():
+                finished.wait(pool.io_timeout)
+
+
+async def _pump(agen, demand: asyncio.Queue, out: queue.SimpleQueue,
+                finished: threading.Event) -> None:
+    """On the loop: one item of ``agen`` into ``out`` per demand; last an exception or
+    ``_DONE``. Cancelled when the thread gives up; ``agen`` is closed either way."""
+    try:
+        async with contextlib.aclosing(agen):
+            while True:
+                await demand.get()
+                try:
+                    item = await anext(agen)
+                except StopAsyncIteration:
+                    out.put(_DONE)
+                    return
+                out.put(item)
+    except asyncio.CancelledError as exc:
+        out.put(exc)
+        raise
+    except Exception as exc:
+        out.put(exc)
+    finally:
+        finished.set()
+
