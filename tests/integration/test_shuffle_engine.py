@@ -81,3 +81,53 @@ async def test_spill_is_reported():
         await asyncio.sleep(0.1)
         spilled = sum(e.metrics.get("shuffle_spill_bytes", 0) for e in rec.task_ends)
         assert spilled > 0
+
+
+def _peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize("op", ["reduceByKey", "groupByKey", "sortByKey"])
+@pytest.mark.asyncio(loop_factories=["uvloop"])  # executors are the same on either loop
+async def test_shuffle_4x_the_budget_stays_within_2x_budget_plus_overhead(op):
+    budget = 4 << 20
+    n = 150_000  # 4 x 150k records of ~30 bytes pickled: > 4 x budget
+    async with Context("local[2]", conf={"asyncspark.shuffle.memoryBudget": str(budget)}) as sc:
+        rec = Stages()
+        sc.addSparkListener(rec)
+        assert await sc.parallelize(range(8), 2).map(lambda x: (x, x)).reduceByKey(
+            operator.add).count() == 8  # warm-up: imports and a first shuffle
+        pids = [e.pid for e in sc._task_scheduler.executors.values()]
+        base = max(_rss(p) for p in pids)
+        data = sc.parallelize(range(4), 4).flatMap(
+            lambda i: ((f"key-{k:09d}", k) for k in range(i * n, (i + 1) * n)))
+        if op == "reduceByKey":
+            out = data.reduceByKey(operator.add, 4)
+        elif op == "groupByKey":
+            out = data.groupByKey(4).mapValues(len)
+        else:
+            out = data.sortByKey(True, 4)
+        assert await out.count() == 4 * n
+        if op == "sortByKey":
+            first = await out.take(3)
+            assert first == [("key-000000000", 0), ("key-000000001", 1), ("key-000000002", 2)]
+        peak = max(_peak_rss(p) for p in pids)
+        await asyncio.sleep(0.1)
+        spilled = sum(e.metrics.get("shuffle_spill_bytes", 0) for e in rec.task_ends)
+    assert spilled > 4 * budget
+    overhead = 64 << 20
+    assert peak - base <= 2 * budget + overhead, (
+        f"{op}: executor peak RSS grew by {(peak - base) >> 20} MiB with a "
+        f"{budget >> 20} MiB budget")
