@@ -105,7 +105,8 @@ class Executor:
         # The block server is up before we register, so map outputs can name its port.
         from ..transport.server import TransportServer
 
-        self.block_server = TransportServer(self.secret, self._resolve_block, self.env.host, 0)
+        self.block_server = TransportServer(self.secret, self._resolve_block, self.env.host, 0,
+                                            max_frame_size=self.max_frame_size)
         await self.block_server.start()
         self.env.block_port = self.block_server.address[1]
         await loop.create_connection(

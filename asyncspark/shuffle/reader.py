@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import FetchFailedError
 from ..executor.env import ExecutorEnv, get_env
+from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
 
 __all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_blocks", "read_records"]
 
@@ -72,7 +73,9 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
 
     with env.lock:
         if env.block_client is None:
-            env.block_client = TransportClientPool(env.setting("secret", ""))
+            env.block_client = TransportClientPool(
+                env.setting("secret", ""),
+                max_frame_size=env.setting("max_frame_size", DEFAULT_MAX_FRAME_SIZE))
     limit = env.setting("max_bytes_in_flight", DEFAULT_MAX_BYTES_IN_FLIGHT)
     for address, map_ids in remote.items():
         blocks = [[m, reduce_id] for m in map_ids]

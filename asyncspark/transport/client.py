@@ -258,8 +258,9 @@ class TransportClient:
         self._check_alive()
         request_id = next(self._request_ids)
         fut = asyncio.get_running_loop().create_future()
-        self._opens[request_id] = fut
+        # Sent first: a block list too big for a frame raises here, leaving nothing behind.
         self.proto.send(OpenBlocks(request_id, shuffle_id, [list(b) for b in blocks]))
+        self._opens[request_id] = fut
         return fut
 
     def request_chunks(self, stream_id: int, chunks: list[tuple[int, int]]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import typing
 from typing import Any, ClassVar
 
 import msgpack
@@ -90,6 +91,7 @@ _PY_TO_WIRE: dict[str, tuple[type, ...]] = {
 }
 
 
+@typing.dataclass_transform(frozen_default=True)
 def message(code: int):
     """Class decorator: register a frozen dataclass as the wire message ``code``."""
 
