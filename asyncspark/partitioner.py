@@ -45,6 +45,20 @@ _M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 # --- CPython's hash() under PYTHONHASHSEED=0, in pure Python -----------------------------
 
+def _sipround(v0: int, v1: int, v2: int, v3: int) -> tuple[int, int, int, int]:
+    v0 = (v0 + v1) & _M64
+    v2 = (v2 + v3) & _M64
+    v1 = (((v1 << 13) | (v1 >> 51)) & _M64) ^ v0
+    v3 = (((v3 << 16) | (v3 >> 48)) & _M64) ^ v2
+    v0 = ((v0 << 32) | (v0 >> 32)) & _M64
+    v2 = (v2 + v1) & _M64
+    v0 = (v0 + v3) & _M64
+    v1 = (((v1 << 17) | (v1 >> 47)) & _M64) ^ v2
+    v3 = (((v3 << 21) | (v3 >> 43)) & _M64) ^ v0
+    v2 = ((v2 << 32) | (v2 >> 32)) & _M64
+    return v0, v1, v2, v3
+
+
 def _siphash(data: bytes, c_rounds: int, d_rounds: int) -> int:
     """CPython's ``siphash13``/``siphash24`` (``Python/pyhash.c``) with a zero key, as an
     unsigned 64-bit integer."""
@@ -60,29 +74,11 @@ def _siphash(data: bytes, c_rounds: int, d_rounds: int) -> int:
     for m in words:
         v3 ^= m
         for _ in range(c_rounds):
-            v0 = (v0 + v1) & _M64
-            v2 = (v2 + v3) & _M64
-            v1 = (((v1 << 13) | (v1 >> 51)) & _M64) ^ v0
-            v3 = (((v3 << 16) | (v3 >> 48)) & _M64) ^ v2
-            v0 = ((v0 << 32) | (v0 >> 32)) & _M64
-            v2 = (v2 + v1) & _M64
-            v0 = (v0 + v3) & _M64
-            v1 = (((v1 << 17) | (v1 >> 47)) & _M64) ^ v2
-            v3 = (((v3 << 21) | (v3 >> 43)) & _M64) ^ v0
-            v2 = ((v2 << 32) | (v2 >> 32)) & _M64
+            v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
         v0 ^= m
     v2 ^= 0xFF
     for _ in range(d_rounds):
-        v0 = (v0 + v1) & _M64
-        v2 = (v2 + v3) & _M64
-        v1 = (((v1 << 13) | (v1 >> 51)) & _M64) ^ v0
-        v3 = (((v3 << 16) | (v3 >> 48)) & _M64) ^ v2
-        v0 = ((v0 << 32) | (v0 >> 32)) & _M64
-        v2 = (v2 + v1) & _M64
-        v0 = (v0 + v3) & _M64
-        v1 = (((v1 << 17) | (v1 >> 47)) & _M64) ^ v2
-        v3 = (((v3 << 21) | (v3 >> 43)) & _M64) ^ v0
-        v2 = ((v2 << 32) | (v2 >> 32)) & _M64
+        v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
     return v0 ^ v1 ^ v2 ^ v3
 
 
