@@ -2,9 +2,12 @@
 
 A mixin of ``RDD`` (kept apart so that each module stays one concept). Names, defaults
 and results follow PySpark: ``numPartitions`` defaults to ``spark.default.parallelism``
-when set, else to the RDD's own number of partitions; ``partitionFunc`` defaults to
-``portable_hash``. Transformations over RDDs that are already partitioned the way the
-operation needs (equal partitioners) do not shuffle again.
+when set, else to the RDD's own number of partitions (for joins, cogroups, subtract and
+intersection, which PySpark runs as a groupByKey over the union of the inputs: their
+partitions together, unless an input is hash-partitioned already, whose partitioning is
+then reused); ``partitionFunc`` defaults to ``portable_hash``. Transformations over RDDs
+that are already partitioned the way the operation needs (equal partitioners) do not
+shuffle again.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ class PairRDDFunctions:
     # -- helpers -------------------------------------------------------------------------
 
     def _defaultReducePartitions(self: RDD) -> int:
-        return self.ctx.conf.default_parallelism or self.getNumPartitions()
+        # At least one: an RDD without partitions (emptyRDD()) shuffles into one, empty.
+        return self.ctx.conf.default_parallelism or max(1, self.getNumPartitions())
 
     def _hash_partitioner(self: RDD, numPartitions: int | None,
                           partitionFunc: Callable) -> HashPartitioner:
@@ -88,10 +92,10 @@ class PairRDDFunctions:
         return HashPartitioner(n, partitionFunc)
 
     def _shuffled(self: RDD, partitioner, aggregator=None, map_side_combine=False,
-                  key_ordering=None) -> RDD:
+                  key_ordering=None, what: str = "a shuffle") -> RDD:
         from .rdds.shuffled import ShuffledRDD
 
-        return ShuffledRDD(self, partitioner, aggregator, map_side_combine, key_ordering)
+        return ShuffledRDD(self, partitioner, aggregator, map_side_combine, key_ordering, what)
 
     # -- partitioning --------------------------------------------------------------------
 
@@ -101,7 +105,7 @@ class PairRDDFunctions:
         partitioner = self._hash_partitioner(numPartitions, partitionFunc)
         if self.partitioner == partitioner:
             return self
-        return self._shuffled(partitioner)
+        return self._shuffled(partitioner, what="partitionBy()")
 
     def repartition(self: RDD, numPartitions: int) -> RDD:
         """Exactly ``numPartitions`` partitions, balanced, through a shuffle."""
@@ -126,8 +130,16 @@ class PairRDDFunctions:
             self: RDD, numPartitions: int | None = None,
             partitionFunc: Callable = portable_hash, ascending: bool = True,
             keyfunc: Callable = _identity) -> RDD:
+        """Repartitioned by ``partitionFunc`` (no shuffle when already partitioned
+        that way, as ``partitionBy``), each partition sorted by ``keyfunc(key)``."""
         partitioner = self._hash_partitioner(numPartitions, partitionFunc)
-        return self._shuffled(partitioner, key_ordering=(ascending, keyfunc))
+        if self.partitioner == partitioner:
+            from .rdds.shuffled import SortPartition
+
+            return self.mapPartitions(SortPartition(ascending, keyfunc),
+                                      preservesPartitioning=True)
+        return self._shuffled(partitioner, key_ordering=(ascending, keyfunc),
+                              what="repartitionAndSortWithinPartitions()")
 
     def sortByKey(self: RDD, ascending: bool = True, numPartitions: int | None = None,
                   keyfunc: Callable = _identity) -> RDD:
@@ -136,15 +148,17 @@ class PairRDDFunctions:
         n = self._defaultReducePartitions() if numPartitions is None else numPartitions
         if n < 1:
             raise ValueError(f"Number of partitions ({n}) must be positive.")
-        if n == 1:
+        if n == 1:  # as PySpark: no shuffle, one partition sorted
+            from .rdds.shuffled import SortPartition
+
             src = self.coalesce(1) if self.getNumPartitions() > 1 else self
-            return src._shuffled(HashPartitioner(1, _identity),
-                                 key_ordering=(ascending, keyfunc))
+            return src.mapPartitions(SortPartition(ascending, keyfunc),
+                                     preservesPartitioning=True)
         from .rdds.shuffled import PendingRangePartitioner
 
         # The bounds are sampled when an action first needs them (ShuffledRDD._prepare).
         return self._shuffled(PendingRangePartitioner(n, ascending, keyfunc),
-                              key_ordering=(ascending, keyfunc))
+                              key_ordering=(ascending, keyfunc), what="sortByKey()")
 
     def sortBy(self: RDD, keyfunc: Callable, ascending: bool = True,
                numPartitions: int | None = None) -> RDD:
@@ -156,15 +170,23 @@ class PairRDDFunctions:
                      mergeCombiners: Callable, numPartitions: int | None = None,
                      partitionFunc: Callable = portable_hash) -> RDD:
         """The general per-key aggregation: combined on the map side, shuffled, merged."""
-        aggregator = Aggregator(createCombiner, mergeValue, mergeCombiners)
+        return self._combine_by_key(createCombiner, mergeValue, mergeCombiners,
+                                    numPartitions, partitionFunc, "combineByKey()")
+
+    def _combine_by_key(self: RDD, createCombiner: Callable, mergeValue: Callable,
+                        mergeCombiners: Callable, numPartitions: int | None,
+                        partitionFunc: Callable, what: str) -> RDD:
         partitioner = self._hash_partitioner(numPartitions, partitionFunc)
-        if self.partitioner == partitioner:
-            return self.mapPartitions(_local_combine(aggregator), preservesPartitioning=True)
-        return self._shuffled(partitioner, aggregator, map_side_combine=True)
+        if self.partitioner == partitioner:  # already partitioned so: merge in place
+            return self._map_partitions(
+                _local_combine(createCombiner, mergeValue, mergeCombiners), True, what)
+        aggregator = Aggregator(createCombiner, mergeValue, mergeCombiners)
+        return self._shuffled(partitioner, aggregator, map_side_combine=True, what=what)
 
     def reduceByKey(self: RDD, func: Callable, numPartitions: int | None = None,
                     partitionFunc: Callable = portable_hash) -> RDD:
-        return self.combineByKey(_identity, func, func, numPartitions, partitionFunc)
+        return self._combine_by_key(_identity, func, func, numPartitions, partitionFunc,
+                                    "reduceByKey()")
 
     async def reduceByKeyLocally(self: RDD, func: Callable) -> dict:
         """Merge values per key into a dict returned to the driver (no shuffle)."""
@@ -182,8 +204,8 @@ class PairRDDFunctions:
 
     def groupByKey(self: RDD, numPartitions: int | None = None,
                    partitionFunc: Callable = portable_hash) -> RDD:
-        return self.combineByKey(_to_list, _append, _extend, numPartitions,
-                                 partitionFunc).mapValues(_to_result_iterable)
+        return self._combine_by_key(_to_list, _append, _extend, numPartitions, partitionFunc,
+                                    "groupByKey()").mapValues(_to_result_iterable)
 
     def aggregateByKey(self: RDD, zeroValue: Any, seqFunc: Callable, combFunc: Callable,
                        numPartitions: int | None = None,
@@ -191,7 +213,8 @@ class PairRDDFunctions:
         def create(v):
             return seqFunc(copy.deepcopy(zeroValue), v)
 
-        return self.combineByKey(create, seqFunc, combFunc, numPartitions, partitionFunc)
+        return self._combine_by_key(create, seqFunc, combFunc, numPartitions, partitionFunc,
+                                    "aggregateByKey()")
 
     def foldByKey(self: RDD, zeroValue: Any, func: Callable,
                   numPartitions: int | None = None,
@@ -199,7 +222,8 @@ class PairRDDFunctions:
         def create(v):
             return func(copy.deepcopy(zeroValue), v)
 
-        return self.combineByKey(create, func, func, numPartitions, partitionFunc)
+        return self._combine_by_key(create, func, func, numPartitions, partitionFunc,
+                                    "foldByKey()")
 
     def groupBy(self: RDD, f: Callable, numPartitions: int | None = None,
                 partitionFunc: Callable = portable_hash) -> RDD:
@@ -213,10 +237,15 @@ class PairRDDFunctions:
 
     def _cogroup_partitioner(self: RDD, others: list[RDD], numPartitions: int | None):
         if numPartitions is None:
+            rdds = (self, *others)
             # As Spark's defaultPartitioner: reuse an existing hash partitioning.
-            for r in (self, *others):
+            for r in rdds:
                 if isinstance(r.partitioner, HashPartitioner):
                     return r.partitioner
+            # Else as PySpark (groupByKey over the union of the inputs): the default
+            # parallelism when set, else as many partitions as the inputs have together.
+            numPartitions = self.ctx.conf.default_parallelism or max(
+                1, sum(r.getNumPartitions() for r in rdds))
         return self._hash_partitioner(numPartitions, portable_hash)
 
     def _cogroup_lists(self: RDD, others: list[RDD], numPartitions: int | None) -> RDD:
@@ -277,8 +306,10 @@ class PairRDDFunctions:
         """The values for ``key``; scans one partition when the RDD has a partitioner."""
         values = self.filter(lambda kv: kv[0] == key).values()
         if self.partitioner is not None:
+            if self._needs_prepare:  # sortByKey's partitioner: sample its bounds first
+                await self._prepare()
             part = self.partitioner.getPartition(key)
-            return (await self.ctx._run_job(values, list, [part]))[0]
+            return (await values._run(list, [part]))[0]
         return await values.collect()
 
     async def countApproxDistinct(self: RDD, relativeSD: float = 0.05) -> int:
@@ -286,8 +317,13 @@ class PairRDDFunctions:
         ``relativeSD`` relative standard deviation."""
         if relativeSD < 0.000017:
             raise ValueError("relativeSD should be greater than 0.000017")
+        from .hyperloglog import MAX_PRECISION, HyperLogLog
+
         p = max(4, math.ceil(2.0 * math.log2(1.054 / relativeSD)))
-        from .hyperloglog import HyperLogLog
+        if p > MAX_PRECISION:
+            finest = 1.054 / 2 ** (MAX_PRECISION / 2)
+            raise ValueError(f"relativeSD ({relativeSD}) is finer than supported: it must "
+                             f"be at least {finest:.5f} ({2 ** MAX_PRECISION} registers)")
 
         parts = await self._run(lambda it: HyperLogLog(p).add_all(it).registers)
         hll = HyperLogLog(p)
@@ -296,11 +332,13 @@ class PairRDDFunctions:
         return hll.estimate()
 
 
-def _local_combine(aggregator: Aggregator) -> Callable:
-    """combineByKey on an RDD already partitioned as asked: merge within partitions."""
-    def combine(it):
+def _local_combine(createCombiner: Callable, mergeValue: Callable,
+                   mergeCombiners: Callable) -> Callable:
+    """combineByKey on an RDD already partitioned as asked: merge within partitions.
+    (The functions are closure variables, where the nested-use check looks.)"""
+    def combine(_split, it):
         from .rdds.shuffled import _aggregate
 
-        return _aggregate(it, aggregator, False)
+        return _aggregate(it, Aggregator(createCombiner, mergeValue, mergeCombiners), False)
 
     return combine

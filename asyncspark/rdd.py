@@ -41,7 +41,7 @@ class RDD(PairRDDFunctions):
         self._deps = deps
         self._num_partitions = num_partitions
         self.id = ctx._new_rdd_id() if ctx is not None else -1
-        self.partitioner = None
+        self.partitioner: Any = None  # a Partitioner when the layout by key is known
         self._name: str | None = None
         self._needs_prepare = type(self)._prepare_self is not RDD._prepare_self or any(
             d.rdd._needs_prepare for d in deps)
@@ -82,11 +82,16 @@ class RDD(PairRDDFunctions):
     async def _prepare_self(self) -> None:
         """Driver-side work an RDD needs done before its first job (e.g. zipWithIndex)."""
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, _seen: set[int] | None = None) -> None:
+        """Run the ``_prepare_self`` hooks of the lineage, parents first, each RDD once."""
         if not self._needs_prepare:
             return
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         for d in self._deps:
-            await d.rdd._prepare()
+            await d.rdd._prepare(seen)
         await self._prepare_self()
 
     def _shuffle_parents(self) -> list:

@@ -57,11 +57,15 @@ def _checked(factory):
     return make
 
 
+# Built once: new factory objects per test would change the fixtures' parameters and
+# restart module-scoped contexts for every test.
+_FACTORIES = {"asyncio": _checked(asyncio.new_event_loop)}
+if uvloop is not None:
+    _FACTORIES = {"uvloop": _checked(uvloop.new_event_loop), **_FACTORIES}
+
+
 def pytest_asyncio_loop_factories(config, item):
-    factories = {"asyncio": _checked(asyncio.new_event_loop)}
-    if uvloop is not None:
-        factories = {"uvloop": _checked(uvloop.new_event_loop), **factories}
-    return factories
+    return _FACTORIES
 
 
 @pytest.fixture(autouse=True)

@@ -3,24 +3,41 @@ narrow where a parent is already partitioned the same way)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..dependency import Aggregator, OneToOneDependency, ShuffleDependency
 from ..rdd import RDD
 
-__all__ = ["CoGroupedRDD", "PendingRangePartitioner", "ShuffledRDD"]
+if TYPE_CHECKING:
+    from ..partitioner import RangePartitioner
+
+__all__ = ["CoGroupedRDD", "PendingRangePartitioner", "ShuffledRDD", "SortPartition"]
 
 
 class PendingRangePartitioner:
-    """Stands for sortByKey's range partitioner until its bounds are sampled."""
+    """Stands for sortByKey's range partitioner until its bounds are sampled; then for
+    the sampled ``RangePartitioner`` (``resolved``), so that RDDs derived with
+    ``preservesPartitioning`` before the sampling (``sortByKey().mapValues(f)``) place
+    keys as the sorted RDD does."""
 
     def __init__(self, numPartitions: int, ascending: bool, keyfunc) -> None:
         self.numPartitions = numPartitions
         self.ascending = ascending
         self.keyfunc = keyfunc
+        self.resolved: RangePartitioner | None = None
+        self.lock: asyncio.Lock | None = None  # one sampling at a time (driver only)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "lock": None}
 
     def getPartition(self, key):
-        raise RuntimeError("range partitioner used before its bounds were sampled")
+        if self.resolved is None:
+            raise RuntimeError("range partitioner used before its bounds were sampled")
+        return self.resolved.getPartition(key)
+
+    __call__ = getPartition
 
 
 def _budget() -> tuple[int, str]:
@@ -36,11 +53,33 @@ class ShuffledRDD(RDD):
     given an aggregator, sorted by key when given ``key_ordering``."""
 
     def __init__(self, prev: RDD, partitioner, aggregator: Aggregator | None = None,
-                 map_side_combine: bool = False, key_ordering=None) -> None:
+                 map_side_combine: bool = False, key_ordering=None,
+                 what: str = "a shuffle") -> None:
         dep = ShuffleDependency(prev, partitioner, aggregator, map_side_combine, key_ordering)
         super().__init__(prev.ctx, [dep], partitioner.numPartitions)
         self._dep = dep
+        self._what = what
         self.partitioner = partitioner
+        # Only sortByKey's sampling needs the driver before a job: other shuffles spare
+        # every action a walk of their lineage.
+        self._needs_prepare = (isinstance(partitioner, PendingRangePartitioner)
+                               or prev._needs_prepare)
+
+    def _functions(self):
+        """The user's functions in this shuffle (aggregation, partitioning, sort key),
+        for the checks before a job is submitted."""
+        dep = self._dep
+        funcs = []
+        if dep.aggregator is not None:
+            a = dep.aggregator
+            funcs.extend((self._what, f) for f in (a.createCombiner, a.mergeValue,
+                                                    a.mergeCombiners))
+        if dep.key_ordering is not None:
+            funcs.append((self._what, dep.key_ordering[1]))
+        partition_func = getattr(dep.partitioner, "partitionFunc", None)
+        if partition_func is not None:
+            funcs.append((self._what, partition_func))
+        return funcs
 
     async def _prepare_self(self) -> None:
         """sortByKey: sample the keys (as PySpark: count, then ~20 keys per partition)
@@ -49,8 +88,16 @@ class ShuffledRDD(RDD):
         pending = dep.partitioner
         if not isinstance(pending, PendingRangePartitioner):
             return
+        if pending.lock is None:
+            pending.lock = asyncio.Lock()
+        async with pending.lock:  # concurrent first actions sample once
+            if pending.resolved is None:
+                await self._sample_bounds(pending)
+
+    async def _sample_bounds(self, pending: PendingRangePartitioner) -> None:
         from ..partitioner import RangePartitioner
 
+        dep = self._dep
         src = dep.rdd
         n = pending.numPartitions
         size = await src.count()
@@ -58,6 +105,7 @@ class ShuffledRDD(RDD):
         samples = await src.sample(False, fraction, 1).map(lambda kv: kv[0]).collect()
         partitioner = RangePartitioner.from_sample(
             samples, n, pending.ascending, pending.keyfunc)
+        pending.resolved = partitioner
         dep.partitioner = partitioner
         self.partitioner = partitioner
 
@@ -69,16 +117,32 @@ class ShuffledRDD(RDD):
         if dep.aggregator is not None:
             records = _aggregate(records, dep.aggregator, dep.map_side_combine)
         if dep.key_ordering is not None:
-            from ..shuffle.sorter import ExternalSorter
-
-            ascending, keyfunc = dep.key_ordering
-            budget, spill_dir = _budget()
-            records = ExternalSorter(budget, spill_dir).sorted(
-                records, key=lambda kv: keyfunc(kv[0]), reverse=not ascending)
+            records = _sorted(records, *dep.key_ordering)
         return records
 
     def _describe(self) -> str:
         return "ShuffledRDD"
+
+
+class SortPartition:
+    """``mapPartitions`` function sorting a partition of pairs by ``keyfunc(key)``
+    within the shuffle memory budget (sortByKey into one partition)."""
+
+    def __init__(self, ascending: bool, keyfunc) -> None:
+        self.ascending = ascending
+        self.keyfunc = keyfunc
+
+    def __call__(self, records) -> Iterator:
+        return _sorted(records, self.ascending, self.keyfunc)
+
+
+def _sorted(records, ascending: bool, keyfunc) -> Iterator:
+    from ..shuffle.sorter import ExternalSorter
+
+    budget, spill_dir = _budget()
+    sorter = ExternalSorter(budget, spill_dir)
+    return _reporting_spills(sorter.sorted(
+        records, key=lambda kv: keyfunc(kv[0]), reverse=not ascending), sorter)
 
 
 def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
@@ -90,20 +154,44 @@ def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
         merger.merge_combiners(records)
     else:
         merger.merge_values(records)
-    return merger.items()
+    return _reporting_spills(merger.items(), merger)
+
+
+def _reporting_spills(items: Iterator, spiller) -> Iterator:
+    """``items``; once they are exhausted, the bytes ``spiller`` (an ``ExternalMerger``
+    or ``ExternalSorter``) spilled are added to the task's ``shuffle_spill_bytes``."""
+    yield from items
+    if spiller.spilled_bytes:
+        from ..taskcontext import TaskContext
+
+        ctx = TaskContext.get()
+        if ctx is not None:
+            metrics = ctx._metrics
+            metrics["shuffle_spill_bytes"] = (metrics.get("shuffle_spill_bytes", 0)
+                                              + spiller.spilled_bytes)
 
 
 class CoGroupedRDD(RDD):
     """For each key, a tuple with the list of its values in each parent.
 
     A parent already partitioned by an equal partitioner is read narrowly, partition by
-    partition; the others are shuffled. Values are tagged by parent and grouped with the
-    spilling merger, so a large group does not need to fit the budget twice.
+    partition; the others are shuffled. A parent given more than once (``x.join(x)``) is
+    read or shuffled once, its values going to each of its places. Values are tagged by
+    parent and grouped with the spilling merger, so a large group does not need to fit
+    the budget twice.
     """
 
     def __init__(self, rdds: list[RDD], partitioner) -> None:
-        deps = []
-        for r in rdds:
+        deps: list = []
+        slots: list[list[int]] = []  # per dependency: the places of its RDD in rdds
+        dep_of: dict[int, int] = {}
+        for i, r in enumerate(rdds):
+            j = dep_of.get(id(r))
+            if j is not None:
+                slots[j].append(i)
+                continue
+            dep_of[id(r)] = len(deps)
+            slots.append([i])
             if r.partitioner is not None and r.partitioner == partitioner:
                 deps.append(OneToOneDependency(r))
             else:
@@ -111,6 +199,7 @@ class CoGroupedRDD(RDD):
         super().__init__(rdds[0].ctx, deps, partitioner.numPartitions)
         self.partitioner = partitioner
         self._n = len(rdds)
+        self._slots = [tuple(s) for s in slots]
 
     def compute(self, split: int, task_ctx) -> Iterator:
         from ..shuffle.reader import shuffle_records
@@ -118,13 +207,19 @@ class CoGroupedRDD(RDD):
         n = self._n
 
         def tagged():
-            for i, dep in enumerate(self._deps):
+            for dep, slots in zip(self._deps, self._slots, strict=True):
                 if isinstance(dep, ShuffleDependency):
                     it = shuffle_records(dep.shuffle_id, split)
                 else:
                     it = dep.rdd.iterator(split, task_ctx)
-                for k, v in it:
-                    yield k, (i, v)
+                if len(slots) == 1:
+                    i = slots[0]
+                    for k, v in it:
+                        yield k, (i, v)
+                else:
+                    for k, v in it:
+                        for i in slots:
+                            yield k, (i, v)
 
         def create(iv):
             groups = tuple([] for _ in range(n))

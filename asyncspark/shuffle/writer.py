@@ -224,7 +224,8 @@ class ShuffleWriteFunc:
         budget = env.setting("shuffle_memory", DEFAULT_MEMORY_BUDGET)
         path, sizes, spilled = write_map_output(
             iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget)
-        ctx._metrics["shuffle_spill_bytes"] = spilled
+        m = ctx._metrics
+        m["shuffle_spill_bytes"] = m.get("shuffle_spill_bytes", 0) + spilled
         offsets = [0]
         for s in sizes:
             offsets.append(offsets[-1] + s)

@@ -152,11 +152,17 @@ hashables = st.recursive(
 
 # -- portable_hash and hash_seed0 against ground truth ---------------------------------
 
-def test_this_process_hashes_strings_with_another_seed():
-    # Otherwise the tests below would not exercise the pure-Python path.
-    if not sys.flags.hash_randomization:
-        pytest.skip("run with hash randomization on (the default) to test the pure path")
-    assert hash_seed0("asyncspark") != hash("asyncspark")
+def test_pure_path_differs_from_a_randomized_hash():
+    # In a process with hash randomization on (the default), the seed-0 hash is computed
+    # in pure Python and differs from hash(): the tests below exercise that path there.
+    code = ("import sys; from asyncspark.partitioner import hash_seed0, portable_hash; "
+            "assert sys.flags.hash_randomization; "
+            "assert hash_seed0('asyncspark') != hash('asyncspark'); "
+            "print(portable_hash('asyncspark'))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert int(out) == hash_seed0("asyncspark")
 
 
 def test_fixed_corpus_matches_seed0(oracle):
