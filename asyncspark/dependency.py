@@ -10,8 +10,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .rdd import RDD
 
-__all__ = ["Aggregator", "Dependency", "ListDependency", "NarrowDependency",
-           "OneToOneDependency", "RangeDependency", "ShuffleDependency"]
+__all__ = [
+    "Aggregator",
+    "Dependency",
+    "ListDependency",
+    "NarrowDependency",
+    "OneToOneDependency",
+    "RangeDependency",
+    "ShuffleDependency",
+    "identity",
+]
 
 
 class Dependency:
@@ -67,6 +75,13 @@ class ListDependency(NarrowDependency):
 
     def get_parents(self, partition: int) -> Sequence[int]:
         return self.groups[partition]
+
+
+def identity(x: Any) -> Any:
+    """The identity function, shared: ``reduceByKey``'s ``createCombiner`` (the merger
+    recognises it and skips the call) and the default ``keyfunc`` of sorts (one function,
+    so that default range partitioners compare equal, also after pickling)."""
+    return x
 
 
 @dataclass(frozen=True, slots=True)

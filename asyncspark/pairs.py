@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .dependency import Aggregator
+from .dependency import identity as _identity
 from .partitioner import HashPartitioner, portable_hash
 
 if TYPE_CHECKING:
@@ -51,10 +52,6 @@ class ResultIterable:
 
     def __repr__(self) -> str:
         return f"ResultIterable({self.data!r})"
-
-
-def _identity(x):
-    return x
 
 
 def _to_list(x):

@@ -37,6 +37,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
+from .dependency import identity
+
 __all__ = ["HashPartitioner", "Partitioner", "RangePartitioner", "hash_seed0",
            "portable_hash"]
 
@@ -361,10 +363,7 @@ class HashPartitioner(Partitioner):
         return f"HashPartitioner({self.numPartitions}, {fn})"
 
 
-def _identity_key(x: Any) -> Any:
-    """``sortByKey``'s default ``keyfunc`` (a module-level function, so that two default
-    range partitioners compare equal, also after pickling)."""
-    return x
+_identity_key = identity  # sortByKey's default keyfunc
 
 
 class RangePartitioner(Partitioner):

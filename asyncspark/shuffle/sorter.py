@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from typing import Any
 
-from ..dependency import Aggregator
+from ..dependency import Aggregator, identity
 from ..errors import SerializationError
 
 __all__ = ["ExternalMerger", "ExternalSorter", "estimate_size", "identity"]
@@ -68,11 +68,6 @@ _MAX_HEAVY = 16
 _ATOMIC = frozenset({int, float, str, bytes, bool, type(None), complex})
 _END = object()
 
-
-def identity(x: Any) -> Any:
-    """``createCombiner`` for ``reduceByKey``-style aggregators: ``ExternalMerger``
-    recognises it and stores the first value as it is, without calling it."""
-    return x
 
 
 def estimate_size(obj: Any, depth: int = 3) -> int:
