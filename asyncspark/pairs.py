@@ -172,13 +172,15 @@ class PairRDDFunctions:
 
     def _combine_by_key(self: RDD, createCombiner: Callable, mergeValue: Callable,
                         mergeCombiners: Callable, numPartitions: int | None,
-                        partitionFunc: Callable, what: str) -> RDD:
+                        partitionFunc: Callable, what: str,
+                        map_side_combine: bool = True) -> RDD:
         partitioner = self._hash_partitioner(numPartitions, partitionFunc)
         if self.partitioner == partitioner:  # already partitioned so: merge in place
             return self._map_partitions(
                 _local_combine(createCombiner, mergeValue, mergeCombiners), True, what)
         aggregator = Aggregator(createCombiner, mergeValue, mergeCombiners)
-        return self._shuffled(partitioner, aggregator, map_side_combine=True, what=what)
+        return self._shuffled(partitioner, aggregator, map_side_combine=map_side_combine,
+                              what=what)
 
     def reduceByKey(self: RDD, func: Callable, numPartitions: int | None = None,
                     partitionFunc: Callable = portable_hash) -> RDD:
@@ -201,8 +203,11 @@ class PairRDDFunctions:
 
     def groupByKey(self: RDD, numPartitions: int | None = None,
                    partitionFunc: Callable = portable_hash) -> RDD:
+        # No map-side combine (as Spark's groupByKey): grouping on the map side saves
+        # nothing on the wire, since every value travels anyway, and costs a list per key.
         return self._combine_by_key(_to_list, _append, _extend, numPartitions, partitionFunc,
-                                    "groupByKey()").mapValues(_to_result_iterable)
+                                    "groupByKey()", map_side_combine=False
+                                    ).mapValues(_to_result_iterable)
 
     def aggregateByKey(self: RDD, zeroValue: Any, seqFunc: Callable, combFunc: Callable,
                        numPartitions: int | None = None,

@@ -226,6 +226,7 @@ class ShuffleWriteFunc:
             iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget)
         m = ctx._metrics
         m["shuffle_spill_bytes"] = m.get("shuffle_spill_bytes", 0) + spilled
+        m["shuffle_write_bytes"] = m.get("shuffle_write_bytes", 0) + sum(sizes)
         offsets = [0]
         for s in sizes:
             offsets.append(offsets[-1] + s)
