@@ -19,7 +19,9 @@ import pickle
 import struct
 import sys
 from collections.abc import Iterable
+from itertools import chain, islice
 
+from ..dependency import identity
 from ..executor.env import get_env
 from ..taskcontext import TaskContext
 
@@ -183,6 +185,8 @@ def _combine(records: Iterable, aggregator, budget: int, on_full) -> dict:
 
 
 _MISSING = object()
+_SAMPLE = 65536  # records combined before deciding whether combining pays
+_USELESS_COMBINE = 0.5  # more distinct keys than this fraction of the sample: skip it
 
 
 def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
@@ -200,7 +204,20 @@ def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_di
                 _bucket(d.items(), partitioner, num_reduces, spill, batch)
                 spill.spill()
 
-            rest = _combine(records, dep.aggregator, budget, drain)
+            records = iter(records)
+            agg = dep.aggregator
+            if agg.createCombiner is identity and agg.mergeValue is agg.mergeCombiners:
+                # A value is its own combiner (reduceByKey): when a sample shows that
+                # combining hardly reduces the records (nearly unique keys), skip it and
+                # ship the rest as they are; the reduce side merges them all the same.
+                head = _combine(islice(records, _SAMPLE), agg, budget, drain)
+                if len(head) > _SAMPLE * _USELESS_COMBINE:
+                    _bucket(head.items(), partitioner, num_reduces, spill, batch)
+                    _bucket(records, partitioner, num_reduces, spill, batch)
+                    return base + ".data", spill.finish(base + ".data", base + ".index"), \
+                        spill.spilled_bytes
+                records = chain(head.items(), records)
+            rest = _combine(records, agg, budget, drain)
             _bucket(rest.items(), partitioner, num_reduces, spill, batch)
         else:
             _bucket(records, partitioner, num_reduces, spill, batch)

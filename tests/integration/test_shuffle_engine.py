@@ -133,3 +133,20 @@ async def test_shuffle_4x_the_budget_stays_within_2x_budget_plus_overhead(op):
     assert peak - base <= 2 * budget + overhead, (
         f"{op}: executor peak RSS grew by {(peak - base) >> 20} MiB with a "
         f"{budget >> 20} MiB budget")
+
+
+async def test_reduce_by_key_with_nearly_unique_keys_skips_map_side_combine_correctly():
+    # > 65536 records per map task with few repeats: the writer ships them uncombined
+    # (and combines when keys repeat: the first partition's keys repeat 10 times).
+    async with Context("local[2]") as sc:
+        def gen(i):
+            if i == 0:
+                return ((k % 10_000, 1) for k in range(100_000))
+            return ((k, k) for k in range(100_000))
+
+        got = dict(await sc.parallelize(range(2), 2).flatMap(gen).reduceByKey(
+            operator.add, 3).collect())
+    expected = {k: k for k in range(100_000)}
+    for k in range(10_000):
+        expected[k] += 10
+    assert got == expected
