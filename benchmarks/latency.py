@@ -37,6 +37,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from common import parse_conf
+
 import asyncspark
 
 # Targets from the issues, and reference figures (PySpark 4.3.0 local[2], medians) from
@@ -274,16 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    conf = {}
-    for item in args.conf:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--conf expects KEY=VALUE, got {item!r}")
-        conf[key.strip()] = value.strip()
-    try:
-        asyncspark.Context("local[2]", conf=conf)  # validates the configuration only
-    except asyncspark.ConfigError as exc:
-        parser.error(str(exc))
+    conf = parse_conf(parser, args.conf)
     small = args.quick
     p = Params(
         runs=args.runs if args.runs is not None else (1 if small else 5),
