@@ -15,6 +15,7 @@ import math
 import random
 import shlex
 import sys
+import types
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -285,7 +286,7 @@ class RDD(PairRDDFunctions):
                 for desc, f in r._functions():
                     refuse_nested_use(f, desc)
             self.__dict__["_nested_use_checked"] = True
-        if action_func is not None:
+        if action_func is not None and not _engine_function(action_func):
             refuse_nested_use(action_func, "the action")
 
     async def collect(self) -> list:
@@ -622,6 +623,14 @@ class RDD(PairRDDFunctions):
         finally:
             if nxt is not None:
                 nxt.cancel()  # also marks a failure of a finished prefetch as seen
+
+
+def _engine_function(f: Callable) -> bool:
+    """A builtin, or a closure-free function of asyncspark itself: it cannot reach a user's
+    RDD, so the per-job nested-use search (hot for count/collect) can skip it."""
+    if not isinstance(f, types.FunctionType):
+        return isinstance(f, (type, types.BuiltinFunctionType))
+    return f.__closure__ is None and f.__module__.startswith("asyncspark.")
 
 
 def _count_iter(it) -> int:
