@@ -325,3 +325,14 @@ def _short(x: Any) -> str:
         return f"<{len(x)} keys>"
     s = repr(x)
     return s if len(s) < 80 else s[:77] + "..."
+
+
+def report_header(title: str, r: dict[str, Any]) -> list[str]:
+    """The first two lines of a benchmark's table: the command, and what ran where."""
+    p, env = r["params"], r["environment"]
+    return [
+        f"$ {r['command']}",
+        f"{title}, asyncspark {env['asyncspark']} local[2] vs one plain Python process; "
+        f"Python {env['python']}, {env['cpus']} CPUs, load avg {env['loadavg']}"
+        + (f"; conf {p['conf']}" if p["conf"] else ""),
+    ]

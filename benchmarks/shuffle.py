@@ -63,6 +63,7 @@ from common import (
     pyspark_context,
     pyspark_version,
     ratio,
+    report_header,
     timed,
     timed_cpu,
     verdict,
@@ -315,13 +316,10 @@ def measure_case(case: Case, args: argparse.Namespace, conf: dict[str, str],
 
 
 def format_table(r: dict[str, Any]) -> str:
-    p, env = r["params"], r["environment"]
+    p = r["params"]
     budget = p["memory_budget_mib"]
     lines = [
-        f"$ {r['command']}",
-        f"shuffle cases, asyncspark {env['asyncspark']} local[2] vs one plain Python process; "
-        f"Python {env['python']}, {env['cpus']} CPUs, load avg {env['loadavg']}"
-        + (f"; conf {p['conf']}" if p["conf"] else ""),
+        *report_header("shuffle cases", r),
         f"median of {p['runs']} run(s), P = {P}; generators: {p['workloads']}; shuffle memory "
         f"budget {budget:g} MiB per executor",
         "",

@@ -55,6 +55,7 @@ from common import (
     pyspark_context,
     pyspark_version,
     ratio,
+    report_header,
     shared_script,
     timed_cpu,
     verdict,
@@ -286,13 +287,10 @@ def measure(args: argparse.Namespace, conf: dict[str, str], vs_pyspark: bool) ->
 
 
 def format_table(r: dict[str, Any]) -> str:
-    p, env, med, inp = r["params"], r["environment"], r["median"], r["input"]
+    p, med, inp = r["params"], r["median"], r["input"]
     ps = r["pyspark"]
     lines = [
-        f"$ {r['command']}",
-        f"word count, asyncspark {env['asyncspark']} local[2] vs one plain Python process; "
-        f"Python {env['python']}, {env['cpus']} CPUs, load avg {env['loadavg']}"
-        + (f"; conf {p['conf']}" if p["conf"] else ""),
+        *report_header("word count", r),
         f"input {inp['path']}: {inp['bytes'] / 2**20:,.1f} MiB, {med['words']:,.0f} words, "
         f"{med['distinct']:,.0f} distinct; sha256 {inp['sha256'][:16]}...",
         f"median of {p['runs']} run(s), {p['partitions']} partitions",
