@@ -129,6 +129,10 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.rpc.host": ("rpc_host", _parse_str, "127.0.0.1", "address the driver listens on"),
     "asyncspark.eventLoop.uvloop": (
         "use_uvloop", _parse_bool, True, "executors run on uvloop when installed"),
+    "asyncspark.trace.tasks": (
+        "trace_tasks", _parse_bool, False,
+        "record per-task timestamps from submission to result delivery "
+        "(asyncspark bench latency --breakdown)"),
 }
 
 
@@ -155,6 +159,7 @@ class Config:
     max_frame_size: int = 256 << 20
     rpc_host: str = "127.0.0.1"
     use_uvloop: bool = True
+    trace_tasks: bool = False
     raw: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod

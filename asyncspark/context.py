@@ -28,6 +28,7 @@ from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
 from .scheduler.stage import JobWaiter, ShuffleInfo
 from .scheduler.task_scheduler import TaskScheduler
+from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
@@ -102,6 +103,7 @@ class Context:
         self._backend = None
         self._dag: DAGScheduler | None = None
         self._task_scheduler: TaskScheduler | None = None
+        self._tracer: Tracer | None = Tracer() if self.conf.trace_tasks else None
         self.listener_bus = ListenerBus()
         self._active_jobs: dict[int, str | None] = {}
         self._state = "new"
@@ -125,9 +127,10 @@ class Context:
                            kill_grace_period=self.conf.kill_grace_period,
                            pipeline_depth=self.conf.pipeline_depth,
                            short_task_us=self.conf.short_task_threshold * 1e6,
-                           listeners_active=lambda: bus.active)
+                           listeners_active=lambda: bus.active, tracer=self._tracer)
         self._task_scheduler = ts
-        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs)
+        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
+                                 tracer=self._tracer)
         self._dag.start()
         backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
         ts.kill_executor = backend.kill_executor
@@ -259,6 +262,8 @@ class Context:
     async def _run_job(self, rdd: RDD, func: Callable,
                        partitions: Iterable[int] | None = None) -> list:
         """Run ``func(iterator) -> value`` on each partition; the values in order."""
+        tracer = self._tracer
+        submitted = now_ns() if tracer is not None else 0
         self._check_running()
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
@@ -291,17 +296,25 @@ class Context:
         props = _local_properties.get()
         waiter = JobWaiter(loop.create_future(), len(parts), job_id)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
+        if tracer is not None:
+            tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
             job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
             parent_shuffles))
+        delivered = None
         try:
-            return await waiter.future
+            results = await waiter.future
+            if tracer is not None:
+                delivered = now_ns()
+            return results
         except asyncio.CancelledError:
             if self._dag is not None and self._state == "running":
                 self._dag.post(JobCancelled(job_id, "because the awaiting coroutine was cancelled"))
             raise
         finally:
             self._active_jobs.pop(job_id, None)
+            if tracer is not None:
+                tracer.job_ended(job_id, delivered)
 
     def _shuffle_graph(self, rdd: RDD) -> tuple[list[int], dict[int, ShuffleInfo]]:
         """The shuffles ``rdd`` reads directly, and every shuffle in its lineage."""

@@ -46,6 +46,10 @@ from ..transport.codec import (
 from ..transport.protocol import FramedProtocol
 from .env import ExecutorEnv, set_env
 
+# Task stamps for tracing: CLOCK_MONOTONIC on Linux, one clock for every process of the
+# host, so the driver can compare them with its own (see scheduler/trace.py).
+now_ns = time.monotonic_ns
+
 __all__ = ["Executor", "encode_failure"]
 
 log = logging.getLogger("asyncspark.executor")
@@ -92,6 +96,7 @@ class Executor:
         self._authenticated = False
         self._done: asyncio.Future | None = None
         self.heartbeat_interval = 1.0
+        self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
         self.env = ExecutorEnv(executor_id, bind_host, local_dir)
         set_env(self.env)
@@ -160,6 +165,12 @@ class Executor:
             return
         if t is LaunchTasks:
             put = self.inbox.put
+            if self.trace:
+                received = now_ns()
+                for task in msg.tasks:
+                    task.append(received)
+                    put(task)
+                return
             for task in msg.tasks:
                 put(task)
         elif t is TaskBinary:
@@ -181,6 +192,7 @@ class Executor:
             self._authenticated = True
             self.heartbeat_interval = float(msg.conf.get("heartbeat_interval", 1.0))
             self.max_frame_size = int(msg.conf.get("max_frame_size", self.max_frame_size))
+            self.trace = bool(msg.conf.get("trace_tasks", False))
             self.env.conf.update(msg.conf)
             self.env.conf["secret"] = self.secret
             self.env.loop = self.loop
@@ -218,13 +230,13 @@ class Executor:
         get = self.outbox.get_nowait
         while True:
             try:
-                task_id, state, payload, run_us, metrics = get()
+                task_id, state, payload, run_us, metrics, stamps = get()
             except queue.Empty:
                 break
             if statuses and size + len(payload) + _STATUS_BYTES * len(statuses) > budget:
                 conn.send(TaskStatuses(statuses, b"".join(payloads)))
                 statuses, payloads, size = [], [], 0
-            statuses.append([task_id, state, len(payload), run_us, metrics])
+            statuses.append([task_id, state, len(payload), run_us, metrics, stamps])
             payloads.append(payload)
             size += len(payload)
         if statuses:
@@ -249,7 +261,8 @@ class Executor:
                     binaries.pop(bid, None)
                     self.raw_binaries.pop(bid, None)
                 continue
-            task_id, binary_id, partition, attempt, stage_id = item
+            task_id, binary_id, partition, attempt, stage_id = item[:5]
+            stamps = [item[5], now_ns()] if len(item) > 5 else None
             with self._lock:
                 if task_id in self._killed:
                     self._killed.discard(task_id)
@@ -258,7 +271,7 @@ class Executor:
                     self._current = task_id
                     killed = False
             if killed:
-                self._post((task_id, KILLED, b"", 0, None))
+                self._post((task_id, KILLED, b"", 0, None, None))
                 continue
             start = time.perf_counter()
             ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
@@ -275,10 +288,12 @@ class Executor:
                 state, payload = FAILED, encode_failure(ResultTooLargeError(
                     f"the result of task {task_id} is {len(payload)} bytes, more than a "
                     f"frame can carry (asyncspark.rpc.maxFrameSize = {self.max_frame_size})"))
-            self._task_done(task_id, state, payload, run_us, ctx._metrics or None)
+            if stamps is not None:
+                stamps.append(now_ns())
+            self._task_done(task_id, state, payload, run_us, ctx._metrics or None, stamps)
 
     def _task_done(self, task_id: int, state: int, payload: bytes, run_us: int,
-                   metrics: dict | None) -> None:
+                   metrics: dict | None, stamps: list | None) -> None:
         # A kill may land while we leave the task; retry until we are out of it.
         while True:
             try:
@@ -287,7 +302,7 @@ class Executor:
                 break
             except TaskKilledError:
                 continue
-        self._post((task_id, state, payload, run_us, metrics))
+        self._post((task_id, state, payload, run_us, metrics, stamps))
 
     def _run_task(self, binaries: dict, binary_id: int, partition: int,
                   ctx: TaskContext) -> bytes:

@@ -46,6 +46,7 @@ from .events import (
     TaskSetFailed,
 )
 from .stage import ActiveJob, ResultStage, ShuffleInfo, ShuffleMapStage, Stage, TaskSet
+from .trace import Tracer, now_ns
 
 __all__ = ["DAGScheduler", "TaskSchedulerLike"]
 
@@ -66,8 +67,13 @@ class DAGScheduler:
                  post_listener: Callable[[Any], None] | None = None,
                  listeners_active: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.time,
-                 history: int = 2000, map_outputs: MapOutputTracker | None = None) -> None:
+                 history: int = 2000, map_outputs: MapOutputTracker | None = None,
+                 tracer: Tracer | None = None) -> None:
         self.task_scheduler = task_scheduler
+        self.tracer = tracer
+        # Tracing: when each queued event was posted (the queue is FIFO, one consumer).
+        self._posted: collections.deque[int] | None = (
+            collections.deque() if tracer is not None else None)
         self._post_listener = post_listener or (lambda ev: None)
         self._listeners_active = listeners_active
         self.clock = clock
@@ -112,13 +118,18 @@ class DAGScheduler:
             # JobSubmitted fails with ContextStoppedError instead of waiting forever.
             self._execute(self.handle(event))
             return
+        if self._posted is not None:
+            self._posted.append(now_ns())
         self._queue.put_nowait(event)
 
     async def _event_loop(self) -> None:
         assert self._queue is not None
         queue = self._queue
+        posted, tracer = self._posted, self.tracer
         while True:
             event = await queue.get()
+            if posted is not None and posted:
+                tracer.queue_wait(now_ns() - posted.popleft())  # type: ignore[union-attr]
             try:
                 commands = self.handle(event)
                 self._execute(commands)
@@ -255,6 +266,8 @@ class DAGScheduler:
         job = ActiveJob(ev.job_id, stage, ev.waiter, ev.properties, now)
         ev.waiter.job_id = ev.job_id
         self.jobs[ev.job_id] = job
+        if self.tracer is not None:
+            self.tracer.stage_created(ev.job_id)
         self.stages[stage.stage_id] = stage
         stages = self._ancestors(stage)
         for st in stages:

@@ -31,6 +31,7 @@ from .events import (
 )
 from .stage import TaskSet
 from .task_set_manager import TaskSetManager
+from .trace import Tracer, now_ns
 
 __all__ = ["FAILED", "FINISHED", "KILLED", "ExecutorData", "TaskScheduler"]
 
@@ -99,8 +100,10 @@ class TaskScheduler:
                  short_task_us: float = 2000.0,
                  kill_executor: Callable[[str, str], None] = lambda e, r: None,
                  listeners_active: Callable[[], bool] = lambda: False,
-                 map_outputs: MapOutputTracker | None = None) -> None:
+                 map_outputs: MapOutputTracker | None = None,
+                 tracer: Tracer | None = None) -> None:
         self.post = post
+        self.tracer = tracer
         self.map_outputs = map_outputs
         self.max_failures = max_failures
         self.kill_grace_period = kill_grace_period
@@ -250,6 +253,8 @@ class TaskScheduler:
                 msgs.append(LaunchTasks(launches))
                 try:
                     ex.conn.send_many(msgs)
+                    if self.tracer is not None:
+                        self.tracer.launched([launch[0] for launch in launches])
                 except ConnectionError as exc:
                     # The connection's close callback reports the executor lost, which
                     # re-queues these tasks.
@@ -324,12 +329,16 @@ class TaskScheduler:
         view = memoryview(body)
         offset = 0
         now = self.clock()
-        for task_id, state, nbytes, run_us, metrics in statuses:
+        tracer = self.tracer
+        received = now_ns() if tracer is not None else 0
+        for task_id, state, nbytes, run_us, metrics, stamps in statuses:
             payload = view[offset: offset + nbytes]
             offset += nbytes
             task = self.tasks.pop(task_id, None)
             if task is None:
                 continue  # already accounted for (e.g. its executor was declared lost)
+            if tracer is not None:
+                tracer.task_ended(task.tsm.taskset.job_id, task_id, stamps, received)
             if ex is not None:
                 ex.free += 1
                 ex.running.discard(task_id)

@@ -181,7 +181,9 @@ class StopExecutor(Message):
 
 @message(9)
 class TaskStatuses(Message):
-    """Executor -> driver: finished tasks, each ``[task_id, state, nbytes, run_us]``.
+    """Executor -> driver: finished tasks, each ``[task_id, state, nbytes, run_us,
+    metrics, stamps]`` (``metrics`` a dict or None; ``stamps`` ``[received, started,
+    finished]`` monotonic ns when the driver asked for tracing, else None).
 
     The payloads (pickled results, or pickled failure descriptions) are concatenated in
     ``body`` in the same order, ``nbytes`` each.

@@ -78,11 +78,11 @@ class Harness:
 
     def finish(self, executor_id: str, task_id: int, value) -> None:
         payload = pickle.dumps(value)
-        self.ts.status_update(executor_id, [[task_id, FINISHED, len(payload), 10, None]], payload)
+        self.ts.status_update(executor_id, [[task_id, FINISHED, len(payload), 10, None, None]], payload)
 
     def fail(self, executor_id: str, task_id: int, exc: BaseException) -> None:
         payload = encode_failure(exc)
-        self.ts.status_update(executor_id, [[task_id, FAILED, len(payload), 10, None]], payload)
+        self.ts.status_update(executor_id, [[task_id, FAILED, len(payload), 10, None, None]], payload)
 
     def of(self, kind: type) -> list:
         return [e for e in self.events if type(e) is kind]
@@ -190,7 +190,7 @@ def test_status_update_with_several_payloads():
     h.add_executor("a", slots=2)
     h.submit(0, [0, 1])
     p0, p1 = pickle.dumps({"x": 1}), pickle.dumps([2, 3])
-    h.ts.status_update("a", [[1, FINISHED, len(p1), 5, None], [0, FINISHED, len(p0), 5, None]],
+    h.ts.status_update("a", [[1, FINISHED, len(p1), 5, None, None], [0, FINISHED, len(p0), 5, None, None]],
                        p1 + p0)
     assert [(e.task_id, e.result) for e in h.of(CompletionEvent)] == [(1, [2, 3]),
                                                                       (0, {"x": 1})]
@@ -212,7 +212,7 @@ async def test_unpicklable_result_is_a_counted_failure():
     h = Harness(max_failures=1)
     h.add_executor("a")
     ts = h.submit(0, [0])
-    h.ts.status_update("a", [[0, FINISHED, 3, 1, None]], b"bad")
+    h.ts.status_update("a", [[0, FINISHED, 3, 1, None, None]], b"bad")
     (done,) = h.of(CompletionEvent)
     assert not done.success
     assert done.reason.kind == "result_error"
@@ -270,7 +270,7 @@ def test_killed_task_is_requeued_without_counting():
     h = Harness(max_failures=1)
     a = h.add_executor("a")
     h.submit(0, [0])
-    h.ts.status_update("a", [[0, KILLED, 0, 1, None]], b"")
+    h.ts.status_update("a", [[0, KILLED, 0, 1, None, None]], b"")
     (ev,) = h.of(CompletionEvent)
     assert ev.reason.kind == "killed"
     assert not ev.reason.counts
@@ -345,7 +345,7 @@ async def test_cancel_tasks_sends_kill_and_stops_launching():
     assert b.writes[-1] == [KillTask(1, "job cancelled by the user")]
     assert h.ts.tsms == {}
     # The killed tasks report back; nothing else of the stage is launched.
-    h.ts.status_update("a", [[0, KILLED, 0, 1, None]], b"")
+    h.ts.status_update("a", [[0, KILLED, 0, 1, None, None]], b"")
     h.finish("b", 1, "finished anyway")
     assert len(a.launches()) == 1
     assert len(b.launches()) == 1
@@ -387,7 +387,7 @@ async def test_abort_kills_the_other_running_tasks():
     h.fail("a", 0, raised(OSError("disk")))
     assert b.writes[-1] == [KillTask(1, "stage aborted")]
     assert len(h.of(TaskSetFailed)) == 1
-    h.ts.status_update("b", [[1, KILLED, 0, 1, None]], b"")
+    h.ts.status_update("b", [[1, KILLED, 0, 1, None, None]], b"")
     assert len(a.launches()) == 1
     assert len(b.launches()) == 1
     assert len(h.of(TaskSetFailed)) == 1
@@ -410,7 +410,7 @@ def test_failure_frees_the_slot(state):
     h.add_executor("a")
     h.submit(0, [0])
     payload = encode_failure(raised(RuntimeError("x"))) if state == FAILED else b""
-    h.ts.status_update("a", [[0, state, len(payload), 1, None]], payload)
+    h.ts.status_update("a", [[0, state, len(payload), 1, None, None]], payload)
     assert h.ts.executors["a"].running == {1}
     assert h.ts.executors["a"].free == 0
 

@@ -135,7 +135,7 @@ class LocalBackend:
         c = self.conf
         return {"heartbeat_interval": c.heartbeat_interval, "max_frame_size": c.max_frame_size,
                 "shuffle_memory": c.shuffle_memory, "max_bytes_in_flight": c.max_bytes_in_flight,
-                "shuffle_local_read": c.shuffle_local_read}
+                "shuffle_local_read": c.shuffle_local_read, "trace_tasks": c.trace_tasks}
 
     # -- start ---------------------------------------------------------------------------
 
