@@ -206,20 +206,15 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def parse_conf(parser: Any, items: Iterable[str]) -> dict[str, str]:
-    """``--conf KEY=VALUE`` options as a dict, validated by asyncspark's configuration."""
-    import asyncspark
+    """``--conf KEY=VALUE`` options as a dict, validated by asyncspark's configuration
+    (the same parsing as ``asyncspark bench --conf``)."""
+    from asyncspark.bench.params import parse_conf_items
 
-    conf = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--conf expects KEY=VALUE, got {item!r}")
-        conf[key.strip()] = value.strip()
     try:
-        asyncspark.Context("local[2]", conf=conf)  # validates the configuration only
-    except asyncspark.ConfigError as exc:
+        return parse_conf_items(list(items))
+    except ValueError as exc:  # ConfigError is a ValueError too
         parser.error(str(exc))
-    return conf
+        raise  # unreachable: parser.error exits
 
 
 def command_line() -> str:

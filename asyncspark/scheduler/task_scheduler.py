@@ -251,10 +251,10 @@ class TaskScheduler:
                     msgs.insert(0, ForgetBinaries(ex.forget))
                     ex.forget = []
                 msgs.append(LaunchTasks(launches))
+                if self.tracer is not None:
+                    self.tracer.launched([launch[0] for launch in launches])
                 try:
                     ex.conn.send_many(msgs)
-                    if self.tracer is not None:
-                        self.tracer.launched([launch[0] for launch in launches])
                 except ConnectionError as exc:
                     # The connection's close callback reports the executor lost, which
                     # re-queues these tasks.

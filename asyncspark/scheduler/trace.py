@@ -5,7 +5,7 @@ Every task of a traced context gets one timestamp at each step of its way::
     submit          the action called Context._run_job
     serialized      the stage's task binary (lineage + function) is pickled
     stage_created   the DAGScheduler handled JobSubmitted (its queue wait included)
-    launched        the LaunchTasks frame holding the task was written to the socket
+    launched        the LaunchTasks frame holding the task is handed to the connection
     received        the executor's event loop decoded that frame
     started         the executor's task thread began the task
     finished        the task's result is pickled

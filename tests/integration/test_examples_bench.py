@@ -1,4 +1,5 @@
-"""The examples and the latency benchmark run end to end as scripts.
+"""The examples and the benchmark harness (``asyncspark bench``, benchmarks/latency.py)
+run end to end as scripts.
 
 Each script runs as a subprocess (``sys.executable``) in its own session, so that on a
 timeout or a failure the whole process group — the script and its executor processes —
@@ -7,6 +8,7 @@ can be found and killed; a test fails if anything of that group outlives the scr
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from asyncspark.scheduler.trace import PHASES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -120,18 +124,87 @@ def test_wordcount_path_argument(tmp_path: Path) -> None:
     assert rows == [("b", 4), ("a", 3), ("c", 1)]
 
 
+def _check_bench_report(report: dict, scenarios: set[str], peers: set[str]) -> None:
+    """The structure of an ``asyncspark bench --json`` report and the sanity of its
+    figures (not their size: a smoke run's figures mean nothing)."""
+    assert report["params"]["runs"] == 1
+    assert len(report["runs"]) == 1
+    installed = {p for p in peers if p == "multiprocessing" or importlib.util.find_spec(
+        "distributed" if p == "dask" else p) is not None}
+    assert set(report["systems"]) == {"asyncspark", *installed}
+    assert report["skipped"] == dict.fromkeys(peers - installed, "not installed")
+    mine = report["median"]["asyncspark"]
+    assert set(mine) == scenarios
+    if "latency" in scenarios:
+        for system in report["systems"]:
+            m = report["median"][system]["latency"]
+            assert 0 < m["p50_ms"] <= m["p90_ms"] <= m["p99_ms"] <= m["max_ms"]
+        assert sum(n for _, _, n in report["histogram"]) == report["params"]["trivial"]
+        assert report["targets"]["trivial_p50_ms"]["value"] == mine["latency"]["p50_ms"]
+    if "throughput" in scenarios:
+        t = mine["throughput"]
+        assert t["tasks_per_s"] > 0
+        assert t["concurrent_tasks_per_s"] > 0
+        assert math.isclose(t["tasks_per_s"] * t["us_per_task"], 1e6)
+    if "startup" in scenarios:
+        s = mine["startup"]
+        assert 0 < s["ready_ms"] < s["first_job_ms"]
+        assert 0 < s["import_ms"] <= s["import_context_ms"]
+    if "loop-lag" in scenarios:
+        lag = mine["loop-lag"]
+        assert lag["jobs_per_s"] > 0
+        assert 0 <= lag["queue_wait_p50_us"] <= lag["queue_wait_max_us"]
+        assert 0 <= lag["loop_lag_p50_us"] <= lag["loop_lag_max_us"]
+    assert all(isinstance(t["pass"], bool) for t in report["targets"].values())
+    for peer in installed:
+        assert all(f > 0 for f in report["speedups"][peer].values())
+
+
 def test_latency_benchmark_quick_json() -> None:
     out = run_script(ROOT / "benchmarks" / "latency.py", "--quick", "--json")
     report = json.loads(out)  # exactly one JSON object on stdout
-    assert report["params"]["runs"] == 1
-    assert len(report["runs"]) == 1
-    for system in ("asyncspark", "pool"):
-        m = report["median"][system]
-        assert 0 < m["p50_ms"] <= m["p90_ms"] <= m["p99_ms"] <= m["max_ms"]
-        assert m["tasks_per_s"] > 0
-        assert m["first_job_ms"] > 0
-    assert report["median"]["asyncspark"]["start_ms"] > 0
-    assert set(report["targets"]) == {"trivial_p50_ms", "tasks_per_s"}
-    assert all(isinstance(t["pass"], bool) for t in report["targets"].values())
-    assert report["ratio_vs_pool"]["trivial_p50"] > 0
-    assert report["reference"]["pyspark_local2"]["trivial_p50_ms"] == 91.0
+    assert report["command"] == "python benchmarks/latency.py --quick --json"
+    _check_bench_report(report, {"latency", "throughput", "startup"}, {"multiprocessing"})
+    assert report["median"]["multiprocessing"]["throughput"]["tasks_per_s"] > 0
+
+
+def test_bench_every_scenario_with_breakdown_and_peers() -> None:
+    out = run_script("-m", "asyncspark.bench", "--quick", "--json", "--breakdown",
+                     "--vs", "multiprocessing", "--vs", "pyspark", "--vs", "dask",
+                     "--jobs", "3", "--conf", "asyncspark.scheduler.shortTaskPipelining=1")
+    report = json.loads(out)
+    assert report["params"]["jobs"] == 3
+    assert report["params"]["conf"] == {"asyncspark.scheduler.shortTaskPipelining": "1"}
+    _check_bench_report(report, {"latency", "throughput", "loop-lag", "startup"},
+                        {"multiprocessing", "pyspark", "dask"})
+    b = report["breakdown"]
+    assert b["tasks"] == report["params"]["trivial"]
+    assert list(b["phases_us"]) == [name for name, _, _ in PHASES]
+    # One host, one monotonic clock: every phase of a task takes a non-negative time.
+    assert all(v >= 0 for v in b["phases_us"].values())
+    assert b["total_us"] > 0
+
+
+def test_asyncspark_command_bench_table() -> None:
+    out = run_script("-m", "asyncspark.cli", "bench", "latency", "--quick", "--trivial",
+                     "7", "--runs", "2")
+    assert out.startswith("$ asyncspark bench latency --quick --trivial 7 --runs 2\n")
+    assert "median of 2 run(s)" in out
+    assert re.search(r"^trivial job p50 \(ms\) +\d+\.\d{3}$", out, re.M), out
+    assert re.search(r"^  trivial_p50_ms +<= 0\.5 +measured +\d+\.\d+ +(PASS|FAIL)$",
+                     out, re.M), out
+    bars = re.findall(r"^ +\d+\.\d+ - +\d+\.\d+ ms \|#*\s*\| (\d+)$", out, re.M)
+    assert sum(map(int, bars)) == 14  # the histogram holds both runs' jobs
+    assert "[throughput]" not in out
+
+
+def test_bench_rejects_bad_arguments() -> None:
+    proc = subprocess.run([sys.executable, "-m", "asyncspark.bench", "nosuch"],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2
+    assert "unknown scenario 'nosuch'" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "asyncspark.bench", "--conf",
+                           "asyncspark.nosuch=1"], capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert proc.returncode == 2
+    assert "unknown configuration key 'asyncspark.nosuch'" in proc.stderr

@@ -78,11 +78,13 @@ class Harness:
 
     def finish(self, executor_id: str, task_id: int, value) -> None:
         payload = pickle.dumps(value)
-        self.ts.status_update(executor_id, [[task_id, FINISHED, len(payload), 10, None, None]], payload)
+        self.ts.status_update(executor_id, [[task_id, FINISHED, len(payload), 10, None, None]],
+                              payload)
 
     def fail(self, executor_id: str, task_id: int, exc: BaseException) -> None:
         payload = encode_failure(exc)
-        self.ts.status_update(executor_id, [[task_id, FAILED, len(payload), 10, None, None]], payload)
+        self.ts.status_update(executor_id, [[task_id, FAILED, len(payload), 10, None, None]],
+                              payload)
 
     def of(self, kind: type) -> list:
         return [e for e in self.events if type(e) is kind]
@@ -190,8 +192,8 @@ def test_status_update_with_several_payloads():
     h.add_executor("a", slots=2)
     h.submit(0, [0, 1])
     p0, p1 = pickle.dumps({"x": 1}), pickle.dumps([2, 3])
-    h.ts.status_update("a", [[1, FINISHED, len(p1), 5, None, None], [0, FINISHED, len(p0), 5, None, None]],
-                       p1 + p0)
+    h.ts.status_update("a", [[1, FINISHED, len(p1), 5, None, None],
+                             [0, FINISHED, len(p0), 5, None, None]], p1 + p0)
     assert [(e.task_id, e.result) for e in h.of(CompletionEvent)] == [(1, [2, 3]),
                                                                       (0, {"x": 1})]
 
