@@ -18,7 +18,10 @@ __all__ = [
     "OneToOneDependency",
     "RangeDependency",
     "ShuffleDependency",
+    "append_to",
+    "extend_with",
     "identity",
+    "to_list",
 ]
 
 
@@ -82,6 +85,23 @@ def identity(x: Any) -> Any:
     recognises it and skips the call) and the default ``keyfunc`` of sorts (one function,
     so that default range partitioners compare equal, also after pickling)."""
     return x
+
+
+def to_list(x: Any) -> list:
+    """groupByKey's ``createCombiner`` (shared, so the merger recognises it)."""
+    return [x]
+
+
+def append_to(xs: list, x: Any) -> list:
+    """groupByKey's ``mergeValue``."""
+    xs.append(x)
+    return xs
+
+
+def extend_with(xs: list, ys: list) -> list:
+    """groupByKey's ``mergeCombiners``."""
+    xs.extend(ys)
+    return xs
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .dependency import Aggregator
+from .dependency import Aggregator, append_to, extend_with, to_list
 from .dependency import identity as _identity
 from .partitioner import HashPartitioner, portable_hash
 
@@ -52,20 +52,6 @@ class ResultIterable:
 
     def __repr__(self) -> str:
         return f"ResultIterable({self.data!r})"
-
-
-def _to_list(x):
-    return [x]
-
-
-def _append(xs, x):
-    xs.append(x)
-    return xs
-
-
-def _extend(xs, ys):
-    xs.extend(ys)
-    return xs
 
 
 def _to_result_iterable(xs):
@@ -205,7 +191,7 @@ class PairRDDFunctions:
                    partitionFunc: Callable = portable_hash) -> RDD:
         # No map-side combine (as Spark's groupByKey): grouping on the map side saves
         # nothing on the wire, since every value travels anyway, and costs a list per key.
-        return self._combine_by_key(_to_list, _append, _extend, numPartitions, partitionFunc,
+        return self._combine_by_key(to_list, append_to, extend_with, numPartitions, partitionFunc,
                                     "groupByKey()", map_side_combine=False
                                     ).mapValues(_to_result_iterable)
 

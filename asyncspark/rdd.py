@@ -23,6 +23,16 @@ from functools import reduce as _reduce
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+from ._accel import (
+    PIPE_FILTER,
+    PIPE_FLAT_MAP,
+    PIPE_FLAT_MAP_VALUES,
+    PIPE_KEY_BY,
+    PIPE_MAP,
+    PIPE_MAP_VALUES,
+    STOP_ITERATION_MSG,
+    pipe,
+)
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
 from .serializers import refuse_nested_use
@@ -166,15 +176,15 @@ class RDD(PairRDDFunctions):
         return MapPartitionsRDD(self, f, preserves, what, user_func)
 
     def map(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
-        return self._map_partitions(lambda _, it: _map_iter(f, it), preservesPartitioning,
+        return self._map_partitions(lambda _, it: pipe(PIPE_MAP, f, it), preservesPartitioning,
                                     "map()", f)
 
     def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
-        return self._map_partitions(lambda _, it: _flat_map_iter(f, it),
+        return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP, f, it),
                                     preservesPartitioning, "flatMap()", f)
 
     def filter(self, f: Callable) -> RDD:
-        return self._map_partitions(lambda _, it: _filter_iter(f, it), True, "filter()", f)
+        return self._map_partitions(lambda _, it: pipe(PIPE_FILTER, f, it), True, "filter()", f)
 
     def mapPartitions(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
         return self._map_partitions(lambda _, it: f(it), preservesPartitioning,
@@ -190,14 +200,14 @@ class RDD(PairRDDFunctions):
         return self._map_partitions(lambda _, it: [list(it)], False, "glom()")
 
     def keyBy(self, f: Callable) -> RDD:
-        return self._map_partitions(lambda _, it: _key_by_iter(f, it), False, "keyBy()", f)
+        return self._map_partitions(lambda _, it: pipe(PIPE_KEY_BY, f, it), False, "keyBy()", f)
 
     def mapValues(self, f: Callable) -> RDD:
-        return self._map_partitions(lambda _, it: _map_values_iter(f, it), True,
+        return self._map_partitions(lambda _, it: pipe(PIPE_MAP_VALUES, f, it), True,
                                     "mapValues()", f)
 
     def flatMapValues(self, f: Callable) -> RDD:
-        return self._map_partitions(lambda _, it: _flat_map_values_iter(f, it), True,
+        return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP_VALUES, f, it), True,
                                     "flatMapValues()", f)
 
     def keys(self) -> RDD:
@@ -640,9 +650,6 @@ def _count_iter(it) -> int:
     return n
 
 
-_STOP_ITERATION_MSG = "Caught StopIteration thrown from user's code; failing the task"
-
-
 def _fail_on_stopiteration(f: Callable) -> Callable:
     """``f``, with a ``StopIteration`` it raises turned into a ``RuntimeError``.
 
@@ -653,63 +660,9 @@ def _fail_on_stopiteration(f: Callable) -> Callable:
         try:
             return f(*args, **kwargs)
         except StopIteration as exc:
-            raise RuntimeError(_STOP_ITERATION_MSG) from exc
+            raise RuntimeError(STOP_ITERATION_MSG) from exc
 
     return wrapper
-
-
-# Per-element loops of the narrow transformations. Generators rather than map()/filter()
-# so that a StopIteration from the user's function fails the task (see above), at a
-# fraction of the cost of wrapping every call.
-
-def _map_iter(f, it):
-    try:
-        for x in it:
-            yield f(x)
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_ITERATION_MSG) from exc
-
-
-def _flat_map_iter(f, it):
-    try:
-        for x in it:
-            yield from f(x)
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_ITERATION_MSG) from exc
-
-
-def _filter_iter(f, it):
-    try:
-        for x in it:
-            if f(x):
-                yield x
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_ITERATION_MSG) from exc
-
-
-def _key_by_iter(f, it):
-    try:
-        for x in it:
-            yield f(x), x
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_ITERATION_MSG) from exc
-
-
-def _map_values_iter(f, it):
-    try:
-        for k, v in it:
-            yield k, f(v)
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_ITERATION_MSG) from exc
-
-
-def _flat_map_values_iter(f, it):
-    try:
-        for k, v in it:
-            for x in f(v):
-                yield k, x
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_ITERATION_MSG) from exc
 
 
 def _comparable(x) -> bool:

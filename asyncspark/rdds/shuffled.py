@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
-from ..dependency import Aggregator, OneToOneDependency, ShuffleDependency
+from ..dependency import Aggregator, OneToOneDependency, ShuffleDependency, identity
 from ..rdd import RDD
 
 if TYPE_CHECKING:
@@ -141,8 +142,8 @@ def _sorted(records, ascending: bool, keyfunc) -> Iterator:
 
     budget, spill_dir = _budget()
     sorter = ExternalSorter(budget, spill_dir)
-    return _reporting_spills(sorter.sorted(
-        records, key=lambda kv: keyfunc(kv[0]), reverse=not ascending), sorter)
+    key = itemgetter(0) if keyfunc is identity else lambda kv: keyfunc(kv[0])
+    return _reporting_spills(sorter.sorted(records, key=key, reverse=not ascending), sorter)
 
 
 def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import pickle
 import struct
 from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from ..errors import FetchFailedError
 from ..executor.env import ExecutorEnv, get_env
 from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
 
-__all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_blocks", "read_records"]
+__all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_batches", "read_blocks", "read_records"]
 
 DEFAULT_MAX_BYTES_IN_FLIGHT = 48 << 20
 _LEN = struct.Struct(">I")
@@ -84,8 +85,9 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
             yield data
 
 
-def read_records(pieces: Iterable[bytes]) -> Iterator:
-    """Decode ``u32 length + pickle`` batches from byte pieces, yielding records."""
+def read_batches(pieces: Iterable[bytes]) -> Iterator[list]:
+    """Decode ``u32 length + pickle`` batches from byte pieces, yielding each batch's
+    list of records."""
     buf = b""
     loads = pickle.loads
     unpack = _LEN.unpack_from
@@ -98,11 +100,16 @@ def read_records(pieces: Iterable[bytes]) -> Iterator:
             end = pos + 4 + length
             if end > n:
                 break
-            yield from loads(buf[pos + 4:end])
+            yield loads(buf[pos + 4:end])
             pos = end
         buf = buf[pos:]
     if buf:
         raise FetchFailedError(f"shuffle block ends inside a batch ({len(buf)} bytes left)")
+
+
+def read_records(pieces: Iterable[bytes]) -> Iterator:
+    """The records of ``read_batches(pieces)``, one by one (chained at C speed)."""
+    return chain.from_iterable(read_batches(pieces))
 
 
 def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:

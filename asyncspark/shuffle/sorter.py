@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from typing import Any
 
+from .._accel import merge_into, merge_mode
 from ..dependency import Aggregator, identity
 from ..errors import SerializationError
 
@@ -258,7 +259,6 @@ class ExternalMerger:
         self._batch = _FIRST_BATCH
         self._dir = _SpillDir(spill_dir)
         self._paths: list[str] | None = None  # spill partition files, after the first spill
-        self._fast_hits = False  # True while few records create keys: try/except loop
 
     # --- feeding -------------------------------------------------------------------------
 
@@ -277,49 +277,17 @@ class ExternalMerger:
         d = self._data
         it = iter(iterable)
         sizer = self._sizer
-        end = _END
+        mode = merge_mode(create, merge)
         while True:
-            k = end
             batch = self._batch
-            n0 = len(d)
-            # Four copies of one tight loop: no per-record branch on how keys are created
-            # or on how often they are new (exceptions are cheap only when rare). Only the
-            # lookup is in the try: a KeyError from the user's function must propagate.
-            if self._fast_hits:
-                if create is None:
-                    for k, v in islice(it, batch):
-                        try:
-                            c = d[k]
-                        except KeyError:
-                            d[k] = v
-                        else:
-                            d[k] = merge(c, v)
-                else:
-                    for k, v in islice(it, batch):
-                        try:
-                            c = d[k]
-                        except KeyError:
-                            d[k] = create(v)
-                        else:
-                            d[k] = merge(c, v)
-            elif create is None:
-                for k, v in islice(it, batch):
-                    if k in d:
-                        d[k] = merge(d[k], v)
-                    else:
-                        d[k] = v
-            else:
-                for k, v in islice(it, batch):
-                    if k in d:
-                        d[k] = merge(d[k], v)
-                    else:
-                        d[k] = create(v)
-            if k is end:
+            n, k = merge_into(d, it, create, merge, batch, mode)
+            if not n:
                 return
-            self._fast_hits = (len(d) - n0) * 16 < batch
-            sizer.records += batch
+            sizer.records += n
             if sizer.estimate(d, k) > self.memory_budget and self._depth < _MAX_DEPTH:
                 self._spill()
+            if n < batch:
+                return
             self._batch = max(_MIN_BATCH, int(min(
                 _MAX_BATCH, self.memory_budget / 8 / (sizer.mean + sizer.dmean + 64))))
 

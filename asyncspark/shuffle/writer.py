@@ -18,9 +18,10 @@ import os
 import pickle
 import struct
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 
+from .._accel import bucket_hash, bucket_range, merge_into, merge_mode
 from ..dependency import identity
 from ..executor.env import get_env
 from ..taskcontext import TaskContext
@@ -128,27 +129,36 @@ def _copy(src, pos: int, length: int, out) -> int:
     return length
 
 
+def _bucketer(partitioner) -> Callable[[Iterator, list[list], int], int]:
+    """``fill(records, buckets, limit)`` appending records to their partition's bucket:
+    at C speed for hash partitioning of str/int keys and for range partitioning by the
+    keys themselves (see ``asyncspark._accel``), else calling ``getPartition``."""
+    from ..partitioner import RangePartitioner
+
+    if (type(partitioner) is RangePartitioner and partitioner.keyfunc is identity
+            and len(partitioner.bounds) < partitioner.numPartitions):
+        bounds = list(partitioner.bounds)
+        ascending = bool(partitioner.ascending)
+        return lambda it, buckets, limit: bucket_range(it, buckets, bounds, ascending, limit)
+    fast = _hash_fast_path(partitioner)
+    get_partition = partitioner.getPartition
+    return lambda it, buckets, limit: bucket_hash(it, buckets, fast, get_partition, limit)
+
+
 def _bucket(records: Iterable, partitioner, num_reduces: int, spill: _Spill,
             batch: int) -> None:
     """Append records to per-partition buffers, serializing full ones."""
     buckets: list[list] = [[] for _ in range(num_reduces)]
-    appends = [b.append for b in buckets]
-    get_partition = partitioner.getPartition
-    fast = _hash_fast_path(partitioner)
-    n = 0
-    for kv in records:
-        k = kv[0]
-        t = k.__class__
-        p = hash(k) % num_reduces if fast and (t is str or t is int) else get_partition(k)
-        appends[p](kv)
-        n += 1
-        if n >= batch:
-            n = 0
-            for i, b in enumerate(buckets):
-                if len(b) >= batch:
-                    spill.add(i, b)
-                    buckets[i] = b = []
-                    appends[i] = b.append
+    fill = _bucketer(partitioner)
+    it = iter(records)
+    while True:
+        n = fill(it, buckets, batch)
+        for i, b in enumerate(buckets):
+            if len(b) >= batch:
+                spill.add(i, b)
+                buckets[i] = []
+        if n < batch:
+            break
     for i, b in enumerate(buckets):
         if b:
             spill.add(i, b)
@@ -164,27 +174,24 @@ def _estimate_entry(k, v) -> int:
 def _combine(records: Iterable, aggregator, budget: int, on_full) -> dict:
     """Map-side combine into a dict; ``on_full(d)`` drains it when over the budget."""
     create = aggregator.createCombiner
+    if create is identity:
+        create = None
     merge = aggregator.mergeValue
+    mode = merge_mode(create, merge)
     d: dict = {}
-    get = d.get
-    missing = _MISSING
-    n = 0
+    it = iter(records)
     entry = 0
-    for k, v in records:
-        c = get(k, missing)
-        d[k] = create(v) if c is missing else merge(c, v)
-        n += 1
-        if n >= _CHECK_EVERY:
-            n = 0
-            sample_k = k
-            entry = max(entry, _estimate_entry(sample_k, d[sample_k]))
+    while True:
+        n, k = merge_into(d, it, create, merge, _CHECK_EVERY, mode)
+        if n:
+            entry = max(entry, _estimate_entry(k, d[k]))
             if len(d) * entry > budget:
                 on_full(d)
                 d.clear()
-    return d
+        if n < _CHECK_EVERY:
+            return d
 
 
-_MISSING = object()
 _SAMPLE = 65536  # records combined before deciding whether combining pays
 _USELESS_COMBINE = 0.5  # more distinct keys than this fraction of the sample: skip it
 

@@ -1,0 +1,227 @@
+"""The engine's per-record loops (narrow transformations, the shuffle): from the C
+extension ``asyncspark._speedups`` when it was built (``pip install`` compiles it where a
+C compiler is available), else these pure-Python twins, which behave the same
+(tests/unit/test_accel.py runs both).
+
+Each loop takes at most ``limit`` records and returns, so that its caller can check a
+memory budget or flush buffers between batches.
+
+``NATIVE`` tells which is in use; ``ASYNCSPARK_PURE_PYTHON=1`` in the environment forces
+the twins (to compare, or to rule the extension out when debugging).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+__all__ = ["MODE_ADD", "MODE_CALL", "MODE_LIST", "NATIVE", "PIPE_FILTER", "PIPE_FLAT_MAP",
+           "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
+           "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "merge_into", "merge_mode",
+           "pipe"]
+
+MODE_CALL, MODE_ADD, MODE_LIST = 0, 1, 2
+(PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
+ PIPE_FLAT_MAP_VALUES) = range(6)
+STOP_ITERATION_MSG = "Caught StopIteration thrown from user's code; failing the task"
+
+
+# -- the per-element iterators of narrow transformations ------------------------------------
+# A StopIteration escaping the user's function would end the iteration that called it and
+# silently drop the rest of the partition (PySpark's SPARK-23754): it fails the task instead.
+
+def _map(f: Callable, it: Iterator) -> Iterator:
+    try:
+        for x in it:
+            yield f(x)
+    except StopIteration as exc:
+        raise RuntimeError(STOP_ITERATION_MSG) from exc
+
+
+def _flat_map(f: Callable, it: Iterator) -> Iterator:
+    try:
+        for x in it:
+            yield from f(x)
+    except StopIteration as exc:
+        raise RuntimeError(STOP_ITERATION_MSG) from exc
+
+
+def _filter(f: Callable, it: Iterator) -> Iterator:
+    try:
+        for x in it:
+            if f(x):
+                yield x
+    except StopIteration as exc:
+        raise RuntimeError(STOP_ITERATION_MSG) from exc
+
+
+def _key_by(f: Callable, it: Iterator) -> Iterator:
+    try:
+        for x in it:
+            yield f(x), x
+    except StopIteration as exc:
+        raise RuntimeError(STOP_ITERATION_MSG) from exc
+
+
+def _map_values(f: Callable, it: Iterator) -> Iterator:
+    try:
+        for k, v in it:
+            yield k, f(v)
+    except StopIteration as exc:
+        raise RuntimeError(STOP_ITERATION_MSG) from exc
+
+
+def _flat_map_values(f: Callable, it: Iterator) -> Iterator:
+    try:
+        for k, v in it:
+            for x in f(v):
+                yield k, x
+    except StopIteration as exc:
+        raise RuntimeError(STOP_ITERATION_MSG) from exc
+
+
+_PIPES = (_map, _flat_map, _filter, _key_by, _map_values, _flat_map_values)
+
+
+def py_pipe(kind: int, f: Callable, iterable: Iterable) -> Iterator:
+    """The elements of ``iterable`` through ``f`` as transformation ``kind`` does
+    (``PIPE_MAP``, ``PIPE_FLAT_MAP``, ...)."""
+    if not 0 <= kind < len(_PIPES):
+        raise ValueError(f"unknown pipe kind {kind}")
+    return _PIPES[kind](f, iter(iterable))
+
+
+# -- shuffle loops -------------------------------------------------------------------------
+
+
+def py_merge_into(d: dict, it: Iterator, create: Callable | None, merge: Callable,
+                  limit: int, mode: int) -> tuple[int, Any]:
+    """Merge up to ``limit`` ``(key, value)`` records of ``it`` into ``d``: a new key gets
+    ``create(v)`` (``v`` when ``create`` is None), a known one ``merge(d[k], v)``. Modes:
+    ``MODE_CALL`` calls the functions, ``MODE_ADD`` merges with ``+``, ``MODE_LIST`` makes
+    ``[v]`` and appends. ``(records merged, key of the last one)``; fewer than ``limit``
+    means ``it`` is exhausted."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if mode not in (MODE_CALL, MODE_ADD, MODE_LIST):
+        raise ValueError(f"unknown merge mode {mode}")
+    n = 0
+    k = None
+    if mode == MODE_ADD:
+        merge = operator.add
+    if mode == MODE_LIST:
+        for k, v in it:
+            n += 1
+            c = d.get(k, _MISSING)
+            if c is _MISSING:
+                d[k] = [v]
+            elif type(c) is list:
+                c.append(v)
+            else:
+                d[k] = merge(c, v)
+            if n >= limit:
+                break
+    elif create is None:
+        for k, v in it:
+            n += 1
+            if k in d:
+                d[k] = merge(d[k], v)
+            else:
+                d[k] = v
+            if n >= limit:
+                break
+    else:
+        for k, v in it:
+            n += 1
+            if k in d:
+                d[k] = merge(d[k], v)
+            else:
+                d[k] = create(v)
+            if n >= limit:
+                break
+    return n, k
+
+
+_MISSING = object()
+
+
+def _check_partition(key: Any, p: int, nparts: int) -> int:
+    if not 0 <= p < nparts:
+        raise ValueError(f"the partitioner put key {key!r:.200} in partition {p}: "
+                         f"not in [0, {nparts})")
+    return p
+
+
+def py_bucket_hash(it: Iterator, buckets: list[list], fast: bool,
+                   get_partition: Callable[[Any], int], limit: int) -> int:
+    """Append up to ``limit`` records of ``it`` to ``buckets[p]``, ``p`` being the
+    partition of ``kv[0]``: ``hash(key) % len(buckets)`` for str and int keys when
+    ``fast``, else ``get_partition(key)``. Returns the records taken."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    nparts = len(buckets)
+    appends = [b.append for b in buckets]
+    n = 0
+    for kv in it:
+        k = kv[0]
+        t = k.__class__
+        if fast and (t is str or t is int):
+            p = hash(k) % nparts
+        else:
+            p = _check_partition(k, operator.index(get_partition(k)), nparts)
+        appends[p](kv)
+        n += 1
+        if n >= limit:
+            break
+    return n
+
+
+def py_bucket_range(it: Iterator, buckets: list[list], bounds: list, ascending: bool,
+                    limit: int) -> int:
+    """As ``bucket_hash`` for a range partitioner with the identity key function: a key
+    goes to ``bisect_left(bounds, key)``, mirrored when not ``ascending``."""
+    from bisect import bisect_left
+
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    nparts = len(buckets)
+    appends = [b.append for b in buckets]
+    last = nparts - 1
+    n = 0
+    for kv in it:
+        k = kv[0]
+        p = bisect_left(bounds, k)
+        if not ascending:
+            p = last - p
+        appends[_check_partition(k, p, nparts) if p > last or p < 0 else p](kv)
+        n += 1
+        if n >= limit:
+            break
+    return n
+
+
+def merge_mode(create: Callable | None, merge: Callable) -> int:
+    """The fastest mode of ``merge_into`` that behaves as calling these functions."""
+    from .dependency import append_to, to_list
+
+    if create is None and merge is operator.add:
+        return MODE_ADD
+    if create is to_list and merge is append_to:
+        return MODE_LIST
+    return MODE_CALL
+
+
+merge_into = py_merge_into
+bucket_hash = py_bucket_hash
+bucket_range = py_bucket_range
+pipe = py_pipe
+NATIVE = False
+if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from ._speedups import bucket_hash, bucket_range, merge_into, pipe  # type: ignore
+    except ImportError:  # not built (no compiler at install time): the twins serve
+        pass
+    else:
+        NATIVE = True

@@ -1,0 +1,666 @@
+/*
+ * asyncspark._speedups: the engine's per-record loops in C (narrow transformations, shuffle).
+ *
+ * Each function here has a pure-Python twin in asyncspark/_accel.py with the same
+ * signature and the same observable behaviour (results, the order user functions are
+ * called in, error types and messages); tests/unit/test_accel.py runs both against each
+ * other. The extension is optional: when it was not built, the twins are used.
+ *
+ * Every loop handles at most `limit` records and returns, so that the Python caller can
+ * check its memory budget (and flush buffers) between batches.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* merge_into modes: how a combiner is made from a value and merged with the next one */
+enum { MODE_CALL = 0, MODE_ADD = 1, MODE_LIST = 2 };
+
+/* Unpack a record into (key, value) as `k, v = item` does; new references. */
+static int
+unpack2(PyObject *item, PyObject **k, PyObject **v)
+{
+    Py_ssize_t n;
+    if (PyTuple_CheckExact(item)) {
+        n = PyTuple_GET_SIZE(item);
+        if (n == 2) {
+            *k = Py_NewRef(PyTuple_GET_ITEM(item, 0));
+            *v = Py_NewRef(PyTuple_GET_ITEM(item, 1));
+            return 0;
+        }
+    }
+    else if (PyList_CheckExact(item)) {
+        n = PyList_GET_SIZE(item);
+        if (n == 2) {
+            *k = Py_NewRef(PyList_GET_ITEM(item, 0));
+            *v = Py_NewRef(PyList_GET_ITEM(item, 1));
+            return 0;
+        }
+    }
+    else {
+        if (Py_TYPE(item)->tp_iter == NULL && !PySequence_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.200s object",
+                         Py_TYPE(item)->tp_name);
+            return -1;
+        }
+        PyObject *it = PyObject_GetIter(item);
+        if (it == NULL)
+            return -1;
+        PyObject *got[3] = {NULL, NULL, NULL};
+        for (n = 0; n < 3; n++) {
+            got[n] = PyIter_Next(it);
+            if (got[n] == NULL)
+                break;
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) {
+            for (Py_ssize_t i = 0; i < n; i++)
+                Py_DECREF(got[i]);
+            return -1;
+        }
+        if (n == 2) {
+            *k = got[0];
+            *v = got[1];
+            return 0;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            Py_DECREF(got[i]);
+    }
+    if (n < 2)
+        PyErr_Format(PyExc_ValueError,
+                     "not enough values to unpack (expected 2, got %zd)", n);
+    else
+        PyErr_SetString(PyExc_ValueError, "too many values to unpack (expected 2)");
+    return -1;
+}
+
+/* The key of a record, as `kv[0]` gives it; a new reference. */
+static PyObject *
+first_item(PyObject *kv)
+{
+    if (PyTuple_CheckExact(kv) && PyTuple_GET_SIZE(kv) > 0)
+        return Py_NewRef(PyTuple_GET_ITEM(kv, 0));
+    if (PyList_CheckExact(kv) && PyList_GET_SIZE(kv) > 0)
+        return Py_NewRef(PyList_GET_ITEM(kv, 0));
+    return PySequence_GetItem(kv, 0);
+}
+
+static int
+check_args(const char *name, Py_ssize_t nargs, Py_ssize_t expected)
+{
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name,
+                     expected, nargs);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+get_limit(PyObject *arg, Py_ssize_t *limit)
+{
+    *limit = PyLong_AsSsize_t(arg);
+    if (*limit == -1 && PyErr_Occurred())
+        return -1;
+    if (*limit < 1) {
+        PyErr_Format(PyExc_ValueError, "limit must be at least 1, got %zd", *limit);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(merge_into_doc,
+"merge_into(d, it, create, merge, limit, mode) -> (n, last_key)\n\n"
+"Merge up to `limit` (key, value) records of iterator `it` into dict `d`: a new key gets\n"
+"`create(v)` (`v` itself when `create` is None), a known one `merge(d[k], v)`. Modes:\n"
+"0 calls the functions; 1 merges with `+` (create must be None); 2 makes `[v]` and\n"
+"appends. `n` < `limit` means `it` is exhausted; `last_key` is the key of the last\n"
+"record merged (None if none was).");
+
+static PyObject *
+merge_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("merge_into", nargs, 6) < 0)
+        return NULL;
+    PyObject *d = args[0], *it = args[1], *create = args[2], *merge = args[3];
+    Py_ssize_t limit;
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "merge_into() needs a dict");
+        return NULL;
+    }
+    if (!PyIter_Check(it)) {
+        PyErr_SetString(PyExc_TypeError, "merge_into() needs an iterator");
+        return NULL;
+    }
+    if (get_limit(args[4], &limit) < 0)
+        return NULL;
+    long mode = PyLong_AsLong(args[5]);
+    if (mode == -1 && PyErr_Occurred())
+        return NULL;
+    if (mode < MODE_CALL || mode > MODE_LIST) {
+        PyErr_Format(PyExc_ValueError, "unknown merge mode %ld", mode);
+        return NULL;
+    }
+    PyObject *last = Py_NewRef(Py_None);
+    Py_ssize_t n = 0;
+    while (n < limit) {
+        PyObject *item = PyIter_Next(it);
+        if (item == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            break;
+        }
+        PyObject *k, *v;
+        int r = unpack2(item, &k, &v);
+        Py_DECREF(item);
+        if (r < 0)
+            goto error;
+        n++;
+        PyObject *c = PyDict_GetItemWithError(d, k); /* borrowed */
+        PyObject *nc = NULL;
+        if (c != NULL) {
+            if (mode == MODE_ADD) {
+                nc = PyNumber_Add(c, v);
+            }
+            else if (mode == MODE_LIST && PyList_CheckExact(c)) {
+                /* The list stays the combiner: nothing to store. */
+                r = PyList_Append(c, v);
+                Py_DECREF(v);
+                Py_SETREF(last, k);
+                if (r < 0)
+                    goto error;
+                continue;
+            }
+            else {
+                Py_INCREF(c);
+                PyObject *a[2] = {c, v};
+                nc = PyObject_Vectorcall(merge, a, 2, NULL);
+                Py_DECREF(c);
+            }
+        }
+        else if (!PyErr_Occurred()) {
+            if (mode == MODE_LIST) {
+                nc = PyList_New(1);
+                if (nc != NULL)
+                    PyList_SET_ITEM(nc, 0, Py_NewRef(v));
+            }
+            else if (create == Py_None) {
+                nc = Py_NewRef(v);
+            }
+            else {
+                nc = PyObject_CallOneArg(create, v);
+            }
+        }
+        Py_DECREF(v);
+        if (nc == NULL) {
+            Py_DECREF(k);
+            goto error;
+        }
+        r = PyDict_SetItem(d, k, nc);
+        Py_DECREF(nc);
+        Py_SETREF(last, k);
+        if (r < 0)
+            goto error;
+    }
+    return Py_BuildValue("(nN)", n, last);
+error:
+    Py_DECREF(last);
+    return NULL;
+}
+
+static int
+bad_partition(PyObject *key, Py_ssize_t p, Py_ssize_t nparts)
+{
+    PyErr_Format(PyExc_ValueError,
+                 "the partitioner put key %.200R in partition %zd: not in [0, %zd)",
+                 key, p, nparts);
+    return -1;
+}
+
+/* Partition of `key` by calling `get_partition`; -1 with an exception on failure. */
+static Py_ssize_t
+call_partition(PyObject *get_partition, PyObject *key, Py_ssize_t nparts)
+{
+    PyObject *r = PyObject_CallOneArg(get_partition, key);
+    if (r == NULL)
+        return -1;
+    Py_ssize_t p = PyNumber_AsSsize_t(r, PyExc_OverflowError);
+    Py_DECREF(r);
+    if (p == -1 && PyErr_Occurred())
+        return -1;
+    if (p < 0 || p >= nparts)
+        return bad_partition(key, p, nparts);
+    return p;
+}
+
+static int
+check_buckets(PyObject *buckets, Py_ssize_t *nparts)
+{
+    if (!PyList_CheckExact(buckets) || PyList_GET_SIZE(buckets) == 0) {
+        PyErr_SetString(PyExc_TypeError, "buckets must be a non-empty list of lists");
+        return -1;
+    }
+    *nparts = PyList_GET_SIZE(buckets);
+    for (Py_ssize_t i = 0; i < *nparts; i++) {
+        if (!PyList_CheckExact(PyList_GET_ITEM(buckets, i))) {
+            PyErr_SetString(PyExc_TypeError, "buckets must be a non-empty list of lists");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(bucket_hash_doc,
+"bucket_hash(it, buckets, fast, get_partition, limit) -> n\n\n"
+"Append up to `limit` records of iterator `it` to `buckets[p]`, p being the partition\n"
+"of the record's key `kv[0]`: `hash(key) % len(buckets)` for str and int keys when\n"
+"`fast` is true, else `get_partition(key)` (which must be in range). Returns the\n"
+"number of records taken; fewer than `limit` means `it` is exhausted.");
+
+static PyObject *
+bucket_hash(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("bucket_hash", nargs, 5) < 0)
+        return NULL;
+    PyObject *it = args[0], *buckets = args[1], *get_partition = args[3];
+    Py_ssize_t nparts, limit, n = 0;
+    int fast = PyObject_IsTrue(args[2]);
+    if (fast < 0 || check_buckets(buckets, &nparts) < 0 || get_limit(args[4], &limit) < 0)
+        return NULL;
+    if (!PyIter_Check(it)) {
+        PyErr_SetString(PyExc_TypeError, "bucket_hash() needs an iterator");
+        return NULL;
+    }
+    while (n < limit) {
+        PyObject *kv = PyIter_Next(it);
+        if (kv == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            break;
+        }
+        PyObject *k = first_item(kv);
+        if (k == NULL) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        Py_ssize_t p;
+        if (fast && (PyUnicode_CheckExact(k) || PyLong_CheckExact(k))) {
+            Py_hash_t h = PyObject_Hash(k);
+            if (h == -1 && PyErr_Occurred())
+                p = -1;
+            else {
+                p = (Py_ssize_t)(h % nparts);
+                if (p < 0)
+                    p += nparts;
+            }
+        }
+        else {
+            p = call_partition(get_partition, k, nparts);
+        }
+        Py_DECREF(k);
+        if (p < 0 || PyList_Append(PyList_GET_ITEM(buckets, p), kv) < 0) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        Py_DECREF(kv);
+        n++;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+PyDoc_STRVAR(bucket_range_doc,
+"bucket_range(it, buckets, bounds, ascending, limit) -> n\n\n"
+"As bucket_hash, for a range partitioner with the identity key function: a key goes to\n"
+"`bisect_left(bounds, key)` (mirrored when not `ascending`).");
+
+static PyObject *
+bucket_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("bucket_range", nargs, 5) < 0)
+        return NULL;
+    PyObject *it = args[0], *buckets = args[1], *bounds = args[2];
+    Py_ssize_t nparts, limit, n = 0;
+    int ascending = PyObject_IsTrue(args[3]);
+    if (ascending < 0 || check_buckets(buckets, &nparts) < 0
+            || get_limit(args[4], &limit) < 0)
+        return NULL;
+    if (!PyList_CheckExact(bounds)) {
+        PyErr_SetString(PyExc_TypeError, "bounds must be a list");
+        return NULL;
+    }
+    if (!PyIter_Check(it)) {
+        PyErr_SetString(PyExc_TypeError, "bucket_range() needs an iterator");
+        return NULL;
+    }
+    while (n < limit) {
+        PyObject *kv = PyIter_Next(it);
+        if (kv == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            break;
+        }
+        PyObject *k = first_item(kv);
+        if (k == NULL) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        /* bisect_left; the list may not change under us: comparisons can run user code,
+           so re-read its size each step */
+        Py_ssize_t lo = 0, hi = PyList_GET_SIZE(bounds);
+        int failed = 0;
+        while (lo < hi) {
+            Py_ssize_t mid = ((size_t)lo + hi) / 2;
+            if (mid >= PyList_GET_SIZE(bounds)) {
+                PyErr_SetString(PyExc_RuntimeError, "range bounds changed during bucketing");
+                failed = 1;
+                break;
+            }
+            PyObject *b = Py_NewRef(PyList_GET_ITEM(bounds, mid));
+            int lt = PyObject_RichCompareBool(b, k, Py_LT);
+            Py_DECREF(b);
+            if (lt < 0) {
+                failed = 1;
+                break;
+            }
+            if (lt)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        Py_ssize_t p = ascending ? lo : nparts - 1 - lo;
+        if (!failed && (p < 0 || p >= nparts))
+            failed = bad_partition(k, p, nparts);
+        Py_DECREF(k);
+        if (failed || PyList_Append(PyList_GET_ITEM(buckets, p), kv) < 0) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        Py_DECREF(kv);
+        n++;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* ---- Pipe: the per-element iterators of the narrow transformations ------------------
+ *
+ * map, flatMap, filter, keyBy, mapValues and flatMapValues as one iterator type, as the
+ * generators of asyncspark/_accel.py do: a StopIteration raised by the user's function
+ * becomes a RuntimeError (it would otherwise end the iteration and silently drop the rest
+ * of the partition, PySpark's SPARK-23754), raised from it.
+ */
+
+enum { PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
+       PIPE_FLAT_MAP_VALUES, PIPE_KINDS };
+
+static const char STOP_ITERATION_MSG[] =
+    "Caught StopIteration thrown from user's code; failing the task";
+
+typedef struct {
+    PyObject_HEAD
+    int kind;
+    PyObject *func;
+    PyObject *src;  /* NULL once exhausted or failed */
+    PyObject *cur;  /* flat kinds: the iterator of the current element's results */
+    PyObject *key;  /* flatMapValues: the current element's key */
+} PipeObject;
+
+/* After a failed call of the user's function: StopIteration -> RuntimeError. */
+static void
+convert_stop_iteration(void)
+{
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration))
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    PyObject *msg = PyUnicode_FromString(STOP_ITERATION_MSG);
+    PyObject *exc = msg == NULL ? NULL : PyObject_CallOneArg(PyExc_RuntimeError, msg);
+    Py_XDECREF(msg);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    if (exc == NULL) {
+        Py_XDECREF(value);
+        return;
+    }
+    /* raise RuntimeError(...) from exc */
+    if (value != NULL) {
+        Py_INCREF(value);
+        PyException_SetContext(exc, value);
+        PyException_SetCause(exc, value); /* steals; sets __suppress_context__ */
+    }
+    PyErr_SetObject(PyExc_RuntimeError, exc);
+    Py_DECREF(exc);
+}
+
+static PyObject *
+pipe_fail(PipeObject *p)
+{
+    Py_CLEAR(p->src);
+    Py_CLEAR(p->cur);
+    Py_CLEAR(p->key);
+    return NULL;
+}
+
+static PyObject *
+pipe_next(PipeObject *p)
+{
+    for (;;) {
+        if (p->cur != NULL) {
+            PyObject *x = PyIter_Next(p->cur);
+            if (x != NULL) {
+                if (p->kind == PIPE_FLAT_MAP)
+                    return x;
+                PyObject *kv = PyTuple_New(2);
+                if (kv == NULL) {
+                    Py_DECREF(x);
+                    return pipe_fail(p);
+                }
+                PyTuple_SET_ITEM(kv, 0, Py_NewRef(p->key));
+                PyTuple_SET_ITEM(kv, 1, x);
+                return kv;
+            }
+            if (PyErr_Occurred())
+                return pipe_fail(p);
+            Py_CLEAR(p->cur);
+            Py_CLEAR(p->key);
+        }
+        if (p->src == NULL)
+            return NULL;
+        PyObject *x = PyIter_Next(p->src);
+        if (x == NULL) {
+            if (PyErr_Occurred())
+                return pipe_fail(p);
+            Py_CLEAR(p->src);
+            return NULL;
+        }
+        PyObject *r, *k = NULL, *v = NULL;
+        switch (p->kind) {
+        case PIPE_MAP:
+            r = PyObject_CallOneArg(p->func, x);
+            Py_DECREF(x);
+            if (r == NULL)
+                break;
+            return r;
+        case PIPE_FILTER: {
+            r = PyObject_CallOneArg(p->func, x);
+            if (r == NULL) {
+                Py_DECREF(x);
+                break;
+            }
+            int keep = PyObject_IsTrue(r);
+            Py_DECREF(r);
+            if (keep > 0)
+                return x;
+            Py_DECREF(x);
+            if (keep < 0)
+                return pipe_fail(p);
+            continue;
+        }
+        case PIPE_KEY_BY:
+            r = PyObject_CallOneArg(p->func, x);
+            if (r == NULL) {
+                Py_DECREF(x);
+                break;
+            }
+            {
+                PyObject *kv = PyTuple_New(2);
+                if (kv == NULL) {
+                    Py_DECREF(r);
+                    Py_DECREF(x);
+                    return pipe_fail(p);
+                }
+                PyTuple_SET_ITEM(kv, 0, r);
+                PyTuple_SET_ITEM(kv, 1, x);
+                return kv;
+            }
+        case PIPE_MAP_VALUES:
+        case PIPE_FLAT_MAP_VALUES:
+            if (unpack2(x, &k, &v) < 0) {
+                Py_DECREF(x);
+                return pipe_fail(p);
+            }
+            Py_DECREF(x);
+            r = PyObject_CallOneArg(p->func, v);
+            Py_DECREF(v);
+            if (r == NULL) {
+                Py_DECREF(k);
+                break;
+            }
+            if (p->kind == PIPE_MAP_VALUES) {
+                PyObject *kv = PyTuple_New(2);
+                if (kv == NULL) {
+                    Py_DECREF(k);
+                    Py_DECREF(r);
+                    return pipe_fail(p);
+                }
+                PyTuple_SET_ITEM(kv, 0, k);
+                PyTuple_SET_ITEM(kv, 1, r);
+                return kv;
+            }
+            p->cur = PyObject_GetIter(r);
+            Py_DECREF(r);
+            if (p->cur == NULL) {
+                Py_DECREF(k);
+                return pipe_fail(p);
+            }
+            p->key = k;
+            continue;
+        default: /* PIPE_FLAT_MAP */
+            r = PyObject_CallOneArg(p->func, x);
+            Py_DECREF(x);
+            if (r == NULL)
+                break;
+            p->cur = PyObject_GetIter(r);
+            Py_DECREF(r);
+            if (p->cur == NULL)
+                return pipe_fail(p);
+            continue;
+        }
+        /* the user's function raised */
+        convert_stop_iteration();
+        return pipe_fail(p);
+    }
+}
+
+static int
+pipe_traverse(PipeObject *p, visitproc visit, void *arg)
+{
+    Py_VISIT(p->func);
+    Py_VISIT(p->src);
+    Py_VISIT(p->cur);
+    Py_VISIT(p->key);
+    return 0;
+}
+
+static int
+pipe_clear(PipeObject *p)
+{
+    Py_CLEAR(p->func);
+    Py_CLEAR(p->src);
+    Py_CLEAR(p->cur);
+    Py_CLEAR(p->key);
+    return 0;
+}
+
+static void
+pipe_dealloc(PipeObject *p)
+{
+    PyObject_GC_UnTrack(p);
+    pipe_clear(p);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+static PyTypeObject PipeType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncspark._speedups.Pipe",
+    .tp_basicsize = sizeof(PipeObject),
+    .tp_dealloc = (destructor)pipe_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Per-element iterator of a narrow transformation (see pipe()).",
+    .tp_traverse = (traverseproc)pipe_traverse,
+    .tp_clear = (inquiry)pipe_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)pipe_next,
+};
+
+PyDoc_STRVAR(pipe_doc,
+"pipe(kind, f, iterable) -> iterator\n\n"
+"The elements of `iterable` through `f` as transformation `kind` does: 0 map, 1 flatMap,\n"
+"2 filter, 3 keyBy, 4 mapValues, 5 flatMapValues. A StopIteration raised by `f` becomes\n"
+"a RuntimeError.");
+
+static PyObject *
+pipe_new(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("pipe", nargs, 3) < 0)
+        return NULL;
+    long kind = PyLong_AsLong(args[0]);
+    if (kind == -1 && PyErr_Occurred())
+        return NULL;
+    if (kind < 0 || kind >= PIPE_KINDS) {
+        PyErr_Format(PyExc_ValueError, "unknown pipe kind %ld", kind);
+        return NULL;
+    }
+    PyObject *src = PyObject_GetIter(args[2]);
+    if (src == NULL)
+        return NULL;
+    PipeObject *p = PyObject_GC_New(PipeObject, &PipeType);
+    if (p == NULL) {
+        Py_DECREF(src);
+        return NULL;
+    }
+    p->kind = (int)kind;
+    p->func = Py_NewRef(args[1]);
+    p->src = src;
+    p->cur = NULL;
+    p->key = NULL;
+    PyObject_GC_Track(p);
+    return (PyObject *)p;
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"pipe", (PyCFunction)(void (*)(void))pipe_new, METH_FASTCALL, pipe_doc},
+    {"merge_into", (PyCFunction)(void (*)(void))merge_into, METH_FASTCALL, merge_into_doc},
+    {"bucket_hash", (PyCFunction)(void (*)(void))bucket_hash, METH_FASTCALL,
+     bucket_hash_doc},
+    {"bucket_range", (PyCFunction)(void (*)(void))bucket_range, METH_FASTCALL,
+     bucket_range_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    "asyncspark._speedups",
+    "The engine's per-record loops in C (see asyncspark/_accel.py for their twins).",
+    0,
+    speedups_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (PyType_Ready(&PipeType) < 0)
+        return NULL;
+    return PyModuleDef_Init(&speedups_module);
+}

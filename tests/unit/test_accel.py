@@ -1,0 +1,264 @@
+"""The C loops of ``asyncspark._speedups`` against their pure-Python twins in
+``asyncspark._accel``: same results, same calls, same errors."""
+
+from __future__ import annotations
+
+import operator
+import os
+from bisect import bisect_left
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asyncspark import _accel
+from asyncspark.dependency import append_to, extend_with, to_list
+
+try:
+    from asyncspark import _speedups
+except ImportError:  # pragma: no cover - the build of the extension is optional
+    _speedups = None
+
+
+def test_the_extension_is_built_and_used():
+    # The README's install builds it on any machine with a C compiler (this one has).
+    assert _speedups is not None, "asyncspark._speedups was not built"
+    if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
+        assert _accel.NATIVE
+        assert _accel.merge_into is _speedups.merge_into
+
+
+def implementations():
+    impls = [("python", _accel.py_merge_into, _accel.py_bucket_hash, _accel.py_bucket_range)]
+    if _speedups is not None:
+        impls.append(("c", _speedups.merge_into, _speedups.bucket_hash,
+                      _speedups.bucket_range))
+    return impls
+
+
+IMPLS = implementations()
+keys = st.one_of(st.integers(-50, 50), st.text(max_size=3), st.tuples(st.integers(0, 3)))
+records = st.lists(st.tuples(keys, st.integers(-1000, 1000)), max_size=200)
+
+
+def run_merge(merge_into, recs, create, merge, limit, mode):
+    """Merge everything in batches of ``limit``: the dict, the batch results."""
+    d: dict = {}
+    it = iter(recs)
+    results = []
+    while True:
+        n, k = merge_into(d, it, create, merge, limit, mode)
+        results.append((n, k))
+        if n < limit:
+            return d, results
+
+
+@given(records, st.integers(1, 50))
+def test_merge_modes_agree(recs, limit):
+    def reference(create, merge):
+        d: dict = {}
+        for k, v in recs:
+            d[k] = merge(d[k], v) if k in d else (v if create is None else create(v))
+        return d
+
+    for create, merge, mode in [(None, operator.add, _accel.MODE_ADD),
+                                (None, lambda a, b: a * 2 + b, _accel.MODE_CALL),
+                                (lambda v: (v,), lambda c, v: (*c, v), _accel.MODE_CALL),
+                                (to_list, append_to, _accel.MODE_LIST)]:
+        expected = reference(create, merge)
+        outcomes = [run_merge(impl[1], recs, create, merge, limit, mode) for impl in IMPLS]
+        for d, results in outcomes:
+            assert d == expected
+            assert list(d) == list(expected)  # insertion order too
+            assert sum(n for n, _ in results) == len(recs)
+            if recs:
+                last = [k for n, k in results if n][-1]
+                assert last == recs[-1][0]
+        assert all(o == outcomes[0] for o in outcomes)
+
+
+def test_merge_mode_choice():
+    assert _accel.merge_mode(None, operator.add) == _accel.MODE_ADD
+    assert _accel.merge_mode(to_list, append_to) == _accel.MODE_LIST
+    assert _accel.merge_mode(to_list, extend_with) == _accel.MODE_CALL
+    assert _accel.merge_mode(lambda v: v, operator.add) == _accel.MODE_CALL
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=[i[0] for i in IMPLS])
+def test_merge_stops_at_limit_and_keeps_the_iterator(impl):
+    merge_into = impl[1]
+    it = iter([("a", 1), ("b", 2), ("a", 3), ("c", 4)])
+    d: dict = {}
+    assert merge_into(d, it, None, operator.add, 3, _accel.MODE_ADD) == (3, "a")
+    assert d == {"a": 4, "b": 2}
+    assert next(it) == ("c", 4)
+    assert merge_into(d, it, None, operator.add, 3, _accel.MODE_ADD) == (0, None)
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=[i[0] for i in IMPLS])
+@pytest.mark.parametrize(("record", "exc", "message"), [
+    (5, TypeError, "cannot unpack non-iterable int object"),
+    (("a",), ValueError, "not enough values to unpack (expected 2, got 1)"),
+    (["a", 1, 2], ValueError, "too many values to unpack (expected 2)"),
+    ("abc", ValueError, "too many values to unpack (expected 2)"),
+])
+def test_merge_bad_records_raise_as_python_unpacking(impl, record, exc, message):
+    d: dict = {}
+    with pytest.raises(exc) as info:
+        impl[1](d, iter([("k", 1), record]), None, operator.add, 10, _accel.MODE_ADD)
+    assert str(info.value) == message
+    assert d == {"k": 1}  # what came before is merged, nothing else
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=[i[0] for i in IMPLS])
+def test_merge_generic_records_and_user_errors(impl):
+    merge_into = impl[1]
+    d: dict = {}
+    # any 2-item iterable unpacks, as `for k, v in ...` allows
+    n, _ = merge_into(d, iter([iter(("x", 1)), "ab", ["x", 2]]), None, operator.add, 9,
+                      _accel.MODE_CALL)
+    assert n == 3
+    assert d == {"x": 3, "a": "b"}
+
+    def boom(c, v):
+        raise KeyError("from the user")
+
+    with pytest.raises(KeyError, match="from the user"):
+        merge_into({"k": 1}, iter([("k", 2)]), None, boom, 5, _accel.MODE_CALL)
+    with pytest.raises(TypeError):
+        merge_into({}, iter([([], 1)]), None, operator.add, 5, _accel.MODE_ADD)  # unhashable
+    with pytest.raises(TypeError):
+        merge_into({"k": 1}, iter([("k", "s")]), None, operator.add, 5, _accel.MODE_ADD)
+    with pytest.raises(ValueError, match="limit"):
+        merge_into({}, iter([]), None, operator.add, 0, _accel.MODE_ADD)
+    with pytest.raises(ValueError, match="mode"):
+        merge_into({}, iter([]), None, operator.add, 1, 7)
+
+
+def test_merge_list_mode_falls_back_to_merge_for_non_lists():
+    for impl in IMPLS:
+        d = {"k": (1,)}
+        impl[1](d, iter([("k", 2), ("j", 3)]), to_list, lambda c, v: (*c, v), 5,
+                _accel.MODE_LIST)
+        assert d == {"k": (1, 2), "j": [3]}
+
+
+def hash_part(nparts):
+    def get_partition(k):
+        return hash(repr(k)) % nparts
+    return get_partition
+
+
+@given(records, st.integers(1, 9), st.integers(1, 40), st.booleans())
+def test_bucket_hash_agrees(recs, nparts, limit, fast):
+    get_partition = hash_part(nparts)
+    expected = [[] for _ in range(nparts)]
+    for kv in recs:
+        k = kv[0]
+        p = hash(k) % nparts if fast and type(k) in (str, int) else get_partition(k)
+        expected[p].append(kv)
+    for impl in IMPLS:
+        buckets = [[] for _ in range(nparts)]
+        it = iter(recs)
+        total = 0
+        while (n := impl[2](it, buckets, fast, get_partition, limit)) == limit:
+            total += n
+        assert total + n == len(recs)
+        assert buckets == expected
+
+
+@given(st.lists(st.tuples(st.integers(-100, 100), st.none()), max_size=200),
+       st.lists(st.integers(-100, 100), max_size=8), st.booleans(), st.integers(1, 30))
+def test_bucket_range_agrees(recs, bounds, ascending, limit):
+    bounds = sorted(bounds)
+    nparts = len(bounds) + 1
+    expected = [[] for _ in range(nparts)]
+    for kv in recs:
+        p = bisect_left(bounds, kv[0])
+        expected[p if ascending else nparts - 1 - p].append(kv)
+    for impl in IMPLS:
+        buckets = [[] for _ in range(nparts)]
+        it = iter(recs)
+        while impl[3](it, buckets, bounds, ascending, limit) == limit:
+            pass
+        assert buckets == expected
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=[i[0] for i in IMPLS])
+def test_bucket_errors_name_the_problem(impl):
+    bucket_hash, bucket_range = impl[2], impl[3]
+    with pytest.raises(ValueError, match=r"put key 'k' in partition 5: not in \[0, 2\)"):
+        bucket_hash(iter([("k", 1)]), [[], []], False, lambda k: 5, 10)
+    with pytest.raises(ValueError, match=r"in partition -1"):
+        bucket_hash(iter([(1.5, 1)]), [[], []], True, lambda k: -1, 10)
+    with pytest.raises(TypeError, match="not supported between"):
+        bucket_range(iter([("a", 1)]), [[], []], [3], True, 10)
+    with pytest.raises(ZeroDivisionError):
+        bucket_hash(iter([((1,), 1)]), [[]], True, lambda k: 1 / 0, 10)
+    with pytest.raises(TypeError):  # a record without a key
+        bucket_hash(iter([5]), [[]], True, lambda k: 0, 10)
+
+
+# -- the narrow transformations' iterators --------------------------------------------------
+
+PIPES = [("python", _accel.py_pipe)]
+if _speedups is not None:
+    PIPES.append(("c", _speedups.pipe))
+
+
+def pipe_outcome(pipe, kind, f, data):
+    """(elements produced, exception type and message or None, cause type)."""
+    out = []
+    it = pipe(kind, f, data)
+    try:
+        for x in it:
+            out.append(x)
+    except Exception as exc:  # noqa: BLE001 - the outcome is what is compared
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else None
+        return out, (type(exc).__name__, str(exc), cause, exc.__suppress_context__)
+    assert next(it, "end") == "end"  # stays exhausted
+    return out, None
+
+
+def stop_at(n):
+    def f(x):
+        if x == n:
+            raise StopIteration
+        return x
+    return f
+
+
+@given(st.lists(st.integers(-20, 20), max_size=30), st.integers(-20, 20))
+def test_pipes_agree(data, n):
+    pairs = [(x, x * 2) for x in data]
+    cases = [
+        (_accel.PIPE_MAP, lambda x: x * 3, data),
+        (_accel.PIPE_MAP, stop_at(n), data),
+        (_accel.PIPE_MAP, lambda x: 1 // (x - n), data),
+        (_accel.PIPE_FLAT_MAP, lambda x: range(x % 4), data),
+        (_accel.PIPE_FLAT_MAP, lambda x: [stop_at(n)(x)], data),
+        (_accel.PIPE_FLAT_MAP, lambda x: x if x == n else [x], data),  # int: not iterable
+        (_accel.PIPE_FILTER, lambda x: x % 3, data),
+        (_accel.PIPE_FILTER, stop_at(n), data),
+        (_accel.PIPE_KEY_BY, lambda x: -x, data),
+        (_accel.PIPE_KEY_BY, stop_at(n), data),
+        (_accel.PIPE_MAP_VALUES, lambda v: v + 1, pairs),
+        (_accel.PIPE_MAP_VALUES, stop_at(2 * n), pairs),
+        (_accel.PIPE_MAP_VALUES, lambda v: v, data),  # records that are not pairs
+        (_accel.PIPE_FLAT_MAP_VALUES, lambda v: range(v % 3), pairs),
+        (_accel.PIPE_FLAT_MAP_VALUES, stop_at(2 * n), pairs),
+    ]
+    for kind, f, items in cases:
+        outcomes = [pipe_outcome(p, kind, f, items) for _, p in PIPES]
+        assert all(o == outcomes[0] for o in outcomes), (kind, outcomes)
+
+
+@pytest.mark.parametrize("impl", PIPES, ids=[p[0] for p in PIPES])
+def test_pipe_stop_iteration_fails_loudly(impl):
+    out, err = pipe_outcome(impl[1], _accel.PIPE_MAP, stop_at(2), [1, 2, 3])
+    assert out == [1]
+    assert err == ("RuntimeError", _accel.STOP_ITERATION_MSG, "StopIteration", True)
+    with pytest.raises(ValueError, match="unknown pipe kind"):
+        impl[1](9, abs, [])
+    with pytest.raises(TypeError):
+        impl[1](_accel.PIPE_MAP, abs, 5)  # not iterable
