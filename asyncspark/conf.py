@@ -100,9 +100,10 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.executor.taskSlots": (
         "task_slots", _parse_int, 1, "tasks an executor holds at once (1 runs, rest queue)"),
     "asyncspark.scheduler.shortTaskPipelining": (
-        "pipeline_depth", _parse_int, 2,
-        "tasks queued on an executor behind the running one, once a stage's tasks are "
-        "known to run shorter than asyncspark.scheduler.shortTaskThreshold"),
+        "pipeline_depth", _parse_int, 32,
+        "most tasks queued on an executor behind the running one, once a stage's tasks "
+        "are known to run shorter than asyncspark.scheduler.shortTaskThreshold (as many "
+        "as run in that threshold on average)"),
     "asyncspark.scheduler.shortTaskThreshold": (
         "short_task_threshold", parse_duration, 0.002,
         "mean task run time under which a stage counts as short-task"),
@@ -148,7 +149,7 @@ class Config:
     local_dir: str | None = None
     worker_reuse: bool = True
     task_slots: int = 1
-    pipeline_depth: int = 2
+    pipeline_depth: int = 32
     shuffle_memory: int = 256 << 20
     max_bytes_in_flight: int = 48 << 20
     shuffle_local_read: bool = True

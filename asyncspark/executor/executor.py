@@ -217,9 +217,14 @@ class Executor:
 
     def _post(self, item: tuple) -> None:
         self.outbox.put(item)
-        self.loop.call_soon_threadsafe(self._flush)  # type: ignore[union-attr]
+        # One wake-up of the loop per batch: a flush already scheduled will take this
+        # status too (it clears the flag before it drains the outbox).
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon_threadsafe(self._flush)  # type: ignore[union-attr]
 
     def _flush(self) -> None:
+        self._flush_scheduled = False
         conn = self.conn
         if conn is None or conn.closed:
             return

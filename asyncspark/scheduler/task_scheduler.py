@@ -114,8 +114,9 @@ class TaskScheduler:
         self._ordered: list[TaskSetManager] = []
         self.tasks: dict[int, _Task] = {}
         # Short-task pipelining: once a task set's tasks are known to be short, each
-        # executor may hold `pipeline_depth` of them queued behind the running one, so
-        # the executor never idles for a round trip. stage id -> [finished, total run us]
+        # executor may hold up to `pipeline_depth` of them queued behind the running
+        # one (see _short_depth), so the executor never idles for a round trip.
+        # stage id -> [finished, total run us]
         self.pipeline_depth = pipeline_depth
         self.short_task_us = short_task_us
         self._run_stats: dict[int, list] = {}
@@ -218,7 +219,7 @@ class TaskScheduler:
                         break
                 elif ex.free > floor:
                     tsm = self._first_pending(ordered)
-                    if tsm is None or not self._is_short(tsm):
+                    if tsm is None or ex.free <= -self._short_depth(tsm):
                         break
                     index = tsm.next_task(ex.id, alive)
                     if index is None:
@@ -288,9 +289,17 @@ class TaskScheduler:
                 return tsm
         return None
 
-    def _is_short(self, tsm: TaskSetManager) -> bool:
+    def _short_depth(self, tsm: TaskSetManager) -> int:
+        """How many of the stage's tasks an executor may hold queued behind its running
+        one: none until 4 have finished, none if they are not short; else as many as
+        run in ``short_task_us`` on average (so a queue drains in about that time,
+        however late the rest of the stage finds a free executor), at most
+        ``pipeline_depth``. Tiny tasks need deep queues: a round trip to the driver
+        costs more than a hundred of them."""
         stats = self._run_stats.get(tsm.taskset.stage_id)
-        return stats is not None and stats[0] >= 4 and stats[1] < self.short_task_us * stats[0]
+        if stats is None or stats[0] < 4 or stats[1] >= self.short_task_us * stats[0]:
+            return 0
+        return min(self.pipeline_depth, int(self.short_task_us * stats[0] / max(stats[1], 1)))
 
     # -- executors -----------------------------------------------------------------------
 

@@ -427,3 +427,44 @@ def test_after_abort_all_new_task_sets_fail_until_an_executor_registers():
     h.submit(4, [0])
     assert len(h.of(TaskSetFailed)) == 1
     assert a.launches() == [[0, 4, 0, 0, 4]]
+
+
+def test_short_tasks_queue_as_many_as_run_in_the_threshold():
+    events: list = []
+    ts = TaskScheduler(events.append, pipeline_depth=32, short_task_us=2000.0)
+    conn = FakeConn()
+    ts.executor_added(ExecutorData("a", "host", conn, 1))
+    ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", list(range(200))))
+    ts.submit_tasks(TaskSet(1, 0, 1, 1, b"bin1", list(range(20))))
+
+    def finish_running(run_us: int) -> list:
+        running = sorted(ts.executors["a"].running)
+        ok = pickle.dumps(None)
+        ts.status_update("a", [[t, FINISHED, len(ok), run_us, None, None] for t in running],
+                         ok * len(running))
+        return running
+
+    assert len(conn.launches()) == 1  # unknown run time: one at a time
+    for _ in range(4):
+        finish_running(10)
+    # 10 µs tasks: 200 fit in 2 ms, capped at 32 queued behind the running one.
+    assert len(ts.executors["a"].running) == 33
+    assert all(t[4] == 0 for t in conn.launches())
+    # Slower tasks (500 µs on average from now on): fewer queued.
+    for _ in range(30):
+        finish_running(500)
+    assert len(ts.executors["a"].running) < 33
+    assert 1 <= len(ts.executors["a"].running) - 1 <= 32
+    tsm = ts.tsms[0]
+    assert ts._short_depth(tsm) == int(2000 * ts._run_stats[0][0] / ts._run_stats[0][1])
+    # A stage of long tasks (3 ms) is never queued behind a running task.
+    ts2 = TaskScheduler(events.append, pipeline_depth=32, short_task_us=2000.0)
+    conn2 = FakeConn()
+    ts2.executor_added(ExecutorData("b", "host", conn2, 1))
+    ts2.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", list(range(50))))
+    for _ in range(10):
+        running = sorted(ts2.executors["b"].running)
+        ok = pickle.dumps(None)
+        ts2.status_update("b", [[t, FINISHED, len(ok), 3000, None, None] for t in running],
+                          ok * len(running))
+        assert len(ts2.executors["b"].running) == 1
