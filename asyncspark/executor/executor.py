@@ -11,7 +11,6 @@ process after a grace period.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import pickle
@@ -26,7 +25,6 @@ from typing import Any
 import msgpack
 
 from ..errors import AuthenticationError, ResultTooLargeError, TaskKilledError
-from ..serializers import dumps_result, loads
 from ..taskcontext import TaskContext
 from ..transport import auth
 from ..transport.codec import (
@@ -100,6 +98,10 @@ class Executor:
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
         self.env = ExecutorEnv(executor_id, bind_host, local_dir)
         set_env(self.env)
+        self.block_server: Any = None
+        self._block_server_task: asyncio.Task | None = None
+        # Set once the block server listens (tasks wait for it: map outputs name its port).
+        self._serving = threading.Event()
 
     # -- connection ----------------------------------------------------------------------
 
@@ -107,20 +109,31 @@ class Executor:
         self.loop = loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         self.env.loop = loop
-        # The block server is up before we register, so map outputs can name its port.
-        from ..transport.server import TransportServer
-
-        self.block_server = TransportServer(self.secret, self._resolve_block, self.env.host, 0,
-                                            max_frame_size=self.max_frame_size)
-        await self.block_server.start()
-        self.env.block_port = self.block_server.address[1]
+        # Registration comes first (the driver's start-up waits for it); the task thread
+        # imports what tasks need meanwhile, and the block server starts once we are
+        # registered (tasks wait for it: map outputs name its port).
+        threading.Thread(target=self._task_thread, name="asyncspark-task", daemon=True).start()
         await loop.create_connection(
             lambda: FramedProtocol(self._on_message, self._on_close,
                                    on_connect=self._on_connect), *self.driver)
-        threading.Thread(target=self._task_thread, name="asyncspark-task", daemon=True).start()
         ppid = os.getppid()
         loop.call_later(1.0, self._watch_parent, ppid)
         return await self._done
+
+    async def _start_block_server(self) -> None:
+        from ..transport.server import TransportServer
+
+        try:
+            server = TransportServer(self.secret, self._resolve_block, self.env.host, 0,
+                                     max_frame_size=self.max_frame_size)
+            await server.start()
+        except Exception:
+            log.exception("executor %s: cannot start the block server", self.executor_id)
+            self._finish(2)
+            return
+        self.block_server = server
+        self.env.block_port = server.address[1]
+        self._serving.set()
 
     def _resolve_block(self, shuffle_id: int, map_id: int, reduce_id: int):
         """Where block (shuffle, map, reduce) of a map output written here is."""
@@ -198,6 +211,8 @@ class Executor:
             self.env.loop = self.loop
             self.conn.codec.max_frame_size = self.max_frame_size  # type: ignore[union-attr]
             self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
+            self._block_server_task = self.loop.create_task(  # type: ignore[union-attr]
+                self._start_block_server())
         elif t is StopExecutor:
             self._finish(0)
         else:
@@ -206,6 +221,8 @@ class Executor:
     # -- killing -------------------------------------------------------------------------
 
     def _kill(self, task_id: int) -> None:
+        import ctypes
+
         with self._lock:
             if self._current == task_id and self._thread_id is not None:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
@@ -249,6 +266,10 @@ class Executor:
 
     def _task_thread(self) -> None:
         self._thread_id = threading.get_ident()
+        from .. import serializers  # the heavy import, while the loop registers
+
+        self._loads, self._dumps_result = serializers.loads, serializers.dumps_result
+        self._serving.wait()
         binaries: dict[int, tuple] = {}
         while True:
             try:
@@ -316,10 +337,10 @@ class Executor:
             raw = self.raw_binaries.get(binary_id)
             if raw is None:
                 raise RuntimeError(f"task binary {binary_id} was never received")
-            entry = binaries[binary_id] = loads(raw)
+            entry = binaries[binary_id] = self._loads(raw)
         rdd, func = entry
         TaskContext._set(ctx)
-        return dumps_result(func(rdd.iterator(partition, ctx)))
+        return self._dumps_result(func(rdd.iterator(partition, ctx)))
 
 
 def main(argv: list[str] | None = None) -> int:
