@@ -366,6 +366,10 @@ class HashPartitioner(Partitioner):
 _identity_key = identity  # sortByKey's default keyfunc
 
 
+def _first(kw: tuple) -> Any:
+    return kw[0]
+
+
 class RangePartitioner(Partitioner):
     """Sends sorted ranges of keys to consecutive partitions, for ``sortByKey``.
 
@@ -412,6 +416,37 @@ class RangePartitioner(Partitioner):
         n = len(samples)
         bounds = [samples[int(n * (i + 1) / numPartitions)]
                   for i in range(numPartitions - 1)] if n else []
+        return cls(numPartitions, bounds, ascending, keyfunc)
+
+    @classmethod
+    def from_weighted_sample(cls, candidates: Iterable[tuple[Any, float]],
+                             numPartitions: int, ascending: bool = True,
+                             keyfunc: Callable[[Any], Any] = _identity_key
+                             ) -> RangePartitioner:
+        """Bounds from ``(key, weight)`` candidates, as Spark's
+        ``RangePartitioner.determineBounds``: a key's weight is the number of records it
+        stands for (its partition's record count over its sample size), and the bounds
+        cut the weighted keys, sorted by ``keyfunc``, into ``numPartitions`` equal
+        shares. Equal keys give one bound (so possibly fewer than ``numPartitions - 1``).
+
+        >>> RangePartitioner.from_weighted_sample([(k, 1.0) for k in range(8)], 4).bounds
+        [1, 3, 5]
+        >>> RangePartitioner.from_weighted_sample([(0, 9.0), (5, 1.0), (7, 1.0)], 2).bounds
+        [0]
+        """
+        _check_num_partitions(numPartitions)
+        ordered = sorted(((keyfunc(k), w) for k, w in candidates), key=_first)
+        step = sum(w for _, w in ordered) / numPartitions
+        bounds: list[Any] = []
+        cum = 0.0
+        target = step
+        for key, weight in ordered:
+            if len(bounds) >= numPartitions - 1:
+                break
+            cum += weight
+            if cum >= target and (not bounds or key > bounds[-1]):
+                bounds.append(key)
+                target += step
         return cls(numPartitions, bounds, ascending, keyfunc)
 
     def getPartition(self, key: Any) -> int:

@@ -4,9 +4,14 @@ narrow where a parent is already partitioned the same way)."""
 from __future__ import annotations
 
 import asyncio
+import math
+import random
+import sys
+from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..dependency import Aggregator, OneToOneDependency, ShuffleDependency, identity
 from ..rdd import RDD
@@ -96,16 +101,35 @@ class ShuffledRDD(RDD):
                 await self._sample_bounds(pending)
 
     async def _sample_bounds(self, pending: PendingRangePartitioner) -> None:
+        """One job counts every parent partition and samples it (a fixed-size reservoir),
+        as Spark's ``RangePartitioner.sketch``; partitions much bigger than the others are
+        sampled again in proportion to their size; bounds are the weighted quantiles."""
         from ..partitioner import RangePartitioner
 
         dep = self._dep
         src = dep.rdd
         n = pending.numPartitions
-        size = await src.count()
-        fraction = min(n * 20.0 / max(size, 1), 1.0)
-        samples = await src.sample(False, fraction, 1).map(lambda kv: kv[0]).collect()
-        partitioner = RangePartitioner.from_sample(
-            samples, n, pending.ascending, pending.keyfunc)
+        sample_size = min(20.0 * n, 1e6)
+        per_partition = math.ceil(3.0 * sample_size / max(1, src.getNumPartitions()))
+        sketches = await src._map_partitions(
+            Sketch(per_partition, self.id), True, "sortByKey()")._run(_only)
+        total = sum(count for count, _ in sketches)
+        fraction = min(sample_size / max(total, 1), 1.0)
+        candidates: list[tuple] = []
+        imbalanced = []
+        for i, (count, keys) in enumerate(sketches):
+            if fraction * count > per_partition:
+                imbalanced.append(i)
+            elif keys:
+                weight = count / len(keys)
+                candidates.extend((k, weight) for k in keys)
+        if imbalanced:
+            resampled = await src.sample(False, fraction, self.id).map(itemgetter(0))._run(
+                list, imbalanced)
+            weight = 1.0 / fraction
+            candidates.extend((k, weight) for keys in resampled for k in keys)
+        partitioner = RangePartitioner.from_weighted_sample(
+            candidates, n, pending.ascending, pending.keyfunc)
         pending.resolved = partitioner
         dep.partitioner = partitioner
         self.partitioner = partitioner
@@ -123,6 +147,44 @@ class ShuffledRDD(RDD):
 
     def _describe(self) -> str:
         return "ShuffledRDD"
+
+
+def _only(it: Iterator) -> Any:
+    return next(it)
+
+
+class Sketch:
+    """``mapPartitionsWithIndex`` function of sortByKey's sampling: one
+    ``(record count, up to `size` keys sampled uniformly)`` per partition, in one pass
+    that skips between picks at C speed (reservoir sampling, Li's "Algorithm L")."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+
+    def __call__(self, split: int, records: Iterator) -> list:
+        k = self.size
+        rng = random.Random(self.seed * 1_000_003 + split)
+        it = iter(records)
+        reservoir = list(islice(it, k))
+        n = len(reservoir)
+        if n == k:
+            w = math.exp(math.log(1.0 - rng.random()) / k)
+            while True:
+                denom = math.log1p(-w)  # -inf when w is 1: skip nothing
+                skip = min(int(math.log(1.0 - rng.random()) / denom) if denom else 0,
+                           sys.maxsize - 1)
+                # the next `skip` records are passed over, the one after is picked
+                last = deque(enumerate(islice(it, skip + 1), 1), maxlen=1)
+                if not last:
+                    break
+                taken, record = last[0]
+                n += taken
+                if taken <= skip:
+                    break
+                reservoir[rng.randrange(k)] = record
+                w *= math.exp(math.log(1.0 - rng.random()) / k)
+        return [(n, [kv[0] for kv in reservoir])]
 
 
 class SortPartition:

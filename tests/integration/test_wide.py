@@ -345,7 +345,7 @@ async def test_sortByKey_samples_once(sc):
     rdd = sc.parallelize([(k % 97, k) for k in range(500)], 4).sortByKey(True, 3)
     async with recording(sc) as rec:  # concurrent first actions share one sampling
         first, count, found = await asyncio.gather(rdd.collect(), rdd.count(), rdd.lookup(5))
-    assert len(rec.jobs) == 2 + 3  # a count and a sample, then the three actions
+    assert len(rec.jobs) == 1 + 3  # one counting-and-sampling job, then the three actions
     assert [k for k, _ in first] == sorted(k % 97 for k in range(500))
     assert count == 500
     assert sorted(found) == list(range(5, 500, 97))
@@ -767,3 +767,17 @@ async def test_default_parallelism_sets_the_default_partitions():
         for i in range(20):
             expected[i % 4] += i
         assert dict(await pairs.reduceByKey(add).collect()) == expected
+
+
+async def test_sortByKey_balances_skewed_parent_partitions(sc):
+    # one parent partition holds almost everything: it is sampled again in proportion
+    small = sc.parallelize([(k, None) for k in range(0, 40, 2)], 2)
+    big = sc.parallelize([((k * 7919) % 20000, None) for k in range(20000)], 1)
+    rdd = small.union(big).sortByKey(True, 4)
+    async with recording(sc) as rec:
+        sizes = await rdd.glom().map(len).collect()
+    assert len(rec.jobs) == 3  # sketch, re-sample of the big partition, the action
+    assert sum(sizes) == 20020
+    assert max(sizes) < 2 * 20020 / 4, sizes
+    keys = [k for k, _ in await rdd.collect()]
+    assert keys == sorted(keys)

@@ -424,3 +424,59 @@ def test_range_partitioner_edges():
 def test_repr():
     assert repr(HashPartitioner(3)) == "HashPartitioner(3, portable_hash)"
     assert "bounds=[1]" in repr(RangePartitioner(2, [1]))
+
+
+# -- sortByKey's one-pass sampling ----------------------------------------------------------
+
+def test_weighted_bounds_follow_the_weights():
+    # a key standing for many records takes a whole share
+    assert RangePartitioner.from_weighted_sample(
+        [(0, 9.0), (5, 1.0), (7, 1.0)], 2).bounds == [0]
+    p = RangePartitioner.from_weighted_sample([(k, 1.0) for k in range(100)], 4)
+    assert p.bounds == [24, 49, 74]
+    assert RangePartitioner.from_weighted_sample([], 3).bounds == []
+    # duplicates give one bound; keyfunc space; descending mirrors
+    assert RangePartitioner.from_weighted_sample([(1, 1.0)] * 10, 5).bounds == [1]
+    q = RangePartitioner.from_weighted_sample([(k, 1.0) for k in range(10)], 2,
+                                              ascending=False, keyfunc=lambda k: -k)
+    assert q.bounds == [-5]
+    assert q(9) == 1 and q(0) == 0
+
+
+@given(st.lists(st.tuples(st.integers(-1000, 1000), st.floats(0.5, 50)), max_size=300),
+       st.integers(1, 12))
+def test_weighted_bounds_are_sorted_distinct_and_balanced(candidates, n):
+    p = RangePartitioner.from_weighted_sample(candidates, n)
+    assert p.bounds == sorted(set(p.bounds))
+    assert len(p.bounds) <= n - 1
+    total = sum(w for _, w in candidates)
+    if candidates and n > 1 and len(p.bounds) == n - 1:
+        # each partition's weight is at most one share plus the heaviest key's
+        per_key: dict = {}
+        for k, w in candidates:
+            per_key[k] = per_key.get(k, 0.0) + w
+        heaviest = max(per_key.values())
+        shares = [0.0] * n
+        for k, w in candidates:
+            shares[p(k)] += w
+        assert max(shares) <= total / n + heaviest + 1e-6
+
+
+def test_sketch_counts_every_record_and_samples_uniformly():
+    from collections import Counter
+
+    from asyncspark.rdds.shuffled import Sketch
+
+    for n in (0, 5, 20, 21, 1000, 100_000):
+        [(count, keys)] = Sketch(20, 7)(3, ((i, None) for i in range(n)))
+        assert count == n
+        assert len(keys) == min(n, 20) == len(set(keys))
+        assert all(0 <= k < n for k in keys)
+    hits: Counter = Counter()
+    runs, k, n = 1000, 20, 500
+    for seed in range(runs):
+        [(_, keys)] = Sketch(k, seed)(0, ((i, None) for i in range(n)))
+        hits.update(keys)
+    # every tenth of the range holds a tenth of the picks (binomial sd ~ 42 of 2,000)
+    tenths = [sum(hits[i] for i in range(j * n // 10, (j + 1) * n // 10)) for j in range(10)]
+    assert all(abs(t - runs * k / 10) < 250 for t in tenths), tenths
