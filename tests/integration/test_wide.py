@@ -771,7 +771,7 @@ async def test_default_parallelism_sets_the_default_partitions():
 
 async def test_sortByKey_balances_skewed_parent_partitions(sc):
     # one parent partition holds almost everything: it is sampled again in proportion
-    small = sc.parallelize([(k, None) for k in range(0, 40, 2)], 2)
+    small = sc.parallelize([(k, None) for k in range(0, 40, 2)], 10)
     big = sc.parallelize([((k * 7919) % 20000, None) for k in range(20000)], 1)
     rdd = small.union(big).sortByKey(True, 4)
     async with recording(sc) as rec:
