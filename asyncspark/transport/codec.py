@@ -74,6 +74,7 @@ class Message:
     # Per header field: the accepted types after msgpack decoding.
     _FIELDS: ClassVar[tuple[str, ...]]
     _TYPES: ClassVar[tuple[tuple[type, ...], ...]]
+    _EXACT: ClassVar[tuple[frozenset[type], ...]]  # the same, for a type(value) lookup
     _HAS_BODY: ClassVar[bool]
 
 
@@ -105,6 +106,7 @@ def message(code: int):
         cls.TYPE = code
         cls._FIELDS = tuple(f.name for f in header)
         cls._TYPES = tuple(_PY_TO_WIRE[str(f.type)] for f in header)
+        cls._EXACT = tuple(frozenset(t) for t in cls._TYPES)
         cls._HAS_BODY = has_body
         MESSAGE_TYPES[code] = cls
         return cls
@@ -325,7 +327,7 @@ def _check_header(cls: type[Message], fields: list | tuple,
 class FrameCodec:
     """One connection's framing state, in both directions. Not thread-safe."""
 
-    __slots__ = ("_buf", "_closed", "_error", "_pos", "max_frame_size")
+    __slots__ = ("_buf", "_closed", "_error", "_packer", "_pos", "max_frame_size")
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         if not 16 <= max_frame_size <= _MAX_LEN:
@@ -337,6 +339,7 @@ class FrameCodec:
         self._pos = 0
         self._closed = False
         self._error: RemoteProtocolError | None = None
+        self._packer = msgpack.Packer(use_bin_type=True)  # reused: one per connection
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -435,7 +438,7 @@ class FrameCodec:
     def send_parts(self, msg: Message) -> list:
         """The frame for ``msg`` as a list of buffers (for ``writelines``; no body copy)."""
         cls = type(msg)
-        header = _encode_header(msg)
+        header = _encode_header(msg, self._packer)
         if cls._HAS_BODY:
             body = msg.body  # type: ignore[attr-defined]
             if not isinstance(body, _Bytes):
@@ -462,7 +465,7 @@ class FrameCodec:
         caller writes itself right after (``loop.sendfile`` of a file segment); the body
         held in ``msg`` is ignored."""
         cls = type(msg)
-        header = _encode_header(msg)
+        header = _encode_header(msg, self._packer)
         if not cls._HAS_BODY:
             raise LocalProtocolError(f"{cls.__name__} has no body")
         if not 0 <= body_len <= _MAX_LEN:
@@ -476,15 +479,21 @@ class FrameCodec:
         return _PREFIX.pack(len(header), body_len) + header
 
 
-def _encode_header(msg: Message) -> bytes:
+def _encode_header(msg: Message, packer: msgpack.Packer) -> bytes:
     """The msgpack header of ``msg``, checked as the peer would check it."""
     cls = type(msg)
     if MESSAGE_TYPES.get(getattr(cls, "TYPE", -1)) is not cls:
         raise LocalProtocolError(f"{cls.__name__} is not a registered wire message")
     values = [getattr(msg, f) for f in cls._FIELDS]
-    # What the peer would reject must fail here, where the bug is.
-    _check_header(cls, values, LocalProtocolError)
+    # What the peer would reject must fail here, where the bug is. Exact types are
+    # looked up first (the hot path: a frame per launch batch and status batch); the
+    # full check, with subclasses and the error message, runs only when one misses.
+    for value, exact in zip(values, cls._EXACT, strict=True):
+        if type(value) not in exact:
+            _check_header(cls, values, LocalProtocolError)
+            break
     try:
-        return msgpack.packb([cls.TYPE, *values], use_bin_type=True)
+        return packer.pack([cls.TYPE, *values])
     except Exception as exc:
+        packer.reset()
         raise LocalProtocolError(f"cannot encode {cls.__name__}: {exc}") from exc

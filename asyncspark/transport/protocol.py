@@ -21,6 +21,8 @@ __all__ = ["FramedProtocol"]
 
 log = logging.getLogger("asyncspark.transport")
 
+_JOIN_LIMIT = 64 * 1024  # frames up to this size are written as one buffer
+
 
 class FramedProtocol(asyncio.Protocol):
     def __init__(self, on_message: Callable[[Message], Any] | None = None,
@@ -106,17 +108,28 @@ class FramedProtocol(asyncio.Protocol):
     def send(self, msg: Message) -> None:
         if self.closed or self.transport is None:
             raise TransportError(f"connection to {self.peer} is closed")
-        self.transport.writelines(self.codec.send_parts(msg))
+        self._write(self.codec.send_parts(msg))
 
     def send_many(self, msgs: Iterable[Message]) -> None:
-        """Write several frames with one system call where the transport allows."""
+        """Write several frames with one system call."""
         if self.closed or self.transport is None:
             raise TransportError(f"connection to {self.peer} is closed")
         parts: list = []
         send_parts = self.codec.send_parts
         for m in msgs:
             parts.extend(send_parts(m))
-        self.transport.writelines(parts)
+        self._write(parts)
+
+    def _write(self, parts: list) -> None:
+        # Small frames are joined into one buffer: one write costs less than
+        # writelines() of several (a launch or status frame is a few hundred bytes);
+        # large bodies are not copied.
+        if len(parts) == 1:
+            self.transport.write(parts[0])  # type: ignore[union-attr]
+        elif sum(map(len, parts)) <= _JOIN_LIMIT:
+            self.transport.write(b"".join(parts))  # type: ignore[union-attr]
+        else:
+            self.transport.writelines(parts)  # type: ignore[union-attr]
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark."""
