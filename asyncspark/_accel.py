@@ -19,8 +19,8 @@ from typing import Any
 
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_LIST", "NATIVE", "PIPE_FILTER", "PIPE_FLAT_MAP",
            "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
-           "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "merge_into", "merge_mode",
-           "pipe"]
+           "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
+           "merge_mode", "pipe"]
 
 MODE_CALL, MODE_ADD, MODE_LIST = 0, 1, 2
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
@@ -91,6 +91,14 @@ def py_pipe(kind: int, f: Callable, iterable: Iterable) -> Iterator:
     if not 0 <= kind < len(_PIPES):
         raise ValueError(f"unknown pipe kind {kind}")
     return _PIPES[kind](f, iter(iterable))
+
+
+def py_count(iterable: Iterable) -> int:
+    """The number of elements ``iterable`` yields (consuming it)."""
+    n = 0
+    for _ in iterable:
+        n += 1
+    return n
 
 
 # -- shuffle loops -------------------------------------------------------------------------
@@ -217,10 +225,17 @@ merge_into = py_merge_into
 bucket_hash = py_bucket_hash
 bucket_range = py_bucket_range
 pipe = py_pipe
+count = py_count
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
-        from ._speedups import bucket_hash, bucket_range, merge_into, pipe  # type: ignore
+        from ._speedups import (  # type: ignore[import-not-found]
+            bucket_hash,
+            bucket_range,
+            count,
+            merge_into,
+            pipe,
+        )
     except ImportError:  # not built (no compiler at install time): the twins serve
         pass
     else:

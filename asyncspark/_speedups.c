@@ -639,7 +639,33 @@ pipe_new(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)p;
 }
 
+PyDoc_STRVAR(count_doc,
+"count(iterable) -> int\n\nThe number of elements `iterable` yields (consuming it).");
+
+static PyObject *
+count(PyObject *self, PyObject *iterable)
+{
+    PyObject *it = PyObject_GetIter(iterable);
+    if (it == NULL)
+        return NULL;
+    iternextfunc next = Py_TYPE(it)->tp_iternext;
+    Py_ssize_t n = 0;
+    PyObject *x;
+    while ((x = next(it)) != NULL) {
+        Py_DECREF(x);
+        n++;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_StopIteration))
+            return NULL;
+        PyErr_Clear();
+    }
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef speedups_methods[] = {
+    {"count", (PyCFunction)count, METH_O, count_doc},
     {"pipe", (PyCFunction)(void (*)(void))pipe_new, METH_FASTCALL, pipe_doc},
     {"merge_into", (PyCFunction)(void (*)(void))merge_into, METH_FASTCALL, merge_into_doc},
     {"bucket_hash", (PyCFunction)(void (*)(void))bucket_hash, METH_FASTCALL,

@@ -31,6 +31,7 @@ from ._accel import (
     PIPE_MAP,
     PIPE_MAP_VALUES,
     STOP_ITERATION_MSG,
+    count,
     pipe,
 )
 from .dependency import Dependency
@@ -304,7 +305,7 @@ class RDD(PairRDDFunctions):
         return list(chain.from_iterable(parts))
 
     async def count(self) -> int:
-        return sum(await self._run(_count_iter))
+        return sum(await self._run(count))
 
     async def take(self, num: int) -> list:
         """The first ``num`` elements: scans one partition, then more (as Spark's take)."""
@@ -641,13 +642,6 @@ def _engine_function(f: Callable) -> bool:
     if not isinstance(f, types.FunctionType):
         return isinstance(f, (type, types.BuiltinFunctionType))
     return f.__closure__ is None and f.__module__.startswith("asyncspark.")
-
-
-def _count_iter(it) -> int:
-    n = 0
-    for _ in it:
-        n += 1
-    return n
 
 
 def _fail_on_stopiteration(f: Callable) -> Callable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from itertools import chain
 
+from .._accel import count
 from ..dependency import ListDependency, OneToOneDependency, RangeDependency
 from ..rdd import RDD
 
@@ -137,7 +138,7 @@ class ZippedWithIndexRDD(RDD):
         n = self._num_partitions
         starts = [0]
         if n > 1:
-            counts = await self.ctx._run_job(self._prev, _count_iter, range(n - 1))
+            counts = await self.ctx._run_job(self._prev, count, range(n - 1))
             for c in counts:
                 starts.append(starts[-1] + c)
         self._starts = starts
@@ -147,12 +148,6 @@ class ZippedWithIndexRDD(RDD):
         return ((v, i) for i, v in enumerate(self._prev.iterator(split, task_ctx),
                                               self._starts[split]))
 
-
-def _count_iter(it) -> int:
-    n = 0
-    for _ in it:
-        n += 1
-    return n
 
 
 class CartesianRDD(RDD):

@@ -222,16 +222,23 @@ def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
 
 def _reporting_spills(items: Iterator, spiller) -> Iterator:
     """``items``; once they are exhausted, the bytes ``spiller`` (an ``ExternalMerger``
-    or ``ExternalSorter``) spilled are added to the task's ``shuffle_spill_bytes``."""
-    yield from items
-    if spiller.spilled_bytes:
-        from ..taskcontext import TaskContext
+    or ``ExternalSorter`` whose ``items()``/``sorted()`` made them) spilled are added to
+    the task's ``shuffle_spill_bytes``. When it has not spilled, everything is in memory
+    and stays there: ``items`` itself, with no generator step per record."""
+    if not spiller.spill_count:
+        return items
+    return _report_when_done(items, spiller)
 
-        ctx = TaskContext.get()
-        if ctx is not None:
-            metrics = ctx._metrics
-            metrics["shuffle_spill_bytes"] = (metrics.get("shuffle_spill_bytes", 0)
-                                              + spiller.spilled_bytes)
+
+def _report_when_done(items: Iterator, spiller) -> Iterator:
+    yield from items
+    from ..taskcontext import TaskContext
+
+    ctx = TaskContext.get()
+    if ctx is not None:
+        metrics = ctx._metrics
+        metrics["shuffle_spill_bytes"] = (metrics.get("shuffle_spill_bytes", 0)
+                                          + spiller.spilled_bytes)
 
 
 class CoGroupedRDD(RDD):

@@ -8,19 +8,17 @@ the others are fetched from their executors' ``TransportServer`` with at most
 
 from __future__ import annotations
 
-import pickle
-import struct
 from collections.abc import Iterable, Iterator
 from itertools import chain
 
 from ..errors import FetchFailedError
 from ..executor.env import ExecutorEnv, get_env
 from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
+from .batch import decode_batches
 
-__all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_batches", "read_blocks", "read_records"]
+__all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_blocks", "read_records"]
 
 DEFAULT_MAX_BYTES_IN_FLIGHT = 48 << 20
-_LEN = struct.Struct(">I")
 _READ = 1 << 20
 
 
@@ -85,31 +83,9 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
             yield data
 
 
-def read_batches(pieces: Iterable[bytes]) -> Iterator[list]:
-    """Decode ``u32 length + pickle`` batches from byte pieces, yielding each batch's
-    list of records."""
-    buf = b""
-    loads = pickle.loads
-    unpack = _LEN.unpack_from
-    for piece in pieces:
-        buf = buf + piece if buf else piece
-        pos = 0
-        n = len(buf)
-        while n - pos >= 4:
-            (length,) = unpack(buf, pos)
-            end = pos + 4 + length
-            if end > n:
-                break
-            yield loads(buf[pos + 4:end])
-            pos = end
-        buf = buf[pos:]
-    if buf:
-        raise FetchFailedError(f"shuffle block ends inside a batch ({len(buf)} bytes left)")
-
-
 def read_records(pieces: Iterable[bytes]) -> Iterator:
-    """The records of ``read_batches(pieces)``, one by one (chained at C speed)."""
-    return chain.from_iterable(read_batches(pieces))
+    """The records of the batches in ``pieces``, one by one (chained at C speed)."""
+    return chain.from_iterable(decode_batches(pieces))
 
 
 def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:

@@ -6,16 +6,15 @@ whenever what it holds exceeds the memory budget, and ends with **one data file 
 index file**: the data file holds each reduce partition's bytes contiguously, in
 partition order; the index file holds the ``num_reduces + 1`` offsets (int64, big-endian).
 
-A reduce partition's bytes are a sequence of batches, each ``u32 length`` + a pickled
-list of records. Spilled runs are already grouped by partition, so the final merge
-concatenates segments without unpickling them. Map-side combined runs may repeat a key
-across batches; the reduce side merges combiners anyway.
+A reduce partition's bytes are a sequence of batches (``batch.py``: a header and a
+marshaled or pickled list of records). Spilled runs are already grouped by partition, so
+the final merge concatenates segments without decoding them. Map-side combined runs may
+repeat a key across batches; the reduce side merges combiners anyway.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -25,11 +24,11 @@ from .._accel import bucket_hash, bucket_range, merge_into, merge_mode
 from ..dependency import identity
 from ..executor.env import get_env
 from ..taskcontext import TaskContext
+from .batch import BatchEncoder
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "write_map_output"]
 
 DEFAULT_MEMORY_BUDGET = 256 << 20
-_LEN = struct.Struct(">I")
 _CHECK_EVERY = 8192
 _COPY_CHUNK = 1 << 20
 
@@ -57,11 +56,12 @@ class _Spill:
         self.file = None
         self.spilled_bytes = 0
         self.records = 0
+        self.encoder = BatchEncoder()
 
     def add(self, part: int, records: list) -> None:
-        data = pickle.dumps(records, 5)
-        self.chunks[part].append(_LEN.pack(len(data)) + data)
-        self.in_memory += len(data) + 4
+        data = self.encoder.encode(records)
+        self.chunks[part].append(data)
+        self.in_memory += len(data)
         self.records += len(records)
         if self.in_memory > self.budget:
             self.spill()

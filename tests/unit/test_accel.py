@@ -212,8 +212,8 @@ def pipe_outcome(pipe, kind, f, data):
     it = pipe(kind, f, data)
     try:
         for x in it:
-            out.append(x)
-    except Exception as exc:  # noqa: BLE001 - the outcome is what is compared
+            out.append(x)  # noqa: PERF402 - what came before the error is kept
+    except Exception as exc:  # the outcome is what is compared
         cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else None
         return out, (type(exc).__name__, str(exc), cause, exc.__suppress_context__)
     assert next(it, "end") == "end"  # stays exhausted
@@ -262,3 +262,20 @@ def test_pipe_stop_iteration_fails_loudly(impl):
         impl[1](9, abs, [])
     with pytest.raises(TypeError):
         impl[1](_accel.PIPE_MAP, abs, 5)  # not iterable
+
+
+@pytest.mark.parametrize("count", [_accel.py_count] + (
+    [_speedups.count] if _speedups is not None else []))
+def test_count(count):
+    assert count([]) == 0
+    assert count(iter(range(1000))) == 1000
+    assert count(x for x in "abc") == 3
+    with pytest.raises(TypeError):
+        count(5)
+
+    def failing():
+        yield 1
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        count(failing())
