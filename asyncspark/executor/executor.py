@@ -1,11 +1,13 @@
-"""The executor process: a control connection to the driver and one task thread.
+"""The executor process: a control connection served by the event loop, and a task
+thread serving its own task channel.
 
-The event loop only moves messages: task binaries are stored raw, launches are queued for
-the task thread, finished tasks are batched into ``TaskStatuses`` frames. The task thread
-deserializes each stage's binary once, runs tasks one after another, and hands results
-back with ``call_soon_threadsafe``. A killed task gets ``TaskKilledError`` raised in the
-task thread; a task stuck in C code does not notice, and the driver kills the whole
-process after a grace period.
+The event loop registers (HMAC both ways), sends heartbeats, takes kills and the stop
+order, and runs the block server. The task thread connects the task channel
+(``task_channel.py``) once the executor is registered: launches come in and batched
+``TaskStatuses`` go out on it, with blocking socket calls and no hop through the loop.
+It deserializes each stage's binary once and runs tasks one after another. A killed task
+gets ``TaskKilledError`` raised in the task thread; a task stuck in C code does not
+notice, and the driver kills the whole process after a grace period.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import asyncio
 import logging
 import os
 import pickle
-import queue
 import socket
 import sys
 import threading
@@ -24,25 +25,21 @@ from typing import Any
 
 import msgpack
 
-from ..errors import AuthenticationError, ResultTooLargeError, TaskKilledError
+from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
 from ..taskcontext import TaskContext
 from ..transport import auth
 from ..transport.codec import (
     DEFAULT_MAX_FRAME_SIZE,
     Challenge,
-    ForgetBinaries,
     Heartbeat,
     KillTask,
-    LaunchTasks,
-    MapOutputs,
     Register,
     Registered,
     StopExecutor,
-    TaskBinary,
-    TaskStatuses,
 )
 from ..transport.protocol import FramedProtocol
 from .env import ExecutorEnv, set_env
+from .task_channel import TaskChannelClient
 
 # Task stamps for tracing: CLOCK_MONOTONIC on Linux, one clock for every process of the
 # host, so the driver can compare them with its own (see scheduler/trace.py).
@@ -54,8 +51,6 @@ log = logging.getLogger("asyncspark.executor")
 
 FINISHED, FAILED, KILLED = 0, 1, 2
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
-_STATUS_BYTES = 32  # header bytes per further status in the same frame (generous)
-_FORGET = object()
 
 
 def encode_failure(exc: BaseException) -> bytes:
@@ -82,10 +77,7 @@ class Executor:
         self.local_dir = local_dir
         self.conn: FramedProtocol | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.raw_binaries: dict[int, bytes] = {}
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._flush_scheduled = False
+        self._registered = threading.Event()  # the control connection is authenticated
         self._lock = threading.Lock()
         self._current: int | None = None
         self._killed: set[int] = set()
@@ -109,9 +101,10 @@ class Executor:
         self.loop = loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         self.env.loop = loop
-        # Registration comes first (the driver's start-up waits for it); the task thread
-        # imports what tasks need meanwhile, and the block server starts once we are
-        # registered (tasks wait for it: map outputs name its port).
+        # Registration comes first (the driver's start-up waits for it): the control
+        # connection, then the task thread's own task channel. The thread imports what
+        # tasks need after that, and the block server starts once we are registered
+        # (tasks wait for it: map outputs name its port).
         threading.Thread(target=self._task_thread, name="asyncspark-task", daemon=True).start()
         await loop.create_connection(
             lambda: FramedProtocol(self._on_message, self._on_close,
@@ -176,24 +169,8 @@ class Executor:
             self.conn.abort(AuthenticationError(  # type: ignore[union-attr]
                 f"driver sent {t.__name__} before authenticating"))
             return
-        if t is LaunchTasks:
-            put = self.inbox.put
-            if self.trace:
-                received = now_ns()
-                for task in msg.tasks:
-                    task.append(received)
-                    put(task)
-                return
-            for task in msg.tasks:
-                put(task)
-        elif t is TaskBinary:
-            self.raw_binaries[msg.binary_id] = msg.body
-        elif t is KillTask:
+        if t is KillTask:
             self._kill(msg.task_id)
-        elif t is MapOutputs:
-            self.env.map_outputs[msg.shuffle_id] = msg.statuses
-        elif t is ForgetBinaries:
-            self.inbox.put((_FORGET, msg.binary_ids))
         elif t is Challenge:
             self.conn.send(Register(  # type: ignore[union-attr]
                 self.executor_id, auth.prove(self.secret, msg.nonce, b"executor"),
@@ -213,6 +190,7 @@ class Executor:
             self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
             self._block_server_task = self.loop.create_task(  # type: ignore[union-attr]
                 self._start_block_server())
+            self._registered.set()
         elif t is StopExecutor:
             self._finish(0)
         else:
@@ -232,61 +210,45 @@ class Executor:
 
     # -- task thread ---------------------------------------------------------------------
 
-    def _post(self, item: tuple) -> None:
-        self.outbox.put(item)
-        # One wake-up of the loop per batch: a flush already scheduled will take this
-        # status too (it clears the flag before it drains the outbox).
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon_threadsafe(self._flush)  # type: ignore[union-attr]
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        conn = self.conn
-        if conn is None or conn.closed:
-            return
-        statuses: list = []
-        payloads: list = []
-        size = 0
-        budget = self.max_frame_size - _FRAME_SLACK
-        get = self.outbox.get_nowait
-        while True:
-            try:
-                task_id, state, payload, run_us, metrics, stamps = get()
-            except queue.Empty:
-                break
-            if statuses and size + len(payload) + _STATUS_BYTES * len(statuses) > budget:
-                conn.send(TaskStatuses(statuses, b"".join(payloads)))
-                statuses, payloads, size = [], [], 0
-            statuses.append([task_id, state, len(payload), run_us, metrics, stamps])
-            payloads.append(payload)
-            size += len(payload)
-        if statuses:
-            conn.send(TaskStatuses(statuses, b"".join(payloads)))
-
     def _task_thread(self) -> None:
         self._thread_id = threading.get_ident()
-        from .. import serializers  # the heavy import, while the loop registers
+        code = 0
+        try:
+            self._registered.wait()
+            channel = TaskChannelClient.connect(self.driver, self.executor_id, self.secret,
+                                                self.max_frame_size)
+            from .. import serializers  # the heavy import, once registered
 
-        self._loads, self._dumps_result = serializers.loads, serializers.dumps_result
-        self._serving.wait()
-        binaries: dict[int, tuple] = {}
-        while True:
+            self._loads, self._dumps_result = serializers.loads, serializers.dumps_result
+            self._serving.wait()
+            binaries: dict[int, tuple] = {}
+            while True:
+                try:
+                    self._task_loop(channel, binaries)
+                    return  # the driver closed the channel
+                except TaskKilledError:
+                    continue  # a kill that landed between tasks: nothing to interrupt
+        except (OSError, ProtocolError, AuthenticationError) as exc:
+            log.error("executor %s: task channel failed: %s", self.executor_id, exc)
+            code = 2
+        finally:
             try:
-                self._task_loop(binaries)
-                return
-            except TaskKilledError:
-                continue  # a kill that landed between tasks: nothing to interrupt
+                self.loop.call_soon_threadsafe(self._finish, code)  # type: ignore[union-attr]
+            except RuntimeError:
+                pass  # the loop has ended already
 
-    def _task_loop(self, binaries: dict[int, tuple]) -> None:
-        get = self.inbox.get
+    def _task_loop(self, channel: TaskChannelClient, binaries: dict[int, tuple]) -> None:
+        trace = self.trace
+        limit = self.max_frame_size
+
+        def forget(binary_ids: list) -> None:
+            for bid in binary_ids:
+                binaries.pop(bid, None)
+
         while True:
-            item = get()
-            if item[0] is _FORGET:
-                for bid in item[1]:
-                    binaries.pop(bid, None)
-                    self.raw_binaries.pop(bid, None)
-                continue
+            item = channel.next_task(forget, self.env.map_outputs, trace)
+            if item is None:
+                return
             task_id, binary_id, partition, attempt, stage_id = item[:5]
             stamps = [item[5], now_ns()] if len(item) > 5 else None
             with self._lock:
@@ -297,12 +259,13 @@ class Executor:
                     self._current = task_id
                     killed = False
             if killed:
-                self._post((task_id, KILLED, b"", 0, None, None))
+                channel.add_status([task_id, KILLED, 0, 0, None, None], b"", limit)
                 continue
             start = time.perf_counter()
             ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
             try:
-                state, payload = FINISHED, self._run_task(binaries, binary_id, partition, ctx)
+                state, payload = FINISHED, self._run_task(
+                    binaries, channel.raw_binaries, binary_id, partition, ctx)
             except TaskKilledError:
                 state, payload = KILLED, b""
             except BaseException as exc:
@@ -310,16 +273,17 @@ class Executor:
             finally:
                 TaskContext._set(None)
             run_us = int((time.perf_counter() - start) * 1e6)
-            if len(payload) > self.max_frame_size - _FRAME_SLACK:
+            if len(payload) > limit - _FRAME_SLACK:
                 state, payload = FAILED, encode_failure(ResultTooLargeError(
                     f"the result of task {task_id} is {len(payload)} bytes, more than a "
-                    f"frame can carry (asyncspark.rpc.maxFrameSize = {self.max_frame_size})"))
+                    f"frame can carry (asyncspark.rpc.maxFrameSize = {limit})"))
             if stamps is not None:
                 stamps.append(now_ns())
-            self._task_done(task_id, state, payload, run_us, ctx._metrics or None, stamps)
+            self._leave_task()
+            channel.add_status([task_id, state, len(payload), run_us, ctx._metrics or None,
+                                stamps], payload, limit)
 
-    def _task_done(self, task_id: int, state: int, payload: bytes, run_us: int,
-                   metrics: dict | None, stamps: list | None) -> None:
+    def _leave_task(self) -> None:
         # A kill may land while we leave the task; retry until we are out of it.
         while True:
             try:
@@ -328,13 +292,12 @@ class Executor:
                 break
             except TaskKilledError:
                 continue
-        self._post((task_id, state, payload, run_us, metrics, stamps))
 
-    def _run_task(self, binaries: dict, binary_id: int, partition: int,
+    def _run_task(self, binaries: dict, raw_binaries: dict, binary_id: int, partition: int,
                   ctx: TaskContext) -> bytes:
         entry = binaries.get(binary_id)
         if entry is None:
-            raw = self.raw_binaries.get(binary_id)
+            raw = raw_binaries.get(binary_id)
             if raw is None:
                 raise RuntimeError(f"task binary {binary_id} was never received")
             entry = binaries[binary_id] = self._loads(raw)

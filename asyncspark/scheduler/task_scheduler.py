@@ -43,13 +43,15 @@ FINISHED, FAILED, KILLED = 0, 1, 2
 class ExecutorData:
     """The driver's view of one registered executor."""
 
-    __slots__ = ("binaries", "conn", "forget", "free", "host", "id", "map_epochs", "pid",
-                 "running", "slots")
+    __slots__ = ("binaries", "conn", "control", "forget", "free", "host", "id", "map_epochs",
+                 "pid", "running", "slots")
 
-    def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0):
+    def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0,
+                 control: Any = None):
         self.id = executor_id
         self.host = host
-        self.conn = conn
+        self.conn = conn  # the task channel: launches (and what they need) go here
+        self.control = control if control is not None else conn  # kills go here
         self.slots = slots
         self.free = slots
         self.pid = pid
@@ -172,7 +174,7 @@ class TaskScheduler:
             if ex is None:
                 continue
             try:
-                ex.conn.send(KillTask(task_id, reason[:500]))
+                ex.control.send(KillTask(task_id, reason[:500]))
             except ConnectionError:
                 continue
             task.kill_handle = loop.call_later(

@@ -214,6 +214,18 @@ class MapOutputs(Message):
 
 
 
+@message(12)
+class TaskChannel(Message):
+    """Executor -> driver, first message on the executor's second connection, its task
+    channel (launches in, statuses out, served by the task thread): HMAC of the
+    driver's nonce on this connection, and a nonce the driver answers with
+    ``Registered``."""
+
+    executor_id: str
+    mac: bytes
+    nonce: bytes
+
+
 # --- shuffle block transport: reducer (client) <-> executor TransportServer ----------
 #
 # Authentication comes first, both ways: BlockAuthChallenge -> BlockAuthResponse ->

@@ -34,6 +34,7 @@ from ...transport.codec import (
     Register,
     Registered,
     StopExecutor,
+    TaskChannel,
     TaskStatuses,
 )
 from ...transport.protocol import FramedProtocol
@@ -62,6 +63,7 @@ class _ExecutorConnection:
         self.backend = backend
         self.nonce = auth.make_nonce()
         self.executor_id: str | None = None
+        self.host, self.pid = "", 0  # from Register
         self.proto = FramedProtocol(self._on_message, self._on_close,
                                     backend.conf.max_frame_size, self._on_connect)
         self.last_heartbeat = time.monotonic()
@@ -83,6 +85,9 @@ class _ExecutorConnection:
 
     def _handshake(self, msg: Any) -> None:
         backend = self.backend
+        if type(msg) is TaskChannel:
+            self._task_channel(msg)
+            return
         if type(msg) is not Register:
             self.proto.abort(AuthenticationError(
                 f"{type(msg).__name__} received before registration"))
@@ -97,11 +102,31 @@ class _ExecutorConnection:
             self.proto.abort(AuthenticationError(f"unexpected executor {msg.executor_id!r}"))
             return
         self.executor_id = msg.executor_id
+        self.host, self.pid = msg.host, msg.pid
         self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"),
                                    backend.executor_settings()))
         backend.conns[msg.executor_id] = self
+        # Registered once its task thread has connected the task channel too.
+
+    def _task_channel(self, msg: TaskChannel) -> None:
+        """The second connection of a registered executor: its task thread's."""
+        backend = self.backend
+        if not auth.verify(backend.secret, self.nonce, b"executor", msg.mac):
+            log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
+            self.proto.abort(AuthenticationError("executor failed authentication"))
+            return
+        eid = msg.executor_id
+        control = backend.conns.get(eid)
+        fut = backend._pending.get(eid)
+        if control is None or eid in backend.channels or fut is None or fut.done():
+            self.proto.abort(AuthenticationError(f"unexpected task channel of {eid!r}"))
+            return
+        self.executor_id = eid
+        self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"), {}))
+        backend.channels[eid] = self
         backend.task_scheduler.executor_added(ExecutorData(
-            msg.executor_id, msg.host, self.proto, backend.conf.task_slots, msg.pid))
+            eid, control.host, self.proto, backend.conf.task_slots, control.pid,
+            control=control.proto))
         fut.set_result(None)
 
     def _on_close(self, exc: BaseException | None) -> None:
@@ -117,7 +142,8 @@ class LocalBackend:
         self.task_scheduler = task_scheduler
         self.secret = auth.make_secret()
         self.procs: dict[str, asyncio.subprocess.Process] = {}
-        self.conns: dict[str, _ExecutorConnection] = {}
+        self.conns: dict[str, _ExecutorConnection] = {}  # control connections
+        self.channels: dict[str, _ExecutorConnection] = {}  # task channels
         self._pending: dict[str, asyncio.Future] = {}
         self._watchers: dict[str, asyncio.Task] = {}
         self._kill_reasons: dict[str, str] = {}
@@ -199,6 +225,7 @@ class LocalBackend:
             fut.set_exception(ExecutorLostError(f"{reason} before registering"))
         self.procs.pop(executor_id, None)
         self.conns.pop(executor_id, None)
+        self.channels.pop(executor_id, None)
         self._watchers.pop(executor_id, None)
         shutil.rmtree(os.path.join(self.local_root, f"executor-{executor_id}"),
                       ignore_errors=True)
@@ -296,8 +323,9 @@ class LocalBackend:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for conn in list(self.conns.values()):
+        for conn in [*self.conns.values(), *self.channels.values()]:
             conn.proto.abort()
         self.conns.clear()
+        self.channels.clear()
         if self._own_root:
             shutil.rmtree(self.local_root, ignore_errors=True)
