@@ -38,7 +38,7 @@ from ..transport.codec import (
 
 __all__ = ["FLUSH_INTERVAL_NS", "TaskChannelClient"]
 
-FLUSH_INTERVAL_NS = 200_000
+FLUSH_INTERVAL_NS = 500_000  # measured: 50 µs 12k, 200 µs 15k, 500 µs 23-28k empty tasks/s
 _RECV_SIZE = 1 << 20
 _JOIN_LIMIT = 64 * 1024
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
