@@ -304,6 +304,35 @@ async def test_unauthenticated_connection_is_rejected():
         assert await sc.parallelize(range(5), 1).count() == 5
 
 
+async def test_task_channel_needs_authentication_and_a_registered_executor():
+    from asyncspark.transport import auth
+    from asyncspark.transport.codec import NEED_DATA, Challenge, FrameCodec, TaskChannel
+
+    async with Context("local[1]") as sc:
+        host, port = sc._backend.address
+        secret = sc._backend.secret
+
+        async def attempt(executor_id: str, good_mac: bool) -> bytes:
+            reader, writer = await asyncio.open_connection(host, port)
+            codec = FrameCodec()
+            while (msg := codec.next_event()) is NEED_DATA:
+                codec.receive_data(await asyncio.wait_for(reader.read(4096), 5))
+            assert type(msg) is Challenge
+            mac = auth.prove(secret, msg.nonce, b"executor") if good_mac else b"x" * 32
+            writer.write(codec.send(TaskChannel(executor_id, mac, b"n" * 32)))
+            await writer.drain()
+            rest = await asyncio.wait_for(reader.read(), 5)  # EOF: the driver closed it
+            writer.close()
+            return rest
+
+        assert await attempt("0", good_mac=False) == b""
+        # Authenticated, but executor 0 has its task channel already, and 7 is unknown.
+        assert await attempt("0", good_mac=True) == b""
+        assert await attempt("7", good_mac=True) == b""
+        assert set(sc._backend.channels) == {"0"}
+        assert await sc.parallelize(range(5), 2).count() == 5
+
+
 DRIVER_SCRIPT = """
 import asyncio, os, sys, asyncspark
 async def main():
