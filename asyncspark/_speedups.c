@@ -312,6 +312,52 @@ PyDoc_STRVAR(bucket_range_doc,
 "As bucket_hash, for a range partitioner with the identity key function: a key goes to\n"
 "`bisect_left(bounds, key)` (mirrored when not `ascending`).");
 
+/* Bounds as C integers when all of them are exact ints that fit: keys that are exact ints
+   then bisect without a rich comparison. NULL (no error) otherwise. */
+static long long *
+int_bounds(PyObject *bounds)
+{
+    Py_ssize_t n = PyList_GET_SIZE(bounds);
+    long long *cb = PyMem_Malloc(sizeof(long long) * (n ? n : 1));
+    if (cb == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PyList_GET_ITEM(bounds, i);
+        int overflow = 0;
+        if (!PyLong_CheckExact(b)
+                || ((cb[i] = PyLong_AsLongLongAndOverflow(b, &overflow)) == -1
+                    && (overflow || PyErr_Occurred()))) {
+            PyErr_Clear();
+            PyMem_Free(cb);
+            return NULL;
+        }
+    }
+    return cb;
+}
+
+/* bisect_left(bounds, k) for an exact int k over C bounds; -1 if k does not fit. */
+static Py_ssize_t
+int_bisect(const long long *cb, Py_ssize_t n, PyObject *k)
+{
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(k, &overflow);
+    if (overflow)
+        return overflow > 0 ? n : 0;
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = ((size_t)lo + hi) / 2;
+        if (cb[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static PyObject *
 bucket_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -331,40 +377,50 @@ bucket_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "bucket_range() needs an iterator");
         return NULL;
     }
+    Py_ssize_t nbounds = PyList_GET_SIZE(bounds);
+    long long *cb = int_bounds(bounds);
+    PyObject *result = NULL;
     while (n < limit) {
         PyObject *kv = PyIter_Next(it);
         if (kv == NULL) {
             if (PyErr_Occurred())
-                return NULL;
+                goto done;
             break;
         }
         PyObject *k = first_item(kv);
         if (k == NULL) {
             Py_DECREF(kv);
-            return NULL;
+            goto done;
         }
-        /* bisect_left; the list may not change under us: comparisons can run user code,
-           so re-read its size each step */
-        Py_ssize_t lo = 0, hi = PyList_GET_SIZE(bounds);
+        Py_ssize_t lo = -1;
         int failed = 0;
-        while (lo < hi) {
-            Py_ssize_t mid = ((size_t)lo + hi) / 2;
-            if (mid >= PyList_GET_SIZE(bounds)) {
-                PyErr_SetString(PyExc_RuntimeError, "range bounds changed during bucketing");
-                failed = 1;
-                break;
+        if (cb != NULL && PyLong_CheckExact(k))
+            lo = int_bisect(cb, nbounds, k);
+        if (lo < 0) {
+            /* bisect_left with rich comparisons; they can run user code, so the list's
+               size is checked at each step */
+            Py_ssize_t hi = PyList_GET_SIZE(bounds);
+            lo = 0;
+            while (lo < hi) {
+                Py_ssize_t mid = ((size_t)lo + hi) / 2;
+                if (mid >= PyList_GET_SIZE(bounds)) {
+                    PyErr_SetString(PyExc_RuntimeError,
+                                    "range bounds changed during bucketing");
+                    failed = 1;
+                    break;
+                }
+                PyObject *b = Py_NewRef(PyList_GET_ITEM(bounds, mid));
+                int lt = PyObject_RichCompareBool(b, k, Py_LT);
+                Py_DECREF(b);
+                if (lt < 0) {
+                    failed = 1;
+                    break;
+                }
+                if (lt)
+                    lo = mid + 1;
+                else
+                    hi = mid;
             }
-            PyObject *b = Py_NewRef(PyList_GET_ITEM(bounds, mid));
-            int lt = PyObject_RichCompareBool(b, k, Py_LT);
-            Py_DECREF(b);
-            if (lt < 0) {
-                failed = 1;
-                break;
-            }
-            if (lt)
-                lo = mid + 1;
-            else
-                hi = mid;
         }
         Py_ssize_t p = ascending ? lo : nparts - 1 - lo;
         if (!failed && (p < 0 || p >= nparts))
@@ -372,12 +428,15 @@ bucket_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(k);
         if (failed || PyList_Append(PyList_GET_ITEM(buckets, p), kv) < 0) {
             Py_DECREF(kv);
-            return NULL;
+            goto done;
         }
         Py_DECREF(kv);
         n++;
     }
-    return PyLong_FromSsize_t(n);
+    result = PyLong_FromSsize_t(n);
+done:
+    PyMem_Free(cb);
+    return result;
 }
 
 /* ---- Pipe: the per-element iterators of the narrow transformations ------------------
