@@ -122,7 +122,8 @@ class Context:
         self.listener_bus.start()
         bus = self.listener_bus
         map_outputs = MapOutputTracker()
-        ts = TaskScheduler(self._post_event, max_failures=self.conf.task_max_failures,
+        ts = TaskScheduler(self._post_event, post_many=self._post_events,
+                           max_failures=self.conf.task_max_failures,
                            map_outputs=map_outputs,
                            kill_grace_period=self.conf.kill_grace_period,
                            pipeline_depth=self.conf.pipeline_depth,
@@ -147,6 +148,9 @@ class Context:
 
     def _post_event(self, event: Any) -> None:
         self._dag.post(event)  # type: ignore[union-attr]
+
+    def _post_events(self, events: list) -> None:
+        self._dag.post_many(events)  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         """Cancel running jobs, stop the executors and the scheduler. Idempotent."""

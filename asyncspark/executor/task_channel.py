@@ -7,9 +7,9 @@ and the event loop: the thread sleeps in ``recv()`` when it has nothing to run a
 wakes straight into the next task. The event loop keeps the control connection
 (registration, heartbeats, kills, stop) and the block server.
 
-Statuses are batched: while more tasks are queued, they are sent at most every
-``FLUSH_INTERVAL_NS`` (the driver needs them to refill a short-task pipeline), and all at
-once before the thread waits for more work.
+Statuses are batched: while more tasks are queued here or already sent by the driver,
+they are sent at most every ``FLUSH_INTERVAL_NS`` (the driver needs them to refill a
+short-task pipeline), and all at once before the thread waits for more work.
 """
 
 from __future__ import annotations
@@ -107,8 +107,18 @@ class TaskChannelClient:
             if ev is NEED_DATA:
                 if tasks:
                     return tasks.popleft()
-                self.flush()
-                codec.receive_data(self.sock.recv(_RECV_SIZE))
+                # Out of work here: take what the driver has sent meanwhile, if anything,
+                # before reporting (the statuses wait for their interval, as while
+                # tasks are queued); with nothing to run, report and wait.
+                try:
+                    data = self.sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    self.flush()
+                    data = self.sock.recv(_RECV_SIZE)
+                else:
+                    if data and now_ns() - self._first_unsent >= FLUSH_INTERVAL_NS:
+                        self.flush()
+                codec.receive_data(data)
                 continue
             t = type(ev)
             if t is LaunchTasks:

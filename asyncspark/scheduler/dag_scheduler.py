@@ -122,6 +122,18 @@ class DAGScheduler:
             self._posted.append(now_ns())
         self._queue.put_nowait(event)
 
+    def post_many(self, events: list) -> None:
+        """Queue several events as one item (a status frame's completions): handled in
+        order, one queue hop for all."""
+        assert self._queue is not None, "DAGScheduler not started"
+        if self._task is None or self._task.done():
+            for event in events:
+                self._execute(self.handle(event))
+            return
+        if self._posted is not None:
+            self._posted.append(now_ns())
+        self._queue.put_nowait(events)
+
     async def _event_loop(self) -> None:
         assert self._queue is not None
         queue = self._queue
@@ -130,13 +142,19 @@ class DAGScheduler:
             event = await queue.get()
             if posted is not None and posted:
                 tracer.queue_wait(now_ns() - posted.popleft())  # type: ignore[union-attr]
-            try:
-                commands = self.handle(event)
-                self._execute(commands)
-            except Exception:  # a bug here must not kill the scheduler silently
-                log.exception("DAGScheduler failed handling %s", type(event).__name__)
+            if type(event) is list:
+                for ev in event:
+                    self._handle_safely(ev)
+                continue
+            self._handle_safely(event)
             if type(event) is StopScheduler:
                 return
+
+    def _handle_safely(self, event: Any) -> None:
+        try:
+            self._execute(self.handle(event))
+        except Exception:  # a bug here must not kill the scheduler silently
+            log.exception("DAGScheduler failed handling %s", type(event).__name__)
 
     async def stop(self, reason: str = "context stopped") -> None:
         if self._task is None:

@@ -97,7 +97,8 @@ def decode_failure(payload: bytes) -> TaskEndReason:
 
 
 class TaskScheduler:
-    def __init__(self, post: Callable[[Any], None], *, max_failures: int = 4,
+    def __init__(self, post: Callable[[Any], None], *,
+                 post_many: Callable[[list], None] | None = None, max_failures: int = 4,
                  kill_grace_period: float = 1.0, pipeline_depth: int = 0,
                  short_task_us: float = 2000.0,
                  kill_executor: Callable[[str, str], None] = lambda e, r: None,
@@ -105,6 +106,8 @@ class TaskScheduler:
                  map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None) -> None:
         self.post = post
+        # One queue item for all the events of a status frame (a batch of tasks).
+        self.post_many = post_many or (lambda events: [post(e) for e in events])
         self.tracer = tracer
         self.map_outputs = map_outputs
         self.max_failures = max_failures
@@ -342,6 +345,7 @@ class TaskScheduler:
         now = self.clock()
         tracer = self.tracer
         received = now_ns() if tracer is not None else 0
+        events: list = []
         for task_id, state, nbytes, run_us, metrics, stamps in statuses:
             payload = view[offset: offset + nbytes]
             offset += nbytes
@@ -361,11 +365,13 @@ class TaskScheduler:
                     stats = self._run_stats[task.tsm.taskset.stage_id] = [0, 0]
                 stats[0] += 1
                 stats[1] += run_us
-            self._task_ended(task, executor_id, state, payload, now, metrics)
+            self._task_ended(task, executor_id, state, payload, now, metrics, events.append)
+        if events:
+            self.post_many(events)
         self.revive()
 
     def _task_ended(self, task: _Task, executor_id: str, state: int, payload,
-                    now: float, metrics: dict | None = None) -> None:
+                    now: float, metrics: dict | None, post: Callable[[Any], Any]) -> None:
         tsm = task.tsm
         ts = tsm.taskset
         duration = now - task.launched
@@ -380,7 +386,7 @@ class TaskScheduler:
             else:
                 index = tsm.succeeded(task.task_id)
                 if index is not None:
-                    self.post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id,
+                    post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id,
                                               index, partition, executor_id, True, result,
                                               duration=duration, metrics=metrics))
                 if tsm.finished:
@@ -393,7 +399,7 @@ class TaskScheduler:
         _, abort = tsm.failed(task.task_id, executor_id, reason.counts)
         if reason.kind == "fetch_failed" and not tsm.zombie:
             abort = True  # until stage resubmission exists, a lost map output fails the job
-        self.post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
+        post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
                                   partition, executor_id, False, reason=reason,
                                   duration=duration))
         if abort:
@@ -401,7 +407,7 @@ class TaskScheduler:
             self._kill_running(tsm, "stage aborted")
             what = (f"failed {tsm.failures[task.index]} times, most recent failure"
                     if reason.kind != "fetch_failed" else "could not fetch its input")
-            self.post(TaskSetFailed(
+            post(TaskSetFailed(
                 ts.stage_id, ts.stage_attempt,
                 f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} "
                 f"{what}: Lost task "
