@@ -440,7 +440,8 @@ def test_weighted_bounds_follow_the_weights():
     q = RangePartitioner.from_weighted_sample([(k, 1.0) for k in range(10)], 2,
                                               ascending=False, keyfunc=lambda k: -k)
     assert q.bounds == [-5]
-    assert q(9) == 1 and q(0) == 0
+    assert q(9) == 1
+    assert q(0) == 0
 
 
 @given(st.lists(st.tuples(st.integers(-1000, 1000), st.floats(0.5, 50)), max_size=300),

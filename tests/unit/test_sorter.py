@@ -3,6 +3,7 @@ enough to spill many times; memory stays near the budget; no spill file outlives
 
 from __future__ import annotations
 
+import copy
 import gc
 import operator
 import os
@@ -75,7 +76,9 @@ def test_merger_matches_dict(spill_dir, values, more_values, budget, agg_name, p
     m.merge_values(values)
     # Combiners from elsewhere (map-side), then more raw values.
     combiners = list(reference(agg, more_values).items())
-    m.merge_combiners(combiners)
+    # The merger owns what it is fed (it may grow a combiner in place, as Spark's and
+    # PySpark's do): give it copies, the reference below needs the originals.
+    m.merge_combiners(copy.deepcopy(combiners))
     m.merge_values(more_values)
     expected = reference(agg, values, combiners)
     expected = reference(agg, (), list(expected.items()) + list(
