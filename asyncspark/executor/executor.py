@@ -306,6 +306,20 @@ class Executor:
         return self._dumps_result(func(rdd.iterator(partition, ctx)))
 
 
+# Records are mostly tuples, lists and dicts: container objects the cyclic collector
+# tracks. With the default thresholds (700, 10, 10) a shuffle task that holds millions of
+# them spends 10-13% of its instructions in collections (callgrind, groupByKey and
+# sortByKey reduce tasks) that find nothing, records being acyclic. Collections 140x
+# rarer remove that; cyclic garbage still goes, reference counting frees the rest.
+_GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def _tune_gc() -> None:
+    import gc
+
+    gc.set_threshold(*_GC_THRESHOLDS)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -324,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     if driver_path:
         sys.path[:0] = [p for p in driver_path.split(os.pathsep) if p not in sys.path]
     host, _, port = args.driver.rpartition(":")
+    _tune_gc()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     executor = Executor(args.executor_id, host, int(port), secret, args.local_dir,
                         args.bind_host)
