@@ -17,12 +17,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["MODE_ADD", "MODE_CALL", "MODE_LIST", "NATIVE", "PIPE_FILTER", "PIPE_FLAT_MAP",
-           "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
+__all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
+           "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
            "merge_mode", "pipe"]
 
-MODE_CALL, MODE_ADD, MODE_LIST = 0, 1, 2
+MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
  PIPE_FLAT_MAP_VALUES) = range(6)
 STOP_ITERATION_MSG = "Caught StopIteration thrown from user's code; failing the task"
@@ -109,17 +109,33 @@ def py_merge_into(d: dict, it: Iterator, create: Callable | None, merge: Callabl
     """Merge up to ``limit`` ``(key, value)`` records of ``it`` into ``d``: a new key gets
     ``create(v)`` (``v`` when ``create`` is None), a known one ``merge(d[k], v)``. Modes:
     ``MODE_CALL`` calls the functions, ``MODE_ADD`` merges with ``+``, ``MODE_LIST`` makes
-    ``[v]`` and appends. ``(records merged, key of the last one)``; fewer than ``limit``
-    means ``it`` is exhausted."""
+    ``[v]`` and appends; ``MODE_CALL`` or ``MODE_ADD`` plus ``MODE_CELLS`` keep each
+    combiner in a one-item list replaced in place (one dict lookup per record, not
+    two). ``(records merged, key of the last one)``; fewer than ``limit`` means ``it``
+    is exhausted."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    if mode not in (MODE_CALL, MODE_ADD, MODE_LIST):
+    cells = bool(mode & MODE_CELLS)
+    base = mode & ~MODE_CELLS
+    if base not in (MODE_CALL, MODE_ADD, MODE_LIST) or (cells and base == MODE_LIST):
         raise ValueError(f"unknown merge mode {mode}")
     n = 0
     k = None
-    if mode == MODE_ADD:
+    if base == MODE_ADD:
         merge = operator.add
-    if mode == MODE_LIST:
+    if cells:
+        for k, v in it:
+            n += 1
+            c = d.get(k, _MISSING)
+            if c is _MISSING:
+                d[k] = [v if create is None else create(v)]
+            else:
+                if type(c) is not list or len(c) != 1:
+                    raise TypeError("merge_into(): a cell is not a 1-item list")
+                c[0] = merge(c[0], v)
+            if n >= limit:
+                break
+    elif base == MODE_LIST:
         for k, v in it:
             n += 1
             c = d.get(k, _MISSING)

@@ -13,7 +13,7 @@
 #include <Python.h>
 
 /* merge_into modes: how a combiner is made from a value and merged with the next one */
-enum { MODE_CALL = 0, MODE_ADD = 1, MODE_LIST = 2 };
+enum { MODE_CALL = 0, MODE_ADD = 1, MODE_LIST = 2, MODE_CELLS = 4 };
 
 /* Unpack a record into (key, value) as `k, v = item` does; new references. */
 static int
@@ -113,7 +113,8 @@ PyDoc_STRVAR(merge_into_doc,
 "Merge up to `limit` (key, value) records of iterator `it` into dict `d`: a new key gets\n"
 "`create(v)` (`v` itself when `create` is None), a known one `merge(d[k], v)`. Modes:\n"
 "0 calls the functions; 1 merges with `+` (create must be None); 2 makes `[v]` and\n"
-"appends. `n` < `limit` means `it` is exhausted; `last_key` is the key of the last\n"
+"appends; 0 or 1 plus 4 (cells) keep each combiner in a one-item list, replaced in\n"
+"place. `n` < `limit` means `it` is exhausted; `last_key` is the key of the last\n"
 "record merged (None if none was).");
 
 static PyObject *
@@ -136,8 +137,11 @@ merge_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long mode = PyLong_AsLong(args[5]);
     if (mode == -1 && PyErr_Occurred())
         return NULL;
-    if (mode < MODE_CALL || mode > MODE_LIST) {
-        PyErr_Format(PyExc_ValueError, "unknown merge mode %ld", mode);
+    int cells = (mode & MODE_CELLS) != 0;
+    mode &= ~MODE_CELLS;
+    if (mode < MODE_CALL || mode > MODE_LIST || (cells && mode == MODE_LIST)) {
+        PyErr_Format(PyExc_ValueError, "unknown merge mode %ld",
+                     mode | (cells ? MODE_CELLS : 0));
         return NULL;
     }
     PyObject *last = Py_NewRef(Py_None);
@@ -157,6 +161,39 @@ merge_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         n++;
         PyObject *c = PyDict_GetItemWithError(d, k); /* borrowed */
         PyObject *nc = NULL;
+        if (c != NULL && cells) {
+            /* The combiner lives in a one-item list: replaced in place, no second
+               lookup of the key to store it. */
+            if (!PyList_CheckExact(c) || PyList_GET_SIZE(c) != 1) {
+                PyErr_SetString(PyExc_TypeError, "merge_into(): a cell is not a 1-item list");
+                Py_DECREF(k);
+                Py_DECREF(v);
+                goto error;
+            }
+            Py_INCREF(c);
+            PyObject *old = PyList_GET_ITEM(c, 0);
+            if (mode == MODE_ADD) {
+                nc = PyNumber_Add(old, v);
+            }
+            else {
+                PyObject *a[2] = {old, v};
+                Py_INCREF(old);
+                nc = PyObject_Vectorcall(merge, a, 2, NULL);
+                Py_DECREF(old);
+            }
+            Py_DECREF(v);
+            if (nc == NULL) {
+                Py_DECREF(c);
+                Py_DECREF(k);
+                goto error;
+            }
+            old = PyList_GET_ITEM(c, 0);
+            PyList_SET_ITEM(c, 0, nc);
+            Py_DECREF(old);
+            Py_DECREF(c);
+            Py_SETREF(last, k);
+            continue;
+        }
         if (c != NULL) {
             if (mode == MODE_ADD) {
                 nc = PyNumber_Add(c, v);
@@ -191,6 +228,15 @@ merge_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         Py_DECREF(v);
+        if (nc != NULL && cells) {
+            PyObject *cell = PyList_New(1);
+            if (cell == NULL)
+                Py_CLEAR(nc);
+            else {
+                PyList_SET_ITEM(cell, 0, nc);
+                nc = cell;
+            }
+        }
         if (nc == NULL) {
             Py_DECREF(k);
             goto error;

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 
-from .._accel import bucket_hash, bucket_range, merge_into, merge_mode
+from .._accel import MODE_CELLS, MODE_LIST, bucket_hash, bucket_range, merge_into, merge_mode
 from ..dependency import identity
 from ..executor.env import get_env
 from ..taskcontext import TaskContext
@@ -172,24 +172,37 @@ def _estimate_entry(k, v) -> int:
 
 
 def _combine(records: Iterable, aggregator, budget: int, on_full) -> dict:
-    """Map-side combine into a dict; ``on_full(d)`` drains it when over the budget."""
+    """Map-side combine into a dict; ``on_full(d)`` drains it when over the budget.
+
+    While combining, each combiner sits in a one-item list (``MODE_CELLS``), updated in
+    place: one dict lookup per record instead of two (lookups of equal but not identical
+    keys cost a rich comparison each). The dict returned holds the combiners themselves.
+    """
     create = aggregator.createCombiner
     if create is identity:
         create = None
     merge = aggregator.mergeValue
     mode = merge_mode(create, merge)
-    d: dict = {}
+    if mode != MODE_LIST:
+        mode |= MODE_CELLS
+    cells: dict = {}
     it = iter(records)
     entry = 0
     while True:
-        n, k = merge_into(d, it, create, merge, _CHECK_EVERY, mode)
+        n, k = merge_into(cells, it, create, merge, _CHECK_EVERY, mode)
         if n:
-            entry = max(entry, _estimate_entry(k, d[k]))
-            if len(d) * entry > budget:
-                on_full(d)
-                d.clear()
+            entry = max(entry, _estimate_entry(k, cells[k]))
+            if len(cells) * entry > budget:
+                on_full(_uncell(cells, mode))
+                cells.clear()
         if n < _CHECK_EVERY:
-            return d
+            return _uncell(cells, mode)
+
+
+def _uncell(cells: dict, mode: int) -> dict:
+    if not mode & MODE_CELLS:
+        return cells
+    return {k: c[0] for k, c in cells.items()}
 
 
 _SAMPLE = 65536  # records combined before deciding whether combining pays

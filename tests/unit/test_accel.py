@@ -61,12 +61,18 @@ def test_merge_modes_agree(recs, limit):
             d[k] = merge(d[k], v) if k in d else (v if create is None else create(v))
         return d
 
+    cells = _accel.MODE_CELLS
     for create, merge, mode in [(None, operator.add, _accel.MODE_ADD),
                                 (None, lambda a, b: a * 2 + b, _accel.MODE_CALL),
                                 (lambda v: (v,), lambda c, v: (*c, v), _accel.MODE_CALL),
-                                (to_list, append_to, _accel.MODE_LIST)]:
+                                (to_list, append_to, _accel.MODE_LIST),
+                                (None, operator.add, _accel.MODE_ADD | cells),
+                                (lambda v: (v,), lambda c, v: (*c, v), _accel.MODE_CALL | cells)]:
         expected = reference(create, merge)
         outcomes = [run_merge(impl[1], recs, create, merge, limit, mode) for impl in IMPLS]
+        if mode & cells:
+            assert all(type(c) is list and len(c) == 1 for d, _ in outcomes for c in d.values())
+            outcomes = [({k: c[0] for k, c in d.items()}, r) for d, r in outcomes]
         for d, results in outcomes:
             assert d == expected
             assert list(d) == list(expected)  # insertion order too
@@ -132,7 +138,12 @@ def test_merge_generic_records_and_user_errors(impl):
     with pytest.raises(ValueError, match="limit"):
         merge_into({}, iter([]), None, operator.add, 0, _accel.MODE_ADD)
     with pytest.raises(ValueError, match="mode"):
-        merge_into({}, iter([]), None, operator.add, 1, 7)
+        merge_into({}, iter([]), None, operator.add, 1, 8)
+    with pytest.raises(ValueError, match="mode"):  # list mode has no cells
+        merge_into({}, iter([]), to_list, append_to, 1, _accel.MODE_LIST | _accel.MODE_CELLS)
+    with pytest.raises(TypeError, match="cell"):
+        merge_into({"k": 5}, iter([("k", 1)]), None, operator.add, 1,
+                   _accel.MODE_ADD | _accel.MODE_CELLS)
 
 
 def test_merge_list_mode_falls_back_to_merge_for_non_lists():
