@@ -320,6 +320,97 @@ class CloseStream(Message):
     stream_id: int
 
 
+# --- cached blocks (storage/) -------------------------------------------------------
+#
+# Control connection: an executor registers its block server's port, reports where
+# blocks went (``BlockUpdates``) and asks where a block is (``BlockQuery`` ->
+# ``BlockLocations``); the driver asks it to drop an unpersisted RDD's blocks.
+# Block server connection (after the same authentication as shuffle fetches):
+# ``FetchBlock`` / ``UploadBlock`` -> ``BlockReply``.
+
+
+@message(40)
+class RegisterBlockManager(Message):
+    """Executor -> driver: its block server listens on ``port``."""
+
+    port: int
+
+
+@message(41)
+class BlockUpdates(Message):
+    """Executor -> driver: ``updates`` ``[block_id, executor_id, where, size]`` (``where``
+    ``memory``/``disk``/``offheap``, or ``""`` when the block left that executor), then
+    the computation leases it gives up (``released`` block ids)."""
+
+    updates: list
+    released: list
+
+
+@message(42)
+class BlockQuery(Message):
+    """Executor -> driver: where is ``block_id``? With ``lease``, ask to compute it
+    when nobody has it (the answer waits while another executor computes it)."""
+
+    request_id: int
+    block_id: str
+    lease: bool
+
+
+@message(43)
+class BlockLocations(Message):
+    """Driver -> executor: the answer to a ``BlockQuery``: ``locations`` and ``peers``
+    (other live executors, replica targets), each ``[executor_id, host, port]``."""
+
+    request_id: int
+    locations: list
+    peers: list
+
+
+@message(44)
+class RemoveRdd(Message):
+    """Driver -> executor: drop every cached block of ``rdd_id``; answer ``RddRemoved``."""
+
+    request_id: int
+    rdd_id: int
+
+
+@message(45)
+class RddRemoved(Message):
+    """Executor -> driver: the blocks of a ``RemoveRdd`` are gone (``count`` of them)."""
+
+    request_id: int
+    count: int
+
+
+@message(46)
+class FetchBlock(Message):
+    """Block client -> server: send the cached block ``block_id`` (pickled records)."""
+
+    request_id: int
+    block_id: str
+
+
+@message(47)
+class UploadBlock(Message):
+    """Block client -> server: store a replica of ``block_id`` with storage ``level``
+    (``[useDisk, useMemory, useOffHeap, deserialized, replication]``)."""
+
+    request_id: int
+    block_id: str
+    level: list
+    body: bytes
+
+
+@message(48)
+class BlockReply(Message):
+    """Block server -> client: the block's bytes (``FetchBlock``), or an empty body
+    (``UploadBlock`` stored); ``error`` says why not (``not found: ...``)."""
+
+    request_id: int
+    error: str | None
+    body: bytes
+
+
 def _check_header(cls: type[Message], fields: list | tuple,
                   error: type[Exception] = RemoteProtocolError) -> None:
     """Raise ``error`` unless ``fields`` match ``cls``'s header field count and types."""
