@@ -131,6 +131,11 @@ class RDD(PairRDDFunctions):
         """``(description, user function)`` pairs, for naming unpicklable closures."""
         return []
 
+    def _plain_picklable(self) -> bool:
+        """Whether this RDD alone (no parents) pickles with plain pickle exactly as with
+        cloudpickle: only RDDs holding nothing but driver data of builtin types say so."""
+        return False
+
     def _lineage(self) -> Iterator[RDD]:
         seen: set[int] = set()
         stack: list[RDD] = [self]

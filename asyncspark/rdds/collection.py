@@ -49,6 +49,19 @@ class ParallelCollectionRDD(RDD):
         lo, hi = slice_bounds(len(data), n, split)
         return iter(data[lo:hi])
 
+    def _plain_picklable(self) -> bool:
+        """Whether plain pickle ships this RDD as cloudpickle would: a range, or a few
+        values of builtin atomic types (anything else, e.g. instances of classes defined
+        in the driver's ``__main__``, needs cloudpickle's by-value pickling)."""
+        data = self._data
+        if isinstance(data, range):
+            return True
+        return len(data) <= _PLAIN_MAX and all(type(x) in _ATOMIC for x in data)
+
+
+_PLAIN_MAX = 64
+_ATOMIC = frozenset({int, float, str, bytes, bool, type(None)})
+
 
 class EmptyRDD(RDD):
     """An RDD with no partitions."""

@@ -884,3 +884,26 @@ async def test_narrow_pipeline_matches_python(sc, data, num_slices, k):
     else:
         with pytest.raises(ValueError):
             await rdd.reduce(max)
+
+
+async def test_small_driver_data_pickles_plainly_but_local_classes_by_value(sc):
+    import pickle
+
+    class Local:  # not importable on an executor: must travel by value (cloudpickle)
+        def __init__(self, x):
+            self.x = x
+
+        def __eq__(self, other):
+            return isinstance(other, Local) and other.x == self.x
+
+    from asyncspark._accel import count
+
+    plain = sc.parallelize([1, "a", None], 1)
+    binary = sc._task_binary(plain, count)
+    assert pickle.loads(binary)[0]._data == [1, "a", None]
+    assert b"cloudpickle" not in binary  # the plain pickle fast path
+    local = sc.parallelize([Local(1), Local(2)], 2)
+    assert b"cloudpickle" in sc._task_binary(local, count)
+    assert await local.collect() == [Local(1), Local(2)]
+    assert await local.count() == 2
+    assert await plain.count() == 3
