@@ -24,6 +24,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .accumulators import Accumulator, AccumulatorParam
     from .conf import SparkConf
     from .context import Context
     from .listener import SparkListener
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 # The heavier parts load on first use, so that executors (which import this package)
 # and applications that only need part of it start fast.
 _LAZY = {
+    "Accumulator": ".accumulators",
+    "AccumulatorParam": ".accumulators",
     "Context": ".context",
     "RDD": ".rdd",
     "SparkConf": ".conf",
@@ -60,6 +63,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RDD",
+    "Accumulator",
+    "AccumulatorParam",
     "AsyncSparkError",
     "ConfigError",
     "Context",

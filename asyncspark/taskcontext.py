@@ -12,7 +12,8 @@ _local = threading.local()
 class TaskContext:
     """Information about the task attempt running on this thread; ``TaskContext.get()``."""
 
-    __slots__ = ("_attempt", "_local_dir", "_metrics", "_partition", "_stage", "_task_id")
+    __slots__ = ("_accumulators", "_attempt", "_local_dir", "_metrics", "_partition", "_stage",
+                 "_task_id")
 
     def __init__(self, stage_id: int, partition: int, attempt: int, task_id: int,
                  local_dir: str) -> None:
@@ -22,6 +23,7 @@ class TaskContext:
         self._task_id = task_id
         self._local_dir = local_dir
         self._metrics: dict = {}  # reported with the task's status (e.g. spill bytes)
+        self._accumulators: dict | None = None  # accumulator id -> this attempt's update
 
     @classmethod
     def get(cls) -> TaskContext | None:

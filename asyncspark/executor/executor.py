@@ -277,11 +277,27 @@ class Executor:
                 state, payload = FAILED, encode_failure(ResultTooLargeError(
                     f"the result of task {task_id} is {len(payload)} bytes, more than a "
                     f"frame can carry (asyncspark.rpc.maxFrameSize = {limit})"))
+            if state == FINISHED and ctx._accumulators:
+                state, payload = self._attach_accumulator_updates(ctx, payload)
             if stamps is not None:
                 stamps.append(now_ns())
             self._leave_task()
             channel.add_status([task_id, state, len(payload), run_us, ctx._metrics or None,
                                 stamps], payload, limit)
+
+    @staticmethod
+    def _attach_accumulator_updates(ctx: TaskContext, payload: bytes) -> tuple[int, bytes]:
+        """A finished task's accumulator updates go with its metrics (only a successful
+        attempt's count: see accumulators.py); updates that cannot be pickled fail it."""
+        from ..accumulators import UPDATES_KEY, encode_updates
+
+        try:
+            ctx._metrics[UPDATES_KEY] = encode_updates(ctx._accumulators)
+        except Exception as exc:
+            return FAILED, encode_failure(TypeError(
+                f"cannot pickle the accumulator updates of task {ctx._task_id} "
+                f"(accumulators {sorted(ctx._accumulators)}): {exc}"))
+        return FINISHED, payload
 
     def _leave_task(self) -> None:
         # A kill may land while we leave the task; retry until we are out of it.

@@ -44,6 +44,7 @@ from .events import (
     StopScheduler,
     SubmitTaskSet,
     TaskSetFailed,
+    UpdateAccumulators,
 )
 from .stage import ActiveJob, ResultStage, ShuffleInfo, ShuffleMapStage, Stage, TaskSet
 from .trace import Tracer, now_ns
@@ -68,8 +69,11 @@ class DAGScheduler:
                  listeners_active: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.time,
                  history: int = 2000, map_outputs: MapOutputTracker | None = None,
-                 tracer: Tracer | None = None) -> None:
+                 tracer: Tracer | None = None,
+                 update_accumulators: Callable[[bytes], None] = lambda updates: None
+                 ) -> None:
         self.task_scheduler = task_scheduler
+        self._update_accumulators = update_accumulators
         self.tracer = tracer
         # Tracing: when each queued event was posted (the queue is FIFO, one consumer).
         self._posted: collections.deque[int] | None = (
@@ -176,6 +180,8 @@ class DAGScheduler:
                 ts.cancel_tasks(cmd.stage_id, cmd.reason)
             elif t is PostListener:
                 self._post_listener(cmd.event)
+            elif t is UpdateAccumulators:
+                self._update_accumulators(cmd.updates)
             else:
                 raise TypeError(f"unknown command {cmd!r}")
 
@@ -325,7 +331,10 @@ class DAGScheduler:
         if stage is None:
             return cmds  # its jobs finished or were cancelled
         if isinstance(stage, ShuffleMapStage):
-            # A map output is usable whichever attempt produced it.
+            # A map output is usable whichever attempt produced it; its accumulator
+            # updates count each time, a re-run included (as Spark's).
+            if ev.accumulator_updates is not None:
+                cmds.append(UpdateAccumulators(ev.accumulator_updates))
             self.map_outputs.register(stage.shuffle_id, ev.partition, ev.result)
             if ev.stage_attempt == stage.attempt:
                 stage.pending.discard(ev.partition)
@@ -345,6 +354,8 @@ class DAGScheduler:
             return cmds  # a duplicate (speculative or resubmitted) result
         stage.done[index] = True
         stage.num_done += 1
+        if ev.accumulator_updates is not None:  # once per partition of a result stage
+            cmds.append(UpdateAccumulators(ev.accumulator_updates))
         job = self.jobs[stage.job_id]
         job.waiter.results[index] = ev.result
         job.waiter.finished += 1

@@ -12,7 +12,7 @@ __all__ = [
     "AllJobsCancelled", "BeginEvent", "CancelTasks", "CompleteJob", "CompletionEvent",
     "ExecutorAdded", "ExecutorLost", "FailJob", "JobCancelled", "JobGroupCancelled",
     "JobSubmitted", "PostListener", "StopScheduler", "SubmitTaskSet", "TaskEndReason",
-    "TaskSetFailed",
+    "TaskSetFailed", "UpdateAccumulators",
 ]
 
 
@@ -73,6 +73,8 @@ class CompletionEvent:
     reason: TaskEndReason | None = None
     duration: float = 0.0
     metrics: dict | None = None  # e.g. {"shuffle_spill_bytes": n}
+    # A successful attempt's pickled [(accumulator id, value), ...] (accumulators.py)
+    accumulator_updates: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -139,3 +141,10 @@ class FailJob:
 @dataclass(slots=True)
 class PostListener:
     event: Any
+
+
+@dataclass(slots=True)
+class UpdateAccumulators:
+    """Merge a successful task's accumulator updates into the driver's accumulators."""
+
+    updates: bytes

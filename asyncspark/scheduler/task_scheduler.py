@@ -17,6 +17,7 @@ from typing import Any
 
 import msgpack
 
+from ..accumulators import UPDATES_KEY
 from ..errors import FetchFailedError, LocalProtocolError
 from ..serializers import loads
 from ..shuffle.map_output_tracker import MapOutputTracker
@@ -385,10 +386,14 @@ class TaskScheduler:
                     exception=exc)
             else:
                 index = tsm.succeeded(task.task_id)
+                # Accumulator updates travel with the metrics; the DAGScheduler decides
+                # whether they count (they never reach listeners as metrics).
+                updates = metrics.pop(UPDATES_KEY, None) if metrics else None
                 if index is not None:
                     post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id,
                                               index, partition, executor_id, True, result,
-                                              duration=duration, metrics=metrics))
+                                              duration=duration, metrics=metrics,
+                                              accumulator_updates=updates))
                 if tsm.finished:
                     self._remove(tsm)
                 return
