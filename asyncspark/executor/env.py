@@ -25,9 +25,23 @@ class ExecutorEnv:
     # (shuffle id, map id) -> (data file, offsets) of map outputs written here
     outputs: dict[tuple[int, int], tuple[str, list[int]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    block_manager: Any = None  # storage.BlockManager, created at registration
 
     def setting(self, key: str, default: Any) -> Any:
         return self.conf.get(key, default)
+
+    def client_pool(self) -> Any:
+        """The executor's ``TransportClientPool`` (block servers of other executors),
+        created on first use."""
+        with self.lock:
+            if self.block_client is None:
+                from ..transport.client import TransportClientPool
+                from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
+
+                self.block_client = TransportClientPool(
+                    self.setting("secret", ""),
+                    max_frame_size=self.setting("max_frame_size", DEFAULT_MAX_FRAME_SIZE))
+            return self.block_client
 
 
 _env: ExecutorEnv | None = None

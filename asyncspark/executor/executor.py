@@ -13,6 +13,7 @@ notice, and the driver kills the whole process after a grace period.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pickle
@@ -30,11 +31,15 @@ from ..taskcontext import TaskContext
 from ..transport import auth
 from ..transport.codec import (
     DEFAULT_MAX_FRAME_SIZE,
+    BlockLocations,
     Challenge,
     Heartbeat,
     KillTask,
+    RddRemoved,
     Register,
+    RegisterBlockManager,
     Registered,
+    RemoveRdd,
     StopExecutor,
 )
 from ..transport.protocol import FramedProtocol
@@ -118,7 +123,8 @@ class Executor:
 
         try:
             server = TransportServer(self.secret, self._resolve_block, self.env.host, 0,
-                                     max_frame_size=self.max_frame_size)
+                                     max_frame_size=self.max_frame_size,
+                                     blocks=self.env.block_manager)
             await server.start()
         except Exception:
             log.exception("executor %s: cannot start the block server", self.executor_id)
@@ -126,6 +132,8 @@ class Executor:
             return
         self.block_server = server
         self.env.block_port = server.address[1]
+        with contextlib.suppress(ConnectionError):
+            self.conn.send(RegisterBlockManager(server.address[1]))  # type: ignore[union-attr]
         self._serving.set()
 
     def _resolve_block(self, shuffle_id: int, map_id: int, reduce_id: int):
@@ -186,15 +194,40 @@ class Executor:
             self.env.conf.update(msg.conf)
             self.env.conf["secret"] = self.secret
             self.env.loop = self.loop
+            self._start_block_manager(msg.conf)
             self.conn.codec.max_frame_size = self.max_frame_size  # type: ignore[union-attr]
             self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
             self._block_server_task = self.loop.create_task(  # type: ignore[union-attr]
                 self._start_block_server())
             self._registered.set()
+        elif t is BlockLocations:
+            self.env.block_manager.link.on_locations(msg)
+        elif t is RemoveRdd:
+            self.loop.create_task(self._remove_rdd(msg))  # type: ignore[union-attr]
         elif t is StopExecutor:
             self._finish(0)
         else:
             log.warning("executor %s: unexpected message %s", self.executor_id, t.__name__)
+
+    # -- cached blocks -------------------------------------------------------------------
+
+    def _start_block_manager(self, conf: dict) -> None:
+        from ..storage.block_manager import BlockManager, DriverLink
+
+        self.env.block_manager = BlockManager(
+            self.executor_id, self.env.host, self.local_dir,
+            int(conf.get("storage_memory", 512 << 20)), conf.get("offheap_dir"),
+            DriverLink(self.loop, self.conn), self.env.client_pool)  # type: ignore[arg-type]
+
+    async def _remove_rdd(self, msg: RemoveRdd) -> None:
+        try:
+            count = await asyncio.to_thread(self.env.block_manager.remove_rdd, msg.rdd_id)
+        except OSError as exc:
+            log.warning("executor %s: cannot remove the blocks of RDD %d: %r",
+                        self.executor_id, msg.rdd_id, exc)
+            count = -1
+        with contextlib.suppress(ConnectionError):
+            self.conn.send(RddRemoved(msg.request_id, count))  # type: ignore[union-attr]
 
     # -- killing -------------------------------------------------------------------------
 

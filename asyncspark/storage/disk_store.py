@@ -81,15 +81,12 @@ class DiskStore:
     def remove_rdd(self, rdd_id: int) -> list[str]:
         """Delete every block of ``rdd_id``; the ids removed."""
         prefix = f"rdd_{rdd_id}_"
-        removed = []
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:
-            return removed
-        for name in names:
-            if name.startswith(prefix) and _BLOCK_RE.fullmatch(name) and self.remove(name):
-                removed.append(name)
-        return removed
+            return []
+        return [name for name in names
+                if name.startswith(prefix) and _BLOCK_RE.fullmatch(name) and self.remove(name)]
 
     def block_ids(self) -> list[str]:
         try:

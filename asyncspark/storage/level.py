@@ -71,7 +71,7 @@ class StorageLevel:
         return hash(self._flags())
 
     def __repr__(self) -> str:
-        return "StorageLevel(%s, %s, %s, %s, %s)" % self._flags()
+        return "StorageLevel({}, {}, {}, {}, {})".format(*self._flags())
 
     def __str__(self) -> str:
         result = ""

@@ -151,7 +151,7 @@ class BlockManagerMaster:
         if not locs:
             return []
         found = []
-        for executor_id, status in sorted(locs.items(), key=lambda kv: kv[1].where != "memory"):
+        for executor_id, _ in sorted(locs.items(), key=lambda kv: kv[1].where != "memory"):
             address = self.executors.get(executor_id)
             if executor_id != exclude and address is not None:
                 found.append([executor_id, address[0], address[1]])

@@ -43,14 +43,17 @@ from .codec import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
+    BlockReply,
     ChunkFetchFailure,
     ChunkFetchRequest,
     ChunkFetchSuccess,
     CloseStream,
+    FetchBlock,
     Message,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,
+    UploadBlock,
 )
 from .protocol import FramedProtocol
 from .server import AUTH_FRAME_LIMIT, CLIENT_ROLE, FRAME_HEADER_SLACK, SERVER_ROLE
@@ -181,7 +184,7 @@ class TransportClient:
             entry = self._chunks.pop((msg.stream_id, msg.chunk_index), None)
             if entry is not None and not entry[0].done():
                 entry[0].set_result(msg)
-        elif isinstance(msg, (StreamHandle, OpenBlocksFailure)):
+        elif isinstance(msg, (StreamHandle, OpenBlocksFailure, BlockReply)):
             waiter = self._opens.pop(msg.request_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
@@ -260,6 +263,18 @@ class TransportClient:
         fut = asyncio.get_running_loop().create_future()
         # Sent first: a block list too big for a frame raises here, leaving nothing behind.
         self.proto.send(OpenBlocks(request_id, shuffle_id, [list(b) for b in blocks]))
+        self._opens[request_id] = fut
+        return fut
+
+    def cached_block_request(self, block_id: str, level: list | None = None,
+                             data: bytes = b"") -> asyncio.Future:
+        """Send ``FetchBlock`` (``level`` None) or ``UploadBlock``; the future's result
+        is a ``BlockReply`` or the exception that closed the connection."""
+        self._check_alive()
+        request_id = next(self._request_ids)
+        fut = asyncio.get_running_loop().create_future()
+        self.proto.send(FetchBlock(request_id, block_id) if level is None else
+                        UploadBlock(request_id, block_id, level, data))
         self._opens[request_id] = fut
         return fut
 
@@ -376,6 +391,32 @@ class TransportClientPool:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
+
+    async def cached_block(self, address: Any, block_id: str, level: list | None = None,
+                           data: bytes = b"") -> bytes | None:
+        """Fetch a cached RDD block from the block server at ``address`` (``level``
+        None): its bytes, or None when the server does not have it. Or upload a replica
+        (``level`` given): ``b""`` once stored. Raises ``TransportError`` when the server
+        cannot be reached or the upload failed."""
+        client = await self.connect(address)
+        fut = client.cached_block_request(block_id, level, data)
+        try:
+            async with asyncio.timeout(self.io_timeout):
+                reply = await fut
+        except TimeoutError:
+            client.forget_open(fut)
+            client.abort(TransportError("timed out"))
+            raise TransportError(f"block server {address} did not answer for block "
+                                 f"{block_id} within {self.io_timeout}s") from None
+        if isinstance(reply, BaseException):
+            raise TransportError(f"cannot reach block server {address} for block "
+                                 f"{block_id}: {reply}") from reply
+        if reply.error is not None:
+            if level is None and reply.error.startswith("not found"):
+                return None
+            raise TransportError(f"block server {address} refused block {block_id}: "
+                                 f"{reply.error}")
+        return reply.body
 
     async def fetch_blocks(self, address: Any, shuffle_id: int, blocks: Iterable[BlockId],
                            max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT

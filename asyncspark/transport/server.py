@@ -47,14 +47,17 @@ from .codec import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
+    BlockReply,
     ChunkFetchFailure,
     ChunkFetchRequest,
     ChunkFetchSuccess,
     CloseStream,
+    FetchBlock,
     Message,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,
+    UploadBlock,
 )
 from .protocol import FramedProtocol
 
@@ -119,7 +122,7 @@ class TransportServer:
                  port: int = 0, path: str | None = None, *,
                  max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, io_timeout: float = 120.0,
-                 in_memory: bool = False) -> None:
+                 in_memory: bool = False, blocks: Any = None) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         if max_frame_size <= FRAME_HEADER_SLACK:
@@ -135,6 +138,9 @@ class TransportServer:
         self.max_frame_size = max_frame_size
         self.chunk_size = min(chunk_size, max_frame_size - FRAME_HEADER_SLACK)
         self.io_timeout = io_timeout
+        # Cached RDD blocks (storage.BlockManager): get_block_bytes(block_id) -> bytes or
+        # None, put_block_bytes(block_id, level, data); called in worker threads.
+        self.blocks = blocks
         self.stats = ServerStats()
         self._server: asyncio.AbstractServer | None = None
         self._address: Any = None
@@ -308,6 +314,10 @@ class _Connection:
             self._handle_open_blocks(msg)
         elif type(msg) is CloseStream:
             self.streams.pop(msg.stream_id, None)
+        elif type(msg) is FetchBlock or type(msg) is UploadBlock:
+            task = asyncio.get_running_loop().create_task(self._serve_cached_block(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             log.warning("closing block connection from %s: unexpected %s",
                         self.proto.peer, type(msg).__name__)
@@ -365,6 +375,29 @@ class _Connection:
         server.stats.streams_opened += 1
         self._queue.put_nowait(StreamHandle(msg.request_id, stream_id, chunk_size,
                                             [seg[2] for seg in segments]))
+
+    async def _serve_cached_block(self, msg: FetchBlock | UploadBlock) -> None:
+        """Read (``FetchBlock``) or store (``UploadBlock``) a cached RDD block, in a
+        worker thread; answer ``BlockReply``."""
+        blocks = self.server.blocks
+        if blocks is None:
+            self._queue.put_nowait(BlockReply(msg.request_id, "this server has no block store",
+                                              b""))
+            return
+        try:
+            if type(msg) is FetchBlock:
+                data = await asyncio.to_thread(blocks.get_block_bytes, msg.block_id)
+                reply = (BlockReply(msg.request_id, None, data) if data is not None else
+                         BlockReply(msg.request_id, f"not found: {msg.block_id}", b""))
+            else:
+                await asyncio.to_thread(blocks.put_block_bytes, msg.block_id, msg.level,
+                                        msg.body)
+                reply = BlockReply(msg.request_id, None, b"")
+        except Exception as exc:
+            log.warning("cannot serve cached block %s to %s: %r", msg.block_id,
+                        self.proto.peer, exc)
+            reply = BlockReply(msg.request_id, f"{type(exc).__name__}: {exc}", b"")
+        self._queue.put_nowait(reply)
 
     def _handle_chunk_fetch_request(self, msg: ChunkFetchRequest) -> None:
         stream = self.streams.get(msg.stream_id)
