@@ -110,6 +110,14 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.shuffle.memoryBudget": (
         "shuffle_memory", parse_bytes, 256 << 20,
         "memory a shuffle task may hold before it spills to disk (per executor)"),
+    "asyncspark.storage.memoryBudget": (
+        "storage_memory", parse_bytes, 512 << 20,
+        "memory an executor gives cached RDD partitions (MEMORY_* levels) before "
+        "evicting the least recently used ones (to disk when their level allows)"),
+    "spark.locality.wait": (
+        "locality_wait", parse_duration, 3.0,
+        "how long a task waits for a free slot on an executor (then host) holding its "
+        "cached partition before it runs anywhere; 0 disables the wait"),
     "spark.reducer.maxSizeInFlight": (
         "max_bytes_in_flight", parse_bytes, 48 << 20,
         "shuffle bytes a reduce task may have requested but not yet consumed"),
@@ -151,6 +159,8 @@ class Config:
     task_slots: int = 1
     pipeline_depth: int = 32
     shuffle_memory: int = 256 << 20
+    storage_memory: int = 512 << 20
+    locality_wait: float = 3.0
     max_bytes_in_flight: int = 48 << 20
     shuffle_local_read: bool = True
     short_task_threshold: float = 0.002

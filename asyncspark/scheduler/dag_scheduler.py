@@ -70,8 +70,8 @@ class DAGScheduler:
                  clock: Callable[[], float] = time.time,
                  history: int = 2000, map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None,
-                 update_accumulators: Callable[[bytes], None] = lambda updates: None
-                 ) -> None:
+                 update_accumulators: Callable[[bytes], None] = lambda updates: None,
+                 block_master: Any = None) -> None:
         self.task_scheduler = task_scheduler
         self._update_accumulators = update_accumulators
         self.tracer = tracer
@@ -87,6 +87,9 @@ class DAGScheduler:
         self.running: set[Stage] = set()
         self.waiting: set[Stage] = set()
         self.map_outputs = map_outputs if map_outputs is not None else MapOutputTracker()
+        # Where cached blocks are (storage.master.BlockManagerMaster): tasks' preferred
+        # locations. Read only here; executors' reports update it on the driver's loop.
+        self.block_master = block_master
         self._next_stage_id = 0
         self.stopped = False
         # Bounded log of handled events, for "the story of stage 7" when debugging.
@@ -251,13 +254,21 @@ class DAGScheduler:
         stage.pending = set(partitions)
         self.running.add(stage)
         taskset = TaskSet(stage.stage_id, stage.attempt, job.job_id, stage.stage_id,
-                          stage.binary, partitions, job.properties, stage.shuffle_reads)
+                          stage.binary, partitions, job.properties, stage.shuffle_reads,
+                          self._preferred_locations(stage, partitions))
         cmds: list = []
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageSubmitted(
                 stage.stage_id, stage.attempt, len(partitions), self.clock())))
         cmds.append(SubmitTaskSet(taskset))
         return cmds
+
+    def _preferred_locations(self, stage: Stage, partitions: list[int]) -> list | None:
+        """Per task, ``(executor_id or None, host)`` pairs holding a cached block it
+        reads (Spark's getPreferredLocs for cached RDDs); None when there are none."""
+        if self.block_master is None or not stage.cached_rdds:
+            return None
+        return self.block_master.preferred_locations(stage.cached_rdds, partitions)
 
     def _stage_finished(self, stage: Stage) -> list:
         """A map stage's outputs are all registered: run the stages waiting for it."""
@@ -287,6 +298,7 @@ class DAGScheduler:
         parents = [self._map_stage(sid, ev.shuffles) for sid in ev.parent_shuffles]
         stage = ResultStage(self._new_stage_id(), ev.rdd_id, ev.num_partitions,
                             ev.partitions, ev.job_id, ev.binary, parents)
+        stage.cached_rdds = ev.cached_rdds
         job = ActiveJob(ev.job_id, stage, ev.waiter, ev.properties, now)
         ev.waiter.job_id = ev.job_id
         self.jobs[ev.job_id] = job

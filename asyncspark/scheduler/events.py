@@ -30,6 +30,9 @@ class JobSubmitted:
     callsite: str = ""
     shuffles: dict[int, ShuffleInfo] = field(default_factory=dict)  # every ancestor shuffle
     parent_shuffles: list[int] = field(default_factory=list)  # read by the result stage
+    # persisted RDDs whose partition i the result stage's task for partition i reads
+    # (locality: where those blocks are cached)
+    cached_rdds: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)

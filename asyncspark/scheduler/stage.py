@@ -41,6 +41,8 @@ class TaskSet:
     partitions: list[int]  # partition computed by task index i
     properties: dict = field(default_factory=dict)
     shuffle_reads: list[int] = field(default_factory=list)  # shuffles its tasks read
+    # per task index, (executor_id or None, host) holding its cached input; None: none
+    preferred: list | None = None
 
     @property
     def priority(self) -> tuple[int, int]:
@@ -58,13 +60,14 @@ class ShuffleInfo:
     num_reduces: int
     binary: bytes  # cloudpickled (map-side rdd, shuffle writer function)
     parents: list[int]  # shuffle ids the map-side rdd reads
+    cached_rdds: list[int] = field(default_factory=list)  # as JobSubmitted.cached_rdds
 
 
 class Stage:
     """A set of tasks computing one RDD's partitions with narrow dependencies only."""
 
-    __slots__ = ("attempt", "binary", "job_ids", "num_partitions", "parents", "pending",
-                 "rdd_id", "stage_id")
+    __slots__ = ("attempt", "binary", "cached_rdds", "job_ids", "num_partitions", "parents",
+                 "pending", "rdd_id", "stage_id")
 
     def __init__(self, stage_id: int, rdd_id: int, num_partitions: int, binary: bytes,
                  parents: list[ShuffleMapStage]) -> None:
@@ -76,6 +79,7 @@ class Stage:
         self.attempt = -1  # the first submission is attempt 0
         self.job_ids: set[int] = set()
         self.pending: set[int] = set()  # partitions of the current attempt not yet done
+        self.cached_rdds: list[int] = []  # persisted RDDs read partition by partition
 
     @property
     def shuffle_reads(self) -> list[int]:
@@ -91,6 +95,7 @@ class ShuffleMapStage(Stage):
         super().__init__(stage_id, info.rdd_id, info.num_maps, info.binary, parents)
         self.shuffle_id = info.shuffle_id
         self.num_reduces = info.num_reduces
+        self.cached_rdds = info.cached_rdds
 
     def __repr__(self) -> str:
         return f"ShuffleMapStage({self.stage_id}, shuffle {self.shuffle_id})"

@@ -1,5 +1,13 @@
 """TaskSetManager: the tasks of one stage attempt — which are pending, running, done, and
-how many times each failed. Pure bookkeeping, no I/O."""
+how many times each failed. Pure bookkeeping, no I/O.
+
+Locality, when the task set has preferred locations (cached blocks): an offer from an
+executor gets a task preferring that executor (process-local) if there is one; else a
+task preferring its host (node-local) once the set has waited ``locality_wait`` without
+a process-local launch; a task with no live preference at once; and any task once it has
+waited another ``locality_wait`` (Spark's delay scheduling). A level no live executor
+could satisfy (the executor holding the block is gone) is not waited for.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +16,18 @@ from collections.abc import Collection
 
 from .stage import TaskSet
 
-__all__ = ["TaskSetManager"]
+__all__ = ["ANY", "NODE_LOCAL", "PROCESS_LOCAL", "TaskSetManager"]
+
+PROCESS_LOCAL, NODE_LOCAL, ANY = 0, 1, 2
 
 
 class TaskSetManager:
-    __slots__ = ("attempts", "failed_on", "failures", "max_failures", "num_success",
-                 "pending", "running", "successful", "taskset", "zombie")
+    __slots__ = ("attempts", "failed_on", "failures", "last_launch", "level",
+                 "locality_wait", "max_failures", "num_success", "pending", "preferred",
+                 "running", "successful", "taskset", "zombie")
 
-    def __init__(self, taskset: TaskSet, max_failures: int) -> None:
+    def __init__(self, taskset: TaskSet, max_failures: int, locality_wait: float = 0.0,
+                 now: float = 0.0) -> None:
         n = len(taskset.partitions)
         self.taskset = taskset
         self.max_failures = max_failures
@@ -27,16 +39,24 @@ class TaskSetManager:
         self.attempts = [0] * n
         self.failed_on: dict[int, set[str]] = {}  # task index -> executors it failed on
         self.zombie = False  # no more launches: finished, aborted or cancelled
+        self.preferred = taskset.preferred  # per index [(executor_id or None, host)]
+        self.locality_wait = locality_wait
+        self.level = PROCESS_LOCAL  # the most local level still required (delay scheduling)
+        self.last_launch = now  # when the wait at `level` started
 
     @property
     def finished(self) -> bool:
         return self.num_success == len(self.successful)
 
-    def next_task(self, executor_id: str, alive: Collection[str]) -> int | None:
+    def next_task(self, executor_id: str, alive: Collection[str], host: str = "",
+                  now: float = 0.0, hosts: Collection[str] = ()) -> int | None:
         """A pending task index for ``executor_id`` (avoiding executors a task already
-        failed on while others are alive), or None."""
+        failed on while others are alive), or None. With preferred locations, ``host``
+        is the executor's, ``hosts`` those of live executors and ``now`` the clock."""
         if self.zombie or not self.pending:
             return None
+        if self.preferred is not None and self.locality_wait > 0:
+            return self._next_local(executor_id, alive, host, now, hosts)
         pending = self.pending
         failed_on = self.failed_on
         if not failed_on:
@@ -53,6 +73,72 @@ class TaskSetManager:
             break
         pending.extendleft(reversed(skipped))
         return found
+
+    def _next_local(self, executor_id: str, alive: Collection[str], host: str, now: float,
+                    hosts: Collection[str]) -> int | None:
+        prefs = self.preferred
+        failed_on = self.failed_on
+        node = no_pref = other = None
+        valid_process = valid_node = False
+        for idx in self.pending:
+            bad = failed_on.get(idx) if failed_on else None
+            if bad and executor_id in bad and any(e not in bad for e in alive):
+                continue
+            live = False
+            for pref_executor, pref_host in prefs[idx]:  # type: ignore[index]
+                if pref_executor is not None and pref_executor in alive:
+                    if pref_executor == executor_id:
+                        return self._take(idx, PROCESS_LOCAL, now)
+                    valid_process = live = True
+                if pref_host in hosts:
+                    valid_node = live = True
+                    if node is None and pref_host == host:
+                        node = idx
+            if not live:
+                if no_pref is None:
+                    no_pref = idx
+            elif other is None:
+                other = idx
+        level = self._allowed_level(now, valid_process, valid_node)
+        if node is not None and level >= NODE_LOCAL:
+            return self._take(node, NODE_LOCAL, now)
+        if no_pref is not None:
+            self.pending.remove(no_pref)
+            return no_pref
+        if other is not None and level >= ANY:
+            return self._take(other, ANY, now)
+        return None
+
+    def _allowed_level(self, now: float, valid_process: bool, valid_node: bool) -> int:
+        """The least local level a launch may have now: levels waited at for
+        ``locality_wait`` each, skipping those no live executor could satisfy."""
+        level = self.level
+        wait = self.locality_wait
+        while level < ANY:
+            valid = valid_process if level == PROCESS_LOCAL else valid_node
+            if not valid:
+                level += 1
+                self.last_launch = now
+            elif now - self.last_launch >= wait:
+                level += 1
+                self.last_launch += wait
+            else:
+                break
+        self.level = level
+        return level
+
+    def _take(self, idx: int, level: int, now: float) -> int:
+        self.pending.remove(idx)
+        self.level = level
+        self.last_launch = now
+        return idx
+
+    def locality_deadline(self) -> float | None:
+        """When a task held back for locality may run less locally (None: none is)."""
+        if self.preferred is None or self.locality_wait <= 0 or self.zombie \
+                or not self.pending or self.level >= ANY:
+            return None
+        return self.last_launch + self.locality_wait
 
     def launched(self, task_id: int, index: int) -> int:
         """Record a launch; return its attempt number."""
