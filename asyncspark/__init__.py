@@ -25,6 +25,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .accumulators import Accumulator, AccumulatorParam
+    from .broadcast import Broadcast
     from .conf import SparkConf
     from .context import Context
     from .listener import SparkListener
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Accumulator": ".accumulators",
     "AccumulatorParam": ".accumulators",
+    "Broadcast": ".broadcast",
     "Context": ".context",
     "RDD": ".rdd",
     "SparkConf": ".conf",
@@ -66,6 +68,7 @@ __all__ = [
     "Accumulator",
     "AccumulatorParam",
     "AsyncSparkError",
+    "Broadcast",
     "ConfigError",
     "Context",
     "ContextStoppedError",

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import serializers
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
+from .broadcast import Broadcast, BroadcastManager
 from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
@@ -109,6 +110,7 @@ class Context:
         self.listener_bus = ListenerBus()
         self._active_jobs: dict[int, str | None] = {}
         self._accumulators = AccumulatorRegistry()
+        self._broadcasts: BroadcastManager | None = None
         self._state = "new"
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
@@ -140,10 +142,16 @@ class Context:
         backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
         ts.kill_executor = backend.kill_executor
         self._backend = backend
+        self._broadcasts = BroadcastManager(
+            backend.secret, os.path.join(backend.local_root, "driver-broadcasts"),
+            self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all)
         try:
+            await self._broadcasts.start()
             await backend.start()
         except BaseException:
             self._state = "stopped"
+            await self._broadcasts.stop()
+            await backend.stop()
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
             raise
@@ -166,6 +174,8 @@ class Context:
             if self._dag is not None:
                 await self._dag.stop("the context was stopped")
         finally:
+            if self._broadcasts is not None:
+                await self._broadcasts.stop()
             if self._backend is not None:
                 await self._backend.stop()
             await self.listener_bus.stop()
@@ -263,6 +273,12 @@ class Context:
         """An ``Accumulator`` starting at ``value``: tasks add to it, the driver reads
         ``.value``. ``accum_param`` defaults to addition for int, float and complex."""
         return self._accumulators.new(value, accum_param)
+
+    def broadcast(self, value: Any) -> Broadcast:
+        """A read-only ``Broadcast`` of ``value``, sent to each executor once, on first
+        use there. The value is pickled now (on this thread, as PySpark does)."""
+        self._check_running()
+        return self._broadcasts.new(value)  # type: ignore[union-attr]
 
     # -- jobs ----------------------------------------------------------------------------
 

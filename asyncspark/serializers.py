@@ -10,7 +10,7 @@ from typing import Any
 
 import cloudpickle
 
-from .errors import SerializationError
+from .errors import AsyncSparkError, SerializationError
 
 __all__ = ["describe_unpicklable", "dumps_closure", "dumps_result", "loads", "refuse_nested_use"]
 
@@ -34,6 +34,8 @@ def dumps_closure(obj: Any, what: str, functions: list[tuple[str, Any]] = ()) ->
     """
     try:
         return cloudpickle.dumps(obj, PROTOCOL)
+    except AsyncSparkError:
+        raise  # refused on purpose, and says why (e.g. a destroyed broadcast variable)
     except Exception as exc:
         detail = None
         for desc, fn in functions:

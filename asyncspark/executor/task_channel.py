@@ -31,6 +31,7 @@ from ..transport.codec import (
     LaunchTasks,
     MapOutputs,
     Registered,
+    RemoveBroadcast,
     TaskBinary,
     TaskChannel,
     TaskStatuses,
@@ -135,6 +136,10 @@ class TaskChannelClient:
                 for bid in ev.binary_ids:
                     self.raw_binaries.pop(bid, None)
                 forget(ev.binary_ids)
+            elif t is RemoveBroadcast:
+                from ..broadcast import drop_local
+
+                drop_local(ev.broadcast_ids)
             elif ev is CLOSED:
                 return None
             else:

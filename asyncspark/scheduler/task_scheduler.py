@@ -344,6 +344,15 @@ class TaskScheduler:
         view = memoryview(body)
         offset = 0
         now = self.clock()
+    def send_to_all(self, msg: Any) -> None:
+        """Send ``msg`` on every executor's task channel, ahead of later launches
+        (``RemoveBroadcast``); an executor whose connection is gone is skipped."""
+        for ex in self.executors.values():
+            try:
+                ex.conn.send(msg)
+            except ConnectionError:
+                continue
+
         tracer = self.tracer
         received = now_ns() if tracer is not None else 0
         events: list = []

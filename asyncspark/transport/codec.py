@@ -226,6 +226,14 @@ class TaskChannel(Message):
     nonce: bytes
 
 
+@message(13)
+class RemoveBroadcast(Message):
+    """Driver -> executor, on the task channel (so before any later launch): drop the
+    executor's copies of these broadcast variables (``unpersist()``/``destroy()``)."""
+
+    broadcast_ids: list
+
+
 # --- shuffle block transport: reducer (client) <-> executor TransportServer ----------
 #
 # Authentication comes first, both ways: BlockAuthChallenge -> BlockAuthResponse ->

@@ -6,7 +6,8 @@ import sys
 import asyncspark
 
 EXPECTED = {
-    "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "ConfigError", "Context", "ContextStoppedError",
+    "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "Broadcast", "ConfigError",
+    "Context", "ContextStoppedError",
     "ExecutorLostError", "JobCancelledError", "JobFailedError", "ProtocolError",
     "RemoteProtocolError", "SerializationError", "SparkConf", "SparkListener", "StatCounter",
     "TaskContext", "TransportError", "__version__", "run",
