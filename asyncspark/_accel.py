@@ -20,7 +20,7 @@ from typing import Any
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "merge_mode", "pipe"]
+           "merge_mode", "pipe", "sort_int_keys"]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
@@ -99,6 +99,22 @@ def py_count(iterable: Iterable) -> int:
     for _ in iterable:
         n += 1
     return n
+
+
+def py_sort_int_keys(records: list, reverse: bool) -> bool:
+    """Sort ``records`` in place by ``record[0]`` as ``sort(key=itemgetter(0),
+    reverse=reverse)`` does, when every record is a tuple or list whose first item is an
+    exact int within 64 bits; else leave it untouched and return False (the C twin
+    radix-sorts those keys)."""
+    lo, hi = -(1 << 63), (1 << 63) - 1
+    for r in records:
+        if type(r) not in (tuple, list) or not r:
+            return False
+        k = r[0]
+        if type(k) is not int or not lo <= k <= hi:
+            return False
+    records.sort(key=operator.itemgetter(0), reverse=reverse)
+    return True
 
 
 # -- shuffle loops -------------------------------------------------------------------------
@@ -242,6 +258,7 @@ bucket_hash = py_bucket_hash
 bucket_range = py_bucket_range
 pipe = py_pipe
 count = py_count
+sort_int_keys = py_sort_int_keys
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -251,6 +268,7 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             count,
             merge_into,
             pipe,
+            sort_int_keys,
         )
     except ImportError:  # not built (no compiler at install time): the twins serve
         pass

@@ -769,7 +769,116 @@ count(PyObject *self, PyObject *iterable)
     return PyLong_FromSsize_t(n);
 }
 
+/* ---- sort_int_keys: stable LSD radix sort of records by exact-int keys -------------- */
+
+typedef struct {
+    unsigned long long key;
+    Py_ssize_t index;
+} KeyIndex;
+
+#define RADIX_BITS 11
+#define RADIX_SIZE (1 << RADIX_BITS)
+
+PyDoc_STRVAR(sort_int_keys_doc,
+"sort_int_keys(records, reverse) -> bool\n\n"
+"Sort the list `records` in place by `record[0]` as `records.sort(key=itemgetter(0),\n"
+"reverse=reverse)` would (stable), when every record is a tuple or list whose first\n"
+"item is an exact int that fits in 64 bits: a radix sort, no comparisons. Returns\n"
+"False, leaving the list untouched, when some record is not so.");
+
+static PyObject *
+sort_int_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("sort_int_keys", nargs, 2) < 0)
+        return NULL;
+    PyObject *list = args[0];
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_TypeError, "sort_int_keys() needs a list");
+        return NULL;
+    }
+    int reverse = PyObject_IsTrue(args[1]);
+    if (reverse < 0)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (n < 2)
+        Py_RETURN_TRUE;
+    KeyIndex *a = PyMem_Malloc(sizeof(KeyIndex) * n);
+    KeyIndex *b = PyMem_Malloc(sizeof(KeyIndex) * n);
+    Py_ssize_t *count = PyMem_Malloc(sizeof(Py_ssize_t) * RADIX_SIZE);
+    PyObject **items = PyMem_Malloc(sizeof(PyObject *) * n);
+    if (a == NULL || b == NULL || count == NULL || items == NULL) {
+        PyMem_Free(a);
+        PyMem_Free(b);
+        PyMem_Free(count);
+        PyMem_Free(items);
+        return PyErr_NoMemory();
+    }
+    PyObject *result = Py_False;
+    unsigned long long all_or = 0, all_and = ~0ULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(list, i), *k;
+        if (PyTuple_CheckExact(r) && PyTuple_GET_SIZE(r) > 0)
+            k = PyTuple_GET_ITEM(r, 0);
+        else if (PyList_CheckExact(r) && PyList_GET_SIZE(r) > 0)
+            k = PyList_GET_ITEM(r, 0);
+        else
+            goto done;
+        if (!PyLong_CheckExact(k))
+            goto done;
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(k, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            goto done;
+        }
+        /* order-preserving map to unsigned; complemented for a descending sort, which
+           keeps equal keys in their original order, as list.sort(reverse=True) does */
+        unsigned long long u = (unsigned long long)v ^ 0x8000000000000000ULL;
+        if (reverse)
+            u = ~u;
+        a[i].key = u;
+        a[i].index = i;
+        all_or |= u;
+        all_and &= u;
+    }
+    /* digits that are the same in every key need no pass */
+    unsigned long long varying = all_or ^ all_and;
+    for (int shift = 0; shift < 64; shift += RADIX_BITS) {
+        unsigned long long mask = (unsigned long long)(RADIX_SIZE - 1) << shift;
+        if (!(varying & mask))
+            continue;
+        memset(count, 0, sizeof(Py_ssize_t) * RADIX_SIZE);
+        for (Py_ssize_t i = 0; i < n; i++)
+            count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++;
+        Py_ssize_t total = 0;
+        for (int d = 0; d < RADIX_SIZE; d++) {
+            Py_ssize_t c = count[d];
+            count[d] = total;
+            total += c;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            b[count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++] = a[i];
+        KeyIndex *t = a;
+        a = b;
+        b = t;
+    }
+    /* a permutation of the same objects: no reference counts change */
+    for (Py_ssize_t i = 0; i < n; i++)
+        items[i] = PyList_GET_ITEM(list, a[i].index);
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(list, i, items[i]);
+    result = Py_True;
+done:
+    PyMem_Free(a);
+    PyMem_Free(b);
+    PyMem_Free(count);
+    PyMem_Free(items);
+    return Py_NewRef(result);
+}
+
 static PyMethodDef speedups_methods[] = {
+    {"sort_int_keys", (PyCFunction)(void (*)(void))sort_int_keys, METH_FASTCALL,
+     sort_int_keys_doc},
     {"count", (PyCFunction)count, METH_O, count_doc},
     {"pipe", (PyCFunction)(void (*)(void))pipe_new, METH_FASTCALL, pipe_doc},
     {"merge_into", (PyCFunction)(void (*)(void))merge_into, METH_FASTCALL, merge_into_doc},

@@ -200,11 +200,11 @@ class SortPartition:
 
 
 def _sorted(records, ascending: bool, keyfunc) -> Iterator:
-    from ..shuffle.sorter import ExternalSorter
+    from ..shuffle.sorter import FIRST_ITEM, ExternalSorter
 
     budget, spill_dir = _budget()
     sorter = ExternalSorter(budget, spill_dir)
-    key = itemgetter(0) if keyfunc is identity else lambda kv: keyfunc(kv[0])
+    key = FIRST_ITEM if keyfunc is identity else lambda kv: keyfunc(kv[0])
     return _reporting_spills(sorter.sorted(records, key=key, reverse=not ascending), sorter)
 
 

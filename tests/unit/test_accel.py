@@ -296,3 +296,29 @@ def test_count(count):
 
     with pytest.raises(KeyError, match="boom"):
         count(failing())
+
+
+SORTS = [("python", _accel.py_sort_int_keys)]
+if _speedups is not None:
+    SORTS.append(("c", _speedups.sort_int_keys))
+
+
+@given(st.lists(st.tuples(st.one_of(st.integers(-5, 5), st.integers(-2**63, 2**63 - 1)),
+                          st.integers()), max_size=300),
+       st.booleans())
+def test_sort_int_keys_is_a_stable_sort_by_key(records, reverse):
+    expected = sorted(records, key=operator.itemgetter(0), reverse=reverse)
+    for _, sort in SORTS:
+        got = list(records)
+        assert sort(got, reverse) is True
+        assert got == expected  # values tell equal keys apart: the order is stable
+
+
+@pytest.mark.parametrize("impl", SORTS, ids=[s[0] for s in SORTS])
+@pytest.mark.parametrize("odd", [(2**63, 0), (-(2**63) - 1, 0), (True, 0), (1.5, 0),
+                                 ("a", 0), (), 7])
+def test_sort_int_keys_leaves_other_records_alone(impl, odd):
+    records = [(3, "x"), odd, (1, "y")]
+    before = list(records)
+    assert impl[1](records, False) is False
+    assert records == before
