@@ -15,8 +15,11 @@ import logging
 import os
 import pickle
 import re
+import shutil
+import tempfile
 import time
 import types
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -33,6 +36,7 @@ from .scheduler.stage import JobWaiter, ShuffleInfo
 from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
+from .storage.master import BlockManagerMaster
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
@@ -111,6 +115,10 @@ class Context:
         self._active_jobs: dict[int, str | None] = {}
         self._accumulators = AccumulatorRegistry()
         self._broadcasts: BroadcastManager | None = None
+        self._checkpoint_dir: str | None = None
+        self._checkpoints_pending = 0  # RDDs marked for checkpointing, not yet written
+        self._block_master: BlockManagerMaster | None = None
+        self._removals: set[asyncio.Task] = set()  # unpersist() clean-ups in flight
         self._state = "new"
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
@@ -127,17 +135,24 @@ class Context:
         self.listener_bus.start()
         bus = self.listener_bus
         map_outputs = MapOutputTracker()
+        from .storage.disk_store import shm_root
+
+        # The host-level off-heap store (OFF_HEAP): owned here, outlives executors.
+        self._block_master = blocks = BlockManagerMaster(
+            tempfile.mkdtemp(prefix="asyncspark-offheap-", dir=shm_root()))
         ts = TaskScheduler(self._post_event, post_many=self._post_events,
                            max_failures=self.conf.task_max_failures,
                            map_outputs=map_outputs,
                            kill_grace_period=self.conf.kill_grace_period,
                            pipeline_depth=self.conf.pipeline_depth,
                            short_task_us=self.conf.short_task_threshold * 1e6,
-                           listeners_active=lambda: bus.active, tracer=self._tracer)
+                           listeners_active=lambda: bus.active, tracer=self._tracer,
+                           locality_wait=self.conf.locality_wait, block_master=blocks)
         self._task_scheduler = ts
         self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
                                  tracer=self._tracer,
-                                 update_accumulators=self._accumulators.apply)
+                                 update_accumulators=self._accumulators.apply,
+                                 block_master=blocks)
         self._dag.start()
         backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
         ts.kill_executor = backend.kill_executor
@@ -154,6 +169,7 @@ class Context:
             await backend.stop()
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
+            self._remove_offheap_dir()
             raise
         self._state = "running"
         return self
@@ -176,9 +192,42 @@ class Context:
         finally:
             if self._broadcasts is not None:
                 await self._broadcasts.stop()
+            if self._removals:
+                await asyncio.gather(*self._removals, return_exceptions=True)
             if self._backend is not None:
                 await self._backend.stop()
+            await asyncio.to_thread(self._remove_offheap_dir)
             await self.listener_bus.stop()
+
+    def _remove_offheap_dir(self) -> None:
+        if self._block_master is not None and self._block_master.offheap_dir:
+            shutil.rmtree(self._block_master.offheap_dir, ignore_errors=True)
+
+    # -- cached RDDs ---------------------------------------------------------------------
+
+    def _unpersist(self, rdd_id: int) -> None:
+        """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
+        if self._state != "running" or self._block_master is None:
+            return
+        self._block_master.remove_rdd(rdd_id)
+        task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
+
+    async def _remove_rdd_blocks(self, rdd_id: int) -> None:
+        from .storage.disk_store import DiskStore
+
+        futs = self._backend.remove_rdd(rdd_id)  # type: ignore[union-attr]
+        offheap = self._block_master.offheap_dir  # type: ignore[union-attr]
+        if offheap:
+            await asyncio.to_thread(DiskStore(offheap).remove_rdd, rdd_id)
+        if futs:
+            await asyncio.gather(*futs)
+
+    async def _wait_unpersisted(self) -> None:
+        """Wait until every ``unpersist()`` so far has removed its blocks everywhere."""
+        while self._removals:
+            await asyncio.gather(*self._removals, return_exceptions=True)
 
     async def __aenter__(self) -> Context:
         return await self.start()
@@ -266,6 +315,18 @@ class Context:
             raise ValueError("union() needs at least one RDD")
         return UnionRDD(self, list(rdds))
 
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def setCheckpointDir(self, dirName: str) -> None:
+        """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``,
+        which every executor must be able to read and write."""
+        path = os.path.join(os.path.abspath(dirName), str(uuid.uuid4()))
+        os.makedirs(path, exist_ok=True)
+        self._checkpoint_dir = path
+
+    def getCheckpointDir(self) -> str | None:
+        return self._checkpoint_dir
+
     # -- shared variables ----------------------------------------------------------------
 
     def accumulator(self, value: Any, accum_param: AccumulatorParam | None = None
@@ -293,7 +354,17 @@ class Context:
 
     async def _run_job(self, rdd: RDD, func: Callable,
                        partitions: Iterable[int] | None = None) -> list:
-        """Run ``func(iterator) -> value`` on each partition; the values in order."""
+        """Run ``func(iterator) -> value`` on each partition; the values in order. Then
+        write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py)."""
+        results = await self._run_one_job(rdd, func, partitions)
+        if self._checkpoints_pending:
+            from .rdds.checkpoint import checkpoint_marked
+
+            await checkpoint_marked(self, rdd)
+        return results
+
+    async def _run_one_job(self, rdd: RDD, func: Callable,
+                           partitions: Iterable[int] | None = None) -> list:
         tracer = self._tracer
         submitted = now_ns() if tracer is not None else 0
         self._check_running()
@@ -332,7 +403,7 @@ class Context:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
             job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
-            parent_shuffles))
+            parent_shuffles, cached_rdds=rdd._cached_partition_ancestors()))
         delivered = None
         try:
             results = await waiter.future
@@ -363,7 +434,8 @@ class Context:
             infos[dep.shuffle_id] = ShuffleInfo(
                 dep.shuffle_id, dep.rdd.id, dep.rdd._num_partitions,
                 dep.partitioner.numPartitions, self._map_binary(dep),
-                [g.shuffle_id for g in grand])
+                [g.shuffle_id for g in grand],
+                cached_rdds=dep.rdd._cached_partition_ancestors())
             stack.extend(grand)
         return [d.shuffle_id for d in parents], infos
 

@@ -41,8 +41,13 @@ from .statcounter import StatCounter
 
 if TYPE_CHECKING:
     from .context import Context
+    from .storage.level import StorageLevel
 
 __all__ = ["RDD"]
+
+# Bumped when a checkpoint truncates some RDD's lineage: cached lineage walks
+# (``_shuffle_parents``) taken before are stale.
+_lineage_version = [0]
 
 
 class RDD(PairRDDFunctions):
@@ -67,6 +72,14 @@ class RDD(PairRDDFunctions):
         state.pop("_nested_use_checked", None)
         return state
 
+    def __reduce_ex__(self, protocol):
+        checkpoint = self.__dict__.get("_checkpoint")
+        if checkpoint is not None and checkpoint.rdd is not None:
+            from .rdds.checkpoint import reduce_checkpointed
+
+            return reduce_checkpointed(self)  # nothing of the old lineage travels
+        return super().__reduce_ex__(protocol)
+
     @property
     def context(self) -> Context:
         """The ``Context`` this RDD was created on."""
@@ -88,8 +101,82 @@ class RDD(PairRDDFunctions):
         raise NotImplementedError(type(self).__name__ + " must implement compute()")
 
     def iterator(self, split: int, task_ctx) -> Iterator:
-        """``compute`` or, once storage exists, the cached partition."""
-        return self.compute(split, task_ctx)
+        """``compute``, or for a persisted RDD the cached partition (computed and
+        stored on first use)."""
+        if self._storage_level is None:
+            return self.compute(split, task_ctx)
+        from .storage.block_manager import get_or_compute
+
+        return get_or_compute(self, split, task_ctx)
+
+    # -- persistence ---------------------------------------------------------------------
+
+    _storage_level: StorageLevel | None = None  # set by persist(), shipped with the lineage
+
+    def persist(self, storageLevel: StorageLevel | None = None) -> RDD:
+        """Keep this RDD's partitions once computed (default ``MEMORY_ONLY``), on the
+        executors that computed them, for later jobs. Lazy, as in PySpark: nothing is
+        stored until an action computes a partition."""
+        from .storage.level import StorageLevel
+
+        level = StorageLevel.MEMORY_ONLY if storageLevel is None else storageLevel
+        if not isinstance(level, StorageLevel):
+            raise TypeError(f"persist() takes a StorageLevel, got {type(level).__name__}")
+        current = self._storage_level
+        if current is not None and current != level:
+            raise ValueError(
+                f"Cannot change storage level of an RDD after it was already assigned a "
+                f"level: {self!r} is persisted as {current!r}, asked for {level!r} "
+                "(unpersist() it first)")
+        self._storage_level = level if level.is_valid else None
+        return self
+
+    def cache(self) -> RDD:
+        """``persist(StorageLevel.MEMORY_ONLY)``, PySpark's default for RDDs."""
+        from .storage.level import StorageLevel
+
+        return self.persist(StorageLevel.MEMORY_ONLY)
+
+    def unpersist(self, blocking: bool = False) -> RDD:
+        """Stop keeping this RDD: its cached blocks are removed from executors' memory,
+        disk and the shared-memory store (in the background; ``blocking`` is accepted
+        for PySpark compatibility)."""
+        if self._storage_level is not None:
+            self._storage_level = None
+            if self.ctx is not None:
+                self.ctx._unpersist(self.id)
+        return self
+
+    def getStorageLevel(self) -> StorageLevel:
+        """This RDD's storage level (``StorageLevel(False, False, False, False, 1)`` when
+        not persisted)."""
+        from .storage.level import StorageLevel
+
+        return self._storage_level or StorageLevel.NONE
+
+    @property
+    def is_cached(self) -> bool:
+        """Whether ``persist()``/``cache()`` was called (and not ``unpersist()``)."""
+        return self._storage_level is not None
+
+    def _cached_partition_ancestors(self) -> list[int]:
+        """Ids of persisted RDDs (this one included) whose partition i a task computing
+        this RDD's partition i reads (one-to-one dependencies): where their blocks are
+        cached is where such a task prefers to run."""
+        from .dependency import OneToOneDependency
+
+        found: list[int] = []
+        seen: set[int] = set()
+        stack: list[RDD] = [self]
+        while stack:
+            r = stack.pop()
+            if id(r) in seen:
+                continue
+            seen.add(id(r))
+            if r._storage_level is not None:
+                found.append(r.id)
+            stack.extend(d.rdd for d in r._deps if type(d) is OneToOneDependency)
+        return found
 
     async def _prepare_self(self) -> None:
         """Driver-side work an RDD needs done before its first job (e.g. zipWithIndex)."""
@@ -109,7 +196,8 @@ class RDD(PairRDDFunctions):
     def _shuffle_parents(self) -> list:
         """The shuffle dependencies reached through narrow ones (cached: RDDs are
         immutable)."""
-        found = self.__dict__.get("_shuffle_parents_cache")
+        cached = self.__dict__.get("_shuffle_parents_cache")
+        found = cached[1] if cached is not None and cached[0] == _lineage_version[0] else None
         if found is None:
             from .dependency import ShuffleDependency
 
@@ -124,7 +212,7 @@ class RDD(PairRDDFunctions):
                     elif id(d.rdd) not in seen:
                         seen.add(id(d.rdd))
                         stack.append(d.rdd)
-            self.__dict__["_shuffle_parents_cache"] = found
+            self.__dict__["_shuffle_parents_cache"] = (_lineage_version[0], found)
         return found
 
     def _functions(self) -> list[tuple[str, Any]]:
@@ -156,6 +244,37 @@ class RDD(PairRDDFunctions):
     def setName(self, name: str) -> RDD:
         self._name = name
         return self
+
+    # -- checkpointing (rdds/checkpoint.py) ------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Save this RDD's partitions under ``sc.setCheckpointDir``'s directory after the
+        next job that computes it, then read it from there: its lineage is truncated."""
+        from .rdds.checkpoint import mark
+
+        mark(self, local=False)
+
+    def localCheckpoint(self) -> None:
+        """As ``checkpoint()``, into the executors' local directories: faster, but a
+        partition is lost with its executor (jobs needing it then fail)."""
+        from .rdds.checkpoint import mark
+
+        mark(self, local=True)
+
+    def isCheckpointed(self) -> bool:
+        checkpoint = self.__dict__.get("_checkpoint")
+        return checkpoint is not None and checkpoint.rdd is not None
+
+    def isLocallyCheckpointed(self) -> bool:
+        checkpoint = self.__dict__.get("_checkpoint")
+        return checkpoint is not None and checkpoint.local and checkpoint.rdd is not None
+
+    def getCheckpointFile(self) -> str | None:
+        """The directory of a written reliable checkpoint, else None."""
+        checkpoint = self.__dict__.get("_checkpoint")
+        if checkpoint is None or checkpoint.local or checkpoint.rdd is None:
+            return None
+        return checkpoint.rdd.path
 
     def toDebugString(self) -> bytes:
         lines: list[str] = []

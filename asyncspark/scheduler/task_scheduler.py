@@ -105,7 +105,8 @@ class TaskScheduler:
                  kill_executor: Callable[[str, str], None] = lambda e, r: None,
                  listeners_active: Callable[[], bool] = lambda: False,
                  map_outputs: MapOutputTracker | None = None,
-                 tracer: Tracer | None = None) -> None:
+                 tracer: Tracer | None = None, locality_wait: float = 0.0,
+                 block_master: Any = None) -> None:
         self.post = post
         # One queue item for all the events of a status frame (a batch of tasks).
         self.post_many = post_many or (lambda events: [post(e) for e in events])
@@ -128,6 +129,12 @@ class TaskScheduler:
         self._run_stats: dict[int, list] = {}
         self._next_task_id = 0
         self.clock = time.monotonic
+        # Delay scheduling for task sets with preferred locations (spark.locality.wait),
+        # and a revive when the wait of one of them runs out.
+        self.locality_wait = locality_wait
+        self._locality_timer: asyncio.TimerHandle | None = None
+        self._locality_at = 0.0
+        self.block_master = block_master  # storage.master.BlockManagerMaster, or None
         # Set by the backend when it can no longer provide any executor: task sets
         # submitted then fail at once instead of waiting forever.
         self.no_executors_reason: str | None = None
@@ -139,7 +146,7 @@ class TaskScheduler:
             self.post(TaskSetFailed(taskset.stage_id, taskset.stage_attempt,
                                     self.no_executors_reason))
             return
-        tsm = TaskSetManager(taskset, self.max_failures)
+        tsm = TaskSetManager(taskset, self.max_failures, self.locality_wait, self.clock())
         self.tsms[taskset.stage_id] = tsm
         self._ordered.append(tsm)
         if len(self._ordered) > 1:
@@ -208,6 +215,8 @@ class TaskScheduler:
             return
         alive = self.executors.keys()
         now = self.clock()
+        hosts = {e.host for e in self.executors.values()}
+        local = False  # some task set has preferred locations
         begin = self.listeners_active()
         floor = -self.pipeline_depth
         for ex in self.executors.values():
@@ -218,7 +227,7 @@ class TaskScheduler:
             while True:
                 if ex.free > 0:
                     for tsm in ordered:
-                        index = tsm.next_task(ex.id, alive)
+                        index = tsm.next_task(ex.id, alive, ex.host, now, hosts)
                         if index is not None:
                             break
                     else:
@@ -227,7 +236,7 @@ class TaskScheduler:
                     tsm = self._first_pending(ordered)
                     if tsm is None or ex.free <= -self._short_depth(tsm):
                         break
-                    index = tsm.next_task(ex.id, alive)
+                    index = tsm.next_task(ex.id, alive, ex.host, now, hosts)
                     if index is None:
                         break
                 else:
@@ -269,6 +278,32 @@ class TaskScheduler:
                 except LocalProtocolError as exc:
                     self._launch_failed(ex, launches, exc)
 
+        for tsm in ordered:
+            if tsm.preferred is not None:
+                local = True
+                break
+        if local:
+            self._arm_locality_timer(now)
+
+    def _arm_locality_timer(self, now: float) -> None:
+        """Revive when the earliest locality wait of a task set runs out."""
+        deadlines = [d for m in self._ordered if (d := m.locality_deadline()) is not None]
+        if not deadlines:
+            return
+        at = min(deadlines)
+        timer = self._locality_timer
+        if timer is not None and not timer.cancelled() and self._locality_at <= at:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._locality_at = at
+        self._locality_timer = asyncio.get_running_loop().call_later(
+            max(0.0, at - now) + 0.001, self._locality_expired)
+
+    def _locality_expired(self) -> None:
+        self._locality_timer = None
+        self.revive()
+
     def _launch_failed(self, ex: ExecutorData, launches: list, exc: Exception) -> None:
         """The launch frames could not be encoded (e.g. a task binary over the frame
         limit): fail those task sets rather than leave their tasks hanging."""
@@ -309,6 +344,15 @@ class TaskScheduler:
 
     # -- executors -----------------------------------------------------------------------
 
+    def send_to_all(self, msg: Any) -> None:
+        """Send ``msg`` on every executor's task channel, ahead of later launches
+        (``RemoveBroadcast``); an executor whose connection is gone is skipped."""
+        for ex in self.executors.values():
+            try:
+                ex.conn.send(msg)
+            except ConnectionError:
+                continue
+
     def executor_added(self, ex: ExecutorData) -> None:
         self.no_executors_reason = None
         self.executors[ex.id] = ex
@@ -316,6 +360,9 @@ class TaskScheduler:
         self.revive()
 
     def executor_lost(self, executor_id: str, reason: str) -> None:
+        if self.block_master is not None:
+            # Its cached blocks are gone (off-heap ones stay); leases it held pass on.
+            self.block_master.remove_executor(executor_id)
         ex = self.executors.pop(executor_id, None)
         if ex is None:
             return
@@ -344,15 +391,6 @@ class TaskScheduler:
         view = memoryview(body)
         offset = 0
         now = self.clock()
-    def send_to_all(self, msg: Any) -> None:
-        """Send ``msg`` on every executor's task channel, ahead of later launches
-        (``RemoveBroadcast``); an executor whose connection is gone is skipped."""
-        for ex in self.executors.values():
-            try:
-                ex.conn.send(msg)
-            except ConnectionError:
-                continue
-
         tracer = self.tracer
         received = now_ns() if tracer is not None else 0
         events: list = []

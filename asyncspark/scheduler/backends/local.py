@@ -29,10 +29,16 @@ from ...conf import Config
 from ...errors import AuthenticationError, ExecutorLostError
 from ...transport import auth
 from ...transport.codec import (
+    BlockLocations,
+    BlockQuery,
+    BlockUpdates,
     Challenge,
     Heartbeat,
+    RddRemoved,
     Register,
+    RegisterBlockManager,
     Registered,
+    RemoveRdd,
     StopExecutor,
     TaskChannel,
     TaskStatuses,
@@ -80,8 +86,31 @@ class _ExecutorConnection:
             self.backend.task_scheduler.status_update(self.executor_id, msg.statuses, msg.body)
         elif t is Heartbeat:
             self.last_heartbeat = time.monotonic()
+        elif t is BlockUpdates or t is BlockQuery or t is RegisterBlockManager \
+                or t is RddRemoved:
+            self._on_block_message(msg)
         else:
             log.warning("executor %s sent unexpected %s", self.executor_id, t.__name__)
+
+    def _on_block_message(self, msg: Any) -> None:
+        master = self.backend.task_scheduler.block_master
+        eid = self.executor_id
+        t = type(msg)
+        if master is None or eid is None:
+            return
+        if t is BlockUpdates:
+            master.update(msg.updates, msg.released, reporter=eid)
+        elif t is BlockQuery:
+            proto, request_id = self.proto, msg.request_id
+            master.query(eid, msg.block_id, msg.lease, lambda locations, peers: proto.send(
+                BlockLocations(request_id, locations, peers)))
+        elif t is RegisterBlockManager:
+            if eid in self.backend.procs:
+                master.register_executor(eid, self.host, msg.port)
+        else:
+            fut = self.backend._removals.pop((eid, msg.request_id), None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg.count)
 
     def _handshake(self, msg: Any) -> None:
         backend = self.backend
@@ -155,11 +184,16 @@ class LocalBackend:
         self._own_root = local_root is None
         self.local_root = local_root or tempfile.mkdtemp(prefix="asyncspark-")
         self._launching: set[asyncio.Task] = set()
+        self._removals: dict[tuple[str, int], asyncio.Future] = {}  # RemoveRdd answers
+        self._removal_ids = 0
 
     def executor_settings(self) -> dict:
         """What executors are told at registration."""
         c = self.conf
-        return {"heartbeat_interval": c.heartbeat_interval, "max_frame_size": c.max_frame_size,
+        master = self.task_scheduler.block_master
+        return {"storage_memory": c.storage_memory,
+                "offheap_dir": master.offheap_dir if master is not None else None,
+                "heartbeat_interval": c.heartbeat_interval, "max_frame_size": c.max_frame_size,
                 "shuffle_memory": c.shuffle_memory, "max_bytes_in_flight": c.max_bytes_in_flight,
                 "shuffle_local_read": c.shuffle_local_read, "trace_tasks": c.trace_tasks}
 
@@ -227,6 +261,7 @@ class LocalBackend:
         self.conns.pop(executor_id, None)
         self.channels.pop(executor_id, None)
         self._watchers.pop(executor_id, None)
+        self._removals_of_lost(executor_id)
         shutil.rmtree(os.path.join(self.local_root, f"executor-{executor_id}"),
                       ignore_errors=True)
         if self.stopping:
@@ -286,6 +321,28 @@ class LocalBackend:
             self.task_scheduler.executor_lost(executor_id, reason)
             proc.kill()
 
+    def remove_rdd(self, rdd_id: int) -> list[asyncio.Future]:
+        """Ask every executor to drop the cached blocks of ``rdd_id``; a future per
+        executor, done when it has (or is gone)."""
+        loop = asyncio.get_running_loop()
+        futs = []
+        for eid, conn in list(self.conns.items()):
+            self._removal_ids += 1
+            fut = loop.create_future()
+            try:
+                conn.proto.send(RemoveRdd(self._removal_ids, rdd_id))
+            except ConnectionError:
+                continue
+            self._removals[(eid, self._removal_ids)] = fut
+            futs.append(fut)
+        return futs
+
+    def _removals_of_lost(self, executor_id: str) -> None:
+        for key in [k for k in self._removals if k[0] == executor_id]:
+            fut = self._removals.pop(key)
+            if not fut.done():
+                fut.set_result(0)
+
     def kill_executor(self, executor_id: str, reason: str) -> None:
         """Kill an executor process (it is then reported lost and replaced)."""
         proc = self.procs.get(executor_id)
@@ -323,6 +380,10 @@ class LocalBackend:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        for fut in self._removals.values():
+            if not fut.done():
+                fut.set_result(0)
+        self._removals.clear()
         for conn in [*self.conns.values(), *self.channels.values()]:
             conn.proto.abort()
         self.conns.clear()
