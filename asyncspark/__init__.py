@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .listener import SparkListener
     from .rdd import RDD
     from .statcounter import StatCounter
+    from .storage.level import StorageLevel
     from .taskcontext import TaskContext
 
 # The heavier parts load on first use, so that executors (which import this package)
@@ -44,6 +45,7 @@ _LAZY = {
     "SparkConf": ".conf",
     "SparkListener": ".listener",
     "StatCounter": ".statcounter",
+    "StorageLevel": ".storage.level",
     "TaskContext": ".taskcontext",
 }
 
@@ -81,6 +83,7 @@ __all__ = [
     "SparkConf",
     "SparkListener",
     "StatCounter",
+    "StorageLevel",
     "TaskContext",
     "TransportError",
     "__version__",

@@ -10,7 +10,7 @@ EXPECTED = {
     "Context", "ContextStoppedError",
     "ExecutorLostError", "JobCancelledError", "JobFailedError", "ProtocolError",
     "RemoteProtocolError", "SerializationError", "SparkConf", "SparkListener", "StatCounter",
-    "TaskContext", "TransportError", "__version__", "run",
+    "StorageLevel", "TaskContext", "TransportError", "__version__", "run",
 }
 
 
@@ -27,3 +27,17 @@ def test_import_does_not_load_optional_parts():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_storage_levels_as_pyspark():
+    from asyncspark import StorageLevel
+
+    names = {n for n in vars(StorageLevel) if n.isupper() or n.startswith(("DISK", "MEMORY"))}
+    assert {"DISK_ONLY", "DISK_ONLY_2", "DISK_ONLY_3", "MEMORY_ONLY", "MEMORY_ONLY_2",
+            "MEMORY_ONLY_SER", "MEMORY_ONLY_SER_2", "MEMORY_AND_DISK", "MEMORY_AND_DISK_2",
+            "MEMORY_AND_DISK_SER", "MEMORY_AND_DISK_SER_2", "MEMORY_AND_DISK_DESER",
+            "OFF_HEAP", "NONE"} == names
+    assert repr(StorageLevel.OFF_HEAP) == "StorageLevel(True, True, True, False, 1)"
+    assert repr(StorageLevel.DISK_ONLY_2) == "StorageLevel(True, False, False, False, 2)"
+    assert str(StorageLevel.MEMORY_AND_DISK_SER_2) == "Disk Memory Serialized 2x Replicated"
+    assert StorageLevel(False, True, False, True) == StorageLevel.MEMORY_ONLY
