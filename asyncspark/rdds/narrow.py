@@ -43,7 +43,9 @@ class MapPartitionsRDD(RDD):
         self.partitioner = prev.partitioner if preservesPartitioning else None
 
     def _pipelinable(self) -> bool:
-        return True
+        # As PySpark's PipelinedRDD: never through an RDD marked for checkpointing (its
+        # children must read the checkpoint, not compose with its function).
+        return "_checkpoint" not in self.__dict__
 
     def compute(self, split: int, task_ctx) -> Iterator:
         return iter(self._func(split, self._parent.iterator(split, task_ctx)))
