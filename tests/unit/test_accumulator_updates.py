@@ -8,6 +8,7 @@ import pickle
 
 import cloudpickle
 import pytest
+from test_dag_scheduler import FakeTaskScheduler  # the DAGScheduler tests' fake
 
 from asyncspark.accumulators import (
     AccumulatorParam,
@@ -112,17 +113,6 @@ def test_registry_merges_updates_and_forgets_dropped_accumulators(registry):
 
 
 # -- the DAGScheduler decides what counts ------------------------------------------------
-
-class FakeTaskScheduler:
-    def __init__(self) -> None:
-        self.submitted: list = []
-
-    def submit_tasks(self, taskset) -> None:
-        self.submitted.append(taskset)
-
-    def cancel_tasks(self, stage_id: int, reason: str) -> None:
-        pass
-
 
 @pytest.fixture
 def loop():
