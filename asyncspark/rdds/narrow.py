@@ -43,9 +43,10 @@ class MapPartitionsRDD(RDD):
         self.partitioner = prev.partitioner if preservesPartitioning else None
 
     def _pipelinable(self) -> bool:
-        # As PySpark's PipelinedRDD: never through an RDD marked for checkpointing (its
-        # children must read the checkpoint, not compose with its function).
-        return "_checkpoint" not in self.__dict__
+        # As PySpark's PipelinedRDD: never through an RDD marked for checkpointing or
+        # persisted (its children must read the checkpoint or the cached partition, not
+        # compose with its function).
+        return "_checkpoint" not in self.__dict__ and self._storage_level is None
 
     def compute(self, split: int, task_ctx) -> Iterator:
         return iter(self._func(split, self._parent.iterator(split, task_ctx)))
