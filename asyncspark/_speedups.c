@@ -81,7 +81,12 @@ first_item(PyObject *kv)
         return Py_NewRef(PyTuple_GET_ITEM(kv, 0));
     if (PyList_CheckExact(kv) && PyList_GET_SIZE(kv) > 0)
         return Py_NewRef(PyList_GET_ITEM(kv, 0));
-    return PySequence_GetItem(kv, 0);
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL)
+        return NULL;
+    PyObject *k = PyObject_GetItem(kv, zero); /* whatever kv[0] means for its type */
+    Py_DECREF(zero);
+    return k;
 }
 
 static int

@@ -214,6 +214,11 @@ def test_bucket_errors_name_the_problem(impl):
         bucket_hash(iter([((1,), 1)]), [[]], True, lambda k: 1 / 0, 10)
     with pytest.raises(TypeError):  # a record without a key
         bucket_hash(iter([5]), [[]], True, lambda k: 0, 10)
+    with pytest.raises(KeyError):  # kv[0] of a mapping is a lookup, as in Python
+        bucket_hash(iter([{"a": 1}]), [[]], True, lambda k: 0, 10)
+    buckets = [[]]
+    assert bucket_hash(iter([{0: "k"}]), buckets, True, lambda k: 0, 10) == 1
+    assert buckets == [[{0: "k"}]]
 
 
 # -- the narrow transformations' iterators --------------------------------------------------
