@@ -208,3 +208,17 @@ def test_bench_rejects_bad_arguments() -> None:
                           timeout=TIMEOUT)
     assert proc.returncode == 2
     assert "unknown configuration key 'asyncspark.nosuch'" in proc.stderr
+
+
+def test_kmeans_example_and_cache_benchmark_quick() -> None:
+    out = run_script(EXAMPLES / "kmeans.py", "3", "--points", "3000", "--iterations", "3")
+    assert re.search(r"iteration 1: .* s", out), out
+    centers = re.findall(r"\((-?\d+\.\d+), (-?\d+\.\d+)\)", out.split("Final centers:")[1])
+    assert len(centers) == 3
+    report = json.loads(run_script(ROOT / "benchmarks" / "cache.py", "--quick", "--json"))
+    [run] = report["runs"]
+    assert run["cached_blocks"] == report["partitions"]  # every partition was cached
+    assert len(run["iterations"]) == report["iterations"]
+    assert run["first_s"] > 0
+    assert run["cached_s"] > 0
+    assert report["median_ratio"] == run["ratio"]
