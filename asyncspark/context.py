@@ -209,6 +209,13 @@ class Context:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
         if self._state != "running" or self._block_master is None:
             return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:  # e.g. from asyncspark.sync's calling thread
+            self._loop.call_soon_threadsafe(self._unpersist, rdd_id)  # type: ignore[union-attr]
+            return
         self._block_master.remove_rdd(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
         self._removals.add(task)
