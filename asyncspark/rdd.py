@@ -505,15 +505,7 @@ class RDD(PairRDDFunctions):
         """Fold each partition from ``zeroValue``, then the partition results from
         ``zeroValue`` again. ``op`` may modify its first argument: every partition starts
         from its own copy of ``zeroValue``, and the caller's object is left alone."""
-        op = _fail_on_stopiteration(op)
-
-        def func(it):
-            acc = copy.deepcopy(zeroValue)
-            for x in it:
-                acc = op(acc, x)
-            return acc
-
-        return _reduce(op, await self._run(func), copy.deepcopy(zeroValue))
+        return await self.aggregate(zeroValue, op, op)
 
     async def aggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable) -> Any:
         """As ``fold`` with a separate ``seqOp`` within partitions and ``combOp`` across."""
