@@ -95,6 +95,22 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "task_max_failures", _parse_int, 4, "attempts of one task before the job fails"),
     "spark.executor.heartbeatInterval": (
         "heartbeat_interval", parse_duration, 1.0, "executor heartbeat period"),
+    "asyncspark.executor.heartbeatTimeout": (
+        "heartbeat_timeout", parse_duration, 5.0,
+        "an executor silent this long (no heartbeat: hung, or SIGSTOPped) is declared lost, "
+        "killed and replaced"),
+    "spark.stage.maxConsecutiveAttempts": (
+        "stage_max_attempts", _parse_int, 4,
+        "consecutive attempts of a stage that fail to fetch their input before its jobs "
+        "fail"),
+    "asyncspark.scheduler.resubmitDelay": (
+        "resubmit_delay", parse_duration, 0.2,
+        "wait after a fetch failure before resubmitting the failed stages (a burst of "
+        "failures makes one resubmission)"),
+    "spark.driver.maxResultSize": (
+        "max_result_size", parse_bytes, 1 << 30,
+        "total size of the serialized results of one job's tasks before the job fails; "
+        "0 means unlimited"),
     "spark.local.dir": ("local_dir", _parse_str, None, "scratch directory (default: system temp)"),
     "spark.python.worker.reuse": ("worker_reuse", _parse_bool, True, "always true"),
     "asyncspark.executor.taskSlots": (
@@ -154,6 +170,10 @@ class Config:
     default_parallelism: int | None = None
     task_max_failures: int = 4
     heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 5.0
+    stage_max_attempts: int = 4
+    resubmit_delay: float = 0.2
+    max_result_size: int = 1 << 30
     local_dir: str | None = None
     worker_reuse: bool = True
     task_slots: int = 1
@@ -198,7 +218,10 @@ class Config:
                 f"(4g - 1), got {values['max_frame_size']}")
         if values.get("default_parallelism", 1) == 0:
             raise ConfigError("spark.default.parallelism must be at least 1")
+        if values.get("stage_max_attempts", 1) < 1:
+            raise ConfigError("spark.stage.maxConsecutiveAttempts must be at least 1")
         for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),
+                           ("heartbeat_timeout", "asyncspark.executor.heartbeatTimeout"),
                            ("registration_timeout", "asyncspark.executor.registrationTimeout")):
             if values.get(field, 1.0) <= 0:
                 raise ConfigError(f"{key} must be greater than 0, got {values[field]}")

@@ -152,7 +152,9 @@ class Context:
         self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
                                  tracer=self._tracer,
                                  update_accumulators=self._accumulators.apply,
-                                 block_master=blocks)
+                                 block_master=blocks,
+                                 max_consecutive_attempts=self.conf.stage_max_attempts,
+                                 resubmit_delay=self.conf.resubmit_delay)
         self._dag.start()
         backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
         ts.kill_executor = backend.kill_executor

@@ -86,18 +86,29 @@ class ContextStoppedError(AsyncSparkError, RuntimeError):
 class FetchFailedError(AsyncSparkError):
     """A reduce task could not fetch a shuffle block (map output missing or unreachable).
 
-    Carries which block: the scheduler unregisters that map output and (once fault
-    tolerance handles it) resubmits the map stage; until then the job fails cleanly.
+    Carries which block (shuffle, map and reduce ids) and the executor that held it:
+    the task fails with ``FetchFailed`` (not counted against ``spark.task.maxFailures``),
+    the DAGScheduler unregisters that map output (and every output of that executor),
+    and resubmits the map stage and then the failed stage.
     """
 
     def __init__(self, message: str, shuffle_id: int = -1, map_id: int = -1,
-                 reduce_id: int = -1, address: tuple | None = None) -> None:
+                 reduce_id: int = -1, address: tuple | None = None,
+                 executor_id: str | None = None) -> None:
         super().__init__(message)
         self.shuffle_id = shuffle_id
         self.map_id = map_id
         self.reduce_id = reduce_id
         self.address = address
+        self.executor_id = executor_id
 
     def __reduce__(self):
         return (type(self), (str(self), self.shuffle_id, self.map_id, self.reduce_id,
-                             self.address))
+                             self.address, self.executor_id))
+
+
+class CommitDeniedError(AsyncSparkError):
+    """Raised in a task whose output another attempt of the same partition commits
+    (the driver's output commit coordinator authorizes one attempt per partition, e.g. a
+    speculative copy or the original). Its temporary output is discarded; it does not
+    count as a task failure."""

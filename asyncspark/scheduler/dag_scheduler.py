@@ -5,6 +5,15 @@ thread may ``post()`` an event. Handlers are synchronous: ``handle(event)`` muta
 and returns commands (``SubmitTaskSet``, ``CancelTasks``, ``CompleteJob``, ``FailJob``,
 ``PostListener``); ``_event_loop`` alone turns commands into calls on the task scheduler,
 job waiters and the listener bus. Tests drive ``handle`` with no processes at all.
+
+Fault tolerance (Spark's): a task that cannot fetch a shuffle block fails with
+``FetchFailed``; the scheduler unregisters that map output and every output of the
+executor that held it, marks the stage attempt failed and, ``resubmit_delay`` later (a
+``ScheduleEvent`` timer, so a burst of fetch failures makes one resubmission), resubmits
+the missing map partitions and then the failed stage as new stage attempts. A stage
+whose attempts fail ``max_consecutive_attempts`` times in a row fails its jobs. Late
+completions of failed attempts: map outputs still count (unless their executor has been
+lost since), result-stage results too (they are correct), fetch failures are ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import ContextStoppedError, FetchFailedError, JobCancelledError, JobFailedError
+from ..errors import ContextStoppedError, JobCancelledError, JobFailedError
 from ..listener import (
     SparkListenerExecutorAdded,
     SparkListenerExecutorRemoved,
@@ -41,6 +50,8 @@ from .events import (
     JobGroupCancelled,
     JobSubmitted,
     PostListener,
+    ResubmitFailedStages,
+    ScheduleEvent,
     StopScheduler,
     SubmitTaskSet,
     TaskSetFailed,
@@ -71,8 +82,18 @@ class DAGScheduler:
                  history: int = 2000, map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None,
                  update_accumulators: Callable[[bytes], None] = lambda updates: None,
-                 block_master: Any = None) -> None:
+                 block_master: Any = None, max_consecutive_attempts: int = 4,
+                 resubmit_delay: float = 0.2) -> None:
         self.task_scheduler = task_scheduler
+        self.max_consecutive_attempts = max_consecutive_attempts
+        self.resubmit_delay = resubmit_delay
+        # Stages a fetch failure ended, waiting for the ResubmitFailedStages timer.
+        self.failed_stages: set[Stage] = set()
+        self.lost_executors: set[str] = set()  # ids are never reused
+        self._timers: set[asyncio.TimerHandle] = set()
+        # Counters for tests, reports and the chaos suite.
+        self.fetch_failures = 0
+        self.resubmissions = 0
         self._update_accumulators = update_accumulators
         self.tracer = tracer
         # Tracing: when each queued event was posted (the queue is FIFO, one consumer).
@@ -106,6 +127,7 @@ class DAGScheduler:
             TaskSetFailed: self._handle_task_set_failed,
             ExecutorAdded: self._handle_executor_added,
             ExecutorLost: self._handle_executor_lost,
+            ResubmitFailedStages: self._handle_resubmit_failed_stages,
             StopScheduler: self._handle_stop,
         }
 
@@ -168,6 +190,21 @@ class DAGScheduler:
             return
         self.post(StopScheduler(reason))
         await self._task
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _schedule(self, delay: float, event: Any) -> None:
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            if not self.stopped:
+                self.post(event)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
 
     def _execute(self, commands: list) -> None:
         ts = self.task_scheduler
@@ -185,6 +222,8 @@ class DAGScheduler:
                 self._post_listener(cmd.event)
             elif t is UpdateAccumulators:
                 self._update_accumulators(cmd.updates)
+            elif t is ScheduleEvent:
+                self._schedule(cmd.delay, cmd.event)
             else:
                 raise TypeError(f"unknown command {cmd!r}")
 
@@ -273,6 +312,7 @@ class DAGScheduler:
     def _stage_finished(self, stage: Stage) -> list:
         """A map stage's outputs are all registered: run the stages waiting for it."""
         self.running.discard(stage)
+        stage.failed_attempts.clear()  # "consecutive" failed attempts
         cmds: list = []
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageCompleted(
@@ -336,9 +376,7 @@ class DAGScheduler:
         stage = self.stages.get(ev.stage_id)
         if not ev.success:
             if ev.reason is not None and ev.reason.kind == "fetch_failed":
-                exc = ev.reason.exception
-                if isinstance(exc, FetchFailedError) and exc.shuffle_id >= 0:
-                    self.map_outputs.unregister(exc.shuffle_id, exc.map_id)
+                cmds.extend(self._on_fetch_failed(ev, stage))
             return cmds  # the TaskSetManager retries; a fatal failure is a TaskSetFailed
         if stage is None:
             return cmds  # its jobs finished or were cancelled
@@ -347,7 +385,8 @@ class DAGScheduler:
             # updates count each time, a re-run included (as Spark's).
             if ev.accumulator_updates is not None:
                 cmds.append(UpdateAccumulators(ev.accumulator_updates))
-            self.map_outputs.register(stage.shuffle_id, ev.partition, ev.result)
+            if ev.executor_id not in self.lost_executors:  # else its files are gone
+                self.map_outputs.register(stage.shuffle_id, ev.partition, ev.result)
             if ev.stage_attempt == stage.attempt:
                 stage.pending.discard(ev.partition)
             if stage in self.running and not stage.pending:
@@ -359,8 +398,9 @@ class DAGScheduler:
                     if job is not None:
                         cmds.extend(self._submit_stage(stage, job))
             return cmds
-        if ev.stage_attempt != stage.attempt:
-            return cmds  # a stale attempt
+        if ev.stage_attempt > stage.attempt:
+            return cmds  # no such attempt
+        # A result of an earlier attempt (one a fetch failure ended) is as good as any.
         index = stage.index_of.get(ev.partition)
         if index is None or stage.done[index]:
             return cmds  # a duplicate (speculative or resubmitted) result
@@ -390,6 +430,7 @@ class DAGScheduler:
                 cmds.append(CancelTasks(st.stage_id, str(error or "job finished")))
             self.running.discard(st)
             self.waiting.discard(st)
+            self.failed_stages.discard(st)
             if isinstance(st, ResultStage):
                 self.stages.pop(st.stage_id, None)
             # Shuffle map stages stay: their outputs are reused by later jobs.
@@ -422,6 +463,75 @@ class DAGScheduler:
             cmds.extend(self._finish_job(job, error))
         return cmds
 
+    # -- fetch failures and stage resubmission ------------------------------------------
+
+    def _on_fetch_failed(self, ev: CompletionEvent, stage: Stage | None) -> list:
+        """A task of ``stage`` could not fetch a map output: unregister it (and the
+        outputs of its executor), fail the stage attempt, and schedule a resubmission
+        (or fail the stage's jobs after ``max_consecutive_attempts``)."""
+        if stage is None or ev.stage_attempt != stage.attempt or not stage.job_ids:
+            return []  # a late failure of an attempt already failed (or of a finished job)
+        self.fetch_failures += 1
+        reason = ev.reason
+        exc = reason.exception if reason is not None else None
+        shuffle_id = getattr(exc, "shuffle_id", -1)
+        map_id = getattr(exc, "map_id", -1)
+        executor_id = getattr(exc, "executor_id", None)
+        if shuffle_id >= 0 and self.map_outputs.has_shuffle(shuffle_id):
+            if map_id >= 0:
+                self.map_outputs.unregister(shuffle_id, map_id, executor_id)
+            if executor_id is not None:
+                # Its block server or files are gone: so are its other outputs (as
+                # Spark does without an external shuffle service).
+                self.map_outputs.remove_executor(executor_id)
+        cmds: list = []
+        stage.failed_attempts.add(ev.stage_attempt)
+        message = reason.message if reason is not None else "fetch failed"
+        if stage in self.running:
+            self.running.discard(stage)
+            if self._listeners_active():
+                cmds.append(PostListener(SparkListenerStageCompleted(
+                    stage.stage_id, stage.attempt, len(stage.pending), self.clock(),
+                    f"FetchFailed: {message}")))
+        if len(stage.failed_attempts) >= self.max_consecutive_attempts:
+            return cmds + self._abort_stage(stage, message, exc)
+        log.info("%r attempt %d failed to fetch its input (%s); resubmitting in %.3fs",
+                 stage, ev.stage_attempt, message, self.resubmit_delay)
+        if not self.failed_stages:
+            cmds.append(ScheduleEvent(self.resubmit_delay, ResubmitFailedStages()))
+        self.failed_stages.add(stage)
+        map_stage = self.shuffle_stages.get(shuffle_id)
+        if map_stage is not None:
+            self.failed_stages.add(map_stage)
+        return cmds
+
+    def _abort_stage(self, stage: Stage, message: str, exc: BaseException | None) -> list:
+        cmds: list = []
+        for job_id in sorted(stage.job_ids):
+            job = self.jobs.get(job_id)
+            if job is None:
+                continue
+            error = JobFailedError(
+                f"Job {job_id} aborted due to stage failure: {stage!r} (attempt "
+                f"{stage.attempt}) has failed the maximum allowable number of times: "
+                f"{self.max_consecutive_attempts} (spark.stage.maxConsecutiveAttempts). "
+                f"Most recent failure reason: FetchFailed: {message}")
+            error.__cause__ = exc
+            cmds.extend(self._finish_job(job, error))
+        return cmds
+
+    def _handle_resubmit_failed_stages(self, ev: ResubmitFailedStages) -> list:
+        failed = sorted(self.failed_stages, key=lambda st: st.stage_id)  # parents first
+        self.failed_stages.clear()
+        cmds: list = []
+        for stage in failed:
+            job = self._first_job(stage)
+            if job is None:
+                continue
+            self.resubmissions += 1
+            cmds.extend(self._submit_stage(stage, job))
+        return cmds
+
     def _cancel_jobs(self, jobs: list[ActiveJob], reason: str) -> list:
         cmds: list = []
         for job in jobs:
@@ -451,6 +561,7 @@ class DAGScheduler:
         # Its shuffle outputs are gone (its files with it): stages needing them run the
         # missing map tasks again when next submitted. Running tasks were re-queued by
         # the task scheduler.
+        self.lost_executors.add(ev.executor_id)
         self.map_outputs.remove_executor(ev.executor_id)
         if not self._listeners_active():
             return []

@@ -11,8 +11,8 @@ from .stage import JobWaiter, ShuffleInfo, TaskSet
 __all__ = [
     "AllJobsCancelled", "BeginEvent", "CancelTasks", "CompleteJob", "CompletionEvent",
     "ExecutorAdded", "ExecutorLost", "FailJob", "JobCancelled", "JobGroupCancelled",
-    "JobSubmitted", "PostListener", "StopScheduler", "SubmitTaskSet", "TaskEndReason",
-    "TaskSetFailed", "UpdateAccumulators",
+    "JobSubmitted", "PostListener", "ResubmitFailedStages", "ScheduleEvent", "StopScheduler",
+    "SubmitTaskSet", "TaskEndReason", "TaskSetFailed", "UpdateAccumulators",
 ]
 
 
@@ -56,7 +56,7 @@ class TaskEndReason:
     """Why a task attempt ended unsuccessfully; ``counts`` says if it counts toward
     ``maxFailures`` (an executor lost through no fault of the task does not)."""
 
-    kind: str  # "exception", "killed", "executor_lost", "result_error"
+    kind: str  # "exception", "killed", "executor_lost", "result_error", "fetch_failed"
     message: str
     remote_traceback: str | None = None
     exception: BaseException | None = None
@@ -113,6 +113,12 @@ class ExecutorLost:
 
 
 @dataclass(slots=True)
+class ResubmitFailedStages:
+    """The delay after a fetch failure has passed: resubmit the failed stages (every
+    fetch failure of a burst has been handled by then, so they make one resubmission)."""
+
+
+@dataclass(slots=True)
 class StopScheduler:
     reason: str = "context stopped"
 
@@ -143,6 +149,14 @@ class FailJob:
 
 @dataclass(slots=True)
 class PostListener:
+    event: Any
+
+
+@dataclass(slots=True)
+class ScheduleEvent:
+    """Post ``event`` to the DAGScheduler after ``delay`` seconds (a timer, not a sleep)."""
+
+    delay: float
     event: Any
 
 

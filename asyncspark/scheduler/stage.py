@@ -66,8 +66,8 @@ class ShuffleInfo:
 class Stage:
     """A set of tasks computing one RDD's partitions with narrow dependencies only."""
 
-    __slots__ = ("attempt", "binary", "cached_rdds", "job_ids", "num_partitions", "parents",
-                 "pending", "rdd_id", "stage_id")
+    __slots__ = ("attempt", "binary", "cached_rdds", "failed_attempts", "job_ids",
+                 "num_partitions", "parents", "pending", "rdd_id", "stage_id")
 
     def __init__(self, stage_id: int, rdd_id: int, num_partitions: int, binary: bytes,
                  parents: list[ShuffleMapStage]) -> None:
@@ -80,6 +80,9 @@ class Stage:
         self.job_ids: set[int] = set()
         self.pending: set[int] = set()  # partitions of the current attempt not yet done
         self.cached_rdds: list[int] = []  # persisted RDDs read partition by partition
+        # Attempts ended by a fetch failure since the stage last succeeded
+        # (spark.stage.maxConsecutiveAttempts bounds them).
+        self.failed_attempts: set[int] = set()
 
     @property
     def shuffle_reads(self) -> list[int]:

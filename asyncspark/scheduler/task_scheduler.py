@@ -147,6 +147,12 @@ class TaskScheduler:
                                     self.no_executors_reason))
             return
         tsm = TaskSetManager(taskset, self.max_failures, self.locality_wait, self.clock())
+        old = self.tsms.get(taskset.stage_id)
+        if old is not None:
+            # An earlier attempt of the stage (a fetch failure ended it): it launches no
+            # more; its running tasks finish and report as that attempt.
+            old.zombie = True
+            self._ordered.remove(old)
         self.tsms[taskset.stage_id] = tsm
         self._ordered.append(tsm)
         if len(self._ordered) > 1:
@@ -155,8 +161,9 @@ class TaskScheduler:
 
     def _remove(self, tsm: TaskSetManager) -> None:
         tsm.zombie = True
-        if self.tsms.pop(tsm.taskset.stage_id, None) is None:
-            return
+        if self.tsms.get(tsm.taskset.stage_id) is not tsm:
+            return  # already removed, or replaced by a later attempt of its stage
+        del self.tsms[tsm.taskset.stage_id]
         self._ordered.remove(tsm)
         self._run_stats.pop(tsm.taskset.stage_id, None)
         bid = tsm.taskset.binary_id
@@ -449,20 +456,20 @@ class TaskScheduler:
         else:
             reason = decode_failure(bytes(payload))
         _, abort = tsm.failed(task.task_id, executor_id, reason.counts)
-        if reason.kind == "fetch_failed" and not tsm.zombie:
-            abort = True  # until stage resubmission exists, a lost map output fails the job
+        if reason.kind == "fetch_failed":
+            # Retrying cannot help until the map output is recomputed: this attempt
+            # launches no more tasks and the DAGScheduler resubmits the stage (Spark's).
+            tsm.zombie = True
         post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
                                   partition, executor_id, False, reason=reason,
                                   duration=duration))
         if abort:
             self._remove(tsm)
             self._kill_running(tsm, "stage aborted")
-            what = (f"failed {tsm.failures[task.index]} times, most recent failure"
-                    if reason.kind != "fetch_failed" else "could not fetch its input")
             post(TaskSetFailed(
                 ts.stage_id, ts.stage_attempt,
                 f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} "
-                f"{what}: Lost task "
+                f"failed {tsm.failures[task.index]} times, most recent failure: Lost task "
                 f"{task.index}.{task.attempt} in stage {ts.stage_id}.{ts.stage_attempt} "
                 f"(TID {task.task_id}) (executor {executor_id}): {reason.message}",
                 reason.exception, reason.remote_traceback))

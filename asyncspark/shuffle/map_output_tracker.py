@@ -41,10 +41,14 @@ class MapOutputTracker:
         out.statuses[map_id] = status
         out.epoch += 1
 
-    def unregister(self, shuffle_id: int, map_id: int) -> bool:
-        """Forget one map output; True if it was registered."""
+    def unregister(self, shuffle_id: int, map_id: int, executor_id: str | None = None) -> bool:
+        """Forget one map output (only if ``executor_id``, when given, holds it: a newer
+        output of that map task stays); True if it was registered."""
         out = self._shuffles.get(shuffle_id)
-        if out is None or out.statuses[map_id] is None:
+        if out is None or not 0 <= map_id < len(out.statuses):
+            return False
+        st = out.statuses[map_id]
+        if st is None or (executor_id is not None and st[0] != executor_id):
             return False
         out.statuses[map_id] = None
         out.available -= 1

@@ -23,7 +23,7 @@ _READ = 1 << 20
 
 
 def _local_block(path: str, offset: int, size: int, shuffle_id: int, map_id: int,
-                 reduce_id: int) -> Iterator[bytes]:
+                 reduce_id: int, executor_id: str) -> Iterator[bytes]:
     try:
         with open(path, "rb") as f:
             f.seek(offset)
@@ -37,7 +37,8 @@ def _local_block(path: str, offset: int, size: int, shuffle_id: int, map_id: int
     except OSError as exc:
         raise FetchFailedError(
             f"cannot read shuffle block (shuffle {shuffle_id}, map {map_id}, reduce "
-            f"{reduce_id}) from {path}: {exc}", shuffle_id, map_id, reduce_id) from exc
+            f"{reduce_id}) of executor {executor_id} from {path}: {exc}", shuffle_id, map_id,
+            reduce_id, executor_id=executor_id) from exc
 
 
 def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[bytes]:
@@ -59,9 +60,9 @@ def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[b
             continue
         if (local_reads and host == env.host) or executor_id == env.executor_id:
             yield from _local_block(path, sum(sizes[:reduce_id]), size, shuffle_id, map_id,
-                                    reduce_id)
+                                    reduce_id, executor_id)
         else:
-            remote.setdefault((host, port), []).append(map_id)
+            remote.setdefault((host, port, executor_id), []).append(map_id)
     if remote:
         yield from _remote_blocks(env, shuffle_id, reduce_id, remote)
 
@@ -76,11 +77,16 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
                 env.setting("secret", ""),
                 max_frame_size=env.setting("max_frame_size", DEFAULT_MAX_FRAME_SIZE))
     limit = env.setting("max_bytes_in_flight", DEFAULT_MAX_BYTES_IN_FLIGHT)
-    for address, map_ids in remote.items():
+    for (host, port, executor_id), map_ids in remote.items():
         blocks = [[m, reduce_id] for m in map_ids]
-        for _block, data in fetch_blocks_blocking(env.loop, env.block_client, address,
-                                                  shuffle_id, blocks, limit):
-            yield data
+        try:
+            for _block, data in fetch_blocks_blocking(env.loop, env.block_client, (host, port),
+                                                      shuffle_id, blocks, limit):
+                yield data
+        except FetchFailedError as exc:
+            if exc.executor_id is None:  # the scheduler needs to know whose outputs
+                exc.executor_id = executor_id
+            raise
 
 
 def read_records(pieces: Iterable[bytes]) -> Iterator:
