@@ -69,6 +69,18 @@ def _parse_int(value: Any, key: str) -> int:
     return n
 
 
+def _parse_float(value: Any, key: str) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if not math.isfinite(x) or x < 0:
+        raise ConfigError(f"{key}: expected a finite number >= 0, got {value!r}")
+    return x
+
+
 def _parse_str(value: Any, key: str) -> str:
     return str(value)
 
@@ -134,6 +146,31 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "locality_wait", parse_duration, 3.0,
         "how long a task waits for a free slot on an executor (then host) holding its "
         "cached partition before it runs anywhere; 0 disables the wait"),
+    "spark.speculation": (
+        "speculation", _parse_bool, False,
+        "launch a speculative copy of a task that runs much longer than its stage's "
+        "finished tasks (the first attempt to finish wins, the others are killed)"),
+    "spark.speculation.multiplier": (
+        "speculation_multiplier", _parse_float, 3.0,
+        "how many times slower than the median finished task a task must be to be "
+        "speculated"),
+    "spark.speculation.quantile": (
+        "speculation_quantile", _parse_float, 0.9,
+        "fraction of a stage's tasks that must have finished before speculation starts"),
+    "spark.speculation.minTaskRuntime": (
+        "speculation_min_runtime", parse_duration, 0.1,
+        "a task runs at least this long before it may be speculated"),
+    "spark.speculation.interval": (
+        "speculation_interval", parse_duration, 0.1, "how often to check for stragglers"),
+    "spark.excludeOnFailure.enabled": (
+        "exclude_on_failure", _parse_bool, False,
+        "stop giving a task (a stage's tasks) to an executor it (they) failed on"),
+    "spark.excludeOnFailure.task.maxTaskAttemptsPerExecutor": (
+        "exclude_task_attempts_per_executor", _parse_int, 1,
+        "failed attempts of a task on an executor before that task is excluded there"),
+    "spark.excludeOnFailure.stage.maxFailedTasksPerExecutor": (
+        "exclude_failed_tasks_per_executor", _parse_int, 2,
+        "different tasks of a stage failing on an executor before it gets none of them"),
     "spark.reducer.maxSizeInFlight": (
         "max_bytes_in_flight", parse_bytes, 48 << 20,
         "shuffle bytes a reduce task may have requested but not yet consumed"),
@@ -191,6 +228,14 @@ class Config:
     rpc_host: str = "127.0.0.1"
     use_uvloop: bool = True
     trace_tasks: bool = False
+    speculation: bool = False
+    speculation_multiplier: float = 3.0
+    speculation_quantile: float = 0.9
+    speculation_min_runtime: float = 0.1
+    speculation_interval: float = 0.1
+    exclude_on_failure: bool = False
+    exclude_task_attempts_per_executor: int = 1
+    exclude_failed_tasks_per_executor: int = 2
     raw: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -216,6 +261,18 @@ class Config:
             raise ConfigError(
                 f"asyncspark.rpc.maxFrameSize must be at most {_MAX_FRAME_SIZE} bytes "
                 f"(4g - 1), got {values['max_frame_size']}")
+        if values.get("speculation_quantile", 0.0) > 1.0:
+            raise ConfigError("spark.speculation.quantile must be between 0 and 1, got "
+                              f"{values['speculation_quantile']}")
+        if values.get("speculation_interval", 1.0) <= 0:
+            raise ConfigError("spark.speculation.interval must be greater than 0")
+        for field, key in (
+                ("exclude_task_attempts_per_executor",
+                 "spark.excludeOnFailure.task.maxTaskAttemptsPerExecutor"),
+                ("exclude_failed_tasks_per_executor",
+                 "spark.excludeOnFailure.stage.maxFailedTasksPerExecutor")):
+            if values.get(field, 1) < 1:
+                raise ConfigError(f"{key} must be at least 1")
         if values.get("default_parallelism", 1) == 0:
             raise ConfigError("spark.default.parallelism must be at least 1")
         if values.get("stage_max_attempts", 1) < 1:

@@ -32,6 +32,8 @@ from .listener import ListenerBus
 from .rdd import RDD, _engine_function
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
+from .scheduler.exclusion import ExclusionConf
+from .scheduler.speculation import SpeculationConf
 from .scheduler.stage import JobWaiter, ShuffleInfo
 from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
@@ -147,7 +149,9 @@ class Context:
                            pipeline_depth=self.conf.pipeline_depth,
                            short_task_us=self.conf.short_task_threshold * 1e6,
                            listeners_active=lambda: bus.active, tracer=self._tracer,
-                           locality_wait=self.conf.locality_wait, block_master=blocks)
+                           locality_wait=self.conf.locality_wait, block_master=blocks,
+                           speculation=SpeculationConf.from_config(self.conf),
+                           exclusion=ExclusionConf.from_config(self.conf))
         self._task_scheduler = ts
         self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
                                  tracer=self._tracer,

@@ -1,4 +1,11 @@
-"""Writing RDDs out: ``saveAsTextFile`` with temporary part files, renames and ``_SUCCESS``."""
+"""Writing RDDs out: ``saveAsTextFile`` with temporary part files, renames and ``_SUCCESS``.
+
+Each task attempt writes ``_temporary/part-NNNNN.attempt-<TID>``, then asks the driver's
+output commit coordinator whether it may commit (``scheduler/commit_coordinator.py``):
+only the first attempt of a partition to ask renames its file into place; the others
+(e.g. the loser of a speculative race) delete theirs and fail with ``CommitDeniedError``,
+which is not counted as a task failure.
+"""
 
 from __future__ import annotations
 
@@ -30,15 +37,36 @@ def _to_bytes(x) -> bytes:
     return x.encode("utf-8")
 
 
+def _open_attempt_file(tmp_dir: str, tmp: str):
+    # Another attempt cleaning up may remove the (then empty) directory between our
+    # makedirs and open: make it again.
+    for _ in range(10):
+        os.makedirs(tmp_dir, exist_ok=True)
+        try:
+            return open(tmp, "wb")
+        except FileNotFoundError:
+            continue
+    return open(tmp, "wb")
+
+
+def _ask_commit(ctx: TaskContext, split: int) -> None:
+    """Raise ``CommitDeniedError`` unless the driver lets this attempt commit ``split``
+    (outside an executor, as in tests of the writer itself, there is no one to ask)."""
+    from .executor.env import _env
+
+    commits = _env.commits if _env is not None else None
+    if commits is not None:
+        commits.ask(ctx.stageId(), split, ctx.taskAttemptId())
+
+
 def _write_partition(path: str, ext: str, it) -> None:
     ctx = TaskContext.get()
     split = ctx.partitionId()
     name = f"part-{split:05d}{ext}"
     tmp_dir = os.path.join(path, "_temporary")
-    os.makedirs(tmp_dir, exist_ok=True)
     tmp = os.path.join(tmp_dir, f"{name}.attempt-{ctx.taskAttemptId()}")
     try:
-        with open(tmp, "wb") as raw, (
+        with _open_attempt_file(tmp_dir, tmp) as raw, (
                 # no file name in the gzip header (it would be the temporary one), as Hadoop
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw) if ext == ".gz"
                 else contextlib.nullcontext(raw)) as f:
@@ -50,12 +78,15 @@ def _write_partition(path: str, ext: str, it) -> None:
                     buf.clear()
             if buf:
                 f.write(b"\n".join(buf) + b"\n")
+        _ask_commit(ctx, split)
         os.replace(tmp, os.path.join(path, name))
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
+        # A losing attempt may run after the job committed and removed _temporary:
+        # leave no empty directory behind (fails harmlessly while others use it).
+        with contextlib.suppress(OSError):
+            os.rmdir(tmp_dir)
         raise
 
 

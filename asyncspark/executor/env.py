@@ -26,6 +26,7 @@ class ExecutorEnv:
     outputs: dict[tuple[int, int], tuple[str, list[int]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     block_manager: Any = None  # storage.BlockManager, created at registration
+    commits: Any = None  # commit.CommitClient (output commits), created at registration
 
     def setting(self, key: str, default: Any) -> Any:
         return self.conf.get(key, default)

@@ -33,6 +33,7 @@ from ..transport.codec import (
     DEFAULT_MAX_FRAME_SIZE,
     BlockLocations,
     Challenge,
+    CommitAnswer,
     Heartbeat,
     KillTask,
     RddRemoved,
@@ -195,6 +196,9 @@ class Executor:
             self.env.conf["secret"] = self.secret
             self.env.loop = self.loop
             self._start_block_manager(msg.conf)
+            from .commit import CommitClient
+
+            self.env.commits = CommitClient(self.loop, self.conn)  # type: ignore[arg-type]
             self.conn.codec.max_frame_size = self.max_frame_size  # type: ignore[union-attr]
             self.loop.call_later(self.heartbeat_interval, self._heartbeat)  # type: ignore[union-attr]
             self._block_server_task = self.loop.create_task(  # type: ignore[union-attr]
@@ -202,6 +206,8 @@ class Executor:
             self._registered.set()
         elif t is BlockLocations:
             self.env.block_manager.link.on_locations(msg)
+        elif t is CommitAnswer:
+            self.env.commits.on_answer(msg)
         elif t is RemoveRdd:
             self.loop.create_task(self._remove_rdd(msg))  # type: ignore[union-attr]
         elif t is StopExecutor:

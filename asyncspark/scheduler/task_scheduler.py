@@ -18,10 +18,11 @@ from typing import Any
 import msgpack
 
 from ..accumulators import UPDATES_KEY
-from ..errors import FetchFailedError, LocalProtocolError
+from ..errors import CommitDeniedError, FetchFailedError, LocalProtocolError
 from ..serializers import loads
 from ..shuffle.map_output_tracker import MapOutputTracker
 from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, MapOutputs, TaskBinary
+from .commit_coordinator import OutputCommitCoordinator
 from .events import (
     BeginEvent,
     CompletionEvent,
@@ -30,6 +31,8 @@ from .events import (
     TaskEndReason,
     TaskSetFailed,
 )
+from .exclusion import ExclusionConf
+from .speculation import SpeculationConf
 from .stage import TaskSet
 from .task_set_manager import TaskSetManager
 from .trace import Tracer, now_ns
@@ -63,7 +66,8 @@ class ExecutorData:
 
 
 class _Task:
-    __slots__ = ("attempt", "executor_id", "index", "kill_handle", "launched", "task_id", "tsm")
+    __slots__ = ("attempt", "executor_id", "index", "kill_handle", "kill_reason", "launched",
+                 "task_id", "tsm")
 
     def __init__(self, task_id: int, tsm: TaskSetManager, index: int, attempt: int,
                  executor_id: str, launched: float) -> None:
@@ -74,6 +78,7 @@ class _Task:
         self.executor_id = executor_id
         self.launched = launched
         self.kill_handle: asyncio.TimerHandle | None = None
+        self.kill_reason = ""
 
 
 def decode_failure(payload: bytes) -> TaskEndReason:
@@ -90,6 +95,10 @@ def decode_failure(payload: bytes) -> TaskEndReason:
             exc_obj = None  # the class may not exist on the driver: the text still tells
         if not isinstance(exc_obj, BaseException):
             exc_obj = None
+    if isinstance(exc_obj, CommitDeniedError):
+        # Another attempt committed the output: not a failure of this task.
+        return TaskEndReason("commit_denied", f"{type_name}: {message}", tb, exc_obj,
+                             counts=False)
     if isinstance(exc_obj, FetchFailedError):
         # Not the task's fault and retrying it cannot help: the scheduler deals with it.
         return TaskEndReason("fetch_failed", f"{type_name}: {message}", tb, exc_obj,
@@ -106,7 +115,8 @@ class TaskScheduler:
                  listeners_active: Callable[[], bool] = lambda: False,
                  map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None, locality_wait: float = 0.0,
-                 block_master: Any = None) -> None:
+                 block_master: Any = None, speculation: SpeculationConf | None = None,
+                 exclusion: ExclusionConf | None = None) -> None:
         self.post = post
         # One queue item for all the events of a status frame (a batch of tasks).
         self.post_many = post_many or (lambda events: [post(e) for e in events])
@@ -138,6 +148,13 @@ class TaskScheduler:
         # Set by the backend when it can no longer provide any executor: task sets
         # submitted then fail at once instead of waiting forever.
         self.no_executors_reason: str | None = None
+        # Speculative copies of stragglers (spark.speculation), checked on a timer;
+        # exclusion of failing executors (spark.excludeOnFailure.enabled); which attempt
+        # of an output partition may commit it (saveAsTextFile).
+        self.speculation = speculation
+        self.exclusion = exclusion
+        self._speculation_timer: asyncio.TimerHandle | None = None
+        self.commits = OutputCommitCoordinator()
 
     # -- task sets -----------------------------------------------------------------------
 
@@ -146,7 +163,8 @@ class TaskScheduler:
             self.post(TaskSetFailed(taskset.stage_id, taskset.stage_attempt,
                                     self.no_executors_reason))
             return
-        tsm = TaskSetManager(taskset, self.max_failures, self.locality_wait, self.clock())
+        tsm = TaskSetManager(taskset, self.max_failures, self.locality_wait, self.clock(),
+                             self.speculation, self.exclusion)
         old = self.tsms.get(taskset.stage_id)
         if old is not None:
             # An earlier attempt of the stage (a fetch failure ended it): it launches no
@@ -157,6 +175,9 @@ class TaskScheduler:
         self._ordered.append(tsm)
         if len(self._ordered) > 1:
             self._ordered.sort(key=lambda m: m.taskset.priority)
+        if self.speculation is not None and self._speculation_timer is None:
+            self._speculation_timer = asyncio.get_running_loop().call_later(
+                self.speculation.interval, self._check_speculation)
         self.revive()
 
     def _remove(self, tsm: TaskSetManager) -> None:
@@ -166,6 +187,7 @@ class TaskScheduler:
         del self.tsms[tsm.taskset.stage_id]
         self._ordered.remove(tsm)
         self._run_stats.pop(tsm.taskset.stage_id, None)
+        self.commits.stage_ended(tsm.taskset.stage_id)
         bid = tsm.taskset.binary_id
         for ex in self.executors.values():
             if bid in ex.binaries:
@@ -181,22 +203,25 @@ class TaskScheduler:
         self._kill_running(tsm, reason)
 
     def _kill_running(self, tsm: TaskSetManager, reason: str) -> None:
-        if not tsm.running:
-            return
-        loop = asyncio.get_running_loop()
         for task_id in list(tsm.running):
-            task = self.tasks.get(task_id)
-            if task is None:
-                continue
-            ex = self.executors.get(task.executor_id)
-            if ex is None:
-                continue
-            try:
-                ex.control.send(KillTask(task_id, reason[:500]))
-            except ConnectionError:
-                continue
-            task.kill_handle = loop.call_later(
-                self.kill_grace_period, self._kill_deadline, task_id)
+            self._kill_task(task_id, reason)
+
+    def _kill_task(self, task_id: int, reason: str) -> None:
+        """Ask the task's executor to interrupt it; kill the executor if it has not
+        stopped within the grace period."""
+        task = self.tasks.get(task_id)
+        if task is None or task.kill_handle is not None:
+            return
+        ex = self.executors.get(task.executor_id)
+        if ex is None:
+            return
+        try:
+            ex.control.send(KillTask(task_id, reason[:500]))
+        except ConnectionError:
+            return
+        task.kill_reason = reason
+        task.kill_handle = asyncio.get_running_loop().call_later(
+            self.kill_grace_period, self._kill_deadline, task_id)
 
     def _kill_deadline(self, task_id: int) -> None:
         task = self.tasks.get(task_id)
@@ -251,7 +276,7 @@ class TaskScheduler:
                 ts = tsm.taskset
                 task_id = self._next_task_id
                 self._next_task_id = task_id + 1
-                attempt = tsm.launched(task_id, index)
+                attempt = tsm.launched(task_id, index, ex.id, now)
                 self.tasks[task_id] = _Task(task_id, tsm, index, attempt, ex.id, now)
                 ex.free -= 1
                 ex.running.add(task_id)
@@ -291,6 +316,8 @@ class TaskScheduler:
                 break
         if local:
             self._arm_locality_timer(now)
+        if self.exclusion is not None:
+            self._abort_unschedulable()
 
     def _arm_locality_timer(self, now: float) -> None:
         """Revive when the earliest locality wait of a task set runs out."""
@@ -382,6 +409,7 @@ class TaskScheduler:
             tsm = task.tsm
             tsm.failed(task_id, executor_id, counts=False)
             ts = tsm.taskset
+            self.commits.task_ended(ts.stage_id, ts.partitions[task.index], task_id, False)
             self.post(CompletionEvent(
                 ts.stage_id, ts.stage_attempt, task_id, task.index, ts.partitions[task.index],
                 executor_id, False,
@@ -390,6 +418,75 @@ class TaskScheduler:
                 duration=self.clock() - task.launched))
         self.post(ExecutorLost(executor_id, reason))
         self.revive()
+
+    # -- speculation, exclusion, output commits ------------------------------------------
+
+    def _check_speculation(self) -> None:
+        """Timer (every ``spark.speculation.interval`` while task sets run): mark
+        stragglers speculatable and offer them to free slots."""
+        self._speculation_timer = None
+        if not self._ordered:
+            return
+        now = self.clock()
+        marked = False
+        for tsm in self._ordered:
+            spec = tsm.spec
+            if spec is not None and not tsm.zombie and spec.check(
+                    tsm.successful, tsm.num_success, now):
+                marked = True
+        if marked:
+            self.revive()
+        self._speculation_timer = asyncio.get_running_loop().call_later(
+            self.speculation.interval, self._check_speculation)  # type: ignore[union-attr]
+
+    def _kill_other_attempts(self, tsm: TaskSetManager, index: int, winner: _Task) -> None:
+        """Task ``index`` succeeded: the first attempt to finish wins, kill the others."""
+        spec = tsm.spec
+        assert spec is not None
+        how = "speculative copy" if winner.task_id in spec.speculative else "original attempt"
+        for task_id in spec.other_attempts(index):
+            this = "speculative copy" if task_id in spec.speculative else "original attempt"
+            self._kill_task(task_id, f"another attempt succeeded: this {this} lost to the "
+                                     f"{how} (TID {winner.task_id}) of task {index}")
+
+    def _abort_unschedulable(self) -> None:
+        """Fail task sets with a pending task that every live executor is excluded for."""
+        alive = self.executors.keys()
+        for tsm in list(self._ordered):
+            exclusion = tsm.exclusion
+            if exclusion is None or tsm.zombie:
+                continue
+            index = exclusion.unschedulable(tsm.pending, alive)
+            if index is None:
+                continue
+            ts = tsm.taskset
+            self._remove(tsm)
+            self._kill_running(tsm, "stage aborted")
+            self.post(TaskSetFailed(
+                ts.stage_id, ts.stage_attempt,
+                f"Aborting TaskSet {ts.stage_id}.{ts.stage_attempt} because task {index} "
+                f"(partition {ts.partitions[index]}) cannot run anywhere due to node and "
+                f"executor excludeOnFailure: {exclusion.describe(index, alive)}"))
+
+    def ask_commit(self, executor_id: str, stage_id: int, partition: int,
+                   task_id: int) -> str | None:
+        """May attempt ``task_id`` commit its output of ``partition``? None if it may,
+        else why not (``commit_coordinator.py``)."""
+        task = self.tasks.get(task_id)
+        if task is None or task.executor_id != executor_id:
+            return f"task {task_id} is not running on executor {executor_id} any more"
+        tsm = task.tsm
+        ts = tsm.taskset
+        if ts.stage_id != stage_id or ts.partitions[task.index] != partition:
+            return (f"task {task_id} is partition {ts.partitions[task.index]} of stage "
+                    f"{ts.stage_id}, not partition {partition} of stage {stage_id}")
+        if tsm.successful[task.index] or self.tsms.get(stage_id) is None:
+            return f"partition {partition} of stage {stage_id} is already done"
+        if self.commits.can_commit(stage_id, partition, task_id):
+            return None
+        holder = self.commits.authorized(stage_id, partition)
+        return (f"attempt {task.attempt} (TID {task_id}) may not commit partition {partition} "
+                f"of stage {stage_id}: TID {holder} is committing it")
 
     # -- status updates ------------------------------------------------------------------
 
@@ -439,7 +536,9 @@ class TaskScheduler:
                     "result_error", f"cannot unpickle the task result on the driver: {exc!r}",
                     exception=exc)
             else:
-                index = tsm.succeeded(task.task_id)
+                index = tsm.succeeded(task.task_id, now)
+                if index is not None and tsm.spec is not None:
+                    self._kill_other_attempts(tsm, index, task)
                 # Accumulator updates travel with the metrics; the DAGScheduler decides
                 # whether they count (they never reach listeners as metrics).
                 updates = metrics.pop(UPDATES_KEY, None) if metrics else None
@@ -452,10 +551,13 @@ class TaskScheduler:
                     self._remove(tsm)
                 return
         elif state == KILLED:
-            reason = TaskEndReason("killed", "task killed", counts=False)
+            reason = TaskEndReason(
+                "killed", f"task killed: {task.kill_reason}" if task.kill_reason
+                else "task killed", counts=False)
         else:
             reason = decode_failure(bytes(payload))
-        _, abort = tsm.failed(task.task_id, executor_id, reason.counts)
+        self.commits.task_ended(ts.stage_id, partition, task.task_id, False)
+        _, abort = tsm.failed(task.task_id, executor_id, reason.counts, reason.message)
         if reason.kind == "fetch_failed":
             # Retrying cannot help until the map output is recomputed: this attempt
             # launches no more tasks and the DAGScheduler resubmits the stage (Spark's).

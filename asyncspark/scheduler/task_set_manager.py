@@ -7,6 +7,10 @@ task preferring its host (node-local) once the set has waited ``locality_wait`` 
 a process-local launch; a task with no live preference at once; and any task once it has
 waited another ``locality_wait`` (Spark's delay scheduling). A level no live executor
 could satisfy (the executor holding the block is gone) is not waited for.
+
+With ``spec`` (``speculation.py``), an offer that finds no pending task may get a
+speculative copy of a straggler; with ``exclusion`` (``exclusion.py``), executors that
+failed a task (or too many of the set's tasks) are never offered it (them) again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Collection
 
+from .exclusion import ExclusionConf, StageExclusion
+from .speculation import Speculation, SpeculationConf
 from .stage import TaskSet
 
 __all__ = ["ANY", "NODE_LOCAL", "PROCESS_LOCAL", "TaskSetManager"]
@@ -22,12 +28,13 @@ PROCESS_LOCAL, NODE_LOCAL, ANY = 0, 1, 2
 
 
 class TaskSetManager:
-    __slots__ = ("attempts", "failed_on", "failures", "last_launch", "level",
+    __slots__ = ("attempts", "exclusion", "failed_on", "failures", "last_launch", "level",
                  "locality_wait", "max_failures", "num_success", "pending", "preferred",
-                 "running", "successful", "taskset", "zombie")
+                 "running", "spec", "successful", "taskset", "zombie")
 
     def __init__(self, taskset: TaskSet, max_failures: int, locality_wait: float = 0.0,
-                 now: float = 0.0) -> None:
+                 now: float = 0.0, speculation: SpeculationConf | None = None,
+                 exclusion: ExclusionConf | None = None) -> None:
         n = len(taskset.partitions)
         self.taskset = taskset
         self.max_failures = max_failures
@@ -43,6 +50,8 @@ class TaskSetManager:
         self.locality_wait = locality_wait
         self.level = PROCESS_LOCAL  # the most local level still required (delay scheduling)
         self.last_launch = now  # when the wait at `level` started
+        self.spec = Speculation(speculation) if speculation is not None else None
+        self.exclusion = StageExclusion(exclusion) if exclusion is not None else None
 
     @property
     def finished(self) -> bool:
@@ -52,8 +61,33 @@ class TaskSetManager:
                   now: float = 0.0, hosts: Collection[str] = ()) -> int | None:
         """A pending task index for ``executor_id`` (avoiding executors a task already
         failed on while others are alive), or None. With preferred locations, ``host``
-        is the executor's, ``hosts`` those of live executors and ``now`` the clock."""
-        if self.zombie or not self.pending:
+        is the executor's, ``hosts`` those of live executors and ``now`` the clock.
+        With no pending task for it, a speculative copy (see ``spec``) may be."""
+        if self.zombie:
+            return None
+        if self.pending:
+            index = self._next_pending(executor_id, alive, host, now, hosts)
+            if index is not None:
+                return index
+        spec = self.spec
+        if spec is not None and spec.pending:
+            exclusion = self.exclusion
+            return spec.next_index(executor_id, self.successful,
+                                   exclusion.excludes if exclusion is not None else None)
+        return None
+
+    def _avoid(self, idx: int, executor_id: str, alive: Collection[str]) -> bool:
+        """Keep task ``idx`` off ``executor_id``: excluded there, or it failed there while
+        another live executor is one it did not fail on."""
+        exclusion = self.exclusion
+        if exclusion is not None and exclusion.excludes(idx, executor_id):
+            return True
+        bad = self.failed_on.get(idx)
+        return bool(bad) and executor_id in bad and any(e not in bad for e in alive)
+
+    def _next_pending(self, executor_id: str, alive: Collection[str], host: str,
+                      now: float, hosts: Collection[str]) -> int | None:
+        if self.exclusion is not None and self.exclusion.executor_excluded(executor_id):
             return None
         if self.preferred is not None and self.locality_wait > 0:
             return self._next_local(executor_id, alive, host, now, hosts)
@@ -65,8 +99,7 @@ class TaskSetManager:
         found = None
         while pending:
             idx = pending.popleft()
-            bad = failed_on.get(idx)
-            if bad and executor_id in bad and any(e not in bad for e in alive):
+            if self._avoid(idx, executor_id, alive):
                 skipped.append(idx)
                 continue
             found = idx
@@ -81,8 +114,7 @@ class TaskSetManager:
         node = no_pref = other = None
         valid_process = valid_node = False
         for idx in self.pending:
-            bad = failed_on.get(idx) if failed_on else None
-            if bad and executor_id in bad and any(e not in bad for e in alive):
+            if failed_on and self._avoid(idx, executor_id, alive):
                 continue
             live = False
             for pref_executor, pref_host in prefs[idx]:  # type: ignore[index]
@@ -140,16 +172,21 @@ class TaskSetManager:
             return None
         return self.last_launch + self.locality_wait
 
-    def launched(self, task_id: int, index: int) -> int:
-        """Record a launch; return its attempt number."""
+    def launched(self, task_id: int, index: int, executor_id: str = "",
+                 now: float = 0.0) -> int:
+        """Record a launch on ``executor_id`` at ``now``; return its attempt number."""
         self.running[task_id] = index
         attempt = self.attempts[index]
         self.attempts[index] = attempt + 1
+        if self.spec is not None:
+            self.spec.on_launch(task_id, index, executor_id, now)
         return attempt
 
-    def succeeded(self, task_id: int) -> int | None:
+    def succeeded(self, task_id: int, now: float = 0.0) -> int | None:
         """Record a success; the task index, or None if it was a duplicate."""
         index = self.running.pop(task_id, None)
+        if self.spec is not None:
+            self.spec.on_end(task_id, now, index is not None and not self.successful[index])
         if index is None or self.successful[index]:
             return None
         self.successful[index] = True
@@ -158,17 +195,26 @@ class TaskSetManager:
             self.zombie = True
         return index
 
-    def failed(self, task_id: int, executor_id: str, counts: bool) -> tuple[int | None, bool]:
-        """Record a failure and re-queue the task. Returns ``(index, abort)``: ``abort``
-        is True when the task has now failed ``max_failures`` times."""
+    def failed(self, task_id: int, executor_id: str, counts: bool,
+               message: str = "") -> tuple[int | None, bool]:
+        """Record a failure and re-queue the task (unless another attempt of it is still
+        running). Returns ``(index, abort)``: ``abort`` is True when the task has now
+        failed ``max_failures`` times."""
         index = self.running.pop(task_id, None)
+        spec = self.spec
+        if spec is not None:
+            spec.on_end(task_id, 0.0, False)
         if index is None or self.successful[index] or self.zombie:
             return index, False
         if counts:
             self.failures[index] += 1
             self.failed_on.setdefault(index, set()).add(executor_id)
+            if self.exclusion is not None:
+                self.exclusion.record_failure(index, executor_id, message)
             if self.failures[index] >= self.max_failures:
                 self.zombie = True
                 return index, True
+        if spec is not None and spec.copy_running(index):
+            return index, False  # that attempt may still succeed; if it fails, it re-queues
         self.pending.appendleft(index)
         return index, False

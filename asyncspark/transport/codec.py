@@ -419,6 +419,32 @@ class BlockReply(Message):
     body: bytes
 
 
+# --- output commits (scheduler/commit_coordinator.py) ---------------------------------
+#
+# Control connection: a task about to move its output into place asks the driver
+# (``AskCommit``); only the first attempt of a partition to ask is allowed.
+
+
+@message(50)
+class AskCommit(Message):
+    """Executor -> driver: may task ``task_id`` commit its output of ``partition`` of
+    stage ``stage_id``? Answered by ``CommitAnswer``."""
+
+    request_id: int
+    stage_id: int
+    partition: int
+    task_id: int
+
+
+@message(51)
+class CommitAnswer(Message):
+    """Driver -> executor: the answer to an ``AskCommit``; ``denied`` says why not
+    (None: commit)."""
+
+    request_id: int
+    denied: str | None
+
+
 def _check_header(cls: type[Message], fields: list | tuple,
                   error: type[Exception] = RemoteProtocolError) -> None:
     """Raise ``error`` unless ``fields`` match ``cls``'s header field count and types."""

@@ -29,10 +29,12 @@ from ...conf import Config
 from ...errors import AuthenticationError, ExecutorLostError
 from ...transport import auth
 from ...transport.codec import (
+    AskCommit,
     BlockLocations,
     BlockQuery,
     BlockUpdates,
     Challenge,
+    CommitAnswer,
     Heartbeat,
     RddRemoved,
     Register,
@@ -89,6 +91,9 @@ class _ExecutorConnection:
         elif t is BlockUpdates or t is BlockQuery or t is RegisterBlockManager \
                 or t is RddRemoved:
             self._on_block_message(msg)
+        elif t is AskCommit:
+            self.proto.send(CommitAnswer(msg.request_id, self.backend.task_scheduler.ask_commit(
+                self.executor_id, msg.stage_id, msg.partition, msg.task_id)))
         else:
             log.warning("executor %s sent unexpected %s", self.executor_id, t.__name__)
 
