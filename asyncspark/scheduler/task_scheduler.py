@@ -393,13 +393,17 @@ class TaskScheduler:
         self.post(ExecutorAdded(ex.id, ex.host))
         self.revive()
 
-    def executor_lost(self, executor_id: str, reason: str) -> None:
+    def executor_lost(self, executor_id: str, reason: str, task_caused: bool = False) -> None:
+        """Fail the executor's tasks as executor-lost (not counted against
+        ``maxFailures``), except, when ``task_caused`` (the process died of a crash
+        signal or exited on its own), the one it was running: that counts."""
         if self.block_master is not None:
             # Its cached blocks are gone (off-heap ones stay); leases it held pass on.
             self.block_master.remove_executor(executor_id)
         ex = self.executors.pop(executor_id, None)
         if ex is None:
             return
+        culprit = min(ex.running) if task_caused and ex.running else None  # runs first
         for task_id in sorted(ex.running):
             task = self.tasks.pop(task_id, None)
             if task is None:
@@ -407,15 +411,25 @@ class TaskScheduler:
             if task.kill_handle is not None:
                 task.kill_handle.cancel()
             tsm = task.tsm
-            tsm.failed(task_id, executor_id, counts=False)
+            counts = task_id == culprit
+            _, abort = tsm.failed(task_id, executor_id, counts=counts)
             ts = tsm.taskset
             self.commits.task_ended(ts.stage_id, ts.partitions[task.index], task_id, False)
+            message = (f"executor {executor_id} lost while running this task: {reason}"
+                       if counts else f"executor {executor_id} lost: {reason}")
             self.post(CompletionEvent(
                 ts.stage_id, ts.stage_attempt, task_id, task.index, ts.partitions[task.index],
                 executor_id, False,
-                reason=TaskEndReason("executor_lost", f"executor {executor_id} lost: {reason}",
-                                     counts=False),
+                reason=TaskEndReason("executor_lost", message, counts=counts),
                 duration=self.clock() - task.launched))
+            if abort:
+                self._remove(tsm)
+                self._kill_running(tsm, "stage aborted")
+                self.post(TaskSetFailed(
+                    ts.stage_id, ts.stage_attempt,
+                    f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} failed "
+                    f"{tsm.failures[task.index]} times, most recent failure: Lost task "
+                    f"{task.index}.{task.attempt} (TID {task_id}): {message}"))
         self.post(ExecutorLost(executor_id, reason))
         self.revive()
 

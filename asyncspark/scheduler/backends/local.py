@@ -9,6 +9,13 @@ executor sends is unpickled before that.
 
 A dead executor (process exit or lost connection) is reported to the task scheduler at
 once and replaced, at most ``asyncspark.executor.maxReplacementsPerMinute`` times a minute.
+A hung one (alive but silent: stuck in C code, SIGSTOPped) is declared lost when it has
+sent no heartbeat for ``asyncspark.executor.heartbeatTimeout`` (one timer per executor,
+re-armed for the remaining time), then killed and replaced. A process that died of a
+crash signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) or exited on its own with an
+error code took the task it was running with it: that failure counts against
+``spark.task.maxFailures``; an executor killed from outside (SIGKILL, SIGTERM) or by the
+driver does not.
 """
 
 from __future__ import annotations
@@ -53,6 +60,25 @@ __all__ = ["LocalBackend", "describe_exit"]
 log = logging.getLogger("asyncspark.backend")
 
 
+# Exit codes of an executor that lost its driver (executor.py): not a task's doing.
+_CONNECTION_EXITS = frozenset({0, 2, 3})
+# Deaths a task can cause by itself (a crash in native code, an abort).
+_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
+                            signal.SIGABRT})
+
+
+def task_caused_exit(code: int | None) -> bool:
+    """Whether an executor exit code says its own work killed it (see the module doc)."""
+    if code is None or code in _CONNECTION_EXITS:
+        return False
+    if code > 0:
+        return True
+    try:
+        return signal.Signals(-code) in _CRASH_SIGNALS
+    except ValueError:
+        return False
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "is still running"
@@ -84,10 +110,11 @@ class _ExecutorConnection:
             self._handshake(msg)
             return
         t = type(msg)
+        self.last_heartbeat = time.monotonic()  # any message shows it is alive
         if t is TaskStatuses:
             self.backend.task_scheduler.status_update(self.executor_id, msg.statuses, msg.body)
         elif t is Heartbeat:
-            self.last_heartbeat = time.monotonic()
+            pass
         elif t is BlockUpdates or t is BlockQuery or t is RegisterBlockManager \
                 or t is RddRemoved:
             self._on_block_message(msg)
@@ -161,6 +188,8 @@ class _ExecutorConnection:
         backend.task_scheduler.executor_added(ExecutorData(
             eid, control.host, self.proto, backend.conf.task_slots, control.pid,
             control=control.proto))
+        control.last_heartbeat = time.monotonic()
+        backend._arm_heartbeat_check(eid, backend.conf.heartbeat_timeout)
         fut.set_result(None)
 
     def _on_close(self, exc: BaseException | None) -> None:
@@ -191,6 +220,8 @@ class LocalBackend:
         self._launching: set[asyncio.Task] = set()
         self._removals: dict[tuple[str, int], asyncio.Future] = {}  # RemoveRdd answers
         self._removal_ids = 0
+        self._heartbeat_timers: dict[str, asyncio.TimerHandle] = {}
+        self.heartbeat_losses = 0  # executors declared lost for silence
 
     def executor_settings(self) -> dict:
         """What executors are told at registration."""
@@ -255,10 +286,45 @@ class LocalBackend:
             self._pending.pop(executor_id, None)
         return executor_id
 
+    # -- liveness ------------------------------------------------------------------------
+
+    def _arm_heartbeat_check(self, executor_id: str, delay: float) -> None:
+        old = self._heartbeat_timers.pop(executor_id, None)
+        if old is not None:
+            old.cancel()
+        self._heartbeat_timers[executor_id] = asyncio.get_running_loop().call_later(
+            delay, self._check_heartbeat, executor_id)
+
+    def _check_heartbeat(self, executor_id: str) -> None:
+        """Timer: declare an executor lost (and kill it) once it has been silent for
+        ``heartbeatTimeout``; else check again when that would be the case."""
+        self._heartbeat_timers.pop(executor_id, None)
+        conn = self.conns.get(executor_id)
+        proc = self.procs.get(executor_id)
+        if self.stopping or conn is None or proc is None or proc.returncode is not None:
+            return
+        timeout = self.conf.heartbeat_timeout
+        silent = time.monotonic() - conn.last_heartbeat
+        if silent < timeout:
+            self._arm_heartbeat_check(executor_id, timeout - silent)
+            return
+        reason = (f"executor {executor_id} (pid {proc.pid}) sent no heartbeat for "
+                  f"{silent:.1f}s (asyncspark.executor.heartbeatTimeout = {timeout:g}s): it "
+                  f"is hung or stopped, so it was killed")
+        log.warning("%s", reason)
+        self.heartbeat_losses += 1
+        self._kill_reasons[executor_id] = reason
+        self.task_scheduler.executor_lost(executor_id, reason)
+        proc.kill()  # SIGKILL reaches a stopped process too
+
     async def _watch(self, executor_id: str, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
-        reason = self._kill_reasons.pop(executor_id, None) or \
-            f"executor {executor_id} (pid {proc.pid}) {describe_exit(code)}"
+        timer = self._heartbeat_timers.pop(executor_id, None)
+        if timer is not None:
+            timer.cancel()
+        killed = self._kill_reasons.pop(executor_id, None)
+        reason = killed or f"executor {executor_id} (pid {proc.pid}) {describe_exit(code)}"
+        task_caused = killed is None and task_caused_exit(code)
         fut = self._pending.get(executor_id)
         if fut is not None and not fut.done():
             fut.set_exception(ExecutorLostError(f"{reason} before registering"))
@@ -272,7 +338,7 @@ class LocalBackend:
         if self.stopping:
             return
         was_registered = executor_id in self.task_scheduler.executors
-        self.task_scheduler.executor_lost(executor_id, reason)
+        self.task_scheduler.executor_lost(executor_id, reason, task_caused)
         if was_registered or fut is None:
             self._replace(reason)
 
@@ -379,6 +445,9 @@ class LocalBackend:
                 await asyncio.wait(pending, timeout=5.0)
         for task in list(self._watchers.values()):
             task.cancel()
+        for timer in self._heartbeat_timers.values():
+            timer.cancel()
+        self._heartbeat_timers.clear()
         if self._launching:
             await asyncio.gather(*self._launching, return_exceptions=True)
         if self._server is not None:
