@@ -318,7 +318,10 @@ class DAGScheduler:
             cmds.append(PostListener(SparkListenerStageCompleted(
                 stage.stage_id, stage.attempt, stage.num_partitions, self.clock())))
         for waiting in sorted(self.waiting, key=lambda st: st.stage_id):
-            if all(self.map_outputs.is_available(p.shuffle_id) for p in waiting.parents):
+            # A child runs if its parents are all available, else submits the missing
+            # ones again (outputs of another parent may have been lost meanwhile).
+            if stage in waiting.parents or all(
+                    self.map_outputs.is_available(p.shuffle_id) for p in waiting.parents):
                 self.waiting.discard(waiting)
                 job = self._first_job(waiting)
                 if job is not None:
