@@ -283,3 +283,23 @@ async def test_the_resubmission_timer_posts_into_the_queue():
         assert await asyncio.wait_for(ev.waiter.future, 5) == ["a", "b"]
     finally:
         await dag.stop()
+
+
+def test_a_waiting_stage_resubmits_another_parent_whose_outputs_were_lost(dag, loop):
+    """The result stage reads shuffles 0 and 1; shuffle 0's outputs are lost while
+    shuffle 1's map stage runs: when that finishes, shuffle 0's missing maps run."""
+    infos = {0: ShuffleInfo(0, 5, 2, 2, b"m0", []), 1: ShuffleInfo(1, 6, 2, 2, b"m1", [])}
+    ev = JobSubmitted(0, 7, 2, b"r", [0, 1], JobWaiter(loop.create_future(), 2), {}, "",
+                      infos, [0, 1])
+    first = submitted(run(dag, ev))
+    m0, m1 = sorted(first, key=lambda t: t.stage_id)
+    run(dag, ok(m0, 0, ["e1", "h", 1, "p", [1, 1]]))
+    run(dag, ok(m0, 1, ["e2", "h", 1, "p", [1, 1]], executor="e2"))
+    run(dag, ExecutorLost("e1", "killed"))
+    run(dag, ok(m1, 0, ["e2", "h", 1, "p", [1, 1]], executor="e2"))
+    (again,) = submitted(run(dag, ok(m1, 1, ["e2", "h", 1, "p", [1, 1]], executor="e2")))
+    assert (again.stage_id, again.partitions) == (m0.stage_id, [0])
+    (result,) = submitted(run(dag, ok(again, 0, ["e2", "h", 1, "p", [1, 1]], executor="e2")))
+    run(dag, ok(result, 0, "a"))
+    run(dag, ok(result, 1, "b"))
+    assert ev.waiter.future.result() == ["a", "b"]
