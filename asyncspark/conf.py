@@ -123,6 +123,19 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "max_result_size", parse_bytes, 1 << 30,
         "total size of the serialized results of one job's tasks before the job fails; "
         "0 means unlimited"),
+    "asyncspark.task.maxDirectResultSize": (
+        "max_direct_result_size", parse_bytes, 1 << 20,
+        "a task result larger than this is written to a file in its executor's local dir "
+        "and read from there by the driver, not sent in the status message (kept below "
+        "asyncspark.rpc.maxFrameSize)"),
+    "spark.network.timeout": (
+        "network_timeout", parse_duration, 120.0,
+        "longest wait for a shuffle block server's answer, and for the driver to read an "
+        "indirect task result"),
+    "asyncspark.shuffle.connectTimeout": (
+        "shuffle_connect_timeout", parse_duration, 30.0,
+        "longest wait to connect to (and authenticate with) another executor's block "
+        "server"),
     "spark.local.dir": ("local_dir", _parse_str, None, "scratch directory (default: system temp)"),
     "spark.python.worker.reuse": ("worker_reuse", _parse_bool, True, "always true"),
     "asyncspark.executor.taskSlots": (
@@ -211,6 +224,9 @@ class Config:
     stage_max_attempts: int = 4
     resubmit_delay: float = 0.2
     max_result_size: int = 1 << 30
+    max_direct_result_size: int = 1 << 20
+    network_timeout: float = 120.0
+    shuffle_connect_timeout: float = 30.0
     local_dir: str | None = None
     worker_reuse: bool = True
     task_slots: int = 1
@@ -279,7 +295,9 @@ class Config:
             raise ConfigError("spark.stage.maxConsecutiveAttempts must be at least 1")
         for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),
                            ("heartbeat_timeout", "asyncspark.executor.heartbeatTimeout"),
-                           ("registration_timeout", "asyncspark.executor.registrationTimeout")):
+                           ("registration_timeout", "asyncspark.executor.registrationTimeout"),
+                           ("network_timeout", "spark.network.timeout"),
+                           ("shuffle_connect_timeout", "asyncspark.shuffle.connectTimeout")):
             if values.get(field, 1.0) <= 0:
                 raise ConfigError(f"{key} must be greater than 0, got {values[field]}")
         return cls(**values, raw=raw)

@@ -151,7 +151,9 @@ class Context:
                            listeners_active=lambda: bus.active, tracer=self._tracer,
                            locality_wait=self.conf.locality_wait, block_master=blocks,
                            speculation=SpeculationConf.from_config(self.conf),
-                           exclusion=ExclusionConf.from_config(self.conf))
+                           exclusion=ExclusionConf.from_config(self.conf),
+                           max_result_size=self.conf.max_result_size,
+                           result_timeout=self.conf.network_timeout)
         self._task_scheduler = ts
         self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
                                  tracer=self._tracer,
@@ -195,6 +197,8 @@ class Context:
         try:
             if self._dag is not None:
                 await self._dag.stop("the context was stopped")
+            if self._task_scheduler is not None:
+                await self._task_scheduler.close()  # result files being read
         finally:
             if self._broadcasts is not None:
                 await self._broadcasts.stop()

@@ -65,7 +65,16 @@ class JobFailedError(AsyncSparkError):
 
 
 class ResultTooLargeError(AsyncSparkError):
-    """A task result is larger than a frame may be (``asyncspark.rpc.maxFrameSize``)."""
+    """Task results are larger than ``spark.driver.maxResultSize`` allows: the total of
+    a stage's results fetched to the driver would pass it, or one result alone does (its
+    executor refuses to send it). The job fails (this is its ``__cause__``); its running
+    tasks are killed and the context stays usable."""
+
+
+class TaskResultLostError(AsyncSparkError):
+    """The driver could not read a task result sent outside the status message (its file
+    in the executor's local dir is missing or short, or reading it timed out): the task
+    fails and is retried, counting against ``spark.task.maxFailures``."""
 
 
 class JobCancelledError(AsyncSparkError):

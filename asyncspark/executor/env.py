@@ -39,9 +39,13 @@ class ExecutorEnv:
                 from ..transport.client import TransportClientPool
                 from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
 
+                # Bounded waits: spark.network.timeout for every answer,
+                # asyncspark.shuffle.connectTimeout to connect and authenticate.
                 self.block_client = TransportClientPool(
                     self.setting("secret", ""),
-                    max_frame_size=self.setting("max_frame_size", DEFAULT_MAX_FRAME_SIZE))
+                    max_frame_size=self.setting("max_frame_size", DEFAULT_MAX_FRAME_SIZE),
+                    connect_timeout=float(self.setting("shuffle_connect_timeout", 30.0)),
+                    io_timeout=float(self.setting("network_timeout", 120.0)))
             return self.block_client
 
 

@@ -27,6 +27,12 @@ from typing import Any
 import msgpack
 
 from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
+from ..scheduler.results import (
+    INDIRECT,
+    direct_limit,
+    too_large_for_executor,
+    write_result_file,
+)
 from ..taskcontext import TaskContext
 from ..transport import auth
 from ..transport.codec import (
@@ -279,6 +285,7 @@ class Executor:
     def _task_loop(self, channel: TaskChannelClient, binaries: dict[int, tuple]) -> None:
         trace = self.trace
         limit = self.max_frame_size
+        direct = direct_limit(int(self.env.setting("max_direct_result_size", 1 << 20)), limit)
 
         def forget(binary_ids: list) -> None:
             for bid in binary_ids:
@@ -312,20 +319,38 @@ class Executor:
             finally:
                 TaskContext._set(None)
             run_us = int((time.perf_counter() - start) * 1e6)
-            if len(payload) > limit - _FRAME_SLACK:
+            if state == FINISHED and len(payload) > direct:
+                state, payload = self._indirect_result(task_id, payload)
+            elif len(payload) > limit - _FRAME_SLACK:  # a huge failure report
                 state, payload = FAILED, encode_failure(ResultTooLargeError(
-                    f"the result of task {task_id} is {len(payload)} bytes, more than a "
-                    f"frame can carry (asyncspark.rpc.maxFrameSize = {limit})"))
-            if state == FINISHED and ctx._accumulators:
-                state, payload = self._attach_accumulator_updates(ctx, payload)
+                    f"the failure report of task {task_id} is {len(payload)} bytes, more "
+                    f"than a frame can carry (asyncspark.rpc.maxFrameSize = {limit})"))
+            if (state == FINISHED or state == INDIRECT) and ctx._accumulators:
+                state, payload = self._attach_accumulator_updates(ctx, state, payload)
             if stamps is not None:
                 stamps.append(now_ns())
             self._leave_task()
             channel.add_status([task_id, state, len(payload), run_us, ctx._metrics or None,
                                 stamps], payload, limit)
 
+    def _indirect_result(self, task_id: int, payload: bytes) -> tuple[int, bytes]:
+        """A result too big for the status frame: refused if over
+        ``spark.driver.maxResultSize`` (0: unlimited), else written to a file the driver
+        reads (``scheduler/results.py``)."""
+        max_result = int(self.env.setting("max_result_size", 0))
+        if max_result and len(payload) > max_result:
+            return FAILED, encode_failure(too_large_for_executor(task_id, len(payload),
+                                                                 max_result))
+        try:
+            return INDIRECT, write_result_file(self.local_dir, task_id, payload)
+        except OSError as exc:
+            return FAILED, encode_failure(OSError(
+                exc.errno, f"cannot write the result of task {task_id} "
+                f"({len(payload)} bytes) to {self.local_dir}: {exc.strerror}"))
+
     @staticmethod
-    def _attach_accumulator_updates(ctx: TaskContext, payload: bytes) -> tuple[int, bytes]:
+    def _attach_accumulator_updates(ctx: TaskContext, state: int,
+                                    payload: bytes) -> tuple[int, bytes]:
         """A finished task's accumulator updates go with its metrics (only a successful
         attempt's count: see accumulators.py); updates that cannot be pickled fail it."""
         from ..accumulators import UPDATES_KEY, encode_updates
@@ -336,7 +361,7 @@ class Executor:
             return FAILED, encode_failure(TypeError(
                 f"cannot pickle the accumulator updates of task {ctx._task_id} "
                 f"(accumulators {sorted(ctx._accumulators)}): {exc}"))
-        return FINISHED, payload
+        return state, payload
 
     def _leave_task(self) -> None:
         # A kill may land while we leave the task; retry until we are out of it.

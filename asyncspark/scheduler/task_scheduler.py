@@ -10,7 +10,9 @@ have it yet, then one ``LaunchTasks`` frame listing every task assigned in this 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +20,13 @@ from typing import Any
 import msgpack
 
 from ..accumulators import UPDATES_KEY
-from ..errors import CommitDeniedError, FetchFailedError, LocalProtocolError
+from ..errors import (
+    CommitDeniedError,
+    FetchFailedError,
+    LocalProtocolError,
+    ResultTooLargeError,
+    TaskResultLostError,
+)
 from ..serializers import loads
 from ..shuffle.map_output_tracker import MapOutputTracker
 from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, MapOutputs, TaskBinary
@@ -32,6 +40,7 @@ from .events import (
     TaskSetFailed,
 )
 from .exclusion import ExclusionConf
+from .results import INDIRECT, ResultSizeTracker, decode_ref, read_result_file
 from .speculation import SpeculationConf
 from .stage import TaskSet
 from .task_set_manager import TaskSetManager
@@ -116,7 +125,8 @@ class TaskScheduler:
                  map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None, locality_wait: float = 0.0,
                  block_master: Any = None, speculation: SpeculationConf | None = None,
-                 exclusion: ExclusionConf | None = None) -> None:
+                 exclusion: ExclusionConf | None = None, max_result_size: int = 0,
+                 result_timeout: float = 120.0) -> None:
         self.post = post
         # One queue item for all the events of a status frame (a batch of tasks).
         self.post_many = post_many or (lambda events: [post(e) for e in events])
@@ -155,6 +165,11 @@ class TaskScheduler:
         self.exclusion = exclusion
         self._speculation_timer: asyncio.TimerHandle | None = None
         self.commits = OutputCommitCoordinator()
+        # spark.driver.maxResultSize per task set; results sent as files are read in a
+        # thread within result_timeout (spark.network.timeout): see results.py.
+        self.result_sizes = ResultSizeTracker(max_result_size)
+        self.result_timeout = result_timeout
+        self._result_reads: set[asyncio.Task] = set()
 
     # -- task sets -----------------------------------------------------------------------
 
@@ -182,6 +197,7 @@ class TaskScheduler:
 
     def _remove(self, tsm: TaskSetManager) -> None:
         tsm.zombie = True
+        self.result_sizes.forget(tsm)
         if self.tsms.get(tsm.taskset.stage_id) is not tsm:
             return  # already removed, or replaced by a later attempt of its stage
         del self.tsms[tsm.taskset.stage_id]
@@ -531,18 +547,97 @@ class TaskScheduler:
                     stats = self._run_stats[task.tsm.taskset.stage_id] = [0, 0]
                 stats[0] += 1
                 stats[1] += run_us
+            if state == INDIRECT:
+                self._read_indirect(task, executor_id, bytes(payload), metrics, events.append)
+                continue
             self._task_ended(task, executor_id, state, payload, now, metrics, events.append)
         if events:
             self.post_many(events)
         self.revive()
 
+    # -- results -------------------------------------------------------------------------
+
+    def _result_too_large(self, task: _Task, executor_id: str, size: int,
+                          post: Callable[[Any], Any]) -> bool:
+        """Count ``size`` result bytes against ``spark.driver.maxResultSize``; past it,
+        fail the task and abort its task set (the job fails, its tasks are killed)."""
+        tsm = task.tsm
+        ts = tsm.taskset
+        if self.tsms.get(ts.stage_id) is not tsm:
+            return False  # a late result of an attempt already ended: not counted
+        error = self.result_sizes.add(
+            tsm, size, f"job {ts.job_id} (stage {ts.stage_id}.{ts.stage_attempt})")
+        if error is None:
+            return False
+        self._task_ended(task, executor_id, FAILED, b"", self.clock(), None, post,
+                         failure=error)
+        return True
+
+    def _read_indirect(self, task: _Task, executor_id: str, ref: bytes,
+                       metrics: dict | None, post: Callable[[Any], Any]) -> None:
+        """A result sent as a file: count it, then read it in a thread (results.py)."""
+        try:
+            path, size = decode_ref(ref)
+        except TaskResultLostError as exc:
+            self._task_ended(task, executor_id, FAILED, b"", self.clock(), None, post,
+                             failure=exc)
+            return
+        if self._result_too_large(task, executor_id, size, post):
+            self._spawn_read(self._discard_file(path))
+            return
+        self._spawn_read(self._read_result_file(task, executor_id, path, size, metrics))
+
+    def _spawn_read(self, coro: Any) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._result_reads.add(t)
+        t.add_done_callback(self._result_reads.discard)
+
+    @staticmethod
+    async def _discard_file(path: str) -> None:
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(os.unlink, path)
+
+    async def _read_result_file(self, task: _Task, executor_id: str, path: str, size: int,
+                                metrics: dict | None) -> None:
+        timeout = self.result_timeout
+        failure: BaseException | None = None
+        data = b""
+        try:
+            async with asyncio.timeout(timeout):
+                data = await asyncio.to_thread(read_result_file, path, size)
+        except TimeoutError:
+            failure = TaskResultLostError(
+                f"reading the task result file {path} ({size} bytes) took longer than "
+                f"{timeout:g}s (spark.network.timeout)")
+        except TaskResultLostError as exc:
+            failure = exc
+        events: list = []
+        self._task_ended(task, executor_id, FINISHED if failure is None else FAILED, data,
+                         self.clock(), metrics, events.append, counted=True, failure=failure)
+        if events:
+            self.post_many(events)
+        self.revive()
+
+    async def close(self) -> None:
+        """Stop reading result files (the context is stopping)."""
+        reads = list(self._result_reads)
+        for t in reads:
+            t.cancel()
+        if reads:
+            await asyncio.gather(*reads, return_exceptions=True)
+
     def _task_ended(self, task: _Task, executor_id: str, state: int, payload,
-                    now: float, metrics: dict | None, post: Callable[[Any], Any]) -> None:
+                    now: float, metrics: dict | None, post: Callable[[Any], Any], *,
+                    counted: bool = False, failure: BaseException | None = None) -> None:
+        """``failure``: an error of the driver's making (the result is too large or
+        its file was lost) that fails the task as ``state`` FAILED."""
         tsm = task.tsm
         ts = tsm.taskset
         duration = now - task.launched
         partition = ts.partitions[task.index]
         if state == FINISHED:
+            if not counted and self._result_too_large(task, executor_id, len(payload), post):
+                return
             try:
                 result = loads(payload)
             except Exception as exc:
@@ -568,6 +663,10 @@ class TaskScheduler:
             reason = TaskEndReason(
                 "killed", f"task killed: {task.kill_reason}" if task.kill_reason
                 else "task killed", counts=False)
+        elif failure is not None:
+            kind = "result_lost" if isinstance(failure, TaskResultLostError) else "result_error"
+            reason = TaskEndReason(kind, f"{type(failure).__name__}: {failure}",
+                                   exception=failure)
         else:
             reason = decode_failure(bytes(payload))
         self.commits.task_ended(ts.stage_id, partition, task.task_id, False)
@@ -579,7 +678,14 @@ class TaskScheduler:
         post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
                                   partition, executor_id, False, reason=reason,
                                   duration=duration))
-        if abort:
+        if isinstance(reason.exception, ResultTooLargeError) \
+                and self.tsms.get(ts.stage_id) is tsm:
+            # A result over spark.driver.maxResultSize: retrying would only do it again.
+            self._remove(tsm)
+            self._kill_running(tsm, "stage aborted: spark.driver.maxResultSize exceeded")
+            post(TaskSetFailed(ts.stage_id, ts.stage_attempt, reason.message,
+                               reason.exception, reason.remote_traceback))
+        elif abort:
             self._remove(tsm)
             self._kill_running(tsm, "stage aborted")
             post(TaskSetFailed(

@@ -13,7 +13,6 @@ from itertools import chain
 
 from ..errors import FetchFailedError
 from ..executor.env import ExecutorEnv, get_env
-from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
 from .batch import decode_batches
 
 __all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_blocks", "read_records"]
@@ -69,18 +68,14 @@ def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[b
 
 def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
                    remote: dict[tuple, list[int]]) -> Iterator[bytes]:
-    from ..transport.client import TransportClientPool, fetch_blocks_blocking
+    from ..transport.client import fetch_blocks_blocking
 
-    with env.lock:
-        if env.block_client is None:
-            env.block_client = TransportClientPool(
-                env.setting("secret", ""),
-                max_frame_size=env.setting("max_frame_size", DEFAULT_MAX_FRAME_SIZE))
+    pool = env.client_pool()  # its timeouts: spark.network.timeout, shuffle.connectTimeout
     limit = env.setting("max_bytes_in_flight", DEFAULT_MAX_BYTES_IN_FLIGHT)
     for (host, port, executor_id), map_ids in remote.items():
         blocks = [[m, reduce_id] for m in map_ids]
         try:
-            for _block, data in fetch_blocks_blocking(env.loop, env.block_client, (host, port),
+            for _block, data in fetch_blocks_blocking(env.loop, pool, (host, port),
                                                       shuffle_id, blocks, limit):
                 yield data
         except FetchFailedError as exc:

@@ -231,7 +231,11 @@ class LocalBackend:
                 "offheap_dir": master.offheap_dir if master is not None else None,
                 "heartbeat_interval": c.heartbeat_interval, "max_frame_size": c.max_frame_size,
                 "shuffle_memory": c.shuffle_memory, "max_bytes_in_flight": c.max_bytes_in_flight,
-                "shuffle_local_read": c.shuffle_local_read, "trace_tasks": c.trace_tasks}
+                "shuffle_local_read": c.shuffle_local_read, "trace_tasks": c.trace_tasks,
+                "max_result_size": c.max_result_size,
+                "max_direct_result_size": c.max_direct_result_size,
+                "network_timeout": c.network_timeout,
+                "shuffle_connect_timeout": c.shuffle_connect_timeout}
 
     # -- start ---------------------------------------------------------------------------
 
