@@ -317,6 +317,11 @@ class TaskScheduler:
                 msgs.append(LaunchTasks(launches))
                 if self.tracer is not None:
                     self.tracer.launched([launch[0] for launch in launches])
+                # Never blocks: the asyncio transport buffers what the socket does not
+                # take. What an executor that stopped reading can pile up is bounded
+                # (its slots plus the pipeline depth of launches, each binary once), and
+                # such an executor is declared lost by asyncspark.executor.heartbeatTimeout
+                # (tests/integration/test_executor_loss.py, SIGSTOP), its tasks re-run.
                 try:
                     ex.conn.send_many(msgs)
                 except ConnectionError as exc:
