@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -79,7 +80,9 @@ async def test_a_stopped_executor_is_declared_lost_after_the_heartbeat_timeout()
 
 
 def segfault(x):
-    os.kill(os.getpid(), signal.SIGSEGV)
+    # Directed at this thread, so it lands before the function returns (os.kill of the
+    # process may be delivered to another thread while this one reports a result).
+    signal.pthread_kill(threading.get_ident(), signal.SIGSEGV)
 
 
 def exit_nine(x):
