@@ -90,6 +90,9 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+_EXIT_GRACE_S = 1.0  # how long a lost connection waits for its process's exit status
+
+
 class _ExecutorConnection:
     """Driver side of one executor's control connection: handshake, then dispatch."""
 
@@ -382,7 +385,8 @@ class LocalBackend:
             self.task_scheduler.executor_lost(executor_id, reason)
             return
         # Usually the process has just died: give it a moment so that the loss is
-        # reported with its exit code or signal, then treat it as hung and kill it.
+        # reported with its exit code or signal (reaping it can take a few hundred ms
+        # on a loaded machine), then treat it as hung and kill it.
         task = asyncio.get_running_loop().create_task(
             self._await_exit_or_kill(executor_id, proc, reason))
         self._launching.add(task)
@@ -390,7 +394,7 @@ class LocalBackend:
 
     async def _await_exit_or_kill(self, executor_id: str, proc, reason: str) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), 0.25)
+            await asyncio.wait_for(asyncio.shield(proc.wait()), _EXIT_GRACE_S)
         except TimeoutError:
             self._kill_reasons.setdefault(executor_id, reason)
             self.task_scheduler.executor_lost(executor_id, reason)
