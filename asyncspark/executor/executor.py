@@ -318,6 +318,9 @@ class Executor:
                 state, payload = FAILED, encode_failure(exc)
             finally:
                 TaskContext._set(None)
+            # Out of the task before writing its result: a kill arriving now (the driver
+            # failed the job meanwhile) must not interrupt the result file half-written.
+            self._leave_task()
             run_us = int((time.perf_counter() - start) * 1e6)
             if state == FINISHED and len(payload) > direct:
                 state, payload = self._indirect_result(task_id, payload)
@@ -329,7 +332,6 @@ class Executor:
                 state, payload = self._attach_accumulator_updates(ctx, state, payload)
             if stamps is not None:
                 stamps.append(now_ns())
-            self._leave_task()
             channel.add_status([task_id, state, len(payload), run_us, ctx._metrics or None,
                                 stamps], payload, limit)
 
