@@ -53,10 +53,12 @@ class AccumulatorParam(Generic[T]):
     """
 
     def zero(self, value: T) -> T:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} does not define zero(value): an "
+                        f"AccumulatorParam subclass defines zero() and addInPlace()")
 
     def addInPlace(self, value1: T, value2: T) -> T:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} does not define addInPlace(value1, value2): "
+                        f"an AccumulatorParam subclass defines zero() and addInPlace()")
 
 
 class AddingAccumulatorParam(AccumulatorParam[T]):

@@ -33,6 +33,7 @@ import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from .._files import atomic_file
 from ..errors import AsyncSparkError
 from ..rdd import RDD
 
@@ -195,24 +196,15 @@ class _WritePartition:
             directory = os.path.join(ctx.localDir(), "checkpoints", f"rdd-{self.rdd_id}")
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, f"part-{ctx.partitionId():05d}")
-        tmp = f"{path}.tmp-{ctx.taskAttemptId()}"
-        try:
-            with open(tmp, "wb") as f:
-                batch: list = []
-                for record in it:
-                    batch.append(record)
-                    if len(batch) >= _BATCH:
-                        f.write(dumps_result(batch))
-                        batch = []
-                if batch:
+        with atomic_file(path, f"{path}.tmp-{ctx.taskAttemptId()}") as f:
+            batch: list = []
+            for record in it:
+                batch.append(record)
+                if len(batch) >= _BATCH:
                     f.write(dumps_result(batch))
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+                    batch = []
+            if batch:
+                f.write(dumps_result(batch))
         if self.directory is not None:
             return None
         from ..executor.env import get_env

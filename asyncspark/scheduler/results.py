@@ -22,6 +22,7 @@ from collections.abc import Hashable
 
 import msgpack
 
+from .._files import atomic_file
 from ..errors import ResultTooLargeError, TaskResultLostError
 
 __all__ = ["INDIRECT", "ResultSizeTracker", "decode_ref", "direct_limit", "format_size",
@@ -97,17 +98,8 @@ def write_result_file(local_dir: str, task_id: int, payload: bytes) -> bytes:
     folder = os.path.join(local_dir, RESULTS_DIR)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"task-{task_id}.result")
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path) as f:
+        f.write(payload)
     return msgpack.packb([path, len(payload)], use_bin_type=True)
 
 

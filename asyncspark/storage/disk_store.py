@@ -10,10 +10,12 @@ and when the context stops.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
+import uuid
+
+from .._files import atomic_file
 
 __all__ = ["DiskStore", "shm_root"]
 
@@ -44,15 +46,10 @@ class DiskStore:
             os.makedirs(self.root, exist_ok=True)
             self._made = True
         final = self.path(block_id)
-        fd, tmp = tempfile.mkstemp(prefix=f".{block_id}.", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # a temporary name of its own: two writers of one block never share it
+        tmp = os.path.join(self.root, f".{block_id}.{uuid.uuid4().hex}.tmp")
+        with atomic_file(final, tmp) as f:
+            f.write(data)
         return len(data)
 
     def get(self, block_id: str) -> bytes | None:
