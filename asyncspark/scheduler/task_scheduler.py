@@ -218,6 +218,16 @@ class TaskScheduler:
         self._remove(tsm)
         self._kill_running(tsm, reason)
 
+    def _abort(self, tsm: TaskSetManager, message: str, exception: BaseException | None = None,
+               remote_traceback: str | None = None, why: str = "stage aborted") -> None:
+        """Fail the task set: no more launches, its running tasks killed, and the
+        DAGScheduler told (``TaskSetFailed``)."""
+        ts = tsm.taskset
+        self._remove(tsm)
+        self._kill_running(tsm, why)
+        self.post(TaskSetFailed(ts.stage_id, ts.stage_attempt, message, exception,
+                                remote_traceback))
+
     def _kill_running(self, tsm: TaskSetManager, reason: str) -> None:
         for task_id in list(tsm.running):
             self._kill_task(task_id, reason)
@@ -372,11 +382,7 @@ class TaskScheduler:
             tsm.running.pop(task_id, None)
             ex.binaries.discard(tsm.taskset.binary_id)
             if tsm.taskset.stage_id in self.tsms:
-                self._remove(tsm)
-                self._kill_running(tsm, "stage aborted")
-                ts = tsm.taskset
-                self.post(TaskSetFailed(ts.stage_id, ts.stage_attempt,
-                                        f"cannot launch tasks of stage {ts.stage_id}: {exc}"))
+                self._abort(tsm, f"cannot launch tasks of stage {tsm.taskset.stage_id}: {exc}")
 
     @staticmethod
     def _first_pending(ordered: list[TaskSetManager]) -> TaskSetManager | None:
@@ -444,13 +450,11 @@ class TaskScheduler:
                 reason=TaskEndReason("executor_lost", message, counts=counts),
                 duration=self.clock() - task.launched))
             if abort:
-                self._remove(tsm)
-                self._kill_running(tsm, "stage aborted")
-                self.post(TaskSetFailed(
-                    ts.stage_id, ts.stage_attempt,
+                self._abort(
+                    tsm,
                     f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} failed "
                     f"{tsm.failures[task.index]} times, most recent failure: Lost task "
-                    f"{task.index}.{task.attempt} (TID {task_id}): {message}"))
+                    f"{task.index}.{task.attempt} (TID {task_id}): {message}")
         self.post(ExecutorLost(executor_id, reason))
         self.revive()
 
@@ -495,13 +499,11 @@ class TaskScheduler:
             if index is None:
                 continue
             ts = tsm.taskset
-            self._remove(tsm)
-            self._kill_running(tsm, "stage aborted")
-            self.post(TaskSetFailed(
-                ts.stage_id, ts.stage_attempt,
+            self._abort(
+                tsm,
                 f"Aborting TaskSet {ts.stage_id}.{ts.stage_attempt} because task {index} "
                 f"(partition {ts.partitions[index]}) cannot run anywhere due to node and "
-                f"executor excludeOnFailure: {exclusion.describe(index, alive)}"))
+                f"executor excludeOnFailure: {exclusion.describe(index, alive)}")
 
     def ask_commit(self, executor_id: str, stage_id: int, partition: int,
                    task_id: int) -> str | None:
@@ -686,19 +688,15 @@ class TaskScheduler:
         if isinstance(reason.exception, ResultTooLargeError) \
                 and self.tsms.get(ts.stage_id) is tsm:
             # A result over spark.driver.maxResultSize: retrying would only do it again.
-            self._remove(tsm)
-            self._kill_running(tsm, "stage aborted: spark.driver.maxResultSize exceeded")
-            post(TaskSetFailed(ts.stage_id, ts.stage_attempt, reason.message,
-                               reason.exception, reason.remote_traceback))
+            self._abort(tsm, reason.message, reason.exception, reason.remote_traceback,
+                        why="stage aborted: spark.driver.maxResultSize exceeded")
         elif abort:
-            self._remove(tsm)
-            self._kill_running(tsm, "stage aborted")
-            post(TaskSetFailed(
-                ts.stage_id, ts.stage_attempt,
+            self._abort(
+                tsm,
                 f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} "
                 f"failed {tsm.failures[task.index]} times, most recent failure: Lost task "
                 f"{task.index}.{task.attempt} in stage {ts.stage_id}.{ts.stage_attempt} "
                 f"(TID {task.task_id}) (executor {executor_id}): {reason.message}",
-                reason.exception, reason.remote_traceback))
+                reason.exception, reason.remote_traceback)
         elif not tsm.zombie:
             log.debug("task %s failed (%s), will retry", task.task_id, reason.message)
