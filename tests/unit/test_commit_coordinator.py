@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pickle
 
+from fake_conn import Conn
+
 from asyncspark.errors import CommitDeniedError
 from asyncspark.executor.executor import encode_failure
 from asyncspark.scheduler.commit_coordinator import OutputCommitCoordinator
@@ -62,17 +64,6 @@ def test_commit_denied_is_not_a_counted_failure():
     reason = decode_failure(encode_failure(CommitDeniedError("TID 3 is committing it")))
     assert reason.kind == "commit_denied"
     assert not reason.counts
-
-
-class Conn:
-    def __init__(self) -> None:
-        self.frames: list = []
-
-    def send(self, msg) -> None:
-        self.frames.append(msg)
-
-    def send_many(self, msgs) -> None:
-        self.frames.extend(msgs)
 
 
 async def test_scheduler_answers_commit_requests():

@@ -3,13 +3,14 @@ and the TaskScheduler failing an unschedulable task set instead of hanging."""
 
 from __future__ import annotations
 
+from fake_conn import Conn
+
 from asyncspark.executor.executor import encode_failure
 from asyncspark.scheduler.events import TaskSetFailed
 from asyncspark.scheduler.exclusion import ExclusionConf
 from asyncspark.scheduler.stage import TaskSet
 from asyncspark.scheduler.task_scheduler import FAILED, ExecutorData, TaskScheduler
 from asyncspark.scheduler.task_set_manager import TaskSetManager
-from asyncspark.transport.codec import LaunchTasks
 
 ALIVE = ("a", "b", "c")
 
@@ -72,20 +73,6 @@ def test_unschedulable_when_every_live_executor_is_excluded():
 def _fail(ts: TaskScheduler, eid: str, task_id: int) -> None:
     payload = encode_failure(ValueError(f"task {task_id} broke"))
     ts.status_update(eid, [[task_id, FAILED, len(payload), 10, None, None]], payload)
-
-
-class Conn:
-    def __init__(self) -> None:
-        self.frames: list = []
-
-    def send(self, msg) -> None:
-        self.frames.append(msg)
-
-    def send_many(self, msgs) -> None:
-        self.frames.extend(msgs)
-
-    def launched(self) -> list:
-        return [t[0] for m in self.frames if type(m) is LaunchTasks for t in m.tasks]
 
 
 async def test_scheduler_fails_the_task_set_when_nothing_can_run_it():

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import pickle
 
+from fake_conn import Conn
+
 from asyncspark.scheduler.events import CompletionEvent
 from asyncspark.scheduler.exclusion import ExclusionConf
 from asyncspark.scheduler.speculation import SpeculationConf
 from asyncspark.scheduler.stage import TaskSet
 from asyncspark.scheduler.task_scheduler import FINISHED, KILLED, ExecutorData, TaskScheduler
 from asyncspark.scheduler.task_set_manager import TaskSetManager
-from asyncspark.transport.codec import KillTask, LaunchTasks
+from asyncspark.transport.codec import KillTask
 
 ALIVE = ("a", "b", "c")
 CONF = SpeculationConf(multiplier=3.0, quantile=0.5, min_runtime=0.1, interval=0.1)
@@ -107,19 +109,6 @@ def test_speculative_copy_respects_exclusion():
 
 
 # -- TaskScheduler: timer, launches, kills -------------------------------------------------
-
-class Conn:
-    def __init__(self) -> None:
-        self.frames: list = []
-
-    def send(self, msg) -> None:
-        self.frames.append(msg)
-
-    def send_many(self, msgs) -> None:
-        self.frames.extend(msgs)
-
-    def launches(self) -> list:
-        return [t for m in self.frames if type(m) is LaunchTasks for t in m.tasks]
 
 
 class Clock:
