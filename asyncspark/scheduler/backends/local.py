@@ -93,6 +93,20 @@ def describe_exit(code: int | None) -> str:
 _EXIT_GRACE_S = 1.0  # how long a lost connection waits for its process's exit status
 
 
+def _exited(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie waiting to be reaped, or gone), from
+    ``/proc``; False where there is no ``/proc`` to tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 2:][:1]
+    return state in (b"Z", b"X")
+
+
 class _ExecutorConnection:
     """Driver side of one executor's control connection: handshake, then dispatch."""
 
@@ -382,8 +396,7 @@ class LocalBackend:
         proc = self.procs.get(executor_id)
         reason = f"executor {executor_id} lost its connection" + (f": {exc}" if exc else "")
         if proc is None or proc.returncode is not None:
-            self.task_scheduler.executor_lost(executor_id, reason)
-            return
+            return  # it has exited: _watch reports the loss, with its exit status
         # Usually the process has just died: give it a moment so that the loss is
         # reported with its exit code or signal (reaping it can take a few hundred ms
         # on a loaded machine), then treat it as hung and kill it.
@@ -396,6 +409,8 @@ class LocalBackend:
         try:
             await asyncio.wait_for(asyncio.shield(proc.wait()), _EXIT_GRACE_S)
         except TimeoutError:
+            if _exited(proc.pid):  # dead, not reaped yet: _watch reports it with its status
+                return
             self._kill_reasons.setdefault(executor_id, reason)
             self.task_scheduler.executor_lost(executor_id, reason)
             proc.kill()
