@@ -539,8 +539,11 @@ class TaskScheduler:
             payload = view[offset: offset + nbytes]
             offset += nbytes
             task = self.tasks.pop(task_id, None)
-            if task is None:
-                continue  # already accounted for (e.g. its executor was declared lost)
+            if task is None:  # already accounted for (e.g. its task set was aborted)
+                if state == INDIRECT:  # nobody reads its result file: remove it
+                    with contextlib.suppress(TaskResultLostError):
+                        self._spawn_read(self._discard_file(decode_ref(bytes(payload))[0]))
+                continue
             if tracer is not None:
                 tracer.task_ended(task.tsm.taskset.job_id, task_id, stamps, received)
             if ex is not None:
