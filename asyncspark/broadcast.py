@@ -243,7 +243,7 @@ class BroadcastManager:
         return path, 0, os.path.getsize(path)
 
     def remove(self, bid: int, destroy: bool) -> None:
-        from .transport.codec import RemoveBroadcast
+        from .transport.messages.control import RemoveBroadcast
 
         if destroy:
             with self._lock:

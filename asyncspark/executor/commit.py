@@ -29,7 +29,7 @@ class CommitClient:
             timeout: float = COMMIT_TIMEOUT) -> None:
         """Return if this attempt may commit; raise ``CommitDeniedError`` if another
         attempt does, ``TimeoutError`` naming the task if the driver does not answer."""
-        from ..transport.codec import AskCommit
+        from ..transport.messages.control import AskCommit
 
         async def ask() -> str | None:
             request_id = next(self._ids)

@@ -16,38 +16,40 @@ import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import socket
 import sys
 import threading
 import time
-import traceback
 from typing import Any
 
-import msgpack
-
 from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
-from ..scheduler.results import (
-    INDIRECT,
-    direct_limit,
-    too_large_for_executor,
-    write_result_file,
-)
+from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
 from ..transport import auth
-from ..transport.codec import (
-    DEFAULT_MAX_FRAME_SIZE,
+from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
+from ..transport.messages.blocks import (
     BlockLocations,
+    RddRemoved,
+    RegisterBlockManager,
+    RemoveRdd,
+)
+from ..transport.messages.control import (
     Challenge,
     CommitAnswer,
     Heartbeat,
-    KillTask,
-    RddRemoved,
     Register,
-    RegisterBlockManager,
     Registered,
-    RemoveRdd,
     StopExecutor,
+)
+from ..transport.messages.tasks import (
+    FAILED,
+    FINISHED,
+    INDIRECT,
+    KILLED,
+    UPDATES_KEY,
+    KillTask,
+    encode_failure,
+    encode_updates,
 )
 from ..transport.protocol import FramedProtocol
 from .env import ExecutorEnv, set_env
@@ -57,27 +59,11 @@ from .task_channel import TaskChannelClient
 # host, so the driver can compare them with its own (see scheduler/trace.py).
 now_ns = time.monotonic_ns
 
-__all__ = ["Executor", "encode_failure"]
+__all__ = ["Executor"]
 
 log = logging.getLogger("asyncspark.executor")
 
-FINISHED, FAILED, KILLED = 0, 1, 2
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
-
-
-def encode_failure(exc: BaseException) -> bytes:
-    """msgpack ``[type, message, traceback text, pickled exception or None]``."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    try:
-        exc_bytes = pickle.dumps(exc, 5)
-        pickle.loads(exc_bytes)  # must round-trip here to be worth sending
-    except Exception:
-        exc_bytes = None
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<exception str() failed>"
-    return msgpack.packb([type(exc).__qualname__, message, tb, exc_bytes], use_bin_type=True)
 
 
 class Executor:
@@ -350,15 +336,12 @@ class Executor:
                 exc.errno, f"cannot write the result of task {task_id} "
                 f"({len(payload)} bytes) to {self.local_dir}: {exc.strerror}"))
 
-    @staticmethod
-    def _attach_accumulator_updates(ctx: TaskContext, state: int,
+    def _attach_accumulator_updates(self, ctx: TaskContext, state: int,
                                     payload: bytes) -> tuple[int, bytes]:
         """A finished task's accumulator updates go with its metrics (only a successful
         attempt's count: see accumulators.py); updates that cannot be pickled fail it."""
-        from ..accumulators import UPDATES_KEY, encode_updates
-
         try:
-            ctx._metrics[UPDATES_KEY] = encode_updates(ctx._accumulators)
+            ctx._metrics[UPDATES_KEY] = encode_updates(ctx._accumulators, self._dumps_result)
         except Exception as exc:
             return FAILED, encode_failure(TypeError(
                 f"cannot pickle the accumulator updates of task {ctx._task_id} "

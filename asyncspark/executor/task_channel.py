@@ -22,18 +22,13 @@ from typing import Any
 
 from ..errors import AuthenticationError, RemoteProtocolError
 from ..transport import auth
-from ..transport.codec import (
-    CLOSED,
-    NEED_DATA,
-    Challenge,
+from ..transport.codec import CLOSED, NEED_DATA, FrameCodec
+from ..transport.messages.control import Challenge, Registered, RemoveBroadcast, TaskChannel
+from ..transport.messages.tasks import (
     ForgetBinaries,
-    FrameCodec,
     LaunchTasks,
     MapOutputs,
-    Registered,
-    RemoveBroadcast,
     TaskBinary,
-    TaskChannel,
     TaskStatuses,
 )
 

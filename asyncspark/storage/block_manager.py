@@ -86,7 +86,7 @@ class DriverLink:
 
     def query(self, block_id: str, lease: bool) -> tuple[list, list]:
         """``(locations, peers)`` for ``block_id`` from the driver."""
-        from ..transport.codec import BlockQuery
+        from ..transport.messages.blocks import BlockQuery
 
         async def ask() -> tuple[list, list]:
             request_id = next(self._ids)
@@ -107,7 +107,7 @@ class DriverLink:
         if not fut.done():
             fut.set_result((msg.locations, msg.peers))
         elif lease and not msg.locations:  # nobody will compute it here: give it back
-            from ..transport.codec import BlockUpdates
+            from ..transport.messages.blocks import BlockUpdates
 
             with contextlib.suppress(ConnectionError):
                 self.conn.send(BlockUpdates([], [block_id]))
@@ -180,7 +180,7 @@ class BlockManager:
     def _report(self, updates: list, released: list) -> None:
         if self.link is None:
             return
-        from ..transport.codec import BlockUpdates
+        from ..transport.messages.blocks import BlockUpdates
 
         try:
             self.link.send(BlockUpdates(updates, released))
@@ -319,7 +319,7 @@ class BlockManager:
             raise MemoryError(f"block {block} ({len(data)} bytes) does not fit in this "
                               "executor's memory budget and its level does not use disk")
         if self.link is not None:
-            from ..transport.codec import BlockUpdates
+            from ..transport.messages.blocks import BlockUpdates
 
             self.link.send_soon(BlockUpdates(updates, []))
 

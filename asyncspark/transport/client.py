@@ -38,8 +38,8 @@ from ..errors import (
     TransportError,
 )
 from . import auth, memory
-from .codec import (
-    DEFAULT_MAX_FRAME_SIZE,
+from .codec import DEFAULT_MAX_FRAME_SIZE, Message
+from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
@@ -49,7 +49,6 @@ from .codec import (
     ChunkFetchSuccess,
     CloseStream,
     FetchBlock,
-    Message,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,

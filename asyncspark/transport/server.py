@@ -42,8 +42,8 @@ from typing import Any
 
 from ..errors import AuthenticationError, TransportError
 from . import auth, memory
-from .codec import (
-    DEFAULT_MAX_FRAME_SIZE,
+from .codec import DEFAULT_MAX_FRAME_SIZE, Message
+from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
@@ -53,7 +53,6 @@ from .codec import (
     ChunkFetchSuccess,
     CloseStream,
     FetchBlock,
-    Message,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,

@@ -292,7 +292,8 @@ async def test_unauthenticated_connection_is_rejected():
     async with Context("local[1]") as sc:
         host, port = sc._backend.address
         reader, writer = await asyncio.open_connection(host, port)
-        from asyncspark.transport.codec import FrameCodec, Register
+        from asyncspark.transport.codec import FrameCodec
+        from asyncspark.transport.messages.control import Register
 
         codec = FrameCodec()
         writer.write(codec.send(Register("0", b"x" * 32, b"n" * 32, os.getpid(), "evil")))
@@ -306,7 +307,8 @@ async def test_unauthenticated_connection_is_rejected():
 
 async def test_task_channel_needs_authentication_and_a_registered_executor():
     from asyncspark.transport import auth
-    from asyncspark.transport.codec import NEED_DATA, Challenge, FrameCodec, TaskChannel
+    from asyncspark.transport.codec import NEED_DATA, FrameCodec
+    from asyncspark.transport.messages.control import Challenge, TaskChannel
 
     async with Context("local[1]") as sc:
         host, port = sc._backend.address

@@ -19,7 +19,7 @@ from asyncspark.transport.client import (
     create_connection,
     fetch_blocks_blocking,
 )
-from asyncspark.transport.codec import (
+from asyncspark.transport.messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
@@ -422,7 +422,7 @@ async def test_stalled_server_times_out(listen, pools):
 
 
 async def test_stalled_chunk_times_out_and_drops_the_connection(listen, pools):
-    from asyncspark.transport.codec import StreamHandle
+    from asyncspark.transport.messages.blocks import StreamHandle
 
     def behaviour(proto, msg):
         if type(msg) is OpenBlocks:  # a handle, and then silence

@@ -11,19 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncspark.errors import LocalProtocolError, RemoteProtocolError
-from asyncspark.transport.codec import (
-    CLOSED,
-    MESSAGE_TYPES,
-    NEED_DATA,
-    FrameCodec,
-    Heartbeat,
-    KillTask,
-    LaunchTasks,
-    Message,
-    StopExecutor,
-    TaskBinary,
-    TaskStatuses,
-)
+from asyncspark.transport.codec import CLOSED, MESSAGE_TYPES, NEED_DATA, FrameCodec, Message
+from asyncspark.transport.messages.control import Heartbeat, StopExecutor
+from asyncspark.transport.messages.tasks import KillTask, LaunchTasks, TaskBinary, TaskStatuses
 
 PREFIX = struct.Struct(">II")
 FAST = settings(max_examples=40, deadline=None,

@@ -11,13 +11,13 @@ from asyncspark.conf import Config
 from asyncspark.errors import ConfigError, ResultTooLargeError, TaskResultLostError
 from asyncspark.scheduler.results import (
     ResultSizeTracker,
-    decode_ref,
     direct_limit,
     format_size,
     read_result_file,
     too_large_for_executor,
     write_result_file,
 )
+from asyncspark.transport.messages.tasks import decode_ref
 
 
 def test_the_tracker_fails_the_result_that_passes_the_limit_and_names_everything():

@@ -33,8 +33,8 @@ from asyncspark.transport.client import (
     create_connection,
     fetch_blocks_blocking,
 )
-from asyncspark.transport.codec import (
-    NEED_DATA,
+from asyncspark.transport.codec import NEED_DATA, FrameCodec
+from asyncspark.transport.messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
@@ -42,12 +42,11 @@ from asyncspark.transport.codec import (
     ChunkFetchRequest,
     ChunkFetchSuccess,
     CloseStream,
-    FrameCodec,
-    Heartbeat,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,
 )
+from asyncspark.transport.messages.control import Heartbeat
 from asyncspark.transport.protocol import FramedProtocol
 from asyncspark.transport.server import CLIENT_ROLE, SERVER_ROLE, TransportServer
 

@@ -35,23 +35,25 @@ from typing import Any
 from ...conf import Config
 from ...errors import AuthenticationError, ExecutorLostError
 from ...transport import auth
-from ...transport.codec import (
-    AskCommit,
+from ...transport.messages.blocks import (
     BlockLocations,
     BlockQuery,
     BlockUpdates,
+    RddRemoved,
+    RegisterBlockManager,
+    RemoveRdd,
+)
+from ...transport.messages.control import (
+    AskCommit,
     Challenge,
     CommitAnswer,
     Heartbeat,
-    RddRemoved,
     Register,
-    RegisterBlockManager,
     Registered,
-    RemoveRdd,
     StopExecutor,
     TaskChannel,
-    TaskStatuses,
 )
+from ...transport.messages.tasks import TaskStatuses
 from ...transport.protocol import FramedProtocol
 from ..task_scheduler import ExecutorData, TaskScheduler
 
