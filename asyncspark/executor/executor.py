@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
 from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
-from ..transport import auth
+from ..transport import handshake
 from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
 from ..transport.messages.blocks import (
     BlockLocations,
@@ -80,8 +80,8 @@ class Executor:
         self._current: int | None = None
         self._killed: set[int] = set()
         self._thread_id: int | None = None
-        self._nonce = auth.make_nonce()
-        self._authenticated = False
+        self._handshake = handshake.Handshake(secret, handshake.EXECUTOR, handshake.DRIVER,
+                                              challenger=False)
         self._done: asyncio.Future | None = None
         self.heartbeat_interval = 1.0
         self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
@@ -166,21 +166,24 @@ class Executor:
 
     def _on_message(self, msg: Any) -> None:
         t = type(msg)
-        if not self._authenticated and t is not Challenge and t is not Registered:
+        if not self._handshake.proven and t is not Challenge and t is not Registered:
             self.conn.abort(AuthenticationError(  # type: ignore[union-attr]
                 f"driver sent {t.__name__} before authenticating"))
             return
         if t is KillTask:
             self._kill(msg.task_id)
         elif t is Challenge:
+            if self._handshake.state != "start":
+                self.conn.abort(AuthenticationError(  # type: ignore[union-attr]
+                    "driver sent a second Challenge"))
+                return
             self.conn.send(Register(  # type: ignore[union-attr]
-                self.executor_id, auth.prove(self.secret, msg.nonce, b"executor"),
-                self._nonce, os.getpid(), socket.gethostname()))
+                self.executor_id, self._handshake.proof(msg.nonce),
+                self._handshake.nonce, os.getpid(), socket.gethostname()))
         elif t is Registered:
-            if not auth.verify(self.secret, self._nonce, b"driver", msg.mac):
+            if not self._handshake.check(msg.mac):
                 self.conn.abort(AuthenticationError("driver failed authentication"))  # type: ignore[union-attr]
                 return
-            self._authenticated = True
             self.heartbeat_interval = float(msg.conf.get("heartbeat_interval", 1.0))
             self.max_frame_size = int(msg.conf.get("max_frame_size", self.max_frame_size))
             self.trace = bool(msg.conf.get("trace_tasks", False))
@@ -395,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bind-host", default="127.0.0.1",
                    help="address of this executor's shuffle block server")
     args = p.parse_args(argv)
-    secret = os.environ.pop(auth.SECRET_ENV, None)
+    secret = os.environ.pop(handshake.SECRET_ENV, None)
     if not secret:
-        print(f"executor: {auth.SECRET_ENV} is not set", file=sys.stderr)
+        print(f"executor: {handshake.SECRET_ENV} is not set", file=sys.stderr)
         return 2
     driver_path = os.environ.get("ASYNCSPARK_DRIVER_PATH")
     if driver_path:

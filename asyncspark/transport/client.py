@@ -37,7 +37,7 @@ from ..errors import (
     RemoteProtocolError,
     TransportError,
 )
-from . import auth, memory
+from . import handshake, memory
 from .codec import DEFAULT_MAX_FRAME_SIZE, Message
 from .messages.blocks import (
     BlockAuthChallenge,
@@ -55,7 +55,7 @@ from .messages.blocks import (
     UploadBlock,
 )
 from .protocol import FramedProtocol
-from .server import AUTH_FRAME_LIMIT, CLIENT_ROLE, FRAME_HEADER_SLACK, SERVER_ROLE
+from .server import AUTH_FRAME_LIMIT, FRAME_HEADER_SLACK
 
 __all__ = [
     "DEFAULT_MAX_BYTES_IN_FLIGHT",
@@ -109,8 +109,9 @@ class TransportClient:
         self.proto = FramedProtocol(self._on_message, self._on_close, AUTH_FRAME_LIMIT,
                                     on_connect=self._on_connect)
         self.error: BaseException | None = None
-        self._nonce = auth.make_nonce()
-        self._state = "challenge"  # -> "confirmation" -> "ready"
+        self._handshake = handshake.Handshake(secret, handshake.BLOCK_CLIENT,
+                                              handshake.BLOCK_SERVER, challenger=False)
+        self._lost = False  # the connection closed
         self._ready: asyncio.Future | None = None
         self._closed: asyncio.Future | None = None
         self._request_ids = itertools.count(1)
@@ -153,7 +154,7 @@ class TransportClient:
     def alive(self) -> bool:
         """Authenticated, and neither closed nor closing."""
         transport = self.proto.transport
-        return (self._state == "ready" and not self.proto.closed
+        return (self._handshake.proven and not self._lost and not self.proto.closed
                 and transport is not None and not transport.is_closing())
 
     # -- connection events -------------------------------------------------------------
@@ -164,7 +165,7 @@ class TransportClient:
         self._closed = loop.create_future()
 
     def _on_message(self, msg: Message) -> None:
-        if self._state != "ready":
+        if self._lost or not self._handshake.proven:
             self._handle_auth(msg)
         elif isinstance(msg, ChunkFetchSuccess):
             entry = self._chunks.pop((msg.stream_id, msg.chunk_index), None)
@@ -195,16 +196,16 @@ class TransportClient:
                 f"block server {self.address} sent an unexpected {type(msg).__name__}"))
 
     def _handle_auth(self, msg: Message) -> None:
-        if self._state == "challenge" and isinstance(msg, BlockAuthChallenge):
-            self._state = "confirmation"
-            self._send(BlockAuthResponse(auth.prove(self.secret, msg.nonce, CLIENT_ROLE),
-                                         self._nonce))
-        elif self._state == "confirmation" and isinstance(msg, BlockAuthConfirmation):
-            if not auth.verify(self.secret, self._nonce, SERVER_ROLE, msg.mac):
+        hs = self._handshake
+        if self._lost:
+            return
+        if hs.state == "start" and isinstance(msg, BlockAuthChallenge):
+            self._send(BlockAuthResponse(hs.proof(msg.nonce), hs.nonce))
+        elif hs.state == "answered" and isinstance(msg, BlockAuthConfirmation):
+            if not hs.check(msg.mac):
                 self.abort(AuthenticationError(
                     f"block server {self.address} did not prove it knows the secret"))
                 return
-            self._state = "ready"
             self.proto.codec.max_frame_size = self.max_frame_size
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
@@ -214,7 +215,7 @@ class TransportClient:
                 f"authenticating"))
 
     def _on_close(self, exc: BaseException | None) -> None:
-        if self._state == "confirmation" and not isinstance(exc, (ProtocolError,
+        if self._handshake.state == "answered" and not isinstance(exc, (ProtocolError,
                                                                   TransportError)):
             error: BaseException = AuthenticationError(
                 f"block server {self.address} closed the connection during "
@@ -227,7 +228,7 @@ class TransportClient:
             error = TransportError(f"connection to block server {self.address} lost: {exc}")
             error.__cause__ = exc
         self.error = error
-        self._state = "closed"
+        self._lost = True
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(error)
         for fut in self._opens.values():

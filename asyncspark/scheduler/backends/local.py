@@ -34,7 +34,7 @@ from typing import Any
 
 from ...conf import Config
 from ...errors import AuthenticationError, ExecutorLostError
-from ...transport import auth
+from ...transport import handshake
 from ...transport.messages.blocks import (
     BlockLocations,
     BlockQuery,
@@ -114,7 +114,8 @@ class _ExecutorConnection:
 
     def __init__(self, backend: LocalBackend) -> None:
         self.backend = backend
-        self.nonce = auth.make_nonce()
+        self.handshake = handshake.Handshake(backend.secret, handshake.DRIVER,
+                                             handshake.EXECUTOR, challenger=True)
         self.executor_id: str | None = None
         self.host, self.pid = "", 0  # from Register
         self.proto = FramedProtocol(self._on_message, self._on_close,
@@ -122,7 +123,7 @@ class _ExecutorConnection:
         self.last_heartbeat = time.monotonic()
 
     def _on_connect(self, proto: FramedProtocol) -> None:
-        proto.send(Challenge(self.nonce))
+        proto.send(Challenge(self.handshake.nonce))
 
     def _on_message(self, msg: Any) -> None:
         if self.executor_id is None:
@@ -172,7 +173,7 @@ class _ExecutorConnection:
             self.proto.abort(AuthenticationError(
                 f"{type(msg).__name__} received before registration"))
             return
-        if not auth.verify(backend.secret, self.nonce, b"executor", msg.mac):
+        if not self.handshake.check(msg.mac):
             log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
             self.proto.abort(AuthenticationError("executor failed authentication"))
             return
@@ -183,7 +184,7 @@ class _ExecutorConnection:
             return
         self.executor_id = msg.executor_id
         self.host, self.pid = msg.host, msg.pid
-        self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"),
+        self.proto.send(Registered(self.handshake.proof(msg.nonce),
                                    backend.executor_settings()))
         backend.conns[msg.executor_id] = self
         # Registered once its task thread has connected the task channel too.
@@ -191,7 +192,7 @@ class _ExecutorConnection:
     def _task_channel(self, msg: TaskChannel) -> None:
         """The second connection of a registered executor: its task thread's."""
         backend = self.backend
-        if not auth.verify(backend.secret, self.nonce, b"executor", msg.mac):
+        if not self.handshake.check(msg.mac):
             log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
             self.proto.abort(AuthenticationError("executor failed authentication"))
             return
@@ -202,7 +203,7 @@ class _ExecutorConnection:
             self.proto.abort(AuthenticationError(f"unexpected task channel of {eid!r}"))
             return
         self.executor_id = eid
-        self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"), {}))
+        self.proto.send(Registered(self.handshake.proof(msg.nonce), {}))
         backend.channels[eid] = self
         backend.task_scheduler.executor_added(ExecutorData(
             eid, control.host, self.proto, backend.conf.task_slots, control.pid,
@@ -222,7 +223,7 @@ class LocalBackend:
         self.conf = conf
         self.num_executors = num_executors
         self.task_scheduler = task_scheduler
-        self.secret = auth.make_secret()
+        self.secret = handshake.make_secret()
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.conns: dict[str, _ExecutorConnection] = {}  # control connections
         self.channels: dict[str, _ExecutorConnection] = {}  # task channels
@@ -278,7 +279,7 @@ class LocalBackend:
         self._pending[executor_id] = fut
         local_dir = os.path.join(self.local_root, f"executor-{executor_id}")
         env = dict(os.environ)
-        env[auth.SECRET_ENV] = self.secret
+        env[handshake.SECRET_ENV] = self.secret
         env["ASYNCSPARK_UVLOOP"] = "1" if self.conf.use_uvloop else "0"
         # String hashing as PySpark's workers have it: portable_hash partitions keys the
         # same way in every executor and as PySpark does.
