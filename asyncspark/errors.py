@@ -121,3 +121,21 @@ class CommitDeniedError(AsyncSparkError):
     (the driver's output commit coordinator authorizes one attempt per partition, e.g. a
     speculative copy or the original). Its temporary output is discarded; it does not
     count as a task failure."""
+
+
+class BroadcastError(AsyncSparkError):
+    """An executor could not fetch a broadcast variable's value from the driver."""
+
+
+class BroadcastDestroyedError(AsyncSparkError, ValueError):
+    """A broadcast variable was used (``.value``, or in a task) after ``destroy()``."""
+
+    @classmethod
+    def of(cls, bid: int) -> BroadcastDestroyedError:
+        """The error for a use of broadcast ``bid``."""
+        return cls(f"Attempted to use Broadcast({bid}) after it was destroyed "
+                   "(Broadcast.destroy() was called on the driver)")
+
+
+class CheckpointBlockLostError(AsyncSparkError):
+    """A locally checkpointed partition is gone with the executor that held it."""

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
+from ..runtime import ExecutorEnv, ExecutorSettings, set_env
 from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
 from ..transport import handshake
@@ -52,14 +53,14 @@ from ..transport.messages.tasks import (
     encode_updates,
 )
 from ..transport.protocol import FramedProtocol
-from .env import ExecutorEnv, set_env
+from .broadcasts import BroadcastCache
 from .task_channel import TaskChannelClient
 
 # Task stamps for tracing: CLOCK_MONOTONIC on Linux, one clock for every process of the
 # host, so the driver can compare them with its own (see scheduler/trace.py).
 now_ns = time.monotonic_ns
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "new_client_pool"]
 
 log = logging.getLogger("asyncspark.executor")
 
@@ -86,7 +87,9 @@ class Executor:
         self.heartbeat_interval = 1.0
         self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
-        self.env = ExecutorEnv(executor_id, bind_host, local_dir)
+        self.env = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
+                               new_client_pool=new_client_pool)
+        self.env.broadcasts = BroadcastCache(self.env)
         set_env(self.env)
         self.block_server: Any = None
         self._block_server_task: asyncio.Task | None = None
@@ -184,13 +187,13 @@ class Executor:
             if not self._handshake.check(msg.mac):
                 self.conn.abort(AuthenticationError("driver failed authentication"))  # type: ignore[union-attr]
                 return
-            self.heartbeat_interval = float(msg.conf.get("heartbeat_interval", 1.0))
-            self.max_frame_size = int(msg.conf.get("max_frame_size", self.max_frame_size))
-            self.trace = bool(msg.conf.get("trace_tasks", False))
-            self.env.conf.update(msg.conf)
-            self.env.conf["secret"] = self.secret
+            settings = ExecutorSettings.from_wire(msg.conf)
+            self.heartbeat_interval = settings.heartbeat_interval
+            self.max_frame_size = settings.max_frame_size
+            self.trace = settings.trace_tasks
+            self.env.settings = settings
             self.env.loop = self.loop
-            self._start_block_manager(msg.conf)
+            self._start_block_manager(settings)
             from .commit import CommitClient
 
             self.env.commits = CommitClient(self.loop, self.conn)  # type: ignore[arg-type]
@@ -212,12 +215,12 @@ class Executor:
 
     # -- cached blocks -------------------------------------------------------------------
 
-    def _start_block_manager(self, conf: dict) -> None:
+    def _start_block_manager(self, settings: ExecutorSettings) -> None:
         from ..storage.block_manager import BlockManager, DriverLink
 
         self.env.block_manager = BlockManager(
             self.executor_id, self.env.host, self.local_dir,
-            int(conf.get("storage_memory", 512 << 20)), conf.get("offheap_dir"),
+            settings.storage_memory, settings.offheap_dir,
             DriverLink(self.loop, self.conn), self.env.client_pool)  # type: ignore[arg-type]
 
     async def _remove_rdd(self, msg: RemoveRdd) -> None:
@@ -274,7 +277,7 @@ class Executor:
     def _task_loop(self, channel: TaskChannelClient, binaries: dict[int, tuple]) -> None:
         trace = self.trace
         limit = self.max_frame_size
-        direct = direct_limit(int(self.env.setting("max_direct_result_size", 1 << 20)), limit)
+        direct = direct_limit(self.env.settings.max_direct_result_size, limit)
 
         def forget(binary_ids: list) -> None:
             for bid in binary_ids:
@@ -328,7 +331,7 @@ class Executor:
         """A result too big for the status frame: refused if over
         ``spark.driver.maxResultSize`` (0: unlimited), else written to a file the driver
         reads (``scheduler/results.py``)."""
-        max_result = int(self.env.setting("max_result_size", 0))
+        max_result = self.env.settings.max_result_size
         if max_result and len(payload) > max_result:
             return FAILED, encode_failure(too_large_for_executor(task_id, len(payload),
                                                                  max_result))
@@ -372,6 +375,18 @@ class Executor:
         rdd, func = entry
         TaskContext._set(ctx)
         return self._dumps_result(func(rdd.iterator(partition, ctx)))
+
+
+def new_client_pool(env: ExecutorEnv) -> Any:
+    """The executor's block client pool (installed in its ``ExecutorEnv``), with bounded
+    waits: spark.network.timeout for every answer, asyncspark.shuffle.connectTimeout to
+    connect and authenticate."""
+    from ..transport.client import TransportClientPool
+
+    s = env.settings
+    return TransportClientPool(env.secret, max_frame_size=s.max_frame_size,
+                               connect_timeout=s.shuffle_connect_timeout,
+                               io_timeout=s.network_timeout)
 
 
 # Records are mostly tuples, lists and dicts: container objects the cyclic collector

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import AuthenticationError, RemoteProtocolError
+from ..runtime import get_env
 from ..transport import handshake
 from ..transport.codec import CLOSED, NEED_DATA, FrameCodec
 from ..transport.messages.control import Challenge, Registered, RemoveBroadcast, TaskChannel
@@ -132,9 +133,7 @@ class TaskChannelClient:
                     self.raw_binaries.pop(bid, None)
                 forget(ev.binary_ids)
             elif t is RemoveBroadcast:
-                from ..broadcast import drop_local
-
-                drop_local(ev.broadcast_ids)
+                get_env().broadcasts.drop(ev.broadcast_ids)
             elif ev is CLOSED:
                 return None
             else:

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..runtime import get_env
 from ..shuffle.sorter import estimate_size
 from .disk_store import DiskStore
 from .level import StorageLevel
@@ -344,8 +345,6 @@ class BlockManager:
 
 def get_or_compute(rdd: Any, split: int, task_ctx: Any) -> Iterator:
     """``RDD.iterator`` of a persisted RDD, on an executor."""
-    from ..executor.env import get_env
-
     try:
         manager = get_env().block_manager
     except RuntimeError:  # not in an executor

@@ -34,6 +34,7 @@ from typing import Any
 
 from ...conf import Config
 from ...errors import AuthenticationError, ExecutorLostError
+from ...runtime import ExecutorSettings
 from ...transport import handshake
 from ...transport.messages.blocks import (
     BlockLocations,
@@ -185,7 +186,7 @@ class _ExecutorConnection:
         self.executor_id = msg.executor_id
         self.host, self.pid = msg.host, msg.pid
         self.proto.send(Registered(self.handshake.proof(msg.nonce),
-                                   backend.executor_settings()))
+                                   backend.executor_settings().to_wire()))
         backend.conns[msg.executor_id] = self
         # Registered once its task thread has connected the task channel too.
 
@@ -243,19 +244,11 @@ class LocalBackend:
         self._heartbeat_timers: dict[str, asyncio.TimerHandle] = {}
         self.heartbeat_losses = 0  # executors declared lost for silence
 
-    def executor_settings(self) -> dict:
+    def executor_settings(self) -> ExecutorSettings:
         """What executors are told at registration."""
-        c = self.conf
         master = self.task_scheduler.block_master
-        return {"storage_memory": c.storage_memory,
-                "offheap_dir": master.offheap_dir if master is not None else None,
-                "heartbeat_interval": c.heartbeat_interval, "max_frame_size": c.max_frame_size,
-                "shuffle_memory": c.shuffle_memory, "max_bytes_in_flight": c.max_bytes_in_flight,
-                "shuffle_local_read": c.shuffle_local_read, "trace_tasks": c.trace_tasks,
-                "max_result_size": c.max_result_size,
-                "max_direct_result_size": c.max_direct_result_size,
-                "network_timeout": c.network_timeout,
-                "shuffle_connect_timeout": c.shuffle_connect_timeout}
+        return ExecutorSettings.from_config(
+            self.conf, master.offheap_dir if master is not None else None)
 
     # -- start ---------------------------------------------------------------------------
 
