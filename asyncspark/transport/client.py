@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import operator
 import queue
@@ -37,6 +36,8 @@ from ..errors import (
     RemoteProtocolError,
     TransportError,
 )
+from ..pending import PendingRequests
+from ..threads import LoopClosedError, submit_to_loop
 from . import handshake, memory
 from .codec import DEFAULT_MAX_FRAME_SIZE, Message
 from .messages.blocks import (
@@ -114,8 +115,8 @@ class TransportClient:
         self._lost = False  # the connection closed
         self._ready: asyncio.Future | None = None
         self._closed: asyncio.Future | None = None
-        self._request_ids = itertools.count(1)
-        self._opens: dict[int, asyncio.Future] = {}
+        # OpenBlocks / FetchBlock / UploadBlock id -> waiter
+        self._opens = PendingRequests()
         self._chunks: dict[tuple[int, int], tuple[asyncio.Future, int]] = {}
         self.on_close: Callable[[TransportClient], Any] | None = None
 
@@ -185,10 +186,7 @@ class TransportClient:
             if entry is not None and not entry[0].done():
                 entry[0].set_result(msg)
         elif isinstance(msg, (StreamHandle, OpenBlocksFailure, BlockReply)):
-            waiter = self._opens.pop(msg.request_id, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(msg)
-            elif isinstance(msg, StreamHandle):
+            if not self._opens.resolve(msg.request_id, msg) and isinstance(msg, StreamHandle):
                 # Nobody waits for it any more (timed out, cancelled): free it.
                 self._send(CloseStream(msg.stream_id))
         else:
@@ -231,13 +229,10 @@ class TransportClient:
         self._lost = True
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(error)
-        for fut in self._opens.values():
-            if not fut.done():
-                fut.set_result(error)
+        self._opens.resolve_all(error)
         for fut, _ in self._chunks.values():
             if not fut.done():
                 fut.set_result(error)
-        self._opens.clear()
         self._chunks.clear()
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
@@ -259,11 +254,11 @@ class TransportClient:
         """Send ``OpenBlocks``; the future's result is a ``StreamHandle``, an
         ``OpenBlocksFailure`` or the exception that closed the connection."""
         self._check_alive()
-        request_id = next(self._request_ids)
+        request_id = self._opens.next_id()
         fut = asyncio.get_running_loop().create_future()
         # Sent first: a block list too big for a frame raises here, leaving nothing behind.
         self.proto.send(OpenBlocks(request_id, shuffle_id, [list(b) for b in blocks]))
-        self._opens[request_id] = fut
+        self._opens.add(fut, request_id=request_id)
         return fut
 
     def cached_block_request(self, block_id: str, level: list | None = None,
@@ -271,11 +266,11 @@ class TransportClient:
         """Send ``FetchBlock`` (``level`` None) or ``UploadBlock``; the future's result
         is a ``BlockReply`` or the exception that closed the connection."""
         self._check_alive()
-        request_id = next(self._request_ids)
+        request_id = self._opens.next_id()
         fut = asyncio.get_running_loop().create_future()
         self.proto.send(FetchBlock(request_id, block_id) if level is None else
                         UploadBlock(request_id, block_id, level, data))
-        self._opens[request_id] = fut
+        self._opens.add(fut, request_id=request_id)
         return fut
 
     def request_chunks(self, stream_id: int, chunks: list[tuple[int, int]]
@@ -294,9 +289,7 @@ class TransportClient:
         return futs
 
     def forget_open(self, fut: asyncio.Future) -> None:
-        for request_id, f in list(self._opens.items()):
-            if f is fut:
-                del self._opens[request_id]
+        self._opens.discard_future(fut)
         fut.cancel()
 
     def abandon_stream(self, stream_id: int, chunk_indices: Iterable[int]) -> None:
@@ -577,9 +570,8 @@ def fetch_blocks_blocking(loop: asyncio.AbstractEventLoop, pool: TransportClient
 
     coro = _pump(agen, demand, out, finished)
     try:
-        pump = asyncio.run_coroutine_threadsafe(coro, loop)
-    except RuntimeError as exc:  # the loop is closed
-        coro.close()
+        pump = submit_to_loop(loop, coro)
+    except LoopClosedError as exc:
         raise loop_gone("the event loop is closed") from exc
     ended = False  # the pump delivered its last item and is finishing on its own
     try:
