@@ -8,6 +8,9 @@
 - Transport failures: ``TransportError`` (a ``ConnectionError``) and ``ProtocolError``
   split into ``LocalProtocolError`` (we were asked to send something invalid) and
   ``RemoteProtocolError`` (the peer sent something invalid; only that connection closes).
+- Lost or unusable shared data: ``BroadcastError`` (an executor cannot fetch a
+  broadcast), ``BroadcastDestroyedError`` (a use after ``destroy()``; also a
+  ``ValueError``), ``CheckpointBlockLostError`` (a local checkpoint's executor is gone).
 - ``JobCancelledError``: the job was cancelled by ``cancelJob``/``cancelJobGroup``/
   ``cancelAllJobs`` or by the context stopping. Cancelling the awaiting coroutine itself
   raises ``asyncio.CancelledError`` as usual.
