@@ -39,11 +39,6 @@ log = logging.getLogger("asyncspark.accumulators")
 
 T = TypeVar("T")
 
-# Key of the pickled ``[(accumulator id, value), ...]`` in a finished task's metrics; the
-# task scheduler takes it out before the metrics go anywhere else.
-UPDATES_KEY = "accumulator_updates"
-
-
 class AccumulatorParam(Generic[T]):
     """How to add values of one type: subclass it for accumulators of other types.
 
@@ -205,10 +200,3 @@ class AccumulatorRegistry:
                 acc._value = acc.accum_param.addInPlace(acc._value, value)
             except Exception:
                 log.exception("cannot add a task's update to accumulator %d", aid)
-
-
-def encode_updates(updates: dict) -> bytes:
-    """A task's update table as sent with its status (executor side)."""
-    from .serializers import dumps_result
-
-    return dumps_result(list(updates.items()))

@@ -14,7 +14,8 @@ broadcast id in the ``shuffle_id`` field and the one block ``[0, 0]``, then chun
 most ``asyncspark.rpc.maxFrameSize`` less a header, so a value larger than a frame
 works). A ``Broadcast`` pickles as its id and that server's address only, so task
 binaries stay small. On an executor, the first ``.value`` fetches and unpickles the value
-and keeps it in a per-executor table; every later task there reads that copy.
+and keeps it in the executor's broadcast cache (``executor/broadcasts.py``, reached
+through ``runtime``); every later task there reads that copy.
 ``unpersist()``/``destroy()`` send ``RemoveBroadcast`` on each executor's task channel,
 ordered before any later launch, so tasks launched afterwards fetch again (unpersist) or
 fail (destroy: the driver has deleted the file, and it refuses to pickle a destroyed
@@ -27,31 +28,24 @@ import asyncio
 import itertools
 import logging
 import os
-import pickle
 import threading
 from collections import Counter
 from typing import Any, Generic, TypeVar
 
-from .errors import AsyncSparkError, FetchFailedError
+from . import runtime
+from .errors import BroadcastDestroyedError
 
-__all__ = ["Broadcast", "BroadcastDestroyedError", "BroadcastError", "BroadcastManager"]
+__all__ = ["Broadcast", "BroadcastManager"]
 
 log = logging.getLogger("asyncspark.broadcast")
 
 T = TypeVar("T")
 
 
-class BroadcastError(AsyncSparkError):
-    """An executor could not fetch a broadcast variable's value from the driver."""
-
-
-class BroadcastDestroyedError(AsyncSparkError, ValueError):
-    """A broadcast variable was used (``.value``, or in a task) after ``destroy()``."""
-
-
-def _destroyed_message(bid: int) -> str:
-    return (f"Attempted to use Broadcast({bid}) after it was destroyed "
-            "(Broadcast.destroy() was called on the driver)")
+def _executor_value(bid: int, address: Any) -> Any:
+    """The value in a task: the executor's broadcast cache (``executor/broadcasts.py``,
+    installed in the executor's environment) fetches it on first use."""
+    return runtime.get_env().broadcasts.value(bid, address)
 
 
 class Broadcast(Generic[T]):
@@ -78,7 +72,7 @@ class Broadcast(Generic[T]):
         if manager is None:
             return _executor_value(self._bid, self._address)
         if manager.is_destroyed(self._bid):
-            raise BroadcastDestroyedError(_destroyed_message(self._bid))
+            raise BroadcastDestroyedError.of(self._bid)
         return self._value
 
     def unpersist(self, blocking: bool = False) -> None:
@@ -88,7 +82,7 @@ class Broadcast(Generic[T]):
         ``blocking`` changes nothing (accepted for PySpark compatibility)."""
         self._driver_only("unpersist")
         if self._manager.is_destroyed(self._bid):  # type: ignore[union-attr]
-            raise BroadcastDestroyedError(_destroyed_message(self._bid))
+            raise BroadcastDestroyedError.of(self._bid)
         self._manager.remove(self._bid, destroy=False)  # type: ignore[union-attr]
 
     def destroy(self, blocking: bool = False) -> None:
@@ -106,7 +100,7 @@ class Broadcast(Generic[T]):
     def __reduce__(self):
         manager = self._manager
         if manager is not None and manager.is_destroyed(self._bid):
-            raise BroadcastDestroyedError(_destroyed_message(self._bid))
+            raise BroadcastDestroyedError.of(self._bid)
         return (_executor_broadcast, (self._bid, self._address))
 
     def __repr__(self) -> str:
@@ -115,63 +109,6 @@ class Broadcast(Generic[T]):
 
 def _executor_broadcast(bid: int, address: Any) -> Broadcast:
     return Broadcast(None, bid, None, tuple(address) if address is not None else None)
-
-
-# -- executor side ---------------------------------------------------------------------
-
-# Broadcast id -> value: one copy per executor process, shared by its tasks.
-_values: dict[int, Any] = {}
-_lock = threading.Lock()
-
-
-def _executor_value(bid: int, address: Any) -> Any:
-    value = _values.get(bid, _values)
-    if value is not _values:
-        return value
-    with _lock:  # one fetch, even if user code reads it from several threads
-        value = _values.get(bid, _values)
-        if value is _values:
-            value = _values[bid] = _fetch(bid, address)
-    return value
-
-
-def _fetch(bid: int, address: Any) -> Any:
-    from .executor.env import get_env
-    from .transport.client import fetch_blocks_blocking
-
-    if address is None:
-        raise BroadcastError(f"broadcast {bid} has no driver address to fetch it from")
-    env = get_env()
-    data = bytearray()
-    try:
-        for _block, chunk in fetch_blocks_blocking(env.loop, env.client_pool(), address,
-                                                   bid, [(0, 0)]):
-            data += chunk
-    except FetchFailedError as exc:
-        reason = str(exc).split("server reported: ", 1)[-1]
-        if "destroyed" in reason:
-            raise BroadcastDestroyedError(_destroyed_message(bid)) from None
-        raise BroadcastError(
-            f"cannot fetch broadcast {bid} from the driver at {address}: {reason}") from exc
-    from .taskcontext import TaskContext
-
-    ctx = TaskContext.get()
-    if ctx is not None:
-        metrics = ctx._metrics
-        metrics["broadcast_fetch_bytes"] = metrics.get("broadcast_fetch_bytes", 0) + len(data)
-    return pickle.loads(data)
-
-
-def drop_local(broadcast_ids: list) -> None:
-    """Forget executor copies (``RemoveBroadcast`` from the driver)."""
-    with _lock:
-        for bid in broadcast_ids:
-            _values.pop(bid, None)
-
-
-def local_ids() -> list[int]:
-    """Ids of the broadcasts this executor holds (for tests and debugging)."""
-    return sorted(_values)
 
 
 # -- driver side -----------------------------------------------------------------------
@@ -243,7 +180,7 @@ class BroadcastManager:
         return path, 0, os.path.getsize(path)
 
     def remove(self, bid: int, destroy: bool) -> None:
-        from .transport.codec import RemoveBroadcast
+        from .transport.messages.control import RemoveBroadcast
 
         if destroy:
             with self._lock:

@@ -8,6 +8,9 @@
 - Transport failures: ``TransportError`` (a ``ConnectionError``) and ``ProtocolError``
   split into ``LocalProtocolError`` (we were asked to send something invalid) and
   ``RemoteProtocolError`` (the peer sent something invalid; only that connection closes).
+- Lost or unusable shared data: ``BroadcastError`` (an executor cannot fetch a
+  broadcast), ``BroadcastDestroyedError`` (a use after ``destroy()``; also a
+  ``ValueError``), ``CheckpointBlockLostError`` (a local checkpoint's executor is gone).
 - ``JobCancelledError``: the job was cancelled by ``cancelJob``/``cancelJobGroup``/
   ``cancelAllJobs`` or by the context stopping. Cancelling the awaiting coroutine itself
   raises ``asyncio.CancelledError`` as usual.
@@ -121,3 +124,21 @@ class CommitDeniedError(AsyncSparkError):
     (the driver's output commit coordinator authorizes one attempt per partition, e.g. a
     speculative copy or the original). Its temporary output is discarded; it does not
     count as a task failure."""
+
+
+class BroadcastError(AsyncSparkError):
+    """An executor could not fetch a broadcast variable's value from the driver."""
+
+
+class BroadcastDestroyedError(AsyncSparkError, ValueError):
+    """A broadcast variable was used (``.value``, or in a task) after ``destroy()``."""
+
+    @classmethod
+    def of(cls, bid: int) -> BroadcastDestroyedError:
+        """The error for a use of broadcast ``bid``."""
+        return cls(f"Attempted to use Broadcast({bid}) after it was destroyed "
+                   "(Broadcast.destroy() was called on the driver)")
+
+
+class CheckpointBlockLostError(AsyncSparkError):
+    """A locally checkpointed partition is gone with the executor that held it."""

@@ -52,9 +52,10 @@ def _open_attempt_file(tmp_dir: str, tmp: str):
 def _ask_commit(ctx: TaskContext, split: int) -> None:
     """Raise ``CommitDeniedError`` unless the driver lets this attempt commit ``split``
     (outside an executor, as in tests of the writer itself, there is no one to ask)."""
-    from .executor.env import _env
+    from .runtime import current_env
 
-    commits = _env.commits if _env is not None else None
+    env = current_env()
+    commits = env.commits if env is not None else None
     if commits is not None:
         commits.ask(ctx.stageId(), split, ctx.taskAttemptId())
 

@@ -25,6 +25,7 @@ from typing import Any
 from .conf import SparkConf
 from .context import Context
 from .rdd import RDD as _AsyncRDD
+from .threads import call_on_loop
 
 __all__ = ["RDD", "SparkContext"]
 
@@ -70,12 +71,9 @@ class SparkContext:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("blocking asyncspark.sync call from the engine's own thread")
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return fut.result()
-        except BaseException:
-            fut.cancel()  # e.g. KeyboardInterrupt: cancel the job, do not leave it running
-            raise
+        # On KeyboardInterrupt (any way out but a result) the job is cancelled, not left
+        # running.
+        return call_on_loop(self._loop, coro)
 
     def _shutdown_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -5,11 +5,12 @@ control connection, whether its attempt may move its output into place
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import itertools
 from typing import Any
 
 from ..errors import CommitDeniedError
+from ..pending import PendingRequests
+from ..threads import call_on_loop
+from ..transport.messages.control import AskCommit
 
 __all__ = ["COMMIT_TIMEOUT", "CommitClient"]
 
@@ -22,41 +23,29 @@ class CommitClient:
     def __init__(self, loop: asyncio.AbstractEventLoop, conn: Any) -> None:
         self.loop = loop
         self.conn = conn
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future] = {}
+        self._pending = PendingRequests()
 
     def ask(self, stage_id: int, partition: int, task_id: int,
             timeout: float = COMMIT_TIMEOUT) -> None:
         """Return if this attempt may commit; raise ``CommitDeniedError`` if another
         attempt does, ``TimeoutError`` naming the task if the driver does not answer."""
-        from ..transport.codec import AskCommit
 
         async def ask() -> str | None:
-            request_id = next(self._ids)
             fut = self.loop.create_future()
-            self._waiting[request_id] = fut
+            request_id = self._pending.add(fut)
             try:
                 self.conn.send(AskCommit(request_id, stage_id, partition, task_id))
                 return await fut
             finally:
-                self._waiting.pop(request_id, None)
+                self._pending.discard(request_id)
 
-        cfut = asyncio.run_coroutine_threadsafe(ask(), self.loop)
-        try:
-            denied = cfut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            cfut.cancel()
-            raise TimeoutError(
-                f"the driver did not answer within {timeout}s whether task {task_id} may "
-                f"commit partition {partition} of stage {stage_id}") from None
-        except BaseException:
-            cfut.cancel()
-            raise
+        denied = call_on_loop(
+            self.loop, ask(), timeout,
+            f"the driver did not answer within {timeout}s whether task {task_id} may "
+            f"commit partition {partition} of stage {stage_id}")
         if denied is not None:
             raise CommitDeniedError(denied)
 
     def on_answer(self, msg: Any) -> None:
         """Loop thread: a ``CommitAnswer`` arrived."""
-        fut = self._waiting.get(msg.request_id)
-        if fut is not None and not fut.done():
-            fut.set_result(msg.denied)
+        self._pending.resolve(msg.request_id, msg.denied)

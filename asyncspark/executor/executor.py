@@ -16,68 +16,55 @@ import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import socket
 import sys
 import threading
 import time
-import traceback
 from typing import Any
 
-import msgpack
-
 from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
-from ..scheduler.results import (
-    INDIRECT,
-    direct_limit,
-    too_large_for_executor,
-    write_result_file,
-)
+from ..runtime import ExecutorEnv, ExecutorSettings, set_env
+from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
-from ..transport import auth
-from ..transport.codec import (
-    DEFAULT_MAX_FRAME_SIZE,
+from ..transport import handshake
+from ..transport.codec import DEFAULT_MAX_FRAME_SIZE
+from ..transport.messages.blocks import (
     BlockLocations,
+    RddRemoved,
+    RegisterBlockManager,
+    RemoveRdd,
+)
+from ..transport.messages.control import (
     Challenge,
     CommitAnswer,
     Heartbeat,
-    KillTask,
-    RddRemoved,
     Register,
-    RegisterBlockManager,
     Registered,
-    RemoveRdd,
     StopExecutor,
 )
+from ..transport.messages.tasks import (
+    FAILED,
+    FINISHED,
+    INDIRECT,
+    KILLED,
+    UPDATES_KEY,
+    KillTask,
+    encode_failure,
+    encode_updates,
+)
 from ..transport.protocol import FramedProtocol
-from .env import ExecutorEnv, set_env
+from .broadcasts import BroadcastCache
 from .task_channel import TaskChannelClient
 
 # Task stamps for tracing: CLOCK_MONOTONIC on Linux, one clock for every process of the
 # host, so the driver can compare them with its own (see scheduler/trace.py).
 now_ns = time.monotonic_ns
 
-__all__ = ["Executor", "encode_failure"]
+__all__ = ["Executor", "new_client_pool"]
 
 log = logging.getLogger("asyncspark.executor")
 
-FINISHED, FAILED, KILLED = 0, 1, 2
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
-
-
-def encode_failure(exc: BaseException) -> bytes:
-    """msgpack ``[type, message, traceback text, pickled exception or None]``."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    try:
-        exc_bytes = pickle.dumps(exc, 5)
-        pickle.loads(exc_bytes)  # must round-trip here to be worth sending
-    except Exception:
-        exc_bytes = None
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<exception str() failed>"
-    return msgpack.packb([type(exc).__qualname__, message, tb, exc_bytes], use_bin_type=True)
 
 
 class Executor:
@@ -94,13 +81,15 @@ class Executor:
         self._current: int | None = None
         self._killed: set[int] = set()
         self._thread_id: int | None = None
-        self._nonce = auth.make_nonce()
-        self._authenticated = False
+        self._handshake = handshake.Handshake(secret, handshake.EXECUTOR, handshake.DRIVER,
+                                              challenger=False)
         self._done: asyncio.Future | None = None
         self.heartbeat_interval = 1.0
         self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
-        self.env = ExecutorEnv(executor_id, bind_host, local_dir)
+        self.env = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
+                               new_client_pool=new_client_pool)
+        self.env.broadcasts = BroadcastCache(self.env)
         set_env(self.env)
         self.block_server: Any = None
         self._block_server_task: asyncio.Task | None = None
@@ -180,28 +169,31 @@ class Executor:
 
     def _on_message(self, msg: Any) -> None:
         t = type(msg)
-        if not self._authenticated and t is not Challenge and t is not Registered:
+        if not self._handshake.proven and t is not Challenge and t is not Registered:
             self.conn.abort(AuthenticationError(  # type: ignore[union-attr]
                 f"driver sent {t.__name__} before authenticating"))
             return
         if t is KillTask:
             self._kill(msg.task_id)
         elif t is Challenge:
+            if self._handshake.state != "start":
+                self.conn.abort(AuthenticationError(  # type: ignore[union-attr]
+                    "driver sent a second Challenge"))
+                return
             self.conn.send(Register(  # type: ignore[union-attr]
-                self.executor_id, auth.prove(self.secret, msg.nonce, b"executor"),
-                self._nonce, os.getpid(), socket.gethostname()))
+                self.executor_id, self._handshake.proof(msg.nonce),
+                self._handshake.nonce, os.getpid(), socket.gethostname()))
         elif t is Registered:
-            if not auth.verify(self.secret, self._nonce, b"driver", msg.mac):
+            if not self._handshake.check(msg.mac):
                 self.conn.abort(AuthenticationError("driver failed authentication"))  # type: ignore[union-attr]
                 return
-            self._authenticated = True
-            self.heartbeat_interval = float(msg.conf.get("heartbeat_interval", 1.0))
-            self.max_frame_size = int(msg.conf.get("max_frame_size", self.max_frame_size))
-            self.trace = bool(msg.conf.get("trace_tasks", False))
-            self.env.conf.update(msg.conf)
-            self.env.conf["secret"] = self.secret
+            settings = ExecutorSettings.from_wire(msg.conf)
+            self.heartbeat_interval = settings.heartbeat_interval
+            self.max_frame_size = settings.max_frame_size
+            self.trace = settings.trace_tasks
+            self.env.settings = settings
             self.env.loop = self.loop
-            self._start_block_manager(msg.conf)
+            self._start_block_manager(settings)
             from .commit import CommitClient
 
             self.env.commits = CommitClient(self.loop, self.conn)  # type: ignore[arg-type]
@@ -223,12 +215,12 @@ class Executor:
 
     # -- cached blocks -------------------------------------------------------------------
 
-    def _start_block_manager(self, conf: dict) -> None:
+    def _start_block_manager(self, settings: ExecutorSettings) -> None:
         from ..storage.block_manager import BlockManager, DriverLink
 
         self.env.block_manager = BlockManager(
             self.executor_id, self.env.host, self.local_dir,
-            int(conf.get("storage_memory", 512 << 20)), conf.get("offheap_dir"),
+            settings.storage_memory, settings.offheap_dir,
             DriverLink(self.loop, self.conn), self.env.client_pool)  # type: ignore[arg-type]
 
     async def _remove_rdd(self, msg: RemoveRdd) -> None:
@@ -285,7 +277,7 @@ class Executor:
     def _task_loop(self, channel: TaskChannelClient, binaries: dict[int, tuple]) -> None:
         trace = self.trace
         limit = self.max_frame_size
-        direct = direct_limit(int(self.env.setting("max_direct_result_size", 1 << 20)), limit)
+        direct = direct_limit(self.env.settings.max_direct_result_size, limit)
 
         def forget(binary_ids: list) -> None:
             for bid in binary_ids:
@@ -339,7 +331,7 @@ class Executor:
         """A result too big for the status frame: refused if over
         ``spark.driver.maxResultSize`` (0: unlimited), else written to a file the driver
         reads (``scheduler/results.py``)."""
-        max_result = int(self.env.setting("max_result_size", 0))
+        max_result = self.env.settings.max_result_size
         if max_result and len(payload) > max_result:
             return FAILED, encode_failure(too_large_for_executor(task_id, len(payload),
                                                                  max_result))
@@ -350,15 +342,12 @@ class Executor:
                 exc.errno, f"cannot write the result of task {task_id} "
                 f"({len(payload)} bytes) to {self.local_dir}: {exc.strerror}"))
 
-    @staticmethod
-    def _attach_accumulator_updates(ctx: TaskContext, state: int,
+    def _attach_accumulator_updates(self, ctx: TaskContext, state: int,
                                     payload: bytes) -> tuple[int, bytes]:
         """A finished task's accumulator updates go with its metrics (only a successful
         attempt's count: see accumulators.py); updates that cannot be pickled fail it."""
-        from ..accumulators import UPDATES_KEY, encode_updates
-
         try:
-            ctx._metrics[UPDATES_KEY] = encode_updates(ctx._accumulators)
+            ctx._metrics[UPDATES_KEY] = encode_updates(ctx._accumulators, self._dumps_result)
         except Exception as exc:
             return FAILED, encode_failure(TypeError(
                 f"cannot pickle the accumulator updates of task {ctx._task_id} "
@@ -388,6 +377,18 @@ class Executor:
         return self._dumps_result(func(rdd.iterator(partition, ctx)))
 
 
+def new_client_pool(env: ExecutorEnv) -> Any:
+    """The executor's block client pool (installed in its ``ExecutorEnv``), with bounded
+    waits: spark.network.timeout for every answer, asyncspark.shuffle.connectTimeout to
+    connect and authenticate."""
+    from ..transport.client import TransportClientPool
+
+    s = env.settings
+    return TransportClientPool(env.secret, max_frame_size=s.max_frame_size,
+                               connect_timeout=s.shuffle_connect_timeout,
+                               io_timeout=s.network_timeout)
+
+
 # Records are mostly tuples, lists and dicts: container objects the cyclic collector
 # tracks. With the default thresholds (700, 10, 10) a shuffle task that holds millions of
 # them spends 10-13% of its instructions in collections (callgrind, groupByKey and
@@ -412,9 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bind-host", default="127.0.0.1",
                    help="address of this executor's shuffle block server")
     args = p.parse_args(argv)
-    secret = os.environ.pop(auth.SECRET_ENV, None)
+    secret = os.environ.pop(handshake.SECRET_ENV, None)
     if not secret:
-        print(f"executor: {auth.SECRET_ENV} is not set", file=sys.stderr)
+        print(f"executor: {handshake.SECRET_ENV} is not set", file=sys.stderr)
         return 2
     driver_path = os.environ.get("ASYNCSPARK_DRIVER_PATH")
     if driver_path:

@@ -21,19 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import AuthenticationError, RemoteProtocolError
-from ..transport import auth
-from ..transport.codec import (
-    CLOSED,
-    NEED_DATA,
-    Challenge,
+from ..runtime import get_env
+from ..transport import handshake
+from ..transport.codec import CLOSED, NEED_DATA, FrameCodec
+from ..transport.messages.control import Challenge, Registered, RemoveBroadcast, TaskChannel
+from ..transport.messages.tasks import (
     ForgetBinaries,
-    FrameCodec,
     LaunchTasks,
     MapOutputs,
-    Registered,
-    RemoveBroadcast,
     TaskBinary,
-    TaskChannel,
     TaskStatuses,
 )
 
@@ -73,12 +69,12 @@ class TaskChannelClient:
             challenge = client._next_message()
             if type(challenge) is not Challenge:
                 raise AuthenticationError(f"driver sent {type(challenge).__name__} first")
-            nonce = auth.make_nonce()
+            hs = handshake.Handshake(secret, handshake.EXECUTOR, handshake.DRIVER,
+                                     challenger=False)
             sock.sendall(client.codec.send(TaskChannel(
-                executor_id, auth.prove(secret, challenge.nonce, b"executor"), nonce)))
+                executor_id, hs.proof(challenge.nonce), hs.nonce)))
             reply = client._next_message()
-            if type(reply) is not Registered or not auth.verify(secret, nonce, b"driver",
-                                                                 reply.mac):
+            if type(reply) is not Registered or not hs.check(reply.mac):
                 raise AuthenticationError("driver failed authentication on the task channel")
             sock.settimeout(None)
         except BaseException:
@@ -137,9 +133,7 @@ class TaskChannelClient:
                     self.raw_binaries.pop(bid, None)
                 forget(ev.binary_ids)
             elif t is RemoveBroadcast:
-                from ..broadcast import drop_local
-
-                drop_local(ev.broadcast_ids)
+                get_env().broadcasts.drop(ev.broadcast_ids)
             elif ev is CLOSED:
                 return None
             else:

@@ -34,20 +34,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_file
-from ..errors import AsyncSparkError
+from ..errors import CheckpointBlockLostError
 from ..rdd import RDD
 
 if TYPE_CHECKING:
     from ..context import Context
 
-__all__ = ["CheckpointBlockLostError", "CheckpointRDD", "CheckpointedRDD", "LocalCheckpointRDD",
-           "ReliableCheckpointRDD", "checkpoint_marked", "mark"]
+__all__ = ["CheckpointRDD", "CheckpointedRDD", "LocalCheckpointRDD", "ReliableCheckpointRDD",
+           "checkpoint_marked", "mark"]
 
 _BATCH = 1024
-
-
-class CheckpointBlockLostError(AsyncSparkError):
-    """A locally checkpointed partition is gone with the executor that held it."""
 
 
 class _CheckpointData:
@@ -207,7 +203,7 @@ class _WritePartition:
                 f.write(dumps_result(batch))
         if self.directory is not None:
             return None
-        from ..executor.env import get_env
+        from ..runtime import get_env
 
         env = get_env()
         return [env.executor_id, env.host, path]

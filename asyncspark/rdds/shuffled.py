@@ -47,11 +47,10 @@ class PendingRangePartitioner:
 
 
 def _budget() -> tuple[int, str]:
-    from ..executor.env import get_env
-    from ..shuffle.writer import DEFAULT_MEMORY_BUDGET
+    from ..runtime import get_env
 
     env = get_env()
-    return env.setting("shuffle_memory", DEFAULT_MEMORY_BUDGET), env.local_dir
+    return env.settings.shuffle_memory, env.local_dir
 
 
 class ShuffledRDD(RDD):

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..transport.messages.tasks import TaskEndReason
 from .stage import JobWaiter, ShuffleInfo, TaskSet
 
 __all__ = [
     "AllJobsCancelled", "BeginEvent", "CancelTasks", "CompleteJob", "CompletionEvent",
     "ExecutorAdded", "ExecutorLost", "FailJob", "JobCancelled", "JobGroupCancelled",
     "JobSubmitted", "PostListener", "ResubmitFailedStages", "ScheduleEvent", "StopScheduler",
-    "SubmitTaskSet", "TaskEndReason", "TaskSetFailed", "UpdateAccumulators",
+    "SubmitTaskSet", "TaskSetFailed", "UpdateAccumulators",
 ]
 
 
@@ -49,18 +50,6 @@ class JobGroupCancelled:
 @dataclass(slots=True)
 class AllJobsCancelled:
     pass
-
-
-@dataclass(slots=True)
-class TaskEndReason:
-    """Why a task attempt ended unsuccessfully; ``counts`` says if it counts toward
-    ``maxFailures`` (an executor lost through no fault of the task does not)."""
-
-    kind: str  # "exception", "killed", "executor_lost", "result_error", "fetch_failed"
-    message: str
-    remote_traceback: str | None = None
-    exception: BaseException | None = None
-    counts: bool = True
 
 
 @dataclass(slots=True)

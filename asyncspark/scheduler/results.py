@@ -4,10 +4,11 @@
 A result up to ``asyncspark.task.maxDirectResultSize`` travels in the ``TaskStatuses``
 frame. A larger one is written by the executor's task thread to a file in its local dir
 (temp file, then rename) and the status carries a reference ``[path, size]`` with state
-``INDIRECT``; the driver reads the file in a thread, bounded by ``spark.network.timeout``,
-and deletes it. A missing or short file fails the task with ``TaskResultLostError``
-(retried like any failure). An executor that dies takes its local dir, and so its
-unread result files, with it (``backends/local.py`` removes the dir).
+``INDIRECT`` (the state codes and the reference's encoding are in
+``transport/messages/tasks.py``); the driver reads the file in a thread, bounded by
+``spark.network.timeout``, and deletes it. A missing or short file fails the task with
+``TaskResultLostError`` (retried like any failure). An executor that dies takes its local
+dir, and so its unread result files, with it (``backends/local.py`` removes the dir).
 
 ``spark.driver.maxResultSize`` bounds the serialized results one task set (a stage
 attempt: for a job, its result stage) fetches to the driver, as Spark does; an executor
@@ -20,15 +21,13 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable
 
-import msgpack
-
 from .._files import atomic_file
 from ..errors import ResultTooLargeError, TaskResultLostError
+from ..transport.messages.tasks import encode_ref
 
-__all__ = ["INDIRECT", "ResultSizeTracker", "decode_ref", "direct_limit", "format_size",
-           "read_result_file", "too_large_for_executor", "write_result_file"]
+__all__ = ["ResultSizeTracker", "direct_limit", "format_size", "read_result_file",
+           "too_large_for_executor", "write_result_file"]
 
-INDIRECT = 3  # a status state (after FINISHED, FAILED, KILLED): the payload is a reference
 RESULTS_DIR = "results"
 _FRAME_SLACK = 4096  # room in a frame for the status header around a direct result
 
@@ -100,21 +99,10 @@ def write_result_file(local_dir: str, task_id: int, payload: bytes) -> bytes:
     path = os.path.join(folder, f"task-{task_id}.result")
     with atomic_file(path) as f:
         f.write(payload)
-    return msgpack.packb([path, len(payload)], use_bin_type=True)
+    return encode_ref(path, len(payload))
 
 
 # -- the driver side ----------------------------------------------------------------------
-
-def decode_ref(payload: bytes) -> tuple[str, int]:
-    """``(path, size)`` of an ``INDIRECT`` status' payload."""
-    try:
-        path, size = msgpack.unpackb(payload, raw=False)
-    except Exception as exc:
-        raise TaskResultLostError(f"undecodable indirect result reference: {exc!r}") from exc
-    if not isinstance(path, str) or not isinstance(size, int) or size < 0:
-        raise TaskResultLostError(f"invalid indirect result reference {[path, size]!r}")
-    return path, size
-
 
 def read_result_file(path: str, size: int) -> bytes:
     """The result in ``path`` (``size`` bytes), deleting the file whatever happens.

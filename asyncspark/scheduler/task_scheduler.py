@@ -17,41 +17,46 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-
-from ..accumulators import UPDATES_KEY
 from ..errors import (
-    CommitDeniedError,
-    FetchFailedError,
     LocalProtocolError,
     ResultTooLargeError,
     TaskResultLostError,
 )
 from ..serializers import loads
 from ..shuffle.map_output_tracker import MapOutputTracker
-from ..transport.codec import ForgetBinaries, KillTask, LaunchTasks, MapOutputs, TaskBinary
+from ..transport.messages.tasks import (
+    FAILED,
+    FINISHED,
+    INDIRECT,
+    KILLED,
+    UPDATES_KEY,
+    ForgetBinaries,
+    KillTask,
+    LaunchTasks,
+    MapOutputs,
+    TaskBinary,
+    TaskEndReason,
+    decode_failure,
+    decode_ref,
+)
 from .commit_coordinator import OutputCommitCoordinator
 from .events import (
     BeginEvent,
     CompletionEvent,
     ExecutorAdded,
     ExecutorLost,
-    TaskEndReason,
     TaskSetFailed,
 )
 from .exclusion import ExclusionConf
-from .results import INDIRECT, ResultSizeTracker, decode_ref, read_result_file
+from .results import ResultSizeTracker, read_result_file
 from .speculation import SpeculationConf
 from .stage import TaskSet
 from .task_set_manager import TaskSetManager
 from .trace import Tracer, now_ns
 
-__all__ = ["FAILED", "FINISHED", "KILLED", "ExecutorData", "TaskScheduler"]
+__all__ = ["ExecutorData", "TaskScheduler"]
 
 log = logging.getLogger("asyncspark.scheduler")
-
-FINISHED, FAILED, KILLED = 0, 1, 2
-
 
 class ExecutorData:
     """The driver's view of one registered executor."""
@@ -88,31 +93,6 @@ class _Task:
         self.launched = launched
         self.kill_handle: asyncio.TimerHandle | None = None
         self.kill_reason = ""
-
-
-def decode_failure(payload: bytes) -> TaskEndReason:
-    """The executor's failure envelope: msgpack ``[type, message, traceback, pickled exc]``."""
-    try:
-        type_name, message, tb, exc_bytes = msgpack.unpackb(payload, raw=False)
-    except Exception as exc:
-        return TaskEndReason("exception", f"undecodable failure report: {exc!r}")
-    exc_obj = None
-    if exc_bytes:
-        try:
-            exc_obj = loads(exc_bytes)
-        except Exception:
-            exc_obj = None  # the class may not exist on the driver: the text still tells
-        if not isinstance(exc_obj, BaseException):
-            exc_obj = None
-    if isinstance(exc_obj, CommitDeniedError):
-        # Another attempt committed the output: not a failure of this task.
-        return TaskEndReason("commit_denied", f"{type_name}: {message}", tb, exc_obj,
-                             counts=False)
-    if isinstance(exc_obj, FetchFailedError):
-        # Not the task's fault and retrying it cannot help: the scheduler deals with it.
-        return TaskEndReason("fetch_failed", f"{type_name}: {message}", tb, exc_obj,
-                             counts=False)
-    return TaskEndReason("exception", f"{type_name}: {message}", tb, exc_obj)
 
 
 class TaskScheduler:

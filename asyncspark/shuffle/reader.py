@@ -12,12 +12,11 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 
 from ..errors import FetchFailedError
-from ..executor.env import ExecutorEnv, get_env
+from ..runtime import ExecutorEnv, get_env
 from .batch import decode_batches
 
-__all__ = ["DEFAULT_MAX_BYTES_IN_FLIGHT", "read_blocks", "read_records"]
+__all__ = ["read_blocks", "read_records"]
 
-DEFAULT_MAX_BYTES_IN_FLIGHT = 48 << 20
 _READ = 1 << 20
 
 
@@ -46,7 +45,7 @@ def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[b
     if statuses is None:
         raise FetchFailedError(f"no map output locations for shuffle {shuffle_id}",
                                shuffle_id, -1, reduce_id)
-    local_reads = env.setting("shuffle_local_read", True)
+    local_reads = env.settings.shuffle_local_read
     remote: dict[tuple, list[int]] = {}
     for map_id, st in enumerate(statuses):
         if st is None:
@@ -71,7 +70,7 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
     from ..transport.client import fetch_blocks_blocking
 
     pool = env.client_pool()  # its timeouts: spark.network.timeout, shuffle.connectTimeout
-    limit = env.setting("max_bytes_in_flight", DEFAULT_MAX_BYTES_IN_FLIGHT)
+    limit = env.settings.max_bytes_in_flight
     for (host, port, executor_id), map_ids in remote.items():
         blocks = [[m, reduce_id] for m in map_ids]
         try:

@@ -22,7 +22,7 @@ from itertools import chain, islice
 
 from .._accel import MODE_CELLS, MODE_LIST, bucket_hash, bucket_range, merge_into, merge_mode
 from ..dependency import identity
-from ..executor.env import get_env
+from ..runtime import get_env
 from ..taskcontext import TaskContext
 from .batch import BatchEncoder
 
@@ -258,7 +258,7 @@ class ShuffleWriteFunc:
     def __call__(self, iterator: Iterable) -> list:
         env = get_env()
         ctx = TaskContext.get()
-        budget = env.setting("shuffle_memory", DEFAULT_MEMORY_BUDGET)
+        budget = env.settings.shuffle_memory
         path, sizes, spilled = write_map_output(
             iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget)
         m = ctx._metrics

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import pickle
@@ -31,7 +30,11 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..pending import PendingRequests
+from ..runtime import get_env
 from ..shuffle.sorter import estimate_size
+from ..threads import call_on_loop
+from ..transport.messages.blocks import BlockQuery, BlockUpdates
 from .disk_store import DiskStore
 from .level import StorageLevel
 from .master import block_id as make_block_id
@@ -58,23 +61,16 @@ class DriverLink:
     def __init__(self, loop: asyncio.AbstractEventLoop, conn: Any) -> None:
         self.loop = loop
         self.conn = conn
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, tuple[asyncio.Future, str, bool]] = {}
-
-    def _call(self, coro_fn: Callable[[], Any], timeout: float) -> Any:
-        fut = asyncio.run_coroutine_threadsafe(coro_fn(), self.loop)
-        try:
-            return fut.result(timeout)
-        except BaseException:
-            fut.cancel()
-            raise
+        self._pending = PendingRequests()  # BlockQuery id -> (block_id, lease)
 
     def send(self, msg: Any) -> None:
         """Write ``msg`` on the control connection (from any thread but the loop's)."""
         async def write() -> None:
             self.conn.send(msg)
 
-        self._call(write, _REQUEST_TIMEOUT)
+        call_on_loop(self.loop, write(), _REQUEST_TIMEOUT,
+                     f"cannot send {type(msg).__name__} to the driver within "
+                     f"{_REQUEST_TIMEOUT}s")
 
     def send_soon(self, msg: Any) -> None:
         """Queue ``msg`` for the loop to write (any thread; does not wait)."""
@@ -86,29 +82,26 @@ class DriverLink:
 
     def query(self, block_id: str, lease: bool) -> tuple[list, list]:
         """``(locations, peers)`` for ``block_id`` from the driver."""
-        from ..transport.codec import BlockQuery
-
         async def ask() -> tuple[list, list]:
-            request_id = next(self._ids)
             fut = self.loop.create_future()
             # Left in place if we stop waiting: a lease granted after that is given back.
-            self._waiting[request_id] = (fut, block_id, lease)
+            request_id = self._pending.add(fut, (block_id, lease))
             self.conn.send(BlockQuery(request_id, block_id, lease))
             return await fut
 
-        return self._call(ask, _QUERY_TIMEOUT)
+        return call_on_loop(self.loop, ask(), _QUERY_TIMEOUT,
+                            f"the driver did not say where block {block_id} is within "
+                            f"{_QUERY_TIMEOUT}s")
 
     def on_locations(self, msg: Any) -> None:
         """Loop thread: a ``BlockLocations`` answer arrived."""
-        entry = self._waiting.pop(msg.request_id, None)
+        entry = self._pending.pop(msg.request_id)
         if entry is None:
             return
-        fut, block_id, lease = entry
+        fut, (block_id, lease) = entry
         if not fut.done():
             fut.set_result((msg.locations, msg.peers))
         elif lease and not msg.locations:  # nobody will compute it here: give it back
-            from ..transport.codec import BlockUpdates
-
             with contextlib.suppress(ConnectionError):
                 self.conn.send(BlockUpdates([], [block_id]))
 
@@ -180,8 +173,6 @@ class BlockManager:
     def _report(self, updates: list, released: list) -> None:
         if self.link is None:
             return
-        from ..transport.codec import BlockUpdates
-
         try:
             self.link.send(BlockUpdates(updates, released))
         except Exception as exc:
@@ -203,12 +194,8 @@ class BlockManager:
 
     def _on_loop(self, coro: Any) -> Any:
         assert self.link is not None
-        fut = asyncio.run_coroutine_threadsafe(coro, self.link.loop)
-        try:
-            return fut.result(_REQUEST_TIMEOUT + 5)
-        except BaseException:
-            fut.cancel()
-            raise
+        return call_on_loop(self.link.loop, coro, _REQUEST_TIMEOUT + 5,
+                            f"a block transfer did not finish within {_REQUEST_TIMEOUT + 5}s")
 
     # -- local stores --------------------------------------------------------------------
 
@@ -319,8 +306,6 @@ class BlockManager:
             raise MemoryError(f"block {block} ({len(data)} bytes) does not fit in this "
                               "executor's memory budget and its level does not use disk")
         if self.link is not None:
-            from ..transport.codec import BlockUpdates
-
             self.link.send_soon(BlockUpdates(updates, []))
 
     # -- removal -------------------------------------------------------------------------
@@ -344,8 +329,6 @@ class BlockManager:
 
 def get_or_compute(rdd: Any, split: int, task_ctx: Any) -> Iterator:
     """``RDD.iterator`` of a persisted RDD, on an executor."""
-    from ..executor.env import get_env
-
     try:
         manager = get_env().block_manager
     except RuntimeError:  # not in an executor

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import operator
 import queue
@@ -37,9 +36,11 @@ from ..errors import (
     RemoteProtocolError,
     TransportError,
 )
-from . import auth, memory
-from .codec import (
-    DEFAULT_MAX_FRAME_SIZE,
+from ..pending import PendingRequests
+from ..threads import LoopClosedError, submit_to_loop
+from . import handshake, memory
+from .codec import DEFAULT_MAX_FRAME_SIZE, Message
+from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
@@ -49,14 +50,13 @@ from .codec import (
     ChunkFetchSuccess,
     CloseStream,
     FetchBlock,
-    Message,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,
     UploadBlock,
 )
 from .protocol import FramedProtocol
-from .server import AUTH_FRAME_LIMIT, CLIENT_ROLE, FRAME_HEADER_SLACK, SERVER_ROLE
+from .server import AUTH_FRAME_LIMIT, FRAME_HEADER_SLACK
 
 __all__ = [
     "DEFAULT_MAX_BYTES_IN_FLIGHT",
@@ -110,12 +110,13 @@ class TransportClient:
         self.proto = FramedProtocol(self._on_message, self._on_close, AUTH_FRAME_LIMIT,
                                     on_connect=self._on_connect)
         self.error: BaseException | None = None
-        self._nonce = auth.make_nonce()
-        self._state = "challenge"  # -> "confirmation" -> "ready"
+        self._handshake = handshake.Handshake(secret, handshake.BLOCK_CLIENT,
+                                              handshake.BLOCK_SERVER, challenger=False)
+        self._lost = False  # the connection closed
         self._ready: asyncio.Future | None = None
         self._closed: asyncio.Future | None = None
-        self._request_ids = itertools.count(1)
-        self._opens: dict[int, asyncio.Future] = {}
+        # OpenBlocks / FetchBlock / UploadBlock id -> waiter
+        self._opens = PendingRequests()
         self._chunks: dict[tuple[int, int], tuple[asyncio.Future, int]] = {}
         self.on_close: Callable[[TransportClient], Any] | None = None
 
@@ -154,7 +155,7 @@ class TransportClient:
     def alive(self) -> bool:
         """Authenticated, and neither closed nor closing."""
         transport = self.proto.transport
-        return (self._state == "ready" and not self.proto.closed
+        return (self._handshake.proven and not self._lost and not self.proto.closed
                 and transport is not None and not transport.is_closing())
 
     # -- connection events -------------------------------------------------------------
@@ -165,7 +166,7 @@ class TransportClient:
         self._closed = loop.create_future()
 
     def _on_message(self, msg: Message) -> None:
-        if self._state != "ready":
+        if self._lost or not self._handshake.proven:
             self._handle_auth(msg)
         elif isinstance(msg, ChunkFetchSuccess):
             entry = self._chunks.pop((msg.stream_id, msg.chunk_index), None)
@@ -185,10 +186,7 @@ class TransportClient:
             if entry is not None and not entry[0].done():
                 entry[0].set_result(msg)
         elif isinstance(msg, (StreamHandle, OpenBlocksFailure, BlockReply)):
-            waiter = self._opens.pop(msg.request_id, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(msg)
-            elif isinstance(msg, StreamHandle):
+            if not self._opens.resolve(msg.request_id, msg) and isinstance(msg, StreamHandle):
                 # Nobody waits for it any more (timed out, cancelled): free it.
                 self._send(CloseStream(msg.stream_id))
         else:
@@ -196,16 +194,16 @@ class TransportClient:
                 f"block server {self.address} sent an unexpected {type(msg).__name__}"))
 
     def _handle_auth(self, msg: Message) -> None:
-        if self._state == "challenge" and isinstance(msg, BlockAuthChallenge):
-            self._state = "confirmation"
-            self._send(BlockAuthResponse(auth.prove(self.secret, msg.nonce, CLIENT_ROLE),
-                                         self._nonce))
-        elif self._state == "confirmation" and isinstance(msg, BlockAuthConfirmation):
-            if not auth.verify(self.secret, self._nonce, SERVER_ROLE, msg.mac):
+        hs = self._handshake
+        if self._lost:
+            return
+        if hs.state == "start" and isinstance(msg, BlockAuthChallenge):
+            self._send(BlockAuthResponse(hs.proof(msg.nonce), hs.nonce))
+        elif hs.state == "answered" and isinstance(msg, BlockAuthConfirmation):
+            if not hs.check(msg.mac):
                 self.abort(AuthenticationError(
                     f"block server {self.address} did not prove it knows the secret"))
                 return
-            self._state = "ready"
             self.proto.codec.max_frame_size = self.max_frame_size
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
@@ -215,7 +213,7 @@ class TransportClient:
                 f"authenticating"))
 
     def _on_close(self, exc: BaseException | None) -> None:
-        if self._state == "confirmation" and not isinstance(exc, (ProtocolError,
+        if self._handshake.state == "answered" and not isinstance(exc, (ProtocolError,
                                                                   TransportError)):
             error: BaseException = AuthenticationError(
                 f"block server {self.address} closed the connection during "
@@ -228,16 +226,13 @@ class TransportClient:
             error = TransportError(f"connection to block server {self.address} lost: {exc}")
             error.__cause__ = exc
         self.error = error
-        self._state = "closed"
+        self._lost = True
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(error)
-        for fut in self._opens.values():
-            if not fut.done():
-                fut.set_result(error)
+        self._opens.resolve_all(error)
         for fut, _ in self._chunks.values():
             if not fut.done():
                 fut.set_result(error)
-        self._opens.clear()
         self._chunks.clear()
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
@@ -259,11 +254,11 @@ class TransportClient:
         """Send ``OpenBlocks``; the future's result is a ``StreamHandle``, an
         ``OpenBlocksFailure`` or the exception that closed the connection."""
         self._check_alive()
-        request_id = next(self._request_ids)
+        request_id = self._opens.next_id()
         fut = asyncio.get_running_loop().create_future()
         # Sent first: a block list too big for a frame raises here, leaving nothing behind.
         self.proto.send(OpenBlocks(request_id, shuffle_id, [list(b) for b in blocks]))
-        self._opens[request_id] = fut
+        self._opens.add(fut, request_id=request_id)
         return fut
 
     def cached_block_request(self, block_id: str, level: list | None = None,
@@ -271,11 +266,11 @@ class TransportClient:
         """Send ``FetchBlock`` (``level`` None) or ``UploadBlock``; the future's result
         is a ``BlockReply`` or the exception that closed the connection."""
         self._check_alive()
-        request_id = next(self._request_ids)
+        request_id = self._opens.next_id()
         fut = asyncio.get_running_loop().create_future()
         self.proto.send(FetchBlock(request_id, block_id) if level is None else
                         UploadBlock(request_id, block_id, level, data))
-        self._opens[request_id] = fut
+        self._opens.add(fut, request_id=request_id)
         return fut
 
     def request_chunks(self, stream_id: int, chunks: list[tuple[int, int]]
@@ -294,9 +289,7 @@ class TransportClient:
         return futs
 
     def forget_open(self, fut: asyncio.Future) -> None:
-        for request_id, f in list(self._opens.items()):
-            if f is fut:
-                del self._opens[request_id]
+        self._opens.discard_future(fut)
         fut.cancel()
 
     def abandon_stream(self, stream_id: int, chunk_indices: Iterable[int]) -> None:
@@ -577,9 +570,8 @@ def fetch_blocks_blocking(loop: asyncio.AbstractEventLoop, pool: TransportClient
 
     coro = _pump(agen, demand, out, finished)
     try:
-        pump = asyncio.run_coroutine_threadsafe(coro, loop)
-    except RuntimeError as exc:  # the loop is closed
-        coro.close()
+        pump = submit_to_loop(loop, coro)
+    except LoopClosedError as exc:
         raise loop_gone("the event loop is closed") from exc
     ended = False  # the pump delivered its last item and is finishing on its own
     try:

@@ -5,7 +5,8 @@ One connection, in order:
 1. Authentication, both ways, before anything else is read: the server sends
    ``BlockAuthChallenge(nonce)``; the client answers ``BlockAuthResponse(mac, nonce)``
    with HMAC(secret, role ``block-client`` + nonce) and a nonce of its own; the server
-   checks it and answers ``BlockAuthConfirmation(mac)`` (role ``block-server``). A wrong
+   checks it and answers ``BlockAuthConfirmation(mac)`` (role ``block-server``; see
+   ``transport/handshake.py``). A wrong
    MAC, any other message first, a frame over 1 KiB, or no answer within ``io_timeout``
    closes the connection.
 2. ``OpenBlocks(request_id, shuffle_id, blocks)``: the server resolves every block with
@@ -41,9 +42,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import AuthenticationError, TransportError
-from . import auth, memory
-from .codec import (
-    DEFAULT_MAX_FRAME_SIZE,
+from . import handshake, memory
+from .codec import DEFAULT_MAX_FRAME_SIZE, Message
+from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
@@ -53,7 +54,6 @@ from .codec import (
     ChunkFetchSuccess,
     CloseStream,
     FetchBlock,
-    Message,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,
@@ -61,13 +61,10 @@ from .codec import (
 )
 from .protocol import FramedProtocol
 
-__all__ = ["CLIENT_ROLE", "DEFAULT_CHUNK_SIZE", "SERVER_ROLE", "Resolver", "ServerStats",
-           "TransportServer"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "Resolver", "ServerStats", "TransportServer"]
 
 log = logging.getLogger("asyncspark.transport")
 
-CLIENT_ROLE = b"block-client"
-SERVER_ROLE = b"block-server"
 DEFAULT_CHUNK_SIZE = 4 << 20
 FRAME_HEADER_SLACK = 64  # more than a ChunkFetchSuccess header can take
 # Frame size limit until the peer has authenticated: an unknown peer cannot make us
@@ -237,8 +234,8 @@ class _Connection:
         self.server = server
         self.proto = FramedProtocol(self._on_message, self._on_close, AUTH_FRAME_LIMIT,
                                     on_connect=self._on_connect)
-        self.authenticated = False
-        self.nonce = auth.make_nonce()
+        self.handshake = handshake.Handshake(server.secret, handshake.BLOCK_SERVER,
+                                             handshake.BLOCK_CLIENT, challenger=True)
         self.streams: dict[int, _Stream] = {}
         self._queue: asyncio.Queue = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()
@@ -264,10 +261,10 @@ class _Connection:
             self._native_sendfile = False
         self._auth_timer = loop.call_later(server.io_timeout, self._auth_timed_out)
         self._writer = loop.create_task(self._write_loop())
-        proto.send(BlockAuthChallenge(self.nonce))
+        proto.send(BlockAuthChallenge(self.handshake.nonce))
 
     def _auth_timed_out(self) -> None:
-        if not self.authenticated:
+        if not self.handshake.proven:
             log.warning("block client %s did not authenticate within %.1fs",
                         self.proto.peer, self.server.io_timeout)
             self.proto.abort(AuthenticationError("authentication timed out"))
@@ -306,7 +303,7 @@ class _Connection:
     # -- messages ----------------------------------------------------------------------
 
     def _on_message(self, msg: Message) -> None:
-        if not self.authenticated:
+        if not self.handshake.proven:
             self._handle_auth_response(msg)
         elif type(msg) is ChunkFetchRequest:
             self._handle_chunk_fetch_request(msg)
@@ -324,19 +321,15 @@ class _Connection:
             self.proto.abort(TransportError(f"unexpected {type(msg).__name__}"))
 
     def _handle_auth_response(self, msg: Message) -> None:
-        secret = self.server.secret
-        if type(msg) is not BlockAuthResponse or not auth.verify(
-                secret, self.nonce, CLIENT_ROLE, msg.mac):
+        if type(msg) is not BlockAuthResponse or not self.handshake.check(msg.mac):
             log.warning("block client %s failed authentication (%s)", self.proto.peer,
                         type(msg).__name__)
             self.proto.abort(AuthenticationError("block client failed authentication"))
             return
-        self.authenticated = True
         self.proto.codec.max_frame_size = self.server.max_frame_size
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self._queue.put_nowait(BlockAuthConfirmation(
-            auth.prove(secret, msg.nonce, SERVER_ROLE)))
+        self._queue.put_nowait(BlockAuthConfirmation(self.handshake.proof(msg.nonce)))
 
     def _handle_open_blocks(self, msg: OpenBlocks) -> None:
         blocks = msg.blocks

@@ -11,8 +11,8 @@ import pytest
 
 import asyncspark
 from asyncspark import Broadcast, JobFailedError
-from asyncspark.broadcast import BroadcastDestroyedError
-from asyncspark.executor.env import get_env
+from asyncspark.errors import BroadcastDestroyedError
+from asyncspark.runtime import get_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

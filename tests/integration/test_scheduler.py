@@ -292,7 +292,8 @@ async def test_unauthenticated_connection_is_rejected():
     async with Context("local[1]") as sc:
         host, port = sc._backend.address
         reader, writer = await asyncio.open_connection(host, port)
-        from asyncspark.transport.codec import FrameCodec, Register
+        from asyncspark.transport.codec import FrameCodec
+        from asyncspark.transport.messages.control import Register
 
         codec = FrameCodec()
         writer.write(codec.send(Register("0", b"x" * 32, b"n" * 32, os.getpid(), "evil")))
@@ -305,8 +306,9 @@ async def test_unauthenticated_connection_is_rejected():
 
 
 async def test_task_channel_needs_authentication_and_a_registered_executor():
-    from asyncspark.transport import auth
-    from asyncspark.transport.codec import NEED_DATA, Challenge, FrameCodec, TaskChannel
+    from asyncspark.transport import handshake
+    from asyncspark.transport.codec import NEED_DATA, FrameCodec
+    from asyncspark.transport.messages.control import Challenge, TaskChannel
 
     async with Context("local[1]") as sc:
         host, port = sc._backend.address
@@ -318,7 +320,7 @@ async def test_task_channel_needs_authentication_and_a_registered_executor():
             while (msg := codec.next_event()) is NEED_DATA:
                 codec.receive_data(await asyncio.wait_for(reader.read(4096), 5))
             assert type(msg) is Challenge
-            mac = auth.prove(secret, msg.nonce, b"executor") if good_mac else b"x" * 32
+            mac = handshake.prove(secret, msg.nonce, handshake.EXECUTOR) if good_mac else b"x" * 32
             writer.write(codec.send(TaskChannel(executor_id, mac, b"n" * 32)))
             await writer.drain()
             rest = await asyncio.wait_for(reader.read(), 5)  # EOF: the driver closed it

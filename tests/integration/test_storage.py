@@ -45,7 +45,7 @@ def computations(marks: str) -> collections.Counter:
 
 
 def executor_of(_i, it):
-    from asyncspark.executor.env import get_env
+    from asyncspark.runtime import get_env
 
     return [(_i, get_env().executor_id, sum(it))]
 
@@ -178,7 +178,7 @@ async def test_off_heap_blocks_survive_the_crash_of_every_executor(sc, tmp_path)
 
 def usage(sc):
     def report(_):
-        from asyncspark.executor.env import get_env
+        from asyncspark.runtime import get_env
 
         return [get_env().block_manager.usage()]
 

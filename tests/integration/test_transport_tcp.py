@@ -13,20 +13,21 @@ import time
 import pytest
 
 from asyncspark.errors import AuthenticationError, FetchFailedError, RemoteProtocolError
-from asyncspark.transport import auth, memory
+from asyncspark.transport import handshake, memory
 from asyncspark.transport.client import (
     TransportClientPool,
     create_connection,
     fetch_blocks_blocking,
 )
-from asyncspark.transport.codec import (
+from asyncspark.transport.handshake import BLOCK_CLIENT, BLOCK_SERVER
+from asyncspark.transport.messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
     OpenBlocks,
 )
 from asyncspark.transport.protocol import FramedProtocol
-from asyncspark.transport.server import CLIENT_ROLE, SERVER_ROLE, TransportServer
+from asyncspark.transport.server import TransportServer
 
 SECRET = "s3cret"
 KINDS = ["tcp", "unix", "memory"]
@@ -173,12 +174,12 @@ class RawPeer:
     async def authenticate(self, secret=SECRET):
         challenge = await self.next_message()
         assert type(challenge) is BlockAuthChallenge
-        nonce = auth.make_nonce()
-        self.proto.send(BlockAuthResponse(auth.prove(secret, challenge.nonce, CLIENT_ROLE),
+        nonce = handshake.make_nonce()
+        self.proto.send(BlockAuthResponse(handshake.prove(secret, challenge.nonce, BLOCK_CLIENT),
                                           nonce))
         confirmation = await self.next_message()
         assert type(confirmation) is BlockAuthConfirmation
-        assert auth.verify(secret, nonce, SERVER_ROLE, confirmation.mac)
+        assert handshake.verify(secret, nonce, BLOCK_SERVER, confirmation.mac)
 
 
 class FakeServer:
@@ -190,7 +191,7 @@ class FakeServer:
         self.connections: list[FramedProtocol] = []
 
     def factory(self) -> FramedProtocol:
-        nonce = auth.make_nonce()
+        nonce = handshake.make_nonce()
         state = {"authenticated": False}
 
         def on_connect(proto):
@@ -202,9 +203,9 @@ class FakeServer:
                 self.behaviour(proto, msg)
                 return
             assert type(msg) is BlockAuthResponse
-            assert auth.verify(self.secret, nonce, CLIENT_ROLE, msg.mac)
+            assert handshake.verify(self.secret, nonce, BLOCK_CLIENT, msg.mac)
             state["authenticated"] = True
-            proto.send(BlockAuthConfirmation(auth.prove(self.secret, msg.nonce, SERVER_ROLE)))
+            proto.send(BlockAuthConfirmation(handshake.prove(self.secret, msg.nonce, BLOCK_SERVER)))
 
         proto = FramedProtocol(on_message, None, on_connect=on_connect)
         return proto
@@ -325,10 +326,10 @@ async def test_server_with_wrong_secret_is_not_trusted(listen, pools):
     """The server must prove the secret too: a confirmation with a wrong MAC fails."""
 
     def impostor():
-        nonce = auth.make_nonce()
+        nonce = handshake.make_nonce()
 
         def on_message(msg):
-            proto.send(BlockAuthConfirmation(auth.prove("other", msg.nonce, SERVER_ROLE)))
+            proto.send(BlockAuthConfirmation(handshake.prove("other", msg.nonce, BLOCK_SERVER)))
 
         proto = FramedProtocol(on_message, None,
                                on_connect=lambda p: p.send(BlockAuthChallenge(nonce)))
@@ -422,7 +423,7 @@ async def test_stalled_server_times_out(listen, pools):
 
 
 async def test_stalled_chunk_times_out_and_drops_the_connection(listen, pools):
-    from asyncspark.transport.codec import StreamHandle
+    from asyncspark.transport.messages.blocks import StreamHandle
 
     def behaviour(proto, msg):
         if type(msg) is OpenBlocks:  # a handle, and then silence

@@ -3,7 +3,7 @@ of speculation, exclusion and commit coordination)."""
 
 from __future__ import annotations
 
-from asyncspark.transport.codec import LaunchTasks
+from asyncspark.transport.messages.tasks import LaunchTasks
 
 
 class Conn:

@@ -10,22 +10,19 @@ import cloudpickle
 import pytest
 from test_dag_scheduler import FakeTaskScheduler  # the DAGScheduler tests' fake
 
-from asyncspark.accumulators import (
-    AccumulatorParam,
-    AccumulatorRegistry,
-    encode_updates,
-)
+from asyncspark.accumulators import AccumulatorParam, AccumulatorRegistry
 from asyncspark.scheduler.dag_scheduler import DAGScheduler
 from asyncspark.scheduler.events import (
     CompleteJob,
     CompletionEvent,
     JobSubmitted,
     SubmitTaskSet,
-    TaskEndReason,
     UpdateAccumulators,
 )
 from asyncspark.scheduler.stage import JobWaiter, ShuffleInfo
+from asyncspark.serializers import dumps_result
 from asyncspark.taskcontext import TaskContext
+from asyncspark.transport.messages.tasks import TaskEndReason, encode_updates
 
 
 class ListParam(AccumulatorParam):
@@ -107,8 +104,8 @@ def test_registry_merges_updates_and_forgets_dropped_accumulators(registry):
     dropped = registry.new(0)
     dropped_id = dropped.aid
     del dropped
-    registry.apply(encode_updates({a.aid: 10, b.aid: ["x"], dropped_id: 1}))
-    registry.apply(encode_updates({a.aid: 5, b.aid: ["y"]}))
+    registry.apply(encode_updates({a.aid: 10, b.aid: ["x"], dropped_id: 1}, dumps_result))
+    registry.apply(encode_updates({a.aid: 5, b.aid: ["y"]}, dumps_result))
     assert (a.value, b.value) == (16, ["x", "y"])
 
 
@@ -142,7 +139,7 @@ def completion(ts, index: int, updates: dict | None, success: bool = True,
         ts.stage_id, ts.stage_attempt if attempt is None else attempt, task_id, index,
         ts.partitions[index], "exec-1", success, result=f"r{index}",
         reason=None if success else TaskEndReason("exception", "boom"),
-        accumulator_updates=None if updates is None else encode_updates(updates))
+        accumulator_updates=None if updates is None else encode_updates(updates, dumps_result))
 
 
 def submit(dag: DAGScheduler, loop, partitions, shuffles=None, parents=()) -> JobSubmitted:

@@ -11,19 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncspark.errors import LocalProtocolError, RemoteProtocolError
-from asyncspark.transport.codec import (
-    CLOSED,
-    MESSAGE_TYPES,
-    NEED_DATA,
-    FrameCodec,
-    Heartbeat,
-    KillTask,
-    LaunchTasks,
-    Message,
-    StopExecutor,
-    TaskBinary,
-    TaskStatuses,
-)
+from asyncspark.transport.codec import CLOSED, MESSAGE_TYPES, NEED_DATA, FrameCodec, Message
+from asyncspark.transport.messages.control import Heartbeat, StopExecutor
+from asyncspark.transport.messages.tasks import KillTask, LaunchTasks, TaskBinary, TaskStatuses
 
 PREFIX = struct.Struct(">II")
 FAST = settings(max_examples=40, deadline=None,
@@ -418,3 +408,27 @@ def test_large_buffers_are_compacted():
     codec.receive_data(one[10:])
     assert codec.next_event() == TaskBinary(1, b"y" * 50_000)
     assert codec.buffered == 0
+
+
+# The wire codes are the protocol: pinned, with the subsystem module of each message.
+CATALOGUE = {
+    "control": {"Challenge": 1, "Register": 2, "Registered": 3, "StopExecutor": 8,
+                "Heartbeat": 10, "TaskChannel": 12, "RemoveBroadcast": 13, "AskCommit": 50,
+                "CommitAnswer": 51},
+    "tasks": {"TaskBinary": 4, "LaunchTasks": 5, "KillTask": 6, "ForgetBinaries": 7,
+              "TaskStatuses": 9, "MapOutputs": 11},
+    "blocks": {"BlockAuthChallenge": 20, "BlockAuthResponse": 21,
+               "BlockAuthConfirmation": 22, "OpenBlocks": 23, "StreamHandle": 24,
+               "OpenBlocksFailure": 25, "ChunkFetchRequest": 26, "ChunkFetchSuccess": 27,
+               "ChunkFetchFailure": 28, "CloseStream": 29, "RegisterBlockManager": 40,
+               "BlockUpdates": 41, "BlockQuery": 42, "BlockLocations": 43, "RemoveRdd": 44,
+               "RddRemoved": 45, "FetchBlock": 46, "UploadBlock": 47, "BlockReply": 48},
+}
+
+
+def test_the_catalogue_codes_are_pinned():
+    found: dict[str, dict[str, int]] = {}
+    for code, cls in MESSAGE_TYPES.items():
+        module = cls.__module__.rsplit(".", 1)[-1]
+        found.setdefault(module, {})[cls.__name__] = code
+    assert found == CATALOGUE

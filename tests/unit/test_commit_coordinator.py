@@ -8,19 +8,14 @@ import pickle
 from fake_conn import Conn
 
 from asyncspark.errors import CommitDeniedError
-from asyncspark.executor.executor import encode_failure
 from asyncspark.scheduler.commit_coordinator import OutputCommitCoordinator
 from asyncspark.scheduler.events import CompletionEvent, TaskSetFailed
 from asyncspark.scheduler.speculation import SpeculationConf
 from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import (
-    FAILED,
-    FINISHED,
-    ExecutorData,
-    TaskScheduler,
-    decode_failure,
-)
-from asyncspark.transport.codec import AskCommit, CommitAnswer, FrameCodec
+from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
+from asyncspark.transport.codec import FrameCodec
+from asyncspark.transport.messages.control import AskCommit, CommitAnswer
+from asyncspark.transport.messages.tasks import FAILED, FINISHED, decode_failure, encode_failure
 
 
 def test_first_committer_wins_and_others_are_denied():

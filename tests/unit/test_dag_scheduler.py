@@ -34,10 +34,10 @@ from asyncspark.scheduler.events import (
     PostListener,
     StopScheduler,
     SubmitTaskSet,
-    TaskEndReason,
     TaskSetFailed,
 )
 from asyncspark.scheduler.stage import JobWaiter
+from asyncspark.transport.messages.tasks import TaskEndReason
 
 NOW = 1234.5
 

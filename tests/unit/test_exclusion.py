@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fake_conn import Conn
 
-from asyncspark.executor.executor import encode_failure
 from asyncspark.scheduler.events import TaskSetFailed
 from asyncspark.scheduler.exclusion import ExclusionConf
 from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import FAILED, ExecutorData, TaskScheduler
+from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
 from asyncspark.scheduler.task_set_manager import TaskSetManager
+from asyncspark.transport.messages.tasks import FAILED, encode_failure
 
 ALIVE = ("a", "b", "c")
 

@@ -21,9 +21,9 @@ from asyncspark.scheduler.events import (
     ResubmitFailedStages,
     ScheduleEvent,
     SubmitTaskSet,
-    TaskEndReason,
 )
 from asyncspark.scheduler.stage import JobWaiter, ShuffleInfo
+from asyncspark.transport.messages.tasks import TaskEndReason
 
 NUM_MAPS, NUM_REDUCES = 3, 2
 

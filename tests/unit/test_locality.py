@@ -14,7 +14,7 @@ from asyncspark.scheduler.stage import JobWaiter, TaskSet
 from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
 from asyncspark.scheduler.task_set_manager import ANY, NODE_LOCAL, PROCESS_LOCAL, TaskSetManager
 from asyncspark.storage.master import BlockManagerMaster
-from asyncspark.transport.codec import LaunchTasks
+from asyncspark.transport.messages.tasks import LaunchTasks
 
 WAIT = 3.0
 

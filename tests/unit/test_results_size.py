@@ -11,13 +11,13 @@ from asyncspark.conf import Config
 from asyncspark.errors import ConfigError, ResultTooLargeError, TaskResultLostError
 from asyncspark.scheduler.results import (
     ResultSizeTracker,
-    decode_ref,
     direct_limit,
     format_size,
     read_result_file,
     too_large_for_executor,
     write_result_file,
 )
+from asyncspark.transport.messages.tasks import decode_ref
 
 
 def test_the_tracker_fails_the_result_that_passes_the_limit_and_names_everything():
@@ -101,11 +101,13 @@ def test_the_new_keys_parse_and_are_validated():
 
 
 def test_executors_bound_block_fetches_with_the_configured_timeouts():
-    from asyncspark.executor.env import ExecutorEnv
+    from asyncspark.executor.executor import new_client_pool
+    from asyncspark.runtime import ExecutorEnv, ExecutorSettings
 
-    env = ExecutorEnv("0", "127.0.0.1", "/nonexistent",
-                      conf={"secret": "s", "network_timeout": 7.0,
-                            "shuffle_connect_timeout": 2.0})
+    settings = ExecutorSettings.from_wire({"network_timeout": 7.0,
+                                           "shuffle_connect_timeout": 2.0})
+    env = ExecutorEnv("0", "127.0.0.1", "/nonexistent", settings, secret="s",
+                      new_client_pool=new_client_pool)
     pool = env.client_pool()
     assert (pool.connect_timeout, pool.io_timeout) == (2.0, 7.0)
     assert env.client_pool() is pool

@@ -11,9 +11,9 @@ from asyncspark.scheduler.events import CompletionEvent
 from asyncspark.scheduler.exclusion import ExclusionConf
 from asyncspark.scheduler.speculation import SpeculationConf
 from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import FINISHED, KILLED, ExecutorData, TaskScheduler
+from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
 from asyncspark.scheduler.task_set_manager import TaskSetManager
-from asyncspark.transport.codec import KillTask
+from asyncspark.transport.messages.tasks import FINISHED, KILLED, KillTask
 
 ALIVE = ("a", "b", "c")
 CONF = SpeculationConf(multiplier=3.0, quantile=0.5, min_runtime=0.1, interval=0.1)

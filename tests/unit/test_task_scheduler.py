@@ -8,7 +8,6 @@ import pickle
 import pytest
 
 from asyncspark.errors import TransportError
-from asyncspark.executor.executor import encode_failure
 from asyncspark.scheduler.events import (
     BeginEvent,
     CompletionEvent,
@@ -17,15 +16,18 @@ from asyncspark.scheduler.events import (
     TaskSetFailed,
 )
 from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import (
+from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
+from asyncspark.transport.messages.tasks import (
     FAILED,
     FINISHED,
     KILLED,
-    ExecutorData,
-    TaskScheduler,
+    ForgetBinaries,
+    KillTask,
+    LaunchTasks,
+    TaskBinary,
     decode_failure,
+    encode_failure,
 )
-from asyncspark.transport.codec import ForgetBinaries, KillTask, LaunchTasks, TaskBinary
 
 
 class FakeConn:

@@ -26,15 +26,16 @@ from asyncspark.errors import (
     LocalProtocolError,
     RemoteProtocolError,
 )
-from asyncspark.transport import auth, memory
+from asyncspark.transport import handshake, memory
 from asyncspark.transport.client import (
     TransportClientPool,
     _chunk_plan,
     create_connection,
     fetch_blocks_blocking,
 )
-from asyncspark.transport.codec import (
-    NEED_DATA,
+from asyncspark.transport.codec import NEED_DATA, FrameCodec
+from asyncspark.transport.handshake import BLOCK_CLIENT, BLOCK_SERVER
+from asyncspark.transport.messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
     BlockAuthResponse,
@@ -42,14 +43,13 @@ from asyncspark.transport.codec import (
     ChunkFetchRequest,
     ChunkFetchSuccess,
     CloseStream,
-    FrameCodec,
-    Heartbeat,
     OpenBlocks,
     OpenBlocksFailure,
     StreamHandle,
 )
+from asyncspark.transport.messages.control import Heartbeat
 from asyncspark.transport.protocol import FramedProtocol
-from asyncspark.transport.server import CLIENT_ROLE, SERVER_ROLE, TransportServer
+from asyncspark.transport.server import TransportServer
 
 SECRET = "unit-secret"
 FAST = settings(max_examples=20, deadline=None,
@@ -312,18 +312,18 @@ class Peer:
             self.closed.set_result(exc)
 
     @classmethod
-    async def connect(cls, address, secret=SECRET, role=CLIENT_ROLE) -> Peer:
+    async def connect(cls, address, secret=SECRET, role=BLOCK_CLIENT) -> Peer:
         """Connected and, unless ``secret`` is None, authenticated."""
         peer = cls()
         await create_connection(address, lambda: peer.proto)
         if secret is not None:
             challenge = await peer.next_message()
-            nonce = auth.make_nonce()
-            peer.proto.send(BlockAuthResponse(auth.prove(secret, challenge.nonce, role),
+            nonce = handshake.make_nonce()
+            peer.proto.send(BlockAuthResponse(handshake.prove(secret, challenge.nonce, role),
                                               nonce))
-            if role == CLIENT_ROLE:
+            if role == BLOCK_CLIENT:
                 confirmation = await peer.next_message()
-                assert auth.verify(secret, nonce, SERVER_ROLE, confirmation.mac)
+                assert handshake.verify(secret, nonce, BLOCK_SERVER, confirmation.mac)
         return peer
 
     async def next_message(self):
@@ -356,14 +356,14 @@ async def pool():
 
 async def test_server_auth_rejects_wrong_role_and_early_requests(server):
     # A client proving with the server's role (a reflected proof) is refused.
-    peer = await Peer.connect(server.address, role=SERVER_ROLE)
+    peer = await Peer.connect(server.address, role=BLOCK_SERVER)
     await peer.wait_closed()
     assert peer.messages.empty()  # no confirmation
     # Before authenticating, frames are limited to 1 KiB: a right proof in a big frame
     # is not even read.
     peer = await Peer.connect(server.address, secret=None)
     challenge = await peer.next_message()
-    peer.proto.send(BlockAuthResponse(auth.prove(SECRET, challenge.nonce, CLIENT_ROLE),
+    peer.proto.send(BlockAuthResponse(handshake.prove(SECRET, challenge.nonce, BLOCK_CLIENT),
                                       b"n" * 2000))
     await peer.wait_closed()
     assert peer.messages.empty()
@@ -463,7 +463,7 @@ def fake_server(behaviour, secret=SECRET):
     """An in-memory listener that authenticates, then calls ``behaviour(proto, msg)``."""
 
     def factory():
-        nonce = auth.make_nonce()
+        nonce = handshake.make_nonce()
         authenticated = []
 
         def on_message(msg):
@@ -471,7 +471,7 @@ def fake_server(behaviour, secret=SECRET):
                 behaviour(proto, msg)
             else:
                 authenticated.append(True)
-                proto.send(BlockAuthConfirmation(auth.prove(secret, msg.nonce, SERVER_ROLE)))
+                proto.send(BlockAuthConfirmation(handshake.prove(secret, msg.nonce, BLOCK_SERVER)))
 
         proto = FramedProtocol(on_message, None,
                                on_connect=lambda p: p.send(BlockAuthChallenge(nonce)))

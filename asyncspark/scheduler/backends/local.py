@@ -1,11 +1,13 @@
 """LocalBackend: ``local[N]`` — N executor subprocesses on this machine.
 
+Process management only: the driver's side of the executors' connections (handshake,
+registration, heartbeats, message routing) and the bookkeeping every backend keeps are
+``endpoint.py``'s ``CoarseGrainedBackend``, which this subclasses.
+
 Start-up listens on an ephemeral loopback port, spawns the executors concurrently with
 ``asyncio.create_subprocess_exec`` and waits (bounded) until every one has connected
-back and authenticated: the driver sends a random nonce, the executor answers with an
-HMAC of it under the per-application secret (passed in its environment, never on the
-command line) and a nonce of its own, which the driver answers in turn. Nothing an
-executor sends is unpickled before that.
+back and authenticated (the per-application secret is passed in its environment, never
+on the command line).
 
 A dead executor (process exit or lost connection) is reported to the task scheduler at
 once and replaced, at most ``asyncspark.executor.maxReplacementsPerMinute`` times a minute.
@@ -30,30 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
 
 from ...conf import Config
-from ...errors import AuthenticationError, ExecutorLostError
-from ...transport import auth
-from ...transport.codec import (
-    AskCommit,
-    BlockLocations,
-    BlockQuery,
-    BlockUpdates,
-    Challenge,
-    CommitAnswer,
-    Heartbeat,
-    RddRemoved,
-    Register,
-    RegisterBlockManager,
-    Registered,
-    RemoveRdd,
-    StopExecutor,
-    TaskChannel,
-    TaskStatuses,
-)
-from ...transport.protocol import FramedProtocol
-from ..task_scheduler import ExecutorData, TaskScheduler
+from ...errors import ExecutorLostError
+from ...transport import handshake
+from ...transport.messages.control import StopExecutor
+from ..task_scheduler import TaskScheduler
+from .endpoint import CoarseGrainedBackend
 
 __all__ = ["LocalBackend", "describe_exit"]
 
@@ -107,160 +92,42 @@ def _exited(pid: int) -> bool:
     return state in (b"Z", b"X")
 
 
-class _ExecutorConnection:
-    """Driver side of one executor's control connection: handshake, then dispatch."""
+class LocalBackend(CoarseGrainedBackend):
+    """Executor processes on this machine: spawn, watch, replace, kill, stop. The
+    connections and what every backend keeps are ``endpoint.py``'s."""
 
-    def __init__(self, backend: LocalBackend) -> None:
-        self.backend = backend
-        self.nonce = auth.make_nonce()
-        self.executor_id: str | None = None
-        self.host, self.pid = "", 0  # from Register
-        self.proto = FramedProtocol(self._on_message, self._on_close,
-                                    backend.conf.max_frame_size, self._on_connect)
-        self.last_heartbeat = time.monotonic()
-
-    def _on_connect(self, proto: FramedProtocol) -> None:
-        proto.send(Challenge(self.nonce))
-
-    def _on_message(self, msg: Any) -> None:
-        if self.executor_id is None:
-            self._handshake(msg)
-            return
-        t = type(msg)
-        self.last_heartbeat = time.monotonic()  # any message shows it is alive
-        if t is TaskStatuses:
-            self.backend.task_scheduler.status_update(self.executor_id, msg.statuses, msg.body)
-        elif t is Heartbeat:
-            pass
-        elif t is BlockUpdates or t is BlockQuery or t is RegisterBlockManager \
-                or t is RddRemoved:
-            self._on_block_message(msg)
-        elif t is AskCommit:
-            self.proto.send(CommitAnswer(msg.request_id, self.backend.task_scheduler.ask_commit(
-                self.executor_id, msg.stage_id, msg.partition, msg.task_id)))
-        else:
-            log.warning("executor %s sent unexpected %s", self.executor_id, t.__name__)
-
-    def _on_block_message(self, msg: Any) -> None:
-        master = self.backend.task_scheduler.block_master
-        eid = self.executor_id
-        t = type(msg)
-        if master is None or eid is None:
-            return
-        if t is BlockUpdates:
-            master.update(msg.updates, msg.released, reporter=eid)
-        elif t is BlockQuery:
-            proto, request_id = self.proto, msg.request_id
-            master.query(eid, msg.block_id, msg.lease, lambda locations, peers: proto.send(
-                BlockLocations(request_id, locations, peers)))
-        elif t is RegisterBlockManager:
-            if eid in self.backend.procs:
-                master.register_executor(eid, self.host, msg.port)
-        else:
-            fut = self.backend._removals.pop((eid, msg.request_id), None)
-            if fut is not None and not fut.done():
-                fut.set_result(msg.count)
-
-    def _handshake(self, msg: Any) -> None:
-        backend = self.backend
-        if type(msg) is TaskChannel:
-            self._task_channel(msg)
-            return
-        if type(msg) is not Register:
-            self.proto.abort(AuthenticationError(
-                f"{type(msg).__name__} received before registration"))
-            return
-        if not auth.verify(backend.secret, self.nonce, b"executor", msg.mac):
-            log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
-            self.proto.abort(AuthenticationError("executor failed authentication"))
-            return
-        fut = backend._pending.get(msg.executor_id)
-        proc = backend.procs.get(msg.executor_id)
-        if fut is None or fut.done() or proc is None or proc.pid != msg.pid:
-            self.proto.abort(AuthenticationError(f"unexpected executor {msg.executor_id!r}"))
-            return
-        self.executor_id = msg.executor_id
-        self.host, self.pid = msg.host, msg.pid
-        self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"),
-                                   backend.executor_settings()))
-        backend.conns[msg.executor_id] = self
-        # Registered once its task thread has connected the task channel too.
-
-    def _task_channel(self, msg: TaskChannel) -> None:
-        """The second connection of a registered executor: its task thread's."""
-        backend = self.backend
-        if not auth.verify(backend.secret, self.nonce, b"executor", msg.mac):
-            log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
-            self.proto.abort(AuthenticationError("executor failed authentication"))
-            return
-        eid = msg.executor_id
-        control = backend.conns.get(eid)
-        fut = backend._pending.get(eid)
-        if control is None or eid in backend.channels or fut is None or fut.done():
-            self.proto.abort(AuthenticationError(f"unexpected task channel of {eid!r}"))
-            return
-        self.executor_id = eid
-        self.proto.send(Registered(auth.prove(backend.secret, msg.nonce, b"driver"), {}))
-        backend.channels[eid] = self
-        backend.task_scheduler.executor_added(ExecutorData(
-            eid, control.host, self.proto, backend.conf.task_slots, control.pid,
-            control=control.proto))
-        control.last_heartbeat = time.monotonic()
-        backend._arm_heartbeat_check(eid, backend.conf.heartbeat_timeout)
-        fut.set_result(None)
-
-    def _on_close(self, exc: BaseException | None) -> None:
-        if self.executor_id is not None:
-            self.backend._connection_lost(self.executor_id, exc)
-
-
-class LocalBackend:
     def __init__(self, conf: Config, num_executors: int, task_scheduler: TaskScheduler,
                  local_root: str | None = None) -> None:
-        self.conf = conf
+        super().__init__(conf, task_scheduler)
         self.num_executors = num_executors
-        self.task_scheduler = task_scheduler
-        self.secret = auth.make_secret()
         self.procs: dict[str, asyncio.subprocess.Process] = {}
-        self.conns: dict[str, _ExecutorConnection] = {}  # control connections
-        self.channels: dict[str, _ExecutorConnection] = {}  # task channels
-        self._pending: dict[str, asyncio.Future] = {}
         self._watchers: dict[str, asyncio.Task] = {}
         self._kill_reasons: dict[str, str] = {}
         self._replacements: collections.deque[float] = collections.deque()
         self._next_id = 0
-        self._server: asyncio.AbstractServer | None = None
-        self.address: tuple[str, int] | None = None
         self.stopping = False
         self._own_root = local_root is None
         self.local_root = local_root or tempfile.mkdtemp(prefix="asyncspark-")
         self._launching: set[asyncio.Task] = set()
-        self._removals: dict[tuple[str, int], asyncio.Future] = {}  # RemoveRdd answers
-        self._removal_ids = 0
         self._heartbeat_timers: dict[str, asyncio.TimerHandle] = {}
         self.heartbeat_losses = 0  # executors declared lost for silence
 
-    def executor_settings(self) -> dict:
-        """What executors are told at registration."""
-        c = self.conf
-        master = self.task_scheduler.block_master
-        return {"storage_memory": c.storage_memory,
-                "offheap_dir": master.offheap_dir if master is not None else None,
-                "heartbeat_interval": c.heartbeat_interval, "max_frame_size": c.max_frame_size,
-                "shuffle_memory": c.shuffle_memory, "max_bytes_in_flight": c.max_bytes_in_flight,
-                "shuffle_local_read": c.shuffle_local_read, "trace_tasks": c.trace_tasks,
-                "max_result_size": c.max_result_size,
-                "max_direct_result_size": c.max_direct_result_size,
-                "network_timeout": c.network_timeout,
-                "shuffle_connect_timeout": c.shuffle_connect_timeout}
+    # -- endpoint hooks ------------------------------------------------------------------
+
+    def _accepts(self, executor_id: str, pid: int) -> bool:
+        proc = self.procs.get(executor_id)
+        return proc is not None and proc.pid == pid
+
+    def _is_live(self, executor_id: str) -> bool:
+        return executor_id in self.procs
+
+    def _on_registered(self, executor_id: str) -> None:
+        self._arm_heartbeat_check(executor_id, self.conf.heartbeat_timeout)
 
     # -- start ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _ExecutorConnection(self).proto, host=self.conf.rpc_host, port=0)
-        self.address = self._server.sockets[0].getsockname()[:2]
+        await self.serve(self.conf.rpc_host)
         results = await asyncio.gather(
             *(self._launch() for _ in range(self.num_executors)), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
@@ -276,7 +143,7 @@ class LocalBackend:
         self._pending[executor_id] = fut
         local_dir = os.path.join(self.local_root, f"executor-{executor_id}")
         env = dict(os.environ)
-        env[auth.SECRET_ENV] = self.secret
+        env[handshake.SECRET_ENV] = self.secret
         env["ASYNCSPARK_UVLOOP"] = "1" if self.conf.use_uvloop else "0"
         # String hashing as PySpark's workers have it: portable_hash partitions keys the
         # same way in every executor and as PySpark does.
@@ -350,10 +217,8 @@ class LocalBackend:
         if fut is not None and not fut.done():
             fut.set_exception(ExecutorLostError(f"{reason} before registering"))
         self.procs.pop(executor_id, None)
-        self.conns.pop(executor_id, None)
-        self.channels.pop(executor_id, None)
         self._watchers.pop(executor_id, None)
-        self._removals_of_lost(executor_id)
+        self._forget_executor(executor_id)
         shutil.rmtree(os.path.join(self.local_root, f"executor-{executor_id}"),
                       ignore_errors=True)
         if self.stopping:
@@ -415,28 +280,6 @@ class LocalBackend:
             self.task_scheduler.executor_lost(executor_id, reason)
             proc.kill()
 
-    def remove_rdd(self, rdd_id: int) -> list[asyncio.Future]:
-        """Ask every executor to drop the cached blocks of ``rdd_id``; a future per
-        executor, done when it has (or is gone)."""
-        loop = asyncio.get_running_loop()
-        futs = []
-        for eid, conn in list(self.conns.items()):
-            self._removal_ids += 1
-            fut = loop.create_future()
-            try:
-                conn.proto.send(RemoveRdd(self._removal_ids, rdd_id))
-            except ConnectionError:
-                continue
-            self._removals[(eid, self._removal_ids)] = fut
-            futs.append(fut)
-        return futs
-
-    def _removals_of_lost(self, executor_id: str) -> None:
-        for key in [k for k in self._removals if k[0] == executor_id]:
-            fut = self._removals.pop(key)
-            if not fut.done():
-                fut.set_result(0)
-
     def kill_executor(self, executor_id: str, reason: str) -> None:
         """Kill an executor process (it is then reported lost and replaced)."""
         proc = self.procs.get(executor_id)
@@ -473,17 +316,6 @@ class LocalBackend:
         self._heartbeat_timers.clear()
         if self._launching:
             await asyncio.gather(*self._launching, return_exceptions=True)
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for fut in self._removals.values():
-            if not fut.done():
-                fut.set_result(0)
-        self._removals.clear()
-        for conn in [*self.conns.values(), *self.channels.values()]:
-            conn.proto.abort()
-        self.conns.clear()
-        self.channels.clear()
+        await self._close_endpoint()
         if self._own_root:
             shutil.rmtree(self.local_root, ignore_errors=True)
