@@ -4,24 +4,19 @@ stages."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .functions import Aggregator
     from .rdd import RDD
 
 __all__ = [
-    "Aggregator",
     "Dependency",
     "ListDependency",
     "NarrowDependency",
     "OneToOneDependency",
     "RangeDependency",
     "ShuffleDependency",
-    "append_to",
-    "extend_with",
-    "identity",
-    "to_list",
 ]
 
 
@@ -78,40 +73,6 @@ class ListDependency(NarrowDependency):
 
     def get_parents(self, partition: int) -> Sequence[int]:
         return self.groups[partition]
-
-
-def identity(x: Any) -> Any:
-    """The identity function, shared: ``reduceByKey``'s ``createCombiner`` (the merger
-    recognises it and skips the call) and the default ``keyfunc`` of sorts (one function,
-    so that default range partitioners compare equal, also after pickling)."""
-    return x
-
-
-def to_list(x: Any) -> list:
-    """groupByKey's ``createCombiner`` (shared, so the merger recognises it)."""
-    return [x]
-
-
-def append_to(xs: list, x: Any) -> list:
-    """groupByKey's ``mergeValue``."""
-    xs.append(x)
-    return xs
-
-
-def extend_with(xs: list, ys: list) -> list:
-    """groupByKey's ``mergeCombiners``."""
-    xs.extend(ys)
-    return xs
-
-
-@dataclass(frozen=True, slots=True)
-class Aggregator:
-    """How values of one key combine: Spark's ``createCombiner``, ``mergeValue``,
-    ``mergeCombiners``."""
-
-    createCombiner: Callable[[Any], Any]
-    mergeValue: Callable[[Any, Any], Any]
-    mergeCombiners: Callable[[Any, Any], Any]
 
 
 class ShuffleDependency(Dependency):

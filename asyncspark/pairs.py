@@ -18,8 +18,8 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .dependency import Aggregator, append_to, extend_with, to_list
-from .dependency import identity as _identity
+from .functions import Aggregator, append_to, extend_with, to_list
+from .functions import identity as _identity
 from .partitioner import HashPartitioner, portable_hash
 
 if TYPE_CHECKING:

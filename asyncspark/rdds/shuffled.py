@@ -13,7 +13,8 @@ from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ..dependency import Aggregator, OneToOneDependency, ShuffleDependency, identity
+from ..dependency import OneToOneDependency, ShuffleDependency
+from ..functions import Aggregator, identity
 from ..rdd import RDD
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..shuffle.sorter import estimate_size
+from ..sizes import estimate_size
 from .disk_store import DiskStore
 from .level import StorageLevel
 from .master import block_id as make_block_id
