@@ -90,6 +90,8 @@ class Context:
     event loop it was started on; use it from coroutines of that loop.
     """
 
+    _asyncspark_driver_only_ = "context"  # serializers.DRIVER_ONLY: refused inside tasks
+
     def __init__(self, master: str | None = None, app_name: str | None = None,
                  conf: SparkConf | Mapping[str, Any] | None = None, *,
                  appName: str | None = None) -> None:

@@ -53,6 +53,8 @@ _lineage_version = [0]
 class RDD(PairRDDFunctions):
     """A Resilient Distributed Dataset (see the module docstring)."""
 
+    _asyncspark_driver_only_ = "rdd"  # serializers.DRIVER_ONLY: refused inside tasks
+
     def __init__(self, ctx: Context, deps: list[Dependency], num_partitions: int) -> None:
         self.ctx = ctx
         self._deps = deps
