@@ -13,7 +13,6 @@ import contextvars
 import itertools
 import logging
 import os
-import pickle
 import re
 import shutil
 import tempfile
@@ -23,18 +22,18 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import serializers
+from . import planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
 from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
-from .rdd import RDD, _engine_function
+from .rdd import RDD
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
 from .scheduler.exclusion import ExclusionConf
 from .scheduler.speculation import SpeculationConf
-from .scheduler.stage import JobWaiter, ShuffleInfo
+from .scheduler.stage import JobWaiter
 from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
@@ -109,7 +108,7 @@ class Context:
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
-        self._map_binaries: dict[int, bytes] = {}
+        self._stages = planner.StagePlanner()  # map-stage task binaries, once per shuffle
         self._loop: asyncio.AbstractEventLoop | None = None
         self._backend = None
         self._dag: DAGScheduler | None = None
@@ -367,7 +366,7 @@ class Context:
                      allowLocal: bool = False) -> list:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
         concatenated results, as PySpark's ``SparkContext.runJob``."""
-        rdd._check_no_nested_use(partitionFunc)
+        planner.check_no_nested_use(rdd, partitionFunc)
         parts = await self._run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
         return list(itertools.chain.from_iterable(parts))
 
@@ -394,9 +393,9 @@ class Context:
                 "started on (or use asyncspark.sync.SparkContext from threads)")
         if rdd.ctx is not self:
             raise ValueError(f"{rdd!r} belongs to another context")
-        if rdd._needs_prepare:
-            await rdd._prepare()
-        n = rdd._num_partitions
+        if rdd.needs_prepare:
+            await planner.prepare(rdd)
+        n = rdd.getNumPartitions()
         if partitions is None:
             parts = list(range(n))
         else:
@@ -406,8 +405,8 @@ class Context:
                     raise ValueError(f"partition {p} out of range: {rdd!r} has {n} partitions")
         if not parts:
             return []
-        binary = self._task_binary(rdd, func)
-        parent_shuffles, shuffles = self._shuffle_graph(rdd)
+        binary = planner.task_binary(rdd, func)
+        parent_shuffles, shuffles = self._stages.shuffle_graph(rdd)
         if len(binary) > self.conf.max_frame_size - 1024:
             raise SerializationError(
                 f"the task binary of {rdd!r} (its lineage and functions, pickled) is "
@@ -422,7 +421,7 @@ class Context:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
             job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
-            parent_shuffles, cached_rdds=rdd._cached_partition_ancestors()))
+            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
         delivered = None
         try:
             results = await waiter.future
@@ -437,51 +436,6 @@ class Context:
             self._active_jobs.pop(job_id, None)
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
-
-    def _shuffle_graph(self, rdd: RDD) -> tuple[list[int], dict[int, ShuffleInfo]]:
-        """The shuffles ``rdd`` reads directly, and every shuffle in its lineage."""
-        parents = rdd._shuffle_parents()
-        if not parents:
-            return [], {}
-        infos: dict[int, ShuffleInfo] = {}
-        stack = list(parents)
-        while stack:
-            dep = stack.pop()
-            if dep.shuffle_id in infos:
-                continue
-            grand = dep.rdd._shuffle_parents()
-            infos[dep.shuffle_id] = ShuffleInfo(
-                dep.shuffle_id, dep.rdd.id, dep.rdd._num_partitions,
-                dep.partitioner.numPartitions, self._map_binary(dep),
-                [g.shuffle_id for g in grand],
-                cached_rdds=dep.rdd._cached_partition_ancestors())
-            stack.extend(grand)
-        return [d.shuffle_id for d in parents], infos
-
-    def _map_binary(self, dep) -> bytes:
-        """The task binary of a shuffle's map stage, pickled once per shuffle."""
-        binary = self._map_binaries.get(dep.shuffle_id)
-        if binary is None:
-            from .shuffle.writer import ShuffleWriteFunc
-
-            binary = self._task_binary(dep.rdd, ShuffleWriteFunc(dep))
-            self._map_binaries[dep.shuffle_id] = binary
-        return binary
-
-    def _task_binary(self, rdd: RDD, func: Callable) -> bytes:
-        if not rdd._deps and rdd._plain_picklable() and _engine_function(func):
-            # e.g. parallelize([1]).count(): plain pickle, 3x cheaper than cloudpickle
-            try:
-                return pickle.dumps((rdd, func), serializers.PROTOCOL)
-            except Exception:  # cloudpickle below pickles it, or says what is wrong
-                pass
-
-        def culprits():
-            yield from [("the action", func)]
-            for r in rdd._lineage():
-                yield from r._functions()
-
-        return serializers.dumps_closure((rdd, func), f"the lineage of {rdd!r}", culprits())
 
     # -- job groups and cancellation -----------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .functions import Aggregator, append_to, extend_with, to_list
 from .functions import identity as _identity
 from .partitioner import HashPartitioner, portable_hash
+from .planner import prepare
 
 if TYPE_CHECKING:
     from .rdd import RDD
@@ -139,7 +140,7 @@ class PairRDDFunctions:
                                      preservesPartitioning=True)
         from .rdds.shuffled import PendingRangePartitioner
 
-        # The bounds are sampled when an action first needs them (ShuffledRDD._prepare).
+        # The bounds are sampled when an action first needs them (ShuffledRDD.prepare_self).
         return self._shuffled(PendingRangePartitioner(n, ascending, keyfunc),
                               key_ordering=(ascending, keyfunc), what="sortByKey()")
 
@@ -294,8 +295,8 @@ class PairRDDFunctions:
         """The values for ``key``; scans one partition when the RDD has a partitioner."""
         values = self.filter(lambda kv: kv[0] == key).values()
         if self.partitioner is not None:
-            if self._needs_prepare:  # sortByKey's partitioner: sample its bounds first
-                await self._prepare()
+            if self.needs_prepare:  # sortByKey's partitioner: sample its bounds first
+                await prepare(self)
             part = self.partitioner.getPartition(key)
             return (await values._run(list, [part]))[0]
         return await values.collect()

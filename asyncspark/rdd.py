@@ -13,7 +13,6 @@ import copy
 import random
 import shlex
 import sys
-import types
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from functools import reduce as _reduce
@@ -33,7 +32,7 @@ from ._accel import (
 from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
-from .serializers import refuse_nested_use
+from .planner import check_no_nested_use
 
 if TYPE_CHECKING:
     from .context import Context
@@ -41,9 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RDD"]
 
-# Bumped when a checkpoint truncates some RDD's lineage: cached lineage walks
-# (``_shuffle_parents``) taken before are stale.
-_lineage_version = [0]
 
 
 class RDD(PairRDDFunctions, AggregateRDDFunctions):
@@ -58,8 +54,8 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         self.id = ctx._new_rdd_id() if ctx is not None else -1
         self.partitioner: Any = None  # a Partitioner when the layout by key is known
         self._name: str | None = None
-        self._needs_prepare = type(self)._prepare_self is not RDD._prepare_self or any(
-            d.rdd._needs_prepare for d in deps)
+        self.needs_prepare = type(self).prepare_self is not RDD.prepare_self or any(
+            d.rdd.needs_prepare for d in deps)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -157,81 +153,17 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         """Whether ``persist()``/``cache()`` was called (and not ``unpersist()``)."""
         return self._storage_level is not None
 
-    def _cached_partition_ancestors(self) -> list[int]:
-        """Ids of persisted RDDs (this one included) whose partition i a task computing
-        this RDD's partition i reads (one-to-one dependencies): where their blocks are
-        cached is where such a task prefers to run."""
-        from .dependency import OneToOneDependency
-
-        found: list[int] = []
-        seen: set[int] = set()
-        stack: list[RDD] = [self]
-        while stack:
-            r = stack.pop()
-            if id(r) in seen:
-                continue
-            seen.add(id(r))
-            if r._storage_level is not None:
-                found.append(r.id)
-            stack.extend(d.rdd for d in r._deps if type(d) is OneToOneDependency)
-        return found
-
-    async def _prepare_self(self) -> None:
+    async def prepare_self(self) -> None:
         """Driver-side work an RDD needs done before its first job (e.g. zipWithIndex)."""
 
-    async def _prepare(self, _seen: set[int] | None = None) -> None:
-        """Run the ``_prepare_self`` hooks of the lineage, parents first, each RDD once."""
-        if not self._needs_prepare:
-            return
-        seen = set() if _seen is None else _seen
-        if id(self) in seen:
-            return
-        seen.add(id(self))
-        for d in self._deps:
-            await d.rdd._prepare(seen)
-        await self._prepare_self()
-
-    def _shuffle_parents(self) -> list:
-        """The shuffle dependencies reached through narrow ones (cached: RDDs are
-        immutable)."""
-        cached = self.__dict__.get("_shuffle_parents_cache")
-        found = cached[1] if cached is not None and cached[0] == _lineage_version[0] else None
-        if found is None:
-            from .dependency import ShuffleDependency
-
-            found, ids, seen, stack = [], set(), set(), [self]
-            while stack:
-                r = stack.pop()
-                for d in r._deps:
-                    if isinstance(d, ShuffleDependency):
-                        if d.shuffle_id not in ids:
-                            ids.add(d.shuffle_id)
-                            found.append(d)
-                    elif id(d.rdd) not in seen:
-                        seen.add(id(d.rdd))
-                        stack.append(d.rdd)
-            self.__dict__["_shuffle_parents_cache"] = (_lineage_version[0], found)
-        return found
-
-    def _functions(self) -> list[tuple[str, Any]]:
+    def user_functions(self) -> list[tuple[str, Any]]:
         """``(description, user function)`` pairs, for naming unpicklable closures."""
         return []
 
-    def _plain_picklable(self) -> bool:
+    def plain_picklable(self) -> bool:
         """Whether this RDD alone (no parents) pickles with plain pickle exactly as with
         cloudpickle: only RDDs holding nothing but driver data of builtin types say so."""
         return False
-
-    def _lineage(self) -> Iterator[RDD]:
-        seen: set[int] = set()
-        stack: list[RDD] = [self]
-        while stack:
-            r = stack.pop()
-            if id(r) in seen:
-                continue
-            seen.add(id(r))
-            yield r
-            stack.extend(d.rdd for d in r._deps)
 
     def _describe(self) -> str:
         return type(self).__name__
@@ -405,22 +337,8 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
     async def _run(self, func: Callable, partitions: Iterable[int] | None = None) -> list:
         ctx = self.context
-        self._check_no_nested_use(func)
+        check_no_nested_use(self, func)
         return await ctx._run_job(self, func, partitions)
-
-    def _check_no_nested_use(self, action_func: Callable | None = None) -> None:
-        """Refuse, before anything is sent, functions that use an RDD or the Context.
-
-        On an executor neither works (SPARK-5063): PySpark refuses to pickle them; here the
-        lineage's user functions (checked once per RDD) and the action's are searched.
-        """
-        if not self.__dict__.get("_nested_use_checked"):
-            for r in self._lineage():
-                for desc, f in r._functions():
-                    refuse_nested_use(f, desc)
-            self.__dict__["_nested_use_checked"] = True
-        if action_func is not None and not _engine_function(action_func):
-            refuse_nested_use(action_func, "the action")
 
     async def collect(self) -> list:
         parts = await self._run(list)
@@ -580,11 +498,3 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         finally:
             if nxt is not None:
                 nxt.cancel()  # also marks a failure of a finished prefetch as seen
-
-
-def _engine_function(f: Callable) -> bool:
-    """A builtin, or a closure-free function of asyncspark itself: it cannot reach a user's
-    RDD, so the per-job nested-use search (hot for count/collect) can skip it."""
-    if not isinstance(f, types.FunctionType):
-        return isinstance(f, (type, types.BuiltinFunctionType))
-    return f.__closure__ is None and f.__module__.startswith("asyncspark.")

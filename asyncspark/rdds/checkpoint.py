@@ -34,7 +34,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_file
+from ..dependency import OneToOneDependency
 from ..errors import AsyncSparkError
+from ..planner import bump_lineage_version, walk
 from ..rdd import RDD
 
 if TYPE_CHECKING:
@@ -92,27 +94,16 @@ def state(rdd: RDD) -> _CheckpointData | None:
 async def checkpoint_marked(ctx: Context, final: RDD) -> None:
     """After a job on ``final``: write the marked RDDs of its lineage, as Spark's
     ``doCheckpoint`` (a marked RDD's own ancestors are not visited)."""
-    marked: list[RDD] = []
-    seen: set[int] = set()
-    stack = [final]
-    while stack:
-        r = stack.pop()
-        if id(r) in seen:
-            continue
-        seen.add(id(r))
-        data = r.__dict__.get("_checkpoint")
-        if data is not None:
-            if data.state == "marked":
-                marked.append(r)
-            continue
-        stack.extend(d.rdd for d in r._deps)
+    def has_checkpoint(r: RDD) -> bool:
+        return r.__dict__.get("_checkpoint") is not None
+
+    marked = [r for r in walk(final, stop=has_checkpoint)
+              if (data := r.__dict__.get("_checkpoint")) is not None and data.state == "marked"]
     for r in marked:
         await _write(ctx, r)
 
 
 async def _write(ctx: Context, rdd: RDD) -> None:
-    from ..dependency import OneToOneDependency
-
     data: _CheckpointData = rdd.__dict__["_checkpoint"]
     if data.state != "marked":
         return
@@ -139,17 +130,11 @@ async def _write(ctx: Context, rdd: RDD) -> None:
     data.rdd = cp
     data.state = "done"
     ctx._checkpoints_pending -= 1
-    _bump_lineage_version()
+    bump_lineage_version()
 
 
 def _count_parts(path: str) -> int:
     return sum(1 for f in os.listdir(path) if f.startswith("part-") and ".tmp-" not in f)
-
-
-def _bump_lineage_version() -> None:
-    from .. import rdd as rdd_module
-
-    rdd_module._lineage_version[0] += 1
 
 
 _base_keys: frozenset[str] | None = None

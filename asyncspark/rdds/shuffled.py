@@ -69,10 +69,10 @@ class ShuffledRDD(RDD):
         self.partitioner = partitioner
         # Only sortByKey's sampling needs the driver before a job: other shuffles spare
         # every action a walk of their lineage.
-        self._needs_prepare = (isinstance(partitioner, PendingRangePartitioner)
-                               or prev._needs_prepare)
+        self.needs_prepare = (isinstance(partitioner, PendingRangePartitioner)
+                               or prev.needs_prepare)
 
-    def _functions(self):
+    def user_functions(self):
         """The user's functions in this shuffle (aggregation, partitioning, sort key),
         for the checks before a job is submitted."""
         dep = self._dep
@@ -88,7 +88,7 @@ class ShuffledRDD(RDD):
             funcs.append((self._what, partition_func))
         return funcs
 
-    async def _prepare_self(self) -> None:
+    async def prepare_self(self) -> None:
         """sortByKey: sample the keys (as PySpark: count, then ~20 keys per partition)
         and fix the range partitioner's bounds before the first job runs."""
         dep = self._dep
