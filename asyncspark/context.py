@@ -29,6 +29,7 @@ from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
 from .rdd import RDD
+from .rdds.checkpoint import checkpoint_marked
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
 from .scheduler.exclusion import ExclusionConf
@@ -216,7 +217,7 @@ class Context:
 
     # -- cached RDDs ---------------------------------------------------------------------
 
-    def _unpersist(self, rdd_id: int) -> None:
+    def unpersist_rdd(self, rdd_id: int) -> None:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
         if self._state != "running" or self._block_master is None:
             return
@@ -225,7 +226,7 @@ class Context:
         except RuntimeError:
             running = None
         if running is not self._loop:  # e.g. from asyncspark.sync's calling thread
-            self._loop.call_soon_threadsafe(self._unpersist, rdd_id)  # type: ignore[union-attr]
+            self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
             return
         self._block_master.remove_rdd(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
@@ -291,11 +292,17 @@ class Context:
     def statusTracker(self) -> StatusTracker:
         return StatusTracker(self)
 
-    def _new_rdd_id(self) -> int:
+    # -- the LineageContext interface (planner.py): what RDDs ask of their context -------
+
+    def new_rdd_id(self) -> int:
         return next(self._rdd_ids)
 
-    def _new_shuffle_id(self) -> int:
+    def new_shuffle_id(self) -> int:
         return next(self._shuffle_ids)
+
+    def count_pending_checkpoint(self, delta: int) -> None:
+        """An RDD was marked for checkpointing (+1) or its checkpoint written (-1)."""
+        self._checkpoints_pending += delta
 
     # -- RDD creation --------------------------------------------------------------------
 
@@ -367,17 +374,15 @@ class Context:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
         concatenated results, as PySpark's ``SparkContext.runJob``."""
         planner.check_no_nested_use(rdd, partitionFunc)
-        parts = await self._run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
+        parts = await self.run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
         return list(itertools.chain.from_iterable(parts))
 
-    async def _run_job(self, rdd: RDD, func: Callable,
-                       partitions: Iterable[int] | None = None) -> list:
+    async def run_job(self, rdd: RDD, func: Callable,
+                      partitions: Iterable[int] | None = None) -> list:
         """Run ``func(iterator) -> value`` on each partition; the values in order. Then
         write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py)."""
         results = await self._run_one_job(rdd, func, partitions)
         if self._checkpoints_pending:
-            from .rdds.checkpoint import checkpoint_marked
-
             await checkpoint_marked(self, rdd)
         return results
 

@@ -95,7 +95,7 @@ class ShuffleDependency(Dependency):
         self.aggregator = aggregator
         self.map_side_combine = map_side_combine and aggregator is not None
         self.key_ordering = key_ordering
-        self.shuffle_id = rdd.context._new_shuffle_id()
+        self.shuffle_id = rdd.context.new_shuffle_id()
 
     def __getstate__(self):
         return {k: getattr(self, k) for k in ("rdd", *self.__slots__)}

@@ -9,15 +9,15 @@ Context used inside functions (``check_no_nested_use``), and the lineage version
 checkpoint bumps when it truncates a lineage (``bump_lineage_version``), making cached
 walks stale. The planner belongs to the lineage layer and reads an RDD's dependency list
 (``_deps``) directly; it never imports ``rdd`` at run time (the RDD and the Context call
-it).
+it). ``LineageContext`` is the whole interface an RDD uses of its context.
 """
 
 from __future__ import annotations
 
 import pickle
 import types
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import serializers
 from .dependency import Dependency, OneToOneDependency, ShuffleDependency
@@ -25,9 +25,11 @@ from .scheduler.stage import ShuffleInfo
 from .shuffle.writer import ShuffleWriteFunc
 
 if TYPE_CHECKING:
+    from .conf import Config
     from .rdd import RDD
 
 __all__ = [
+    "LineageContext",
     "StagePlanner",
     "bump_lineage_version",
     "cached_ancestors",
@@ -41,6 +43,31 @@ __all__ = [
 ]
 
 _lineage_version = [0]
+
+
+class LineageContext(Protocol):
+    """What an RDD asks of its context, all of it (``Context`` implements it): the RDD
+    never imports the context and uses none of its private members."""
+
+    conf: Config
+
+    def new_rdd_id(self) -> int: ...
+
+    def new_shuffle_id(self) -> int: ...
+
+    async def run_job(self, rdd: RDD, func: Callable,
+                      partitions: Iterable[int] | None = None) -> list:
+        """``func(iterator) -> value`` on each partition (all by default); the values in
+        order. Writes the checkpoints marked in the lineage afterwards."""
+        ...
+
+    def unpersist_rdd(self, rdd_id: int) -> None:
+        """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
+
+    def getCheckpointDir(self) -> str | None: ...
+
+    def count_pending_checkpoint(self, delta: int) -> None:
+        """An RDD was marked for checkpointing (+1) or its checkpoint written (-1)."""
 
 
 def lineage_version() -> int:

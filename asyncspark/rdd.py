@@ -36,6 +36,7 @@ from .planner import check_no_nested_use
 
 if TYPE_CHECKING:
     from .context import Context
+    from .planner import LineageContext
     from .storage.level import StorageLevel
 
 __all__ = ["RDD"]
@@ -47,11 +48,11 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
     _asyncspark_driver_only_ = "rdd"  # serializers.DRIVER_ONLY: refused inside tasks
 
-    def __init__(self, ctx: Context, deps: list[Dependency], num_partitions: int) -> None:
+    def __init__(self, ctx: LineageContext, deps: list[Dependency], num_partitions: int) -> None:
         self.ctx = ctx
         self._deps = deps
         self._num_partitions = num_partitions
-        self.id = ctx._new_rdd_id() if ctx is not None else -1
+        self.id = ctx.new_rdd_id() if ctx is not None else -1
         self.partitioner: Any = None  # a Partitioner when the layout by key is known
         self._name: str | None = None
         self.needs_prepare = type(self).prepare_self is not RDD.prepare_self or any(
@@ -138,7 +139,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         if self._storage_level is not None:
             self._storage_level = None
             if self.ctx is not None:
-                self.ctx._unpersist(self.id)
+                self.ctx.unpersist_rdd(self.id)
         return self
 
     def getStorageLevel(self) -> StorageLevel:
@@ -338,7 +339,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
     async def _run(self, func: Callable, partitions: Iterable[int] | None = None) -> list:
         ctx = self.context
         check_no_nested_use(self, func)
-        return await ctx._run_job(self, func, partitions)
+        return await ctx.run_job(self, func, partitions)
 
     async def collect(self) -> list:
         parts = await self._run(list)

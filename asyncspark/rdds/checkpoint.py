@@ -84,7 +84,7 @@ def mark(rdd: RDD, local: bool) -> None:
                 f"{'locally ' if local else ''}checkpointed as well")
         return
     rdd.__dict__["_checkpoint"] = _CheckpointData(local)
-    ctx._checkpoints_pending += 1
+    ctx.count_pending_checkpoint(1)
 
 
 def state(rdd: RDD) -> _CheckpointData | None:
@@ -111,11 +111,11 @@ async def _write(ctx: Context, rdd: RDD) -> None:
     try:
         n = rdd._num_partitions
         if data.local:
-            locations = await ctx._run_job(rdd, _WritePartition(None, rdd.id))
+            locations = await ctx.run_job(rdd, _WritePartition(None, rdd.id))
             cp: CheckpointRDD = LocalCheckpointRDD(ctx, rdd.id, locations)
         else:
             path = os.path.join(ctx.getCheckpointDir(), f"rdd-{rdd.id}")  # type: ignore[arg-type]
-            await ctx._run_job(rdd, _WritePartition(path, rdd.id))
+            await ctx.run_job(rdd, _WritePartition(path, rdd.id))
             written = await asyncio.to_thread(_count_parts, path) if n else 0
             if written != n:
                 raise RuntimeError(
@@ -129,7 +129,7 @@ async def _write(ctx: Context, rdd: RDD) -> None:
     rdd._deps = [OneToOneDependency(cp)]
     data.rdd = cp
     data.state = "done"
-    ctx._checkpoints_pending -= 1
+    ctx.count_pending_checkpoint(-1)
     bump_lineage_version()
 
 

@@ -141,7 +141,7 @@ class ZippedWithIndexRDD(RDD):
         n = self._num_partitions
         starts = [0]
         if n > 1:
-            counts = await self.ctx._run_job(self._prev, count, range(n - 1))
+            counts = await self.ctx.run_job(self._prev, count, range(n - 1))
             for c in counts:
                 starts.append(starts[-1] + c)
         self._starts = starts
