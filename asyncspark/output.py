@@ -16,6 +16,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
+from .executor import env as executor_env
 from .taskcontext import TaskContext
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ def _open_attempt_file(tmp_dir: str, tmp: str):
 def _ask_commit(ctx: TaskContext, split: int) -> None:
     """Raise ``CommitDeniedError`` unless the driver lets this attempt commit ``split``
     (outside an executor, as in tests of the writer itself, there is no one to ask)."""
-    from .executor.env import _env
 
-    commits = _env.commits if _env is not None else None
+    current = executor_env._env  # read at call time: set_env() rebinds it
+    commits = current.commits if current is not None else None
     if commits is not None:
         commits.ask(ctx.stageId(), split, ctx.taskAttemptId())
 

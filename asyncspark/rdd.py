@@ -33,11 +33,12 @@ from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
 from .planner import check_no_nested_use
+from .storage.block_manager import get_or_compute
+from .storage.level import StorageLevel
 
 if TYPE_CHECKING:
     from .context import Context
     from .planner import LineageContext
-    from .storage.level import StorageLevel
 
 __all__ = ["RDD"]
 
@@ -100,7 +101,6 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         stored on first use)."""
         if self._storage_level is None:
             return self.compute(split, task_ctx)
-        from .storage.block_manager import get_or_compute
 
         return get_or_compute(self, split, task_ctx)
 
@@ -112,7 +112,6 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         """Keep this RDD's partitions once computed (default ``MEMORY_ONLY``), on the
         executors that computed them, for later jobs. Lazy, as in PySpark: nothing is
         stored until an action computes a partition."""
-        from .storage.level import StorageLevel
 
         level = StorageLevel.MEMORY_ONLY if storageLevel is None else storageLevel
         if not isinstance(level, StorageLevel):
@@ -128,7 +127,6 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
     def cache(self) -> RDD:
         """``persist(StorageLevel.MEMORY_ONLY)``, PySpark's default for RDDs."""
-        from .storage.level import StorageLevel
 
         return self.persist(StorageLevel.MEMORY_ONLY)
 
@@ -145,7 +143,6 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
     def getStorageLevel(self) -> StorageLevel:
         """This RDD's storage level (``StorageLevel(False, False, False, False, 1)`` when
         not persisted)."""
-        from .storage.level import StorageLevel
 
         return self._storage_level or StorageLevel.NONE
 

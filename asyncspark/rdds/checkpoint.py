@@ -36,8 +36,11 @@ from typing import TYPE_CHECKING, Any
 from .._files import atomic_file
 from ..dependency import OneToOneDependency
 from ..errors import AsyncSparkError
+from ..executor.env import get_env
 from ..planner import bump_lineage_version, walk
 from ..rdd import RDD
+from ..serializers import dumps_result
+from ..taskcontext import TaskContext
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -171,8 +174,6 @@ class _WritePartition:
         self.rdd_id = rdd_id
 
     def __call__(self, it: Iterator) -> Any:
-        from ..serializers import dumps_result
-        from ..taskcontext import TaskContext
 
         ctx = TaskContext.get()
         assert ctx is not None, "checkpoint writes run in tasks"
@@ -192,7 +193,6 @@ class _WritePartition:
                 f.write(dumps_result(batch))
         if self.directory is not None:
             return None
-        from ..executor.env import get_env
 
         env = get_env()
         return [env.executor_id, env.host, path]

@@ -14,8 +14,13 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..dependency import OneToOneDependency, ShuffleDependency
+from ..executor.env import get_env
 from ..functions import Aggregator, identity
 from ..rdd import RDD
+from ..shuffle.reader import shuffle_records
+from ..shuffle.sorter import FIRST_ITEM, ExternalMerger, ExternalSorter
+from ..shuffle.writer import DEFAULT_MEMORY_BUDGET
+from ..taskcontext import TaskContext
 
 if TYPE_CHECKING:
     from ..partitioner import RangePartitioner
@@ -48,8 +53,6 @@ class PendingRangePartitioner:
 
 
 def _budget() -> tuple[int, str]:
-    from ..executor.env import get_env
-    from ..shuffle.writer import DEFAULT_MEMORY_BUDGET
 
     env = get_env()
     return env.setting("shuffle_memory", DEFAULT_MEMORY_BUDGET), env.local_dir
@@ -136,7 +139,6 @@ class ShuffledRDD(RDD):
         self.partitioner = partitioner
 
     def compute(self, split: int, task_ctx) -> Iterator:
-        from ..shuffle.reader import shuffle_records
 
         dep = self._dep
         records = shuffle_records(dep.shuffle_id, split)
@@ -201,7 +203,6 @@ class SortPartition:
 
 
 def _sorted(records, ascending: bool, keyfunc) -> Iterator:
-    from ..shuffle.sorter import FIRST_ITEM, ExternalSorter
 
     budget, spill_dir = _budget()
     sorter = ExternalSorter(budget, spill_dir)
@@ -210,7 +211,6 @@ def _sorted(records, ascending: bool, keyfunc) -> Iterator:
 
 
 def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
-    from ..shuffle.sorter import ExternalMerger
 
     budget, spill_dir = _budget()
     merger = ExternalMerger(aggregator, budget, spill_dir)
@@ -233,7 +233,6 @@ def _reporting_spills(items: Iterator, spiller) -> Iterator:
 
 def _report_when_done(items: Iterator, spiller) -> Iterator:
     yield from items
-    from ..taskcontext import TaskContext
 
     ctx = TaskContext.get()
     if ctx is not None:
@@ -273,7 +272,6 @@ class CoGroupedRDD(RDD):
         self._slots = [tuple(s) for s in slots]
 
     def compute(self, split: int, task_ctx) -> Iterator:
-        from ..shuffle.reader import shuffle_records
 
         n = self._n
 
