@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .functions import append_to, to_list
+
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
@@ -244,8 +246,6 @@ def py_bucket_range(it: Iterator, buckets: list[list], bounds: list, ascending: 
 
 def merge_mode(create: Callable | None, merge: Callable) -> int:
     """The fastest mode of ``merge_into`` that behaves as calling these functions."""
-    from .dependency import append_to, to_list
-
     if create is None and merge is operator.add:
         return MODE_ADD
     if create is to_list and merge is append_to:

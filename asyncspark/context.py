@@ -13,7 +13,6 @@ import contextvars
 import itertools
 import logging
 import os
-import pickle
 import re
 import shutil
 import tempfile
@@ -23,18 +22,19 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import serializers
+from . import planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
 from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
-from .rdd import RDD, _engine_function
+from .rdd import RDD
+from .rdds.checkpoint import checkpoint_marked
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
 from .scheduler.exclusion import ExclusionConf
 from .scheduler.speculation import SpeculationConf
-from .scheduler.stage import JobWaiter, ShuffleInfo
+from .scheduler.stage import JobWaiter
 from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
@@ -90,6 +90,8 @@ class Context:
     event loop it was started on; use it from coroutines of that loop.
     """
 
+    _asyncspark_driver_only_ = "context"  # serializers.DRIVER_ONLY: refused inside tasks
+
     def __init__(self, master: str | None = None, app_name: str | None = None,
                  conf: SparkConf | Mapping[str, Any] | None = None, *,
                  appName: str | None = None) -> None:
@@ -107,7 +109,7 @@ class Context:
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
-        self._map_binaries: dict[int, bytes] = {}
+        self._stages = planner.StagePlanner()  # map-stage task binaries, once per shuffle
         self._loop: asyncio.AbstractEventLoop | None = None
         self._backend = None
         self._dag: DAGScheduler | None = None
@@ -215,7 +217,7 @@ class Context:
 
     # -- cached RDDs ---------------------------------------------------------------------
 
-    def _unpersist(self, rdd_id: int) -> None:
+    def unpersist_rdd(self, rdd_id: int) -> None:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
         if self._state != "running" or self._block_master is None:
             return
@@ -224,7 +226,7 @@ class Context:
         except RuntimeError:
             running = None
         if running is not self._loop:  # e.g. from asyncspark.sync's calling thread
-            self._loop.call_soon_threadsafe(self._unpersist, rdd_id)  # type: ignore[union-attr]
+            self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
             return
         self._block_master.remove_rdd(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
@@ -290,11 +292,17 @@ class Context:
     def statusTracker(self) -> StatusTracker:
         return StatusTracker(self)
 
-    def _new_rdd_id(self) -> int:
+    # -- the LineageContext interface (planner.py): what RDDs ask of their context -------
+
+    def new_rdd_id(self) -> int:
         return next(self._rdd_ids)
 
-    def _new_shuffle_id(self) -> int:
+    def new_shuffle_id(self) -> int:
         return next(self._shuffle_ids)
+
+    def count_pending_checkpoint(self, delta: int) -> None:
+        """An RDD was marked for checkpointing (+1) or its checkpoint written (-1)."""
+        self._checkpoints_pending += delta
 
     # -- RDD creation --------------------------------------------------------------------
 
@@ -365,18 +373,16 @@ class Context:
                      allowLocal: bool = False) -> list:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
         concatenated results, as PySpark's ``SparkContext.runJob``."""
-        rdd._check_no_nested_use(partitionFunc)
-        parts = await self._run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
+        planner.check_no_nested_use(rdd, partitionFunc)
+        parts = await self.run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
         return list(itertools.chain.from_iterable(parts))
 
-    async def _run_job(self, rdd: RDD, func: Callable,
-                       partitions: Iterable[int] | None = None) -> list:
+    async def run_job(self, rdd: RDD, func: Callable,
+                      partitions: Iterable[int] | None = None) -> list:
         """Run ``func(iterator) -> value`` on each partition; the values in order. Then
         write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py)."""
         results = await self._run_one_job(rdd, func, partitions)
         if self._checkpoints_pending:
-            from .rdds.checkpoint import checkpoint_marked
-
             await checkpoint_marked(self, rdd)
         return results
 
@@ -392,9 +398,9 @@ class Context:
                 "started on (or use asyncspark.sync.SparkContext from threads)")
         if rdd.ctx is not self:
             raise ValueError(f"{rdd!r} belongs to another context")
-        if rdd._needs_prepare:
-            await rdd._prepare()
-        n = rdd._num_partitions
+        if rdd.needs_prepare:
+            await planner.prepare(rdd)
+        n = rdd.getNumPartitions()
         if partitions is None:
             parts = list(range(n))
         else:
@@ -404,8 +410,8 @@ class Context:
                     raise ValueError(f"partition {p} out of range: {rdd!r} has {n} partitions")
         if not parts:
             return []
-        binary = self._task_binary(rdd, func)
-        parent_shuffles, shuffles = self._shuffle_graph(rdd)
+        binary = planner.task_binary(rdd, func)
+        parent_shuffles, shuffles = self._stages.shuffle_graph(rdd)
         if len(binary) > self.conf.max_frame_size - 1024:
             raise SerializationError(
                 f"the task binary of {rdd!r} (its lineage and functions, pickled) is "
@@ -420,7 +426,7 @@ class Context:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
             job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
-            parent_shuffles, cached_rdds=rdd._cached_partition_ancestors()))
+            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
         delivered = None
         try:
             results = await waiter.future
@@ -435,51 +441,6 @@ class Context:
             self._active_jobs.pop(job_id, None)
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
-
-    def _shuffle_graph(self, rdd: RDD) -> tuple[list[int], dict[int, ShuffleInfo]]:
-        """The shuffles ``rdd`` reads directly, and every shuffle in its lineage."""
-        parents = rdd._shuffle_parents()
-        if not parents:
-            return [], {}
-        infos: dict[int, ShuffleInfo] = {}
-        stack = list(parents)
-        while stack:
-            dep = stack.pop()
-            if dep.shuffle_id in infos:
-                continue
-            grand = dep.rdd._shuffle_parents()
-            infos[dep.shuffle_id] = ShuffleInfo(
-                dep.shuffle_id, dep.rdd.id, dep.rdd._num_partitions,
-                dep.partitioner.numPartitions, self._map_binary(dep),
-                [g.shuffle_id for g in grand],
-                cached_rdds=dep.rdd._cached_partition_ancestors())
-            stack.extend(grand)
-        return [d.shuffle_id for d in parents], infos
-
-    def _map_binary(self, dep) -> bytes:
-        """The task binary of a shuffle's map stage, pickled once per shuffle."""
-        binary = self._map_binaries.get(dep.shuffle_id)
-        if binary is None:
-            from .shuffle.writer import ShuffleWriteFunc
-
-            binary = self._task_binary(dep.rdd, ShuffleWriteFunc(dep))
-            self._map_binaries[dep.shuffle_id] = binary
-        return binary
-
-    def _task_binary(self, rdd: RDD, func: Callable) -> bytes:
-        if not rdd._deps and rdd._plain_picklable() and _engine_function(func):
-            # e.g. parallelize([1]).count(): plain pickle, 3x cheaper than cloudpickle
-            try:
-                return pickle.dumps((rdd, func), serializers.PROTOCOL)
-            except Exception:  # cloudpickle below pickles it, or says what is wrong
-                pass
-
-        def culprits():
-            yield from [("the action", func)]
-            for r in rdd._lineage():
-                yield from r._functions()
-
-        return serializers.dumps_closure((rdd, func), f"the lineage of {rdd!r}", culprits())
 
     # -- job groups and cancellation -----------------------------------------------------
 

@@ -4,24 +4,19 @@ stages."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .functions import Aggregator
     from .rdd import RDD
 
 __all__ = [
-    "Aggregator",
     "Dependency",
     "ListDependency",
     "NarrowDependency",
     "OneToOneDependency",
     "RangeDependency",
     "ShuffleDependency",
-    "append_to",
-    "extend_with",
-    "identity",
-    "to_list",
 ]
 
 
@@ -80,40 +75,6 @@ class ListDependency(NarrowDependency):
         return self.groups[partition]
 
 
-def identity(x: Any) -> Any:
-    """The identity function, shared: ``reduceByKey``'s ``createCombiner`` (the merger
-    recognises it and skips the call) and the default ``keyfunc`` of sorts (one function,
-    so that default range partitioners compare equal, also after pickling)."""
-    return x
-
-
-def to_list(x: Any) -> list:
-    """groupByKey's ``createCombiner`` (shared, so the merger recognises it)."""
-    return [x]
-
-
-def append_to(xs: list, x: Any) -> list:
-    """groupByKey's ``mergeValue``."""
-    xs.append(x)
-    return xs
-
-
-def extend_with(xs: list, ys: list) -> list:
-    """groupByKey's ``mergeCombiners``."""
-    xs.extend(ys)
-    return xs
-
-
-@dataclass(frozen=True, slots=True)
-class Aggregator:
-    """How values of one key combine: Spark's ``createCombiner``, ``mergeValue``,
-    ``mergeCombiners``."""
-
-    createCombiner: Callable[[Any], Any]
-    mergeValue: Callable[[Any, Any], Any]
-    mergeCombiners: Callable[[Any, Any], Any]
-
-
 class ShuffleDependency(Dependency):
     """The child reads, for each of its partitions, the matching bucket of every parent
     partition's output: a stage boundary.
@@ -134,7 +95,7 @@ class ShuffleDependency(Dependency):
         self.aggregator = aggregator
         self.map_side_combine = map_side_combine and aggregator is not None
         self.key_ordering = key_ordering
-        self.shuffle_id = rdd.context._new_shuffle_id()
+        self.shuffle_id = rdd.context.new_shuffle_id()
 
     def __getstate__(self):
         return {k: getattr(self, k) for k in ("rdd", *self.__slots__)}

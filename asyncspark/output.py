@@ -16,6 +16,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
+from .runtime import current_env
 from .taskcontext import TaskContext
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ def _open_attempt_file(tmp_dir: str, tmp: str):
 def _ask_commit(ctx: TaskContext, split: int) -> None:
     """Raise ``CommitDeniedError`` unless the driver lets this attempt commit ``split``
     (outside an executor, as in tests of the writer itself, there is no one to ask)."""
-    from .runtime import current_env
-
     env = current_env()
     commits = env.commits if env is not None else None
     if commits is not None:

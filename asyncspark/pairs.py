@@ -18,9 +18,11 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .dependency import Aggregator, append_to, extend_with, to_list
-from .dependency import identity as _identity
+from .functions import Aggregator, append_to, extend_with, to_list
+from .functions import identity as _identity
+from .hyperloglog import MAX_PRECISION, HyperLogLog
 from .partitioner import HashPartitioner, portable_hash
+from .planner import prepare
 
 if TYPE_CHECKING:
     from .rdd import RDD
@@ -139,7 +141,7 @@ class PairRDDFunctions:
                                      preservesPartitioning=True)
         from .rdds.shuffled import PendingRangePartitioner
 
-        # The bounds are sampled when an action first needs them (ShuffledRDD._prepare).
+        # The bounds are sampled when an action first needs them (ShuffledRDD.prepare_self).
         return self._shuffled(PendingRangePartitioner(n, ascending, keyfunc),
                               key_ordering=(ascending, keyfunc), what="sortByKey()")
 
@@ -294,8 +296,8 @@ class PairRDDFunctions:
         """The values for ``key``; scans one partition when the RDD has a partitioner."""
         values = self.filter(lambda kv: kv[0] == key).values()
         if self.partitioner is not None:
-            if self._needs_prepare:  # sortByKey's partitioner: sample its bounds first
-                await self._prepare()
+            if self.needs_prepare:  # sortByKey's partitioner: sample its bounds first
+                await prepare(self)
             part = self.partitioner.getPartition(key)
             return (await values._run(list, [part]))[0]
         return await values.collect()
@@ -305,7 +307,6 @@ class PairRDDFunctions:
         ``relativeSD`` relative standard deviation."""
         if relativeSD < 0.000017:
             raise ValueError("relativeSD should be greater than 0.000017")
-        from .hyperloglog import MAX_PRECISION, HyperLogLog
 
         p = max(4, math.ceil(2.0 * math.log2(1.054 / relativeSD)))
         if p > MAX_PRECISION:

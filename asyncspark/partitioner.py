@@ -37,7 +37,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from .dependency import identity
+from .functions import identity
 
 __all__ = ["HashPartitioner", "Partitioner", "RangePartitioner", "hash_seed0",
            "portable_hash"]

@@ -10,13 +10,9 @@ Names, arguments and results follow PySpark's ``pyspark.RDD``.
 from __future__ import annotations
 
 import copy
-import heapq
-import math
 import random
 import shlex
 import sys
-import types
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from functools import reduce as _reduce
@@ -30,38 +26,38 @@ from ._accel import (
     PIPE_KEY_BY,
     PIPE_MAP,
     PIPE_MAP_VALUES,
-    STOP_ITERATION_MSG,
     count,
     pipe,
 )
+from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
-from .serializers import refuse_nested_use
-from .statcounter import StatCounter
+from .planner import check_no_nested_use
+from .storage.block_manager import get_or_compute
+from .storage.level import StorageLevel
 
 if TYPE_CHECKING:
     from .context import Context
-    from .storage.level import StorageLevel
+    from .planner import LineageContext
 
 __all__ = ["RDD"]
 
-# Bumped when a checkpoint truncates some RDD's lineage: cached lineage walks
-# (``_shuffle_parents``) taken before are stale.
-_lineage_version = [0]
 
 
-class RDD(PairRDDFunctions):
+class RDD(PairRDDFunctions, AggregateRDDFunctions):
     """A Resilient Distributed Dataset (see the module docstring)."""
 
-    def __init__(self, ctx: Context, deps: list[Dependency], num_partitions: int) -> None:
+    _asyncspark_driver_only_ = "rdd"  # serializers.DRIVER_ONLY: refused inside tasks
+
+    def __init__(self, ctx: LineageContext, deps: list[Dependency], num_partitions: int) -> None:
         self.ctx = ctx
         self._deps = deps
         self._num_partitions = num_partitions
-        self.id = ctx._new_rdd_id() if ctx is not None else -1
+        self.id = ctx.new_rdd_id() if ctx is not None else -1
         self.partitioner: Any = None  # a Partitioner when the layout by key is known
         self._name: str | None = None
-        self._needs_prepare = type(self)._prepare_self is not RDD._prepare_self or any(
-            d.rdd._needs_prepare for d in deps)
+        self.needs_prepare = type(self).prepare_self is not RDD.prepare_self or any(
+            d.rdd.needs_prepare for d in deps)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -105,7 +101,6 @@ class RDD(PairRDDFunctions):
         stored on first use)."""
         if self._storage_level is None:
             return self.compute(split, task_ctx)
-        from .storage.block_manager import get_or_compute
 
         return get_or_compute(self, split, task_ctx)
 
@@ -117,7 +112,6 @@ class RDD(PairRDDFunctions):
         """Keep this RDD's partitions once computed (default ``MEMORY_ONLY``), on the
         executors that computed them, for later jobs. Lazy, as in PySpark: nothing is
         stored until an action computes a partition."""
-        from .storage.level import StorageLevel
 
         level = StorageLevel.MEMORY_ONLY if storageLevel is None else storageLevel
         if not isinstance(level, StorageLevel):
@@ -133,7 +127,6 @@ class RDD(PairRDDFunctions):
 
     def cache(self) -> RDD:
         """``persist(StorageLevel.MEMORY_ONLY)``, PySpark's default for RDDs."""
-        from .storage.level import StorageLevel
 
         return self.persist(StorageLevel.MEMORY_ONLY)
 
@@ -144,13 +137,12 @@ class RDD(PairRDDFunctions):
         if self._storage_level is not None:
             self._storage_level = None
             if self.ctx is not None:
-                self.ctx._unpersist(self.id)
+                self.ctx.unpersist_rdd(self.id)
         return self
 
     def getStorageLevel(self) -> StorageLevel:
         """This RDD's storage level (``StorageLevel(False, False, False, False, 1)`` when
         not persisted)."""
-        from .storage.level import StorageLevel
 
         return self._storage_level or StorageLevel.NONE
 
@@ -159,81 +151,17 @@ class RDD(PairRDDFunctions):
         """Whether ``persist()``/``cache()`` was called (and not ``unpersist()``)."""
         return self._storage_level is not None
 
-    def _cached_partition_ancestors(self) -> list[int]:
-        """Ids of persisted RDDs (this one included) whose partition i a task computing
-        this RDD's partition i reads (one-to-one dependencies): where their blocks are
-        cached is where such a task prefers to run."""
-        from .dependency import OneToOneDependency
-
-        found: list[int] = []
-        seen: set[int] = set()
-        stack: list[RDD] = [self]
-        while stack:
-            r = stack.pop()
-            if id(r) in seen:
-                continue
-            seen.add(id(r))
-            if r._storage_level is not None:
-                found.append(r.id)
-            stack.extend(d.rdd for d in r._deps if type(d) is OneToOneDependency)
-        return found
-
-    async def _prepare_self(self) -> None:
+    async def prepare_self(self) -> None:
         """Driver-side work an RDD needs done before its first job (e.g. zipWithIndex)."""
 
-    async def _prepare(self, _seen: set[int] | None = None) -> None:
-        """Run the ``_prepare_self`` hooks of the lineage, parents first, each RDD once."""
-        if not self._needs_prepare:
-            return
-        seen = set() if _seen is None else _seen
-        if id(self) in seen:
-            return
-        seen.add(id(self))
-        for d in self._deps:
-            await d.rdd._prepare(seen)
-        await self._prepare_self()
-
-    def _shuffle_parents(self) -> list:
-        """The shuffle dependencies reached through narrow ones (cached: RDDs are
-        immutable)."""
-        cached = self.__dict__.get("_shuffle_parents_cache")
-        found = cached[1] if cached is not None and cached[0] == _lineage_version[0] else None
-        if found is None:
-            from .dependency import ShuffleDependency
-
-            found, ids, seen, stack = [], set(), set(), [self]
-            while stack:
-                r = stack.pop()
-                for d in r._deps:
-                    if isinstance(d, ShuffleDependency):
-                        if d.shuffle_id not in ids:
-                            ids.add(d.shuffle_id)
-                            found.append(d)
-                    elif id(d.rdd) not in seen:
-                        seen.add(id(d.rdd))
-                        stack.append(d.rdd)
-            self.__dict__["_shuffle_parents_cache"] = (_lineage_version[0], found)
-        return found
-
-    def _functions(self) -> list[tuple[str, Any]]:
+    def user_functions(self) -> list[tuple[str, Any]]:
         """``(description, user function)`` pairs, for naming unpicklable closures."""
         return []
 
-    def _plain_picklable(self) -> bool:
+    def plain_picklable(self) -> bool:
         """Whether this RDD alone (no parents) pickles with plain pickle exactly as with
         cloudpickle: only RDDs holding nothing but driver data of builtin types say so."""
         return False
-
-    def _lineage(self) -> Iterator[RDD]:
-        seen: set[int] = set()
-        stack: list[RDD] = [self]
-        while stack:
-            r = stack.pop()
-            if id(r) in seen:
-                continue
-            seen.add(id(r))
-            yield r
-            stack.extend(d.rdd for d in r._deps)
 
     def _describe(self) -> str:
         return type(self).__name__
@@ -407,22 +335,8 @@ class RDD(PairRDDFunctions):
 
     async def _run(self, func: Callable, partitions: Iterable[int] | None = None) -> list:
         ctx = self.context
-        self._check_no_nested_use(func)
-        return await ctx._run_job(self, func, partitions)
-
-    def _check_no_nested_use(self, action_func: Callable | None = None) -> None:
-        """Refuse, before anything is sent, functions that use an RDD or the Context.
-
-        On an executor neither works (SPARK-5063): PySpark refuses to pickle them; here the
-        lineage's user functions (checked once per RDD) and the action's are searched.
-        """
-        if not self.__dict__.get("_nested_use_checked"):
-            for r in self._lineage():
-                for desc, f in r._functions():
-                    refuse_nested_use(f, desc)
-            self.__dict__["_nested_use_checked"] = True
-        if action_func is not None and not _engine_function(action_func):
-            refuse_nested_use(action_func, "the action")
+        check_no_nested_use(self, func)
+        return await ctx.run_job(self, func, partitions)
 
     async def collect(self) -> list:
         parts = await self._run(list)
@@ -484,23 +398,6 @@ class RDD(PairRDDFunctions):
             return _reduce(f, vals)
         raise ValueError("Can not reduce() empty RDD")
 
-    async def treeReduce(self, f: Callable, depth: int = 2) -> Any:
-        if depth < 1:
-            raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
-        zero = (None, True)  # (value, is_dummy) so that empty partitions are harmless
-
-        def op(x, y):
-            if x[1]:
-                return y
-            if y[1]:
-                return x
-            return f(x[0], y[0]), False
-
-        reduced = await self.map(lambda x: (x, False)).treeAggregate(zero, op, op, depth)
-        if reduced[1]:
-            raise ValueError("Cannot reduce empty RDD.")
-        return reduced[0]
-
     async def fold(self, zeroValue: Any, op: Callable) -> Any:
         """Fold each partition from ``zeroValue``, then the partition results from
         ``zeroValue`` again. ``op`` may modify its first argument: every partition starts
@@ -519,157 +416,6 @@ class RDD(PairRDDFunctions):
             return acc
 
         return _reduce(combOp, await self._run(func), copy.deepcopy(zeroValue))
-
-    async def treeAggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable,
-                            depth: int = 2) -> Any:
-        """``aggregate`` in a tree of partial results, ``depth`` levels deep.
-
-        Intermediate levels combine groups of partial results on executors (narrowly,
-        by coalescing), so the driver merges only about ``n ** (1/depth)`` values.
-        """
-        if depth < 1:
-            raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
-        if self._num_partitions == 0:
-            return copy.deepcopy(zeroValue)
-        seqOp = _fail_on_stopiteration(seqOp)
-        combOp = _fail_on_stopiteration(combOp)
-
-        def aggregate_partition(it):
-            acc = copy.deepcopy(zeroValue)
-            for x in it:
-                acc = seqOp(acc, x)
-            yield acc
-
-        partial = self.mapPartitions(aggregate_partition)
-        n = partial.getNumPartitions()
-        scale = max(math.ceil(n ** (1.0 / depth)), 2)
-        while n > scale + n / scale:
-            n = int(n / scale)
-
-            def combine(it):
-                it = iter(it)
-                for first in it:
-                    yield _reduce(combOp, it, first)
-
-            partial = partial.coalesce(n).mapPartitions(combine)
-        vals = await partial.collect()
-        return _reduce(combOp, vals, copy.deepcopy(zeroValue))
-
-    async def sum(self) -> Any:
-        return sum(await self._run(sum), 0)
-
-    async def max(self, key: Callable | None = None) -> Any:
-        if key is None:
-            return await self.reduce(max)
-        return await self.reduce(lambda a, b: max(a, b, key=key))
-
-    async def min(self, key: Callable | None = None) -> Any:
-        if key is None:
-            return await self.reduce(min)
-        return await self.reduce(lambda a, b: min(a, b, key=key))
-
-    async def stats(self) -> StatCounter:
-        parts = await self._run(StatCounter)
-        return _reduce(StatCounter.mergeStats, parts, StatCounter())
-
-    async def mean(self) -> float:
-        return (await self.stats()).mean()
-
-    async def variance(self) -> float:
-        return (await self.stats()).variance()
-
-    async def stdev(self) -> float:
-        return (await self.stats()).stdev()
-
-    async def sampleVariance(self) -> float:
-        return (await self.stats()).sampleVariance()
-
-    async def sampleStdev(self) -> float:
-        return (await self.stats()).sampleStdev()
-
-    async def histogram(self, buckets: int | list | tuple) -> tuple[list, list[int]]:
-        """Counts per bucket, as PySpark: ``(buckets, counts)``; the last bucket is closed."""
-        if isinstance(buckets, int):
-            if buckets < 1:
-                raise ValueError("number of buckets must be >= 1")
-            filtered = self.filter(_comparable)
-            try:
-                minv, maxv = await filtered.map(lambda x: (x, x)).reduce(
-                    lambda a, b: (min(a[0], b[0]), max(a[1], b[1])))
-            except ValueError as e:
-                if "empty" in str(e):
-                    raise ValueError("can not generate buckets from empty RDD") from None
-                raise
-            if minv == maxv or buckets == 1:
-                return [minv, maxv], [await filtered.count()]
-            try:
-                inc = (maxv - minv) / buckets
-            except TypeError:
-                raise TypeError("Can not generate buckets with non-number in RDD") from None
-            if math.isinf(inc):
-                raise ValueError("Can not generate buckets with infinite value")
-            inc = int(inc)
-            if inc * buckets != maxv - minv:
-                inc = (maxv - minv) * 1.0 / buckets
-            bounds = [i * inc + minv for i in range(buckets)]
-            bounds.append(maxv)
-            result_buckets = bounds
-            even = True
-        elif isinstance(buckets, (list, tuple)):
-            if len(buckets) < 2:
-                raise ValueError("buckets should have more than one value")
-            if any(b is None or (isinstance(b, float) and math.isnan(b)) for b in buckets):
-                raise ValueError("can not have None or NaN in buckets")
-            if sorted(buckets) != list(buckets):
-                raise ValueError("buckets should be sorted")
-            if len(set(buckets)) != len(buckets):
-                raise ValueError("buckets should not contain duplicated values")
-            bounds = list(buckets)
-            result_buckets = buckets  # returned as given (a tuple stays a tuple)
-            minv, maxv = bounds[0], bounds[-1]
-            even = False
-            inc = None
-            try:
-                steps = [bounds[i + 1] - bounds[i] for i in range(len(bounds) - 1)]
-            except TypeError:
-                pass
-            else:
-                if max(steps) - min(steps) < 1e-10:
-                    even = True
-                    inc = (maxv - minv) / (len(bounds) - 1)
-        else:
-            raise TypeError("buckets should be a list or tuple or number(int or long)")
-
-        def count_buckets(it):
-            counters = [0] * len(bounds)
-            for i in it:
-                if i is None or (isinstance(i, float) and math.isnan(i)) or i > maxv or i < minv:
-                    continue
-                t = int((i - minv) / inc) if even else bisect_right(bounds, i) - 1
-                counters[t] += 1
-            last = counters.pop()
-            counters[-1] += last
-            return counters
-
-        parts = await self._run(count_buckets)
-        total = [0] * (len(bounds) - 1)
-        for p in parts:
-            total = [a + b for a, b in zip(total, p, strict=True)]
-        return result_buckets, total
-
-    async def top(self, num: int, key: Callable | None = None) -> list:
-        """The ``num`` largest elements, in descending order."""
-        parts = await self._run(lambda it: heapq.nlargest(num, it, key=key))
-        return heapq.nlargest(num, chain.from_iterable(parts), key=key)
-
-    async def takeOrdered(self, num: int, key: Callable | None = None) -> list:
-        """The ``num`` smallest elements (by ``key``), in ascending order."""
-        if num < 0:
-            raise ValueError("top N cannot be negative.")
-        if self._num_partitions == 0 or num == 0:
-            return []
-        parts = await self._run(lambda it: heapq.nsmallest(num, it, key=key))
-        return heapq.nsmallest(num, chain.from_iterable(parts), key=key)
 
     async def countByValue(self) -> defaultdict:
         def count_partition(it):
@@ -750,34 +496,3 @@ class RDD(PairRDDFunctions):
         finally:
             if nxt is not None:
                 nxt.cancel()  # also marks a failure of a finished prefetch as seen
-
-
-def _engine_function(f: Callable) -> bool:
-    """A builtin, or a closure-free function of asyncspark itself: it cannot reach a user's
-    RDD, so the per-job nested-use search (hot for count/collect) can skip it."""
-    if not isinstance(f, types.FunctionType):
-        return isinstance(f, (type, types.BuiltinFunctionType))
-    return f.__closure__ is None and f.__module__.startswith("asyncspark.")
-
-
-def _fail_on_stopiteration(f: Callable) -> Callable:
-    """``f``, with a ``StopIteration`` it raises turned into a ``RuntimeError``.
-
-    A ``StopIteration`` escaping a user function would otherwise end the iteration that
-    called it, silently dropping the rest of the partition (PySpark's SPARK-23754).
-    """
-    def wrapper(*args, **kwargs):
-        try:
-            return f(*args, **kwargs)
-        except StopIteration as exc:
-            raise RuntimeError(STOP_ITERATION_MSG) from exc
-
-    return wrapper
-
-
-def _comparable(x) -> bool:
-    if x is None:
-        return False
-    return not (type(x) is float and math.isnan(x))
-
-

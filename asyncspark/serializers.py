@@ -12,7 +12,8 @@ import cloudpickle
 
 from .errors import AsyncSparkError, SerializationError
 
-__all__ = ["describe_unpicklable", "dumps_closure", "dumps_result", "loads", "refuse_nested_use"]
+__all__ = ["DRIVER_ONLY", "describe_unpicklable", "dumps_closure", "dumps_result", "loads",
+           "refuse_nested_use"]
 
 PROTOCOL = 5
 loads = pickle.loads
@@ -107,18 +108,21 @@ _NESTED_USE_MSG = (
     "inside of the rdd1.map transformation (SPARK-5063)")
 
 
+DRIVER_ONLY = "_asyncspark_driver_only_"
+"""Class attribute that marks driver-only objects: ``RDD`` sets it to ``"rdd"``, ``Context``
+to ``"context"``. ``refuse_nested_use`` recognises them by it, without importing them."""
+
+
 def refuse_nested_use(fn: Any, desc: str) -> None:
     """Raise ``RuntimeError`` if ``fn`` reaches an RDD or a Context through its closure
     variables, the globals it names, its defaults or the attributes of objects in them."""
-    from .context import Context
-    from .rdd import RDD
-
     seen: set[int] = set()
 
     def find(obj: Any, depth: int) -> str | None:
-        if isinstance(obj, RDD):
+        kind = getattr(type(obj), DRIVER_ONLY, None)
+        if kind == "rdd":
             return f"{obj!r}"
-        if isinstance(obj, Context):
+        if kind == "context":
             return "the Context"
         if depth > 4 or id(obj) in seen:
             return None

@@ -1,3 +1,5 @@
+"""``python -m asyncspark.bench``: the scheduler benchmarks (same as ``asyncspark bench``)."""
+
 import sys
 
 from .main import main

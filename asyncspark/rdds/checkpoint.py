@@ -34,8 +34,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._files import atomic_file
+from ..dependency import OneToOneDependency
 from ..errors import CheckpointBlockLostError
+from ..planner import bump_lineage_version, walk
 from ..rdd import RDD
+from ..runtime import get_env
+from ..serializers import dumps_result
+from ..taskcontext import TaskContext
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -78,7 +83,7 @@ def mark(rdd: RDD, local: bool) -> None:
                 f"{'locally ' if local else ''}checkpointed as well")
         return
     rdd.__dict__["_checkpoint"] = _CheckpointData(local)
-    ctx._checkpoints_pending += 1
+    ctx.count_pending_checkpoint(1)
 
 
 def state(rdd: RDD) -> _CheckpointData | None:
@@ -88,27 +93,16 @@ def state(rdd: RDD) -> _CheckpointData | None:
 async def checkpoint_marked(ctx: Context, final: RDD) -> None:
     """After a job on ``final``: write the marked RDDs of its lineage, as Spark's
     ``doCheckpoint`` (a marked RDD's own ancestors are not visited)."""
-    marked: list[RDD] = []
-    seen: set[int] = set()
-    stack = [final]
-    while stack:
-        r = stack.pop()
-        if id(r) in seen:
-            continue
-        seen.add(id(r))
-        data = r.__dict__.get("_checkpoint")
-        if data is not None:
-            if data.state == "marked":
-                marked.append(r)
-            continue
-        stack.extend(d.rdd for d in r._deps)
+    def has_checkpoint(r: RDD) -> bool:
+        return r.__dict__.get("_checkpoint") is not None
+
+    marked = [r for r in walk(final, stop=has_checkpoint)
+              if (data := r.__dict__.get("_checkpoint")) is not None and data.state == "marked"]
     for r in marked:
         await _write(ctx, r)
 
 
 async def _write(ctx: Context, rdd: RDD) -> None:
-    from ..dependency import OneToOneDependency
-
     data: _CheckpointData = rdd.__dict__["_checkpoint"]
     if data.state != "marked":
         return
@@ -116,11 +110,11 @@ async def _write(ctx: Context, rdd: RDD) -> None:
     try:
         n = rdd._num_partitions
         if data.local:
-            locations = await ctx._run_job(rdd, _WritePartition(None, rdd.id))
+            locations = await ctx.run_job(rdd, _WritePartition(None, rdd.id))
             cp: CheckpointRDD = LocalCheckpointRDD(ctx, rdd.id, locations)
         else:
             path = os.path.join(ctx.getCheckpointDir(), f"rdd-{rdd.id}")  # type: ignore[arg-type]
-            await ctx._run_job(rdd, _WritePartition(path, rdd.id))
+            await ctx.run_job(rdd, _WritePartition(path, rdd.id))
             written = await asyncio.to_thread(_count_parts, path) if n else 0
             if written != n:
                 raise RuntimeError(
@@ -134,18 +128,12 @@ async def _write(ctx: Context, rdd: RDD) -> None:
     rdd._deps = [OneToOneDependency(cp)]
     data.rdd = cp
     data.state = "done"
-    ctx._checkpoints_pending -= 1
-    _bump_lineage_version()
+    ctx.count_pending_checkpoint(-1)
+    bump_lineage_version()
 
 
 def _count_parts(path: str) -> int:
     return sum(1 for f in os.listdir(path) if f.startswith("part-") and ".tmp-" not in f)
-
-
-def _bump_lineage_version() -> None:
-    from .. import rdd as rdd_module
-
-    rdd_module._lineage_version[0] += 1
 
 
 _base_keys: frozenset[str] | None = None
@@ -182,8 +170,6 @@ class _WritePartition:
         self.rdd_id = rdd_id
 
     def __call__(self, it: Iterator) -> Any:
-        from ..serializers import dumps_result
-        from ..taskcontext import TaskContext
 
         ctx = TaskContext.get()
         assert ctx is not None, "checkpoint writes run in tasks"
@@ -203,7 +189,6 @@ class _WritePartition:
                 f.write(dumps_result(batch))
         if self.directory is not None:
             return None
-        from ..runtime import get_env
 
         env = get_env()
         return [env.executor_id, env.host, path]

@@ -49,7 +49,7 @@ class ParallelCollectionRDD(RDD):
         lo, hi = slice_bounds(len(data), n, split)
         return iter(data[lo:hi])
 
-    def _plain_picklable(self) -> bool:
+    def plain_picklable(self) -> bool:
         """Whether plain pickle ships this RDD as cloudpickle would: a range, or a few
         values of builtin atomic types (anything else, e.g. instances of classes defined
         in the driver's ``__main__``, needs cloudpickle's by-value pickling)."""

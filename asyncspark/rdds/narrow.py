@@ -51,7 +51,7 @@ class MapPartitionsRDD(RDD):
     def compute(self, split: int, task_ctx) -> Iterator:
         return iter(self._func(split, self._parent.iterator(split, task_ctx)))
 
-    def _functions(self):
+    def user_functions(self):
         return self._user_funcs
 
 
@@ -135,13 +135,13 @@ class ZippedWithIndexRDD(RDD):
         self._starts: list[int] | None = None
         super().__init__(prev.ctx, [OneToOneDependency(prev)], prev._num_partitions)
 
-    async def _prepare_self(self) -> None:
+    async def prepare_self(self) -> None:
         if self._starts is not None:
             return
         n = self._num_partitions
         starts = [0]
         if n > 1:
-            counts = await self.ctx._run_job(self._prev, count, range(n - 1))
+            counts = await self.ctx.run_job(self._prev, count, range(n - 1))
             for c in counts:
                 starts.append(starts[-1] + c)
         self._starts = starts

@@ -9,6 +9,8 @@ import subprocess
 import threading
 from collections.abc import Iterator
 
+from ..taskcontext import TaskContext
+
 __all__ = ["Sampler", "pipe_partition"]
 
 
@@ -63,7 +65,6 @@ def pipe_partition(args, command, extra_env, check_code, iterator):
     ``TaskContext``, and an error it meets fails the task (after the output read so far)
     instead of silently ending the command's input early.
     """
-    from ..taskcontext import TaskContext
 
     env = {**os.environ, **extra_env} if extra_env else None
     task_ctx = TaskContext.get()

@@ -13,8 +13,13 @@ from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ..dependency import Aggregator, OneToOneDependency, ShuffleDependency, identity
+from ..dependency import OneToOneDependency, ShuffleDependency
+from ..functions import Aggregator, identity
 from ..rdd import RDD
+from ..runtime import get_env
+from ..shuffle.reader import shuffle_records
+from ..shuffle.sorter import FIRST_ITEM, ExternalMerger, ExternalSorter
+from ..taskcontext import TaskContext
 
 if TYPE_CHECKING:
     from ..partitioner import RangePartitioner
@@ -47,7 +52,6 @@ class PendingRangePartitioner:
 
 
 def _budget() -> tuple[int, str]:
-    from ..runtime import get_env
 
     env = get_env()
     return env.settings.shuffle_memory, env.local_dir
@@ -67,10 +71,10 @@ class ShuffledRDD(RDD):
         self.partitioner = partitioner
         # Only sortByKey's sampling needs the driver before a job: other shuffles spare
         # every action a walk of their lineage.
-        self._needs_prepare = (isinstance(partitioner, PendingRangePartitioner)
-                               or prev._needs_prepare)
+        self.needs_prepare = (isinstance(partitioner, PendingRangePartitioner)
+                               or prev.needs_prepare)
 
-    def _functions(self):
+    def user_functions(self):
         """The user's functions in this shuffle (aggregation, partitioning, sort key),
         for the checks before a job is submitted."""
         dep = self._dep
@@ -86,7 +90,7 @@ class ShuffledRDD(RDD):
             funcs.append((self._what, partition_func))
         return funcs
 
-    async def _prepare_self(self) -> None:
+    async def prepare_self(self) -> None:
         """sortByKey: sample the keys (as PySpark: count, then ~20 keys per partition)
         and fix the range partitioner's bounds before the first job runs."""
         dep = self._dep
@@ -134,7 +138,6 @@ class ShuffledRDD(RDD):
         self.partitioner = partitioner
 
     def compute(self, split: int, task_ctx) -> Iterator:
-        from ..shuffle.reader import shuffle_records
 
         dep = self._dep
         records = shuffle_records(dep.shuffle_id, split)
@@ -199,7 +202,6 @@ class SortPartition:
 
 
 def _sorted(records, ascending: bool, keyfunc) -> Iterator:
-    from ..shuffle.sorter import FIRST_ITEM, ExternalSorter
 
     budget, spill_dir = _budget()
     sorter = ExternalSorter(budget, spill_dir)
@@ -208,7 +210,6 @@ def _sorted(records, ascending: bool, keyfunc) -> Iterator:
 
 
 def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
-    from ..shuffle.sorter import ExternalMerger
 
     budget, spill_dir = _budget()
     merger = ExternalMerger(aggregator, budget, spill_dir)
@@ -231,7 +232,6 @@ def _reporting_spills(items: Iterator, spiller) -> Iterator:
 
 def _report_when_done(items: Iterator, spiller) -> Iterator:
     yield from items
-    from ..taskcontext import TaskContext
 
     ctx = TaskContext.get()
     if ctx is not None:
@@ -271,7 +271,6 @@ class CoGroupedRDD(RDD):
         self._slots = [tuple(s) for s in slots]
 
     def compute(self, split: int, task_ctx) -> Iterator:
-        from ..shuffle.reader import shuffle_records
 
         n = self._n
 

@@ -52,10 +52,11 @@ from operator import itemgetter
 from typing import Any
 
 from .._accel import merge_into, merge_mode, sort_int_keys
-from ..dependency import Aggregator, identity
 from ..errors import SerializationError
+from ..functions import Aggregator, identity
+from ..sizes import estimate_size
 
-__all__ = ["FIRST_ITEM", "ExternalMerger", "ExternalSorter", "estimate_size", "identity"]
+__all__ = ["FIRST_ITEM", "ExternalMerger", "ExternalSorter"]
 
 _getsizeof = sys.getsizeof
 _PICKLE_PROTOCOL = 5
@@ -67,48 +68,8 @@ _MAX_FANIN = 64  # sorted runs read at once, at most; more are merged in several
 _MAX_DEPTH = 3  # spill levels (64**3 x the budget) before merging in memory regardless
 _SAMPLES = 32  # dict entries sampled per full estimate
 _MAX_HEAVY = 16
-_ATOMIC = frozenset({int, float, str, bytes, bool, type(None), complex})
 _END = object()
 
-
-
-def estimate_size(obj: Any, depth: int = 3) -> int:
-    """Approximate bytes held by ``obj`` and the objects it references, ``depth`` levels
-    deep: ``sys.getsizeof`` of the object, of a tuple's/list's/set's/dict's elements (all
-    when there are at most 8, else 8 evenly spaced ones scaled to the length) and of an
-    instance's ``__dict__``. Objects referenced twice are counted twice.
-
-    >>> estimate_size(1) == sys.getsizeof(1)
-    True
-    >>> estimate_size(("ab", [1, 2])) > sys.getsizeof(("ab", [1, 2]))
-    True
-    """
-    size = _getsizeof(obj)
-    t = type(obj)
-    if depth <= 0 or t in _ATOMIC:
-        return size
-    depth -= 1
-    if isinstance(obj, (tuple, list)):
-        n = len(obj)
-        if n <= 8:
-            for x in obj:
-                size += estimate_size(x, depth)
-            return size
-        step = n // 8
-        return size + sum(estimate_size(obj[i], depth) for i in range(0, 8 * step, step)) * n // 8
-    if isinstance(obj, (set, frozenset)):
-        n = len(obj)
-        sampled = sum(estimate_size(x, depth) for x in islice(obj, 8))
-        return size + sampled * n // min(n, 8) if n else size
-    if isinstance(obj, dict):
-        n = len(obj)
-        sampled = sum(estimate_size(k, depth) + estimate_size(v, depth)
-                      for k, v in islice(obj.items(), 8))
-        return size + sampled * n // min(n, 8) if n else size
-    d = getattr(obj, "__dict__", None)
-    if type(d) is dict:
-        size += estimate_size(d, depth)
-    return size
 
 
 FIRST_ITEM = itemgetter(0)  # sort key of records by their key, as sortByKey sorts

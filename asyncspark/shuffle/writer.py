@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 
 from .._accel import MODE_CELLS, MODE_LIST, bucket_hash, bucket_range, merge_into, merge_mode
-from ..dependency import identity
+from ..functions import identity
 from ..runtime import get_env
 from ..taskcontext import TaskContext
 from .batch import BatchEncoder

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..pending import PendingRequests
 from ..runtime import get_env
-from ..shuffle.sorter import estimate_size
+from ..sizes import estimate_size
 from ..threads import call_on_loop
 from ..transport.messages.blocks import BlockQuery, BlockUpdates
 from .disk_store import DiskStore

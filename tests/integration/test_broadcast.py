@@ -12,6 +12,7 @@ import pytest
 import asyncspark
 from asyncspark import Broadcast, JobFailedError
 from asyncspark.errors import BroadcastDestroyedError
+from asyncspark.planner import task_binary
 from asyncspark.runtime import get_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -41,7 +42,7 @@ async def test_value_is_fetched_once_per_executor(sc):
 async def test_task_binary_carries_a_reference_only(sc):
     b = sc.broadcast(os.urandom(1 << 20))
     rdd = sc.parallelize([0], 1).map(lambda x: len(b.value))
-    assert len(sc._task_binary(rdd, list)) < 20_000
+    assert len(task_binary(rdd, list)) < 20_000
     assert await rdd.collect() == [1 << 20]
 
 

@@ -46,7 +46,7 @@ async def test_checkpoint_truncates_the_lineage(sc, tmp_path):
     debug = sums.toDebugString().decode()
     assert "ReliableCheckpointRDD" in debug
     assert "ShuffledRDD" not in debug
-    assert sc._shuffle_graph(sums) == ([], {})  # no stage before the result stage
+    assert sc._stages.shuffle_graph(sums) == ([], {})  # no stage before the result stage
     # read back from the files, also by children
     assert dict(await sums.collect()) == expected
     assert await sums.map(lambda kv: kv[1]).sum() == sum(expected.values())

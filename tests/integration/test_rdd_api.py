@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncspark import JobFailedError, StatCounter, TaskContext
+from asyncspark.planner import task_binary
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -899,11 +900,11 @@ async def test_small_driver_data_pickles_plainly_but_local_classes_by_value(sc):
     from asyncspark._accel import count
 
     plain = sc.parallelize([1, "a", None], 1)
-    binary = sc._task_binary(plain, count)
+    binary = task_binary(plain, count)
     assert pickle.loads(binary)[0]._data == [1, "a", None]
     assert b"cloudpickle" not in binary  # the plain pickle fast path
     local = sc.parallelize([Local(1), Local(2)], 2)
-    assert b"cloudpickle" in sc._task_binary(local, count)
+    assert b"cloudpickle" in task_binary(local, count)
     assert await local.collect() == [Local(1), Local(2)]
     assert await local.count() == 2
     assert await plain.count() == 3

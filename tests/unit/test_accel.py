@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncspark import _accel
-from asyncspark.dependency import append_to, extend_with, to_list
+from asyncspark.functions import append_to, extend_with, to_list
 
 try:
     from asyncspark import _speedups

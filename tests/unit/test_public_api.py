@@ -41,3 +41,13 @@ def test_storage_levels_as_pyspark():
     assert repr(StorageLevel.DISK_ONLY_2) == "StorageLevel(True, False, False, False, 2)"
     assert str(StorageLevel.MEMORY_AND_DISK_SER_2) == "Disk Memory Serialized 2x Replicated"
     assert StorageLevel(False, True, False, True) == StorageLevel.MEMORY_ONLY
+
+
+def test_driver_only_markers():
+    """serializers.refuse_nested_use recognises RDDs and the Context by a class marker."""
+    from asyncspark.context import Context
+    from asyncspark.rdd import RDD
+    from asyncspark.serializers import DRIVER_ONLY
+
+    assert getattr(RDD, DRIVER_ONLY) == "rdd"
+    assert getattr(Context, DRIVER_ONLY) == "context"

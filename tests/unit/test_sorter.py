@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asyncspark.dependency import Aggregator
 from asyncspark.errors import SerializationError
-from asyncspark.shuffle.sorter import ExternalMerger, ExternalSorter, estimate_size, identity
+from asyncspark.functions import Aggregator, identity
+from asyncspark.shuffle.sorter import ExternalMerger, ExternalSorter
+from asyncspark.sizes import estimate_size
 
 FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow,
