@@ -57,13 +57,8 @@ class AggregateRDDFunctions:
         seqOp = _fail_on_stopiteration(seqOp)
         combOp = _fail_on_stopiteration(combOp)
 
-        def aggregate_partition(it):
-            acc = copy.deepcopy(zeroValue)
-            for x in it:
-                acc = seqOp(acc, x)
-            yield acc
-
-        partial = self.mapPartitions(aggregate_partition)
+        fold = _partition_folder(zeroValue, seqOp)
+        partial = self.mapPartitions(lambda it: iter((fold(it),)))
         n = partial.getNumPartitions()
         scale = max(math.ceil(n ** (1.0 / depth)), 2)
         while n > scale + n / scale:
@@ -193,6 +188,18 @@ class AggregateRDDFunctions:
             return []
         parts = await self._run(lambda it: heapq.nsmallest(num, it, key=key))
         return heapq.nsmallest(num, chain.from_iterable(parts), key=key)
+
+
+def _partition_folder(zeroValue: Any, seqOp: Callable) -> Callable:
+    """A function folding one partition's records into its own copy of ``zeroValue``."""
+
+    def fold(it):
+        acc = copy.deepcopy(zeroValue)
+        for x in it:
+            acc = seqOp(acc, x)
+        return acc
+
+    return fold
 
 
 def _fail_on_stopiteration(f: Callable) -> Callable:

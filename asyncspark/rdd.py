@@ -29,7 +29,7 @@ from ._accel import (
     count,
     pipe,
 )
-from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration
+from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration, _partition_folder
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
 from .planner import check_no_nested_use
@@ -409,12 +409,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         seqOp = _fail_on_stopiteration(seqOp)
         combOp = _fail_on_stopiteration(combOp)
 
-        def func(it):
-            acc = copy.deepcopy(zeroValue)
-            for x in it:
-                acc = seqOp(acc, x)
-            return acc
-
+        func = _partition_folder(zeroValue, seqOp)
         return _reduce(combOp, await self._run(func), copy.deepcopy(zeroValue))
 
     async def countByValue(self) -> defaultdict:
