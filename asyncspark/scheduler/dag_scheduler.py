@@ -2,9 +2,11 @@
 
 ``_event_loop`` is the only code that reads or writes scheduler state. Any coroutine or
 thread may ``post()`` an event. Handlers are synchronous: ``handle(event)`` mutates state
-and returns commands (``SubmitTaskSet``, ``CancelTasks``, ``CompleteJob``, ``FailJob``,
-``PostListener``); ``_event_loop`` alone turns commands into calls on the task scheduler,
-job waiters and the listener bus. Tests drive ``handle`` with no processes at all.
+and returns commands (``SubmitTaskSet``, ``CancelTasks``, ``TaskResult``, ``CompleteJob``,
+``FailJob``, ``PostListener``, ``UpdateAccumulators``, ``ScheduleEvent``); ``_execute``
+alone turns commands into calls on the task scheduler, job waiters, accumulators, timers
+and the listener bus: handlers write no other object's state. Each handled event is kept
+in a bounded history (``story(stage_id)``). Tests drive ``handle`` with no processes.
 
 Fault tolerance (Spark's): a task that cannot fetch a shuffle block fails with
 ``FetchFailed``; the scheduler unregisters that map output and every output of the
@@ -54,6 +56,7 @@ from .events import (
     ScheduleEvent,
     StopScheduler,
     SubmitTaskSet,
+    TaskResult,
     TaskSetFailed,
     UpdateAccumulators,
 )
@@ -212,6 +215,8 @@ class DAGScheduler:
             t = type(cmd)
             if t is SubmitTaskSet:
                 ts.submit_tasks(cmd.taskset)
+            elif t is TaskResult:
+                cmd.waiter.task_succeeded(cmd.index, cmd.result)
             elif t is CompleteJob:
                 cmd.waiter.succeed()
             elif t is FailJob:
@@ -343,7 +348,6 @@ class DAGScheduler:
                             ev.partitions, ev.job_id, ev.binary, parents)
         stage.cached_rdds = ev.cached_rdds
         job = ActiveJob(ev.job_id, stage, ev.waiter, ev.properties, now)
-        ev.waiter.job_id = ev.job_id
         self.jobs[ev.job_id] = job
         if self.tracer is not None:
             self.tracer.stage_created(ev.job_id)
@@ -412,8 +416,7 @@ class DAGScheduler:
         if ev.accumulator_updates is not None:  # once per partition of a result stage
             cmds.append(UpdateAccumulators(ev.accumulator_updates))
         job = self.jobs[stage.job_id]
-        job.waiter.results[index] = ev.result
-        job.waiter.finished += 1
+        cmds.append(TaskResult(job.waiter, index, ev.result))
         if stage.num_done == len(stage.partitions):
             self.running.discard(stage)
             cmds.extend(self._finish_job(job, None))

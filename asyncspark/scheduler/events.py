@@ -1,5 +1,6 @@
-"""Scheduler events (inputs of the DAGScheduler's one logic coroutine) and the commands
-its handlers emit (turned into I/O by ``_event_loop`` only)."""
+"""Scheduler events (inputs of the DAGScheduler's one logic coroutine), the commands its
+handlers emit (turned into calls by ``_event_loop`` only), and the commands the
+TaskScheduler's core emits (turned into I/O by its driver, ``task_scheduler.py``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,35 @@ from ..transport.messages.tasks import TaskEndReason
 from .stage import JobWaiter, ShuffleInfo, TaskSet
 
 __all__ = [
-    "AllJobsCancelled", "BeginEvent", "CancelTasks", "CompleteJob", "CompletionEvent",
-    "ExecutorAdded", "ExecutorLost", "FailJob", "JobCancelled", "JobGroupCancelled",
-    "JobSubmitted", "PostListener", "ResubmitFailedStages", "ScheduleEvent", "StopScheduler",
-    "SubmitTaskSet", "TaskSetFailed", "UpdateAccumulators",
+    "AllJobsCancelled",
+    # TaskScheduler commands
+    "ArmTimer",
+    "BeginEvent",
+    "CancelTasks",
+    "CancelTimer",
+    "CompleteJob",
+    "CompletionEvent",
+    "DiscardResult",
+    "ExecutorAdded",
+    "ExecutorLost",
+    "FailJob",
+    "ForgetExecutorBlocks",
+    "JobCancelled",
+    "JobGroupCancelled",
+    "JobSubmitted",
+    "KillExecutor",
+    "Launch",
+    "PostEvents",
+    "PostListener",
+    "ReadResult",
+    "ResubmitFailedStages",
+    "ScheduleEvent",
+    "SendKill",
+    "StopScheduler",
+    "SubmitTaskSet",
+    "TaskResult",
+    "TaskSetFailed",
+    "UpdateAccumulators",
 ]
 
 
@@ -131,6 +157,15 @@ class CompleteJob:
 
 
 @dataclass(slots=True)
+class TaskResult:
+    """Hand a result task's value to its job's waiter (Spark's ``JobListener.taskSucceeded``)."""
+
+    waiter: JobWaiter
+    index: int
+    result: Any
+
+
+@dataclass(slots=True)
 class FailJob:
     waiter: JobWaiter
     error: BaseException
@@ -154,3 +189,76 @@ class UpdateAccumulators:
     """Merge a successful task's accumulator updates into the driver's accumulators."""
 
     updates: bytes
+
+
+# -- TaskScheduler commands: what its core (task_core.py) asks its driver to do ----------
+
+@dataclass(slots=True)
+class Launch:
+    """Write ``msgs`` (binaries, map outputs, one ``LaunchTasks``) to the executor's task
+    channel in one go; ``task_ids`` are the launched tasks."""
+
+    executor: Any  # task_core.ExecutorData
+    msgs: list
+    task_ids: list
+
+
+@dataclass(slots=True)
+class SendKill:
+    """Send ``KillTask`` on the executor's control channel."""
+
+    executor: Any
+    task_id: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ArmTimer:
+    """Call the core's ``timer_fired(key)`` in ``delay`` seconds, replacing a timer with
+    the same key (``"locality"``, ``"speculation"``, or a task id for a kill deadline)."""
+
+    key: Any
+    delay: float
+
+
+@dataclass(slots=True)
+class CancelTimer:
+    key: Any
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """Read a result sent as a file, then report it with the core's ``result_read``."""
+
+    task: Any  # task_core.RunningTask
+    executor_id: str
+    path: str
+    size: int
+    metrics: dict | None
+
+
+@dataclass(slots=True)
+class DiscardResult:
+    """Remove a result file nobody will read."""
+
+    path: str
+
+
+@dataclass(slots=True)
+class KillExecutor:
+    executor_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ForgetExecutorBlocks:
+    """The executor is lost: its cached blocks are gone, leases it held pass on."""
+
+    executor_id: str
+
+
+@dataclass(slots=True)
+class PostEvents:
+    """Queue ``events`` for the DAGScheduler, in order, as one item."""
+
+    events: list

@@ -1,12 +1,13 @@
-"""Scheduler state objects: jobs, stages, task sets, job waiters."""
+"""Scheduler state objects: jobs, stages, task sets, job waiters, executors."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["ActiveJob", "JobWaiter", "ResultStage", "ShuffleInfo", "ShuffleMapStage", "Stage",
-           "TaskSet"]
+__all__ = ["ActiveJob", "ExecutorData", "JobWaiter", "ResultStage", "ShuffleInfo",
+           "ShuffleMapStage", "Stage", "TaskSet"]
 
 
 class JobWaiter:
@@ -19,6 +20,10 @@ class JobWaiter:
         self.results: list = [None] * num_tasks
         self.finished = 0
         self.job_id = job_id
+
+    def task_succeeded(self, index: int, result: Any) -> None:
+        self.results[index] = result
+        self.finished += 1
 
     def succeed(self) -> None:
         if not self.future.done():
@@ -130,3 +135,25 @@ class ActiveJob:
     waiter: JobWaiter
     properties: dict
     submitted_at: float
+
+
+class ExecutorData:
+    """The driver's view of one registered executor. ``conn`` and ``control`` are the
+    driver's to write to; the core only keeps the bookkeeping."""
+
+    __slots__ = ("binaries", "conn", "control", "forget", "free", "host", "id", "map_epochs",
+                 "pid", "running", "slots")
+
+    def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0,
+                 control: Any = None):
+        self.id = executor_id
+        self.host = host
+        self.conn = conn  # the task channel: launches (and what they need) go here
+        self.control = control if control is not None else conn  # kills go here
+        self.slots = slots
+        self.free = slots
+        self.pid = pid
+        self.binaries: set[int] = set()
+        self.forget: list[int] = []
+        self.running: set[int] = set()
+        self.map_epochs: dict[int, int] = {}  # shuffle id -> MapOutputs epoch it has

@@ -1,10 +1,12 @@
-"""TaskScheduler: hands tasks of submitted task sets to free executor slots, FIFO across
-jobs, and turns executor status reports into ``CompletionEvent``s for the DAGScheduler.
+"""TaskScheduler: the thin driver of the task scheduling core (``task_core.py``).
 
-Runs on the driver's event loop, called from the DAGScheduler's command execution and
-from executor connections' callbacks; it never blocks and never awaits. Launches to one
-executor go out in one write: the stage's task binary first if that executor does not
-have it yet, then one ``LaunchTasks`` frame listing every task assigned in this round.
+The core decides (which task goes to which free slot, what a status frame means, when
+a task set fails); this module does what it decides, and nothing else: writes launches
+and kills to executor connections, arms and cancels loop timers, reads result files in
+a thread, removes lost executors' blocks, kills executors through the backend and posts
+events to the DAGScheduler. It runs on the driver's event loop, called from the
+DAGScheduler's command execution and from executor connections' callbacks; it never
+blocks and never awaits (result files are read by tasks it spawns).
 """
 
 from __future__ import annotations
@@ -17,85 +19,36 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import (
-    LocalProtocolError,
-    ResultTooLargeError,
-    TaskResultLostError,
-)
-from ..serializers import loads
+from ..errors import LocalProtocolError, TaskResultLostError
 from ..shuffle.map_output_tracker import MapOutputTracker
-from ..transport.messages.tasks import (
-    FAILED,
-    FINISHED,
-    INDIRECT,
-    KILLED,
-    UPDATES_KEY,
-    ForgetBinaries,
-    KillTask,
-    LaunchTasks,
-    MapOutputs,
-    TaskBinary,
-    TaskEndReason,
-    decode_failure,
-    decode_ref,
-)
-from .commit_coordinator import OutputCommitCoordinator
+from ..transport.messages.tasks import KillTask
 from .events import (
-    BeginEvent,
-    CompletionEvent,
-    ExecutorAdded,
-    ExecutorLost,
-    TaskSetFailed,
+    ArmTimer,
+    CancelTimer,
+    DiscardResult,
+    ForgetExecutorBlocks,
+    KillExecutor,
+    Launch,
+    PostEvents,
+    ReadResult,
+    SendKill,
 )
 from .exclusion import ExclusionConf
-from .results import ResultSizeTracker, read_result_file
+from .results import read_result_file
 from .speculation import SpeculationConf
-from .stage import TaskSet
-from .task_set_manager import TaskSetManager
-from .trace import Tracer, now_ns
+from .stage import ExecutorData, TaskSet
+from .task_core import RunningTask, TaskSchedulerCore
+from .trace import Tracer
 
-__all__ = ["ExecutorData", "TaskScheduler"]
+__all__ = ["TaskScheduler"]
 
 log = logging.getLogger("asyncspark.scheduler")
 
-class ExecutorData:
-    """The driver's view of one registered executor."""
-
-    __slots__ = ("binaries", "conn", "control", "forget", "free", "host", "id", "map_epochs",
-                 "pid", "running", "slots")
-
-    def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0,
-                 control: Any = None):
-        self.id = executor_id
-        self.host = host
-        self.conn = conn  # the task channel: launches (and what they need) go here
-        self.control = control if control is not None else conn  # kills go here
-        self.slots = slots
-        self.free = slots
-        self.pid = pid
-        self.binaries: set[int] = set()
-        self.forget: list[int] = []
-        self.running: set[int] = set()
-        self.map_epochs: dict[int, int] = {}  # shuffle id -> MapOutputs epoch it has
-
-
-class _Task:
-    __slots__ = ("attempt", "executor_id", "index", "kill_handle", "kill_reason", "launched",
-                 "task_id", "tsm")
-
-    def __init__(self, task_id: int, tsm: TaskSetManager, index: int, attempt: int,
-                 executor_id: str, launched: float) -> None:
-        self.task_id = task_id
-        self.tsm = tsm
-        self.index = index
-        self.attempt = attempt
-        self.executor_id = executor_id
-        self.launched = launched
-        self.kill_handle: asyncio.TimerHandle | None = None
-        self.kill_reason = ""
-
 
 class TaskScheduler:
+    """Owns a ``TaskSchedulerCore`` and executes its commands (see the module docstring).
+    Its public methods are the core's inputs."""
+
     def __init__(self, post: Callable[[Any], None], *,
                  post_many: Callable[[list], None] | None = None, max_failures: int = 4,
                  kill_grace_period: float = 1.0, pipeline_depth: int = 0,
@@ -106,580 +59,176 @@ class TaskScheduler:
                  tracer: Tracer | None = None, locality_wait: float = 0.0,
                  block_master: Any = None, speculation: SpeculationConf | None = None,
                  exclusion: ExclusionConf | None = None, max_result_size: int = 0,
-                 result_timeout: float = 120.0) -> None:
+                 result_timeout: float = 120.0, clock: Callable[[], float] = time.monotonic,
+                 ) -> None:
+        self.core = TaskSchedulerCore(
+            clock=clock, max_failures=max_failures, kill_grace_period=kill_grace_period,
+            pipeline_depth=pipeline_depth, short_task_us=short_task_us,
+            listeners_active=listeners_active, map_outputs=map_outputs, tracer=tracer,
+            locality_wait=locality_wait, speculation=speculation, exclusion=exclusion,
+            max_result_size=max_result_size)
         self.post = post
-        # One queue item for all the events of a status frame (a batch of tasks).
+        # One queue item for all the events of one input (a status frame's completions).
         self.post_many = post_many or (lambda events: [post(e) for e in events])
         self.tracer = tracer
-        self.map_outputs = map_outputs
-        self.max_failures = max_failures
-        self.kill_grace_period = kill_grace_period
         self.kill_executor = kill_executor
-        self.listeners_active = listeners_active
-        self.executors: dict[str, ExecutorData] = {}
-        self.tsms: dict[int, TaskSetManager] = {}
-        self._ordered: list[TaskSetManager] = []
-        self.tasks: dict[int, _Task] = {}
-        # Short-task pipelining: once a task set's tasks are known to be short, each
-        # executor may hold up to `pipeline_depth` of them queued behind the running
-        # one (see _short_depth), so the executor never idles for a round trip.
-        # stage id -> [finished, total run us]
-        self.pipeline_depth = pipeline_depth
-        self.short_task_us = short_task_us
-        self._run_stats: dict[int, list] = {}
-        self._next_task_id = 0
-        self.clock = time.monotonic
-        # Delay scheduling for task sets with preferred locations (spark.locality.wait),
-        # and a revive when the wait of one of them runs out.
-        self.locality_wait = locality_wait
-        self._locality_timer: asyncio.TimerHandle | None = None
-        self._locality_at = 0.0
         self.block_master = block_master  # storage.master.BlockManagerMaster, or None
-        # Set by the backend when it can no longer provide any executor: task sets
-        # submitted then fail at once instead of waiting forever.
-        self.no_executors_reason: str | None = None
-        # Speculative copies of stragglers (spark.speculation), checked on a timer;
-        # exclusion of failing executors (spark.excludeOnFailure.enabled); which attempt
-        # of an output partition may commit it (saveAsTextFile).
-        self.speculation = speculation
-        self.exclusion = exclusion
-        self._speculation_timer: asyncio.TimerHandle | None = None
-        self.commits = OutputCommitCoordinator()
-        # spark.driver.maxResultSize per task set; results sent as files are read in a
-        # thread within result_timeout (spark.network.timeout): see results.py.
-        self.result_sizes = ResultSizeTracker(max_result_size)
+        # Results sent as files are read in a thread within result_timeout
+        # (spark.network.timeout): see results.py.
         self.result_timeout = result_timeout
+        self._timers: dict[Any, asyncio.TimerHandle] = {}
         self._result_reads: set[asyncio.Task] = set()
 
-    # -- task sets -----------------------------------------------------------------------
+    # The core's state, read by the backend, the context and tests.
+    @property
+    def executors(self) -> dict[str, ExecutorData]:
+        return self.core.executors
+
+    @property
+    def tsms(self) -> dict:
+        return self.core.tsms
+
+    @property
+    def tasks(self) -> dict[int, RunningTask]:
+        return self.core.tasks
+
+    # -- inputs --------------------------------------------------------------------------
 
     def submit_tasks(self, taskset: TaskSet) -> None:
-        if self.no_executors_reason is not None and not self.executors:
-            self.post(TaskSetFailed(taskset.stage_id, taskset.stage_attempt,
-                                    self.no_executors_reason))
-            return
-        tsm = TaskSetManager(taskset, self.max_failures, self.locality_wait, self.clock(),
-                             self.speculation, self.exclusion)
-        old = self.tsms.get(taskset.stage_id)
-        if old is not None:
-            # An earlier attempt of the stage (a fetch failure ended it): it launches no
-            # more; its running tasks finish and report as that attempt.
-            old.zombie = True
-            self._ordered.remove(old)
-        self.tsms[taskset.stage_id] = tsm
-        self._ordered.append(tsm)
-        if len(self._ordered) > 1:
-            self._ordered.sort(key=lambda m: m.taskset.priority)
-        if self.speculation is not None and self._speculation_timer is None:
-            self._speculation_timer = asyncio.get_running_loop().call_later(
-                self.speculation.interval, self._check_speculation)
-        self.revive()
-
-    def _remove(self, tsm: TaskSetManager) -> None:
-        tsm.zombie = True
-        self.result_sizes.forget(tsm)
-        if self.tsms.get(tsm.taskset.stage_id) is not tsm:
-            return  # already removed, or replaced by a later attempt of its stage
-        del self.tsms[tsm.taskset.stage_id]
-        self._ordered.remove(tsm)
-        self._run_stats.pop(tsm.taskset.stage_id, None)
-        self.commits.stage_ended(tsm.taskset.stage_id)
-        bid = tsm.taskset.binary_id
-        for ex in self.executors.values():
-            if bid in ex.binaries:
-                ex.binaries.discard(bid)
-                ex.forget.append(bid)
+        self._run(self.core.submit_tasks(taskset))
 
     def cancel_tasks(self, stage_id: int, reason: str) -> None:
         """Stop launching the stage's tasks and kill its running ones."""
-        tsm = self.tsms.get(stage_id)
-        if tsm is None:
-            return
-        self._remove(tsm)
-        self._kill_running(tsm, reason)
-
-    def _abort(self, tsm: TaskSetManager, message: str, exception: BaseException | None = None,
-               remote_traceback: str | None = None, why: str = "stage aborted") -> None:
-        """Fail the task set: no more launches, its running tasks killed, and the
-        DAGScheduler told (``TaskSetFailed``)."""
-        ts = tsm.taskset
-        self._remove(tsm)
-        self._kill_running(tsm, why)
-        self.post(TaskSetFailed(ts.stage_id, ts.stage_attempt, message, exception,
-                                remote_traceback))
-
-    def _kill_running(self, tsm: TaskSetManager, reason: str) -> None:
-        for task_id in list(tsm.running):
-            self._kill_task(task_id, reason)
-
-    def _kill_task(self, task_id: int, reason: str) -> None:
-        """Ask the task's executor to interrupt it; kill the executor if it has not
-        stopped within the grace period."""
-        task = self.tasks.get(task_id)
-        if task is None or task.kill_handle is not None:
-            return
-        ex = self.executors.get(task.executor_id)
-        if ex is None:
-            return
-        try:
-            ex.control.send(KillTask(task_id, reason[:500]))
-        except ConnectionError:
-            return
-        task.kill_reason = reason
-        task.kill_handle = asyncio.get_running_loop().call_later(
-            self.kill_grace_period, self._kill_deadline, task_id)
-
-    def _kill_deadline(self, task_id: int) -> None:
-        task = self.tasks.get(task_id)
-        if task is not None:
-            self.kill_executor(
-                task.executor_id,
-                f"task {task_id} did not stop within {self.kill_grace_period}s of being killed")
+        self._run(self.core.cancel_tasks(stage_id, reason))
 
     def abort_all(self, message: str) -> None:
         """Fail every task set, and later ones, while no executor can be started."""
-        self.no_executors_reason = message
-        for tsm in list(self._ordered):
-            self._remove(tsm)
-            ts = tsm.taskset
-            self.post(TaskSetFailed(ts.stage_id, ts.stage_attempt, message))
-
-    # -- offers --------------------------------------------------------------------------
+        self._run(self.core.abort_all(message))
 
     def revive(self) -> None:
         """Give pending tasks to free slots."""
-        ordered = self._ordered
-        if not ordered:
-            return
-        alive = self.executors.keys()
-        now = self.clock()
-        hosts = {e.host for e in self.executors.values()}
-        local = False  # some task set has preferred locations
-        begin = self.listeners_active()
-        floor = -self.pipeline_depth
-        for ex in self.executors.values():
-            if ex.free <= floor:
-                continue
-            msgs: list = []
-            launches: list = []
-            while True:
-                if ex.free > 0:
-                    for tsm in ordered:
-                        index = tsm.next_task(ex.id, alive, ex.host, now, hosts)
-                        if index is not None:
-                            break
-                    else:
-                        break
-                elif ex.free > floor:
-                    tsm = self._first_pending(ordered)
-                    if tsm is None or ex.free <= -self._short_depth(tsm):
-                        break
-                    index = tsm.next_task(ex.id, alive, ex.host, now, hosts)
-                    if index is None:
-                        break
-                else:
-                    break
-                ts = tsm.taskset
-                task_id = self._next_task_id
-                self._next_task_id = task_id + 1
-                attempt = tsm.launched(task_id, index, ex.id, now)
-                self.tasks[task_id] = _Task(task_id, tsm, index, attempt, ex.id, now)
-                ex.free -= 1
-                ex.running.add(task_id)
-                if ts.binary_id not in ex.binaries:
-                    ex.binaries.add(ts.binary_id)
-                    msgs.append(TaskBinary(ts.binary_id, ts.binary))
-                for sid in ts.shuffle_reads:
-                    epoch = self.map_outputs.epoch(sid)  # type: ignore[union-attr]
-                    if ex.map_epochs.get(sid) != epoch:
-                        ex.map_epochs[sid] = epoch
-                        msgs.append(MapOutputs(
-                            sid, epoch, self.map_outputs.statuses(sid)))  # type: ignore[union-attr]
-                partition = ts.partitions[index]
-                launches.append([task_id, ts.binary_id, partition, attempt, ts.stage_id])
-                if begin:
-                    self.post(BeginEvent(ts.stage_id, ts.stage_attempt, task_id, index,
-                                         partition, attempt, ex.id))
-            if launches:
-                if ex.forget:
-                    msgs.insert(0, ForgetBinaries(ex.forget))
-                    ex.forget = []
-                msgs.append(LaunchTasks(launches))
-                if self.tracer is not None:
-                    self.tracer.launched([launch[0] for launch in launches])
-                # Never blocks: the asyncio transport buffers what the socket does not
-                # take. What an executor that stopped reading can pile up is bounded
-                # (its slots plus the pipeline depth of launches, each binary once), and
-                # such an executor is declared lost by asyncspark.executor.heartbeatTimeout
-                # (tests/integration/test_executor_loss.py, SIGSTOP), its tasks re-run.
-                try:
-                    ex.conn.send_many(msgs)
-                except ConnectionError as exc:
-                    # The connection's close callback reports the executor lost, which
-                    # re-queues these tasks.
-                    log.debug("launch to executor %s failed: %s", ex.id, exc)
-                except LocalProtocolError as exc:
-                    self._launch_failed(ex, launches, exc)
+        self._run(self.core.revive())
 
-        for tsm in ordered:
-            if tsm.preferred is not None:
-                local = True
-                break
-        if local:
-            self._arm_locality_timer(now)
-        if self.exclusion is not None:
-            self._abort_unschedulable()
+    def executor_added(self, ex: ExecutorData) -> None:
+        self._run(self.core.executor_added(ex))
 
-    def _arm_locality_timer(self, now: float) -> None:
-        """Revive when the earliest locality wait of a task set runs out."""
-        deadlines = [d for m in self._ordered if (d := m.locality_deadline()) is not None]
-        if not deadlines:
-            return
-        at = min(deadlines)
-        timer = self._locality_timer
-        if timer is not None and not timer.cancelled() and self._locality_at <= at:
-            return
-        if timer is not None:
-            timer.cancel()
-        self._locality_at = at
-        self._locality_timer = asyncio.get_running_loop().call_later(
-            max(0.0, at - now) + 0.001, self._locality_expired)
+    def executor_lost(self, executor_id: str, reason: str, task_caused: bool = False) -> None:
+        """See ``TaskSchedulerCore.executor_lost``."""
+        self._run(self.core.executor_lost(executor_id, reason, task_caused))
 
-    def _locality_expired(self) -> None:
-        self._locality_timer = None
-        self.revive()
+    def status_update(self, executor_id: str, statuses: list, body: bytes) -> None:
+        self._run(self.core.status_update(executor_id, statuses, body))
 
-    def _launch_failed(self, ex: ExecutorData, launches: list, exc: Exception) -> None:
-        """The launch frames could not be encoded (e.g. a task binary over the frame
-        limit): fail those task sets rather than leave their tasks hanging."""
-        for task_id, *_ in launches:
-            task = self.tasks.pop(task_id, None)
-            if task is None:
-                continue
-            ex.free += 1
-            ex.running.discard(task_id)
-            tsm = task.tsm
-            tsm.running.pop(task_id, None)
-            ex.binaries.discard(tsm.taskset.binary_id)
-            if tsm.taskset.stage_id in self.tsms:
-                self._abort(tsm, f"cannot launch tasks of stage {tsm.taskset.stage_id}: {exc}")
-
-    @staticmethod
-    def _first_pending(ordered: list[TaskSetManager]) -> TaskSetManager | None:
-        for tsm in ordered:
-            if tsm.pending and not tsm.zombie:
-                return tsm
-        return None
-
-    def _short_depth(self, tsm: TaskSetManager) -> int:
-        """How many of the stage's tasks an executor may hold queued behind its running
-        one: none until 4 have finished, none if they are not short; else as many as
-        run in ``short_task_us`` on average (so a queue drains in about that time,
-        however late the rest of the stage finds a free executor), at most
-        ``pipeline_depth``. Tiny tasks need deep queues: a round trip to the driver
-        costs more than a hundred of them."""
-        stats = self._run_stats.get(tsm.taskset.stage_id)
-        if stats is None or stats[0] < 4 or stats[1] >= self.short_task_us * stats[0]:
-            return 0
-        return min(self.pipeline_depth, int(self.short_task_us * stats[0] / max(stats[1], 1)))
-
-    # -- executors -----------------------------------------------------------------------
+    def ask_commit(self, executor_id: str, stage_id: int, partition: int,
+                   task_id: int) -> str | None:
+        """May attempt ``task_id`` commit its output of ``partition``? None if it may,
+        else why not."""
+        return self.core.ask_commit(executor_id, stage_id, partition, task_id)
 
     def send_to_all(self, msg: Any) -> None:
         """Send ``msg`` on every executor's task channel, ahead of later launches
         (``RemoveBroadcast``); an executor whose connection is gone is skipped."""
-        for ex in self.executors.values():
+        for ex in self.core.executors.values():
             try:
                 ex.conn.send(msg)
             except ConnectionError:
                 continue
 
-    def executor_added(self, ex: ExecutorData) -> None:
-        self.no_executors_reason = None
-        self.executors[ex.id] = ex
-        self.post(ExecutorAdded(ex.id, ex.host))
-        self.revive()
-
-    def executor_lost(self, executor_id: str, reason: str, task_caused: bool = False) -> None:
-        """Fail the executor's tasks as executor-lost (not counted against
-        ``maxFailures``), except, when ``task_caused`` (the process died of a crash
-        signal or exited on its own), the one it was running: that counts."""
-        if self.block_master is not None:
-            # Its cached blocks are gone (off-heap ones stay); leases it held pass on.
-            self.block_master.remove_executor(executor_id)
-        ex = self.executors.pop(executor_id, None)
-        if ex is None:
-            return
-        culprit = min(ex.running) if task_caused and ex.running else None  # runs first
-        for task_id in sorted(ex.running):
-            task = self.tasks.pop(task_id, None)
-            if task is None:
-                continue
-            if task.kill_handle is not None:
-                task.kill_handle.cancel()
-            tsm = task.tsm
-            counts = task_id == culprit
-            _, abort = tsm.failed(task_id, executor_id, counts=counts)
-            ts = tsm.taskset
-            self.commits.task_ended(ts.stage_id, ts.partitions[task.index], task_id, False)
-            message = (f"executor {executor_id} lost while running this task: {reason}"
-                       if counts else f"executor {executor_id} lost: {reason}")
-            self.post(CompletionEvent(
-                ts.stage_id, ts.stage_attempt, task_id, task.index, ts.partitions[task.index],
-                executor_id, False,
-                reason=TaskEndReason("executor_lost", message, counts=counts),
-                duration=self.clock() - task.launched))
-            if abort:
-                self._abort(
-                    tsm,
-                    f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} failed "
-                    f"{tsm.failures[task.index]} times, most recent failure: Lost task "
-                    f"{task.index}.{task.attempt} (TID {task_id}): {message}")
-        self.post(ExecutorLost(executor_id, reason))
-        self.revive()
-
-    # -- speculation, exclusion, output commits ------------------------------------------
-
-    def _check_speculation(self) -> None:
-        """Timer (every ``spark.speculation.interval`` while task sets run): mark
-        stragglers speculatable and offer them to free slots."""
-        self._speculation_timer = None
-        if not self._ordered:
-            return
-        now = self.clock()
-        marked = False
-        for tsm in self._ordered:
-            spec = tsm.spec
-            if spec is not None and not tsm.zombie and spec.check(
-                    tsm.successful, tsm.num_success, now):
-                marked = True
-        if marked:
-            self.revive()
-        self._speculation_timer = asyncio.get_running_loop().call_later(
-            self.speculation.interval, self._check_speculation)  # type: ignore[union-attr]
-
-    def _kill_other_attempts(self, tsm: TaskSetManager, index: int, winner: _Task) -> None:
-        """Task ``index`` succeeded: the first attempt to finish wins, kill the others."""
-        spec = tsm.spec
-        assert spec is not None
-        how = "speculative copy" if winner.task_id in spec.speculative else "original attempt"
-        for task_id in spec.other_attempts(index):
-            this = "speculative copy" if task_id in spec.speculative else "original attempt"
-            self._kill_task(task_id, f"another attempt succeeded: this {this} lost to the "
-                                     f"{how} (TID {winner.task_id}) of task {index}")
-
-    def _abort_unschedulable(self) -> None:
-        """Fail task sets with a pending task that every live executor is excluded for."""
-        alive = self.executors.keys()
-        for tsm in list(self._ordered):
-            exclusion = tsm.exclusion
-            if exclusion is None or tsm.zombie:
-                continue
-            index = exclusion.unschedulable(tsm.pending, alive)
-            if index is None:
-                continue
-            ts = tsm.taskset
-            self._abort(
-                tsm,
-                f"Aborting TaskSet {ts.stage_id}.{ts.stage_attempt} because task {index} "
-                f"(partition {ts.partitions[index]}) cannot run anywhere due to node and "
-                f"executor excludeOnFailure: {exclusion.describe(index, alive)}")
-
-    def ask_commit(self, executor_id: str, stage_id: int, partition: int,
-                   task_id: int) -> str | None:
-        """May attempt ``task_id`` commit its output of ``partition``? None if it may,
-        else why not (``commit_coordinator.py``)."""
-        task = self.tasks.get(task_id)
-        if task is None or task.executor_id != executor_id:
-            return f"task {task_id} is not running on executor {executor_id} any more"
-        tsm = task.tsm
-        ts = tsm.taskset
-        if ts.stage_id != stage_id or ts.partitions[task.index] != partition:
-            return (f"task {task_id} is partition {ts.partitions[task.index]} of stage "
-                    f"{ts.stage_id}, not partition {partition} of stage {stage_id}")
-        if tsm.successful[task.index] or self.tsms.get(stage_id) is None:
-            return f"partition {partition} of stage {stage_id} is already done"
-        if self.commits.can_commit(stage_id, partition, task_id):
-            return None
-        holder = self.commits.authorized(stage_id, partition)
-        return (f"attempt {task.attempt} (TID {task_id}) may not commit partition {partition} "
-                f"of stage {stage_id}: TID {holder} is committing it")
-
-    # -- status updates ------------------------------------------------------------------
-
-    def status_update(self, executor_id: str, statuses: list, body: bytes) -> None:
-        ex = self.executors.get(executor_id)
-        view = memoryview(body)
-        offset = 0
-        now = self.clock()
-        tracer = self.tracer
-        received = now_ns() if tracer is not None else 0
-        events: list = []
-        for task_id, state, nbytes, run_us, metrics, stamps in statuses:
-            payload = view[offset: offset + nbytes]
-            offset += nbytes
-            task = self.tasks.pop(task_id, None)
-            if task is None:  # already accounted for (e.g. its task set was aborted)
-                if state == INDIRECT:  # nobody reads its result file: remove it
-                    with contextlib.suppress(TaskResultLostError):
-                        self._spawn_read(self._discard_file(decode_ref(bytes(payload))[0]))
-                continue
-            if tracer is not None:
-                tracer.task_ended(task.tsm.taskset.job_id, task_id, stamps, received)
-            if ex is not None:
-                ex.free += 1
-                ex.running.discard(task_id)
-            if task.kill_handle is not None:
-                task.kill_handle.cancel()
-            if state == FINISHED and self.pipeline_depth:
-                stats = self._run_stats.get(task.tsm.taskset.stage_id)
-                if stats is None:
-                    stats = self._run_stats[task.tsm.taskset.stage_id] = [0, 0]
-                stats[0] += 1
-                stats[1] += run_us
-            if state == INDIRECT:
-                self._read_indirect(task, executor_id, bytes(payload), metrics, events.append)
-                continue
-            self._task_ended(task, executor_id, state, payload, now, metrics, events.append)
-        if events:
-            self.post_many(events)
-        self.revive()
-
-    # -- results -------------------------------------------------------------------------
-
-    def _result_too_large(self, task: _Task, executor_id: str, size: int,
-                          post: Callable[[Any], Any]) -> bool:
-        """Count ``size`` result bytes against ``spark.driver.maxResultSize``; past it,
-        fail the task and abort its task set (the job fails, its tasks are killed)."""
-        tsm = task.tsm
-        ts = tsm.taskset
-        if self.tsms.get(ts.stage_id) is not tsm:
-            return False  # a late result of an attempt already ended: not counted
-        error = self.result_sizes.add(
-            tsm, size, f"job {ts.job_id} (stage {ts.stage_id}.{ts.stage_attempt})")
-        if error is None:
-            return False
-        self._task_ended(task, executor_id, FAILED, b"", self.clock(), None, post,
-                         failure=error)
-        return True
-
-    def _read_indirect(self, task: _Task, executor_id: str, ref: bytes,
-                       metrics: dict | None, post: Callable[[Any], Any]) -> None:
-        """A result sent as a file: count it, then read it in a thread (results.py)."""
-        try:
-            path, size = decode_ref(ref)
-        except TaskResultLostError as exc:
-            self._task_ended(task, executor_id, FAILED, b"", self.clock(), None, post,
-                             failure=exc)
-            return
-        if self._result_too_large(task, executor_id, size, post):
-            self._spawn_read(self._discard_file(path))
-            return
-        self._spawn_read(self._read_result_file(task, executor_id, path, size, metrics))
-
-    def _spawn_read(self, coro: Any) -> None:
-        t = asyncio.get_running_loop().create_task(coro)
-        self._result_reads.add(t)
-        t.add_done_callback(self._result_reads.discard)
-
-    @staticmethod
-    async def _discard_file(path: str) -> None:
-        with contextlib.suppress(OSError):
-            await asyncio.to_thread(os.unlink, path)
-
-    async def _read_result_file(self, task: _Task, executor_id: str, path: str, size: int,
-                                metrics: dict | None) -> None:
-        timeout = self.result_timeout
-        failure: BaseException | None = None
-        data = b""
-        try:
-            async with asyncio.timeout(timeout):
-                data = await asyncio.to_thread(read_result_file, path, size)
-        except TimeoutError:
-            failure = TaskResultLostError(
-                f"reading the task result file {path} ({size} bytes) took longer than "
-                f"{timeout:g}s (spark.network.timeout)")
-        except TaskResultLostError as exc:
-            failure = exc
-        events: list = []
-        self._task_ended(task, executor_id, FINISHED if failure is None else FAILED, data,
-                         self.clock(), metrics, events.append, counted=True, failure=failure)
-        if events:
-            self.post_many(events)
-        self.revive()
-
     async def close(self) -> None:
-        """Stop reading result files (the context is stopping)."""
+        """Stop the timers and the reading of result files (the context is stopping)."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
         reads = list(self._result_reads)
         for t in reads:
             t.cancel()
         if reads:
             await asyncio.gather(*reads, return_exceptions=True)
 
-    def _task_ended(self, task: _Task, executor_id: str, state: int, payload,
-                    now: float, metrics: dict | None, post: Callable[[Any], Any], *,
-                    counted: bool = False, failure: BaseException | None = None) -> None:
-        """``failure``: an error of the driver's making (the result is too large or
-        its file was lost) that fails the task as ``state`` FAILED."""
-        tsm = task.tsm
-        ts = tsm.taskset
-        duration = now - task.launched
-        partition = ts.partitions[task.index]
-        if state == FINISHED:
-            if not counted and self._result_too_large(task, executor_id, len(payload), post):
-                return
-            try:
-                result = loads(payload)
-            except Exception as exc:
-                reason = TaskEndReason(
-                    "result_error", f"cannot unpickle the task result on the driver: {exc!r}",
-                    exception=exc)
+    # -- commands ------------------------------------------------------------------------
+
+    def _run(self, cmds: list) -> None:
+        for cmd in cmds:
+            t = type(cmd)
+            if t is Launch:
+                self._launch(cmd)
+            elif t is PostEvents:
+                events = cmd.events
+                if len(events) == 1:
+                    self.post(events[0])
+                else:
+                    self.post_many(events)
+            elif t is ArmTimer:
+                self._arm(cmd.key, cmd.delay)
+            elif t is CancelTimer:
+                handle = self._timers.pop(cmd.key, None)
+                if handle is not None:
+                    handle.cancel()
+            elif t is SendKill:
+                try:
+                    cmd.executor.control.send(KillTask(cmd.task_id, cmd.reason))
+                except ConnectionError:
+                    self._run(self.core.kill_not_sent(cmd.task_id))
+            elif t is ReadResult:
+                self._spawn(self._read_result(cmd))
+            elif t is DiscardResult:
+                self._spawn(self._discard(cmd.path))
+            elif t is ForgetExecutorBlocks:
+                if self.block_master is not None:
+                    self.block_master.remove_executor(cmd.executor_id)
+            elif t is KillExecutor:
+                self.kill_executor(cmd.executor_id, cmd.reason)
             else:
-                index = tsm.succeeded(task.task_id, now)
-                if index is not None and tsm.spec is not None:
-                    self._kill_other_attempts(tsm, index, task)
-                # Accumulator updates travel with the metrics; the DAGScheduler decides
-                # whether they count (they never reach listeners as metrics).
-                updates = metrics.pop(UPDATES_KEY, None) if metrics else None
-                if index is not None:
-                    post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id,
-                                              index, partition, executor_id, True, result,
-                                              duration=duration, metrics=metrics,
-                                              accumulator_updates=updates))
-                if tsm.finished:
-                    self._remove(tsm)
-                return
-        elif state == KILLED:
-            reason = TaskEndReason(
-                "killed", f"task killed: {task.kill_reason}" if task.kill_reason
-                else "task killed", counts=False)
-        elif failure is not None:
-            kind = "result_lost" if isinstance(failure, TaskResultLostError) else "result_error"
-            reason = TaskEndReason(kind, f"{type(failure).__name__}: {failure}",
-                                   exception=failure)
-        else:
-            reason = decode_failure(bytes(payload))
-        self.commits.task_ended(ts.stage_id, partition, task.task_id, False)
-        _, abort = tsm.failed(task.task_id, executor_id, reason.counts, reason.message)
-        if reason.kind == "fetch_failed":
-            # Retrying cannot help until the map output is recomputed: this attempt
-            # launches no more tasks and the DAGScheduler resubmits the stage (Spark's).
-            tsm.zombie = True
-        post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
-                                  partition, executor_id, False, reason=reason,
-                                  duration=duration))
-        if isinstance(reason.exception, ResultTooLargeError) \
-                and self.tsms.get(ts.stage_id) is tsm:
-            # A result over spark.driver.maxResultSize: retrying would only do it again.
-            self._abort(tsm, reason.message, reason.exception, reason.remote_traceback,
-                        why="stage aborted: spark.driver.maxResultSize exceeded")
-        elif abort:
-            self._abort(
-                tsm,
-                f"Task {task.index} in stage {ts.stage_id}.{ts.stage_attempt} "
-                f"failed {tsm.failures[task.index]} times, most recent failure: Lost task "
-                f"{task.index}.{task.attempt} in stage {ts.stage_id}.{ts.stage_attempt} "
-                f"(TID {task.task_id}) (executor {executor_id}): {reason.message}",
-                reason.exception, reason.remote_traceback)
-        elif not tsm.zombie:
-            log.debug("task %s failed (%s), will retry", task.task_id, reason.message)
+                raise TypeError(f"unknown command {cmd!r}")
+
+    def _launch(self, cmd: Launch) -> None:
+        ex = cmd.executor
+        # Never blocks: the asyncio transport buffers what the socket does not take.
+        # What an executor that stopped reading can pile up is bounded (its slots plus
+        # the pipeline depth of launches, each binary once), and such an executor is
+        # declared lost by asyncspark.executor.heartbeatTimeout
+        # (tests/integration/test_executor_loss.py, SIGSTOP), its tasks re-run.
+        try:
+            ex.conn.send_many(cmd.msgs)
+        except ConnectionError as exc:
+            # The connection's close callback reports the executor lost, which
+            # re-queues these tasks.
+            log.debug("launch to executor %s failed: %s", ex.id, exc)
+        except LocalProtocolError as exc:
+            self._run(self.core.launch_failed(ex, cmd.task_ids, exc))
+
+    def _arm(self, key: Any, delay: float) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, self._fired, key)
+
+    def _fired(self, key: Any) -> None:
+        self._timers.pop(key, None)
+        self._run(self.core.timer_fired(key))
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._result_reads.add(t)
+        t.add_done_callback(self._result_reads.discard)
+
+    @staticmethod
+    async def _discard(path: str) -> None:
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(os.unlink, path)
+
+    async def _read_result(self, cmd: ReadResult) -> None:
+        timeout = self.result_timeout
+        failure: BaseException | None = None
+        data = b""
+        try:
+            async with asyncio.timeout(timeout):
+                data = await asyncio.to_thread(read_result_file, cmd.path, cmd.size)
+        except TimeoutError:
+            failure = TaskResultLostError(
+                f"reading the task result file {cmd.path} ({cmd.size} bytes) took longer "
+                f"than {timeout:g}s (spark.network.timeout)")
+        except TaskResultLostError as exc:
+            failure = exc
+        self._run(self.core.result_read(cmd.task, cmd.executor_id, data, cmd.metrics,
+                                        failure))

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import pickle
 
+from core_driver import CoreDriver
 from fake_conn import Conn
 
 from asyncspark.errors import CommitDeniedError
 from asyncspark.scheduler.commit_coordinator import OutputCommitCoordinator
 from asyncspark.scheduler.events import CompletionEvent, TaskSetFailed
 from asyncspark.scheduler.speculation import SpeculationConf
-from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
+from asyncspark.scheduler.stage import ExecutorData, TaskSet
+from asyncspark.scheduler.task_core import SPECULATION
 from asyncspark.transport.codec import FrameCodec
 from asyncspark.transport.messages.control import AskCommit, CommitAnswer
 from asyncspark.transport.messages.tasks import FAILED, FINISHED, decode_failure, encode_failure
@@ -61,12 +62,10 @@ def test_commit_denied_is_not_a_counted_failure():
     assert not reason.counts
 
 
-async def test_scheduler_answers_commit_requests():
+def test_scheduler_answers_commit_requests():
     events: list = []
-    ts = TaskScheduler(events.append, max_failures=2,
-                       speculation=SpeculationConf(quantile=0.5, min_runtime=0.0))
-    now = [0.0]
-    ts.clock = lambda: now[0]
+    ts = CoreDriver(events.append, max_failures=2,
+                    speculation=SpeculationConf(quantile=0.5, min_runtime=0.0))
     for eid in ("a", "b"):
         ts.executor_added(ExecutorData(eid, "host", Conn(), 1))
     ts.submit_tasks(TaskSet(4, 0, 0, 4, b"bin", [20, 21]))
@@ -74,10 +73,10 @@ async def test_scheduler_answers_commit_requests():
     assert ts.ask_commit("b", 4, 20, 0) == "task 0 is not running on executor b any more"
     assert "not partition 21" in ts.ask_commit("a", 4, 21, 0)
     payload = pickle.dumps("r")
-    now[0] = 1.0
+    ts.clock.t = 1.0
     ts.status_update("a", [[0, FINISHED, len(payload), 10, None, None]], payload)
-    now[0] = 10.0
-    ts._check_speculation()
+    ts.clock.t = 10.0
+    ts.fire(SPECULATION)
     (copy,) = ts.executors["a"].running  # a speculative copy of partition 21
     assert ts.ask_commit("a", 4, 21, copy) is None  # the copy asks first: it commits
     denied = ts.ask_commit("b", 4, 21, 1)
@@ -91,4 +90,4 @@ async def test_scheduler_answers_commit_requests():
     done = [e for e in events if type(e) is CompletionEvent and e.success]
     assert sorted(e.partition for e in done) == [20, 21]
     assert not [e for e in events if type(e) is TaskSetFailed]
-    assert ts.commits.authorized(4, 21) is None  # the stage is done: forgotten
+    assert ts.core.commits.authorized(4, 21) is None  # the stage is done: forgotten

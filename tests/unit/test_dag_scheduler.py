@@ -34,6 +34,7 @@ from asyncspark.scheduler.events import (
     PostListener,
     StopScheduler,
     SubmitTaskSet,
+    TaskResult,
     TaskSetFailed,
 )
 from asyncspark.scheduler.stage import JobWaiter
@@ -69,7 +70,7 @@ class Harness:
     def submit(self, partitions, num_partitions: int = 10, properties=None,
                job_id: int | None = None) -> tuple[JobSubmitted, list]:
         job_id = next(self._job_ids) if job_id is None else job_id
-        waiter = JobWaiter(self.loop.create_future(), len(partitions))
+        waiter = JobWaiter(self.loop.create_future(), len(partitions), job_id)
         ev = JobSubmitted(job_id, 100 + job_id, num_partitions, b"binary-%d" % job_id,
                           list(partitions), waiter, dict(properties or {}))
         return ev, self.dag.handle(ev)
@@ -159,6 +160,23 @@ def test_all_completions_complete_the_job_with_results_in_output_order(h):
     stage_done = [e for e in listener_events(out) if type(e) is SparkListenerStageCompleted]
     assert stage_done == [SparkListenerStageCompleted(ts.stage_id, 0, 3, NOW, None)]
     assert SparkListenerJobEnd(ev.job_id, NOW, "JobSucceeded") in listener_events(out)
+
+
+def test_handlers_hand_results_to_the_waiter_only_through_commands(h):
+    ev, cmds = h.submit([4, 5])
+    ts = taskset_of(cmds)
+    out = h.dag.handle(ok(ts, 1, result="b"))  # handled, not executed
+    assert only(out, TaskResult) == [TaskResult(ev.waiter, 1, "b")]
+    assert ev.waiter.results == [None, None]
+    assert ev.waiter.finished == 0
+    h.dag._execute(out)
+    assert ev.waiter.results == [None, "b"]
+    out = h.dag.handle(ok(ts, 0, result="a"))
+    assert [type(c) for c in out if type(c) in (TaskResult, CompleteJob)] == [
+        TaskResult, CompleteJob]  # the last result reaches the waiter before completion
+    assert not ev.waiter.future.done()
+    h.dag._execute(out)
+    assert ev.waiter.future.result() == ["a", "b"]
 
 
 def test_duplicate_completions_are_ignored(h):

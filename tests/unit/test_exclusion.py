@@ -3,12 +3,12 @@ and the TaskScheduler failing an unschedulable task set instead of hanging."""
 
 from __future__ import annotations
 
+from core_driver import CoreDriver
 from fake_conn import Conn
 
 from asyncspark.scheduler.events import TaskSetFailed
 from asyncspark.scheduler.exclusion import ExclusionConf
-from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
+from asyncspark.scheduler.stage import ExecutorData, TaskSet
 from asyncspark.scheduler.task_set_manager import TaskSetManager
 from asyncspark.transport.messages.tasks import FAILED, encode_failure
 
@@ -70,14 +70,14 @@ def test_unschedulable_when_every_live_executor_is_excluded():
     assert "ValueError: bad" in ex.describe(0, ("a", "b"))
 
 
-def _fail(ts: TaskScheduler, eid: str, task_id: int) -> None:
+def _fail(ts: CoreDriver, eid: str, task_id: int) -> None:
     payload = encode_failure(ValueError(f"task {task_id} broke"))
     ts.status_update(eid, [[task_id, FAILED, len(payload), 10, None, None]], payload)
 
 
-async def test_scheduler_fails_the_task_set_when_nothing_can_run_it():
+def test_scheduler_fails_the_task_set_when_nothing_can_run_it():
     events: list = []
-    ts = TaskScheduler(events.append, max_failures=4, exclusion=ExclusionConf(1, 2))
+    ts = CoreDriver(events.append, max_failures=4, exclusion=ExclusionConf(1, 2))
     conns = {e: Conn() for e in ("a", "b")}
     for eid, conn in conns.items():
         ts.executor_added(ExecutorData(eid, "host", conn, 1))

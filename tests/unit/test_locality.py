@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from core_driver import Clock, CoreDriver
 
 from asyncspark.scheduler.dag_scheduler import DAGScheduler
 from asyncspark.scheduler.events import JobSubmitted, SubmitTaskSet
-from asyncspark.scheduler.stage import JobWaiter, TaskSet
-from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
+from asyncspark.scheduler.stage import ExecutorData, JobWaiter, TaskSet
+from asyncspark.scheduler.task_core import LOCALITY
 from asyncspark.scheduler.task_set_manager import ANY, NODE_LOCAL, PROCESS_LOCAL, TaskSetManager
 from asyncspark.storage.master import BlockManagerMaster
 from asyncspark.transport.messages.tasks import LaunchTasks
@@ -103,11 +104,10 @@ class FakeConn:
         self.launched.extend(t[2] for m in msgs if type(m) is LaunchTasks for t in m.tasks)
 
 
-async def test_task_scheduler_revives_when_the_locality_wait_runs_out():
-    now = [100.0]
+def test_task_scheduler_revives_when_the_locality_wait_runs_out():
     blocks = BlockManagerMaster()
-    ts = TaskScheduler(lambda ev: None, locality_wait=WAIT, block_master=blocks)
-    ts.clock = lambda: now[0]
+    ts = CoreDriver(lambda ev: None, clock=Clock(100.0), locality_wait=WAIT,
+                    block_master=blocks)
     conns = {e: FakeConn() for e in "ab"}
     for e, host in (("a", "h1"), ("b", "h2")):
         ts.executor_added(ExecutorData(e, host, conns[e], 1))
@@ -115,22 +115,19 @@ async def test_task_scheduler_revives_when_the_locality_wait_runs_out():
     ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [10, 11], preferred=prefs))
     assert conns["a"].launched == [10]
     assert conns["b"].launched == []
-    timer = ts._locality_timer
-    assert timer is not None
-    assert ts._locality_at == pytest.approx(100.0 + WAIT)
-    assert timer.when() - asyncio.get_running_loop().time() == pytest.approx(WAIT, abs=0.1)
-    timer.cancel()
-    now[0] = 100.0 + 2 * WAIT  # node level (h1) then any: b on h2 may take it
-    ts._locality_expired()
+    assert ts.core.locality_at == pytest.approx(100.0 + WAIT)
+    assert ts.timers[LOCALITY] == pytest.approx(100.0 + WAIT, abs=0.01)
+    ts.advance(WAIT / 2)
+    assert conns["b"].launched == []  # still waiting for h1
+    ts.advance(WAIT * 1.5 + 0.01)  # node level (h1) then any: b on h2 may take it
     assert conns["b"].launched == [11]
 
 
-async def test_executor_loss_drops_its_blocks_so_tasks_stop_waiting_for_it():
+def test_executor_loss_drops_its_blocks_so_tasks_stop_waiting_for_it():
     blocks = BlockManagerMaster()
     blocks.register_executor("a", "h1", 1)
     blocks.update([["rdd_1_0", "a", "memory", 8]])
-    ts = TaskScheduler(lambda ev: None, locality_wait=WAIT, block_master=blocks)
-    ts.clock = lambda: 0.0
+    ts = CoreDriver(lambda ev: None, locality_wait=WAIT, block_master=blocks)
     conns = {e: FakeConn() for e in "ab"}
     ts.executor_added(ExecutorData("a", "h1", conns["a"], 0))  # no free slot
     ts.executor_added(ExecutorData("b", "h2", conns["b"], 1))

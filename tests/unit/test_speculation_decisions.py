@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pickle
 
+from core_driver import Clock, CoreDriver
 from fake_conn import Conn
 
 from asyncspark.scheduler.events import CompletionEvent
 from asyncspark.scheduler.exclusion import ExclusionConf
 from asyncspark.scheduler.speculation import SpeculationConf
-from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
+from asyncspark.scheduler.stage import ExecutorData, TaskSet
+from asyncspark.scheduler.task_core import SPECULATION
 from asyncspark.scheduler.task_set_manager import TaskSetManager
 from asyncspark.transport.messages.tasks import FINISHED, KILLED, KillTask
 
@@ -111,20 +112,10 @@ def test_speculative_copy_respects_exclusion():
 # -- TaskScheduler: timer, launches, kills -------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def scheduler(**kw) -> tuple[TaskScheduler, list, Clock, dict[str, Conn]]:
+def scheduler(**kw) -> tuple[CoreDriver, list, Clock, dict[str, Conn]]:
     events: list = []
-    killed: list = []
-    ts = TaskScheduler(events.append, kill_grace_period=30.0,
-                       kill_executor=lambda e, r: killed.append((e, r)), **kw)
-    clock = ts.clock = Clock()
+    clock = Clock()
+    ts = CoreDriver(events.append, clock=clock, kill_grace_period=30.0, **kw)
     conns = {}
     for eid in ("a", "b"):
         conns[eid] = Conn()
@@ -132,26 +123,24 @@ def scheduler(**kw) -> tuple[TaskScheduler, list, Clock, dict[str, Conn]]:
     return ts, events, clock, conns
 
 
-def status(ts: TaskScheduler, eid: str, task_id: int, state: int, value=None) -> None:
+def status(ts: CoreDriver, eid: str, task_id: int, state: int, value=None) -> None:
     payload = pickle.dumps(value) if state == FINISHED else b""
     ts.status_update(eid, [[task_id, state, len(payload), 10, None, None]], payload)
 
 
-async def test_scheduler_speculates_on_its_timer_and_kills_the_loser():
+def test_scheduler_speculates_on_its_timer_and_kills_the_loser():
     ts, events, clock, conns = scheduler(speculation=CONF)
     ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [0, 1, 2]))
-    assert ts._speculation_timer is not None  # armed while task sets run
+    assert ts.timers == {SPECULATION: CONF.interval}  # armed while task sets run
     assert [t[0] for t in conns["a"].launches()] == [0]
     assert [t[0] for t in conns["b"].launches()] == [1]
     clock.t = 1.0
     status(ts, "a", 0, FINISHED, "r0")  # task 2 goes to a
     clock.t = 1.5
     status(ts, "a", 2, FINISHED, "r2")  # 2 of 3 done, median 0.75: threshold 2.25
-    clock.t = 2.0
-    ts._check_speculation()
+    ts.advance(2.0 - clock.t)  # the timer fires every interval up to 2.0
     assert len(conns["a"].launches()) == 2  # not yet
-    clock.t = 2.5
-    ts._check_speculation()
+    ts.advance(0.5)
     copy = conns["a"].launches()[-1]
     assert copy[2] == 1
     assert copy[3] == 1
@@ -172,14 +161,14 @@ async def test_scheduler_speculates_on_its_timer_and_kills_the_loser():
     assert not loser.reason.counts
     assert "another attempt succeeded" in loser.reason.message
     assert ts.tsms == {}
-    ts._check_speculation()
-    assert ts._speculation_timer is None  # nothing runs: the timer stops
+    ts.advance(CONF.interval)
+    assert ts.timers == {}  # nothing runs: the timer stops
 
 
-async def test_speculation_off_launches_no_copies():
+def test_speculation_off_launches_no_copies():
     ts, _events, clock, conns = scheduler()
     ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [0, 1, 2]))
-    assert ts._speculation_timer is None
+    assert ts.timers == {}
     assert ts.tsms[0].spec is None
     clock.t = 1.0
     status(ts, "a", 0, FINISHED, "r0")

@@ -1,13 +1,15 @@
-"""TaskScheduler with fake executor connections and a list as the event sink."""
+"""The TaskScheduler's core (task_core.py) driven by a synchronous fake driver
+(core_driver.py): fake executor connections, a list as the event sink, an injected clock
+and timers fired by advancing it; then the real thin driver's command execution."""
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 
 import pytest
+from core_driver import CoreDriver
 
-from asyncspark.errors import TransportError
+from asyncspark.errors import LocalProtocolError, TransportError
 from asyncspark.scheduler.events import (
     BeginEvent,
     CompletionEvent,
@@ -15,8 +17,8 @@ from asyncspark.scheduler.events import (
     ExecutorLost,
     TaskSetFailed,
 )
-from asyncspark.scheduler.stage import TaskSet
-from asyncspark.scheduler.task_scheduler import ExecutorData, TaskScheduler
+from asyncspark.scheduler.stage import ExecutorData, TaskSet
+from asyncspark.scheduler.task_scheduler import TaskScheduler
 from asyncspark.transport.messages.tasks import (
     FAILED,
     FINISHED,
@@ -59,11 +61,9 @@ class FakeConn:
 class Harness:
     def __init__(self, max_failures: int = 4, listeners: bool = False) -> None:
         self.events: list = []
-        self.killed: list[tuple[str, str]] = []
-        self.ts = TaskScheduler(self.events.append, max_failures=max_failures,
-                                kill_grace_period=0.05,
-                                kill_executor=lambda e, r: self.killed.append((e, r)),
-                                listeners_active=lambda: listeners)
+        self.ts = CoreDriver(self.events.append, max_failures=max_failures,
+                             kill_grace_period=0.05, listeners_active=lambda: listeners)
+        self.killed = self.ts.killed
         self.conns: dict[str, FakeConn] = {}
 
     def add_executor(self, executor_id: str, slots: int = 1) -> FakeConn:
@@ -211,8 +211,7 @@ def test_unknown_and_duplicate_status_updates_are_ignored():
     assert h.ts.executors["a"].free == 0  # the second task holds the slot
 
 
-async def test_unpicklable_result_is_a_counted_failure():
-    # async: an abort arms kill timers on the running loop
+def test_unpicklable_result_is_a_counted_failure():
     h = Harness(max_failures=1)
     h.add_executor("a")
     ts = h.submit(0, [0])
@@ -227,7 +226,7 @@ async def test_unpicklable_result_is_a_counted_failure():
 
 # -- failures --------------------------------------------------------------------------
 
-async def test_failed_task_is_retried_then_the_task_set_fails():
+def test_failed_task_is_retried_then_the_task_set_fails():
     h = Harness(max_failures=3)
     a = h.add_executor("a")
     h.submit(0, [9])
@@ -252,7 +251,7 @@ async def test_failed_task_is_retried_then_the_task_set_fails():
     assert h.ts.executors["a"].free == 1
 
 
-async def test_one_failing_task_does_not_stop_the_others():
+def test_one_failing_task_does_not_stop_the_others():
     h = Harness(max_failures=2)
     a = h.add_executor("a")
     b = h.add_executor("b")
@@ -339,7 +338,7 @@ def test_broken_connection_on_launch_is_left_to_the_close_callback():
 
 # -- cancellation ----------------------------------------------------------------------
 
-async def test_cancel_tasks_sends_kill_and_stops_launching():
+def test_cancel_tasks_sends_kill_and_stops_launching():
     h = Harness()
     a = h.add_executor("a")
     b = h.add_executor("b")
@@ -354,36 +353,36 @@ async def test_cancel_tasks_sends_kill_and_stops_launching():
     assert len(a.launches()) == 1
     assert len(b.launches()) == 1
     assert h.ts.executors["a"].free == 1
-    await asyncio.sleep(0.1)
+    h.ts.advance(0.1)
     assert h.killed == []  # both answered within the grace period
     h.ts.cancel_tasks(0, "again")  # unknown stage now: no-op
     h.ts.cancel_tasks(42, "never existed")
 
 
-async def test_task_that_ignores_kill_gets_its_executor_killed():
+def test_task_that_ignores_kill_gets_its_executor_killed():
     h = Harness()
     a = h.add_executor("a")
     h.submit(0, [0])
     h.ts.cancel_tasks(0, "stop")
     assert a.writes[-1] == [KillTask(0, "stop")]
-    await asyncio.sleep(0.2)
+    h.ts.advance(0.2)
     assert len(h.killed) == 1
     assert h.killed[0][0] == "a"
     assert "task 0 did not stop" in h.killed[0][1]
 
 
-async def test_kill_reason_is_truncated():
+def test_kill_reason_is_truncated():
     h = Harness()
     a = h.add_executor("a")
     h.submit(0, [0])
     h.ts.cancel_tasks(0, "x" * 2000)
     assert a.writes[-1] == [KillTask(0, "x" * 500)]
     h.ts.executor_lost("a", "gone")  # cancels the kill timer
-    await asyncio.sleep(0.1)
+    h.ts.advance(0.1)
     assert h.killed == []
 
 
-async def test_abort_kills_the_other_running_tasks():
+def test_abort_kills_the_other_running_tasks():
     h = Harness(max_failures=1)
     a = h.add_executor("a")
     b = h.add_executor("b")
@@ -433,7 +432,7 @@ def test_after_abort_all_new_task_sets_fail_until_an_executor_registers():
 
 def test_short_tasks_queue_as_many_as_run_in_the_threshold():
     events: list = []
-    ts = TaskScheduler(events.append, pipeline_depth=32, short_task_us=2000.0)
+    ts = CoreDriver(events.append, pipeline_depth=32, short_task_us=2000.0)
     conn = FakeConn()
     ts.executor_added(ExecutorData("a", "host", conn, 1))
     ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", list(range(200))))
@@ -458,9 +457,10 @@ def test_short_tasks_queue_as_many_as_run_in_the_threshold():
     assert len(ts.executors["a"].running) < 33
     assert 1 <= len(ts.executors["a"].running) - 1 <= 32
     tsm = ts.tsms[0]
-    assert ts._short_depth(tsm) == int(2000 * ts._run_stats[0][0] / ts._run_stats[0][1])
+    core = ts.core
+    assert core._short_depth(tsm) == int(2000 * core._run_stats[0][0] / core._run_stats[0][1])
     # A stage of long tasks (3 ms) is never queued behind a running task.
-    ts2 = TaskScheduler(events.append, pipeline_depth=32, short_task_us=2000.0)
+    ts2 = CoreDriver(events.append, pipeline_depth=32, short_task_us=2000.0)
     conn2 = FakeConn()
     ts2.executor_added(ExecutorData("b", "host", conn2, 1))
     ts2.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", list(range(50))))
@@ -470,3 +470,71 @@ def test_short_tasks_queue_as_many_as_run_in_the_threshold():
         ts2.status_update("b", [[t, FINISHED, len(ok), 3000, None, None] for t in running],
                           ok * len(running))
         assert len(ts2.executors["b"].running) == 1
+
+
+# -- the thin driver (task_scheduler.TaskScheduler): commands become I/O -----------------
+
+class KillRefusingConn(FakeConn):
+    """Takes launches, but its control side is gone."""
+
+    def send(self, msg) -> None:
+        raise TransportError("control channel closed")
+
+
+class OversizeConn(FakeConn):
+    def send_many(self, msgs) -> None:
+        raise LocalProtocolError("frame of 300 MiB over asyncspark.rpc.maxFrameSize")
+
+
+async def test_driver_arms_kill_deadlines_as_loop_timers_and_cancels_them():
+    events: list = []
+    killed: list = []
+    ts = TaskScheduler(events.append, kill_grace_period=30.0,
+                       kill_executor=lambda e, r: killed.append((e, r)))
+    conn = FakeConn()
+    ts.executor_added(ExecutorData("a", "host", conn, 1))
+    ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [0]))
+    ts.cancel_tasks(0, "stop")
+    assert conn.writes[-1] == [KillTask(0, "stop")]
+    assert set(ts._timers) == {0}  # the kill deadline, on the loop
+    ts._fired(0)  # as the loop would after 30 s
+    assert killed == [("a", "task 0 did not stop within 30.0s of being killed")]
+    ts.status_update("a", [[0, KILLED, 0, 1, None, None]], b"")
+    assert ts._timers == {}
+    await ts.close()
+
+
+async def test_driver_cancels_the_deadline_of_a_kill_it_could_not_send():
+    killed: list = []
+    ts = TaskScheduler(lambda ev: None, kill_grace_period=0.01,
+                       kill_executor=lambda e, r: killed.append((e, r)))
+    ts.executor_added(ExecutorData("a", "host", KillRefusingConn(), 1))
+    ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [0]))
+    ts.cancel_tasks(0, "stop")
+    assert ts._timers == {}
+    assert ts.tasks[0].kill_armed is False
+    assert killed == []
+    await ts.close()
+
+
+async def test_driver_reports_a_launch_it_cannot_encode_to_the_core():
+    events: list = []
+    ts = TaskScheduler(events.append)
+    ts.executor_added(ExecutorData("a", "host", OversizeConn(), 1))
+    ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [0]))
+    (failed,) = [e for e in events if type(e) is TaskSetFailed]
+    assert "cannot launch tasks of stage 0" in failed.message
+    assert "maxFrameSize" in failed.message
+    assert ts.tasks == {}
+    assert ts.tsms == {}
+    assert ts.executors["a"].free == 1
+    await ts.close()
+
+
+def test_core_orders_a_kill_deadline_before_its_kill():
+    """A kill the driver cannot send cancels its deadline: the deadline must come first."""
+    d = CoreDriver()
+    d.executor_added(ExecutorData("a", "host", FakeConn(), 1))
+    d.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [0]))
+    cmds = d.core.cancel_tasks(0, "stop")
+    assert [type(c).__name__ for c in cmds] == ["ArmTimer", "SendKill"]

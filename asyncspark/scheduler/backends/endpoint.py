@@ -46,7 +46,8 @@ from ...transport.messages.control import (
 )
 from ...transport.messages.tasks import TaskStatuses
 from ...transport.protocol import FramedProtocol
-from ..task_scheduler import ExecutorData, TaskScheduler
+from ..stage import ExecutorData
+from ..task_scheduler import TaskScheduler
 
 __all__ = ["CoarseGrainedBackend", "ExecutorConnection"]
 
