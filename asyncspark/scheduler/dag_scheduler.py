@@ -218,7 +218,7 @@ class DAGScheduler:
             elif t is TaskResult:
                 cmd.waiter.task_succeeded(cmd.index, cmd.result)
             elif t is CompleteJob:
-                cmd.waiter.succeed()
+                cmd.waiter.succeed(cmd.results)
             elif t is FailJob:
                 cmd.waiter.fail(cmd.error)
             elif t is CancelTasks:
@@ -347,7 +347,8 @@ class DAGScheduler:
         stage = ResultStage(self._new_stage_id(), ev.rdd_id, ev.num_partitions,
                             ev.partitions, ev.job_id, ev.binary, parents)
         stage.cached_rdds = ev.cached_rdds
-        job = ActiveJob(ev.job_id, stage, ev.waiter, ev.properties, now)
+        job = ActiveJob(ev.job_id, stage, ev.waiter, ev.properties, now,
+                        [None] * len(ev.partitions))
         self.jobs[ev.job_id] = job
         if self.tracer is not None:
             self.tracer.stage_created(ev.job_id)
@@ -416,7 +417,9 @@ class DAGScheduler:
         if ev.accumulator_updates is not None:  # once per partition of a result stage
             cmds.append(UpdateAccumulators(ev.accumulator_updates))
         job = self.jobs[stage.job_id]
-        cmds.append(TaskResult(job.waiter, index, ev.result))
+        job.results[index] = ev.result
+        if job.waiter.partial:
+            cmds.append(TaskResult(job.waiter, index, ev.result))
         if stage.num_done == len(stage.partitions):
             self.running.discard(stage)
             cmds.extend(self._finish_job(job, None))
@@ -440,7 +443,8 @@ class DAGScheduler:
             if isinstance(st, ResultStage):
                 self.stages.pop(st.stage_id, None)
             # Shuffle map stages stay: their outputs are reused by later jobs.
-        cmds.append(CompleteJob(job.waiter) if error is None else FailJob(job.waiter, error))
+        cmds.append(CompleteJob(job.waiter, job.results) if error is None
+                    else FailJob(job.waiter, error))
         if self._listeners_active():
             now = self.clock()
             failure = None if error is None else f"{type(error).__name__}: {error}"

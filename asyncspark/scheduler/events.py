@@ -154,11 +154,13 @@ class CancelTasks:
 @dataclass(slots=True)
 class CompleteJob:
     waiter: JobWaiter
+    results: list
 
 
 @dataclass(slots=True)
 class TaskResult:
-    """Hand a result task's value to its job's waiter (Spark's ``JobListener.taskSucceeded``)."""
+    """Hand a result task's value to a ``partial`` job waiter as it arrives (Spark's
+    ``JobListener.taskSucceeded``)."""
 
     waiter: JobWaiter
     index: int
@@ -195,12 +197,12 @@ class UpdateAccumulators:
 
 @dataclass(slots=True)
 class Launch:
-    """Write ``msgs`` (binaries, map outputs, one ``LaunchTasks``) to the executor's task
-    channel in one go; ``task_ids`` are the launched tasks."""
+    """Write ``msgs`` (binaries, map outputs, then the ``LaunchTasks`` of ``launches``) to
+    the executor's task channel in one go."""
 
-    executor: Any  # task_core.ExecutorData
+    executor: Any  # stage.ExecutorData
     msgs: list
-    task_ids: list
+    launches: list  # [task_id, binary_id, partition, attempt, stage_id] each
 
 
 @dataclass(slots=True)

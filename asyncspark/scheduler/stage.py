@@ -11,23 +11,29 @@ __all__ = ["ActiveJob", "ExecutorData", "JobWaiter", "ResultStage", "ShuffleInfo
 
 
 class JobWaiter:
-    """Collects a job's per-partition results; its ``future`` is what the caller awaits."""
+    """What the caller of a job awaits: ``future`` gets the job's results in partition
+    order. The DAGScheduler keeps the results in its own state (``ActiveJob.results``)
+    and hands them over with ``CompleteJob``; a waiter created with ``partial=True``
+    (approximate actions) is also given each result as it arrives (``TaskResult``)."""
 
-    __slots__ = ("finished", "future", "job_id", "results")
+    __slots__ = ("finished", "future", "job_id", "num_tasks", "partial", "results")
 
-    def __init__(self, future: asyncio.Future, num_tasks: int, job_id: int = -1) -> None:
+    def __init__(self, future: asyncio.Future, num_tasks: int, job_id: int = -1,
+                 partial: bool = False) -> None:
         self.future = future
-        self.results: list = [None] * num_tasks
-        self.finished = 0
+        self.num_tasks = num_tasks
         self.job_id = job_id
+        self.partial = partial
+        self.results: list = [None] * num_tasks if partial else []
+        self.finished = 0
 
     def task_succeeded(self, index: int, result: Any) -> None:
         self.results[index] = result
         self.finished += 1
 
-    def succeed(self) -> None:
+    def succeed(self, results: list) -> None:
         if not self.future.done():
-            self.future.set_result(self.results)
+            self.future.set_result(results)
 
     def fail(self, error: BaseException) -> None:
         if not self.future.done():
@@ -135,6 +141,7 @@ class ActiveJob:
     waiter: JobWaiter
     properties: dict
     submitted_at: float
+    results: list = field(default_factory=list)  # by output index, filled as tasks end
 
 
 class ExecutorData:

@@ -345,10 +345,9 @@ class TaskSchedulerCore:
                     msgs.insert(0, ForgetBinaries(ex.forget))
                     ex.forget = []
                 msgs.append(LaunchTasks(launches))
-                task_ids = [launch[0] for launch in launches]
                 if self.tracer is not None:
-                    self.tracer.launched(task_ids)
-                self._cmds.append(Launch(ex, msgs, task_ids))
+                    self.tracer.launched([launch[0] for launch in launches])
+                self._cmds.append(Launch(ex, msgs, launches))
 
         for tsm in ordered:
             if tsm.preferred is not None:

@@ -195,7 +195,7 @@ class TaskScheduler:
             # re-queues these tasks.
             log.debug("launch to executor %s failed: %s", ex.id, exc)
         except LocalProtocolError as exc:
-            self._run(self.core.launch_failed(ex, cmd.task_ids, exc))
+            self._run(self.core.launch_failed(ex, [launch[0] for launch in cmd.launches], exc))
 
     def _arm(self, key: Any, delay: float) -> None:
         old = self._timers.pop(key, None)

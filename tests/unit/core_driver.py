@@ -121,7 +121,8 @@ class CoreDriver:
                 try:
                     cmd.executor.conn.send_many(cmd.msgs)
                 except LocalProtocolError as exc:
-                    self.run(self.core.launch_failed(cmd.executor, cmd.task_ids, exc))
+                    ids = [launch[0] for launch in cmd.launches]
+                    self.run(self.core.launch_failed(cmd.executor, ids, exc))
                 except ConnectionError:
                     pass
             elif t is SendKill:

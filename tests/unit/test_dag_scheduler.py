@@ -150,9 +150,8 @@ def test_all_completions_complete_the_job_with_results_in_output_order(h):
         assert not only(out, CompleteJob)
         assert not ev.waiter.future.done()
     out = h.run(ok(ts, 1, result="r1"))
-    assert only(out, CompleteJob) == [CompleteJob(ev.waiter)]
+    assert only(out, CompleteJob) == [CompleteJob(ev.waiter, ["r0", "r1", "r2"])]
     assert ev.waiter.future.result() == ["r0", "r1", "r2"]
-    assert ev.waiter.finished == 3
     assert h.dag.jobs == {}
     assert h.dag.stages == {}
     assert h.dag.running == set()
@@ -166,17 +165,28 @@ def test_handlers_hand_results_to_the_waiter_only_through_commands(h):
     ev, cmds = h.submit([4, 5])
     ts = taskset_of(cmds)
     out = h.dag.handle(ok(ts, 1, result="b"))  # handled, not executed
-    assert only(out, TaskResult) == [TaskResult(ev.waiter, 1, "b")]
-    assert ev.waiter.results == [None, None]
-    assert ev.waiter.finished == 0
-    h.dag._execute(out)
-    assert ev.waiter.results == [None, "b"]
+    # results stay in the scheduler's own state until the job ends
+    assert not only(out, CompleteJob)
+    assert not only(out, TaskResult)
+    assert h.dag.jobs[ev.job_id].results == [None, "b"]
     out = h.dag.handle(ok(ts, 0, result="a"))
-    assert [type(c) for c in out if type(c) in (TaskResult, CompleteJob)] == [
-        TaskResult, CompleteJob]  # the last result reaches the waiter before completion
-    assert not ev.waiter.future.done()
+    assert only(out, CompleteJob) == [CompleteJob(ev.waiter, ["a", "b"])]
+    assert not ev.waiter.future.done()  # nothing written into the waiter by the handler
     h.dag._execute(out)
     assert ev.waiter.future.result() == ["a", "b"]
+
+
+def test_a_partial_waiter_is_given_each_result_as_it_arrives(h):
+    waiter = JobWaiter(h.loop.create_future(), 2, 7, partial=True)
+    ev = JobSubmitted(7, 107, 2, b"binary-7", [0, 1], waiter, {})
+    ts = taskset_of(h.dag.handle(ev))
+    out = h.dag.handle(ok(ts, 1, result="b"))
+    assert only(out, TaskResult) == [TaskResult(waiter, 1, "b")]
+    assert waiter.finished == 0  # not yet executed
+    h.dag._execute(out)
+    assert (waiter.results, waiter.finished) == ([None, "b"], 1)
+    h.run(ok(ts, 0, result="a"))
+    assert waiter.future.result() == ["a", "b"]
 
 
 def test_duplicate_completions_are_ignored(h):
@@ -185,8 +195,7 @@ def test_duplicate_completions_are_ignored(h):
     h.run(ok(ts, 0, result="first"))
     out = h.run(ok(ts, 0, result="second", task_id=9))
     assert not only(out, CompleteJob)
-    assert ev.waiter.finished == 1
-    assert ev.waiter.results[0] == "first"
+    assert h.dag.jobs[ev.job_id].results == ["first", None]
     h.run(ok(ts, 1, result="b"))
     assert ev.waiter.future.result() == ["first", "b"]
 
@@ -206,8 +215,7 @@ def test_completion_from_a_stale_stage_attempt_is_ignored(h):
     ts = taskset_of(cmds)
     out = h.run(ok(ts, 0, result="stale", attempt=ts.stage_attempt + 1))
     assert not only(out, CompleteJob)
-    assert ev.waiter.finished == 0
-    assert ev.waiter.results == [None]
+    assert h.dag.jobs[ev.job_id].results == [None]
     out = h.run(ok(ts, 0, result="fresh"))
     assert only(out, CompleteJob)
     assert ev.waiter.future.result() == ["fresh"]
@@ -220,7 +228,7 @@ def test_failed_completion_does_not_complete(h):
     assert not only(out, CompleteJob)
     assert not only(out, FailJob)
     assert not ev.waiter.future.done()
-    assert ev.waiter.finished == 0
+    assert h.dag.jobs[ev.job_id].results == [None]
     (end,) = listener_events(out)
     assert type(end) is SparkListenerTaskEnd
     assert not end.successful
@@ -244,7 +252,7 @@ def test_completions_are_routed_to_their_own_job(h):
 def test_empty_partition_list_completes_at_once(h):
     ev, cmds = h.submit([])
     assert not only(cmds, SubmitTaskSet)
-    assert only(cmds, CompleteJob) == [CompleteJob(ev.waiter)]
+    assert only(cmds, CompleteJob) == [CompleteJob(ev.waiter, [])]
     h.dag._execute(cmds)
     assert ev.waiter.future.result() == []
     assert h.ts.submitted == []

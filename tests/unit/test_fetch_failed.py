@@ -131,7 +131,7 @@ def test_fetch_failure_unregisters_the_output_and_schedules_one_resubmission(dag
                                                                        [0, 1])
     run(dag, ok(again, 0, "a"))
     cmds = run(dag, ok(again, 1, "b"))
-    assert [c for c in cmds if type(c) is CompleteJob] == [CompleteJob(ev.waiter)]
+    assert [c for c in cmds if type(c) is CompleteJob] == [CompleteJob(ev.waiter, ["a", "b"])]
     assert ev.waiter.future.result() == ["a", "b"]
 
 
