@@ -47,7 +47,9 @@ log = logging.getLogger("asyncspark.scheduler")
 
 class TaskScheduler:
     """Owns a ``TaskSchedulerCore`` and executes its commands (see the module docstring).
-    Its public methods are the core's inputs."""
+    Its public methods are the core's inputs. The loop-bound effects (``_arm``,
+    ``_cancel``, ``_read``, ``_discard``) are methods of their own, so that a test driver
+    can replace them with a fake clock and recorded reads."""
 
     def __init__(self, post: Callable[[Any], None], *,
                  post_many: Callable[[list], None] | None = None, max_failures: int = 4,
@@ -161,18 +163,16 @@ class TaskScheduler:
             elif t is ArmTimer:
                 self._arm(cmd.key, cmd.delay)
             elif t is CancelTimer:
-                handle = self._timers.pop(cmd.key, None)
-                if handle is not None:
-                    handle.cancel()
+                self._cancel(cmd.key)
             elif t is SendKill:
                 try:
                     cmd.executor.control.send(KillTask(cmd.task_id, cmd.reason))
                 except ConnectionError:
                     self._run(self.core.kill_not_sent(cmd.task_id))
             elif t is ReadResult:
-                self._spawn(self._read_result(cmd))
+                self._read(cmd)
             elif t is DiscardResult:
-                self._spawn(self._discard(cmd.path))
+                self._discard(cmd.path)
             elif t is ForgetExecutorBlocks:
                 if self.block_master is not None:
                     self.block_master.remove_executor(cmd.executor_id)
@@ -203,6 +203,11 @@ class TaskScheduler:
             old.cancel()
         self._timers[key] = asyncio.get_running_loop().call_later(delay, self._fired, key)
 
+    def _cancel(self, key: Any) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
     def _fired(self, key: Any) -> None:
         self._timers.pop(key, None)
         self._run(self.core.timer_fired(key))
@@ -212,8 +217,14 @@ class TaskScheduler:
         self._result_reads.add(t)
         t.add_done_callback(self._result_reads.discard)
 
+    def _read(self, cmd: ReadResult) -> None:
+        self._spawn(self._read_result(cmd))
+
+    def _discard(self, path: str) -> None:
+        self._spawn(self._unlink(path))
+
     @staticmethod
-    async def _discard(path: str) -> None:
+    async def _unlink(path: str) -> None:
         with contextlib.suppress(OSError):
             await asyncio.to_thread(os.unlink, path)
 

@@ -9,7 +9,7 @@ import pickle
 import pytest
 from core_driver import CoreDriver
 
-from asyncspark.errors import LocalProtocolError, TransportError
+from asyncspark.errors import LocalProtocolError, TaskResultLostError, TransportError
 from asyncspark.scheduler.events import (
     BeginEvent,
     CompletionEvent,
@@ -22,6 +22,7 @@ from asyncspark.scheduler.task_scheduler import TaskScheduler
 from asyncspark.transport.messages.tasks import (
     FAILED,
     FINISHED,
+    INDIRECT,
     KILLED,
     ForgetBinaries,
     KillTask,
@@ -29,6 +30,7 @@ from asyncspark.transport.messages.tasks import (
     TaskBinary,
     decode_failure,
     encode_failure,
+    encode_ref,
 )
 
 
@@ -538,3 +540,39 @@ def test_core_orders_a_kill_deadline_before_its_kill():
     d.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", [0]))
     cmds = d.core.cancel_tasks(0, "stop")
     assert [type(c).__name__ for c in cmds] == ["ArmTimer", "SendKill"]
+
+
+# -- results sent as files -------------------------------------------------------------
+
+def _indirect(h: Harness, executor_id: str, task_id: int, path: str, size: int) -> None:
+    ref = encode_ref(path, size)
+    h.ts.status_update(executor_id, [[task_id, INDIRECT, len(ref), 10, None, None]], ref)
+
+
+def test_a_result_file_is_read_by_the_driver_then_completes_the_task():
+    h = Harness()
+    a = h.add_executor("a")
+    h.submit(0, [0, 1])
+    _indirect(h, "a", 0, "/scratch/result-0", 3)
+    (read,) = h.ts.reads
+    assert (read.path, read.size, read.executor_id) == ("/scratch/result-0", 3, "a")
+    assert h.of(CompletionEvent) == []  # nothing reported before the file is read
+    assert len(a.launches()) == 2  # the slot is free meanwhile: the next task runs
+    h.ts.complete_read(read, pickle.dumps("big"))
+    (done,) = h.of(CompletionEvent)
+    assert (done.success, done.result) == (True, "big")
+
+
+def test_a_lost_result_file_is_a_failure_and_a_late_one_is_removed_unread():
+    h = Harness(max_failures=1)
+    h.add_executor("a")
+    h.submit(0, [0])
+    _indirect(h, "a", 0, "/scratch/result-0", 3)
+    (read,) = h.ts.reads
+    h.ts.complete_read(read, failure=TaskResultLostError("file /scratch/result-0 is gone"))
+    (done,) = h.of(CompletionEvent)
+    assert done.reason.kind == "result_lost"
+    assert len(h.of(TaskSetFailed)) == 1
+    _indirect(h, "a", 0, "/scratch/result-0-again", 3)  # a task nobody waits for
+    assert h.ts.discarded == ["/scratch/result-0-again"]
+    assert h.ts.reads == []
