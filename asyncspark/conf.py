@@ -132,6 +132,15 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "network_timeout", parse_duration, 120.0,
         "longest wait for a shuffle block server's answer, and for the driver to read an "
         "indirect task result"),
+    "asyncspark.network.authTimeout": (
+        "auth_timeout", parse_duration, 10.0,
+        "a connection to any asyncspark server (the driver's control port, block servers, "
+        "the broadcast server) whose peer has not authenticated within this time is "
+        "dropped"),
+    "asyncspark.network.maxUnauthenticatedConnections": (
+        "max_unauthenticated", _parse_int, 64,
+        "connections per server that may wait to authenticate at once; new ones beyond "
+        "that are closed at once"),
     "asyncspark.shuffle.connectTimeout": (
         "shuffle_connect_timeout", parse_duration, 30.0,
         "longest wait to connect to (and authenticate with) another executor's block "
@@ -227,6 +236,8 @@ class Config:
     max_direct_result_size: int = 1 << 20
     network_timeout: float = 120.0
     shuffle_connect_timeout: float = 30.0
+    auth_timeout: float = 10.0
+    max_unauthenticated: int = 64
     local_dir: str | None = None
     worker_reuse: bool = True
     task_slots: int = 1
@@ -291,13 +302,17 @@ class Config:
                 raise ConfigError(f"{key} must be at least 1")
         if values.get("default_parallelism", 1) == 0:
             raise ConfigError("spark.default.parallelism must be at least 1")
+        if values.get("max_unauthenticated", 1) < 1:
+            raise ConfigError("asyncspark.network.maxUnauthenticatedConnections must be at "
+                              "least 1")
         if values.get("stage_max_attempts", 1) < 1:
             raise ConfigError("spark.stage.maxConsecutiveAttempts must be at least 1")
         for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),
                            ("heartbeat_timeout", "asyncspark.executor.heartbeatTimeout"),
                            ("registration_timeout", "asyncspark.executor.registrationTimeout"),
                            ("network_timeout", "spark.network.timeout"),
-                           ("shuffle_connect_timeout", "asyncspark.shuffle.connectTimeout")):
+                           ("shuffle_connect_timeout", "asyncspark.shuffle.connectTimeout"),
+                           ("auth_timeout", "asyncspark.network.authTimeout")):
             if values.get(field, 1.0) <= 0:
                 raise ConfigError(f"{key} must be greater than 0, got {values[field]}")
         return cls(**values, raw=raw)

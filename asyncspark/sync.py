@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from . import lifetime
 from .conf import SparkConf
 from .context import Context
 from .rdd import RDD as _AsyncRDD
@@ -54,7 +55,8 @@ class SparkContext:
     def __init__(self, master: str | None = "local[2]", appName: str | None = None,
                  conf: SparkConf | dict | None = None) -> None:
         _refuse_running_loop("SparkContext")
-        self._loop = _new_loop()
+        lifetime.install_sigterm_handler()  # from this thread: the context starts on
+        self._loop = _new_loop()            # the engine's, where signals cannot be set
         self._thread = threading.Thread(target=self._loop.run_forever,
                                         name="asyncspark-sync-loop", daemon=True)
         self._thread.start()

@@ -118,9 +118,14 @@ class Executor:
         from ..transport.server import TransportServer
 
         try:
+            settings = self.env.settings
             server = TransportServer(self.secret, self._resolve_block, self.env.host, 0,
                                      max_frame_size=self.max_frame_size,
-                                     blocks=self.env.block_manager)
+                                     io_timeout=settings.network_timeout,
+                                     auth_timeout=settings.auth_timeout,
+                                     max_unauthenticated=settings.max_unauthenticated,
+                                     blocks=self.env.block_manager,
+                                     name=f"executor {self.executor_id} block server")
             await server.start()
         except Exception:
             log.exception("executor %s: cannot start the block server", self.executor_id)

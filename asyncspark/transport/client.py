@@ -40,6 +40,7 @@ from ..pending import PendingRequests
 from ..threads import LoopClosedError, submit_to_loop
 from . import handshake, memory
 from .codec import DEFAULT_MAX_FRAME_SIZE, Message
+from .guard import AUTH_FRAME_LIMIT
 from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
@@ -56,7 +57,7 @@ from .messages.blocks import (
     UploadBlock,
 )
 from .protocol import FramedProtocol
-from .server import AUTH_FRAME_LIMIT, FRAME_HEADER_SLACK
+from .server import FRAME_HEADER_SLACK
 
 __all__ = [
     "DEFAULT_MAX_BYTES_IN_FLIGHT",
