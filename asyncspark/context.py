@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import itertools
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import types
@@ -57,10 +59,7 @@ _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.Conte
 
 def parse_master(master: str) -> int:
     """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
-    m = _LOCAL_RE.fullmatch(master.strip())
-    if not m:
-        raise ConfigError(
-            f"unsupported master URL {master!r}: expected local, local[N] or local[*]")
+    m = _match_master(master)
     n = m.group(1)
     if n is None:
         return 1
@@ -69,6 +68,26 @@ def parse_master(master: str) -> int:
     if int(n) < 1:
         raise ConfigError(f"master {master!r}: the number of executors must be at least 1")
     return int(n)
+
+
+def _match_master(master: str) -> re.Match:
+    m = _LOCAL_RE.fullmatch(master.strip())
+    if not m:
+        raise ConfigError(
+            f"unsupported master URL {master!r}: expected local, local[N], local[*] or "
+            "local[N,F]")
+    return m
+
+
+def master_max_failures(master: str) -> int | None:
+    """F of ``local[N,F]`` (task attempts before a job fails, as in Spark), else None."""
+    f = _match_master(master).group(2)
+    if f is None:
+        return None
+    if int(f) < 1:
+        raise ConfigError(f"master {master!r}: the number of task failures must be at "
+                          "least 1")
+    return int(f)
 
 
 class StatusTracker:
@@ -108,6 +127,9 @@ class Context:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
         self.num_executors = parse_master(self.conf.master)
+        failures = master_max_failures(self.conf.master)
+        if failures is not None:  # local[N,F]: F overrides spark.task.maxFailures
+            self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -179,8 +201,12 @@ class Context:
                             "auth_timeout": self.conf.auth_timeout,
                             "max_unauthenticated": self.conf.max_unauthenticated})
         try:
-            await self._broadcasts.start()
-            await backend.start()
+            try:
+                await self._broadcasts.start()
+                await backend.start()
+            except socket.gaierror as exc:
+                raise ConfigError(f"asyncspark.rpc.host: cannot listen on "
+                                  f"{self.conf.rpc_host!r}: {exc}") from exc
         except BaseException:
             self._state = "stopped"
             await self._broadcasts.stop()
