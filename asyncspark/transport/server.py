@@ -22,6 +22,10 @@ One connection, in order:
    chunk indices count them across the stream in block order. A stream is freed when each
    of its chunks was sent once, on ``CloseStream``, or when its connection closes.
 
+4. Cached RDD blocks (``blocks``, a ``storage.BlockManager``): ``FetchBlock`` and
+   ``UploadBlock`` (a replica) are answered with ``BlockReply``; a replica too big for one
+   frame arrives as ``UploadBlockChunk`` pieces, in order, and is stored once complete.
+
 Responses leave through one writer per connection, in request order, respecting flow
 control. A chunk goes out as the frame's prefix and header followed by
 ``loop.sendfile(transport, file, offset, length)`` where the loop can do that natively
@@ -60,6 +64,7 @@ from .messages.blocks import (
     OpenBlocksFailure,
     StreamHandle,
     UploadBlock,
+    UploadBlockChunk,
 )
 from .protocol import FramedProtocol
 
@@ -70,6 +75,7 @@ log = logging.getLogger("asyncspark.transport")
 DEFAULT_CHUNK_SIZE = 4 << 20
 FRAME_HEADER_SLACK = 64  # more than a ChunkFetchSuccess header can take
 
+MAX_UPLOAD_SIZE = 1 << 36  # a replica uploaded in pieces; the bytes arrive before use
 _CLOSE_BOUND_S = 2.0  # close() waits this long at most for connections to unwind
 
 Resolver = Callable[[int, int, int], tuple[Any, int, int]]
@@ -251,6 +257,8 @@ class _Connection:
         self.handshake = handshake.Handshake(server.secret, handshake.BLOCK_SERVER,
                                              handshake.BLOCK_CLIENT, challenger=True)
         self.streams: dict[int, _Stream] = {}
+        # UploadBlockChunk request id -> (block id, bytes so far)
+        self.uploads: dict[int, tuple[str, bytearray]] = {}
         self._queue: asyncio.Queue = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()
         self._writer: asyncio.Task | None = None
@@ -283,6 +291,7 @@ class _Connection:
             server._connections.discard(self)
             server.stats.open_connections -= 1
         self.streams.clear()
+        self.uploads.clear()
         if self._writer is not None:
             self._writer.cancel()
         for task in self._tasks:
@@ -318,9 +327,9 @@ class _Connection:
         elif type(msg) is CloseStream:
             self.streams.pop(msg.stream_id, None)
         elif type(msg) is FetchBlock or type(msg) is UploadBlock:
-            task = asyncio.get_running_loop().create_task(self._serve_cached_block(msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start_cached_block(msg)
+        elif type(msg) is UploadBlockChunk:
+            self._handle_upload_chunk(msg)
         else:
             log.warning("closing block connection from %s: unexpected %s",
                         self.proto.peer, type(msg).__name__)
@@ -375,6 +384,37 @@ class _Connection:
         server.stats.streams_opened += 1
         self._queue.put_nowait(StreamHandle(msg.request_id, stream_id, chunk_size,
                                             [seg[2] for seg in segments]))
+
+    def _start_cached_block(self, msg: FetchBlock | UploadBlock) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve_cached_block(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _handle_upload_chunk(self, msg: UploadBlockChunk) -> None:
+        """Collect the pieces of a replica too big for a frame, in order; store it (as an
+        ``UploadBlock``) once complete. A piece out of order fails that upload."""
+        uploads = self.uploads
+        entry = uploads.get(msg.request_id)
+        if entry is None:
+            if msg.offset != 0 or not 0 < msg.total <= MAX_UPLOAD_SIZE:
+                self._queue.put_nowait(BlockReply(
+                    msg.request_id, f"bad upload of {msg.block_id}: piece at {msg.offset} "
+                    f"of {msg.total} bytes first", b""))
+                return
+            entry = uploads[msg.request_id] = (msg.block_id, bytearray())
+        block_id, data = entry
+        if (msg.block_id != block_id or msg.offset != len(data)
+                or len(data) + len(msg.body) > msg.total):
+            del uploads[msg.request_id]
+            self._queue.put_nowait(BlockReply(
+                msg.request_id, f"bad upload of {block_id}: piece at {msg.offset} "
+                f"({len(msg.body)} bytes) after {len(data)} of {msg.total} bytes", b""))
+            return
+        data += msg.body
+        if len(data) == msg.total:
+            del uploads[msg.request_id]
+            self._start_cached_block(UploadBlock(msg.request_id, block_id, msg.level,
+                                                 data))  # type: ignore[arg-type]
 
     async def _serve_cached_block(self, msg: FetchBlock | UploadBlock) -> None:
         """Read (``FetchBlock``) or store (``UploadBlock``) a cached RDD block, in a
