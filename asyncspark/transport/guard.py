@@ -127,7 +127,7 @@ class AuthGuard:
         reason = getattr(exc, "reason", "malformed frame")
         if proto in self.pending:
             self.drops[reason] += 1
-            self._log(proto.peer, reason, f"{exc} (before authenticating)")
+            self._log(proto.peer, reason, str(exc))
         else:
             log.warning("%s: closing connection from %s: %s", self.name, proto.peer, exc)
 
