@@ -122,8 +122,10 @@ class BroadcastManager:
     removal (see the module docstring). ``fetches`` counts fetches per broadcast id."""
 
     def __init__(self, secret: str, directory: str, host: str, max_frame_size: int,
-                 send_to_executors: Any) -> None:
+                 send_to_executors: Any, *, server_options: dict | None = None) -> None:
         self.secret = secret
+        # TransportServer keywords: io_timeout, auth_timeout, max_unauthenticated
+        self.server_options = dict(server_options or {})
         self.directory = directory
         self.host = host
         self.max_frame_size = max_frame_size
@@ -142,7 +144,8 @@ class BroadcastManager:
         self._loop = asyncio.get_running_loop()
         os.makedirs(self.directory, exist_ok=True)
         server = TransportServer(self.secret, self._resolve, self.host, 0,
-                                 max_frame_size=self.max_frame_size)
+                                 max_frame_size=self.max_frame_size,
+                                 name="driver broadcast server", **self.server_options)
         await server.start()
         self.server = server
 

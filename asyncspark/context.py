@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import itertools
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import types
@@ -22,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import planner
+from . import lifetime, planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
 from .conf import Config, SparkConf
@@ -44,6 +46,8 @@ __all__ = ["Context", "StatusTracker", "parse_master"]
 
 log = logging.getLogger("asyncspark")
 
+_STOP_BOUND_S = 5.0  # stop() takes at most this long (then kills what is left)
+
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
 # Per-coroutine job properties (job group, description): a ContextVar maps Spark's
@@ -55,10 +59,7 @@ _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.Conte
 
 def parse_master(master: str) -> int:
     """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
-    m = _LOCAL_RE.fullmatch(master.strip())
-    if not m:
-        raise ConfigError(
-            f"unsupported master URL {master!r}: expected local, local[N] or local[*]")
+    m = _match_master(master)
     n = m.group(1)
     if n is None:
         return 1
@@ -67,6 +68,26 @@ def parse_master(master: str) -> int:
     if int(n) < 1:
         raise ConfigError(f"master {master!r}: the number of executors must be at least 1")
     return int(n)
+
+
+def _match_master(master: str) -> re.Match:
+    m = _LOCAL_RE.fullmatch(master.strip())
+    if not m:
+        raise ConfigError(
+            f"unsupported master URL {master!r}: expected local, local[N], local[*] or "
+            "local[N,F]")
+    return m
+
+
+def master_max_failures(master: str) -> int | None:
+    """F of ``local[N,F]`` (task attempts before a job fails, as in Spark), else None."""
+    f = _match_master(master).group(2)
+    if f is None:
+        return None
+    if int(f) < 1:
+        raise ConfigError(f"master {master!r}: the number of task failures must be at "
+                          "least 1")
+    return int(f)
 
 
 class StatusTracker:
@@ -106,6 +127,9 @@ class Context:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
         self.num_executors = parse_master(self.conf.master)
+        failures = master_max_failures(self.conf.master)
+        if failures is not None:  # local[N,F]: F overrides spark.task.maxFailures
+            self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -124,6 +148,8 @@ class Context:
         self._block_master: BlockManagerMaster | None = None
         self._removals: set[asyncio.Task] = set()  # unpersist() clean-ups in flight
         self._state = "new"
+        # stop()'s steps, once started (a retried stop() waits for them)
+        self._stop_steps_run: dict[str, asyncio.Future] = {}
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
 
@@ -136,6 +162,7 @@ class Context:
 
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
+        lifetime.register(self)  # cleaned up at exit or on SIGTERM if never stopped
         self.listener_bus.start()
         bus = self.listener_bus
         map_outputs = MapOutputTracker()
@@ -169,17 +196,25 @@ class Context:
         self._backend = backend
         self._broadcasts = BroadcastManager(
             backend.secret, os.path.join(backend.local_root, "driver-broadcasts"),
-            self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all)
+            self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all,
+            server_options={"io_timeout": self.conf.network_timeout,
+                            "auth_timeout": self.conf.auth_timeout,
+                            "max_unauthenticated": self.conf.max_unauthenticated})
         try:
-            await self._broadcasts.start()
-            await backend.start()
+            try:
+                await self._broadcasts.start()
+                await backend.start()
+            except socket.gaierror as exc:
+                raise ConfigError(f"asyncspark.rpc.host: cannot listen on "
+                                  f"{self.conf.rpc_host!r}: {exc}") from exc
         except BaseException:
             self._state = "stopped"
             await self._broadcasts.stop()
             await backend.stop()
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
-            self._remove_offheap_dir()
+            self._release_now(on_loop=True)
+            lifetime.unregister(self)
             raise
         self._state = "running"
         return self
@@ -191,25 +226,83 @@ class Context:
         self._dag.post_many(events)  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        """Cancel running jobs, stop the executors and the scheduler. Idempotent."""
+        """Cancel running jobs, stop the executors and the scheduler, remove the scratch
+        and off-heap directories. Idempotent, bounded (``_STOP_BOUND_S``: past it the
+        executors are killed), and retryable: a ``stop()`` that was interrupted
+        (cancelled) is finished by the next one."""
         if self._state in ("stopped", "new"):
             self._state = "stopped"
             return
-        self._state = "stopped"
+        self._state = "stopping"
         try:
-            if self._dag is not None:
-                await self._dag.stop("the context was stopped")
-            if self._task_scheduler is not None:
-                await self._task_scheduler.close()  # result files being read
-        finally:
-            if self._broadcasts is not None:
-                await self._broadcasts.stop()
-            if self._removals:
-                await asyncio.gather(*self._removals, return_exceptions=True)
-            if self._backend is not None:
-                await self._backend.stop()
-            await asyncio.to_thread(self._remove_offheap_dir)
-            await self.listener_bus.stop()
+            async with asyncio.timeout(_STOP_BOUND_S):
+                await self._stop_steps()
+        except TimeoutError:
+            log.warning("stop() did not finish within %gs: killing what is left",
+                        _STOP_BOUND_S)
+        except asyncio.CancelledError:
+            # Nothing outlives a stop(), even a cancelled one; the orderly steps go on
+            # in the background and the next stop() waits for them.
+            self._release_now(on_loop=True)
+            raise
+        except BaseException:
+            self._finish_stop()
+            raise
+        self._finish_stop()
+
+    def _finish_stop(self) -> None:
+        self._release_now(on_loop=True)
+        self._state = "stopped"
+        lifetime.unregister(self)
+
+    async def _stop_steps(self) -> None:
+        """The orderly stop. Each step runs once, as a task of its own: a stop() that
+        was cancelled leaves it running, and the next stop() waits for it. The first
+        error is raised once every step has had its turn."""
+        steps = [
+            ("dag", lambda: self._dag.stop("the context was stopped")
+             if self._dag is not None else None),
+            ("results", lambda: self._task_scheduler.close()  # result files being read
+             if self._task_scheduler is not None else None),
+            ("broadcasts", lambda: self._broadcasts.stop()
+             if self._broadcasts is not None else None),
+            ("removals", lambda: asyncio.gather(*self._removals, return_exceptions=True)
+             if self._removals else None),
+            ("backend", lambda: self._backend.stop() if self._backend is not None else None),
+            ("offheap", lambda: asyncio.to_thread(self._remove_offheap_dir)),
+            ("listeners", self.listener_bus.stop),
+        ]
+        errors: list[BaseException] = []
+        for name, make in steps:
+            fut = self._stop_steps_run.get(name)
+            if fut is None:
+                awaitable = make()
+                if awaitable is None:
+                    continue
+                fut = self._stop_steps_run[name] = asyncio.ensure_future(awaitable)
+            elif fut.done():
+                continue
+            try:
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                if not fut.cancelled():
+                    raise  # stop() itself was cancelled
+            except Exception as exc:
+                log.warning("stopping the context: %s failed: %r", name, exc)
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _release_now(self, on_loop: bool) -> None:
+        """Synchronously: kill the executors and remove every directory of this context
+        (``stop()``'s last step; also at interpreter exit and on SIGTERM, where nothing
+        can be awaited). ``on_loop``: called on the context's loop (its connections are
+        aborted too)."""
+        if self._backend is not None:
+            self._backend.release_now(on_loop)
+        if self._broadcasts is not None and on_loop and self._broadcasts.server is not None:
+            self._broadcasts.server.guard.abort_all("the context stopped")
+        self._remove_offheap_dir()
 
     def _remove_offheap_dir(self) -> None:
         if self._block_master is not None and self._block_master.offheap_dir:

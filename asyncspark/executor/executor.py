@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
+from ..errors import AuthenticationError, ProtocolError, TaskKilledError
 from ..runtime import ExecutorEnv, ExecutorSettings, set_env
 from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
@@ -118,9 +118,14 @@ class Executor:
         from ..transport.server import TransportServer
 
         try:
+            settings = self.env.settings
             server = TransportServer(self.secret, self._resolve_block, self.env.host, 0,
                                      max_frame_size=self.max_frame_size,
-                                     blocks=self.env.block_manager)
+                                     io_timeout=settings.network_timeout,
+                                     auth_timeout=settings.auth_timeout,
+                                     max_unauthenticated=settings.max_unauthenticated,
+                                     blocks=self.env.block_manager,
+                                     name=f"executor {self.executor_id} block server")
             await server.start()
         except Exception:
             log.exception("executor %s: cannot start the block server", self.executor_id)
@@ -307,7 +312,8 @@ class Executor:
             except TaskKilledError:
                 state, payload = KILLED, b""
             except BaseException as exc:
-                state, payload = FAILED, encode_failure(exc)
+                # Cut to fit a frame: a huge report keeps its type (messages/tasks.py).
+                state, payload = FAILED, encode_failure(exc, limit - _FRAME_SLACK)
             finally:
                 TaskContext._set(None)
             # Out of the task before writing its result: a kill arriving now (the driver
@@ -316,10 +322,6 @@ class Executor:
             run_us = int((time.perf_counter() - start) * 1e6)
             if state == FINISHED and len(payload) > direct:
                 state, payload = self._indirect_result(task_id, payload)
-            elif len(payload) > limit - _FRAME_SLACK:  # a huge failure report
-                state, payload = FAILED, encode_failure(ResultTooLargeError(
-                    f"the failure report of task {task_id} is {len(payload)} bytes, more "
-                    f"than a frame can carry (asyncspark.rpc.maxFrameSize = {limit})"))
             if (state == FINISHED or state == INDIRECT) and ctx._accumulators:
                 state, payload = self._attach_accumulator_updates(ctx, state, payload)
             if stamps is not None:

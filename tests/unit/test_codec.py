@@ -422,7 +422,8 @@ CATALOGUE = {
                "OpenBlocksFailure": 25, "ChunkFetchRequest": 26, "ChunkFetchSuccess": 27,
                "ChunkFetchFailure": 28, "CloseStream": 29, "RegisterBlockManager": 40,
                "BlockUpdates": 41, "BlockQuery": 42, "BlockLocations": 43, "RemoveRdd": 44,
-               "RddRemoved": 45, "FetchBlock": 46, "UploadBlock": 47, "BlockReply": 48},
+               "RddRemoved": 45, "FetchBlock": 46, "UploadBlock": 47, "BlockReply": 48,
+               "UploadBlockChunk": 49},
 }
 
 

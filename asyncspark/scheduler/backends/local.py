@@ -319,3 +319,29 @@ class LocalBackend(CoarseGrainedBackend):
         await self._close_endpoint()
         if self._own_root:
             shutil.rmtree(self.local_root, ignore_errors=True)
+
+    def release_now(self, on_loop: bool) -> None:
+        """Synchronously kill every executor and remove the scratch directory: the last
+        step of ``Context.stop()`` (a no-op after an orderly ``stop()``), and all that
+        can be done at interpreter exit or on SIGTERM. ``on_loop``: called on the
+        loop's thread, so its tasks, timers and connections are dropped too."""
+        self.stopping = True
+        for proc in list(self.procs.values()):
+            if proc.returncode is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except OSError:  # already gone
+                    pass
+        if on_loop:
+            for task in [*self._launching, *self._watchers.values()]:
+                task.cancel()
+            for timer in self._heartbeat_timers.values():
+                timer.cancel()
+            self._heartbeat_timers.clear()
+            self._abort_endpoint_now()
+        if self._own_root:
+            shutil.rmtree(self.local_root, ignore_errors=True)
+        else:
+            for n in range(self._next_id):
+                shutil.rmtree(os.path.join(self.local_root, f"executor-{n}"),
+                              ignore_errors=True)
