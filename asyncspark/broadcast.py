@@ -140,7 +140,7 @@ class BroadcastManager:
         from .transport.server import TransportServer
 
         self._loop = asyncio.get_running_loop()
-        os.makedirs(self.directory, exist_ok=True)
+        os.mkdir(self.directory, 0o700)  # inside the application's own directory
         server = TransportServer(self.secret, self._resolve, self.host, 0,
                                  max_frame_size=self.max_frame_size)
         await server.start()
