@@ -33,6 +33,7 @@ from collections import Counter
 from typing import Any, Generic, TypeVar
 
 from . import runtime
+from ._files import atomic_file
 from .errors import BroadcastDestroyedError
 
 __all__ = ["Broadcast", "BroadcastManager"]
@@ -159,7 +160,8 @@ class BroadcastManager:
         data = dumps_closure(value, "the value passed to broadcast()")
         bid = next(self._ids)
         path = os.path.join(self.directory, f"broadcast-{bid}")
-        with open(path, "wb") as f:
+        # All of it or no file (a full disk leaves no partial file), the error naming it.
+        with atomic_file(path) as f:
             f.write(data)
         with self._lock:
             self._paths[bid] = path
