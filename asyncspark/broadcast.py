@@ -181,6 +181,24 @@ class BroadcastManager:
             self.fetches[bid] += 1
         return path, 0, os.path.getsize(path)
 
+    def cleanup(self, bid: int) -> bool:
+        """Broadcast ``bid`` is no longer referenced in the driver (the ContextCleaner,
+        on the loop): delete its file and the executors' copies; False if it was gone."""
+        with self._lock:
+            path = self._paths.pop(bid, None)
+            self.fetches.pop(bid, None)
+            self._destroyed.discard(bid)
+        if path is None:
+            return False
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        from .transport.messages.control import RemoveBroadcast
+
+        self._send_to_executors(RemoveBroadcast([bid]))
+        return True
+
     def remove(self, bid: int, destroy: bool) -> None:
         from .transport.messages.control import RemoveBroadcast
 

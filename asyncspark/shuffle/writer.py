@@ -31,7 +31,7 @@ from ..runtime import get_env
 from ..taskcontext import TaskContext
 from .batch import BatchEncoder
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "write_map_output"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "remove_shuffles", "write_map_output"]
 
 DEFAULT_MEMORY_BUDGET = 256 << 20
 _CHECK_EVERY = 8192
@@ -286,3 +286,28 @@ class ShuffleWriteFunc:
             offsets.append(offsets[-1] + s)
         env.outputs[(self.dep.shuffle_id, ctx.partitionId())] = (path, offsets)
         return [env.executor_id, env.host, env.block_port, path, sizes]
+
+
+def remove_shuffles(env, shuffle_ids: list[int]) -> int:
+    """Executor side of ``RemoveShuffle`` (the driver's ContextCleaner): forget these
+    shuffles' map output locations and outputs, and delete every file of theirs in this
+    executor's local directory (older attempts' too); the files removed."""
+    ids = set(shuffle_ids)
+    for sid in ids:
+        env.map_outputs.pop(sid, None)
+    for key in [k for k in env.outputs if k[0] in ids]:
+        env.outputs.pop(key, None)
+    prefixes = tuple(f"shuffle_{sid}_" for sid in ids)
+    removed = 0
+    try:
+        entries = list(os.scandir(env.local_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(prefixes):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
