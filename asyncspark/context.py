@@ -166,7 +166,14 @@ class Context:
                                  max_consecutive_attempts=self.conf.stage_max_attempts,
                                  resubmit_delay=self.conf.resubmit_delay)
         self._dag.start()
-        backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        try:  # makes the application's directory: spark.local.dir may be unusable
+            backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        except BaseException:
+            self._state = "stopped"
+            await self._dag.stop("the context failed to start")
+            await self.listener_bus.stop()
+            self._remove_offheap_dir()
+            raise
         ts.kill_executor = backend.kill_executor
         self._backend = backend
         self._broadcasts = BroadcastManager(

@@ -14,6 +14,7 @@ import stat
 import pytest
 
 from asyncspark import Context
+from asyncspark.errors import ConfigError
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -76,7 +77,8 @@ class _Marker:
         return (open, (self.path, "w"))
 
 
-async def test_a_pre_created_executor_dir_is_never_used(tmp_path):
+@pytest.mark.parametrize("owner", ["this user", "another user"])
+async def test_a_pre_created_executor_dir_is_never_used(tmp_path, owner):
     planted = tmp_path / "executor-0"
     planted.mkdir(mode=0o700)  # even one owned by this user, with the right mode
     marker = tmp_path / "pwned"
@@ -85,6 +87,12 @@ async def test_a_pre_created_executor_dir_is_never_used(tmp_path):
     for name in ("shuffle_0_0_0.data", "shuffle_0_1_0.data"):
         (planted / name).write_bytes(len(payload).to_bytes(4, "big") + payload)
         bait[name] = (planted / name).read_bytes()
+    if owner == "another user":
+        if os.geteuid() != 0:
+            pytest.skip("giving a directory to another user needs root")
+        for p in (planted, *planted.iterdir()):
+            os.chown(p, 65534, 65534)  # nobody
+        os.chmod(tmp_path, 0o1777)  # a world-writable spark.local.dir, as /tmp
     async with Context("local[2]", conf={"spark.local.dir": str(tmp_path)}) as sc:
         rdd = sc.parallelize(range(100), 2).map(lambda x: (x % 5, x))
         got = dict(await asyncio.wait_for(rdd.reduceByKey(operator.add, 2).collect(), 60))
@@ -99,3 +107,10 @@ async def test_a_pre_created_executor_dir_is_never_used(tmp_path):
     assert not marker.exists()
     assert sorted(os.listdir(tmp_path)) == ["executor-0"]  # not ours: left as it was
     assert {p.name: p.read_bytes() for p in planted.iterdir()} == bait
+
+
+async def test_an_unusable_local_dir_is_a_config_error_naming_it(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    with pytest.raises(ConfigError, match=f"spark.local.dir '{not_a_dir}'"):
+        await Context("local[1]", conf={"spark.local.dir": str(not_a_dir)}).start()
