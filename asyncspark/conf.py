@@ -273,6 +273,14 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "trace_tasks", _parse_bool, False,
         "record per-task timestamps from submission to result delivery "
         "(asyncspark bench latency --breakdown)"),
+    "spark.cleaner.referenceTracking": (
+        "cleaner_reference_tracking", _parse_bool, True,
+        "the ContextCleaner removes shuffles, broadcasts and cached RDDs once the driver "
+        "no longer references them"),
+    "spark.cleaner.referenceTracking.blocking": (
+        "cleaner_blocking", _parse_bool, True,
+        "the cleaner waits for each cached RDD's blocks to be removed before the next "
+        "clean-up"),
 }
 
 
@@ -319,6 +327,8 @@ class Config:
     exclude_on_failure: bool = False
     exclude_task_attempts_per_executor: int = 1
     exclude_failed_tasks_per_executor: int = 2
+    cleaner_reference_tracking: bool = True
+    cleaner_blocking: bool = True
     raw: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod

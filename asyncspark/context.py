@@ -27,6 +27,7 @@ from typing import Any
 from . import lifetime, planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
+from .cleaner import ContextCleaner, shuffle_cleanup
 from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
@@ -147,6 +148,7 @@ class Context:
         self._checkpoints_pending = 0  # RDDs marked for checkpointing, not yet written
         self._block_master: BlockManagerMaster | None = None
         self._removals: set[asyncio.Task] = set()  # unpersist() clean-ups in flight
+        self.cleaner: ContextCleaner | None = None  # spark.cleaner.referenceTracking
         self._state = "new"
         # stop()'s steps, once started (a retried stop() waits for them)
         self._stop_steps_run: dict[str, asyncio.Future] = {}
@@ -191,7 +193,14 @@ class Context:
                                  max_consecutive_attempts=self.conf.stage_max_attempts,
                                  resubmit_delay=self.conf.resubmit_delay)
         self._dag.start()
-        backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        try:  # makes the application's directory: spark.local.dir may be unusable
+            backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        except BaseException:
+            self._state = "stopped"
+            await self._dag.stop("the context failed to start")
+            await self.listener_bus.stop()
+            self._remove_offheap_dir()
+            raise
         ts.kill_executor = backend.kill_executor
         self._backend = backend
         self._broadcasts = BroadcastManager(
@@ -216,6 +225,11 @@ class Context:
             self._release_now(on_loop=True)
             lifetime.unregister(self)
             raise
+        if self.conf.cleaner_reference_tracking:
+            self.cleaner = ContextCleaner(
+                self._loop, shuffle_cleanup(self._dag, self._stages, ts),
+                self._broadcasts.cleanup, self.unpersist_rdd, self.conf.cleaner_blocking)
+            self.cleaner.start()
         self._state = "running"
         return self
 
@@ -260,6 +274,7 @@ class Context:
         was cancelled leaves it running, and the next stop() waits for it. The first
         error is raised once every step has had its turn."""
         steps = [
+            ("cleaner", lambda: self.cleaner.stop() if self.cleaner is not None else None),
             ("dag", lambda: self._dag.stop("the context was stopped")
              if self._dag is not None else None),
             ("results", lambda: self._task_scheduler.close()  # result files being read
@@ -310,21 +325,23 @@ class Context:
 
     # -- cached RDDs ---------------------------------------------------------------------
 
-    def unpersist_rdd(self, rdd_id: int) -> None:
-        """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
+    def unpersist_rdd(self, rdd_id: int) -> asyncio.Task | None:
+        """Forget and remove the cached blocks of ``rdd_id`` (in the background; the
+        task doing it when called on the context's loop)."""
         if self._state != "running" or self._block_master is None:
-            return
+            return None
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is not self._loop:  # e.g. from asyncspark.sync's calling thread
             self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
-            return
+            return None
         self._block_master.remove_rdd(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
+        return task  # awaited by a blocking ContextCleaner
 
     async def _remove_rdd_blocks(self, rdd_id: int) -> None:
         from .storage.disk_store import DiskStore
@@ -457,7 +474,10 @@ class Context:
         """A read-only ``Broadcast`` of ``value``, sent to each executor once, on first
         use there. The value is pickled now (on this thread, as PySpark does)."""
         self._check_running()
-        return self._broadcasts.new(value)  # type: ignore[union-attr]
+        b = self._broadcasts.new(value)  # type: ignore[union-attr]
+        if self.cleaner is not None:
+            self.cleaner.track_broadcast(b)
+        return b
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -505,6 +525,8 @@ class Context:
             return []
         binary = planner.task_binary(rdd, func)
         parent_shuffles, shuffles = self._stages.shuffle_graph(rdd)
+        if self.cleaner is not None:
+            self.cleaner.track_lineage(rdd)
         if len(binary) > self.conf.max_frame_size - 1024:
             raise SerializationError(
                 f"the task binary of {rdd!r} (its lineage and functions, pickled) is "

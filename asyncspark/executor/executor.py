@@ -405,6 +405,24 @@ def _tune_gc() -> None:
     gc.set_threshold(*_GC_THRESHOLDS)
 
 
+def _private_dir_problem(path: str) -> str | None:
+    """Why ``path`` is not a directory private to this user (its backend makes it
+    exclusively, mode 0700), or None: files in it are trusted (unpickled)."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"cannot stat it: {exc.strerror}"
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if st.st_uid != os.getuid():
+        return f"owned by uid {st.st_uid}, not {os.getuid()}"
+    if st.st_mode & 0o077:
+        return f"mode {stat.S_IMODE(st.st_mode):o} lets other users in (0700 expected)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -425,9 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     host, _, port = args.driver.rpartition(":")
     _tune_gc()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    problem = _private_dir_problem(args.local_dir)
+    if problem:
+        print(f"executor {args.executor_id}: refusing --local-dir {args.local_dir}: "
+              f"{problem}", file=sys.stderr)
+        return 2
     executor = Executor(args.executor_id, host, int(port), secret, args.local_dir,
                         args.bind_host)
-    os.makedirs(args.local_dir, exist_ok=True)
     use_uvloop = os.environ.get("ASYNCSPARK_UVLOOP", "1") != "0"
     runner = None
     if use_uvloop:
