@@ -48,19 +48,20 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def run_script(*args: str | Path, cwd: Path = ROOT) -> str:
+def run_script(*args: str | Path, cwd: Path = ROOT, python: str | Path = sys.executable,
+               timeout: float = TIMEOUT) -> str:
     """Run ``python *args`` from ``cwd``; its stdout. Fails on a non-zero exit, a timeout
     or a process of its group left running after it exited."""
     proc = subprocess.Popen(
-        [sys.executable, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
+        [str(python), *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True)
     pgid = proc.pid  # a new session: the script leads its own process group
     try:
-        out, err = proc.communicate(timeout=TIMEOUT)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(pgid)
         out, err = proc.communicate()
-        pytest.fail(f"{args} timed out after {TIMEOUT} s\nstdout:\n{out}\nstderr:\n{err}")
+        pytest.fail(f"{args} timed out after {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
     finally:
         if proc.poll() is None:  # an exception other than the timeout (e.g. Ctrl-C)
             _kill_group(pgid)
