@@ -217,9 +217,31 @@ def test_kmeans_example_and_cache_benchmark_quick() -> None:
     centers = re.findall(r"\((-?\d+\.\d+), (-?\d+\.\d+)\)", out.split("Final centers:")[1])
     assert len(centers) == 3
     report = json.loads(run_script(ROOT / "benchmarks" / "cache.py", "--quick", "--json"))
+    _check_cache_report(report)
+
+
+def _check_cache_report(report: dict) -> None:
     [run] = report["runs"]
-    assert run["cached_blocks"] == report["partitions"]  # every partition was cached
-    assert len(run["iterations"]) == report["iterations"]
-    assert run["first_s"] > 0
-    assert run["cached_s"] > 0
-    assert report["median_ratio"] == run["ratio"]
+    mine = run["asyncspark"]
+    assert mine["cached_blocks"] == report["partitions"]  # every partition was cached
+    for system in report["systems"]:
+        assert len(run[system]["iterations"]) == report["iterations"]
+        assert run[system]["first_s"] > 0
+        assert run[system]["cached_s"] > 0
+        assert len(run[system]["centers"]) == report["k"]
+    assert report["median_ratio"] == mine["ratio"]
+    assert isinstance(report["target"]["pass"], bool)
+
+
+def test_cache_benchmark_quick_with_peers() -> None:
+    """PySpark and Dask's bag side by side (the benchmark checks their centers agree),
+    from the environment ``benchmarks/peers/setup.sh`` makes."""
+    peers_python = ROOT / "benchmarks" / ".venv" / "bin" / "python"
+    if not peers_python.exists():
+        pytest.skip(f"the peers are not installed ({peers_python} missing; "
+                    "`bash benchmarks/peers/setup.sh` installs them)")
+    report = json.loads(run_script(ROOT / "benchmarks" / "cache.py", "--quick", "--json",
+                                   python=peers_python, timeout=240))
+    assert report["systems"] == ["asyncspark", "pyspark", "dask-bag"]
+    _check_cache_report(report)
+    assert set(report["speedup"]) == {"pyspark", "dask-bag"}
