@@ -133,15 +133,21 @@ def _check_bench_report(report: dict, scenarios: set[str], peers: set[str]) -> N
     installed = {p for p in peers if p == "multiprocessing" or importlib.util.find_spec(
         "distributed" if p == "dask" else p) is not None}
     assert set(report["systems"]) == {"asyncspark", *installed}
-    assert report["skipped"] == dict.fromkeys(peers - installed, "not installed")
+    assert set(report["skipped"]) == peers - installed
+    assert all(why.startswith("not installed") for why in report["skipped"].values())
     mine = report["median"]["asyncspark"]
-    assert set(mine) == scenarios
+    assert set(mine) == scenarios | ({"rtt"} if "latency" in scenarios else set())
     if "latency" in scenarios:
         for system in report["systems"]:
             m = report["median"][system]["latency"]
             assert 0 < m["p50_ms"] <= m["p90_ms"] <= m["p99_ms"] <= m["max_ms"]
         assert sum(n for _, _, n in report["histogram"]) == report["params"]["trivial"]
-        assert report["targets"]["trivial_p50_ms"]["value"] == mine["latency"]["p50_ms"]
+        rtt = mine["rtt"]  # the floor, measured in the same run
+        assert 0 < rtt["p50_us"] <= rtt["p99_us"] <= rtt["max_us"]
+        assert rtt["thread_hop_p50_us"] > 0
+        assert report["floor"] == rtt
+        assert report["targets"]["trivial_p50_vs_rtt_p50"]["value"] == pytest.approx(
+            mine["latency"]["p50_ms"] * 1e3 / rtt["p50_us"])
     if "throughput" in scenarios:
         t = mine["throughput"]
         assert t["tasks_per_s"] > 0
@@ -162,9 +168,11 @@ def _check_bench_report(report: dict, scenarios: set[str], peers: set[str]) -> N
 
 
 def test_latency_benchmark_quick_json() -> None:
-    out = run_script(ROOT / "benchmarks" / "latency.py", "--quick", "--json")
+    out = run_script(ROOT / "benchmarks" / "latency.py", "--quick", "--json", "--vs",
+                     "multiprocessing")
     report = json.loads(out)  # exactly one JSON object on stdout
-    assert report["command"] == "python benchmarks/latency.py --quick --json"
+    assert report["command"] == ("python benchmarks/latency.py --quick --json --vs "
+                                 "multiprocessing")
     _check_bench_report(report, {"latency", "throughput", "startup"}, {"multiprocessing"})
     assert report["median"]["multiprocessing"]["throughput"]["tasks_per_s"] > 0
 
@@ -188,12 +196,14 @@ def test_bench_every_scenario_with_breakdown_and_peers() -> None:
 
 def test_asyncspark_command_bench_table() -> None:
     out = run_script("-m", "asyncspark.cli", "bench", "latency", "--quick", "--trivial",
-                     "7", "--runs", "2")
-    assert out.startswith("$ asyncspark bench latency --quick --trivial 7 --runs 2\n")
+                     "7", "--runs", "2", "--vs", "none")
+    assert out.startswith("$ asyncspark bench latency --quick --trivial 7 --runs 2 --vs "
+                          "none\n")
     assert "median of 2 run(s)" in out
     assert re.search(r"^trivial job p50 \(ms\) +\d+\.\d{3}$", out, re.M), out
-    assert re.search(r"^  trivial_p50_ms +<= 0\.5 +measured +\d+\.\d+ +(PASS|FAIL)$",
-                     out, re.M), out
+    assert re.search(r"^loopback msgpack round trip p50 \(µs\) +\d+\.\d$", out, re.M), out
+    assert re.search(r"^  trivial_p50_vs_rtt_p50 +<= 1\.5x +measured +\d+\.\d+ +"
+                     r"(PASS|FAIL)$", out, re.M), out
     bars = re.findall(r"^ +\d+\.\d+ - +\d+\.\d+ ms \|#*\s*\| (\d+)$", out, re.M)
     assert sum(map(int, bars)) == 14  # the histogram holds both runs' jobs
     assert "[throughput]" not in out
