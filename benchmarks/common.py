@@ -319,11 +319,11 @@ def pyspark_version() -> str | None:
     return getattr(pyspark, "__version__", "unknown")
 
 
-def pyspark_context(app_name: str, py_files: Iterable[str] = ()) -> Any:
-    """A fresh PySpark ``local[2]`` SparkContext (UI off), shipping ``py_files``."""
+def pyspark_context(app_name: str, py_files: Iterable[str] = (), cores: int = 2) -> Any:
+    """A fresh PySpark ``local[cores]`` SparkContext (UI off), shipping ``py_files``."""
     from pyspark import SparkConf, SparkContext
 
-    conf = (SparkConf().setMaster("local[2]").setAppName(app_name)
+    conf = (SparkConf().setMaster(f"local[{cores}]").setAppName(app_name)
             .set("spark.ui.enabled", "false").set("spark.ui.showConsoleProgress", "false"))
     sc = SparkContext(conf=conf)
     sc.setLogLevel("ERROR")

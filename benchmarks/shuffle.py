@@ -6,7 +6,7 @@ Usage::
 
     python benchmarks/shuffle.py [--case all|rbk1k|rbk10m|gbk10m|sort|join] [--records N]
                                  [--runs 3] [--quick] [--json] [--vs all|none|pyspark|dask]
-                                 [--timeout S] [--conf KEY=VALUE ...]
+                                 [--executors 2] [--timeout S] [--conf KEY=VALUE ...]
 
 Peers run when installed (``bash benchmarks/peers/setup.sh``, then run this script with
 ``benchmarks/.venv/bin/python``); see ``benchmarks/peers/__init__.py``.
@@ -228,11 +228,12 @@ def baseline(case: str, records: int, nkeys: int | None) -> int:
 # -- one run of each system -----------------------------------------------------------------
 
 async def _asyncspark(case: str, records: int, nkeys: int | None, conf: dict[str, str],
-                      limit_s: float) -> dict[str, Any]:
+                      limit_s: float, executors: int) -> dict[str, Any]:
     clock = time.perf_counter
     others = child_pids()  # e.g. PySpark's JVM, which outlives its context
     t0 = clock()
-    sc = asyncspark.Context("local[2]", app_name=f"shuffle-bench-{case}", conf=conf)
+    sc = asyncspark.Context(f"local[{executors}]", app_name=f"shuffle-bench-{case}",
+                            conf=conf)
     metrics = StageMetrics()
     sc.addSparkListener(metrics)
     await sc.start()
@@ -269,12 +270,12 @@ async def _asyncspark(case: str, records: int, nkeys: int | None, conf: dict[str
 
 
 def run_asyncspark(case: str, records: int, nkeys: int | None, conf: dict[str, str],
-                   timeout: float) -> dict[str, Any]:
-    return asyncspark.run(_asyncspark(case, records, nkeys, conf, timeout))
+                   timeout: float, executors: int = 2) -> dict[str, Any]:
+    return asyncspark.run(_asyncspark(case, records, nkeys, conf, timeout, executors))
 
 
-def run_pyspark(case: str, records: int, nkeys: int | None) -> dict[str, Any]:
-    sc = pyspark_context(f"shuffle-bench-{case}", [WORKLOADS.__file__])
+def run_pyspark(case: str, records: int, nkeys: int | None, cores: int = 2) -> dict[str, Any]:
+    sc = pyspark_context(f"shuffle-bench-{case}", [WORKLOADS.__file__], cores)
     try:
         job, count = timed(lambda: build(sc, case, records, nkeys).count())
         floor, floor_n = timed(lambda: floor_count(sc, case, records, nkeys))
@@ -335,8 +336,9 @@ def _df_count(frame: Any) -> int:
     return int(frame.map_partitions(len).sum().compute())
 
 
-def run_dask(flavour: str, case: str, records: int, nkeys: int | None) -> dict[str, Any]:
-    with peers.dask_client(2):
+def run_dask(flavour: str, case: str, records: int, nkeys: int | None,
+             workers: int = 2) -> dict[str, Any]:
+    with peers.dask_client(workers):
         if flavour == "dask-bag":
             job, src = _dask_bag(case, records, nkeys)
             s, count = timed(lambda: job.count().compute())
@@ -364,13 +366,14 @@ def measure_run(case: Case, i: int, records: int, nkeys: int | None, systems: li
             run["baseline"] = {"s": s, "cpu_s": cpu, "count": expected}
             gc.collect()
         elif system == "asyncspark":
-            run[system] = run_asyncspark(case.name, records, nkeys, conf, args.timeout)
+            run[system] = run_asyncspark(case.name, records, nkeys, conf, args.timeout,
+                                         args.executors)
             if run[system]["timed_out"]:
                 return run
         elif system == "pyspark":
-            run[system] = run_pyspark(case.name, records, nkeys)
+            run[system] = run_pyspark(case.name, records, nkeys, args.executors)
         else:
-            run[system] = run_dask(system, case.name, records, nkeys)
+            run[system] = run_dask(system, case.name, records, nkeys, args.executors)
     expected = run["baseline"]["count"]
     for system, figures in run.items():
         if figures["count"] != expected:
@@ -423,7 +426,7 @@ def measure_case(case: Case, args: argparse.Namespace, conf: dict[str, str],
         med["asyncspark"][key] = _median(runs, "asyncspark", key)
     med["baseline"]["cpu_s"] = _median(runs, "baseline", "cpu_s")
     a = med["asyncspark"]["s"]
-    full = records == case.records and not error
+    full = records == case.records and not error and args.executors == 2
     # How many times faster asyncspark is than each system (> 1: asyncspark faster).
     speedup = {s: ratio(med[s]["s"], a) for s in systems if s != "asyncspark"}
     vs_base = ratio(a, med["baseline"]["s"])
@@ -472,10 +475,10 @@ def format_table(r: dict[str, Any]) -> str:
         f"shuffle cases, median of {p['runs']} run(s), P = {P}, systems in rotating order; "
         f"Python {env['python']}, {env['cpus']} CPUs, load avg {env['loadavg']} -> "
         f"{env['loadavg_end']}" + (f"; conf {p['conf']}" if p["conf"] else ""),
-        f"asyncspark {env['asyncspark']} local[2]; "
+        f"asyncspark {env['asyncspark']} {p['master']}; "
         + "; ".join(f"{k} {v}" for k, v in r["peer_versions"].items())
-        + (" (PySpark local[2]; Dask: 2 single-threaded worker processes)"
-           if r["peer_versions"] else ""),
+        + (f" (PySpark {p['master']}; Dask: {p['executors']} single-threaded worker "
+           "processes)" if r["peer_versions"] else ""),
         f"generators: {p['workloads']}; shuffle memory budget {budget:g} MiB per executor",
     ]
     for peer, why in r["peers_skipped"].items():
@@ -543,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="smoke test: tiny sizes and one run (figures not meaningful)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     peers.add_vs_argument(parser)
+    parser.add_argument("--executors", type=int, default=2,
+                        help="asyncspark local[N] (and PySpark local[N], N Dask workers; "
+                             "default 2; targets only with 2)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds before an asyncspark job is cancelled and the case "
                              "given up (default 300)")
@@ -551,8 +557,10 @@ def main(argv: list[str] | None = None) -> int:
                              "asyncspark.shuffle.memoryBudget=64m (repeatable)")
     args = parser.parse_args(argv)
     args.runs = args.runs if args.runs is not None else (1 if args.quick else 3)
-    if args.runs < 1 or (args.records is not None and args.records < 1) or args.timeout <= 0:
-        parser.error("--runs and --records must be at least 1, --timeout positive")
+    if (args.runs < 1 or (args.records is not None and args.records < 1)
+            or args.timeout <= 0 or args.executors < 1):
+        parser.error("--runs, --records and --executors must be at least 1, --timeout "
+                     "positive")
     conf = parse_conf(parser, args.conf)
     chosen = args.case or ["all"]
     names = list(CASES) if "all" in chosen else list(dict.fromkeys(chosen))
@@ -567,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line(),
         "params": {"cases": names, "records": args.records, "runs": args.runs,
                    "quick": args.quick, "timeout_s": args.timeout, "conf": conf,
-                   "master": "local[2]", "partitions": P, "workloads": WORKLOADS_SOURCE,
+                   "master": f"local[{args.executors}]", "executors": args.executors,
+                   "partitions": P, "workloads": WORKLOADS_SOURCE,
                    "memory_budget_mib": budget},
         "environment": env,
         "peers": chosen_peers,
