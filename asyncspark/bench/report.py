@@ -161,6 +161,10 @@ def format_table(r: dict[str, Any]) -> str:
             bar = "#" * round(us / total * 40)
             lines.append(f"  {name:34} {us:9.1f} µs  {bar}")
         lines.append(f"  {'submit -> delivered (median total)':34} {b['total_us']:9.1f} µs")
+        p50 = median["asyncspark"].get("latency", {}).get("p50_ms")
+        if p50:
+            lines.append(f"  {'trivial job p50, tracing off':34} {p50 * 1e3:9.1f} µs"
+                         "  (the phases above are stamped with tracing on)")
         rtt = median["asyncspark"].get("rtt", {})
         if rtt.get("p50_us"):
             lines.append(f"  {'loopback msgpack round trip p50':34} {rtt['p50_us']:9.1f} µs"

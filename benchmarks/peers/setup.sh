@@ -9,11 +9,12 @@
 #   benchmarks/.venv/bin/python benchmarks/shuffle.py
 #
 # Idempotent: run it again to upgrade or to repair. PYTHON selects the base interpreter
-# (default: python3), VENV the environment's path (default: benchmarks/.venv).
+# (default: python, else python3), VENV the environment's path (default: benchmarks/.venv).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-python="${PYTHON:-python3}"
+# The interpreter asyncspark is installed in (`python -m pip install -e '.[bench]'`).
+python="${PYTHON:-$(command -v python || command -v python3)}"
 venv="${VENV:-$root/benchmarks/.venv}"
 
 java_major() {
