@@ -118,8 +118,8 @@ CASES = {c.name: c for c in (
     Case("rbk1k", "reduceByKey 1k keys", 20_000_000, 1_000, ("dask-bag", "dask-df")),
     Case("rbk10m", "reduceByKey 10M keys", 20_000_000, 10_000_000, ("dask-bag", "dask-df")),
     Case("gbk10m", "groupByKey 10M keys", 20_000_000, 10_000_000, ("dask-bag",)),
-    Case("sort", "sortByKey 10M", 10_000_000, None, ("dask-df",)),
-    Case("join", "join 2M x 2M", 2_000_000, 1_000_000, ("dask-df",)),
+    Case("sort", "sortByKey", 10_000_000, None, ("dask-df",)),
+    Case("join", "join", 2_000_000, 1_000_000, ("dask-df",)),
 )}
 QUICK_RECORDS = {"rbk1k": 20_000, "rbk10m": 20_000, "gbk10m": 20_000, "sort": 10_000,
                  "join": 2_000}
