@@ -9,12 +9,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import types
@@ -27,6 +29,7 @@ from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
 from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
+from .files import AddedFiles, SparkFiles
 from .listener import ListenerBus
 from .rdd import RDD
 from .rdds.checkpoint import checkpoint_marked
@@ -123,6 +126,7 @@ class Context:
         self._checkpoints_pending = 0  # RDDs marked for checkpointing, not yet written
         self._block_master: BlockManagerMaster | None = None
         self._removals: set[asyncio.Task] = set()  # unpersist() clean-ups in flight
+        self._files: AddedFiles | None = None  # addFile/addArchive/addPyFile (files.py)
         self._state = "new"
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
@@ -167,6 +171,7 @@ class Context:
         backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
         ts.kill_executor = backend.kill_executor
         self._backend = backend
+        self._install_files(backend.local_root)
         self._broadcasts = BroadcastManager(
             backend.secret, os.path.join(backend.local_root, "driver-broadcasts"),
             self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all)
@@ -180,6 +185,7 @@ class Context:
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
             self._remove_offheap_dir()
+            self._remove_files()
             raise
         self._state = "running"
         return self
@@ -209,7 +215,24 @@ class Context:
             if self._backend is not None:
                 await self._backend.stop()
             await asyncio.to_thread(self._remove_offheap_dir)
+            self._remove_files()
             await self.listener_bus.stop()
+
+    def _install_files(self, local_root: str) -> None:
+        files = self._files = AddedFiles(local_root)
+        SparkFiles._root_directory = files.root
+        sys.path.insert(1, files.py_root)  # executors import what the driver can
+
+    def _remove_files(self) -> None:
+        files, self._files = self._files, None
+        if files is None:
+            return
+        if SparkFiles._root_directory == files.root:
+            SparkFiles._root_directory = None
+        with contextlib.suppress(ValueError):
+            sys.path.remove(files.py_root)
+        shutil.rmtree(files.root, ignore_errors=True)
+        shutil.rmtree(files.py_root, ignore_errors=True)
 
     def _remove_offheap_dir(self) -> None:
         if self._block_master is not None and self._block_master.offheap_dir:
@@ -328,6 +351,34 @@ class Context:
         n = minPartitions or self.defaultMinPartitions
         return TextFileRDD(self, name, n, use_unicode)
 
+    def wholeTextFiles(self, path: str, minPartitions: int | None = None,
+                       use_unicode: bool = True) -> RDD:
+        """``(path, content)`` for each file of ``path`` (a file, a directory, a glob or
+        a comma-separated list); compressed files (by extension) are decompressed."""
+        from .rdds.whole import WholeFilesRDD
+
+        return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions,
+                             "text" if use_unicode else "bytes")
+
+    def binaryFiles(self, path: str, minPartitions: int | None = None) -> RDD:
+        """``(path, bytes)`` for each file of ``path`` (see ``wholeTextFiles``)."""
+        from .rdds.whole import WholeFilesRDD
+
+        return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions, "binary")
+
+    def binaryRecords(self, path: str, recordLength: int) -> RDD:
+        """Fixed-length records of ``recordLength`` bytes from flat binary files; a file
+        whose size is not a multiple of ``recordLength`` is refused."""
+        from .rdds.whole import BinaryRecordsRDD
+
+        return BinaryRecordsRDD(self, path, recordLength, self.defaultMinPartitions)
+
+    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:
+        """The elements ``RDD.saveAsPickleFile`` wrote under ``name``."""
+        from .rdds.whole import PickleFileRDD
+
+        return PickleFileRDD(self, name, minPartitions or self.defaultMinPartitions)
+
     def emptyRDD(self) -> RDD:
         from .rdds.collection import EmptyRDD
 
@@ -351,6 +402,36 @@ class Context:
 
     def getCheckpointDir(self) -> str | None:
         return self._checkpoint_dir
+
+    # -- files shipped to executors (files.py) -------------------------------------------
+
+    def addFile(self, path: str, recursive: bool = False) -> None:
+        """Ship a file (a directory with ``recursive=True``) to every executor; tasks find
+        it with ``SparkFiles.get(name)``."""
+        self._check_running()
+        self._files.add_file(path, recursive)  # type: ignore[union-attr]
+
+    def addArchive(self, path: str) -> None:
+        """Ship an archive (.zip, .tar, .tar.gz, .tgz, ...), unpacked into the directory
+        ``SparkFiles.get(archive name)``."""
+        self._check_running()
+        self._files.add_archive(path)  # type: ignore[union-attr]
+
+    def addPyFile(self, path: str) -> None:
+        """Make a ``.py`` file or a ``.zip``/``.egg`` of modules importable in tasks
+        (and on the driver)."""
+        self._check_running()
+        self._files.add_py_file(path)  # type: ignore[union-attr]
+
+    @property
+    def listFiles(self) -> list[str]:
+        """The paths added with ``addFile``/``addPyFile``."""
+        return list(self._files.files.values()) if self._files else []
+
+    @property
+    def listArchives(self) -> list[str]:
+        """The paths added with ``addArchive``."""
+        return list(self._files.archives.values()) if self._files else []
 
     # -- shared variables ----------------------------------------------------------------
 
@@ -386,8 +467,16 @@ class Context:
             await checkpoint_marked(self, rdd)
         return results
 
+    async def run_approximate_job(self, rdd: RDD, func: Callable, wait: float
+                                  ) -> tuple[list, int]:
+        """Run ``func(iterator) -> value`` on every partition for at most ``wait``
+        seconds: ``(values, finished)``, with ``None`` for the partitions not finished by
+        then (their tasks are cancelled) and ``finished`` the number that were."""
+        return await self._run_one_job(rdd, func, None, wait)
+
     async def _run_one_job(self, rdd: RDD, func: Callable,
-                           partitions: Iterable[int] | None = None) -> list:
+                           partitions: Iterable[int] | None = None,
+                           wait: float | None = None) -> Any:
         tracer = self._tracer
         submitted = now_ns() if tracer is not None else 0
         self._check_running()
@@ -409,7 +498,7 @@ class Context:
                 if not 0 <= p < n:
                     raise ValueError(f"partition {p} out of range: {rdd!r} has {n} partitions")
         if not parts:
-            return []
+            return [] if wait is None else ([], 0)
         binary = planner.task_binary(rdd, func)
         parent_shuffles, shuffles = self._stages.shuffle_graph(rdd)
         if len(binary) > self.conf.max_frame_size - 1024:
@@ -420,15 +509,18 @@ class Context:
                 "captured in closures or passed to parallelize() is the usual cause")
         job_id = next(self._job_ids)
         props = _local_properties.get()
-        waiter = JobWaiter(loop.create_future(), len(parts), job_id)
+        waiter = JobWaiter(loop.create_future(), len(parts), job_id,
+                           partial=wait is not None)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
         if tracer is not None:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
-            job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
+            job_id, rdd.id(), n, binary, parts, waiter, dict(props), "", shuffles,
             parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
         delivered = None
         try:
+            if wait is not None:
+                return await self._await_partial(waiter, wait)
             results = await waiter.future
             if tracer is not None:
                 delivered = now_ns()
@@ -441,6 +533,16 @@ class Context:
             self._active_jobs.pop(job_id, None)
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
+
+    async def _await_partial(self, waiter: JobWaiter, wait: float) -> tuple[list, int]:
+        done, _ = await asyncio.wait([waiter.future], timeout=max(wait, 0.0))
+        if done:
+            results = waiter.future.result()
+            return results, len(results)
+        # Spark lets the job run on after an approximate result; here it is cancelled.
+        waiter.future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._dag.post(JobCancelled(waiter.job_id, "the approximate job timed out"))  # type: ignore[union-attr]
+        return list(waiter.results), waiter.finished
 
     # -- job groups and cancellation -----------------------------------------------------
 

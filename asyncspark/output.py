@@ -1,4 +1,5 @@
-"""Writing RDDs out: ``saveAsTextFile`` with temporary part files, renames and ``_SUCCESS``.
+"""Writing RDDs out: ``saveAsTextFile`` and ``saveAsPickleFile`` with temporary part
+files, renames and ``_SUCCESS``.
 
 Each task attempt writes ``_temporary/part-NNNNN.attempt-<TID>``, then asks the driver's
 output commit coordinator whether it may commit (``scheduler/commit_coordinator.py``):
@@ -22,7 +23,7 @@ from .taskcontext import TaskContext
 if TYPE_CHECKING:
     from .rdd import RDD
 
-__all__ = ["save_as_text_file"]
+__all__ = ["save_as_pickle_file", "save_as_text_file"]
 
 _CODECS = {
     "org.apache.hadoop.io.compress.GzipCodec": ".gz",
@@ -59,7 +60,36 @@ def _ask_commit(ctx: TaskContext, split: int) -> None:
         commits.ask(ctx.stageId(), split, ctx.taskAttemptId())
 
 
-def _write_partition(path: str, ext: str, it) -> None:
+def _write_lines(f, it) -> None:
+    buf = []
+    for x in it:
+        buf.append(_to_bytes(x))
+        if len(buf) >= 4096:
+            f.write(b"\n".join(buf) + b"\n")
+            buf.clear()
+    if buf:
+        f.write(b"\n".join(buf) + b"\n")
+
+
+def _pickle_writer(batch_size: int):
+    """PySpark's pickle file body: each batch of ``batch_size`` elements one pickled
+    list, one after the other (``pickleFile`` loads until the end of the file)."""
+    from itertools import islice
+
+    from .serializers import dumps_result
+
+    def write(f, it) -> None:
+        it = iter(it)
+        while True:
+            batch = list(islice(it, batch_size))
+            if not batch:
+                return
+            f.write(dumps_result(batch))  # cloudpickle for lambdas and local classes
+
+    return write
+
+
+def _write_partition(path: str, ext: str, it, write=_write_lines) -> None:
     ctx = TaskContext.get()
     split = ctx.partitionId()
     name = f"part-{split:05d}{ext}"
@@ -70,14 +100,7 @@ def _write_partition(path: str, ext: str, it) -> None:
                 # no file name in the gzip header (it would be the temporary one), as Hadoop
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw) if ext == ".gz"
                 else contextlib.nullcontext(raw)) as f:
-            buf = []
-            for x in it:
-                buf.append(_to_bytes(x))
-                if len(buf) >= 4096:
-                    f.write(b"\n".join(buf) + b"\n")
-                    buf.clear()
-            if buf:
-                f.write(b"\n".join(buf) + b"\n")
+            write(f, it)
         _ask_commit(ctx, split)
         os.replace(tmp, os.path.join(path, name))
     except BaseException:
@@ -113,12 +136,22 @@ async def save_as_text_file(rdd: RDD, path: str, codec: str | None) -> None:
         raise ValueError(
             f"unsupported compressionCodecClass {codec!r}; supported: {sorted(_CODECS)}")
     ext = _CODECS.get(codec, "") if codec else ""
+    await _save(rdd, path, ext, _write_lines)
+
+
+async def save_as_pickle_file(rdd: RDD, path: str, batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
+        raise ValueError(f"batchSize must be a nonnegative integer, got {batch_size!r}")
+    await _save(rdd, path, "", _pickle_writer(batch_size or 1024))
+
+
+async def _save(rdd: RDD, path: str, ext: str, write) -> None:
     if path.startswith("file://"):
         path = path[len("file://"):]
     path = await asyncio.to_thread(os.path.abspath, path)
     await asyncio.to_thread(_create_output_dir, path)
     try:
-        await rdd._run(lambda it: _write_partition(path, ext, it))
+        await rdd._run(lambda it: _write_partition(path, ext, it, write))
     except BaseException:
         _abort(path)  # synchronous: also runs when we are being cancelled
         raise

@@ -33,6 +33,7 @@ from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration, _partit
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
 from .planner import check_no_nested_use
+from .sampling import SamplingRDDFunctions
 from .storage.block_manager import get_or_compute
 from .storage.level import StorageLevel
 
@@ -44,7 +45,7 @@ __all__ = ["RDD"]
 
 
 
-class RDD(PairRDDFunctions, AggregateRDDFunctions):
+class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
     """A Resilient Distributed Dataset (see the module docstring)."""
 
     _asyncspark_driver_only_ = "rdd"  # serializers.DRIVER_ONLY: refused inside tasks
@@ -53,7 +54,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         self.ctx = ctx
         self._deps = deps
         self._num_partitions = num_partitions
-        self.id = ctx.new_rdd_id() if ctx is not None else -1
+        self._id = ctx.new_rdd_id() if ctx is not None else -1
         self.partitioner: Any = None  # a Partitioner when the layout by key is known
         self._name: str | None = None
         self.needs_prepare = type(self).prepare_self is not RDD.prepare_self or any(
@@ -108,7 +109,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
     _storage_level: StorageLevel | None = None  # set by persist(), shipped with the lineage
 
-    def persist(self, storageLevel: StorageLevel | None = None) -> RDD:
+    def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY) -> RDD:
         """Keep this RDD's partitions once computed (default ``MEMORY_ONLY``), on the
         executors that computed them, for later jobs. Lazy, as in PySpark: nothing is
         stored until an action computes a partition."""
@@ -137,7 +138,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         if self._storage_level is not None:
             self._storage_level = None
             if self.ctx is not None:
-                self.ctx.unpersist_rdd(self.id)
+                self.ctx.unpersist_rdd(self._id)
         return self
 
     def getStorageLevel(self) -> StorageLevel:
@@ -166,10 +167,24 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
     def _describe(self) -> str:
         return type(self).__name__
 
+    def id(self) -> int:
+        """A unique ID for this RDD (within its context).
+
+        >>> sc.range(5).id() >= 0
+        True
+        """
+        return self._id
+
     def name(self) -> str | None:
+        """The name given by ``setName``, else None."""
         return self._name
 
     def setName(self, name: str) -> RDD:
+        """Name this RDD (shown by ``toDebugString``); returns it.
+
+        >>> sc.range(3).setName("numbers").name()
+        'numbers'
+        """
         self._name = name
         return self
 
@@ -188,6 +203,13 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         from .rdds.checkpoint import mark
 
         mark(self, local=True)
+
+    @property
+    def is_checkpointed(self) -> bool:
+        """Whether ``checkpoint()`` was called (PySpark's attribute); ``isCheckpointed()``
+        says whether the checkpoint is written."""
+        checkpoint = self.__dict__.get("_checkpoint")
+        return checkpoint is not None and not checkpoint.local
 
     def isCheckpointed(self) -> bool:
         checkpoint = self.__dict__.get("_checkpoint")
@@ -211,7 +233,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
             label = f"({r._num_partitions}) " if depth == 0 else ""
             name = f"{r._name} " if r._name else ""
             lines.append(f"{'  ' * depth}{'+-' if depth else ''}{label}{name}"
-                         f"{r._describe()}[{r.id}]")
+                         f"{r._describe()}[{r._id}]")
             for d in r._deps:
                 walk(d.rdd, depth + 1)
 
@@ -219,7 +241,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         return "\n".join(lines).encode()
 
     def __repr__(self) -> str:
-        return f"{self._describe()}[{self.id}]"
+        return f"{self._describe()}[{self._id}]"
 
     # -- narrow transformations ---------------------------------------------------------
 
@@ -464,6 +486,14 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         from .output import save_as_text_file
 
         await save_as_text_file(self, path, compressionCodecClass)
+
+    async def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
+        """Write the elements as pickled batches of ``batchSize`` (0: 1024), one
+        ``part-NNNNN`` file per partition under the new directory ``path``; read them
+        back with ``sc.pickleFile(path)``."""
+        from .output import save_as_pickle_file
+
+        await save_as_pickle_file(self, path, batchSize)
 
     async def toLocalIterator(self, prefetchPartitions: bool = False) -> AsyncIterator:
         """Iterate the elements, fetching one partition at a time (``async for``).

@@ -2,7 +2,7 @@
 
 ::
 
-    from asyncspark.sync import SparkContext
+    from asyncspark import SparkContext
 
     with SparkContext("local[2]", appName="demo") as sc:
         print(sc.parallelize(range(10)).map(lambda x: x * x).sum())
@@ -17,9 +17,12 @@ would block that loop: use ``asyncspark.Context`` there.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import inspect
+import os
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .conf import SparkConf
@@ -49,22 +52,88 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 class SparkContext:
-    """Blocking counterpart of ``asyncspark.Context`` (PySpark's ``SparkContext``)."""
+    """Blocking counterpart of ``asyncspark.Context``: PySpark's ``SparkContext``.
 
-    def __init__(self, master: str | None = "local[2]", appName: str | None = None,
-                 conf: SparkConf | dict | None = None) -> None:
+    As in PySpark, one runs per process at a time (a second raises ``ValueError`` until
+    the first is stopped; ``getOrCreate`` returns the running one); ``master`` defaults to
+    ``spark.master`` of ``conf``, else ``local[*]``. The async ``Context`` has no such
+    limit: several may run in one process.
+
+    >>> from asyncspark import SparkContext
+    >>> with SparkContext("local[1]", "doc") as sc:
+    ...     sc.parallelize(range(4)).map(lambda x: x * 10).collect()
+    [0, 10, 20, 30]
+    """
+
+    PACKAGE_EXTENSIONS: Iterable[str] = (".zip", ".egg", ".jar")
+
+    _lock = threading.RLock()
+    _active_spark_context: SparkContext | None = None
+
+    def __init__(self, master: str | None = None, appName: str | None = None,
+                 sparkHome: str | None = None, pyFiles: list[str] | None = None,
+                 environment: dict[str, Any] | None = None, batchSize: int = 0,
+                 serializer: Any = None, conf: SparkConf | dict | None = None,
+                 gateway: Any = None, jsc: Any = None, profiler_cls: Any = None,
+                 udf_profiler_cls: Any = None, memory_profiler_cls: Any = None) -> None:
         _refuse_running_loop("SparkContext")
-        self._loop = _new_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever,
-                                        name="asyncspark-sync-loop", daemon=True)
-        self._thread.start()
-        self._ctx = Context(master, appName, conf)
+        for what, value in (("serializer", serializer), ("gateway", gateway), ("jsc", jsc),
+                            ("profiler_cls", profiler_cls),
+                            ("udf_profiler_cls", udf_profiler_cls),
+                            ("memory_profiler_cls", memory_profiler_cls)):
+            if value is not None:
+                raise ValueError(f"SparkContext({what}=...) is PySpark's JVM or profiler "
+                                 "plumbing, which asyncspark does not have; leave it None")
+        self._stopped = True
+        with SparkContext._lock:
+            active = SparkContext._active_spark_context
+            if active is not None:
+                raise ValueError(
+                    "Cannot run multiple SparkContexts at once; existing SparkContext("
+                    f"app={active.appName}, master={active.master}) created at "
+                    f"{active._callsite}")
+            items = dict(conf.getAll()) if isinstance(conf, SparkConf) else dict(conf or {})
+            if sparkHome:
+                items["spark.home"] = sparkHome
+            for key, value in (environment or {}).items():
+                items[f"spark.executorEnv.{key}"] = str(value)
+            self._loop = _new_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever,
+                                            name="asyncspark-sync-loop", daemon=True)
+            self._thread.start()
+            try:
+                self._ctx = Context(master, appName, items)
+                self._call(self._ctx.start())
+            except BaseException:
+                self._shutdown_loop()
+                raise
+            self._stopped = False
+            self._callsite = _callsite()
+            SparkContext._active_spark_context = self
+        self.master: str = self._ctx.master
+        self.appName: str = self._ctx.appName
+        self.sparkHome: str | None = items.get("spark.home")
+        self.environment: dict[str, str] = {
+            k[len("spark.executorEnv."):]: v for k, v in self._ctx.conf.raw.items()
+            if k.startswith("spark.executorEnv.")}
+        self.environment["PYTHONHASHSEED"] = "0"  # as executors have it
+        self.pythonExec: str = sys.executable
+        self.pythonVer: str = f"{sys.version_info[0]}.{sys.version_info[1]}"
         try:
-            self._call(self._ctx.start())
+            for path in pyFiles or ():
+                self.addPyFile(path)
         except BaseException:
-            self._shutdown_loop()
+            self.stop()
             raise
-        self._stopped = False
+
+    @classmethod
+    def getOrCreate(cls, conf: SparkConf | None = None) -> SparkContext:
+        """The running ``SparkContext``, or a new one from ``conf``."""
+        with cls._lock:
+            if cls._active_spark_context is None:
+                cls(conf=conf or SparkConf())
+            assert cls._active_spark_context is not None
+            return cls._active_spark_context
 
     def _call(self, coro: Any) -> Any:
         _refuse_running_loop("SparkContext")
@@ -89,11 +158,14 @@ class SparkContext:
             self._call(self._ctx.stop())
         finally:
             self._shutdown_loop()
+            with SparkContext._lock:
+                if SparkContext._active_spark_context is self:
+                    SparkContext._active_spark_context = None
 
     def __enter__(self) -> SparkContext:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, type: object, value: object, trace: object) -> None:
         self.stop()
 
     def __del__(self) -> None:
@@ -103,12 +175,45 @@ class SparkContext:
             except Exception:
                 pass
 
+    def __repr__(self) -> str:
+        return f"<SparkContext master={self.master} appName={self.appName}>"
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def applicationId(self) -> str:
+        return self._ctx.applicationId
+
+    @property
+    def startTime(self) -> int:
+        """When the context started, in milliseconds since the epoch."""
+        return self._ctx.startTime
+
+    @property
+    def version(self) -> str:
+        return self._ctx.version
+
+    @property
+    def defaultParallelism(self) -> int:
+        return self._ctx.defaultParallelism
+
+    @property
+    def defaultMinPartitions(self) -> int:
+        return self._ctx.defaultMinPartitions
+
+    def sparkUser(self) -> str:
+        """The user running this context (``SPARK_USER``, else the login name)."""
+        return os.environ.get("SPARK_USER") or getpass.getuser()
+
+    def getConf(self) -> SparkConf:
+        return self._ctx.getConf()
+
     # -- creation ------------------------------------------------------------------------
 
     def _wrap(self, rdd: _AsyncRDD) -> RDD:
         return RDD(rdd, self)
 
-    def parallelize(self, c, numSlices: int | None = None) -> RDD:
+    def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:
         return self._wrap(self._ctx.parallelize(c, numSlices))
 
     def range(self, start: int, end: int | None = None, step: int = 1,
@@ -119,20 +224,68 @@ class SparkContext:
                  use_unicode: bool = True) -> RDD:
         return self._wrap(self._ctx.textFile(name, minPartitions, use_unicode))
 
+    def wholeTextFiles(self, path: str, minPartitions: int | None = None,
+                       use_unicode: bool = True) -> RDD:
+        return self._wrap(self._ctx.wholeTextFiles(path, minPartitions, use_unicode))
+
+    def binaryFiles(self, path: str, minPartitions: int | None = None) -> RDD:
+        return self._wrap(self._ctx.binaryFiles(path, minPartitions))
+
+    def binaryRecords(self, path: str, recordLength: int) -> RDD:
+        return self._wrap(self._ctx.binaryRecords(path, recordLength))
+
+    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:
+        return self._wrap(self._ctx.pickleFile(name, minPartitions))
+
     def emptyRDD(self) -> RDD:
         return self._wrap(self._ctx.emptyRDD())
 
     def union(self, rdds: list[RDD]) -> RDD:
         return self._wrap(self._ctx.union([r._rdd for r in rdds]))
 
-    def runJob(self, rdd: RDD, partitionFunc, partitions=None, allowLocal: bool = False):
+    def runJob(self, rdd: RDD, partitionFunc: Callable, partitions: Any = None,
+               allowLocal: bool = False) -> list:
         return self._call(self._ctx.runJob(rdd._rdd, partitionFunc, partitions))
+
+    # -- shared variables, files, checkpoints --------------------------------------------
+
+    def accumulator(self, value: Any, accum_param: Any = None) -> Any:
+        return self._ctx.accumulator(value, accum_param)
+
+    def broadcast(self, value: Any) -> Any:
+        return self._ctx.broadcast(value)  # pickled on this thread, as PySpark does
+
+    def addFile(self, path: str, recursive: bool = False) -> None:
+        self._ctx.addFile(path, recursive)
+
+    def addArchive(self, path: str) -> None:
+        self._ctx.addArchive(path)
+
+    def addPyFile(self, path: str) -> None:
+        self._ctx.addPyFile(path)
+
+    @property
+    def listFiles(self) -> list[str]:
+        return self._ctx.listFiles
+
+    @property
+    def listArchives(self) -> list[str]:
+        return self._ctx.listArchives
+
+    def setCheckpointDir(self, dirName: str) -> None:
+        self._ctx.setCheckpointDir(dirName)
+
+    def getCheckpointDir(self) -> str | None:
+        return self._ctx.getCheckpointDir()
 
     # -- jobs (properties are per calling thread) ----------------------------------------
 
     def setJobGroup(self, groupId: str, description: str | None,
                     interruptOnCancel: bool = False) -> None:
         self._ctx.setJobGroup(groupId, description, interruptOnCancel)
+
+    def clearJobGroup(self) -> None:
+        self._ctx.clearJobGroup()
 
     def setLocalProperty(self, key: str, value: str | None) -> None:
         self._ctx.setLocalProperty(key, value)
@@ -149,20 +302,27 @@ class SparkContext:
     def cancelAllJobs(self) -> None:
         self._loop.call_soon_threadsafe(self._ctx.cancelAllJobs)
 
-    def cancelJob(self, jobId: int) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelJob, jobId)
+    def cancelJob(self, jobId: int, reason: str | None = None) -> None:
+        self._loop.call_soon_threadsafe(self._ctx.cancelJob, jobId, reason)
 
     def addSparkListener(self, listener: Any) -> None:
         self._loop.call_soon_threadsafe(self._ctx.addSparkListener, listener)
 
-    def statusTracker(self):
+    def removeSparkListener(self, listener: Any) -> None:
+        self._loop.call_soon_threadsafe(self._ctx.removeSparkListener, listener)
+
+    def statusTracker(self) -> Any:
         return self._ctx.statusTracker()
 
-    def __getattr__(self, name: str) -> Any:
-        # Read-only properties: master, appName, defaultParallelism, version, ...
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._ctx, name)
+
+def _callsite() -> str:
+    """``file:line`` of the user's code that created the context (PySpark names it in
+    the error of a second context)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for frame in inspect.stack(context=0)[1:]:
+        if not os.path.abspath(frame.filename).startswith(here):
+            return f"{frame.filename}:{frame.lineno}"
+    return "<unknown>"
 
 
 class RDD:
@@ -194,7 +354,11 @@ class RDD:
 
         def transformation(*args, **kwargs):
             result = attr(*_unwrap(args), **_unwrap_kw(kwargs))
-            return RDD(result, sc) if isinstance(result, _AsyncRDD) else result
+            if isinstance(result, _AsyncRDD):
+                return RDD(result, sc)
+            if isinstance(result, list) and result and isinstance(result[0], _AsyncRDD):
+                return [RDD(r, sc) for r in result]  # randomSplit
+            return result
         transformation.__name__ = name
         transformation.__doc__ = attr.__doc__
         return transformation

@@ -110,17 +110,17 @@ async def _write(ctx: Context, rdd: RDD) -> None:
     try:
         n = rdd._num_partitions
         if data.local:
-            locations = await ctx.run_job(rdd, _WritePartition(None, rdd.id))
-            cp: CheckpointRDD = LocalCheckpointRDD(ctx, rdd.id, locations)
+            locations = await ctx.run_job(rdd, _WritePartition(None, rdd.id()))
+            cp: CheckpointRDD = LocalCheckpointRDD(ctx, rdd.id(), locations)
         else:
-            path = os.path.join(ctx.getCheckpointDir(), f"rdd-{rdd.id}")  # type: ignore[arg-type]
-            await ctx.run_job(rdd, _WritePartition(path, rdd.id))
+            path = os.path.join(ctx.getCheckpointDir(), f"rdd-{rdd.id()}")  # type: ignore[arg-type]
+            await ctx.run_job(rdd, _WritePartition(path, rdd.id()))
             written = await asyncio.to_thread(_count_parts, path) if n else 0
             if written != n:
                 raise RuntimeError(
                     f"checkpoint of {rdd!r} in {path} has {written} partition files, "
                     f"the RDD has {n} partitions")
-            cp = ReliableCheckpointRDD(ctx, path, n, rdd.id)
+            cp = ReliableCheckpointRDD(ctx, path, n, rdd.id())
     except BaseException:
         data.state = "marked"  # the next job tries again
         raise

@@ -1,15 +1,47 @@
-"""``textFile``: local files, directories and globs, split like Hadoop's FileInputFormat."""
+"""``textFile``: local files, directories and globs, split like Hadoop's FileInputFormat;
+compressed files (by extension: ``.gz``, ``.bz2``, ``.xz``, and ``.zst``/``.lz4`` when
+``zstandard``/``lz4`` are installed) are decompressed, one partition each."""
 
 from __future__ import annotations
 
+import bz2
 import glob
 import gzip
+import lzma
 import os
 from collections.abc import Iterator
+from typing import IO
 
 from ..rdd import RDD
 
-__all__ = ["TextFileRDD", "list_input_files", "plan_splits"]
+__all__ = ["COMPRESSED", "TextFileRDD", "list_input_files", "open_decompressed",
+           "plan_splits"]
+
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4")
+
+
+def open_decompressed(path: str) -> IO[bytes]:
+    """``path`` opened for reading bytes, decompressed by its extension."""
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if path.endswith(".xz"):
+        return lzma.open(path, "rb")
+    if path.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise ImportError(f"reading {path} needs the 'zstandard' package") from None
+        return zstandard.open(path, "rb")
+    if path.endswith(".lz4"):
+        try:
+            import lz4.frame
+        except ImportError:
+            raise ImportError(f"reading {path} needs the 'lz4' package") from None
+        return lz4.frame.open(path, "rb")
+    return open(path, "rb")
+
 
 LOCAL_BLOCK_SIZE = 32 << 20  # Hadoop's fs.local.block.size
 _SPLIT_SLOP = 1.1
@@ -48,7 +80,7 @@ def list_input_files(path: str) -> list[str]:
 def plan_splits(files: list[str], min_partitions: int) -> list[tuple[str, int, int]]:
     """``(path, start, length)`` splits, as Hadoop's ``FileInputFormat.getSplits``.
 
-    Gzip files cannot be split and become one split each.
+    Compressed files cannot be split and become one split each.
     """
     sizes = [os.path.getsize(f) for f in files]
     total = sum(sizes)
@@ -56,7 +88,7 @@ def plan_splits(files: list[str], min_partitions: int) -> list[tuple[str, int, i
     split_size = max(1, min(goal, LOCAL_BLOCK_SIZE))
     splits: list[tuple[str, int, int]] = []
     for path, size in zip(files, sizes, strict=True):
-        if path.endswith(".gz") or size == 0:
+        if path.endswith(COMPRESSED) or size == 0:
             splits.append((path, 0, size))
             continue
         remaining = size
@@ -82,8 +114,8 @@ def read_split(path: str, start: int, length: int, use_unicode: bool = True) -> 
     A split that does not start at 0 skips its first (possibly partial) line; every split
     reads the line that starts at or before its end, so each line is read exactly once.
     """
-    if path.endswith(".gz"):
-        with gzip.open(path, "rb") as f:
+    if path.endswith(COMPRESSED):
+        with open_decompressed(path) as f:
             for line in f:
                 yield _decode(line, use_unicode)
         return

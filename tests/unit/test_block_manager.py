@@ -68,11 +68,14 @@ class CountingRDD:
 
     def __init__(self, rdd_id: int, level: StorageLevel, n: int = 100,
                  gate: threading.Event | None = None) -> None:
-        self.id = rdd_id
+        self._id = rdd_id
         self._storage_level = level
         self.n = n
         self.computed: list[int] = []
         self.gate = gate
+
+    def id(self) -> int:
+        return self._id
 
     def compute(self, split, ctx):
         self.computed.append(split)

@@ -6,7 +6,8 @@ import sys
 import asyncspark
 
 EXPECTED = {
-    "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "Broadcast", "ConfigError",
+    "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "BoundedFloat", "Broadcast",
+    "ConfigError", "SparkContext", "SparkFiles",
     "Context", "ContextStoppedError",
     "ExecutorLostError", "JobCancelledError", "JobFailedError", "ProtocolError",
     "RemoteProtocolError", "SerializationError", "SparkConf", "SparkListener", "StatCounter",
