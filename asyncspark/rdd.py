@@ -10,6 +10,7 @@ Names, arguments and results follow PySpark's ``pyspark.RDD``.
 from __future__ import annotations
 
 import copy
+import os
 import random
 import shlex
 import sys
@@ -59,6 +60,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
         self._name: str | None = None
         self.needs_prepare = type(self).prepare_self is not RDD.prepare_self or any(
             d.rdd.needs_prepare for d in deps)
+        self._callsite = _callsite()
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
         state["ctx"] = None  # the context stays on the driver
         state.pop("_shuffle_parents_cache", None)
         state.pop("_nested_use_checked", None)
+        state.pop("_callsite", None)
         return state
 
     def __reduce_ex__(self, protocol):
@@ -107,23 +110,33 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
 
     # -- persistence ---------------------------------------------------------------------
 
-    _storage_level: StorageLevel | None = None  # set by persist(), shipped with the lineage
+    _storage_level: StorageLevel | None = None  # the engine's level (storage/level.py)
+    _user_level: StorageLevel | None = None  # the level persist() was given
 
     def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY) -> RDD:
         """Keep this RDD's partitions once computed (default ``MEMORY_ONLY``), on the
         executors that computed them, for later jobs. Lazy, as in PySpark: nothing is
-        stored until an action computes a partition."""
+        stored until an action computes a partition. Memory levels keep live objects
+        (see ``StorageLevel``).
 
-        level = StorageLevel.MEMORY_ONLY if storageLevel is None else storageLevel
+        >>> sc.range(3).persist(StorageLevel.MEMORY_AND_DISK).getStorageLevel()
+        StorageLevel(True, True, False, False, 1)
+        """
+
+        level = storageLevel
         if not isinstance(level, StorageLevel):
             raise TypeError(f"persist() takes a StorageLevel, got {type(level).__name__}")
-        current = self._storage_level
+        current = self._user_level
         if current is not None and current != level:
             raise ValueError(
                 f"Cannot change storage level of an RDD after it was already assigned a "
                 f"level: {self!r} is persisted as {current!r}, asked for {level!r} "
                 "(unpersist() it first)")
-        self._storage_level = level if level.is_valid else None
+        if level.is_valid:
+            self._user_level = level
+            self._storage_level = _engine_level(level)
+        else:
+            self._user_level = self._storage_level = None
         return self
 
     def cache(self) -> RDD:
@@ -136,7 +149,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
         disk and the shared-memory store (in the background; ``blocking`` is accepted
         for PySpark compatibility)."""
         if self._storage_level is not None:
-            self._storage_level = None
+            self._storage_level = self._user_level = None
             if self.ctx is not None:
                 self.ctx.unpersist_rdd(self._id)
         return self
@@ -145,7 +158,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
         """This RDD's storage level (``StorageLevel(False, False, False, False, 1)`` when
         not persisted)."""
 
-        return self._storage_level or StorageLevel.NONE
+        return self._user_level or StorageLevel.NONE
 
     @property
     def is_cached(self) -> bool:
@@ -232,8 +245,9 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
         def walk(r: RDD, depth: int) -> None:
             label = f"({r._num_partitions}) " if depth == 0 else ""
             name = f"{r._name} " if r._name else ""
-            lines.append(f"{'  ' * depth}{'+-' if depth else ''}{label}{name}"
-                         f"{r._describe()}[{r._id}]")
+            level = r._user_level
+            lines.append(f"{'  ' * depth}{'+-' if depth else ''}{label}{name}{r!r} "
+                         f"[{level if level else ''}]")
             for d in r._deps:
                 walk(d.rdd, depth + 1)
 
@@ -241,7 +255,10 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
         return "\n".join(lines).encode()
 
     def __repr__(self) -> str:
-        return f"{self._describe()}[{self._id}]"
+        """PySpark's shape: ``Name[id] at operation at file:line`` (the user's line that
+        created the RDD)."""
+        op, filename, line = self.__dict__.get("_callsite") or ("?", "<unknown>", 0)
+        return f"{self._describe()}[{self._id}] at {op} at {filename}:{line}"
 
     # -- narrow transformations ---------------------------------------------------------
 
@@ -521,3 +538,28 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
         finally:
             if nxt is not None:
                 nxt.cancel()  # also marks a failure of a finished prefetch as seen
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _callsite() -> tuple[str, str, int]:
+    """(public method, file, line) of the user's call that is creating an RDD: the first
+    frame outside asyncspark, and the last public function inside it before that."""
+    f = sys._getframe(2)
+    op = "?"
+    while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
+        name = f.f_code.co_name
+        if not name.startswith("_") and name not in ("transformation", "action", "func"):
+            op = name
+        f = f.f_back
+    if f is None:
+        return op, "<unknown>", 0
+    return op, f.f_code.co_filename, f.f_lineno
+
+
+def _engine_level(level: StorageLevel) -> StorageLevel:
+    """The engine's level for a user's: memory levels (not off-heap) keep live objects."""
+    if level.useMemory and not level.useOffHeap and not level.deserialized:
+        return StorageLevel(level.useDisk, True, False, True, level.replication)
+    return level

@@ -272,3 +272,32 @@ def test_stop_then_a_new_context_with_pyspark_defaults(sc):
         assert new.parallelize([1, 2, 3]).sum() == 6
     finally:
         new.stop()
+
+
+def test_storage_levels_as_pyspark_and_live_objects_inside():
+    from asyncspark import StorageLevel
+    from asyncspark.rdd import _engine_level
+
+    for name, spec in API["classes"]["StorageLevel"].items():
+        if spec["kind"] == "constant":
+            flags = spec["value"].removeprefix("StorageLevel(").removesuffix(")")
+            want = [v.strip() == "True" if v.strip() in ("True", "False") else int(v)
+                    for v in flags.split(",")]
+            want += [1] * (5 - len(want))
+            assert getattr(StorageLevel, name).to_wire() == want, name
+    assert _engine_level(StorageLevel.MEMORY_ONLY).deserialized
+    assert _engine_level(StorageLevel.MEMORY_AND_DISK_2) == StorageLevel(True, True, False,
+                                                                         True, 2)
+    assert _engine_level(StorageLevel.OFF_HEAP) == StorageLevel.OFF_HEAP
+    assert _engine_level(StorageLevel.DISK_ONLY) == StorageLevel.DISK_ONLY
+
+
+def test_rdd_repr_names_the_user_line():
+    with SparkContext("local[1]", "repr") as sc:
+        rdd = sc.parallelize([1, 2]).map(str)  # this line
+        line = sys._getframe().f_lineno - 1
+        assert repr(rdd) == f"MapPartitionsRDD[{rdd.id()}] at map at {__file__}:{line}"
+        debug = rdd.cache().toDebugString().decode().splitlines()
+        assert debug[0].startswith(f"(1) MapPartitionsRDD[{rdd.id()}] at map at ")
+        assert debug[0].endswith("[Memory Serialized 1x Replicated]")
+        assert debug[1].lstrip().startswith("+-ParallelCollectionRDD[")
