@@ -1,5 +1,6 @@
 """``SparkFiles``: where the files of ``sc.addFile`` / ``addArchive`` / ``addPyFile``
-are, on the driver and inside tasks (PySpark's ``pyspark.SparkFiles``).
+are, on the driver and inside tasks (PySpark's ``pyspark.SparkFiles``). ``addFile``
+takes local paths and any fsspec URL (``fs.py``).
 
 The context copies each added file into its files directory, ``files/`` in the local
 root that the backend shares with its executors (each executor's directory is
@@ -83,8 +84,20 @@ class AddedFiles:
         return False
 
     def add_file(self, path: str, recursive: bool = False) -> str:
+        import posixpath
         import shutil
 
+        from . import fs
+
+        if not fs.is_local(path):  # any fsspec filesystem: fetched once, to the driver
+            name = posixpath.basename(path.rstrip("/"))
+            if not fs.exists(path):
+                raise FileNotFoundError(f"addFile: no such file or directory: {path}")
+            if fs.isdir(path) and not recursive:
+                raise ValueError(f"addFile of a directory needs recursive=True: {path}")
+            if self._claim(self.files, name, path):
+                fs.get(path, os.path.join(self.root, name), recursive=recursive)
+            return name
         src = self._source(path)
         name = os.path.basename(src.rstrip(os.sep))
         if os.path.isdir(src) and not recursive:

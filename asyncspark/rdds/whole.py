@@ -1,7 +1,8 @@
 """Whole-file and record inputs: ``wholeTextFiles``, ``binaryFiles``, ``binaryRecords``
 and ``pickleFile`` (PySpark's ``SparkContext`` methods of those names).
 
-Paths are reported as Hadoop does for local files (``file:/abs/path``). Files are
+Any filesystem (``fs.py``). Local paths are reported as Hadoop does
+(``file:/abs/path``), others as their URLs. Files are
 grouped into partitions by size (as Spark's ``CombineFileInputFormat``); a compressed
 file (``.gz``, ``.bz2``, ``.xz`` and, when their packages are installed, ``.zst`` and
 ``.lz4``) is decompressed whole.
@@ -13,6 +14,7 @@ import os
 import pickle
 from collections.abc import Iterator
 
+from .. import fs
 from ..rdd import RDD
 from .textfile import list_input_files, open_decompressed
 
@@ -24,7 +26,7 @@ def group_by_size(files: list[str], n: int) -> list[list[str]]:
     if not files:
         return []
     n = max(1, min(n, len(files)))
-    sizes = [max(os.path.getsize(f), 1) for f in files]
+    sizes = [max(fs.size(f), 1) for f in files]
     goal = sum(sizes) / n
     groups: list[list[str]] = [[]]
     acc = 0
@@ -37,7 +39,7 @@ def group_by_size(files: list[str], n: int) -> list[list[str]]:
 
 
 def hadoop_path(path: str) -> str:
-    return "file:" + os.path.abspath(path)
+    return "file:" + os.path.abspath(fs.to_local(path)) if fs.is_local(path) else path
 
 
 class WholeFilesRDD(RDD):
@@ -53,7 +55,7 @@ class WholeFilesRDD(RDD):
     def compute(self, split: int, task_ctx) -> Iterator:
         for f in self._groups[split]:
             if self._mode == "binary":
-                with open(f, "rb") as fh:
+                with fs.open_file(f, "rb") as fh:
                     data = fh.read()
                 yield hadoop_path(f), data
                 continue
@@ -77,7 +79,7 @@ class BinaryRecordsRDD(RDD):
         splits: list[tuple[str, int, int]] = []
         total = 0
         for f in files:
-            size = os.path.getsize(f)
+            size = fs.size(f)
             if size % record_length:
                 raise ValueError(f"binaryRecords: {f} is {size} bytes, not a multiple of "
                                  f"recordLength {record_length}")
@@ -85,7 +87,7 @@ class BinaryRecordsRDD(RDD):
         per_split = max(record_length,
                         (total // max(min_partitions, 1)) // record_length * record_length)
         for f in files:
-            size = os.path.getsize(f)
+            size = fs.size(f)
             splits.extend((f, start, min(per_split, size - start))
                           for start in range(0, size, per_split))
         self._path = path
@@ -96,7 +98,7 @@ class BinaryRecordsRDD(RDD):
     def compute(self, split: int, task_ctx) -> Iterator:
         f, start, length = self._splits[split]
         n = self._record_length
-        with open(f, "rb") as fh:
+        with fs.open_file(f, "rb") as fh:
             fh.seek(start)
             left = length
             while left > 0:

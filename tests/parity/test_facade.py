@@ -153,16 +153,17 @@ def test_approximate_actions_finish_exact(sc, data):
 
 def test_approximate_action_times_out_with_bounds(sc):
     def slow_after_first(i, it):
-        if i > 0:
+        if i > 0:  # killed when the approximate job times out (between short sleeps)
             import time
-            time.sleep(30)
+            for _ in range(600):
+                time.sleep(0.05)
         return it
 
     rdd = sc.parallelize(range(100), 4).mapPartitionsWithIndex(slow_after_first)
-    est = rdd.sumApprox(1500, 0.95)
+    est = rdd.sumApprox(3000, 0.95)
     assert est.confidence == 0.95
     assert est.low < float(est) < est.high
-    count = rdd.countApprox(1500)
+    count = rdd.countApprox(3000)
     assert count == 100  # one partition of 25 counted: Poisson estimate 25 / (1/4)
     with pytest.raises(ValueError, match="timeout"):
         rdd.countApprox(-1)
@@ -248,6 +249,18 @@ def test_add_file_archive_and_py_file(sc, tmp_path):
         sc.addFile(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match=r"SparkFiles\.get takes the name"):
         SparkFiles.get("../etc/passwd")
+
+
+@pytest.mark.parametrize(("codec", "ext"), [(None, ""), ("gzip", ".gz"), ("bzip2", ".bz2"),
+                                           ("xz", ".xz")])
+def test_save_and_read_compressed_through_file_urls(sc, tmp_path, codec, ext):
+    lines = [f"line {i}" for i in range(100)] + ["", "last"]
+    out = tmp_path / "out"
+    sc.parallelize(lines, 3).saveAsTextFile(f"file://{out}", codec)
+    assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-0000{i}{ext}" for i in range(3)]
+    assert sc.textFile(f"file://{out}", 4).collect() == lines
+    assert sorted(sc.wholeTextFiles(str(out)).values().collect()) == sorted(
+        "\n".join(lines[a:b]) + "\n" for a, b in ((0, 34), (34, 68), (68, 102)))
 
 
 def test_get_or_create_returns_the_running_context(sc):
