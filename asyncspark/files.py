@@ -31,7 +31,18 @@ class SparkFiles:
     @classmethod
     def get(cls, filename: str) -> str:
         """The absolute path of a file added through ``addFile`` (its base name), on the
-        driver or in a task."""
+        driver or in a task.
+
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        ...     _ = f.write("7")
+        >>> sc.addFile(f.name)
+        >>> name = os.path.basename(f.name)
+        >>> sc.parallelize([1, 2]).map(lambda x: x * int(open(SparkFiles.get(name)).read())
+        ...                            ).collect()
+        [7, 14]
+        >>> os.unlink(f.name)
+        """
         if os.path.isabs(filename) or os.pardir in filename.replace("\\", "/").split("/"):
             raise ValueError(f"SparkFiles.get takes the name of an added file, got "
                              f"{filename!r}")

@@ -507,7 +507,15 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
     async def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
         """Write the elements as pickled batches of ``batchSize`` (0: 1024), one
         ``part-NNNNN`` file per partition under the new directory ``path``; read them
-        back with ``sc.pickleFile(path)``."""
+        back with ``sc.pickleFile(path)``.
+
+        >>> import tempfile, shutil, os
+        >>> d = tempfile.mkdtemp()
+        >>> sc.parallelize([1, "two", (3.0, None)], 2).saveAsPickleFile(os.path.join(d, "p"))
+        >>> sc.pickleFile(os.path.join(d, "p")).collect()
+        [1, 'two', (3.0, None)]
+        >>> shutil.rmtree(d)
+        """
         from .output import save_as_pickle_file
 
         await save_as_pickle_file(self, path, batchSize)

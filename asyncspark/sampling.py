@@ -104,7 +104,14 @@ class SamplingRDDFunctions:
         smaller RDD), in random order; as PySpark, the same ``seed`` gives the same sample.
 
         Raises ``ValueError`` for a negative ``num`` or one over ``sys.maxsize - 10 *
-        sqrt(sys.maxsize)``."""
+        sqrt(sys.maxsize)``.
+
+        >>> rdd = sc.parallelize(range(100), 4)
+        >>> len(rdd.takeSample(True, 120, 7)), len(rdd.takeSample(False, 120, 7))
+        (120, 100)
+        >>> rdd.takeSample(False, 5, 7) == rdd.takeSample(False, 5, 7)
+        True
+        """
         if num < 0:
             raise ValueError("Sample size cannot be negative.")
         if num > MAX_SAMPLE_SIZE:
@@ -129,7 +136,12 @@ class SamplingRDDFunctions:
 
     def randomSplit(self, weights: Sequence[int | float], seed: int | None = None) -> list:
         """RDDs splitting this one at random by ``weights`` (normalised to sum to 1):
-        each element lands in exactly one of them (given a deterministic lineage)."""
+        each element lands in exactly one of them (given a deterministic lineage).
+
+        >>> a, b = sc.parallelize(range(500), 2).randomSplit([2, 3], seed=17)
+        >>> a.count() + b.count(), sorted(a.union(b).collect()) == list(range(500))
+        (500, True)
+        """
         if not all(w >= 0 for w in weights):
             raise ValueError("Weights must be nonnegative")
         s = float(sum(weights))
@@ -146,7 +158,13 @@ class SamplingRDDFunctions:
     def sampleByKey(self, withReplacement: bool, fractions: dict,
                     seed: int | None = None):
         """A sample of a pair RDD with ``fractions[key]`` per key (every key must have
-        one)."""
+        one).
+
+        >>> pairs = sc.parallelize([(k, i) for k in "ab" for i in range(100)], 2)
+        >>> sample = pairs.sampleByKey(False, {"a": 1.0, "b": 0.0}, seed=3).collect()
+        >>> len(sample), {k for k, _ in sample}
+        (100, {'a'})
+        """
         for fraction in fractions.values():
             if fraction < 0.0:
                 raise ValueError(f"Negative fraction value: {fraction}")
@@ -157,7 +175,11 @@ class SamplingRDDFunctions:
 
     async def countApprox(self, timeout: int, confidence: float = 0.95) -> int:  # noqa: ASYNC109
         """``count()``, or within ``timeout`` milliseconds an estimate from the
-        partitions counted by then (Spark's ``CountEvaluator``)."""
+        partitions counted by then (Spark's ``CountEvaluator``).
+
+        >>> sc.parallelize(range(1000), 10).countApprox(timeout=60_000)
+        1000
+        """
         seconds = _check_timeout(timeout, confidence)
         parts, done = await self.context.run_approximate_job(
             self, lambda it: sum(1 for _ in it), seconds)
@@ -166,7 +188,12 @@ class SamplingRDDFunctions:
 
     async def sumApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:  # noqa: ASYNC109
         """The sum as a ``BoundedFloat``: exact if the job finishes within ``timeout``
-        milliseconds, else estimated (Spark's ``SumEvaluator`` over partition sums)."""
+        milliseconds, else estimated (Spark's ``SumEvaluator`` over partition sums).
+
+        >>> r = sc.parallelize(range(1000), 10).sumApprox(60_000)
+        >>> r, r.confidence, r.low, r.high
+        (499500.0, 1.0, 499500.0, 499500.0)
+        """
         seconds = _check_timeout(timeout, confidence)
         parts, done = await self.context.run_approximate_job(
             self, lambda it: StatCounter([float(sum(it))]), seconds)
@@ -177,7 +204,11 @@ class SamplingRDDFunctions:
 
     async def meanApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:  # noqa: ASYNC109
         """The mean as a ``BoundedFloat``: exact if the job finishes within ``timeout``
-        milliseconds, else estimated (Spark's ``MeanEvaluator``)."""
+        milliseconds, else estimated (Spark's ``MeanEvaluator``).
+
+        >>> sc.parallelize(range(1000), 10).meanApprox(60_000, confidence=0.9)
+        499.5
+        """
         seconds = _check_timeout(timeout, confidence)
         parts, done = await self.context.run_approximate_job(self, _stat_counter, seconds)
         stats = _reduce(StatCounter.mergeStats, [p for p in parts if p is not None],

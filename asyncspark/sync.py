@@ -59,10 +59,12 @@ class SparkContext:
     ``spark.master`` of ``conf``, else ``local[*]``. The async ``Context`` has no such
     limit: several may run in one process.
 
-    >>> from asyncspark import SparkContext
-    >>> with SparkContext("local[1]", "doc") as sc:
-    ...     sc.parallelize(range(4)).map(lambda x: x * 10).collect()
+    ``with SparkContext("local[2]", "app") as sc:`` stops it at the end of the block.
+
+    >>> sc.parallelize(range(4)).map(lambda x: x * 10).collect()
     [0, 10, 20, 30]
+    >>> SparkContext.getOrCreate() is sc
+    True
     """
 
     PACKAGE_EXTENSIONS: Iterable[str] = (".zip", ".egg", ".jar")
