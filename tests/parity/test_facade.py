@@ -263,6 +263,25 @@ def test_save_and_read_compressed_through_file_urls(sc, tmp_path, codec, ext):
         "\n".join(lines[a:b]) + "\n" for a, b in ((0, 34), (34, 68), (68, 102)))
 
 
+@PROPS
+@given(data=st.one_of(st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=40),
+                      st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=40)))
+def test_ints_stay_ints_and_floats_stay_floats(sc, data):
+    import operator
+
+    rdd = sc.parallelize(data, 3)
+    kind = type(data[0])
+    for got, want in ((rdd.sum(), sum(data)), (rdd.fold(0, operator.add), sum(data)),
+                      (rdd.reduce(operator.add), sum(data)), (rdd.max(), max(data)),
+                      (rdd.min(), min(data)), (rdd.treeReduce(operator.add), sum(data)),
+                      (rdd.aggregate(0, operator.add, operator.add), sum(data))):
+        assert type(got) is kind
+        assert got == (want if kind is int else pytest.approx(want))
+    assert type(rdd.count()) is int
+    assert type(rdd.mean()) is float
+    assert all(type(c) is int for c in rdd.histogram(3)[1])
+
+
 def test_get_or_create_returns_the_running_context(sc):
     assert SparkContext.getOrCreate() is sc
     with pytest.raises(ValueError, match="Cannot run multiple SparkContexts"):
