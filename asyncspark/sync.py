@@ -22,12 +22,13 @@ import inspect
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .conf import SparkConf
 from .context import Context
 from .rdd import RDD as _AsyncRDD
+from .sync_rdd import RDD
 from .threads import call_on_loop
 
 __all__ = ["RDD", "SparkContext"]
@@ -325,65 +326,3 @@ def _callsite() -> str:
         if not os.path.abspath(frame.filename).startswith(here):
             return f"{frame.filename}:{frame.lineno}"
     return "<unknown>"
-
-
-class RDD:
-    """Blocking counterpart of ``asyncspark.RDD``: transformations as usual, actions block."""
-
-    __slots__ = ("_rdd", "_sc")
-
-    def __init__(self, rdd: _AsyncRDD, sc: SparkContext) -> None:
-        self._rdd = rdd
-        self._sc = sc
-
-    @property
-    def context(self) -> SparkContext:
-        return self._sc
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._rdd, name)
-        if not callable(attr):
-            return attr
-        static = inspect.getattr_static(type(self._rdd), name, None)
-        fn = getattr(static, "__func__", static)
-        sc = self._sc
-        if inspect.iscoroutinefunction(fn):
-            def action(*args, **kwargs):
-                return sc._call(attr(*_unwrap(args), **_unwrap_kw(kwargs)))
-            action.__name__ = name
-            action.__doc__ = attr.__doc__
-            return action
-
-        def transformation(*args, **kwargs):
-            result = attr(*_unwrap(args), **_unwrap_kw(kwargs))
-            if isinstance(result, _AsyncRDD):
-                return RDD(result, sc)
-            if isinstance(result, list) and result and isinstance(result[0], _AsyncRDD):
-                return [RDD(r, sc) for r in result]  # randomSplit
-            return result
-        transformation.__name__ = name
-        transformation.__doc__ = attr.__doc__
-        return transformation
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(dir(self._rdd)) | {"context", "toLocalIterator"})
-
-    def __add__(self, other: RDD) -> RDD:
-        return self.union(other)
-
-    def toLocalIterator(self, prefetchPartitions: bool = False) -> Iterator:
-        """Iterate the elements, fetching one partition at a time."""
-        rdd = self._rdd
-        for i in range(rdd.getNumPartitions()):
-            yield from self._sc._call(rdd._run(list, [i]))[0]
-
-    def __repr__(self) -> str:
-        return repr(self._rdd)
-
-
-def _unwrap(args: tuple) -> list:
-    return [a._rdd if isinstance(a, RDD) else a for a in args]
-
-
-def _unwrap_kw(kwargs: dict) -> dict:
-    return {k: (v._rdd if isinstance(v, RDD) else v) for k, v in kwargs.items()}

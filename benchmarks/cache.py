@@ -37,7 +37,7 @@ async def one_run(sc: asyncspark.Context, n: int, partitions: int, k: int, itera
         start = time.perf_counter()
         centers = await kmeans_step(data, centers)
         times.append(time.perf_counter() - start)
-    cached_blocks = len(sc._block_master.rdd_blocks(data.id))
+    cached_blocks = len(sc._block_master.rdd_blocks(data.id()))
     data.unpersist()
     await sc._wait_unpersisted()
     first, cached = times[0], statistics.median(times[1:])

@@ -32,7 +32,7 @@ def _targets() -> dict[str, list[type]]:
     from asyncspark.context import StatusTracker
 
     return {
-        "RDD": [sync.RDD, asyncspark.RDD],
+        "RDD": [sync.RDD],
         "SparkContext": [sync.SparkContext],
         "StorageLevel": [asyncspark.StorageLevel],
         "Broadcast": [asyncspark.Broadcast],
