@@ -22,8 +22,8 @@ import inspect
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from .conf import SparkConf
 from .context import Context
@@ -32,6 +32,9 @@ from .sync_rdd import RDD
 from .threads import call_on_loop
 
 __all__ = ["RDD", "SparkContext"]
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def _refuse_running_loop(what: str) -> None:
@@ -72,6 +75,7 @@ class SparkContext:
 
     _lock = threading.RLock()
     _active_spark_context: SparkContext | None = None
+    _callsite: str = "<unknown>"  # file:line of the user's code that created it
 
     def __init__(self, master: str | None = None, appName: str | None = None,
                  sparkHome: str | None = None, pyFiles: list[str] | None = None,
@@ -213,41 +217,42 @@ class SparkContext:
 
     # -- creation ------------------------------------------------------------------------
 
-    def _wrap(self, rdd: _AsyncRDD) -> RDD:
+    def _wrap(self, rdd: _AsyncRDD) -> RDD[Any]:
         return RDD(rdd, self)
 
-    def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:
+    def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:
         return self._wrap(self._ctx.parallelize(c, numSlices))
 
     def range(self, start: int, end: int | None = None, step: int = 1,
-              numSlices: int | None = None) -> RDD:
+              numSlices: int | None = None) -> RDD[int]:
         return self._wrap(self._ctx.range(start, end, step, numSlices))
 
     def textFile(self, name: str, minPartitions: int | None = None,
-                 use_unicode: bool = True) -> RDD:
+                 use_unicode: bool = True) -> RDD[str]:
         return self._wrap(self._ctx.textFile(name, minPartitions, use_unicode))
 
     def wholeTextFiles(self, path: str, minPartitions: int | None = None,
-                       use_unicode: bool = True) -> RDD:
+                       use_unicode: bool = True) -> RDD[tuple[str, str]]:
         return self._wrap(self._ctx.wholeTextFiles(path, minPartitions, use_unicode))
 
-    def binaryFiles(self, path: str, minPartitions: int | None = None) -> RDD:
+    def binaryFiles(self, path: str, minPartitions: int | None = None
+                    ) -> RDD[tuple[str, bytes]]:
         return self._wrap(self._ctx.binaryFiles(path, minPartitions))
 
-    def binaryRecords(self, path: str, recordLength: int) -> RDD:
+    def binaryRecords(self, path: str, recordLength: int) -> RDD[bytes]:
         return self._wrap(self._ctx.binaryRecords(path, recordLength))
 
-    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:
+    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD[Any]:
         return self._wrap(self._ctx.pickleFile(name, minPartitions))
 
-    def emptyRDD(self) -> RDD:
+    def emptyRDD(self) -> RDD[Any]:
         return self._wrap(self._ctx.emptyRDD())
 
-    def union(self, rdds: list[RDD]) -> RDD:
+    def union(self, rdds: list[RDD[T]]) -> RDD[T]:
         return self._wrap(self._ctx.union([r._rdd for r in rdds]))
 
-    def runJob(self, rdd: RDD, partitionFunc: Callable, partitions: Any = None,
-               allowLocal: bool = False) -> list:
+    def runJob(self, rdd: RDD[T], partitionFunc: Callable[[Iterator[T]], Iterable[U]],
+               partitions: Sequence[int] | None = None, allowLocal: bool = False) -> list[U]:
         return self._call(self._ctx.runJob(rdd._rdd, partitionFunc, partitions))
 
     # -- shared variables, files, checkpoints --------------------------------------------
