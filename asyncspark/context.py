@@ -394,10 +394,14 @@ class Context:
     # -- checkpoints ---------------------------------------------------------------------
 
     def setCheckpointDir(self, dirName: str) -> None:
-        """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``,
-        which every executor must be able to read and write."""
-        path = os.path.join(os.path.abspath(dirName), str(uuid.uuid4()))
-        os.makedirs(path, exist_ok=True)
+        """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``
+        (a local path or any fsspec URL), which every executor must be able to read and
+        write."""
+        from . import fs
+
+        base = os.path.abspath(fs.to_local(dirName)) if fs.is_local(dirName) else dirName
+        path = fs.join(base, str(uuid.uuid4()))
+        fs.makedirs(path)
         self._checkpoint_dir = path
 
     def getCheckpointDir(self) -> str | None:

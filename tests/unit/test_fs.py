@@ -157,3 +157,28 @@ def test_add_file_from_a_url(tmp_path, mem):
     assert (tmp_path / "files" / "tree" / "a" / "b.txt").read_bytes() == b"b"
     with pytest.raises(FileNotFoundError):
         files.add_file(f"{mem}/missing")
+
+
+def test_reliable_checkpoint_files_on_an_fsspec_filesystem(mem):
+    import pickle
+
+    from asyncspark.rdds import checkpoint
+
+    directory = f"{mem}/ckpt/rdd-3"
+    fs.makedirs(directory)
+    for split, batch in enumerate([[1, 2], ["x"]]):
+        path = fs.join(directory, f"part-{split:05d}")
+        with checkpoint._remote_atomic(path, f"{path}.tmp-9") as f:
+            f.write(pickle.dumps(batch))
+    with pytest.raises(RuntimeError, match="torn"):  # a failed write leaves nothing
+        with checkpoint._remote_atomic(fs.join(directory, "part-00002"),
+                                       fs.join(directory, "part-00002.tmp-1")) as f:
+            f.write(b"partial")
+            raise RuntimeError("torn")
+    assert checkpoint._count_parts(directory) == 2
+    rdd = checkpoint.ReliableCheckpointRDD.__new__(checkpoint.ReliableCheckpointRDD)
+    rdd.path, rdd.checkpointed_id = directory, 3
+    assert list(rdd.compute(0, None)) == [1, 2]
+    assert list(rdd.compute(1, None)) == ["x"]
+    with pytest.raises(FileNotFoundError, match="partition 2"):
+        rdd.compute(2, None)
