@@ -8,17 +8,15 @@ time and an error for a type checker.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .partitioner import portable_hash
 from .rdd import RDD as _AsyncRDD
 from .storage.level import StorageLevel
+from .sync_actions import RDDActions
 
 if TYPE_CHECKING:
-    from .approx import BoundedFloat
-    from .statcounter import StatCounter
     from .sync import SparkContext
 
 __all__ = ["RDD"]
@@ -34,9 +32,9 @@ def _identity(x: Any) -> Any:
     return x
 
 
-class RDD(Generic[T]):
+class RDD(RDDActions[T], Generic[T]):
     """Blocking counterpart of ``asyncspark.RDD``: transformations as usual, actions
-    block (see the module docstring)."""
+    block (see the module docstring; the actions are in ``sync_actions.py``)."""
 
     __slots__ = ("_rdd", "_sc")
 
@@ -46,9 +44,6 @@ class RDD(Generic[T]):
 
     def _new(self, rdd: _AsyncRDD) -> RDD[Any]:
         return RDD(rdd, self._sc)
-
-    def _call(self, coro: Any) -> Any:
-        return self._sc._call(coro)
 
     # -- identity and state --------------------------------------------------------------
 
@@ -74,9 +69,17 @@ class RDD(Generic[T]):
         return self._rdd.is_checkpointed
 
     def id(self) -> int:
+        """
+        >>> isinstance(sc.parallelize([1]).id(), int)
+        True
+        """
         return self._rdd.id()
 
     def name(self) -> str | None:
+        """
+        >>> sc.parallelize([1]).setName('one').name()
+        'one'
+        """
         return self._rdd.name()
 
     def setName(self, name: str) -> RDD[T]:
@@ -84,6 +87,10 @@ class RDD(Generic[T]):
         return self
 
     def getNumPartitions(self) -> int:
+        """
+        >>> sc.parallelize(range(10), 3).getNumPartitions()
+        3
+        """
         return self._rdd.getNumPartitions()
 
     def toDebugString(self) -> bytes:
@@ -95,6 +102,10 @@ class RDD(Generic[T]):
     # -- persistence and checkpoints -----------------------------------------------------
 
     def cache(self) -> RDD[T]:
+        """
+        >>> sc.parallelize([1, 2]).cache().getStorageLevel()
+        StorageLevel(False, True, False, False, 1)
+        """
         self._rdd.cache()
         return self
 
@@ -103,6 +114,10 @@ class RDD(Generic[T]):
         return self
 
     def unpersist(self, blocking: bool = False) -> RDD[T]:
+        """
+        >>> sc.parallelize([1]).cache().unpersist().is_cached
+        False
+        """
         self._rdd.unpersist(blocking)
         return self
 
@@ -127,48 +142,101 @@ class RDD(Generic[T]):
     # -- narrow transformations ----------------------------------------------------------
 
     def map(self, f: Callable[[T], U], preservesPartitioning: bool = False) -> RDD[U]:
+        """
+        >>> sc.parallelize([1, 2, 3]).map(lambda x: x * 2).collect()
+        [2, 4, 6]
+        """
         return self._new(self._rdd.map(f, preservesPartitioning))
 
     def flatMap(self, f: Callable[[T], Iterable[U]],
                 preservesPartitioning: bool = False) -> RDD[U]:
+        """
+        >>> sc.parallelize(['a b', 'c']).flatMap(str.split).collect()
+        ['a', 'b', 'c']
+        """
         return self._new(self._rdd.flatMap(f, preservesPartitioning))
 
     def filter(self, f: Callable[[T], object]) -> RDD[T]:
+        """
+        >>> sc.parallelize(range(6)).filter(lambda x: x % 2).collect()
+        [1, 3, 5]
+        """
         return self._new(self._rdd.filter(f))
 
     def mapPartitions(self, f: Callable[[Iterator[T]], Iterable[U]],
                       preservesPartitioning: bool = False) -> RDD[U]:
+        """
+        >>> sc.parallelize(range(6), 2).mapPartitions(lambda it: [sum(it)]).collect()
+        [3, 12]
+        """
         return self._new(self._rdd.mapPartitions(f, preservesPartitioning))
 
     def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[T]], Iterable[U]],
                                preservesPartitioning: bool = False) -> RDD[U]:
+        """
+        >>> rdd = sc.parallelize('abcd', 2)
+        >>> rdd.mapPartitionsWithIndex(lambda i, it: [(i, ''.join(it))]).collect()
+        [(0, 'ab'), (1, 'cd')]
+        """
         return self._new(self._rdd.mapPartitionsWithIndex(f, preservesPartitioning))
 
     def mapPartitionsWithSplit(self, f: Callable[[int, Iterator[T]], Iterable[U]],
                                preservesPartitioning: bool = False) -> RDD[U]:
+        """
+        >>> sc.parallelize('abcd', 2).mapPartitionsWithSplit(lambda i, it: [i]).collect()
+        [0, 1]
+        """
         return self._new(self._rdd.mapPartitionsWithSplit(f, preservesPartitioning))
 
     def glom(self) -> RDD[list[T]]:
+        """
+        >>> sc.parallelize(range(4), 2).glom().collect()
+        [[0, 1], [2, 3]]
+        """
         return self._new(self._rdd.glom())
 
     def keyBy(self, f: Callable[[T], K]) -> RDD[tuple[K, T]]:
+        """
+        >>> sc.parallelize(['ab', 'c']).keyBy(len).collect()
+        [(2, 'ab'), (1, 'c')]
+        """
         return self._new(self._rdd.keyBy(f))
 
     def mapValues(self: RDD[tuple[K, V]], f: Callable[[V], U]) -> RDD[tuple[K, U]]:
+        """
+        >>> sc.parallelize([('a', 1)]).mapValues(lambda v: v + 1).collect()
+        [('a', 2)]
+        """
         return self._new(self._rdd.mapValues(f))
 
     def flatMapValues(self: RDD[tuple[K, V]],
                       f: Callable[[V], Iterable[U]]) -> RDD[tuple[K, U]]:
+        """
+        >>> sc.parallelize([('a', [1, 2])]).flatMapValues(lambda v: v).collect()
+        [('a', 1), ('a', 2)]
+        """
         return self._new(self._rdd.flatMapValues(f))
 
     def keys(self: RDD[tuple[K, V]]) -> RDD[K]:
+        """
+        >>> sc.parallelize([('a', 1), ('b', 2)]).keys().collect()
+        ['a', 'b']
+        """
         return self._new(self._rdd.keys())
 
     def values(self: RDD[tuple[K, V]]) -> RDD[V]:
+        """
+        >>> sc.parallelize([('a', 1), ('b', 2)]).values().collect()
+        [1, 2]
+        """
         return self._new(self._rdd.values())
 
     def sample(self, withReplacement: bool, fraction: float,
                seed: int | None = None) -> RDD[T]:
+        """
+        >>> 0 < sc.parallelize(range(1000)).sample(False, 0.5, 1).count() < 1000
+        True
+        """
         return self._new(self._rdd.sample(withReplacement, fraction, seed))
 
     def sampleByKey(self: RDD[tuple[K, V]], withReplacement: bool,
@@ -181,6 +249,10 @@ class RDD(Generic[T]):
         return [self._new(r) for r in self._rdd.randomSplit(weights, seed)]
 
     def union(self, other: RDD[U]) -> RDD[T | U]:
+        """
+        >>> sc.parallelize([1]).union(sc.parallelize(['x'])).collect()
+        [1, 'x']
+        """
         return self._new(self._rdd.union(other._rdd))
 
     def __add__(self, other: RDD[U]) -> RDD[T | U]:
@@ -189,31 +261,63 @@ class RDD(Generic[T]):
         return self.union(other)
 
     def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD[T]:
+        """
+        >>> sc.parallelize(range(6), 3).coalesce(1).glom().collect()
+        [[0, 1, 2, 3, 4, 5]]
+        """
         return self._new(self._rdd.coalesce(numPartitions, shuffle))
 
     def zip(self, other: RDD[U]) -> RDD[tuple[T, U]]:
+        """
+        >>> sc.parallelize('ab', 2).zip(sc.parallelize([1, 2], 2)).collect()
+        [('a', 1), ('b', 2)]
+        """
         return self._new(self._rdd.zip(other._rdd))
 
     def zipWithIndex(self) -> RDD[tuple[T, int]]:
+        """
+        >>> sc.parallelize('abc', 2).zipWithIndex().collect()
+        [('a', 0), ('b', 1), ('c', 2)]
+        """
         return self._new(self._rdd.zipWithIndex())
 
     def zipWithUniqueId(self) -> RDD[tuple[T, int]]:
+        """
+        >>> sc.parallelize('abc', 2).zipWithUniqueId().collect()
+        [('a', 0), ('b', 1), ('c', 3)]
+        """
         return self._new(self._rdd.zipWithUniqueId())
 
     def pipe(self, command: str, env: dict[str, str] | None = None,
              checkCode: bool = False) -> RDD[str]:
+        """
+        >>> sc.parallelize(['b', 'a'], 1).pipe('sort').collect()
+        ['a', 'b']
+        """
         return self._new(self._rdd.pipe(command, env, checkCode))
 
     def cartesian(self, other: RDD[U]) -> RDD[tuple[T, U]]:
+        """
+        >>> sc.parallelize([1, 2]).cartesian(sc.parallelize('x')).collect()
+        [(1, 'x'), (2, 'x')]
+        """
         return self._new(self._rdd.cartesian(other._rdd))
 
     # -- wide transformations ------------------------------------------------------------
 
     def partitionBy(self: RDD[tuple[K, V]], numPartitions: int | None,
                     partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, V]]:
+        """
+        >>> sc.parallelize([(1, 'a'), (2, 'b')]).partitionBy(2).glom().collect()
+        [[(2, 'b')], [(1, 'a')]]
+        """
         return self._new(self._rdd.partitionBy(numPartitions, partitionFunc))
 
     def repartition(self, numPartitions: int) -> RDD[T]:
+        """
+        >>> sc.parallelize(range(10), 2).repartition(4).getNumPartitions()
+        4
+        """
         return self._new(self._rdd.repartition(numPartitions))
 
     def repartitionAndSortWithinPartitions(
@@ -226,10 +330,18 @@ class RDD(Generic[T]):
     def sortByKey(self: RDD[tuple[K, V]], ascending: bool = True,
                   numPartitions: int | None = None,
                   keyfunc: Callable[[K], Any] = _identity) -> RDD[tuple[K, V]]:
+        """
+        >>> sc.parallelize([(2, 'b'), (1, 'a')]).sortByKey().collect()
+        [(1, 'a'), (2, 'b')]
+        """
         return self._new(self._rdd.sortByKey(ascending, numPartitions, keyfunc))
 
     def sortBy(self, keyfunc: Callable[[T], Any], ascending: bool = True,
                numPartitions: int | None = None) -> RDD[T]:
+        """
+        >>> sc.parallelize(['bb', 'a', 'ccc']).sortBy(len, ascending=False).collect()
+        ['ccc', 'bb', 'a']
+        """
         return self._new(self._rdd.sortBy(keyfunc, ascending, numPartitions))
 
     def combineByKey(self: RDD[tuple[K, V]], createCombiner: Callable[[V], U],
@@ -242,11 +354,21 @@ class RDD(Generic[T]):
     def reduceByKey(self: RDD[tuple[K, V]], func: Callable[[V, V], V],
                     numPartitions: int | None = None,
                     partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, V]]:
+        """
+        >>> pairs = sc.parallelize([('a', 1), ('b', 1), ('a', 1)])
+        >>> sorted(pairs.reduceByKey(lambda x, y: x + y).collect())
+        [('a', 2), ('b', 1)]
+        """
         return self._new(self._rdd.reduceByKey(func, numPartitions, partitionFunc))
 
     def groupByKey(self: RDD[tuple[K, V]], numPartitions: int | None = None,
                    partitionFunc: Callable[[K], int] = portable_hash
                    ) -> RDD[tuple[K, Iterable[V]]]:
+        """
+        >>> grouped = sc.parallelize([('a', 2), ('a', 1)]).groupByKey().collect()
+        >>> [(k, sorted(v)) for k, v in grouped]
+        [('a', [1, 2])]
+        """
         return self._new(self._rdd.groupByKey(numPartitions, partitionFunc))
 
     def aggregateByKey(self: RDD[tuple[K, V]], zeroValue: U, seqFunc: Callable[[U, V], U],
@@ -267,6 +389,10 @@ class RDD(Generic[T]):
         return self._new(self._rdd.groupBy(f, numPartitions, partitionFunc))
 
     def distinct(self, numPartitions: int | None = None) -> RDD[T]:
+        """
+        >>> sorted(sc.parallelize([1, 1, 2]).distinct().collect())
+        [1, 2]
+        """
         return self._new(self._rdd.distinct(numPartitions))
 
     def cogroup(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
@@ -280,11 +406,20 @@ class RDD(Generic[T]):
 
     def join(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
              numPartitions: int | None = None) -> RDD[tuple[K, tuple[V, W]]]:
+        """
+        >>> sc.parallelize([('a', 1)]).join(sc.parallelize([('a', 'x'), ('b', 'y')])).collect()
+        [('a', (1, 'x'))]
+        """
         return self._new(self._rdd.join(other._rdd, numPartitions))
 
     def leftOuterJoin(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
                       numPartitions: int | None = None
                       ) -> RDD[tuple[K, tuple[V, W | None]]]:
+        """
+        >>> left = sc.parallelize([('a', 1), ('b', 2)])
+        >>> sorted(left.leftOuterJoin(sc.parallelize([('a', 'x')])).collect())
+        [('a', (1, 'x')), ('b', (2, None))]
+        """
         return self._new(self._rdd.leftOuterJoin(other._rdd, numPartitions))
 
     def rightOuterJoin(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
@@ -302,127 +437,15 @@ class RDD(Generic[T]):
         return self._new(self._rdd.subtractByKey(other._rdd, numPartitions))
 
     def subtract(self, other: RDD[T], numPartitions: int | None = None) -> RDD[T]:
+        """
+        >>> sorted(sc.parallelize([1, 2, 3]).subtract(sc.parallelize([2])).collect())
+        [1, 3]
+        """
         return self._new(self._rdd.subtract(other._rdd, numPartitions))
 
     def intersection(self, other: RDD[T]) -> RDD[T]:
+        """
+        >>> sorted(sc.parallelize([1, 2, 3]).intersection(sc.parallelize([2, 3, 4])).collect())
+        [2, 3]
+        """
         return self._new(self._rdd.intersection(other._rdd))
-
-    # -- actions (block until the job is done) --------------------------------------------
-
-    def collect(self) -> list[T]:
-        return self._call(self._rdd.collect())
-
-    def count(self) -> int:
-        return self._call(self._rdd.count())
-
-    def take(self, num: int) -> list[T]:
-        return self._call(self._rdd.take(num))
-
-    def first(self) -> T:
-        return self._call(self._rdd.first())
-
-    def isEmpty(self) -> bool:
-        return self._call(self._rdd.isEmpty())
-
-    def reduce(self, f: Callable[[T, T], T]) -> T:
-        return self._call(self._rdd.reduce(f))
-
-    def treeReduce(self, f: Callable[[T, T], T], depth: int = 2) -> T:
-        return self._call(self._rdd.treeReduce(f, depth))
-
-    def fold(self, zeroValue: T, op: Callable[[T, T], T]) -> T:
-        return self._call(self._rdd.fold(zeroValue, op))
-
-    def aggregate(self, zeroValue: U, seqOp: Callable[[U, T], U],
-                  combOp: Callable[[U, U], U]) -> U:
-        return self._call(self._rdd.aggregate(zeroValue, seqOp, combOp))
-
-    def treeAggregate(self, zeroValue: U, seqOp: Callable[[U, T], U],
-                      combOp: Callable[[U, U], U], depth: int = 2) -> U:
-        return self._call(self._rdd.treeAggregate(zeroValue, seqOp, combOp, depth))
-
-    def sum(self) -> T:
-        return self._call(self._rdd.sum())
-
-    def max(self, key: Callable[[T], Any] | None = None) -> T:
-        return self._call(self._rdd.max(key))
-
-    def min(self, key: Callable[[T], Any] | None = None) -> T:
-        return self._call(self._rdd.min(key))
-
-    def stats(self) -> StatCounter:
-        return self._call(self._rdd.stats())
-
-    def mean(self) -> float:
-        return self._call(self._rdd.mean())
-
-    def variance(self) -> float:
-        return self._call(self._rdd.variance())
-
-    def stdev(self) -> float:
-        return self._call(self._rdd.stdev())
-
-    def sampleVariance(self) -> float:
-        return self._call(self._rdd.sampleVariance())
-
-    def sampleStdev(self) -> float:
-        return self._call(self._rdd.sampleStdev())
-
-    def histogram(self, buckets: int | list[Any] | tuple[Any, ...]
-                  ) -> tuple[Sequence[Any], list[int]]:
-        return self._call(self._rdd.histogram(buckets))
-
-    def top(self, num: int, key: Callable[[T], Any] | None = None) -> list[T]:
-        return self._call(self._rdd.top(num, key))
-
-    def takeOrdered(self, num: int, key: Callable[[T], Any] | None = None) -> list[T]:
-        return self._call(self._rdd.takeOrdered(num, key))
-
-    def takeSample(self, withReplacement: bool, num: int,
-                   seed: int | None = None) -> list[T]:
-        return self._call(self._rdd.takeSample(withReplacement, num, seed))
-
-    def countByValue(self) -> defaultdict[T, int]:
-        return self._call(self._rdd.countByValue())
-
-    def countByKey(self: RDD[tuple[K, V]]) -> defaultdict[K, int]:
-        return self._call(self._rdd.countByKey())
-
-    def collectAsMap(self: RDD[tuple[K, V]]) -> dict[K, V]:
-        return self._call(self._rdd.collectAsMap())
-
-    def reduceByKeyLocally(self: RDD[tuple[K, V]], func: Callable[[V, V], V]) -> dict[K, V]:
-        return self._call(self._rdd.reduceByKeyLocally(func))
-
-    def lookup(self: RDD[tuple[K, V]], key: K) -> list[V]:
-        return self._call(self._rdd.lookup(key))
-
-    def countApproxDistinct(self, relativeSD: float = 0.05) -> int:
-        return self._call(self._rdd.countApproxDistinct(relativeSD))
-
-    def countApprox(self, timeout: int, confidence: float = 0.95) -> int:
-        return self._call(self._rdd.countApprox(timeout, confidence))
-
-    def sumApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
-        return self._call(self._rdd.sumApprox(timeout, confidence))
-
-    def meanApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
-        return self._call(self._rdd.meanApprox(timeout, confidence))
-
-    def foreach(self, f: Callable[[T], object]) -> None:
-        self._call(self._rdd.foreach(f))
-
-    def foreachPartition(self, f: Callable[[Iterator[T]], object]) -> None:
-        self._call(self._rdd.foreachPartition(f))
-
-    def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
-        self._call(self._rdd.saveAsTextFile(path, compressionCodecClass))
-
-    def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
-        self._call(self._rdd.saveAsPickleFile(path, batchSize))
-
-    def toLocalIterator(self, prefetchPartitions: bool = False) -> Iterator[T]:
-        """Iterate the elements, fetching one partition at a time."""
-        rdd = self._rdd
-        for i in range(rdd.getNumPartitions()):
-            yield from self._call(rdd._run(list, [i]))[0]

@@ -34,7 +34,8 @@ LAYERS: dict[str, int] = {
     "dependency": 4, "rdd": 4, "pairs": 4, "rdds": 4, "planner": 4, "accumulators": 4,
     "broadcast": 4, "output": 4, "aggregations": 4, "sampling": 4,
     # L5 driver
-    "": 5, "context": 5, "sync": 5, "sync_rdd": 5, "cli": 5, "bench": 5,
+    "": 5, "context": 5, "sync": 5, "sync_rdd": 5, "sync_actions": 5, "cli": 5,
+    "bench": 5,
     "scheduler.backends": 5,
     "web": 5,
 }
