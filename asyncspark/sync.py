@@ -189,6 +189,10 @@ class SparkContext:
 
     @property
     def applicationId(self) -> str:
+        """
+        >>> sc.applicationId.startswith('local-')
+        True
+        """
         return self._ctx.applicationId
 
     @property
@@ -198,21 +202,41 @@ class SparkContext:
 
     @property
     def version(self) -> str:
+        """
+        >>> sc.version == __import__('asyncspark').__version__
+        True
+        """
         return self._ctx.version
 
     @property
     def defaultParallelism(self) -> int:
+        """
+        >>> sc.defaultParallelism
+        2
+        """
         return self._ctx.defaultParallelism
 
     @property
     def defaultMinPartitions(self) -> int:
+        """
+        >>> sc.defaultMinPartitions
+        2
+        """
         return self._ctx.defaultMinPartitions
 
     def sparkUser(self) -> str:
-        """The user running this context (``SPARK_USER``, else the login name)."""
+        """The user running this context (``SPARK_USER``, else the login name).
+
+        >>> isinstance(sc.sparkUser(), str)
+        True
+        """
         return os.environ.get("SPARK_USER") or getpass.getuser()
 
     def getConf(self) -> SparkConf:
+        """
+        >>> sc.getConf().get('spark.app.name')
+        'doctests'
+        """
         return self._ctx.getConf()
 
     # -- creation ------------------------------------------------------------------------
@@ -221,46 +245,111 @@ class SparkContext:
         return RDD(rdd, self)
 
     def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:
+        """
+        >>> sc.parallelize(range(5), 2).glom().collect()
+        [[0, 1], [2, 3, 4]]
+        """
         return self._wrap(self._ctx.parallelize(c, numSlices))
 
     def range(self, start: int, end: int | None = None, step: int = 1,
               numSlices: int | None = None) -> RDD[int]:
+        """
+        >>> sc.range(1, 7, 2).collect()
+        [1, 3, 5]
+        """
         return self._wrap(self._ctx.range(start, end, step, numSlices))
 
     def textFile(self, name: str, minPartitions: int | None = None,
                  use_unicode: bool = True) -> RDD[str]:
+        """
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile('w', delete=False) as f:
+        ...     _ = f.write('one\\ntwo\\r\\nthree\\rfour')
+        >>> sc.textFile(f.name).collect()
+        ['one', 'two', 'three', 'four']
+        >>> os.unlink(f.name)
+        """
         return self._wrap(self._ctx.textFile(name, minPartitions, use_unicode))
 
     def wholeTextFiles(self, path: str, minPartitions: int | None = None,
                        use_unicode: bool = True) -> RDD[tuple[str, str]]:
+        """
+        >>> import tempfile, os, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> with open(os.path.join(d, 'a.txt'), 'w') as f:
+        ...     _ = f.write('alpha')
+        >>> [(os.path.basename(p), text) for p, text in sc.wholeTextFiles(d).collect()]
+        [('a.txt', 'alpha')]
+        >>> shutil.rmtree(d)
+        """
         return self._wrap(self._ctx.wholeTextFiles(path, minPartitions, use_unicode))
 
     def binaryFiles(self, path: str, minPartitions: int | None = None
                     ) -> RDD[tuple[str, bytes]]:
+        """
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+        ...     _ = f.write(b'\\x00\\x01')
+        >>> sc.binaryFiles(f.name).values().collect()
+        [b'\\x00\\x01']
+        >>> os.unlink(f.name)
+        """
         return self._wrap(self._ctx.binaryFiles(path, minPartitions))
 
     def binaryRecords(self, path: str, recordLength: int) -> RDD[bytes]:
+        """
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+        ...     _ = f.write(b'aabbcc')
+        >>> sc.binaryRecords(f.name, 2).collect()
+        [b'aa', b'bb', b'cc']
+        >>> os.unlink(f.name)
+        """
         return self._wrap(self._ctx.binaryRecords(path, recordLength))
 
     def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD[Any]:
         return self._wrap(self._ctx.pickleFile(name, minPartitions))
 
     def emptyRDD(self) -> RDD[Any]:
+        """
+        >>> sc.emptyRDD().count()
+        0
+        """
         return self._wrap(self._ctx.emptyRDD())
 
     def union(self, rdds: list[RDD[T]]) -> RDD[T]:
+        """
+        >>> sc.union([sc.parallelize([1]), sc.parallelize([2])]).collect()
+        [1, 2]
+        """
         return self._wrap(self._ctx.union([r._rdd for r in rdds]))
 
     def runJob(self, rdd: RDD[T], partitionFunc: Callable[[Iterator[T]], Iterable[U]],
                partitions: Sequence[int] | None = None, allowLocal: bool = False) -> list[U]:
+        """
+        >>> rdd = sc.parallelize(range(6), 3)
+        >>> sc.runJob(rdd, lambda it: [sum(it)], partitions=[0, 2])
+        [1, 9]
+        """
         return self._call(self._ctx.runJob(rdd._rdd, partitionFunc, partitions))
 
     # -- shared variables, files, checkpoints --------------------------------------------
 
     def accumulator(self, value: Any, accum_param: Any = None) -> Any:
+        """
+        >>> acc = sc.accumulator(0)
+        >>> sc.parallelize(range(5)).foreach(lambda x: acc.add(x))
+        >>> acc.value
+        10
+        """
         return self._ctx.accumulator(value, accum_param)
 
     def broadcast(self, value: Any) -> Any:
+        """
+        >>> table = sc.broadcast({'a': 1})
+        >>> sc.parallelize(['a', 'a']).map(lambda k: table.value[k]).collect()
+        [1, 1]
+        """
         return self._ctx.broadcast(value)  # pickled on this thread, as PySpark does
 
     def addFile(self, path: str, recursive: bool = False) -> None:
@@ -281,6 +370,14 @@ class SparkContext:
         return self._ctx.listArchives
 
     def setCheckpointDir(self, dirName: str) -> None:
+        """
+        >>> import tempfile, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> sc.setCheckpointDir(d)
+        >>> sc.getCheckpointDir().startswith(d)
+        True
+        >>> shutil.rmtree(d)
+        """
         self._ctx.setCheckpointDir(dirName)
 
     def getCheckpointDir(self) -> str | None:
@@ -296,6 +393,12 @@ class SparkContext:
         self._ctx.clearJobGroup()
 
     def setLocalProperty(self, key: str, value: str | None) -> None:
+        """
+        >>> sc.setLocalProperty('team', 'data')
+        >>> sc.getLocalProperty('team')
+        'data'
+        >>> sc.setLocalProperty('team', None)
+        """
         self._ctx.setLocalProperty(key, value)
 
     def getLocalProperty(self, key: str) -> str | None:
