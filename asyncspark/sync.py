@@ -91,6 +91,11 @@ class SparkContext:
             if value is not None:
                 raise ValueError(f"SparkContext({what}=...) is PySpark's JVM or profiler "
                                  "plumbing, which asyncspark does not have; leave it None")
+        if environment:
+            raise ValueError(
+                "SparkContext(environment=...): executors do not receive extra environment "
+                "variables yet (they inherit the driver's: set them in os.environ before "
+                "creating the context)")
         self._stopped = True
         with SparkContext._lock:
             active = SparkContext._active_spark_context
@@ -102,8 +107,6 @@ class SparkContext:
             items = dict(conf.getAll()) if isinstance(conf, SparkConf) else dict(conf or {})
             if sparkHome:
                 items["spark.home"] = sparkHome
-            for key, value in (environment or {}).items():
-                items[f"spark.executorEnv.{key}"] = str(value)
             self._loop = _new_loop()
             self._thread = threading.Thread(target=self._loop.run_forever,
                                             name="asyncspark-sync-loop", daemon=True)

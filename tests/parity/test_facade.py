@@ -333,3 +333,11 @@ def test_rdd_repr_names_the_user_line():
         assert debug[0].startswith(f"(1) MapPartitionsRDD[{rdd.id()}] at map at ")
         assert debug[0].endswith("[Memory Serialized 1x Replicated]")
         assert debug[1].lstrip().startswith("+-ParallelCollectionRDD[")
+
+
+def test_unsupported_constructor_arguments_are_refused():
+    with pytest.raises(ValueError, match="environment"):
+        SparkContext("local[1]", "x", environment={"A": "1"})
+    with pytest.raises(ValueError, match="gateway"):
+        SparkContext("local[1]", "x", gateway=object())
+    assert SparkContext._active_spark_context is None
