@@ -251,8 +251,9 @@ def test_add_file_archive_and_py_file(sc, tmp_path):
         SparkFiles.get("../etc/passwd")
 
 
-@pytest.mark.parametrize(("codec", "ext"), [(None, ""), ("gzip", ".gz"), ("bzip2", ".bz2"),
-                                           ("xz", ".xz")])
+@pytest.mark.parametrize(("codec", "ext"), [
+    (None, ""), ("gzip", ".gz"), ("bzip2", ".bz2"), ("xz", ".xz"), ("zstd", ".zst"),
+    ("org.apache.hadoop.io.compress.Lz4Codec", ".lz4")])
 def test_save_and_read_compressed_through_file_urls(sc, tmp_path, codec, ext):
     lines = [f"line {i}" for i in range(100)] + ["", "last"]
     out = tmp_path / "out"
