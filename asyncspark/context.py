@@ -90,7 +90,16 @@ class Context:
 
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
     ``async with`` (or ``await sc.start()`` / ``await sc.stop()``). The context runs on the
-    event loop it was started on; use it from coroutines of that loop.
+    event loop it was started on; use it from coroutines of that loop. Unlike the blocking
+    facade's ``SparkContext``, several may run in one process.
+
+    >>> import asyncspark
+    >>> async def main():
+    ...     async with asyncspark.Context("local[1]", app_name="a") as a, \\
+    ...             asyncspark.Context("local[1]", app_name="b") as b:
+    ...         return await a.range(5).sum(), await b.parallelize("xy").collect()
+    >>> asyncspark.run(main())
+    (10, ['x', 'y'])
     """
 
     _asyncspark_driver_only_ = "context"  # serializers.DRIVER_ONLY: refused inside tasks

@@ -47,7 +47,17 @@ __all__ = ["RDD"]
 
 
 class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions):
-    """A Resilient Distributed Dataset (see the module docstring)."""
+    """A Resilient Distributed Dataset (see the module docstring): transformations are
+    plain methods, actions are coroutines.
+
+    >>> import asyncspark
+    >>> async def main():
+    ...     async with asyncspark.Context("local[1]") as ctx:
+    ...         rdd = ctx.parallelize(range(10), 2).map(lambda x: x * x)
+    ...         return await rdd.filter(lambda x: x % 2).collect(), await rdd.sum()
+    >>> asyncspark.run(main())
+    ([1, 9, 25, 49, 81], 285)
+    """
 
     _asyncspark_driver_only_ = "rdd"  # serializers.DRIVER_ONLY: refused inside tasks
 
