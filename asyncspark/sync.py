@@ -25,11 +25,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from . import lifetime
 from .conf import SparkConf
 from .context import Context
+from .errors import ContextStoppedError
 from .rdd import RDD as _AsyncRDD
 from .sync_rdd import RDD
-from .threads import call_on_loop
+from .threads import LoopClosedError, call_on_loop
 
 __all__ = ["RDD", "SparkContext"]
 
@@ -107,13 +109,14 @@ class SparkContext:
             items = dict(conf.getAll()) if isinstance(conf, SparkConf) else dict(conf or {})
             if sparkHome:
                 items["spark.home"] = sparkHome
-            self._loop = _new_loop()
+            lifetime.install_sigterm_handler()  # from this thread: the context starts on
+            self._loop = _new_loop()            # the engine's, where signals cannot be set
             self._thread = threading.Thread(target=self._loop.run_forever,
                                             name="asyncspark-sync-loop", daemon=True)
             self._thread.start()
             try:
                 self._ctx = Context(master, appName, items)
-                self._call(self._ctx.start())
+                call_on_loop(self._loop, self._ctx.start())
             except BaseException:
                 self._shutdown_loop()
                 raise
@@ -147,12 +150,24 @@ class SparkContext:
 
     def _call(self, coro: Any) -> Any:
         _refuse_running_loop("SparkContext")
+        if getattr(self, "_stopped", False):
+            coro.close()
+            raise ContextStoppedError("this SparkContext was stopped")
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("blocking asyncspark.sync call from the engine's own thread")
         # On KeyboardInterrupt (any way out but a result) the job is cancelled, not left
         # running.
-        return call_on_loop(self._loop, coro)
+        try:
+            return call_on_loop(self._loop, coro)
+        except LoopClosedError:
+            raise ContextStoppedError("this SparkContext was stopped") from None
+
+    def _soon(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` on the engine's loop, without waiting."""
+        if getattr(self, "_stopped", False) or self._loop.is_closed():
+            raise ContextStoppedError("this SparkContext was stopped")
+        self._loop.call_soon_threadsafe(fn, *args)
 
     def _shutdown_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -163,10 +178,10 @@ class SparkContext:
         """Stop the executors and the engine's thread. Idempotent."""
         if getattr(self, "_stopped", True):
             return
-        self._stopped = True
         try:
-            self._call(self._ctx.stop())
+            call_on_loop(self._loop, self._ctx.stop())
         finally:
+            self._stopped = True
             self._shutdown_loop()
             with SparkContext._lock:
                 if SparkContext._active_spark_context is self:
@@ -411,19 +426,19 @@ class SparkContext:
         self._ctx.setJobDescription(value)
 
     def cancelJobGroup(self, groupId: str) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelJobGroup, groupId)
+        self._soon(self._ctx.cancelJobGroup, groupId)
 
     def cancelAllJobs(self) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelAllJobs)
+        self._soon(self._ctx.cancelAllJobs)
 
     def cancelJob(self, jobId: int, reason: str | None = None) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelJob, jobId, reason)
+        self._soon(self._ctx.cancelJob, jobId, reason)
 
     def addSparkListener(self, listener: Any) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.addSparkListener, listener)
+        self._soon(self._ctx.addSparkListener, listener)
 
     def removeSparkListener(self, listener: Any) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.removeSparkListener, listener)
+        self._soon(self._ctx.removeSparkListener, listener)
 
     def statusTracker(self) -> Any:
         return self._ctx.statusTracker()
