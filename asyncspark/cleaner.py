@@ -95,7 +95,7 @@ class ContextCleaner:
                 continue
             seen.add(id(r))
             if r._storage_level is not None:
-                self._track(r, "rdd", r.id)
+                self._track(r, "rdd", r.id())
             for dep in r._deps:
                 if isinstance(dep, ShuffleDependency):
                     self._track(dep, "shuffle", dep.shuffle_id)

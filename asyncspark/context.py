@@ -29,6 +29,7 @@ from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
 from .cleaner import ContextCleaner, shuffle_cleanup
 from .conf import Config, SparkConf
+from .context_files import ContextFileMethods
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
 from .rdd import RDD
@@ -104,12 +105,21 @@ class StatusTracker:
         return sorted(j for j, g in self._ctx._active_jobs.items() if g == jobGroup)
 
 
-class Context:
+class Context(ContextFileMethods):
     """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
 
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
     ``async with`` (or ``await sc.start()`` / ``await sc.stop()``). The context runs on the
-    event loop it was started on; use it from coroutines of that loop.
+    event loop it was started on; use it from coroutines of that loop. Unlike the blocking
+    facade's ``SparkContext``, several may run in one process.
+
+    >>> import asyncspark
+    >>> async def main():
+    ...     async with asyncspark.Context("local[1]", app_name="a") as a, \\
+    ...             asyncspark.Context("local[1]", app_name="b") as b:
+    ...         return await a.range(5).sum(), await b.parallelize("xy").collect()
+    >>> asyncspark.run(main())
+    (10, ['x', 'y'])
     """
 
     _asyncspark_driver_only_ = "context"  # serializers.DRIVER_ONLY: refused inside tasks
@@ -203,6 +213,7 @@ class Context:
             raise
         ts.kill_executor = backend.kill_executor
         self._backend = backend
+        self._install_files(backend.local_root)
         self._broadcasts = BroadcastManager(
             backend.secret, os.path.join(backend.local_root, "driver-broadcasts"),
             self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all,
@@ -318,6 +329,7 @@ class Context:
         if self._broadcasts is not None and on_loop and self._broadcasts.server is not None:
             self._broadcasts.server.guard.abort_all("the context stopped")
         self._remove_offheap_dir()
+        self._remove_files()
 
     def _remove_offheap_dir(self) -> None:
         if self._block_master is not None and self._block_master.offheap_dir:
@@ -429,15 +441,6 @@ class Context:
             start, end = 0, start
         return self.parallelize(range(start, end, step), numSlices)
 
-    def textFile(self, name: str, minPartitions: int | None = None,
-                 use_unicode: bool = True) -> RDD:
-        """Lines of local text files: a path, a directory, a glob or a comma-separated list;
-        ``.gz`` files are decompressed (one partition each)."""
-        from .rdds.textfile import TextFileRDD
-
-        n = minPartitions or self.defaultMinPartitions
-        return TextFileRDD(self, name, n, use_unicode)
-
     def emptyRDD(self) -> RDD:
         from .rdds.collection import EmptyRDD
 
@@ -453,10 +456,14 @@ class Context:
     # -- checkpoints ---------------------------------------------------------------------
 
     def setCheckpointDir(self, dirName: str) -> None:
-        """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``,
-        which every executor must be able to read and write."""
-        path = os.path.join(os.path.abspath(dirName), str(uuid.uuid4()))
-        os.makedirs(path, exist_ok=True)
+        """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``
+        (a local path or any fsspec URL), which every executor must be able to read and
+        write."""
+        from . import fs
+
+        base = os.path.abspath(fs.to_local(dirName)) if fs.is_local(dirName) else dirName
+        path = fs.join(base, str(uuid.uuid4()))
+        fs.makedirs(path)
         self._checkpoint_dir = path
 
     def getCheckpointDir(self) -> str | None:
@@ -499,8 +506,16 @@ class Context:
             await checkpoint_marked(self, rdd)
         return results
 
+    async def run_approximate_job(self, rdd: RDD, func: Callable, wait: float
+                                  ) -> tuple[list, int]:
+        """Run ``func(iterator) -> value`` on every partition for at most ``wait``
+        seconds: ``(values, finished)``, with ``None`` for the partitions not finished by
+        then (their tasks are cancelled) and ``finished`` the number that were."""
+        return await self._run_one_job(rdd, func, None, wait)
+
     async def _run_one_job(self, rdd: RDD, func: Callable,
-                           partitions: Iterable[int] | None = None) -> list:
+                           partitions: Iterable[int] | None = None,
+                           wait: float | None = None) -> Any:
         tracer = self._tracer
         submitted = now_ns() if tracer is not None else 0
         self._check_running()
@@ -522,7 +537,7 @@ class Context:
                 if not 0 <= p < n:
                     raise ValueError(f"partition {p} out of range: {rdd!r} has {n} partitions")
         if not parts:
-            return []
+            return [] if wait is None else ([], 0)
         binary = planner.task_binary(rdd, func)
         parent_shuffles, shuffles = self._stages.shuffle_graph(rdd)
         if self.cleaner is not None:
@@ -535,15 +550,18 @@ class Context:
                 "captured in closures or passed to parallelize() is the usual cause")
         job_id = next(self._job_ids)
         props = _local_properties.get()
-        waiter = JobWaiter(loop.create_future(), len(parts), job_id)
+        waiter = JobWaiter(loop.create_future(), len(parts), job_id,
+                           partial=wait is not None)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
         if tracer is not None:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
-            job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
+            job_id, rdd.id(), n, binary, parts, waiter, dict(props), "", shuffles,
             parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
         delivered = None
         try:
+            if wait is not None:
+                return await self._await_partial(waiter, wait)
             results = await waiter.future
             if tracer is not None:
                 delivered = now_ns()
@@ -556,6 +574,16 @@ class Context:
             self._active_jobs.pop(job_id, None)
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
+
+    async def _await_partial(self, waiter: JobWaiter, wait: float) -> tuple[list, int]:
+        done, _ = await asyncio.wait([waiter.future], timeout=max(wait, 0.0))
+        if done:
+            results = waiter.future.result()
+            return results, len(results)
+        # Spark lets the job run on after an approximate result; here it is cancelled.
+        waiter.future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._dag.post(JobCancelled(waiter.job_id, "the approximate job timed out"))  # type: ignore[union-attr]
+        return list(waiter.results), waiter.finished
 
     # -- job groups and cancellation -----------------------------------------------------
 

@@ -101,7 +101,7 @@ def cached_ancestors(rdd: RDD) -> list[int]:
     """Ids of persisted RDDs (``rdd`` included) whose partition i a task computing ``rdd``'s
     partition i reads (one-to-one dependencies): where their blocks are cached is where
     such a task prefers to run."""
-    return [r.id for r in walk(rdd, lambda d: type(d) is OneToOneDependency) if r.is_cached]
+    return [r.id() for r in walk(rdd, lambda d: type(d) is OneToOneDependency) if r.is_cached]
 
 
 def shuffle_parents(rdd: RDD) -> list[ShuffleDependency]:
@@ -208,7 +208,7 @@ class StagePlanner:
                 continue
             grand = shuffle_parents(dep.rdd)
             infos[dep.shuffle_id] = ShuffleInfo(
-                dep.shuffle_id, dep.rdd.id, dep.rdd.getNumPartitions(),
+                dep.shuffle_id, dep.rdd.id(), dep.rdd.getNumPartitions(),
                 dep.partitioner.numPartitions, self.map_binary(dep),
                 [g.shuffle_id for g in grand], cached_rdds=cached_ancestors(dep.rdd))
             stack.extend(grand)

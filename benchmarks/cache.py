@@ -89,7 +89,7 @@ async def one_run(sc: asyncspark.Context, n: int, partitions: int, k: int, itera
         start = time.perf_counter()
         centers = await kmeans_step(data, centers)
         times.append(time.perf_counter() - start)
-    cached_blocks = len(sc._block_master.rdd_blocks(data.id))
+    cached_blocks = len(sc._block_master.rdd_blocks(data.id()))
     data.unpersist()
     await sc._wait_unpersisted()
     return _summary(times, centers, cached_blocks=cached_blocks)

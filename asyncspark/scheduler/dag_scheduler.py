@@ -481,8 +481,8 @@ class DAGScheduler:
                 continue
             message = f"Job {job_id} aborted due to stage failure: {ev.message}"
             if ev.remote_traceback:
-                message += ("\n\nRemote traceback (most recent call last):\n"
-                            f"{ev.remote_traceback}")
+                tb = ev.remote_traceback.removeprefix("Traceback (most recent call last):\n")
+                message += f"\n\nRemote traceback (most recent call last):\n{tb}"
             error = JobFailedError(message, ev.remote_traceback)
             error.__cause__ = ev.exception
             cmds.extend(self._finish_job(job, error))

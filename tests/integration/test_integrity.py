@@ -91,7 +91,7 @@ async def test_a_corrupt_disk_block_is_dropped_and_recomputed(tmp_path):
         assert await asyncio.wait_for(rdd.collect(), 60) == expected
         assert computations(marks) == {m: 1 for m in range(MAPS)}
         [path] = glob.glob(os.path.join(sc._backend.local_root, "executor-*", "blocks",
-                                        f"rdd_{rdd.id}_2"))
+                                        f"rdd_{rdd.id()}_2"))
         await asyncio.to_thread(_flip_a_byte, path)
         assert await asyncio.wait_for(rdd.collect(), 60) == expected
         assert computations(marks) == {0: 1, 1: 1, 2: 2, 3: 1}  # only the corrupt one

@@ -39,7 +39,7 @@ async def test_a_replica_bigger_than_a_frame_is_streamed_to_its_peer():
         rdd.persist(StorageLevel.MEMORY_ONLY_2)
         assert await rdd.count() == 2
         master = sc._block_master
-        blocks = [f"rdd_{rdd.id}_{p}" for p in range(2)]
+        blocks = [f"rdd_{rdd.id()}_{p}" for p in range(2)]
         for _ in range(200):
             if all(len(master.blocks.get(b, {})) == 2 for b in blocks):
                 break

@@ -29,9 +29,12 @@ class FakeDep:
 
 class FakeRDD:
     def __init__(self, rdd_id: int, deps=(), level=None) -> None:
-        self.id = rdd_id
+        self._id = rdd_id
         self._deps = list(deps)
         self._storage_level = level
+
+    def id(self) -> int:
+        return self._id
 
 
 class FakeBroadcast:
