@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .scheduler.stage import ShuffleInfo
 
 __all__ = [
+    "TASK_MODULES",
     "LineageContext",
     "StagePlanner",
     "bump_lineage_version",
@@ -47,6 +48,12 @@ __all__ = [
 ]
 
 _lineage_version = [0]
+
+# What unpickling the task binaries of most jobs imports on an executor (the RDD base
+# class with its mixins, the RDDs of parallelize/range and of map/filter-like steps).
+# Executors import these once registered, before their first task (ExecutorSettings
+# .preload), so that import does not run inside a task while a job needs the CPU.
+TASK_MODULES = ("asyncspark.rdd", "asyncspark.rdds.collection", "asyncspark.rdds.narrow")
 
 
 class LineageContext(Protocol):
