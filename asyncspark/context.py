@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import itertools
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import types
@@ -22,9 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import planner
+from . import lifetime, planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
+from .cleaner import ContextCleaner, shuffle_cleanup
 from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
@@ -44,6 +47,8 @@ __all__ = ["Context", "StatusTracker", "parse_master"]
 
 log = logging.getLogger("asyncspark")
 
+_STOP_BOUND_S = 5.0  # stop() takes at most this long (then kills what is left)
+
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
 # Per-coroutine job properties (job group, description): a ContextVar maps Spark's
@@ -55,10 +60,7 @@ _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.Conte
 
 def parse_master(master: str) -> int:
     """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
-    m = _LOCAL_RE.fullmatch(master.strip())
-    if not m:
-        raise ConfigError(
-            f"unsupported master URL {master!r}: expected local, local[N] or local[*]")
+    m = _match_master(master)
     n = m.group(1)
     if n is None:
         return 1
@@ -67,6 +69,26 @@ def parse_master(master: str) -> int:
     if int(n) < 1:
         raise ConfigError(f"master {master!r}: the number of executors must be at least 1")
     return int(n)
+
+
+def _match_master(master: str) -> re.Match:
+    m = _LOCAL_RE.fullmatch(master.strip())
+    if not m:
+        raise ConfigError(
+            f"unsupported master URL {master!r}: expected local, local[N], local[*] or "
+            "local[N,F]")
+    return m
+
+
+def master_max_failures(master: str) -> int | None:
+    """F of ``local[N,F]`` (task attempts before a job fails, as in Spark), else None."""
+    f = _match_master(master).group(2)
+    if f is None:
+        return None
+    if int(f) < 1:
+        raise ConfigError(f"master {master!r}: the number of task failures must be at "
+                          "least 1")
+    return int(f)
 
 
 class StatusTracker:
@@ -106,6 +128,9 @@ class Context:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
         self.num_executors = parse_master(self.conf.master)
+        failures = master_max_failures(self.conf.master)
+        if failures is not None:  # local[N,F]: F overrides spark.task.maxFailures
+            self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -123,7 +148,10 @@ class Context:
         self._checkpoints_pending = 0  # RDDs marked for checkpointing, not yet written
         self._block_master: BlockManagerMaster | None = None
         self._removals: set[asyncio.Task] = set()  # unpersist() clean-ups in flight
+        self.cleaner: ContextCleaner | None = None  # spark.cleaner.referenceTracking
         self._state = "new"
+        # stop()'s steps, once started (a retried stop() waits for them)
+        self._stop_steps_run: dict[str, asyncio.Future] = {}
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
 
@@ -136,6 +164,7 @@ class Context:
 
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
+        lifetime.register(self)  # cleaned up at exit or on SIGTERM if never stopped
         self.listener_bus.start()
         bus = self.listener_bus
         map_outputs = MapOutputTracker()
@@ -164,23 +193,43 @@ class Context:
                                  max_consecutive_attempts=self.conf.stage_max_attempts,
                                  resubmit_delay=self.conf.resubmit_delay)
         self._dag.start()
-        backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        try:  # makes the application's directory: spark.local.dir may be unusable
+            backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        except BaseException:
+            self._state = "stopped"
+            await self._dag.stop("the context failed to start")
+            await self.listener_bus.stop()
+            self._remove_offheap_dir()
+            raise
         ts.kill_executor = backend.kill_executor
         self._backend = backend
         self._broadcasts = BroadcastManager(
             backend.secret, os.path.join(backend.local_root, "driver-broadcasts"),
-            self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all)
+            self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all,
+            server_options={"io_timeout": self.conf.network_timeout,
+                            "auth_timeout": self.conf.auth_timeout,
+                            "max_unauthenticated": self.conf.max_unauthenticated})
         try:
-            await self._broadcasts.start()
-            await backend.start()
+            try:
+                await self._broadcasts.start()
+                await backend.start()
+            except socket.gaierror as exc:
+                raise ConfigError(f"asyncspark.rpc.host: cannot listen on "
+                                  f"{self.conf.rpc_host!r}: {exc}") from exc
         except BaseException:
             self._state = "stopped"
             await self._broadcasts.stop()
             await backend.stop()
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
-            self._remove_offheap_dir()
+            self._release_now(on_loop=True)
+            lifetime.unregister(self)
             raise
+        if self.conf.cleaner_reference_tracking:
+            self.cleaner = ContextCleaner(
+                self._loop, shuffle_cleanup(self._dag, self._stages, ts),
+                self._broadcasts.cleanup, self.unpersist_rdd, self.conf.cleaner_blocking)
+            self.cleaner.start()
         self._state = "running"
         return self
 
@@ -191,25 +240,84 @@ class Context:
         self._dag.post_many(events)  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        """Cancel running jobs, stop the executors and the scheduler. Idempotent."""
+        """Cancel running jobs, stop the executors and the scheduler, remove the scratch
+        and off-heap directories. Idempotent, bounded (``_STOP_BOUND_S``: past it the
+        executors are killed), and retryable: a ``stop()`` that was interrupted
+        (cancelled) is finished by the next one."""
         if self._state in ("stopped", "new"):
             self._state = "stopped"
             return
-        self._state = "stopped"
+        self._state = "stopping"
         try:
-            if self._dag is not None:
-                await self._dag.stop("the context was stopped")
-            if self._task_scheduler is not None:
-                await self._task_scheduler.close()  # result files being read
-        finally:
-            if self._broadcasts is not None:
-                await self._broadcasts.stop()
-            if self._removals:
-                await asyncio.gather(*self._removals, return_exceptions=True)
-            if self._backend is not None:
-                await self._backend.stop()
-            await asyncio.to_thread(self._remove_offheap_dir)
-            await self.listener_bus.stop()
+            async with asyncio.timeout(_STOP_BOUND_S):
+                await self._stop_steps()
+        except TimeoutError:
+            log.warning("stop() did not finish within %gs: killing what is left",
+                        _STOP_BOUND_S)
+        except asyncio.CancelledError:
+            # Nothing outlives a stop(), even a cancelled one; the orderly steps go on
+            # in the background and the next stop() waits for them.
+            self._release_now(on_loop=True)
+            raise
+        except BaseException:
+            self._finish_stop()
+            raise
+        self._finish_stop()
+
+    def _finish_stop(self) -> None:
+        self._release_now(on_loop=True)
+        self._state = "stopped"
+        lifetime.unregister(self)
+
+    async def _stop_steps(self) -> None:
+        """The orderly stop. Each step runs once, as a task of its own: a stop() that
+        was cancelled leaves it running, and the next stop() waits for it. The first
+        error is raised once every step has had its turn."""
+        steps = [
+            ("cleaner", lambda: self.cleaner.stop() if self.cleaner is not None else None),
+            ("dag", lambda: self._dag.stop("the context was stopped")
+             if self._dag is not None else None),
+            ("results", lambda: self._task_scheduler.close()  # result files being read
+             if self._task_scheduler is not None else None),
+            ("broadcasts", lambda: self._broadcasts.stop()
+             if self._broadcasts is not None else None),
+            ("removals", lambda: asyncio.gather(*self._removals, return_exceptions=True)
+             if self._removals else None),
+            ("backend", lambda: self._backend.stop() if self._backend is not None else None),
+            ("offheap", lambda: asyncio.to_thread(self._remove_offheap_dir)),
+            ("listeners", self.listener_bus.stop),
+        ]
+        errors: list[BaseException] = []
+        for name, make in steps:
+            fut = self._stop_steps_run.get(name)
+            if fut is None:
+                awaitable = make()
+                if awaitable is None:
+                    continue
+                fut = self._stop_steps_run[name] = asyncio.ensure_future(awaitable)
+            elif fut.done():
+                continue
+            try:
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                if not fut.cancelled():
+                    raise  # stop() itself was cancelled
+            except Exception as exc:
+                log.warning("stopping the context: %s failed: %r", name, exc)
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _release_now(self, on_loop: bool) -> None:
+        """Synchronously: kill the executors and remove every directory of this context
+        (``stop()``'s last step; also at interpreter exit and on SIGTERM, where nothing
+        can be awaited). ``on_loop``: called on the context's loop (its connections are
+        aborted too)."""
+        if self._backend is not None:
+            self._backend.release_now(on_loop)
+        if self._broadcasts is not None and on_loop and self._broadcasts.server is not None:
+            self._broadcasts.server.guard.abort_all("the context stopped")
+        self._remove_offheap_dir()
 
     def _remove_offheap_dir(self) -> None:
         if self._block_master is not None and self._block_master.offheap_dir:
@@ -217,21 +325,23 @@ class Context:
 
     # -- cached RDDs ---------------------------------------------------------------------
 
-    def unpersist_rdd(self, rdd_id: int) -> None:
-        """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
+    def unpersist_rdd(self, rdd_id: int) -> asyncio.Task | None:
+        """Forget and remove the cached blocks of ``rdd_id`` (in the background; the
+        task doing it when called on the context's loop)."""
         if self._state != "running" or self._block_master is None:
-            return
+            return None
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is not self._loop:  # e.g. from asyncspark.sync's calling thread
             self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
-            return
+            return None
         self._block_master.remove_rdd(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
+        return task  # awaited by a blocking ContextCleaner
 
     async def _remove_rdd_blocks(self, rdd_id: int) -> None:
         from .storage.disk_store import DiskStore
@@ -364,7 +474,10 @@ class Context:
         """A read-only ``Broadcast`` of ``value``, sent to each executor once, on first
         use there. The value is pickled now (on this thread, as PySpark does)."""
         self._check_running()
-        return self._broadcasts.new(value)  # type: ignore[union-attr]
+        b = self._broadcasts.new(value)  # type: ignore[union-attr]
+        if self.cleaner is not None:
+            self.cleaner.track_broadcast(b)
+        return b
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -412,6 +525,8 @@ class Context:
             return []
         binary = planner.task_binary(rdd, func)
         parent_shuffles, shuffles = self._stages.shuffle_graph(rdd)
+        if self.cleaner is not None:
+            self.cleaner.track_lineage(rdd)
         if len(binary) > self.conf.max_frame_size - 1024:
             raise SerializationError(
                 f"the task binary of {rdd!r} (its lineage and functions, pickled) is "

@@ -204,6 +204,10 @@ class StagePlanner:
             self._map_binaries[dep.shuffle_id] = binary
         return binary
 
+    def forget(self, shuffle_id: int) -> None:
+        """Drop a shuffle's map binary (the ContextCleaner: no longer referenced)."""
+        self._map_binaries.pop(shuffle_id, None)
+
     def shuffle_graph(self, rdd: RDD) -> tuple[list[int], dict[int, ShuffleInfo]]:
         """The shuffles ``rdd`` reads directly, and every shuffle in its lineage."""
         parents = shuffle_parents(rdd)

@@ -45,6 +45,8 @@ class ExecutorSettings:
     max_direct_result_size: int = _DEFAULTS.max_direct_result_size
     network_timeout: float = _DEFAULTS.network_timeout
     shuffle_connect_timeout: float = _DEFAULTS.shuffle_connect_timeout
+    auth_timeout: float = _DEFAULTS.auth_timeout  # the block server's limits for peers
+    max_unauthenticated: int = _DEFAULTS.max_unauthenticated  # that did not authenticate
     # Modules the executor imports once registered, before its first task: those that
     # unpickling task binaries imports (named by the driver, planner.TASK_MODULES).
     preload: tuple[str, ...] = ()

@@ -22,10 +22,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from . import lifetime
 from .conf import SparkConf
 from .context import Context
+from .errors import ContextStoppedError
 from .rdd import RDD as _AsyncRDD
-from .threads import call_on_loop
+from .threads import LoopClosedError, call_on_loop
 
 __all__ = ["RDD", "SparkContext"]
 
@@ -54,7 +56,8 @@ class SparkContext:
     def __init__(self, master: str | None = "local[2]", appName: str | None = None,
                  conf: SparkConf | dict | None = None) -> None:
         _refuse_running_loop("SparkContext")
-        self._loop = _new_loop()
+        lifetime.install_sigterm_handler()  # from this thread: the context starts on
+        self._loop = _new_loop()            # the engine's, where signals cannot be set
         self._thread = threading.Thread(target=self._loop.run_forever,
                                         name="asyncspark-sync-loop", daemon=True)
         self._thread.start()
@@ -67,13 +70,25 @@ class SparkContext:
         self._stopped = False
 
     def _call(self, coro: Any) -> Any:
+        if getattr(self, "_stopped", False):
+            coro.close()
+            raise ContextStoppedError("this SparkContext was stopped")
         _refuse_running_loop("SparkContext")
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("blocking asyncspark.sync call from the engine's own thread")
         # On KeyboardInterrupt (any way out but a result) the job is cancelled, not left
         # running.
-        return call_on_loop(self._loop, coro)
+        try:
+            return call_on_loop(self._loop, coro)
+        except LoopClosedError:
+            raise ContextStoppedError("this SparkContext was stopped") from None
+
+    def _soon(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` on the engine's loop, without waiting."""
+        if getattr(self, "_stopped", False) or self._loop.is_closed():
+            raise ContextStoppedError("this SparkContext was stopped")
+        self._loop.call_soon_threadsafe(fn, *args)
 
     def _shutdown_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -84,10 +99,10 @@ class SparkContext:
         """Stop the executors and the engine's thread. Idempotent."""
         if getattr(self, "_stopped", True):
             return
-        self._stopped = True
         try:
-            self._call(self._ctx.stop())
+            call_on_loop(self._loop, self._ctx.stop())
         finally:
+            self._stopped = True
             self._shutdown_loop()
 
     def __enter__(self) -> SparkContext:
@@ -144,16 +159,16 @@ class SparkContext:
         self._ctx.setJobDescription(value)
 
     def cancelJobGroup(self, groupId: str) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelJobGroup, groupId)
+        self._soon(self._ctx.cancelJobGroup, groupId)
 
     def cancelAllJobs(self) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelAllJobs)
+        self._soon(self._ctx.cancelAllJobs)
 
     def cancelJob(self, jobId: int) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelJob, jobId)
+        self._soon(self._ctx.cancelJob, jobId)
 
     def addSparkListener(self, listener: Any) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.addSparkListener, listener)
+        self._soon(self._ctx.addSparkListener, listener)
 
     def statusTracker(self):
         return self._ctx.statusTracker()

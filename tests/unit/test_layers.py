@@ -31,9 +31,9 @@ LAYERS: dict[str, int] = {
     "scheduler": 3, "executor": 3, "shuffle": 3, "storage": 3, "listener": 3,
     # L4 lineage
     "dependency": 4, "rdd": 4, "pairs": 4, "rdds": 4, "planner": 4, "accumulators": 4,
-    "broadcast": 4, "output": 4, "aggregations": 4,
+    "broadcast": 4, "output": 4, "aggregations": 4, "cleaner": 4,
     # L5 driver
-    "": 5, "context": 5, "sync": 5, "cli": 5, "bench": 5, "scheduler.backends": 5,
+    "": 5, "context": 5, "lifetime": 5, "sync": 5, "cli": 5, "bench": 5, "scheduler.backends": 5,
     "web": 5,
 }
 LAYER_NAMES = ["leaves", "data/wire", "I/O", "engine", "lineage", "driver"]

@@ -34,7 +34,7 @@ import tempfile
 import time
 
 from ...conf import Config
-from ...errors import ExecutorLostError
+from ...errors import ConfigError, ExecutorLostError
 from ...transport import handshake
 from ...transport.messages.control import StopExecutor
 from ..task_scheduler import TaskScheduler
@@ -92,6 +92,20 @@ def _exited(pid: int) -> bool:
     return state in (b"Z", b"X")
 
 
+def _app_dir(parent: str | None) -> str:
+    """A new private directory (``mkdtemp``: created exclusively, mode 0700) under
+    ``parent`` (``spark.local.dir``, made if missing, as Spark does; the system temp
+    directory when None)."""
+    if parent is not None:
+        try:
+            os.makedirs(parent, exist_ok=True)  # shared: only a child of ours is used
+            return tempfile.mkdtemp(prefix="asyncspark-", dir=parent)
+        except OSError as exc:
+            raise ConfigError(f"spark.local.dir {parent!r}: cannot make a directory "
+                              f"in it: {exc}") from exc
+    return tempfile.mkdtemp(prefix="asyncspark-")
+
+
 class LocalBackend(CoarseGrainedBackend):
     """Executor processes on this machine: spawn, watch, replace, kill, stop. The
     connections and what every backend keeps are ``endpoint.py``'s."""
@@ -106,8 +120,10 @@ class LocalBackend(CoarseGrainedBackend):
         self._replacements: collections.deque[float] = collections.deque()
         self._next_id = 0
         self.stopping = False
-        self._own_root = local_root is None
-        self.local_root = local_root or tempfile.mkdtemp(prefix="asyncspark-")
+        # A fresh directory of this application's own (mode 0700, made exclusively) under
+        # spark.local.dir: other applications sharing that directory (or another user who
+        # can write into it) never see, swap or delete this one's files.
+        self.local_root = _app_dir(local_root)
         self._launching: set[asyncio.Task] = set()
         self._heartbeat_timers: dict[str, asyncio.TimerHandle] = {}
         self.heartbeat_losses = 0  # executors declared lost for silence
@@ -142,6 +158,7 @@ class LocalBackend(CoarseGrainedBackend):
         fut = loop.create_future()
         self._pending[executor_id] = fut
         local_dir = os.path.join(self.local_root, f"executor-{executor_id}")
+        os.mkdir(local_dir, 0o700)  # exclusively: never a directory someone else made
         env = dict(os.environ)
         env[handshake.SECRET_ENV] = self.secret
         env["ASYNCSPARK_UVLOOP"] = "1" if self.conf.use_uvloop else "0"
@@ -317,5 +334,25 @@ class LocalBackend(CoarseGrainedBackend):
         if self._launching:
             await asyncio.gather(*self._launching, return_exceptions=True)
         await self._close_endpoint()
-        if self._own_root:
-            shutil.rmtree(self.local_root, ignore_errors=True)
+        shutil.rmtree(self.local_root, ignore_errors=True)  # made by this application
+
+    def release_now(self, on_loop: bool) -> None:
+        """Synchronously kill every executor and remove the scratch directory: the last
+        step of ``Context.stop()`` (a no-op after an orderly ``stop()``), and all that
+        can be done at interpreter exit or on SIGTERM. ``on_loop``: called on the
+        loop's thread, so its tasks, timers and connections are dropped too."""
+        self.stopping = True
+        for proc in list(self.procs.values()):
+            if proc.returncode is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except OSError:  # already gone
+                    pass
+        if on_loop:
+            for task in [*self._launching, *self._watchers.values()]:
+                task.cancel()
+            for timer in self._heartbeat_timers.values():
+                timer.cancel()
+            self._heartbeat_timers.clear()
+            self._abort_endpoint_now()
+        shutil.rmtree(self.local_root, ignore_errors=True)  # made by this application
