@@ -244,7 +244,7 @@ class CoGroupedRDD(RDD):
     """For each key, a tuple with the list of its values in each parent.
 
     A parent already partitioned by an equal partitioner is read narrowly, partition by
-    partition; the others are shuffled. A parent given more than once (``x.join(x)``) is
+    partition; the others are shuffled. A parent given more than once (``x.cogroup(x)``) is
     read or shuffled once, its values going to each of its places. Values are tagged by
     parent and grouped with the spilling merger, so a large group does not need to fit
     the budget twice.
