@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -60,7 +61,7 @@ from .task_channel import TaskChannelClient
 # host, so the driver can compare them with its own (see scheduler/trace.py).
 now_ns = time.monotonic_ns
 
-__all__ = ["Executor", "new_client_pool"]
+__all__ = ["Executor", "new_client_pool", "preload"]
 
 log = logging.getLogger("asyncspark.executor")
 
@@ -262,6 +263,7 @@ class Executor:
             from .. import serializers  # the heavy import, once registered
 
             self._loads, self._dumps_result = serializers.loads, serializers.dumps_result
+            preload(self.env.settings.preload, self.executor_id)
             self._serving.wait()
             binaries: dict[int, tuple] = {}
             while True:
@@ -377,6 +379,23 @@ class Executor:
         rdd, func = entry
         TaskContext._set(ctx)
         return self._dumps_result(func(rdd.iterator(partition, ctx)))
+
+
+def preload(modules: tuple[str, ...], executor_id: str) -> list[str]:
+    """Import ``modules`` (``ExecutorSettings.preload``: what unpickling task binaries
+    imports, named by the driver), in the task thread once registered. Otherwise that
+    import runs inside the first task of each executor, which for the second executor of
+    a machine lands in the middle of a job, its CPU taken from the driver and the other
+    executors. A module that fails to import is logged and skipped (the task needing it
+    fails with its own error); the names of those are returned."""
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            log.warning("executor %s: cannot preload %s: %r", executor_id, name, exc)
+            failed.append(name)
+    return failed
 
 
 def new_client_pool(env: ExecutorEnv) -> Any:

@@ -385,7 +385,12 @@ class TaskSchedulerCore:
         run in ``short_task_us`` on average (so a queue drains in about that time,
         however late the rest of the stage finds a free executor), at most
         ``pipeline_depth``. Tiny tasks need deep queues: a round trip to the driver
-        costs more than a hundred of them."""
+        costs more than a hundred of them. None either for a task set that speculates:
+        a task queued behind a straggler neither runs nor finishes, so the stage would
+        not reach the speculation quantile and the straggler would never get its copy
+        (Spark, which speculates, never queues a task on a busy executor)."""
+        if tsm.spec is not None:
+            return 0
         stats = self._run_stats.get(tsm.taskset.stage_id)
         if stats is None or stats[0] < 4 or stats[1] >= self.short_task_us * stats[0]:
             return 0
