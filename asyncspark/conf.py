@@ -96,6 +96,13 @@ def _parse_bool(value: Any, key: str) -> bool:
     raise ConfigError(f"{key}: expected true or false, got {value!r}")
 
 
+def _parse_scheduler_mode(value: Any, key: str) -> str:
+    mode = str(value).strip().upper()
+    if mode not in ("FIFO", "FAIR"):
+        raise ConfigError(f"{key}: expected FIFO or FAIR, got {value!r}")
+    return mode
+
+
 # key -> (Config field, parser, default, description)
 KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "spark.app.name": ("app_name", _parse_str, "asyncspark", "application name"),
@@ -119,6 +126,33 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "resubmit_delay", parse_duration, 0.2,
         "wait after a fetch failure before resubmitting the failed stages (a burst of "
         "failures makes one resubmission)"),
+    "spark.scheduler.mode": (
+        "scheduler_mode", _parse_scheduler_mode, "FIFO",
+        "FIFO: jobs' task sets run in submission order; FAIR: free slots go to pools of "
+        "jobs by weight and minShare (pool of a job: the local property "
+        "spark.scheduler.pool)"),
+    "spark.scheduler.allocation.file": (
+        "allocation_file", _parse_str, None,
+        "FAIR mode: the pools (schedulingMode, weight, minShare) in Spark's XML format, or "
+        "the same in JSON or TOML (by extension: .json, .toml)"),
+    "asyncspark.scheduler.allocation": (
+        "allocation", _parse_str, None,
+        "FAIR mode: pools as inline JSON, {\"pools\": {name: {\"schedulingMode\": ..., "
+        "\"weight\": ..., \"minShare\": ...}}}; added to (and overriding) the file's"),
+    "asyncspark.scheduler.maxActiveJobs": (
+        "max_active_jobs", _parse_int, 0,
+        "most jobs running at once; beyond it an action raises JobRejectedError (or waits "
+        "asyncspark.scheduler.admissionTimeout); 0 means unlimited"),
+    "asyncspark.scheduler.maxPendingTasks": (
+        "max_pending_tasks", _parse_int, 0,
+        "most tasks of running jobs not yet finished (a job counts its result tasks and "
+        "the map tasks of shuffles it must compute, from submission to its end); beyond "
+        "it an action raises JobRejectedError (or waits); 0 means unlimited"),
+    "asyncspark.scheduler.admissionTimeout": (
+        "admission_timeout", parse_duration, 0.0,
+        "how long an action over maxActiveJobs/maxPendingTasks waits for room before "
+        "raising JobRejectedError; 0 raises at once (the local property of the same name "
+        "overrides it per coroutine)"),
     "spark.driver.maxResultSize": (
         "max_result_size", parse_bytes, 1 << 30,
         "total size of the serialized results of one job's tasks before the job fails; "
@@ -223,6 +257,12 @@ class Config:
     heartbeat_timeout: float = 5.0
     stage_max_attempts: int = 4
     resubmit_delay: float = 0.2
+    scheduler_mode: str = "FIFO"
+    allocation_file: str | None = None
+    allocation: str | None = None
+    max_active_jobs: int = 0
+    max_pending_tasks: int = 0
+    admission_timeout: float = 0.0
     max_result_size: int = 1 << 30
     max_direct_result_size: int = 1 << 20
     network_timeout: float = 120.0

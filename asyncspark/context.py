@@ -33,6 +33,7 @@ from .rdds.checkpoint import checkpoint_marked
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
 from .scheduler.exclusion import ExclusionConf
+from .scheduler.pools import pools_from_config
 from .scheduler.speculation import SpeculationConf
 from .scheduler.stage import JobWaiter
 from .scheduler.task_scheduler import TaskScheduler
@@ -106,6 +107,8 @@ class Context:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
         self.num_executors = parse_master(self.conf.master)
+        # spark.scheduler.mode=FAIR: the pools, read now so a bad file fails here.
+        self._pools = pools_from_config(self.conf)
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -155,7 +158,7 @@ class Context:
                            speculation=SpeculationConf.from_config(self.conf),
                            exclusion=ExclusionConf.from_config(self.conf),
                            max_result_size=self.conf.max_result_size,
-                           result_timeout=self.conf.network_timeout)
+                           result_timeout=self.conf.network_timeout, pools=self._pools)
         self._task_scheduler = ts
         self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
                                  tracer=self._tracer,
