@@ -25,13 +25,20 @@ from typing import Any
 from . import planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
-from .conf import Config, SparkConf
+from .conf import Config, SparkConf, parse_duration
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
 from .rdd import RDD
 from .rdds.checkpoint import checkpoint_marked
-from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
-from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
+from .scheduler.admission import Admission
+from .scheduler.dag_scheduler import JOB_GROUP_KEY, JOB_TAGS_KEY, DAGScheduler
+from .scheduler.events import (
+    AllJobsCancelled,
+    JobCancelled,
+    JobGroupCancelled,
+    JobSubmitted,
+    JobTagCancelled,
+)
 from .scheduler.exclusion import ExclusionConf
 from .scheduler.pools import pools_from_config
 from .scheduler.speculation import SpeculationConf
@@ -45,6 +52,7 @@ __all__ = ["Context", "StatusTracker", "parse_master"]
 
 log = logging.getLogger("asyncspark")
 
+ADMISSION_TIMEOUT_KEY = "asyncspark.scheduler.admissionTimeout"
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
 # Per-coroutine job properties (job group, description): a ContextVar maps Spark's
@@ -52,6 +60,16 @@ _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 _NO_PROPERTIES: Mapping[str, str] = types.MappingProxyType({})
 _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "asyncspark_local_properties", default=_NO_PROPERTIES)
+
+
+def _check_tag(tag: str) -> None:
+    """Spark's rules for job tags (they travel comma-separated in ``spark.job.tags``)."""
+    if not isinstance(tag, str):
+        raise TypeError(f"a job tag must be a str, got {type(tag).__name__}")
+    if "," in tag:
+        raise ValueError(f"Spark job tag cannot contain `,`: {tag!r}")
+    if not tag:
+        raise ValueError("Spark job tag cannot be an empty string.")
 
 
 def parse_master(master: str) -> int:
@@ -109,6 +127,10 @@ class Context:
         self.num_executors = parse_master(self.conf.master)
         # spark.scheduler.mode=FAIR: the pools, read now so a bad file fails here.
         self._pools = pools_from_config(self.conf)
+        # asyncspark.scheduler.maxActiveJobs / maxPendingTasks; None: unlimited.
+        self._admission = (Admission(self.conf.max_active_jobs, self.conf.max_pending_tasks)
+                           if self.conf.max_active_jobs or self.conf.max_pending_tasks
+                           else None)
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -199,6 +221,8 @@ class Context:
             self._state = "stopped"
             return
         self._state = "stopped"
+        if self._admission is not None:
+            self._admission.close(ContextStoppedError("the context was stopped"))
         try:
             if self._dag is not None:
                 await self._dag.stop("the context was stopped")
@@ -421,8 +445,13 @@ class Context:
                 f"{len(binary)} bytes, more than a frame can carry "
                 f"(asyncspark.rpc.maxFrameSize = {self.conf.max_frame_size}); large data "
                 "captured in closures or passed to parallelize() is the usual cause")
-        job_id = next(self._job_ids)
         props = _local_properties.get()
+        admission = self._admission
+        ntasks = 0
+        if admission is not None:  # JobRejectedError, or a wait, before anything is sent
+            ntasks = len(parts) + self._map_tasks_to_run(shuffles)
+            await admission.acquire(ntasks, self._admission_wait(props))
+        job_id = next(self._job_ids)
         waiter = JobWaiter(loop.create_future(), len(parts), job_id)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
         if tracer is not None:
@@ -442,8 +471,29 @@ class Context:
             raise
         finally:
             self._active_jobs.pop(job_id, None)
+            if admission is not None:
+                admission.release(ntasks)
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
+
+    def _map_tasks_to_run(self, shuffles: Mapping) -> int:
+        """Map tasks of the job's shuffles whose outputs are not all there (admission)."""
+        outputs = self._dag.map_outputs  # type: ignore[union-attr]
+        n = 0
+        for sid, info in shuffles.items():
+            try:
+                n += len(outputs.missing(sid))
+            except KeyError:  # not computed yet
+                n += info.num_maps
+        return n
+
+    def _admission_wait(self, props: Mapping[str, str]) -> float:
+        """How long a job may wait for admission: the coroutine's local property
+        ``asyncspark.scheduler.admissionTimeout``, else the configuration's."""
+        value = props.get(ADMISSION_TIMEOUT_KEY)
+        if value is None:
+            return self.conf.admission_timeout
+        return parse_duration(value, f"local property {ADMISSION_TIMEOUT_KEY}")
 
     # -- job groups and cancellation -----------------------------------------------------
 
@@ -473,6 +523,44 @@ class Context:
 
     def setJobDescription(self, value: str) -> None:
         self.setLocalProperty("spark.job.description", value)
+
+    def setInterruptOnCancel(self, interruptOnCancel: bool) -> None:
+        """Recorded as ``spark.job.interruptOnCancel``, as PySpark. A cancelled job's
+        tasks are always interrupted (``TaskKilledError`` at their next Python
+        bytecode; a task blocked in C code gets its executor killed after
+        ``asyncspark.task.killGracePeriod``), which is what Spark does either way for
+        tasks that iterate their input."""
+        self.setLocalProperty("spark.job.interruptOnCancel", str(bool(interruptOnCancel)).lower())
+
+    # Job tags (spark.job.tags): per coroutine, like every local property.
+
+    def addJobTag(self, tag: str) -> None:
+        """Tag the jobs this coroutine submits from now on (``cancelJobsWithTag``)."""
+        _check_tag(tag)
+        tags = self.getJobTags()
+        tags.add(tag)
+        self.setLocalProperty(JOB_TAGS_KEY, ",".join(sorted(tags)))
+
+    def removeJobTag(self, tag: str) -> None:
+        _check_tag(tag)
+        tags = self.getJobTags()
+        tags.discard(tag)
+        self.setLocalProperty(JOB_TAGS_KEY, ",".join(sorted(tags)) if tags else None)
+
+    def getJobTags(self) -> set[str]:
+        """The tags jobs submitted from this coroutine get."""
+        value = self.getLocalProperty(JOB_TAGS_KEY)
+        return set(value.split(",")) if value else set()
+
+    def clearJobTags(self) -> None:
+        self.setLocalProperty(JOB_TAGS_KEY, None)
+
+    def cancelJobsWithTag(self, tag: str) -> None:
+        """Cancel the active jobs that carry ``tag``: their callers get
+        ``JobCancelledError``, their tasks are killed."""
+        _check_tag(tag)
+        self._check_running()
+        self._dag.post(JobTagCancelled(tag))  # type: ignore[union-attr]
 
     def cancelJob(self, jobId: int, reason: str | None = None) -> None:
         """Cancel a running job: its awaiting caller gets ``JobCancelledError``."""

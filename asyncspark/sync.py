@@ -143,6 +143,27 @@ class SparkContext:
     def setJobDescription(self, value: str) -> None:
         self._ctx.setJobDescription(value)
 
+    def setInterruptOnCancel(self, interruptOnCancel: bool) -> None:
+        self._ctx.setInterruptOnCancel(interruptOnCancel)
+
+    def addJobTag(self, tag: str) -> None:
+        self._ctx.addJobTag(tag)
+
+    def removeJobTag(self, tag: str) -> None:
+        self._ctx.removeJobTag(tag)
+
+    def getJobTags(self) -> set[str]:
+        return self._ctx.getJobTags()
+
+    def clearJobTags(self) -> None:
+        self._ctx.clearJobTags()
+
+    def cancelJobsWithTag(self, tag: str) -> None:
+        from .context import _check_tag
+
+        _check_tag(tag)  # bad input fails here, not on the engine's loop
+        self._loop.call_soon_threadsafe(self._ctx.cancelJobsWithTag, tag)
+
     def cancelJobGroup(self, groupId: str) -> None:
         self._loop.call_soon_threadsafe(self._ctx.cancelJobGroup, groupId)
 

@@ -51,6 +51,7 @@ from .events import (
     JobCancelled,
     JobGroupCancelled,
     JobSubmitted,
+    JobTagCancelled,
     PostListener,
     ResubmitFailedStages,
     ScheduleEvent,
@@ -68,6 +69,7 @@ __all__ = ["DAGScheduler", "TaskSchedulerLike"]
 log = logging.getLogger("asyncspark.scheduler")
 
 JOB_GROUP_KEY = "spark.jobGroup.id"
+JOB_TAGS_KEY = "spark.job.tags"  # comma-separated (tags cannot contain a comma)
 
 
 class TaskSchedulerLike(Protocol):
@@ -124,6 +126,7 @@ class DAGScheduler:
             JobSubmitted: self._handle_job_submitted,
             JobCancelled: self._handle_job_cancelled,
             JobGroupCancelled: self._handle_job_group_cancelled,
+            JobTagCancelled: self._handle_job_tag_cancelled,
             AllJobsCancelled: self._handle_all_jobs_cancelled,
             CompletionEvent: self._handle_completion,
             BeginEvent: self._handle_begin,
@@ -558,6 +561,11 @@ class DAGScheduler:
     def _handle_job_group_cancelled(self, ev: JobGroupCancelled) -> list:
         jobs = [j for j in self.jobs.values() if j.properties.get(JOB_GROUP_KEY) == ev.group_id]
         return self._cancel_jobs(jobs, f"part of cancelled job group {ev.group_id}")
+
+    def _handle_job_tag_cancelled(self, ev: JobTagCancelled) -> list:
+        jobs = [j for j in self.jobs.values()
+                if ev.tag in j.properties.get(JOB_TAGS_KEY, "").split(",")]
+        return self._cancel_jobs(jobs, f"part of cancelled job tag {ev.tag}")
 
     def _handle_all_jobs_cancelled(self, ev: AllJobsCancelled) -> list:
         return self._cancel_jobs(list(self.jobs.values()), "as part of cancellation of all jobs")

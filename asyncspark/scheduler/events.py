@@ -27,6 +27,7 @@ __all__ = [
     "JobCancelled",
     "JobGroupCancelled",
     "JobSubmitted",
+    "JobTagCancelled",
     "KillExecutor",
     "Launch",
     "PostEvents",
@@ -71,6 +72,13 @@ class JobCancelled:
 @dataclass(slots=True)
 class JobGroupCancelled:
     group_id: str
+
+
+@dataclass(slots=True)
+class JobTagCancelled:
+    """Cancel the active jobs carrying ``tag`` in their ``spark.job.tags`` property."""
+
+    tag: str
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from asyncspark.listener import (
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
 )
-from asyncspark.scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
+from asyncspark.scheduler.dag_scheduler import JOB_GROUP_KEY, JOB_TAGS_KEY, DAGScheduler
 from asyncspark.scheduler.events import (
     AllJobsCancelled,
     BeginEvent,
@@ -31,6 +31,7 @@ from asyncspark.scheduler.events import (
     JobCancelled,
     JobGroupCancelled,
     JobSubmitted,
+    JobTagCancelled,
     PostListener,
     StopScheduler,
     SubmitTaskSet,
@@ -356,6 +357,23 @@ def test_job_group_cancelled_cancels_only_that_group(h):
     assert set(h.dag.jobs) == {jobs[1][0].job_id, jobs[3][0].job_id}
     assert h.dag.handle(JobGroupCancelled("g")) == []
     assert h.dag.handle(JobGroupCancelled("nobody")) == []
+
+
+def test_job_tag_cancelled_cancels_the_jobs_carrying_it(h):
+    jobs = [(ev, taskset_of(c)) for ev, c in (
+        h.submit([0], properties={JOB_TAGS_KEY: "req-1"}),
+        h.submit([0], properties={JOB_TAGS_KEY: "batch,req-2"}),
+        h.submit([0], properties={JOB_TAGS_KEY: "req-1,batch"}),
+        h.submit([0], properties={JOB_TAGS_KEY: "req-10"}),  # not a prefix match
+        h.submit([0]),
+    )]
+    out = h.run(JobTagCancelled("req-1"))
+    assert_cancelled(out, [jobs[0], jobs[2]])
+    assert "job tag req-1" in str(only(out, FailJob)[0].error)
+    out = h.run(JobTagCancelled("batch"))
+    assert_cancelled(out, [jobs[1]])
+    assert set(h.dag.jobs) == {jobs[3][0].job_id, jobs[4][0].job_id}
+    assert h.dag.handle(JobTagCancelled("nobody")) == []
 
 
 def test_all_jobs_cancelled(h):

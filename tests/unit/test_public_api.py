@@ -8,7 +8,7 @@ import asyncspark
 EXPECTED = {
     "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "Broadcast", "ConfigError",
     "Context", "ContextStoppedError",
-    "ExecutorLostError", "JobCancelledError", "JobFailedError", "ProtocolError",
+    "ExecutorLostError", "JobCancelledError", "JobFailedError", "JobRejectedError", "ProtocolError",
     "RemoteProtocolError", "SerializationError", "SparkConf", "SparkListener", "StatCounter",
     "StorageLevel", "TaskContext", "TransportError", "__version__", "run",
 }
