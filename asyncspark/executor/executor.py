@@ -422,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path[:0] = [p for p in driver_path.split(os.pathsep) if p not in sys.path]
     host, _, port = args.driver.rpartition(":")
     _tune_gc()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    from ..logs import configure_executor_logging
+
+    configure_executor_logging(args.executor_id)
     executor = Executor(args.executor_id, host, int(port), secret, args.local_dir,
                         args.bind_host)
     os.makedirs(args.local_dir, exist_ok=True)
