@@ -62,8 +62,14 @@ class Observability:
                                      retained_tasks=c.ui_retained_tasks)
             self.store.start_time = self.ctx.startTime / 1000
             self.store.queue_name = "appStatus"  # type: ignore[attr-defined]
+            self.store.log_paths = self._log_paths
             self.ctx.listener_bus.add(self.store)
         return self.store
+
+    def _log_paths(self, executor_id: str) -> dict | None:
+        backend = self.ctx._backend
+        path = getattr(backend, "executor_log_path", None)
+        return {"stderr": path(executor_id)} if path is not None else None
 
     def before_start(self) -> None:
         """Attach the listeners the configuration asks for (before the bus starts)."""

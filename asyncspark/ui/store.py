@@ -160,6 +160,8 @@ class StatusStore:
                                             "runtime": {}}
         self.job_groups: dict[int, str | None] = {}
         self.blocks: dict[str, dict[str, tuple[str, int]]] = {}  # from BlockUpdated
+        # executor id -> {"stderr": its log file} when the ExecutorAdded event names none
+        self.log_paths: Any = None
         self.dropped = 0  # listener-bus drops seen (SparkListenerEventsDropped)
         self.version = 0  # bumped on every event: live pages poll/stream on it
         self._job_of_stage: dict[int, set[int]] = {}
@@ -416,7 +418,8 @@ class StatusStore:
 
     def onExecutorAdded(self, ev) -> None:
         ex = self._new_executor(ev.executorId, ev.host, ev.time)
-        logs = getattr(ev, "logUrls", None)
+        logs = getattr(ev, "logUrls", None) or (
+            self.log_paths(ev.executorId) if self.log_paths is not None else None)
         if logs:
             ex["executorLogs"] = dict(logs)
         self.executors[ev.executorId] = ex
