@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .pages import add_page_routes
+from .pages import add_page_routes, page_store
 from .rest import CLOSING, GAUGES, LOOP, STORAGE, STORE, add_rest_routes
 from .store import StatusStore, storage_info
 
@@ -50,7 +50,7 @@ async def _on_context_loop(request: web.Request, handler):
 
 async def _events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``data: <store version>`` whenever the store changed."""
-    store: StatusStore = request.app[STORE]
+    store = page_store(request)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache"})
     await resp.prepare(request)
@@ -83,10 +83,10 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 def store_app(store: StatusStore, *, storage=None, gauges=None, loop=None) -> web.Application:
-    """The UI application over ``store`` (the history server's, or a live context's)."""
+    """The UI application over ``store`` (a live context's)."""
     app = web.Application(middlewares=[_on_context_loop])
     app[STORE] = store
-    app[CLOSING] = asyncio.Event()
+    add_sse(app)
     if storage is not None:
         app[STORAGE] = storage
     if gauges is not None:
@@ -94,15 +94,21 @@ def store_app(store: StatusStore, *, storage=None, gauges=None, loop=None) -> we
     if loop is not None:
         app[LOOP] = loop
 
-    async def closing(_app: web.Application) -> None:
-        app[CLOSING].set()
-
-    app.on_shutdown.append(closing)
     add_rest_routes(app)
     add_page_routes(app)
     app.router.add_get("/events", _events)
     app.router.add_get("/metrics", _metrics)
     return app
+
+
+def add_sse(app: web.Application) -> None:
+    """What the event streams need: a flag set when the application shuts down."""
+    app[CLOSING] = asyncio.Event()
+
+    async def closing(_app: web.Application) -> None:
+        app[CLOSING].set()
+
+    app.on_shutdown.append(closing)
 
 
 def ui_app(sc: Any) -> web.Application:

@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .rest import DEFAULT_QUANTILES, STORE, storage_rdds
+from .rest import DEFAULT_QUANTILES, STORE, STORES, storage_rdds
 from .store import StatusStore
 
-__all__ = ["add_page_routes", "stage_dag_svg"]
+__all__ = ["add_page_routes", "page_store", "stage_dag_svg"]
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#222}
@@ -93,8 +93,17 @@ def _bytes(n: float) -> str:
     return str(n)
 
 
-def _store(request: web.Request) -> StatusStore:
-    return request.app[STORE]
+def page_store(request: web.Request) -> StatusStore:
+    """The store a page shows: the application's, or (history server) the one named by
+    the path's ``{app}``."""
+    stores = request.app.get(STORES)
+    if stores is None:
+        return request.app[STORE]
+    app_id = request.match_info.get("app", "")
+    store = stores().get(app_id)
+    if store is None:
+        raise web.HTTPNotFound(text=f"no such app: {app_id}")
+    return store
 
 
 def _qint(request: web.Request, name: str) -> int:
@@ -127,7 +136,7 @@ _JOB_HEADERS = ["Job Id", "Description", "Submitted", "Duration", "Status",
 
 
 async def jobs_page(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = page_store(request)
     jobs = store.job_list()
     body = (f"<p>Total uptime: {_duration(store.start_time, store.end_time)}; "
             f"{len(store.jobs)} jobs retained</p>")
@@ -164,7 +173,7 @@ _STAGE_HEADERS = ["Stage Id", "Description", "Submitted", "Duration", "Status",
 
 
 async def job_page(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = page_store(request)
     job_id = _qint(request, "id")
     j = store.job(job_id)
     if j is None:
@@ -186,7 +195,7 @@ async def job_page(request: web.Request) -> web.Response:
 
 
 async def stages_page(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = page_store(request)
     stages = store.stage_list()
     body = ""
     for label, keep in (("Active Stages", "ACTIVE"), ("Pending Stages", "PENDING"),
@@ -228,7 +237,7 @@ def stage_dag_svg(store: StatusStore, stage_ids: list[int], current: int | None,
         status[sid] = st["status"]
     colours = {"COMPLETE": "#cfc", "ACTIVE": "#cdf", "FAILED": "#fcc", "SKIPPED": "#eee",
                "PENDING": "#fff"}
-    parts = [f"<svg class='dag' xmlns='http://www.w3.org/2000/svg' width='{width}' "
+    parts = [f"<svg class='dag' width='{width}' "
              f"height='{height}'><defs><marker id='arrow' viewBox='0 0 10 10' refX='10' "
              "refY='5' markerWidth='6' markerHeight='6' orient='auto'><path d='M0,0L10,5L0,"
              "10z' fill='#555'/></marker></defs>"]
@@ -277,7 +286,7 @@ def _fmt(v: float, unit: str) -> str:
 
 
 async def stage_page(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = page_store(request)
     stage_id = _qint(request, "id")
     attempt = int(request.query.get("attempt", "0") or 0)
     st = store.stage(stage_id, attempt)
@@ -331,7 +340,7 @@ async def stage_page(request: web.Request) -> web.Response:
 
 
 async def executors_page(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = page_store(request)
     rows = []
     for e in store.executor_list(active_only=False):
         logs = " ".join(f"<a href='../logs/?executor={_e(e['id'])}&amp;kind={_e(k)}'>"
@@ -350,17 +359,17 @@ async def executors_page(request: web.Request) -> web.Response:
 
 
 async def storage_page(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = page_store(request)
     rows = [[str(r["id"]), _e(r["name"]), _e(r["storageLevel"]),
              str(r["numCachedPartitions"]), _bytes(r["memoryUsed"]), _bytes(r["diskUsed"])]
-            for r in storage_rdds(request)]
+            for r in storage_rdds(request, store)]
     body = _table(["ID", "RDD Name", "Storage Level", "Cached Partitions", "Size in Memory",
                    "Size on Disk"], rows, "storage")
     return _page(store, "Storage", body, 1)
 
 
 async def environment_page(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = page_store(request)
     env = store.environment
     body = "<h3>Runtime Information</h3>" + _table(
         ["Name", "Value"], [[_e(k), _e(v)] for k, v in env.get("runtime", {}).items()])
@@ -372,7 +381,7 @@ async def environment_page(request: web.Request) -> web.Response:
 
 async def logs_page(request: web.Request) -> web.Response:
     """The tail (last 64 KiB) of an executor's log file (named by its ExecutorAdded)."""
-    store = _store(request)
+    store = page_store(request)
     ex = store.executors.get(request.query.get("executor", ""))
     path = ex["executorLogs"].get(request.query.get("kind", "stderr")) if ex else None
     if not path:
@@ -395,14 +404,15 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound("jobs/")
 
 
-def add_page_routes(app: web.Application) -> None:
+def add_page_routes(app: web.Application, prefix: str = "") -> None:
+    """The pages under ``prefix`` (the history server's ``/history/{app}``)."""
     r = app.router
-    r.add_get("/", root)
-    r.add_get("/jobs/", jobs_page)
-    r.add_get("/jobs/job/", job_page)
-    r.add_get("/stages/", stages_page)
-    r.add_get("/stages/stage/", stage_page)
-    r.add_get("/executors/", executors_page)
-    r.add_get("/storage/", storage_page)
-    r.add_get("/environment/", environment_page)
-    r.add_get("/logs/", logs_page)
+    r.add_get(prefix + "/", root)
+    r.add_get(prefix + "/jobs/", jobs_page)
+    r.add_get(prefix + "/jobs/job/", job_page)
+    r.add_get(prefix + "/stages/", stages_page)
+    r.add_get(prefix + "/stages/stage/", stage_page)
+    r.add_get(prefix + "/executors/", executors_page)
+    r.add_get(prefix + "/storage/", storage_page)
+    r.add_get(prefix + "/environment/", environment_page)
+    r.add_get(prefix + "/logs/", logs_page)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from .store import StatusStore
 
-__all__ = ["CLOSING", "GAUGES", "LOOP", "STORAGE", "STORE", "add_rest_routes"]
+__all__ = ["CLOSING", "GAUGES", "LOOP", "STORAGE", "STORE", "STORES", "add_rest_routes"]
 
 # The application's keys (ui/__init__.py fills them).
 STORE = web.AppKey("asyncspark_store", StatusStore)
@@ -27,6 +27,8 @@ STORAGE: web.AppKey = web.AppKey("asyncspark_storage")
 GAUGES: web.AppKey = web.AppKey("asyncspark_gauges")
 LOOP: web.AppKey = web.AppKey("asyncspark_loop")
 CLOSING = web.AppKey("asyncspark_closing", asyncio.Event)
+# The history server: a callable returning {application id: store}, refreshed on each call
+STORES: web.AppKey = web.AppKey("asyncspark_stores")
 
 _JOB_STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN"}
 _STAGE_STATUSES = {"ACTIVE", "COMPLETE", "PENDING", "FAILED", "SKIPPED"}
@@ -60,9 +62,14 @@ def _int(request: web.Request, name: str) -> int:
 
 
 def _check_app(request: web.Request) -> StatusStore:
-    store = _store(request)
     app_id = request.match_info["app"]
-    if app_id != store.app_id:
+    stores = request.app.get(STORES)
+    if stores is not None:
+        store = stores().get(app_id)
+    else:
+        store = _store(request)
+        store = store if app_id == store.app_id else None
+    if store is None:
         raise _not_found(f"no such app: {app_id}")
     return store
 
@@ -79,6 +86,11 @@ def _status_filter(request: web.Request, allowed: set[str]) -> str | None:
 
 
 async def applications(request: web.Request) -> web.Response:
+    stores = request.app.get(STORES)
+    if stores is not None:
+        apps = [s.application() for s in stores().values()]
+        return _json(sorted(apps, key=lambda a: a["attempts"][0]["startTimeEpoch"],
+                            reverse=True))
     return _json([_store(request).application()])
 
 
@@ -165,21 +177,23 @@ async def all_executors(request: web.Request) -> web.Response:
     return _json(_check_app(request).executor_list(active_only=False))
 
 
-def storage_rdds(request: web.Request) -> list[dict]:
+def storage_rdds(request: web.Request, store: StatusStore | None = None) -> list[dict]:
     provider = request.app.get(STORAGE)
-    return provider() if provider is not None else _store(request).rdd_storage()
+    if provider is not None:
+        return provider()
+    return (store or _store(request)).rdd_storage()
 
 
 async def storage(request: web.Request) -> web.Response:
-    _check_app(request)
+    store = _check_app(request)
     return _json([{k: v for k, v in r.items() if k not in ("partitions", "dataDistribution")}
-                  for r in storage_rdds(request)])
+                  for r in storage_rdds(request, store)])
 
 
 async def storage_rdd(request: web.Request) -> web.Response:
-    _check_app(request)
+    store = _check_app(request)
     rdd_id = _int(request, "rdd")
-    for r in storage_rdds(request):
+    for r in storage_rdds(request, store):
         if r["id"] == rdd_id:
             return _json(r)
     raise _not_found(f"unknown rdd: {rdd_id}")

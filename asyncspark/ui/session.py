@@ -23,6 +23,7 @@ from ..listener import (
     SparkListenerApplicationEnd,
     SparkListenerApplicationStart,
     SparkListenerEnvironmentUpdate,
+    SparkListenerExecutorAdded,
 )
 from .store import StatusStore
 
@@ -63,8 +64,35 @@ class Observability:
             self.store.start_time = self.ctx.startTime / 1000
             self.store.queue_name = "appStatus"  # type: ignore[attr-defined]
             self.store.log_paths = self._log_paths
+            if self.ctx._state in ("starting", "running"):
+                self._seed(self.store)  # it missed the application's first events
             self.ctx.listener_bus.add(self.store)
         return self.store
+
+    def _seed(self, store: StatusStore) -> None:
+        ctx = self.ctx
+        store.onApplicationStart(self._app_start())
+        store.onEnvironmentUpdate(self._environment())
+        ts = ctx._task_scheduler
+        for eid, ex in list(ts.executors.items()) if ts is not None else []:
+            store.onExecutorAdded(SparkListenerExecutorAdded(eid, ex.host, time.time()))
+
+    def _app_start(self) -> SparkListenerApplicationStart:
+        ctx = self.ctx
+        return SparkListenerApplicationStart(ctx.conf.app_name, ctx.applicationId,
+                                             ctx.startTime / 1000, _user())
+
+    def _environment(self) -> SparkListenerEnvironmentUpdate:
+        ctx = self.ctx
+        return SparkListenerEnvironmentUpdate({
+            "runtime": {"pythonVersion": platform.python_version(),
+                        "pythonExecutable": sys.executable,
+                        "asyncsparkVersion": ctx.version},
+            "sparkProperties": sorted([k, v] for k, v in ctx.conf.raw.items()),
+            "systemProperties": sorted([
+                ["os.name", platform.system()], ["os.version", platform.release()],
+                ["user.dir", os.getcwd()], ["host", platform.node()]]),
+        })
 
     def _log_paths(self, executor_id: str) -> dict | None:
         backend = self.ctx._backend
@@ -93,18 +121,8 @@ class Observability:
         bus = self.ctx.listener_bus
         if not bus.active:
             return
-        ctx = self.ctx
-        bus.post(SparkListenerApplicationStart(ctx.conf.app_name, ctx.applicationId,
-                                               ctx.startTime / 1000, _user()))
-        bus.post(SparkListenerEnvironmentUpdate({
-            "runtime": {"pythonVersion": platform.python_version(),
-                        "pythonExecutable": sys.executable,
-                        "asyncsparkVersion": ctx.version},
-            "sparkProperties": sorted([k, v] for k, v in ctx.conf.raw.items()),
-            "systemProperties": sorted([
-                ["os.name", platform.system()], ["os.version", platform.release()],
-                ["user.dir", os.getcwd()], ["host", platform.node()]]),
-        }))
+        bus.post(self._app_start())
+        bus.post(self._environment())
 
     async def after_start(self) -> None:
         """Serve the UI (the context is running)."""
@@ -140,7 +158,8 @@ class Observability:
             await asyncio.gather(self._lag_task, return_exceptions=True)
             self._lag_task = None
         if self.server is not None:
-            await self.server.stop()
+            server, self.server = self.server, None
+            await server.stop()
 
     async def after_bus_stopped(self) -> None:
         if self.event_log is not None:
