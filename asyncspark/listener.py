@@ -148,7 +148,8 @@ class SparkListenerUnpersistRDD:
 
 @dataclass(slots=True)
 class SparkListenerEventsDropped:
-    """Posted to a listener (to ``onOtherEvent``) after its queue dropped events."""
+    """Delivered to a listener (its ``onOtherEvent``) once its queue has drained the events
+    queued before it dropped ``count`` events."""
 
     count: int
     time: float
@@ -261,10 +262,10 @@ class _Queue:
             event = buf.popleft()
             if event is None:
                 return
-            if self.dropped:
+            await self._deliver(listener, event)
+            if self.dropped and not buf:  # what was queued before the drops is delivered
                 n, self.dropped = self.dropped, 0
                 await self._deliver(listener, SparkListenerEventsDropped(n, time.time()))
-            await self._deliver(listener, event)
 
     async def _deliver(self, listener: Any, event: Any) -> None:
         name = _METHODS.get(type(event), "onOtherEvent")
@@ -373,10 +374,10 @@ class ListenerBus:
                 event = q.buf.popleft()
                 if event is None:
                     return
-                if q.dropped:
+                yield event
+                if q.dropped and not q.buf:
                     n, q.dropped = q.dropped, 0
                     yield SparkListenerEventsDropped(n, time.time())
-                yield event
         finally:
             self._queues = [x for x in self._queues if x is not q]
 

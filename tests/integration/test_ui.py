@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
+import sys
 import time
 
 import aiohttp
@@ -19,8 +22,6 @@ import asyncspark
 from asyncspark import JobCancelledError, TaskContext
 from asyncspark.ui import ui_app
 from asyncspark.ui.history import history_app
-
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 async def wait_for(predicate, limit=10.0):
@@ -248,3 +249,65 @@ async def test_ui_server_event_log_and_history_give_the_same_jobs(tmp_path):
         assert "Completed Jobs (2)" in text
         index = await (await client.get("/")).text()
         assert f"history/{app_id}/jobs/" in index
+
+
+async def test_nothing_listens_unless_asked_and_logs_go_to_executor_files(caplog):
+    async with asyncspark.Context("local[1]") as sc:
+        assert sc.uiWebUrl is None  # not interactive: no UI by default
+        assert not sc.listener_bus.active  # the scheduler builds no events
+        with caplog.at_level(logging.INFO, "asyncspark"):
+            sc.setLogLevel("INFO")
+            assert await sc.parallelize(range(4), 2).count() == 4
+        text = caplog.text
+        assert "Got job 0 with 2 output partitions" in text
+        assert "Job 0 finished, took" in text
+        assert "ResultStage(0, job 0) finished in" in text
+        path = sc._backend.executor_log_path("0")
+        assert path.startswith(sc._backend.local_root)
+        sc.setLogLevel("WARN")
+
+
+def test_blocking_facade_ui_answers_from_another_loop():
+    from asyncspark.sync import SparkContext
+
+    with SparkContext("local[1]", "facade") as ssc:
+        app = ui_app(ssc)
+        assert ssc.parallelize(range(10), 2).sum() == 45
+
+        async def fetch():
+            async with TestClient(TestServer(app)) as client:
+                store = ssc._ctx.status_store()
+                await wait_for(lambda: store.jobs.get(0, {}).get("status") == "SUCCEEDED")
+                jobs = await get_json(
+                    client, f"/api/v1/applications/{ssc._ctx.applicationId}/jobs")
+                page = await (await client.get("/stages/stage/?id=0&attempt=0")).text()
+                return jobs, page
+
+        jobs, page = asyncio.run(fetch())
+        assert jobs[0]["status"] == "SUCCEEDED"
+        assert "Summary Metrics for 2 Completed Tasks" in page
+
+
+async def test_history_command_serves_a_directory(tmp_path):
+    conf = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(tmp_path)}
+    async with asyncspark.Context("local[1]", conf=conf) as sc:
+        await sc.parallelize([1, 2]).count()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asyncspark.cli", "history", str(tmp_path), "--port", "0",
+        stdout=asyncio.subprocess.PIPE, start_new_session=True)
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        url = line.strip().rsplit(" at ", 1)[1]
+        async with aiohttp.ClientSession() as http, http.get(
+                f"{url}api/v1/applications/{sc.applicationId}/jobs") as resp:
+            jobs = await resp.json()
+        assert [j["status"] for j in jobs] == ["SUCCEEDED"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        await proc.wait()
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asyncspark.cli", "history", str(tmp_path / "missing"),
+        stderr=asyncio.subprocess.PIPE)
+    _, err = await bad.communicate()
+    assert bad.returncode == 2
+    assert b"is not a directory" in err
