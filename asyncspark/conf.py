@@ -238,6 +238,31 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.rpc.host": ("rpc_host", _parse_str, "127.0.0.1", "address the driver listens on"),
     "asyncspark.eventLoop.uvloop": (
         "use_uvloop", _parse_bool, True, "executors run on uvloop when installed"),
+    "spark.ui.enabled": (
+        "ui_enabled", _parse_bool, None,
+        "serve the web UI and REST API (default: on in an interactive interpreter, off "
+        "otherwise)"),
+    "spark.ui.port": (
+        "ui_port", _parse_int, 4040,
+        "port of the web UI (busy: the next 16 are tried); 0 picks a free one"),
+    "spark.ui.retainedJobs": ("ui_retained_jobs", _parse_int, 1000,
+                              "finished jobs the status store keeps"),
+    "spark.ui.retainedStages": ("ui_retained_stages", _parse_int, 1000,
+                                "finished stage attempts the status store keeps"),
+    "spark.ui.retainedTasks": ("ui_retained_tasks", _parse_int, 100_000,
+                               "finished tasks the status store keeps per stage attempt"),
+    "spark.ui.showConsoleProgress": (
+        "show_console_progress", _parse_bool, None,
+        "draw the console progress bar on stderr (default: when stderr is a terminal)"),
+    "spark.scheduler.listenerbus.eventqueue.capacity": (
+        "listener_queue_capacity", _parse_int, 10_000,
+        "events a listener's queue holds before further events are dropped (and counted)"),
+    "spark.eventLog.enabled": ("event_log_enabled", _parse_bool, False,
+                               "write the listener events to a JSON-lines event log"),
+    "spark.eventLog.dir": ("event_log_dir", _parse_str, "/tmp/spark-events",
+                           "directory of the event logs (asyncspark history DIR reads them)"),
+    "spark.eventLog.compress": ("event_log_compress", _parse_bool, False,
+                                "gzip the event log"),
     "asyncspark.trace.tasks": (
         "trace_tasks", _parse_bool, False,
         "record per-task timestamps from submission to result delivery "
@@ -284,6 +309,16 @@ class Config:
     rpc_host: str = "127.0.0.1"
     use_uvloop: bool = True
     trace_tasks: bool = False
+    ui_enabled: bool | None = None
+    ui_port: int = 4040
+    ui_retained_jobs: int = 1000
+    ui_retained_stages: int = 1000
+    ui_retained_tasks: int = 100_000
+    show_console_progress: bool | None = None
+    listener_queue_capacity: int = 10_000
+    event_log_enabled: bool = False
+    event_log_dir: str = "/tmp/spark-events"
+    event_log_compress: bool = False
     speculation: bool = False
     speculation_multiplier: float = 3.0
     speculation_quantile: float = 0.9
@@ -331,6 +366,11 @@ class Config:
                 raise ConfigError(f"{key} must be at least 1")
         if values.get("default_parallelism", 1) == 0:
             raise ConfigError("spark.default.parallelism must be at least 1")
+        if values.get("listener_queue_capacity", 1) < 1:
+            raise ConfigError(
+                "spark.scheduler.listenerbus.eventqueue.capacity must be at least 1")
+        if values.get("ui_port", 0) > 65535:
+            raise ConfigError(f"spark.ui.port must be at most 65535, got {values['ui_port']}")
         if values.get("stage_max_attempts", 1) < 1:
             raise ConfigError("spark.stage.maxConsecutiveAttempts must be at least 1")
         for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),

@@ -47,6 +47,7 @@ from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
 from .storage.master import BlockManagerMaster
+from .ui.tracker import StatusTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
@@ -88,17 +89,6 @@ def parse_master(master: str) -> int:
     return int(n)
 
 
-class StatusTracker:
-    """Which jobs are running (a small part of Spark's ``StatusTracker``)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-
-    def getActiveJobsIds(self) -> list[int]:
-        return sorted(self._ctx._active_jobs)
-
-    def getJobIdsForGroup(self, jobGroup: str | None = None) -> list[int]:
-        return sorted(j for j, g in self._ctx._active_jobs.items() if g == jobGroup)
 
 
 class Context:
@@ -140,7 +130,7 @@ class Context:
         self._dag: DAGScheduler | None = None
         self._task_scheduler: TaskScheduler | None = None
         self._tracer: Tracer | None = Tracer() if self.conf.trace_tasks else None
-        self.listener_bus = ListenerBus()
+        self.listener_bus = ListenerBus(self.conf.listener_queue_capacity)
         self._active_jobs: dict[int, str | None] = {}
         self._accumulators = AccumulatorRegistry()
         self._broadcasts: BroadcastManager | None = None
@@ -151,6 +141,9 @@ class Context:
         self._state = "new"
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
+        from .ui.session import Observability
+
+        self._obs = Observability(self)  # status store, UI, event log, progress bar
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -161,7 +154,9 @@ class Context:
 
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
+        self._obs.before_start()
         self.listener_bus.start()
+        self._obs.post_application_start()
         bus = self.listener_bus
         map_outputs = MapOutputTracker()
         from .storage.disk_store import shm_root
@@ -198,15 +193,18 @@ class Context:
         try:
             await self._broadcasts.start()
             await backend.start()
+            self._state = "running"
+            await self._obs.after_start()
         except BaseException:
             self._state = "stopped"
+            await self._obs.stop()
             await self._broadcasts.stop()
             await backend.stop()
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
+            await self._obs.after_bus_stopped()
             self._remove_offheap_dir()
             raise
-        self._state = "running"
         return self
 
     def _post_event(self, event: Any) -> None:
@@ -236,7 +234,9 @@ class Context:
             if self._backend is not None:
                 await self._backend.stop()
             await asyncio.to_thread(self._remove_offheap_dir)
+            await self._obs.stop()
             await self.listener_bus.stop()
+            await self._obs.after_bus_stopped()
 
     def _remove_offheap_dir(self) -> None:
         if self._block_master is not None and self._block_master.offheap_dir:
@@ -317,7 +317,34 @@ class Context:
         return SparkConf(loadDefaults=False, _items=dict(self.conf.raw))
 
     def statusTracker(self) -> StatusTracker:
-        return StatusTracker(self)
+        """PySpark's ``StatusTracker`` on the status store (attached now if nothing had
+        asked for it yet: jobs from then on are known)."""
+        return StatusTracker(self._obs.status_store(), self._active_jobs)
+
+    def status_store(self) -> Any:
+        """The status store behind the UI and the tracker (``ui/store.py``), attached on
+        first use."""
+        return self._obs.status_store()
+
+    @property
+    def uiWebUrl(self) -> str | None:
+        """The web UI's URL (``spark.ui.enabled``), or None."""
+        return self._obs.url
+
+    def _loop_lag(self) -> float:
+        return self._obs.lag
+
+    def setLogLevel(self, logLevel: str) -> None:
+        """Set the ``asyncspark`` loggers' level: ALL, DEBUG, ERROR, FATAL, INFO, OFF,
+        TRACE or WARN (PySpark's names); executors started afterwards log at it too."""
+        from .logs import set_log_level
+
+        set_log_level(logLevel)
+
+    def events(self) -> Any:
+        """``async for event in sc.events()``: every listener event from now on, until
+        the context stops (a bounded queue: see ``asyncspark.listener``)."""
+        return self.listener_bus.events()
 
     # -- the LineageContext interface (planner.py): what RDDs ask of their context -------
 

@@ -71,13 +71,20 @@ def _write_partition(path: str, ext: str, it) -> None:
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw) if ext == ".gz"
                 else contextlib.nullcontext(raw)) as f:
             buf = []
+            records = 0
             for x in it:
                 buf.append(_to_bytes(x))
                 if len(buf) >= 4096:
+                    records += len(buf)
                     f.write(b"\n".join(buf) + b"\n")
                     buf.clear()
             if buf:
+                records += len(buf)
                 f.write(b"\n".join(buf) + b"\n")
+        size = os.path.getsize(tmp)
+        m = ctx._metrics  # Spark's output metrics (the bytes as written, compressed or not)
+        m["outputBytes"] = m.get("outputBytes", 0) + size
+        m["outputRecords"] = m.get("outputRecords", 0) + records
         _ask_commit(ctx, split)
         os.replace(tmp, os.path.join(path, name))
     except BaseException:

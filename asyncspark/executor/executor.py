@@ -20,6 +20,8 @@ import socket
 import sys
 import threading
 import time
+from resource import RUSAGE_SELF, getrusage
+from time import thread_time_ns
 from typing import Any
 
 from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
@@ -300,6 +302,7 @@ class Executor:
                 channel.add_status([task_id, KILLED, 0, 0, None, None], b"", limit)
                 continue
             start = time.perf_counter()
+            cpu_start = thread_time_ns()
             ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
             try:
                 state, payload = FINISHED, self._run_task(
@@ -314,6 +317,8 @@ class Executor:
             # failed the job meanwhile) must not interrupt the result file half-written.
             self._leave_task()
             run_us = int((time.perf_counter() - start) * 1e6)
+            if state == FINISHED:
+                _task_metrics(ctx._metrics, run_us, thread_time_ns() - cpu_start, len(payload))
             if state == FINISHED and len(payload) > direct:
                 state, payload = self._indirect_result(task_id, payload)
             elif len(payload) > limit - _FRAME_SLACK:  # a huge failure report
@@ -371,10 +376,30 @@ class Executor:
             raw = raw_binaries.get(binary_id)
             if raw is None:
                 raise RuntimeError(f"task binary {binary_id} was never received")
+            t0, c0 = time.perf_counter_ns(), thread_time_ns()
             entry = binaries[binary_id] = self._loads(raw)
+            # Deserialized once per executor (then cached), so later tasks report 0.
+            ctx._metrics["executorDeserializeTime"] = (time.perf_counter_ns() - t0) // 1_000_000
+            ctx._metrics["executorDeserializeCpuTime"] = thread_time_ns() - c0
         rdd, func = entry
         TaskContext._set(ctx)
-        return self._dumps_result(func(rdd.iterator(partition, ctx)))
+        result = func(rdd.iterator(partition, ctx))
+        t0 = time.perf_counter_ns()
+        payload = self._dumps_result(result)
+        ms = (time.perf_counter_ns() - t0) // 1_000_000
+        if ms:
+            ctx._metrics["resultSerializationTime"] = ms
+        return payload
+
+
+def _task_metrics(m: dict, run_us: int, cpu_ns: int, result_size: int) -> None:
+    """A finished task's own metrics, Spark's names (ui/store.py TASK_METRIC_NAMES):
+    measured once per task, never per record. ``executorRss`` is the executor's peak
+    resident set so far (``getrusage``), in bytes."""
+    m["executorRunTime"] = max(0, run_us // 1000 - m.get("executorDeserializeTime", 0))
+    m["executorCpuTime"] = max(0, cpu_ns - m.get("executorDeserializeCpuTime", 0))
+    m["resultSize"] = result_size
+    m["executorRss"] = getrusage(RUSAGE_SELF).ru_maxrss * 1024
 
 
 def new_client_pool(env: ExecutorEnv) -> Any:
@@ -422,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path[:0] = [p for p in driver_path.split(os.pathsep) if p not in sys.path]
     host, _, port = args.driver.rpartition(":")
     _tune_gc()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    from ..logs import configure_executor_logging
+
+    configure_executor_logging(args.executor_id)
     executor = Executor(args.executor_id, host, int(port), secret, args.local_dir,
                         args.bind_host)
     os.makedirs(args.local_dir, exist_ok=True)

@@ -76,39 +76,63 @@ def _decode(line: bytes, use_unicode: bool):
     return line.decode("utf-8") if use_unicode else line
 
 
-def read_split(path: str, start: int, length: int, use_unicode: bool = True) -> Iterator:
+def read_split(path: str, start: int, length: int, use_unicode: bool = True,
+               metrics: dict | None = None) -> Iterator:
     """The lines of one split, with Hadoop's ``LineRecordReader`` boundary rule.
 
     A split that does not start at 0 skips its first (possibly partial) line; every split
     reads the line that starts at or before its end, so each line is read exactly once.
+    ``metrics`` (a task's) gets Spark's ``inputBytes`` and ``inputRecords`` (lines are
+    counted per chunk read, not per line, except in a split's last chunk).
     """
-    if path.endswith(".gz"):
-        with gzip.open(path, "rb") as f:
-            for line in f:
-                yield _decode(line, use_unicode)
-        return
-    end = start + length
-    with open(path, "rb") as f:
-        f.seek(start)
-        pos = start  # file offset where the next unread line starts
-        if start != 0:
-            pos += len(f.readline())
-        carry = b""  # a partial line starting at `pos`
-        while pos <= end:
-            chunk = f.read(_READ_CHUNK)
-            if not chunk:
-                if carry:
-                    yield _decode(carry, use_unicode)
-                return
-            lines = (carry + chunk if carry else chunk).split(b"\n")
-            carry = lines.pop()
-            for line in lines:
-                if pos > end:
+    n = 0
+    nbytes = 0
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                for line in f:
+                    n += 1
+                    yield _decode(line, use_unicode)
+                nbytes = f.fileobj.tell() if f.fileobj is not None else 0  # type: ignore
+            return
+        end = start + length
+        with open(path, "rb") as f:
+            f.seek(start)
+            pos = start  # file offset where the next unread line starts
+            if start != 0:
+                pos += len(f.readline())
+            carry = b""  # a partial line starting at `pos`
+            while pos <= end:
+                chunk = f.read(_READ_CHUNK)
+                if not chunk:
+                    if carry:
+                        n += 1
+                        yield _decode(carry, use_unicode)
                     return
-                pos += len(line) + 1
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                yield line.decode("utf-8") if use_unicode else line
+                nbytes += len(chunk)
+                data = carry + chunk if carry else chunk
+                lines = data.split(b"\n")
+                carry = lines.pop()
+                if pos + len(data) <= end:  # every line starts in the split: count at once
+                    n += len(lines)
+                    for line in lines:
+                        pos += len(line) + 1
+                        if line.endswith(b"\r"):
+                            line = line[:-1]
+                        yield line.decode("utf-8") if use_unicode else line
+                    continue
+                for line in lines:
+                    if pos > end:
+                        return
+                    n += 1
+                    pos += len(line) + 1
+                    if line.endswith(b"\r"):
+                        line = line[:-1]
+                    yield line.decode("utf-8") if use_unicode else line
+    finally:
+        if metrics is not None:
+            metrics["inputBytes"] = metrics.get("inputBytes", 0) + nbytes
+            metrics["inputRecords"] = metrics.get("inputRecords", 0) + n
 
 
 class TextFileRDD(RDD):
@@ -121,7 +145,8 @@ class TextFileRDD(RDD):
 
     def compute(self, split: int, task_ctx) -> Iterator:
         path, start, length = self._splits[split]
-        return read_split(path, start, length, self._use_unicode)
+        metrics = task_ctx._metrics if task_ctx is not None else None
+        return read_split(path, start, length, self._use_unicode, metrics)
 
     def _describe(self) -> str:
         return f"{self._path} TextFileRDD"

@@ -304,9 +304,12 @@ class DAGScheduler:
                           stage.binary, partitions, job.properties, stage.shuffle_reads,
                           self._preferred_locations(stage, partitions))
         cmds: list = []
+        stage.submitted_at = self.clock()
+        log.info("Submitting %d missing tasks from %r (attempt %d)", len(partitions), stage,
+                 stage.attempt)
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageSubmitted(
-                stage.stage_id, stage.attempt, len(partitions), self.clock())))
+                stage.stage_id, stage.attempt, len(partitions), stage.submitted_at)))
         cmds.append(SubmitTaskSet(taskset))
         return cmds
 
@@ -322,6 +325,7 @@ class DAGScheduler:
         self.running.discard(stage)
         stage.failed_attempts.clear()  # "consecutive" failed attempts
         cmds: list = []
+        log.info("%r finished in %.3f s", stage, self.clock() - stage.submitted_at)
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageCompleted(
                 stage.stage_id, stage.attempt, stage.num_partitions, self.clock())))
@@ -360,9 +364,15 @@ class DAGScheduler:
         for st in stages:
             st.job_ids.add(ev.job_id)
         cmds: list = []
+        log.info("Got job %d with %d output partitions (%d stages)", ev.job_id,
+                 len(ev.partitions), len(stages))
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerJobStart(
-                ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties))))
+                ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties),
+                [{"stageId": st.stage_id, "name": repr(st), "rddId": st.rdd_id,
+                  "numTasks": len(st.partitions) if isinstance(st, ResultStage)
+                  else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
+                 for st in stages])))
         if not ev.partitions:
             return [*cmds, *self._finish_job(job, None)]
         cmds.extend(self._submit_stage(stage, job))
@@ -448,6 +458,14 @@ class DAGScheduler:
             # Shuffle map stages stay: their outputs are reused by later jobs.
         cmds.append(CompleteJob(job.waiter, job.results) if error is None
                     else FailJob(job.waiter, error))
+        now = self.clock()
+        took = now - job.submitted_at
+        if error is None:
+            if final.partitions:
+                log.info("%r finished in %.3f s", final, now - final.submitted_at)
+            log.info("Job %d finished, took %.6f s", job.job_id, took)
+        else:
+            log.info("Job %d failed, took %.6f s: %s", job.job_id, took, error)
         if self._listeners_active():
             now = self.clock()
             failure = None if error is None else f"{type(error).__name__}: {error}"
@@ -571,6 +589,7 @@ class DAGScheduler:
         return self._cancel_jobs(list(self.jobs.values()), "as part of cancellation of all jobs")
 
     def _handle_executor_added(self, ev: ExecutorAdded) -> list:
+        log.info("Registered executor %s on %s", ev.executor_id, ev.host)
         if not self._listeners_active():
             return []
         return [PostListener(SparkListenerExecutorAdded(ev.executor_id, ev.host, self.clock()))]
@@ -580,6 +599,7 @@ class DAGScheduler:
         # missing map tasks again when next submitted. Running tasks were re-queued by
         # the task scheduler.
         self.lost_executors.add(ev.executor_id)
+        log.info("Lost executor %s: %s", ev.executor_id, ev.reason)
         self.map_outputs.remove_executor(ev.executor_id)
         if not self._listeners_active():
             return []

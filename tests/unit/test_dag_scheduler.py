@@ -133,7 +133,9 @@ def test_job_submitted_submits_a_task_set_with_the_requested_partitions(h):
     assert ts.properties == {"k": "v"}
     assert ev.waiter.job_id == ev.job_id
     start, submitted = listener_events(cmds)
-    assert start == SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {"k": "v"})
+    assert start == SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {"k": "v"}, [
+        {"stageId": ts.stage_id, "name": f"ResultStage({ts.stage_id}, job {ev.job_id})",
+         "rddId": ev.rdd_id, "numTasks": 3, "parentIds": []}])
     assert submitted == SparkListenerStageSubmitted(ts.stage_id, 0, 3, NOW)
 
 
@@ -446,7 +448,9 @@ def test_listener_events_when_listening(h):
     h.run(ExecutorAdded("exec-2", "host-2"))
     h.run(ExecutorLost("exec-2", "gone"))
     assert h.posted == [
-        SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {}),
+        SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {}, [
+            {"stageId": ts.stage_id, "name": f"ResultStage({ts.stage_id}, job {ev.job_id})",
+             "rddId": ev.rdd_id, "numTasks": 1, "parentIds": []}]),
         SparkListenerStageSubmitted(ts.stage_id, 0, 1, NOW),
         SparkListenerTaskStart(ts.stage_id, 0, 17, 0, 4, 0, "exec-1", NOW),
         SparkListenerTaskEnd(ts.stage_id, 0, 17, 0, 4, "exec-1", True, "Success", 0.0, NOW),
