@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import logging
@@ -19,7 +20,7 @@ import tempfile
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from . import planner
@@ -61,6 +62,17 @@ _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 _NO_PROPERTIES: Mapping[str, str] = types.MappingProxyType({})
 _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "asyncspark_local_properties", default=_NO_PROPERTIES)
+
+
+@contextlib.contextmanager
+def isolated_local_properties() -> Iterator[None]:
+    """Local properties (job tags, pool, group...) set inside the block are undone at
+    its end, in this coroutine (``asyncspark.web`` runs each request's handler in one)."""
+    token = _local_properties.set(_local_properties.get())
+    try:
+        yield
+    finally:
+        _local_properties.reset(token)
 
 
 def _check_tag(tag: str) -> None:
