@@ -199,7 +199,10 @@ class Pool:
         return sum(len(t.running) for t in self.tsms)
 
     def ordered_tsms(self) -> list:
-        tsms = self.tsms
+        """Its task sets that may launch a task (pending, or a speculatable copy), in
+        the pool's order; the others could not take a slot anyway."""
+        tsms = [t for t in self.tsms if not t.zombie and (
+            t.pending or (t.spec is not None and t.spec.pending))]
         if len(tsms) < 2:
             return tsms
         if self.mode == FIFO:
