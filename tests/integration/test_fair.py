@@ -39,9 +39,10 @@ async def _short_job_latency(mode: str) -> tuple[float, int]:
 async def test_fair_short_job_starts_when_one_slot_frees():
     elapsed, long_tasks_done = await _short_job_latency("FAIR")
     # it took the first slot that freed, not one after the long job's second wave
-    # (FIFO: 3 or 4 done, and ~2 * TASK_S)
+    # (FIFO: 3 or 4 done). The order decides; the time bound is only a generous sanity
+    # check (expected ~2/3 TASK_S; a loaded machine adds to it)
     assert long_tasks_done <= 2
-    assert elapsed < 1.5 * TASK_S, elapsed
+    assert elapsed < 2 * TASK_S, elapsed
 
 
 async def test_pool_is_a_per_coroutine_local_property():
