@@ -198,21 +198,35 @@ class Pool:
     def running(self) -> int:
         return sum(len(t.running) for t in self.tsms)
 
-    def ordered_tsms(self) -> list:
+    def ordered_tsms(self) -> Iterator:
         """Its task sets that may launch a task (pending, or a speculatable copy), in
-        the pool's order; the others could not take a slot anyway."""
+        the pool's order; the others could not take a slot anyway. The first is found
+        with ``min``: the rest are sorted only if it had no task for the offer."""
         tsms = [t for t in self.tsms if not t.zombie and (
             t.pending or (t.spec is not None and t.spec.pending))]
         if len(tsms) < 2:
-            return tsms
-        if self.mode == FIFO:
-            return sorted(tsms, key=_priority)
-        # FairSchedulingAlgorithm with minShare 0, weight 1 per task set: fewest running.
-        return sorted(tsms, key=lambda t: (len(t.running), t.taskset.priority))
+            yield from tsms
+            return
+        # FIFO: by (job, stage). FAIR: FairSchedulingAlgorithm with minShare 0 and
+        # weight 1 per task set, i.e. fewest running tasks, ties FIFO.
+        key = _priority if self.mode == FIFO else _fair_tsm_key
+        first = min(tsms, key=key)
+        yield first
+        tsms.remove(first)
+        tsms.sort(key=key)
+        yield from tsms
+
+
+def _fair_tsm_key(tsm: Any) -> tuple:
+    return (len(tsm.running), tsm.taskset.priority)
 
 
 def _priority(tsm: Any) -> tuple[int, int]:
     return tsm.taskset.priority
+
+
+def _pool_key(pool: Pool) -> tuple:
+    return fair_key(pool.running, pool.min_share, pool.weight, pool.name)
 
 
 def fair_key(running: int, min_share: int, weight: int, name: str) -> tuple:
@@ -256,7 +270,7 @@ class PoolTree:
         """Task sets in the order free slots are offered to them, right now."""
         active = [p for p in self.pools.values() if p.tsms]
         if len(active) > 1:
-            active.sort(key=lambda p: fair_key(p.running, p.min_share, p.weight, p.name))
+            active.sort(key=_pool_key)
         for pool in active:
             yield from pool.ordered_tsms()
 
