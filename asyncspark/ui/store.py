@@ -37,6 +37,10 @@ def spark_time(t: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}GMT"
 
 
+_TIME_KEYS = frozenset(("submissionTime", "completionTime", "firstTaskLaunchedTime",
+                        "launchTime", "addTime", "removeTime"))
+
+
 def quantiles(values: list[float], qs: list[float]) -> list[float]:
     """Spark's task-summary quantiles: the value at index ``int(q * (n - 1))`` of the
     sorted values (nearest rank, no interpolation); ``[]`` for no values."""
@@ -165,6 +169,7 @@ class StatusStore:
         self.dropped = 0  # listener-bus drops seen (SparkListenerEventsDropped)
         self.version = 0  # bumped on every event: live pages poll/stream on it
         self._job_of_stage: dict[int, set[int]] = {}
+        self._attempts: dict[int, list[int]] = {}  # stage id -> retained attempts
         self._add_driver()
 
     def _add_driver(self) -> None:
@@ -179,7 +184,7 @@ class StatusStore:
             "failedTasks": 0, "completedTasks": 0, "totalTasks": 0, "totalDuration": 0,
             "totalGCTime": 0, "totalInputBytes": 0, "totalShuffleRead": 0,
             "totalShuffleWrite": 0, "isExcluded": False, "maxMemory": 0,
-            "addTime": spark_time(t), "removeTime": None, "removeReason": None,
+            "addTime": t, "removeTime": None, "removeReason": None,
             "executorLogs": {}, "peakMemoryMetrics": {"ProcessTreePythonRSSMemory": 0},
             "attributes": {}, "resources": {},
         }
@@ -189,7 +194,7 @@ class StatusStore:
     def onApplicationStart(self, ev) -> None:
         self.app_id, self.app_name = ev.appId or self.app_id, ev.appName
         self.start_time, self.spark_user = ev.time, ev.sparkUser
-        self.executors["driver"]["addTime"] = spark_time(ev.time)
+        self.executors["driver"]["addTime"] = ev.time
         self.version += 1
 
     def onApplicationEnd(self, ev) -> None:
@@ -215,7 +220,7 @@ class StatusStore:
         num_tasks = sum(self.stage_info.get(s, {}).get("numTasks", 0) for s in ev.stageIds)
         self.jobs[ev.jobId] = {
             "jobId": ev.jobId, "name": name, "description": props.get("spark.job.description"),
-            "submissionTime": spark_time(ev.time), "completionTime": None,
+            "submissionTime": ev.time, "completionTime": None,
             "stageIds": list(ev.stageIds), "jobGroup": group, "jobTags": [],
             "status": "RUNNING", "numTasks": num_tasks, "numActiveTasks": 0,
             "numCompletedTasks": 0, "numSkippedTasks": 0, "numFailedTasks": 0,
@@ -231,7 +236,7 @@ class StatusStore:
         if job is None:
             return
         job["status"] = "SUCCEEDED" if ev.jobResult == "JobSucceeded" else "FAILED"
-        job["completionTime"] = spark_time(ev.time)
+        job["completionTime"] = ev.time
         job["_end"] = ev.time
         if ev.jobResult != "JobSucceeded":
             job["errorMessage"] = ev.jobResult.removeprefix("JobFailed: ")
@@ -243,15 +248,17 @@ class StatusStore:
         job["numActiveStages"] = 0
         for sid in skipped:  # Spark shows a never-run stage of a finished job as SKIPPED
             info = self.stage_info.get(sid)
-            if info is not None and not any(k[0] == sid for k in self.stages):
+            if info is not None and not self._attempts.get(sid):
                 st = self._stage_entry(sid, 0, info.get("numTasks", 0))
                 st["status"] = "SKIPPED"
-        for key, st in self.stages.items():
-            if key[0] in job["stageIds"] and st["status"] == "ACTIVE" and ev.jobResult != \
-                    "JobSucceeded" and not self._other_running_job(key[0], ev.jobId):
-                st["status"] = "FAILED"  # cancelled or aborted with its job
-                st["completionTime"] = spark_time(ev.time)
-                st["failureReason"] = st["failureReason"] or job.get("errorMessage")
+        if ev.jobResult != "JobSucceeded":
+            for sid in job["stageIds"]:
+                for attempt in self._attempts.get(sid, ()):
+                    st = self.stages[(sid, attempt)]
+                    if st["status"] == "ACTIVE" and not self._other_running_job(sid, ev.jobId):
+                        st["status"] = "FAILED"  # cancelled or aborted with its job
+                        st["completionTime"] = ev.time
+                        st["failureReason"] = st["failureReason"] or job.get("errorMessage")
         self.version += 1
 
     def _other_running_job(self, stage_id: int, job_id: int) -> bool:
@@ -269,7 +276,9 @@ class StatusStore:
                             sorted(self._job_of_stage.get(stage_id, ())))
             self.stages[key] = st
             self.tasks[key] = collections.OrderedDict()
-            self._evict_stages()
+            self._attempts.setdefault(stage_id, []).append(attempt)
+            if len(self.stages) > self.retained_stages:
+                self._evict_stages()
         return st
 
     def _evict_stages(self) -> None:
@@ -278,6 +287,11 @@ class StatusStore:
                 if st["status"] not in ("ACTIVE", "PENDING"):
                     del self.stages[key]
                     self.tasks.pop(key, None)
+                    attempts = self._attempts.get(key[0], [])
+                    if key[1] in attempts:
+                        attempts.remove(key[1])
+                    if not attempts:
+                        self._attempts.pop(key[0], None)
                     break
             else:
                 return
@@ -296,7 +310,7 @@ class StatusStore:
         st = self._stage_entry(ev.stageId, ev.attemptId, ev.numTasks)
         st["status"] = "ACTIVE"
         st["numTasks"] = ev.numTasks
-        st["submissionTime"] = spark_time(ev.time)
+        st["submissionTime"] = ev.time
         st["_start"] = ev.time
         for job_id in self._job_of_stage.get(ev.stageId, ()):
             job = self.jobs.get(job_id)
@@ -310,7 +324,7 @@ class StatusStore:
         was_active = st["status"] == "ACTIVE"
         st["status"] = "FAILED" if ev.failureReason else "COMPLETE"
         st["failureReason"] = ev.failureReason
-        st["completionTime"] = spark_time(ev.time)
+        st["completionTime"] = ev.time
         st["_end"] = ev.time
         accs = getattr(ev, "accumulables", None)
         if accs:
@@ -332,13 +346,13 @@ class StatusStore:
         st = self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
         st["numActiveTasks"] += 1
         if st["firstTaskLaunchedTime"] is None:
-            st["firstTaskLaunchedTime"] = spark_time(ev.time)
+            st["firstTaskLaunchedTime"] = ev.time
         ex = self.executors.get(ev.executorId)
         host = ex["hostPort"] if ex else ""
         tasks = self.tasks[key]
         tasks[ev.taskId] = {
             "taskId": ev.taskId, "index": ev.index, "attempt": ev.attemptNumber,
-            "partitionId": ev.partition, "launchTime": spark_time(ev.time), "duration": None,
+            "partitionId": ev.partition, "launchTime": ev.time, "duration": None,
             "executorId": ev.executorId, "host": host, "status": "RUNNING",
             "taskLocality": "PROCESS_LOCAL", "speculative": bool(getattr(ev, "speculative",
                                                                           False)),
@@ -376,8 +390,7 @@ class StatusStore:
         if task is not None:
             task["status"] = status
             task["duration"] = int(ev.duration * 1000)
-            task["taskMetrics"] = task_metrics_json(m)
-            task["_metrics"] = m
+            task["_metrics"] = m  # taskMetrics is built when asked (task_list)
             if not ev.successful:
                 task["errorMessage"] = ev.reason
         st["numActiveTasks"] = max(0, st["numActiveTasks"] - 1)
@@ -429,7 +442,7 @@ class StatusStore:
         ex = self.executors.get(ev.executorId)
         if ex is not None:
             ex["isActive"] = False
-            ex["removeTime"] = spark_time(ev.time)
+            ex["removeTime"] = ev.time
             ex["removeReason"] = ev.reason
             ex["activeTasks"] = 0
         self.version += 1
@@ -478,7 +491,8 @@ class StatusStore:
         return out
 
     def stage_attempts(self, stage_id: int) -> list[dict]:
-        return [self._public(s) for k, s in self.stages.items() if k[0] == stage_id]
+        return [self._public(self.stages[(stage_id, a)])
+                for a in sorted(self._attempts.get(stage_id, ()))]
 
     def stage(self, stage_id: int, attempt: int, with_tasks: bool = True) -> dict | None:
         st = self.stages.get((stage_id, attempt))
@@ -493,7 +507,13 @@ class StatusStore:
 
     def task_list(self, stage_id: int, attempt: int, offset: int = 0, length: int = 20_000,
                   sort: str = "ID", status: str | None = None) -> list[dict]:
-        tasks = [self._public(t) for t in self.tasks.get((stage_id, attempt), {}).values()]
+        tasks = []
+        for raw in list(self.tasks.get((stage_id, attempt), {}).values()):
+            t = self._public(raw)
+            m = raw.get("_metrics")
+            if m is not None:
+                t["taskMetrics"] = task_metrics_json(m)
+            tasks.append(t)
         if status:
             tasks = [t for t in tasks if t["status"] == status.upper()]
         if sort in ("runtime", "-runtime"):
@@ -561,7 +581,8 @@ class StatusStore:
         }
 
     def executor_list(self, active_only: bool) -> list[dict]:
-        return [dict(e) for e in self.executors.values() if e["isActive"] or not active_only]
+        return [self._public(e) for e in self.executors.values()
+                if e["isActive"] or not active_only]
 
     def job_totals(self, job_id: int) -> dict:
         """Sums of the task metrics of ``job_id``'s stage attempts (per-job aggregation)."""
@@ -605,4 +626,7 @@ class StatusStore:
 
     @staticmethod
     def _public(d: dict) -> dict:
-        return {k: v for k, v in d.items() if not k.startswith("_")}
+        """A copy for the API: private keys left out, times as Spark writes them (kept
+        as epoch seconds inside, formatted only when asked)."""
+        return {k: (spark_time(v) if k in _TIME_KEYS else v) for k, v in d.items()
+                if k[0] != "_"}

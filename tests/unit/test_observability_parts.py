@@ -96,6 +96,10 @@ def test_event_log_round_trip(tmp_path, compress):
         getattr(w, "onJobStart" if isinstance(ev, SparkListenerJobStart) else "onJobEnd")(ev)
     name = "local-1" + (".gz" if compress else "")
     assert (tmp_path / "logs" / (name + IN_PROGRESS)).exists()
+    if not compress:  # a running application's log has its events written already
+        w.flush()
+        text = (tmp_path / "logs" / (name + IN_PROGRESS)).read_text()
+        assert text.count("\n") == 3
     w.close()
     path = tmp_path / "logs" / name
     assert path.exists()
@@ -121,7 +125,10 @@ def test_event_log_write_failure_is_logged_once(tmp_path, caplog):
     w._file.close()  # writes now fail
     with caplog.at_level(logging.ERROR, "asyncspark.eventlog"):
         w.onJobEnd(SparkListenerJobEnd(0, 1.0, "JobSucceeded"))
+        w.flush()
         w.onJobEnd(SparkListenerJobEnd(1, 1.0, "JobSucceeded"))
+        w.flush()
+        w.close()
     assert caplog.text.count("cannot write the event log") == 1
 
 
