@@ -72,6 +72,29 @@ def parse_master(master: str) -> int:
 
 
 
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_STDLIB_DIR = os.path.dirname(os.__file__)
+
+
+def _call_site() -> str:
+    """Spark's short call site of a job: ``"count at app.py:12"`` (the outermost
+    asyncspark function called and the line of the code outside asyncspark calling it)."""
+    import sys
+
+    frame = sys._getframe(2)
+    action = "runJob"
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(_STDLIB_DIR) and "-packages" not in path:
+            return action  # the engine's own loop thread (asyncspark.sync)
+        if not path.startswith(_PKG_DIR):
+            return f"{action} at {os.path.basename(path)}:{frame.f_lineno}"
+        if not frame.f_code.co_name.startswith("_"):
+            action = frame.f_code.co_name
+        frame = frame.f_back
+    return action
+
+
 class Context:
     """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
 
@@ -447,6 +470,8 @@ class Context:
                 "captured in closures or passed to parallelize() is the usual cause")
         job_id = next(self._job_ids)
         props = _local_properties.get()
+        if self.listener_bus.active and "callSite.short" not in props:
+            props = {**props, "callSite.short": _call_site()}  # the UI's job name
         waiter = JobWaiter(loop.create_future(), len(parts), job_id)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
         if tracer is not None:

@@ -227,7 +227,7 @@ def stage_dag_svg(store: StatusStore, stage_ids: list[int], current: int | None,
     columns: dict[int, list[int]] = {}
     for s in ids:
         columns.setdefault(depth[s], []).append(s)
-    w, h, gap_x, gap_y = 150, 44, 60, 16
+    w, h, gap_x, gap_y = 190, 44, 50, 16
     pos = {s: (10 + d * (w + gap_x), 10 + i * (h + gap_y))
            for d, col in columns.items() for i, s in enumerate(col)}
     width = 20 + (max(columns, default=0) + 1) * (w + gap_x)
@@ -258,7 +258,7 @@ def stage_dag_svg(store: StatusStore, stage_ids: list[int], current: int | None,
             f"width='{w}' height='{h}' rx='6' fill='{colours.get(st, '#fff')}' "
             f"stroke='{stroke}' stroke-width='{3 if s == current else 1}'/>"
             f"<text x='{x + 8}' y='{y + 18}' font-size='12'>Stage {s} ({_e(st.lower())})"
-            f"</text><text x='{x + 8}' y='{y + 34}' font-size='11'>{_e(name[:22])}</text></a>")
+            f"</text><text x='{x + 8}' y='{y + 34}' font-size='11'>{_e(name[:28])}</text></a>")
     parts.append("</svg>")
     return "".join(parts)
 

@@ -204,6 +204,7 @@ async def test_mounted_as_a_subapp():
             await wait_for(lambda: store.jobs.get(0, {}).get("status") == "SUCCEEDED")
             jobs = await get_json(client, f"/spark/api/v1/applications/{sc.applicationId}/jobs")
             assert jobs[0]["status"] == "SUCCEEDED"
+            assert jobs[0]["name"].startswith("count at test_ui.py:")  # Spark's call site
             text = await (await client.get("/spark/jobs/")).text()
             assert "href='../jobs/job/?id=0'" in text
             resp = await client.get("/spark/jobs/job/?id=0")
