@@ -175,7 +175,8 @@ class Context:
                            max_result_size=self.conf.max_result_size,
                            result_timeout=self.conf.network_timeout)
         self._task_scheduler = ts
-        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
+        self._dag = DAGScheduler(ts, self._obs.post, lambda: bus.active,
+                                 map_outputs=map_outputs,
                                  tracer=self._tracer,
                                  update_accumulators=self._accumulators.apply,
                                  block_master=blocks,

@@ -84,7 +84,7 @@ class DAGScheduler:
                  clock: Callable[[], float] = time.time,
                  history: int = 2000, map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None,
-                 update_accumulators: Callable[[bytes], None] = lambda updates: None,
+                 update_accumulators: Callable[[bytes, int], None] = lambda u, s=-1: None,
                  block_master: Any = None, max_consecutive_attempts: int = 4,
                  resubmit_delay: float = 0.2) -> None:
         self.task_scheduler = task_scheduler
@@ -226,7 +226,7 @@ class DAGScheduler:
             elif t is PostListener:
                 self._post_listener(cmd.event)
             elif t is UpdateAccumulators:
-                self._update_accumulators(cmd.updates)
+                self._update_accumulators(cmd.updates, cmd.stage_id)
             elif t is ScheduleEvent:
                 self._schedule(cmd.delay, cmd.event)
             else:
@@ -402,7 +402,7 @@ class DAGScheduler:
             # A map output is usable whichever attempt produced it; its accumulator
             # updates count each time, a re-run included (as Spark's).
             if ev.accumulator_updates is not None:
-                cmds.append(UpdateAccumulators(ev.accumulator_updates))
+                cmds.append(UpdateAccumulators(ev.accumulator_updates, ev.stage_id))
             if ev.executor_id not in self.lost_executors:  # else its files are gone
                 self.map_outputs.register(stage.shuffle_id, ev.partition, ev.result)
             if ev.stage_attempt == stage.attempt:
@@ -425,7 +425,7 @@ class DAGScheduler:
         stage.done[index] = True
         stage.num_done += 1
         if ev.accumulator_updates is not None:  # once per partition of a result stage
-            cmds.append(UpdateAccumulators(ev.accumulator_updates))
+            cmds.append(UpdateAccumulators(ev.accumulator_updates, ev.stage_id))
         job = self.jobs[stage.job_id]
         job.results[index] = ev.result
         if job.waiter.partial:

@@ -191,6 +191,7 @@ class UpdateAccumulators:
     """Merge a successful task's accumulator updates into the driver's accumulators."""
 
     updates: bytes
+    stage_id: int = -1  # the task's stage (the UI shows accumulator values per stage)
 
 
 # -- TaskScheduler commands: what its core (task_core.py) asks its driver to do ----------

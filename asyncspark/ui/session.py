@@ -11,6 +11,7 @@ events then (the listener bus is inactive).
 from __future__ import annotations
 
 import asyncio
+import collections
 import getpass
 import logging
 import os
@@ -24,6 +25,7 @@ from ..listener import (
     SparkListenerApplicationStart,
     SparkListenerEnvironmentUpdate,
     SparkListenerExecutorAdded,
+    SparkListenerStageCompleted,
 )
 from .store import StatusStore
 
@@ -31,6 +33,7 @@ __all__ = ["Observability", "interactive"]
 
 log = logging.getLogger("asyncspark.ui")
 _LAG_PERIOD = 0.5
+_STAGES_WITH_ACCUMULATORS = 1000
 
 
 def interactive() -> bool:
@@ -49,10 +52,34 @@ class Observability:
         self.progress: Any = None
         self.lag = 0.0
         self._lag_task: asyncio.Task | None = None
+        # stage id -> {accumulator id: value after its latest task}, for StageCompleted
+        self.stage_accums: collections.OrderedDict[int, dict] = collections.OrderedDict()
+        ctx._accumulators.on_applied = self._accumulators_applied
         self.ui_enabled = conf.ui_enabled if conf.ui_enabled is not None else interactive()
         show = conf.show_console_progress
         self.show_progress = show if show is not None else (
             interactive() and sys.stderr.isatty())
+
+    def _accumulators_applied(self, stage_id: int, values: list) -> None:
+        if not self.ctx.listener_bus.active:
+            return
+        d = self.stage_accums.get(stage_id)
+        if d is None:
+            d = self.stage_accums[stage_id] = {}
+            if len(self.stage_accums) > _STAGES_WITH_ACCUMULATORS:
+                self.stage_accums.popitem(last=False)
+        for aid, value in values:
+            d[aid] = value
+
+    def post(self, event: Any) -> None:
+        """The DAG scheduler's listener events: a completed stage gets its accumulator
+        values (Spark's ``StageInfo.accumulables``), then the bus has it."""
+        if type(event) is SparkListenerStageCompleted and self.stage_accums:
+            values = self.stage_accums.get(event.stageId)
+            if values:
+                event.accumulables = [{"id": aid, "name": None, "value": str(v)}
+                                      for aid, v in sorted(values.items())]
+        self.ctx.listener_bus.post(event)
 
     def status_store(self) -> StatusStore:
         if self.store is None:

@@ -209,6 +209,18 @@ async def test_mounted_as_a_subapp():
             assert "href='../jobs/job/?id=0'" in text
             resp = await client.get("/spark/jobs/job/?id=0")
             assert resp.status == 200
+            # accumulator values per stage
+            acc = sc.accumulator(0)
+            await sc.parallelize(range(10), 2).foreach(lambda x: acc.add(x))
+            assert acc.value == 45
+            await wait_for(lambda: store.jobs.get(1, {}).get("status") == "SUCCEEDED")
+            stage_id = store.jobs[1]["stageIds"][0]
+            stage = await get_json(
+                client, f"/spark/api/v1/applications/{sc.applicationId}/stages/{stage_id}/0")
+            assert stage["accumulatorUpdates"] == [{"id": acc.aid, "name": None,
+                                                    "value": "45"}]
+            page = await (await client.get(f"/spark/stages/stage/?id={stage_id}")).text()
+            assert "<h3>Accumulators</h3>" in page
 
 
 async def test_ui_server_event_log_and_history_give_the_same_jobs(tmp_path):
