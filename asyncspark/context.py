@@ -162,6 +162,7 @@ class Context:
         # The host-level off-heap store (OFF_HEAP): owned here, outlives executors.
         self._block_master = blocks = BlockManagerMaster(
             tempfile.mkdtemp(prefix="asyncspark-offheap-", dir=shm_root()))
+        blocks.on_update = self._obs.block_updated
         ts = TaskScheduler(self._post_event, post_many=self._post_events,
                            max_failures=self.conf.task_max_failures,
                            map_outputs=map_outputs,
@@ -253,6 +254,7 @@ class Context:
             self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
             return
         self._block_master.remove_rdd(rdd_id)
+        self._obs.unpersisted(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)

@@ -23,9 +23,11 @@ from typing import Any
 from ..listener import (
     SparkListenerApplicationEnd,
     SparkListenerApplicationStart,
+    SparkListenerBlockUpdated,
     SparkListenerEnvironmentUpdate,
     SparkListenerExecutorAdded,
     SparkListenerStageCompleted,
+    SparkListenerUnpersistRDD,
 )
 from .store import StatusStore
 
@@ -70,6 +72,16 @@ class Observability:
                 self.stage_accums.popitem(last=False)
         for aid, value in values:
             d[aid] = value
+
+    def block_updated(self, block: str, executor_id: str, where: str, size: int) -> None:
+        bus = self.ctx.listener_bus
+        if bus.active:
+            bus.post(SparkListenerBlockUpdated(block, executor_id, where, size, time.time()))
+
+    def unpersisted(self, rdd_id: int) -> None:
+        bus = self.ctx.listener_bus
+        if bus.active:
+            bus.post(SparkListenerUnpersistRDD(rdd_id, time.time()))
 
     def post(self, event: Any) -> None:
         """The DAG scheduler's listener events: a completed stage gets its accumulator

@@ -6,6 +6,7 @@ an ephemeral port, and event log -> history server -> the same jobs JSON."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -118,6 +119,9 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             rdd = await get_json(client, a + f"/storage/rdd/{cached.id}")
             assert rdd["memoryUsed"] > 0
             assert len(rdd["partitions"]) == 2
+            # the same from the BlockUpdated events (what the history server shows)
+            await wait_for(lambda: len(store.rdd_storage()) == 1)
+            assert store.rdd_storage()[0]["numCachedPartitions"] == 2
 
             # 3. a cancelled job
             started = asyncio.Event()
@@ -242,6 +246,14 @@ async def test_ui_server_event_log_and_history_give_the_same_jobs(tmp_path):
                 live_jobs = await resp.json()
             async with http.get(f"{url}/api/v1/applications/{app_id}/stages/0/0") as resp:
                 live_stage = await resp.json()
+        # the history server shows a running application too (its log is flushed at
+        # every job end)
+        async with TestClient(TestServer(history_app(str(tmp_path)))) as client:
+            (running,) = await get_json(client, "/api/v1/applications")
+            assert running["id"] == app_id
+            assert running["attempts"][0]["completed"] is False
+            jobs = await get_json(client, f"/api/v1/applications/{app_id}/jobs")
+            assert [j["status"] for j in jobs] == ["SUCCEEDED", "SUCCEEDED"]
     assert sc.uiWebUrl is None  # stopped
     assert os.listdir(tmp_path) == [app_id]  # renamed when the application ended
     names = [json.loads(line)["Event"]
@@ -324,3 +336,18 @@ async def test_history_command_serves_a_directory(tmp_path):
     _, err = await bad.communicate()
     assert bad.returncode == 2
     assert b"is not a directory" in err
+
+
+async def test_progress_bar_draws_a_long_stage_and_clears_it():
+    from asyncspark.progress import ConsoleProgressBar
+
+    async with asyncspark.Context("local[2]") as sc:
+        out = io.StringIO()
+        sc.addSparkListener(ConsoleProgressBar(out, width=60))
+        await sc.parallelize(range(4), 4).map(lambda x: time.sleep(1.2)).collect()
+        await asyncio.sleep(0.05)
+    drawn = out.getvalue()
+    # drawn while no task had ended yet (the timer), then cleared at the stage's end
+    assert "\r[Stage 0:>" in drawn
+    assert "(0 + 2) / 4]" in drawn
+    assert drawn.endswith("\r" + " " * 60 + "\r")
