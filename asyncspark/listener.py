@@ -27,13 +27,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "ListenerBus", "SparkListener", "SparkListenerApplicationEnd",
-    "SparkListenerApplicationStart", "SparkListenerBlockUpdated",
-    "SparkListenerEnvironmentUpdate", "SparkListenerEventsDropped",
-    "SparkListenerExecutorAdded", "SparkListenerExecutorRemoved", "SparkListenerJobEnd",
-    "SparkListenerJobStart", "SparkListenerStageCompleted", "SparkListenerStageSubmitted",
-    "SparkListenerTaskEnd", "SparkListenerTaskStart", "SparkListenerUnpersistRDD",
-    "event_from_json", "event_to_json",
+    "TASK_TIMES_KEY",
+    "ListenerBus",
+    "SparkListener",
+    "SparkListenerApplicationEnd",
+    "SparkListenerApplicationStart",
+    "SparkListenerBlockUpdated",
+    "SparkListenerEnvironmentUpdate",
+    "SparkListenerEventsDropped",
+    "SparkListenerExecutorAdded",
+    "SparkListenerExecutorRemoved",
+    "SparkListenerJobEnd",
+    "SparkListenerJobStart",
+    "SparkListenerStageCompleted",
+    "SparkListenerStageSubmitted",
+    "SparkListenerTaskEnd",
+    "SparkListenerTaskStart",
+    "SparkListenerUnpersistRDD",
+    "event_from_json",
+    "event_to_json",
+    "task_metrics",
 ]
 
 log = logging.getLogger("asyncspark.listener")
@@ -156,6 +169,29 @@ class SparkListenerEventsDropped:
 
     count: int
     time: float
+
+
+# A task's own metrics travel as one list under this key (executor/executor.py):
+# [run time us, CPU time ns, result size, executor peak RSS bytes].
+TASK_TIMES_KEY = "t"
+
+
+def task_metrics(m: dict | None) -> dict:
+    """A task's metrics as listeners get them: Spark's names (``executorRunTime`` ms,
+    ``executorCpuTime`` ns, ``resultSize``, ``executorRss``; deserialization excluded
+    from run and CPU time, as Spark's)."""
+    if not m:
+        return {}
+    times = m.get(TASK_TIMES_KEY)
+    if times is None:
+        return m
+    out = {k: v for k, v in m.items() if k != TASK_TIMES_KEY}
+    run_us, cpu_ns, size, rss = times
+    out["executorRunTime"] = max(0, run_us // 1000 - out.get("executorDeserializeTime", 0))
+    out["executorCpuTime"] = max(0, cpu_ns - out.get("executorDeserializeCpuTime", 0))
+    out["resultSize"] = size
+    out["executorRss"] = rss
+    return out
 
 
 _METHODS = {

@@ -37,6 +37,7 @@ from ..listener import (
     SparkListenerStageSubmitted,
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
+    task_metrics,
 )
 from ..shuffle.map_output_tracker import MapOutputTracker
 from .events import (
@@ -390,7 +391,7 @@ class DAGScheduler:
             cmds.append(PostListener(SparkListenerTaskEnd(
                 ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition,
                 ev.executor_id, ev.success, reason, ev.duration, self.clock(),
-                ev.metrics or {})))
+                task_metrics(ev.metrics))))
         stage = self.stages.get(ev.stage_id)
         if not ev.success:
             if ev.reason is not None and ev.reason.kind == "fetch_failed":
