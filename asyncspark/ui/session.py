@@ -173,6 +173,8 @@ class Observability:
         url = await server.start()
         self.server = server
         log.info("Bound SparkUI to %s, and started at %s", self.ctx.conf.rpc_host, url)
+        if interactive():  # as PySpark's shell banner: the URL, whatever the log level
+            print(f"asyncspark web UI available at {url}/", file=sys.stderr)
         self._lag_task = asyncio.get_running_loop().create_task(
             self._probe_lag(), name="asyncspark-loop-lag")
 

@@ -37,6 +37,7 @@ def spark_time(t: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}GMT"
 
 
+RETAINED_DEAD_EXECUTORS = 100
 _TIME_KEYS = frozenset(("submissionTime", "completionTime", "firstTaskLaunchedTime",
                         "launchTime", "addTime", "removeTime"))
 
@@ -228,7 +229,10 @@ class StatusStore:
             "numCompletedStages": 0, "numSkippedStages": 0, "numFailedStages": 0,
             "killedTasksSummary": {}, "_start": ev.time, "_end": None, "_stages_run": set(),
         }
-        self._evict(self.jobs, self.retained_jobs, lambda j: j["status"] != "RUNNING")
+        if len(self.jobs) > self.retained_jobs:
+            for old in self._evict(self.jobs, self.retained_jobs,
+                                   lambda j: j["status"] != "RUNNING"):
+                self._forget_job(old)
         self.version += 1
 
     def onJobEnd(self, ev) -> None:
@@ -292,19 +296,38 @@ class StatusStore:
                         attempts.remove(key[1])
                     if not attempts:
                         self._attempts.pop(key[0], None)
+                        if key[0] not in self._job_of_stage:
+                            self.stage_info.pop(key[0], None)
                     break
             else:
                 return
 
+    def _forget_job(self, job: dict) -> None:
+        """A job left the store: so does what only it referred to."""
+        job_id = job["jobId"]
+        self.job_groups.pop(job_id, None)
+        for sid in job["stageIds"]:
+            jobs = self._job_of_stage.get(sid)
+            if jobs is not None:
+                jobs.discard(job_id)
+                if not jobs:
+                    del self._job_of_stage[sid]
+                    if not self._attempts.get(sid):
+                        self.stage_info.pop(sid, None)
+
     @staticmethod
-    def _evict(d: collections.OrderedDict, limit: int, finished) -> None:
+    def _evict(d: collections.OrderedDict, limit: int, finished) -> list:
+        """Remove the oldest finished entries while over ``limit``; they are returned."""
+        out = []
         while len(d) > limit:
             for key, value in d.items():
                 if finished(value):
                     del d[key]
+                    out.append(value)
                     break
             else:
-                return
+                break
+        return out
 
     def onStageSubmitted(self, ev) -> None:
         st = self._stage_entry(ev.stageId, ev.attemptId, ev.numTasks)
@@ -445,6 +468,9 @@ class StatusStore:
             ex["removeTime"] = ev.time
             ex["removeReason"] = ev.reason
             ex["activeTasks"] = 0
+            dead = [k for k, e in self.executors.items() if not e["isActive"]]
+            for k in dead[:max(0, len(dead) - RETAINED_DEAD_EXECUTORS)]:
+                del self.executors[k]  # Spark's spark.ui.retainedDeadExecutors (100)
         self.version += 1
 
     def onBlockUpdated(self, ev) -> None:
