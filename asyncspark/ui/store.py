@@ -520,13 +520,15 @@ class StatusStore:
         return [self._public(self.stages[(stage_id, a)])
                 for a in sorted(self._attempts.get(stage_id, ()))]
 
-    def stage(self, stage_id: int, attempt: int, with_tasks: bool = True) -> dict | None:
+    def stage(self, stage_id: int, attempt: int, with_tasks: bool = True,
+              task_status: str | None = None) -> dict | None:
         st = self.stages.get((stage_id, attempt))
         if st is None:
             return None
         out = self._public(st)
         if with_tasks:
-            tasks = self.task_list(stage_id, attempt)
+            tasks = self.task_list(stage_id, attempt, length=self.retained_tasks,
+                                   status=task_status)
             out["tasks"] = {str(t["taskId"]): t for t in tasks}
             out["executorSummary"] = self._executor_summary(tasks)
         return out

@@ -109,6 +109,12 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             assert len(task_list) == 2
             assert task_list[0]["taskMetrics"]["shuffleWriteMetrics"]["bytesWritten"] >= 0
             assert "unknown attempt" in await get_json(client, a + "/stages/0/5", 404)
+            only_failed = await get_json(client, a + "/stages/0/0?taskStatus=failed")
+            assert [t["status"] for t in only_failed["tasks"].values()] == ["FAILED"]
+            detailed = await get_json(client, a + "/stages?details=true&taskStatus=SUCCESS")
+            assert all(t["status"] == "SUCCESS" for s in detailed for t in s["tasks"].values())
+            assert "unknown taskStatus" in await get_json(
+                client, a + "/stages/0/0?taskStatus=nope", 400)
 
             # 2. a cached RDD: the storage tab
             cached = sc.parallelize(range(100), 2).cache()
