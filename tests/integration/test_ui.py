@@ -295,7 +295,7 @@ async def test_nothing_listens_unless_asked_and_logs_go_to_executor_files(caplog
         assert "ResultStage(0, job 0) finished in" in text
         path = sc._backend.executor_log_path("0")
         assert path.startswith(sc._backend.local_root)
-        sc.setLogLevel("WARN")
+        logging.getLogger("asyncspark").setLevel(logging.NOTSET)
 
 
 def test_blocking_facade_ui_answers_from_another_loop():
@@ -357,3 +357,18 @@ async def test_progress_bar_draws_a_long_stage_and_clears_it():
     assert "\r[Stage 0:>" in drawn
     assert "(0 + 2) / 4]" in drawn
     assert drawn.endswith("\r" + " " * 60 + "\r")
+
+
+def test_progress_bar_and_log_level_from_the_blocking_facade():
+    from asyncspark.progress import ConsoleProgressBar
+    from asyncspark.sync import SparkContext
+
+    out = io.StringIO()
+    with SparkContext("local[2]", "facade-progress") as ssc:
+        ssc.setLogLevel("WARN")  # PySpark's call, through the facade
+        ssc.addSparkListener(ConsoleProgressBar(out, width=50))
+        assert ssc.parallelize(range(2), 2).map(lambda x: time.sleep(1.0) or x).sum() == 1
+        time.sleep(0.05)
+        assert ssc.uiWebUrl is None
+    logging.getLogger("asyncspark").setLevel(logging.NOTSET)
+    assert "(0 + 2) / 2]" in out.getvalue()
