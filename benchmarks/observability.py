@@ -5,7 +5,8 @@ machine's noise falls on both).
 
 Usage::
 
-    python benchmarks/observability.py [--jobs 300] [--rounds 3] [--mb 16] [--json]
+    python benchmarks/observability.py [--jobs 300] [--runs 3] [--mb 16] [--json]
+                                       [--quick] [--data DIR]
 
 "off" is the default configuration of a non-interactive program: no listener at all, so
 the scheduler builds no events. "on" sets ``spark.ui.enabled=true`` (port 0, the status
@@ -70,11 +71,17 @@ async def wordcount(mode: str, path: str, log_dir: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=300, help="trivial jobs per round")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--runs", "--rounds", dest="rounds", type=int, default=3,
+                   help="rounds, each running off and on (alternating which first)")
     p.add_argument("--mb", type=float, default=16, help="word-count input size (MiB)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 30 jobs, 1 round, 0.5 MiB (figures not meaningful)")
+    p.add_argument("--data", default=str(DATA_DIR), help="where the input is cached")
     args = p.parse_args(argv)
-    data = ensure_input(args.mb, DATA_DIR)
+    if args.quick:
+        args.jobs, args.rounds, args.mb = 30, 1, 0.5
+    data = ensure_input(args.mb, Path(args.data))
     log_dir = tempfile.mkdtemp(prefix="asyncspark-obs-bench-")
     lat: dict[str, list[float]] = {"off": [], "on": []}
     wc: dict[str, list[float]] = {"off": [], "on": []}
@@ -89,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "trivial_p50_ms": {m: statistics.median(v) * 1e3 for m, v in lat.items()},
         "wordcount_s": {m: statistics.median(v) for m, v in wc.items()},
-        "jobs": args.jobs, "rounds": args.rounds, "mb": args.mb,
+        "jobs": args.jobs, "rounds": args.rounds, "mb": args.mb, "quick": args.quick,
+        "command": " ".join(["python", "benchmarks/observability.py", *(argv or sys.argv[1:])]),
     }
     for key in ("trivial_p50_ms", "wordcount_s"):
         off, on = result[key]["off"], result[key]["on"]

@@ -372,3 +372,17 @@ def test_progress_bar_and_log_level_from_the_blocking_facade():
         assert ssc.uiWebUrl is None
     logging.getLogger("asyncspark").setLevel(logging.NOTSET)
     assert "(0 + 2) / 2]" in out.getvalue()
+
+
+def test_observability_benchmark_quick_json(tmp_path):
+    pytest.importorskip("numpy", reason="the benchmark generates its input with numpy")
+    from test_examples_bench import ROOT, run_script
+
+    out = run_script(ROOT / "benchmarks" / "observability.py", "--quick", "--json",
+                     "--data", tmp_path)
+    report = json.loads(out)  # one JSON object on stdout (the progress bar is on stderr)
+    assert report["quick"] is True
+    for key in ("trivial_p50_ms", "wordcount_s"):
+        assert report[key]["off"] > 0
+        assert report[key]["on"] > 0
+        assert isinstance(report[key]["overhead_pct"], float)
