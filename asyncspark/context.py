@@ -44,6 +44,7 @@ from .ui.tracker import StatusTracker
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
 log = logging.getLogger("asyncspark")
+_sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
@@ -473,7 +474,8 @@ class Context:
                 "captured in closures or passed to parallelize() is the usual cause")
         job_id = next(self._job_ids)
         props = _local_properties.get()
-        if self.listener_bus.active and "callSite.short" not in props:
+        if (self.listener_bus.active or _sched_log.isEnabledFor(logging.INFO)) \
+                and "callSite.short" not in props:
             props = {**props, "callSite.short": _call_site()}  # the UI's job name
         waiter = JobWaiter(loop.create_future(), len(parts), job_id)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)

@@ -323,7 +323,8 @@ class DAGScheduler:
         self.running.discard(stage)
         stage.failed_attempts.clear()  # "consecutive" failed attempts
         cmds: list = []
-        log.info("%r finished in %.3f s", stage, self.clock() - stage.submitted_at)
+        log.info("%r (%d tasks) finished in %.3f s", stage, stage.num_partitions,
+                 self.clock() - stage.submitted_at)
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageCompleted(
                 stage.stage_id, stage.attempt, stage.num_partitions, self.clock())))
@@ -362,8 +363,8 @@ class DAGScheduler:
         for st in stages:
             st.job_ids.add(ev.job_id)
         cmds: list = []
-        log.info("Got job %d with %d output partitions (%d stages)", ev.job_id,
-                 len(ev.partitions), len(stages))
+        log.info("Got job %d (%s) with %d output partitions (%d stages)", ev.job_id,
+                 ev.properties.get("callSite.short", ""), len(ev.partitions), len(stages))
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerJobStart(
                 ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties),
@@ -460,8 +461,10 @@ class DAGScheduler:
         took = now - job.submitted_at
         if error is None:
             if final.partitions:
-                log.info("%r finished in %.3f s", final, now - final.submitted_at)
-            log.info("Job %d finished, took %.6f s", job.job_id, took)
+                log.info("%r (%d tasks) finished in %.3f s", final, len(final.partitions),
+                         now - final.submitted_at)
+            log.info("Job %d finished: %s, took %.6f s", job.job_id,
+                     job.properties.get("callSite.short", ""), took)
         else:
             log.info("Job %d failed, took %.6f s: %s", job.job_id, took, error)
         if self._listeners_active():

@@ -290,9 +290,10 @@ async def test_nothing_listens_unless_asked_and_logs_go_to_executor_files(caplog
             sc.setLogLevel("INFO")
             assert await sc.parallelize(range(4), 2).count() == 4
         text = caplog.text
-        assert "Got job 0 with 2 output partitions" in text
-        assert "Job 0 finished, took" in text
-        assert "ResultStage(0, job 0) finished in" in text
+        assert "Got job 0 (count at test_ui.py:" in text
+        assert "with 2 output partitions" in text
+        assert "Job 0 finished: count at test_ui.py:" in text
+        assert "ResultStage(0, job 0) (2 tasks) finished in" in text
         path = sc._backend.executor_log_path("0")
         assert path.startswith(sc._backend.local_root)
         logging.getLogger("asyncspark").setLevel(logging.NOTSET)
