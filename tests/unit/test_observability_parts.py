@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -159,3 +160,44 @@ def test_set_log_level():
             set_log_level("LOUD")
     finally:
         logger.setLevel(old)
+
+
+def test_ui_and_listener_keys_are_validated():
+    from asyncspark.conf import Config
+    from asyncspark.errors import ConfigError
+
+    c = Config.from_items([("spark.ui.port", "0"), ("spark.ui.enabled", "true"),
+                           ("spark.ui.retainedJobs", "5")])
+    assert (c.ui_port, c.ui_enabled, c.ui_retained_jobs) == (0, True, 5)
+    assert Config().ui_enabled is None  # the default: on only in an interactive interpreter
+    with pytest.raises(ConfigError, match=re.escape("spark.ui.port must be at most 65535")):
+        Config.from_items([("spark.ui.port", "70000")])
+    with pytest.raises(ConfigError, match=re.escape("eventqueue.capacity must be at least 1")):
+        Config.from_items([("spark.scheduler.listenerbus.eventqueue.capacity", "0")])
+    with pytest.raises(ConfigError, match=re.escape("spark.ui.enabled: expected true or false")):
+        Config.from_items([("spark.ui.enabled", "maybe")])
+
+
+async def test_ui_server_takes_the_next_port_when_busy():
+    import socket
+
+    from aiohttp import web
+
+    from asyncspark.ui import UIServer
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        server = UIServer(web.Application(), "127.0.0.1", port, retries=16)
+        await server.start()
+        try:
+            assert port < server.bound_port <= port + 16
+        finally:
+            await server.stop()
+        wanted = re.escape(f"cannot serve the web UI on 127.0.0.1 ports {port}")
+        with pytest.raises(OSError, match=wanted):
+            await UIServer(web.Application(), "127.0.0.1", port, retries=0).start()
+    finally:
+        busy.close()
