@@ -62,6 +62,9 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
 
             apps = await get_json(client, "/api/v1/applications")
             assert [x["id"] for x in apps] == [sc.applicationId]
+            one = await get_json(client, a)
+            assert one["name"] == sc.appName
+            assert one["attempts"][0]["completed"] is False
             jobs = await get_json(client, a + "/jobs")
             assert [(j["jobId"], j["status"]) for j in jobs] == [(0, "SUCCEEDED")]
             job = await get_json(client, a + "/jobs/0")
@@ -128,6 +131,18 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             # the same from the BlockUpdated events (what the history server shows)
             await wait_for(lambda: len(store.rdd_storage()) == 1)
             assert store.rdd_storage()[0]["numCachedPartitions"] == 2
+            seen: list = []
+
+            class Unpersisted:
+                def onUnpersistRDD(self, ev):
+                    seen.append(ev.rddId)
+
+            sc.addSparkListener(Unpersisted())
+            cached.unpersist()
+            await wait_for(lambda: seen == [cached.id])
+            await wait_for(lambda: store.rdd_storage() == [])
+            cached.cache()
+            assert await cached.count() == 100  # cached again for the pages below
 
             # 3. a cancelled job
             started = asyncio.Event()
@@ -140,17 +155,17 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             slow = asyncio.ensure_future(
                 sc.parallelize(range(2), 2).map(lambda x: time.sleep(60)).collect())
             await asyncio.wait_for(started.wait(), 20)
-            await wait_for(lambda: 2 in store.jobs)
-            sc.cancelJob(2, "the test cancels it")
+            await wait_for(lambda: 3 in store.jobs)  # jobs 0-2 ran above
+            sc.cancelJob(3, "the test cancels it")
             with pytest.raises(JobCancelledError):
                 await slow
-            await wait_for(lambda: store.jobs[2]["status"] == "FAILED")
-            job2 = await get_json(client, a + "/jobs/2")
+            await wait_for(lambda: store.jobs[3]["status"] == "FAILED")
+            job2 = await get_json(client, a + "/jobs/3")
             assert job2["status"] == "FAILED"
             assert "cancel" in job2["errorMessage"]
-            assert [j["jobId"] for j in await get_json(client, a + "/jobs?status=failed")] == [2]
+            assert [j["jobId"] for j in await get_json(client, a + "/jobs?status=failed")] == [3]
             tracker = sc.statusTracker()
-            assert tracker.getJobInfo(2).status == "FAILED"
+            assert tracker.getJobInfo(3).status == "FAILED"
             assert tracker.getJobInfo(0) == asyncspark.ui.tracker.SparkJobInfo(
                 0, [0, 1], "SUCCEEDED")
             assert tracker.getStageInfo(0).numFailedTasks == 1
@@ -169,7 +184,7 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
 
             # 4. every page renders, with what it must show
             for path, needle in [
-                    ("/jobs/", "Completed Jobs (2)"), ("/jobs/job/?id=0", "<svg"),
+                    ("/jobs/", "Completed Jobs (3)"), ("/jobs/job/?id=0", "<svg"),
                     ("/stages/", "Completed Stages"),
                     ("/stages/stage/?id=0&attempt=0", "Summary Metrics for 4 Completed"),
                     ("/stages/stage/?id=0&attempt=0", "boom"),
@@ -194,7 +209,7 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             assert line.startswith(b"data: ")
             resp.close()
             metrics = await (await client.get("/metrics")).text()
-            wanted = f'asyncspark_jobs{{application="{sc.applicationId}",status="succeeded"}} 2'
+            wanted = f'asyncspark_jobs{{application="{sc.applicationId}",status="succeeded"}} 3'
             assert wanted in metrics
             assert "asyncspark_executors_alive" in metrics
             assert "asyncspark_scheduler_queue_depth" in metrics
