@@ -77,6 +77,29 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _STDLIB_DIR = os.path.dirname(os.__file__)
 
 
+def _rdd_infos(rdd: RDD) -> list[dict]:
+    """The lineage of ``rdd`` for the UI: per RDD its id, name, partitions, narrow parents
+    and shuffle parents (public RDD members only)."""
+    from .dependency import ShuffleDependency
+
+    out: list[dict] = []
+    seen: set[int] = set()
+    stack = [rdd]
+    while stack:
+        r = stack.pop()
+        if r.id in seen:
+            continue
+        seen.add(r.id)
+        narrow, shuffle = [], []
+        for dep in r.dependencies:
+            (shuffle if isinstance(dep, ShuffleDependency) else narrow).append(dep.rdd.id)
+            stack.append(dep.rdd)
+        out.append({"id": r.id, "name": r.name() or type(r).__name__,
+                    "numPartitions": r.getNumPartitions(), "parentIds": narrow,
+                    "shuffleParentIds": shuffle})
+    return out
+
+
 def _call_site() -> str:
     """Spark's short call site of a job: ``"count at app.py:12"`` (the outermost
     asyncspark function called and the line of the code outside asyncspark calling it)."""
@@ -483,7 +506,8 @@ class Context:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
             job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
-            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
+            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd),
+            rdd_infos=_rdd_infos(rdd) if self.listener_bus.active else None))
         delivered = None
         try:
             results = await waiter.future

@@ -60,6 +60,8 @@ class SparkListenerJobStart:
     properties: dict = field(default_factory=dict)
     # Per stage: stageId, name, numTasks, parentIds, rddId (for the UI's stage graph)
     stageInfos: list = field(default_factory=list)
+    # Per RDD of the lineage: id, name, numPartitions, parentIds (narrow), shuffleParentIds
+    rddInfos: list = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -371,7 +371,7 @@ class DAGScheduler:
                 [{"stageId": st.stage_id, "name": repr(st), "rddId": st.rdd_id,
                   "numTasks": len(st.partitions) if isinstance(st, ResultStage)
                   else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
-                 for st in stages])))
+                 for st in stages], ev.rdd_infos or [])))
         if not ev.partitions:
             return [*cmds, *self._finish_job(job, None)]
         cmds.extend(self._submit_stage(stage, job))

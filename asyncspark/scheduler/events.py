@@ -60,6 +60,9 @@ class JobSubmitted:
     # persisted RDDs whose partition i the result stage's task for partition i reads
     # (locality: where those blocks are cached)
     cached_rdds: list[int] = field(default_factory=list)
+    # When someone listens: the lineage as {id, name, numPartitions, parentIds, shuffle}
+    # per RDD (the UI draws each stage's RDDs); None otherwise
+    rdd_infos: list | None = None
 
 
 @dataclass(slots=True)

@@ -36,6 +36,19 @@ _TIME_KEYS = frozenset(("submissionTime", "completionTime", "firstTaskLaunchedTi
                         "launchTime", "addTime", "removeTime"))
 
 
+def _stage_rdds(rdd_id: int, rdds: dict[int, dict]) -> list[dict]:
+    """The RDDs a stage computes: its RDD and its narrow ancestors (up to the shuffles)."""
+    out, seen, stack = [], set(), [rdd_id]
+    while stack:
+        r = rdds.get(stack.pop())
+        if r is None or r["id"] in seen:
+            continue
+        seen.add(r["id"])
+        out.append(r)
+        stack.extend(r["parentIds"])
+    return sorted(out, key=lambda r: r["id"])
+
+
 def _new_stage(stage_id: int, attempt: int, num_tasks: int, name: str, details: str,
                parents: list[int], rdd_id: int, job_ids: list[int]) -> dict:
     d: dict[str, Any] = {
@@ -121,7 +134,10 @@ class StatusStore:
     def onJobStart(self, ev) -> None:
         props = ev.properties or {}
         infos = getattr(ev, "stageInfos", None) or []
+        rdds = {r["id"]: r for r in getattr(ev, "rddInfos", None) or []}
         for info in infos:
+            if rdds:
+                info = {**info, "rdds": _stage_rdds(info.get("rddId", -1), rdds)}
             self.stage_info[info["stageId"]] = info
             self._job_of_stage.setdefault(info["stageId"], set()).add(ev.jobId)
         final = max(ev.stageIds) if ev.stageIds else None

@@ -188,6 +188,8 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
                     ("/stages/", "Completed Stages"),
                     ("/stages/stage/?id=0&attempt=0", "Summary Metrics for 4 Completed"),
                     ("/stages/stage/?id=0&attempt=0", "boom"),
+                    ("/stages/stage/?id=1&attempt=0", "(reads a shuffle)"),
+                    ("/stages/stage/?id=0&attempt=0", "ParallelCollectionRDD [0]"),
                     ("/executors/", "Executor ID"), ("/storage/", f"rdd_{cached.id}"),
                     ("/environment/", "spark.ui.enabled")]:
                 resp = await client.get(path)
