@@ -53,6 +53,7 @@ from .ui.tracker import StatusTracker
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
 log = logging.getLogger("asyncspark")
+_sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
 ADMISSION_TIMEOUT_KEY = "asyncspark.scheduler.admissionTimeout"
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
@@ -101,6 +102,52 @@ def parse_master(master: str) -> int:
     return int(n)
 
 
+
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_STDLIB_DIR = os.path.dirname(os.__file__)
+
+
+def _rdd_infos(rdd: RDD) -> list[dict]:
+    """The lineage of ``rdd`` for the UI: per RDD its id, name, partitions, narrow parents
+    and shuffle parents (public RDD members only)."""
+    from .dependency import ShuffleDependency
+
+    out: list[dict] = []
+    seen: set[int] = set()
+    stack = [rdd]
+    while stack:
+        r = stack.pop()
+        if r.id in seen:
+            continue
+        seen.add(r.id)
+        narrow, shuffle = [], []
+        for dep in r.dependencies:
+            (shuffle if isinstance(dep, ShuffleDependency) else narrow).append(dep.rdd.id)
+            stack.append(dep.rdd)
+        out.append({"id": r.id, "name": r.name() or type(r).__name__,
+                    "numPartitions": r.getNumPartitions(), "parentIds": narrow,
+                    "shuffleParentIds": shuffle})
+    return out
+
+
+def _call_site() -> str:
+    """Spark's short call site of a job: ``"count at app.py:12"`` (the outermost
+    asyncspark function called and the line of the code outside asyncspark calling it)."""
+    import sys
+
+    frame = sys._getframe(2)
+    action = "runJob"
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(_STDLIB_DIR) and "-packages" not in path:
+            return action  # the engine's own loop thread (asyncspark.sync)
+        if not path.startswith(_PKG_DIR):
+            return f"{action} at {os.path.basename(path)}:{frame.f_lineno}"
+        if not frame.f_code.co_name.startswith("_"):
+            action = frame.f_code.co_name
+        frame = frame.f_back
+    return action
 
 
 class Context:
@@ -176,6 +223,7 @@ class Context:
         # The host-level off-heap store (OFF_HEAP): owned here, outlives executors.
         self._block_master = blocks = BlockManagerMaster(
             tempfile.mkdtemp(prefix="asyncspark-offheap-", dir=shm_root()))
+        blocks.on_update = self._obs.block_updated
         ts = TaskScheduler(self._post_event, post_many=self._post_events,
                            max_failures=self.conf.task_max_failures,
                            map_outputs=map_outputs,
@@ -189,7 +237,8 @@ class Context:
                            max_result_size=self.conf.max_result_size,
                            result_timeout=self.conf.network_timeout, pools=self._pools)
         self._task_scheduler = ts
-        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
+        self._dag = DAGScheduler(ts, self._obs.post, lambda: bus.active,
+                                 map_outputs=map_outputs,
                                  tracer=self._tracer,
                                  update_accumulators=self._accumulators.apply,
                                  block_master=blocks,
@@ -268,6 +317,7 @@ class Context:
             self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
             return
         self._block_master.remove_rdd(rdd_id)
+        self._obs.unpersisted(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
@@ -490,6 +540,9 @@ class Context:
         if admission is not None:  # JobRejectedError, or a wait, before anything is sent
             ntasks = len(parts) + self._map_tasks_to_run(shuffles)
             await admission.acquire(ntasks, self._admission_wait(props))
+        if (self.listener_bus.active or _sched_log.isEnabledFor(logging.INFO)) \
+                and "callSite.short" not in props:
+            props = {**props, "callSite.short": _call_site()}  # the UI's job name
         job_id = next(self._job_ids)
         waiter = JobWaiter(loop.create_future(), len(parts), job_id)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
@@ -497,7 +550,8 @@ class Context:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
             job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
-            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
+            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd),
+            rdd_infos=_rdd_infos(rdd) if self.listener_bus.active else None))
         delivered = None
         try:
             results = await waiter.future

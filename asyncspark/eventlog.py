@@ -11,6 +11,8 @@ import gzip
 import json
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -23,9 +25,12 @@ IN_PROGRESS = ".inprogress"
 
 
 class EventLogWriter:
-    """A listener writing each event it receives as a JSON line."""
+    """A listener queueing each event it receives; a thread of its own turns them into
+    JSON lines and writes them (every 0.25 s, and at once on job and application end),
+    so the driver's event loop only appends to a list."""
 
     queue_name = "eventLog"
+    FLUSH_PERIOD = 0.25
 
     def __init__(self, directory: str, app_id: str, compress: bool = False) -> None:
         self.directory = os.path.abspath(directory.removeprefix("file:"))
@@ -34,6 +39,11 @@ class EventLogWriter:
         self.compress = compress
         self._file: TextIO | None = None
         self.failed = False
+        self._pending: list = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
 
     def open(self) -> None:
         os.makedirs(self.directory, exist_ok=True)
@@ -44,27 +54,68 @@ class EventLogWriter:
             self._file = open(tmp, "w", encoding="utf-8")
         self._file.write(json.dumps({"Event": "SparkListenerLogStart",
                                      "Spark Version": "asyncspark"}) + "\n")
+        self._thread = threading.Thread(target=self._run, name="asyncspark-event-log",
+                                        daemon=True)
+        self._thread.start()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("on"):
-            return self._write
+            return self._queue
         raise AttributeError(name)
 
-    def _write(self, event: Any) -> None:
+    def _queue(self, event: Any) -> None:
+        with self._lock:
+            self._pending.append(event)
+        if type(event).__name__ in ("SparkListenerJobEnd", "SparkListenerApplicationEnd"):
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.FLUSH_PERIOD)
+            self._wake.clear()
+            self._write_pending()
+            if self._closing:
+                return
+
+    def _write_pending(self) -> None:
+        with self._lock:
+            events, self._pending = self._pending, []
         f = self._file
-        if f is None or self.failed:
+        if not events or f is None or self.failed:
             return
         try:
-            f.write(json.dumps(event_to_json(event), default=str) + "\n")
-            if type(event).__name__ in ("SparkListenerJobEnd", "SparkListenerApplicationEnd"):
-                f.flush()
+            f.write("".join(json.dumps(event_to_json(ev), default=str) + "\n"
+                            for ev in events))
+            f.flush()
         except (OSError, ValueError) as exc:
             self.failed = True
             log.error("cannot write the event log %s: %s; no more events are logged",
                       self.path + IN_PROGRESS, exc)
 
+    def flush(self) -> None:
+        """Write what is queued now (from any thread but the writer's)."""
+        if self._thread is None:
+            self._write_pending()
+            return
+        with self._lock:
+            if not self._pending:
+                return
+        self._wake.set()
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending:
+                    return
+            time.sleep(0.005)
+
     def close(self) -> None:
-        """Close the file and give it its final name."""
+        """Write what is queued, close the file and give it its final name."""
+        if self._thread is not None:
+            self._closing = True
+            self._wake.set()
+            self._thread.join(10.0)
+            self._thread = None
+        self._write_pending()
         f, self._file = self._file, None
         if f is None:
             return

@@ -1,13 +1,15 @@
 """The console progress bar (Spark's ``ConsoleProgressBar``): a listener drawing the
 running stages on stderr as ``[Stage 3:=====>          (12 + 2) / 40]`` (done + running
-/ total), redrawn at most every 200 ms (so a stage shorter than that, which Spark does
-not draw either, leaves no trace) and cleared when no stage is running. On only when
+/ total), redrawn at most every 200 ms (on task events and on a loop timer while stages
+run), a stage drawn once it has run 500 ms (a shorter one, which Spark does not draw
+either, leaves no trace) and cleared when no stage is running. On only when
 stderr is a terminal (``spark.ui.showConsoleProgress``); events arrive on the driver's
 event loop, so it works the same under the blocking facade (``asyncspark.sync``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import time
@@ -51,9 +53,27 @@ class ConsoleProgressBar:
         self.stages: dict[tuple[int, int], list] = {}  # -> [total, done, running, start]
         self.last_draw = 0.0
         self.last_text = ""
+        self._timer: asyncio.TimerHandle | None = None
 
     def onStageSubmitted(self, ev) -> None:
         self.stages[(ev.stageId, ev.attemptId)] = [ev.numTasks, 0, 0, self.clock()]
+        self._arm(FIRST_DELAY)
+
+    def _arm(self, delay: float) -> None:
+        """Redraw on a timer too, so that a stage whose tasks all run long shows up."""
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # driven without a loop (tests): events alone redraw
+        self._timer = loop.call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.stages:
+            self._maybe_draw(force=True)
+            self._arm(UPDATE_PERIOD)
 
     def onTaskStart(self, ev) -> None:
         st = self.stages.get((ev.stageId, ev.stageAttemptId))
@@ -72,6 +92,9 @@ class ConsoleProgressBar:
     def onStageCompleted(self, ev) -> None:
         self.stages.pop((ev.stageId, ev.attemptId), None)
         if not self.stages:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self.clear()
         else:
             self._maybe_draw(force=True)

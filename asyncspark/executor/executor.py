@@ -25,6 +25,7 @@ from time import thread_time_ns
 from typing import Any
 
 from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
+from ..listener import TASK_TIMES_KEY
 from ..runtime import ExecutorEnv, ExecutorSettings, set_env
 from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
@@ -392,14 +393,19 @@ class Executor:
         return payload
 
 
+_rss = [0.0, 0]  # [perf_counter() of the last getrusage, its peak RSS in bytes]
+_RSS_PERIOD = 0.1
+
+
 def _task_metrics(m: dict, run_us: int, cpu_ns: int, result_size: int) -> None:
-    """A finished task's own metrics, Spark's names (ui/store.py TASK_METRIC_NAMES):
-    measured once per task, never per record. ``executorRss`` is the executor's peak
-    resident set so far (``getrusage``), in bytes."""
-    m["executorRunTime"] = max(0, run_us // 1000 - m.get("executorDeserializeTime", 0))
-    m["executorCpuTime"] = max(0, cpu_ns - m.get("executorDeserializeCpuTime", 0))
-    m["resultSize"] = result_size
-    m["executorRss"] = getrusage(RUSAGE_SELF).ru_maxrss * 1024
+    """A finished task's own metrics, measured once per task, never per record, sent as
+    one list (``listener.TASK_TIMES_KEY``: run time in us, CPU time in ns, result bytes,
+    the executor's peak RSS so far from ``getrusage`` at most every 100 ms); the driver
+    gives them Spark's names only when someone listens (``listener.task_metrics``)."""
+    now = time.perf_counter()
+    if now - _rss[0] >= _RSS_PERIOD:
+        _rss[0], _rss[1] = now, getrusage(RUSAGE_SELF).ru_maxrss * 1024
+    m[TASK_TIMES_KEY] = [run_us, cpu_ns, result_size, _rss[1]]
 
 
 def new_client_pool(env: ExecutorEnv) -> Any:

@@ -37,6 +37,7 @@ from ..listener import (
     SparkListenerStageSubmitted,
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
+    task_metrics,
 )
 from ..shuffle.map_output_tracker import MapOutputTracker
 from .events import (
@@ -86,7 +87,7 @@ class DAGScheduler:
                  clock: Callable[[], float] = time.time,
                  history: int = 2000, map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None,
-                 update_accumulators: Callable[[bytes], None] = lambda updates: None,
+                 update_accumulators: Callable[[bytes, int], None] = lambda u, s=-1: None,
                  block_master: Any = None, max_consecutive_attempts: int = 4,
                  resubmit_delay: float = 0.2) -> None:
         self.task_scheduler = task_scheduler
@@ -229,7 +230,7 @@ class DAGScheduler:
             elif t is PostListener:
                 self._post_listener(cmd.event)
             elif t is UpdateAccumulators:
-                self._update_accumulators(cmd.updates)
+                self._update_accumulators(cmd.updates, cmd.stage_id)
             elif t is ScheduleEvent:
                 self._schedule(cmd.delay, cmd.event)
             else:
@@ -325,7 +326,8 @@ class DAGScheduler:
         self.running.discard(stage)
         stage.failed_attempts.clear()  # "consecutive" failed attempts
         cmds: list = []
-        log.info("%r finished in %.3f s", stage, self.clock() - stage.submitted_at)
+        log.info("%r (%d tasks) finished in %.3f s", stage, stage.num_partitions,
+                 self.clock() - stage.submitted_at)
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageCompleted(
                 stage.stage_id, stage.attempt, stage.num_partitions, self.clock())))
@@ -364,15 +366,15 @@ class DAGScheduler:
         for st in stages:
             st.job_ids.add(ev.job_id)
         cmds: list = []
-        log.info("Got job %d with %d output partitions (%d stages)", ev.job_id,
-                 len(ev.partitions), len(stages))
+        log.info("Got job %d (%s) with %d output partitions (%d stages)", ev.job_id,
+                 ev.properties.get("callSite.short", ""), len(ev.partitions), len(stages))
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerJobStart(
                 ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties),
                 [{"stageId": st.stage_id, "name": repr(st), "rddId": st.rdd_id,
                   "numTasks": len(st.partitions) if isinstance(st, ResultStage)
                   else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
-                 for st in stages])))
+                 for st in stages], ev.rdd_infos or [])))
         if not ev.partitions:
             return [*cmds, *self._finish_job(job, None)]
         cmds.extend(self._submit_stage(stage, job))
@@ -393,7 +395,7 @@ class DAGScheduler:
             cmds.append(PostListener(SparkListenerTaskEnd(
                 ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition,
                 ev.executor_id, ev.success, reason, ev.duration, self.clock(),
-                ev.metrics or {})))
+                task_metrics(ev.metrics))))
         stage = self.stages.get(ev.stage_id)
         if not ev.success:
             if ev.reason is not None and ev.reason.kind == "fetch_failed":
@@ -405,7 +407,7 @@ class DAGScheduler:
             # A map output is usable whichever attempt produced it; its accumulator
             # updates count each time, a re-run included (as Spark's).
             if ev.accumulator_updates is not None:
-                cmds.append(UpdateAccumulators(ev.accumulator_updates))
+                cmds.append(UpdateAccumulators(ev.accumulator_updates, ev.stage_id))
             if ev.executor_id not in self.lost_executors:  # else its files are gone
                 self.map_outputs.register(stage.shuffle_id, ev.partition, ev.result)
             if ev.stage_attempt == stage.attempt:
@@ -428,7 +430,7 @@ class DAGScheduler:
         stage.done[index] = True
         stage.num_done += 1
         if ev.accumulator_updates is not None:  # once per partition of a result stage
-            cmds.append(UpdateAccumulators(ev.accumulator_updates))
+            cmds.append(UpdateAccumulators(ev.accumulator_updates, ev.stage_id))
         job = self.jobs[stage.job_id]
         job.results[index] = ev.result
         if job.waiter.partial:
@@ -462,8 +464,10 @@ class DAGScheduler:
         took = now - job.submitted_at
         if error is None:
             if final.partitions:
-                log.info("%r finished in %.3f s", final, now - final.submitted_at)
-            log.info("Job %d finished, took %.6f s", job.job_id, took)
+                log.info("%r (%d tasks) finished in %.3f s", final, len(final.partitions),
+                         now - final.submitted_at)
+            log.info("Job %d finished: %s, took %.6f s", job.job_id,
+                     job.properties.get("callSite.short", ""), took)
         else:
             log.info("Job %d failed, took %.6f s: %s", job.job_id, took, error)
         if self._listeners_active():

@@ -19,7 +19,7 @@ from aiohttp import web
 from .rest import DEFAULT_QUANTILES, STORE, STORES, storage_rdds
 from .store import StatusStore
 
-__all__ = ["add_page_routes", "page_store", "stage_dag_svg"]
+__all__ = ["add_page_routes", "page_store", "rdd_dag_svg", "stage_dag_svg"]
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#222}
@@ -227,7 +227,7 @@ def stage_dag_svg(store: StatusStore, stage_ids: list[int], current: int | None,
     columns: dict[int, list[int]] = {}
     for s in ids:
         columns.setdefault(depth[s], []).append(s)
-    w, h, gap_x, gap_y = 150, 44, 60, 16
+    w, h, gap_x, gap_y = 190, 44, 50, 16
     pos = {s: (10 + d * (w + gap_x), 10 + i * (h + gap_y))
            for d, col in columns.items() for i, s in enumerate(col)}
     width = 20 + (max(columns, default=0) + 1) * (w + gap_x)
@@ -258,7 +258,47 @@ def stage_dag_svg(store: StatusStore, stage_ids: list[int], current: int | None,
             f"width='{w}' height='{h}' rx='6' fill='{colours.get(st, '#fff')}' "
             f"stroke='{stroke}' stroke-width='{3 if s == current else 1}'/>"
             f"<text x='{x + 8}' y='{y + 18}' font-size='12'>Stage {s} ({_e(st.lower())})"
-            f"</text><text x='{x + 8}' y='{y + 34}' font-size='11'>{_e(name[:22])}</text></a>")
+            f"</text><text x='{x + 8}' y='{y + 34}' font-size='11'>{_e(name[:28])}</text></a>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def rdd_dag_svg(rdds: list[dict]) -> str:
+    """A stage's RDDs as SVG, Spark's stage DAG: a box per RDD (name, id, partitions),
+    parents above children, an arrow per narrow dependency; an RDD reading a shuffle is
+    marked so."""
+    by_id = {r["id"]: r for r in rdds}
+    level: dict[int, int] = {}
+    for r in sorted(rdds, key=lambda r: r["id"]):  # ids grow from parents to children
+        level[r["id"]] = 1 + max((level.get(p, -1) for p in r["parentIds"] if p in by_id),
+                                 default=-1)
+    rows: dict[int, list[int]] = {}
+    for rid, lv in sorted(level.items()):
+        rows.setdefault(lv, []).append(rid)
+    w, h, gx, gy = 210, 40, 20, 26
+    pos = {rid: (10 + i * (w + gx), 10 + lv * (h + gy))
+           for lv, ids in rows.items() for i, rid in enumerate(ids)}
+    width = 20 + max(len(ids) for ids in rows.values()) * (w + gx)
+    height = 20 + len(rows) * (h + gy)
+    parts = [f"<svg class='rdd-dag' width='{width}' height='{height}'><defs><marker "
+             "id='rarrow' viewBox='0 0 10 10' refX='10' refY='5' markerWidth='6' "
+             "markerHeight='6' orient='auto'><path d='M0,0L10,5L0,10z' fill='#555'/>"
+             "</marker></defs>"]
+    for r in rdds:
+        for p in r["parentIds"]:
+            if p in pos:
+                x1, y1 = pos[p][0] + w / 2, pos[p][1] + h
+                x2, y2 = pos[r["id"]][0] + w / 2, pos[r["id"]][1]
+                parts.append(f"<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' "
+                             "stroke='#555' marker-end='url(#rarrow)'/>")
+    for r in rdds:
+        x, y = pos[r["id"]]
+        shuffled = " (reads a shuffle)" if r.get("shuffleParentIds") else ""
+        parts.append(
+            f"<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='8' fill='#e8f0fe' "
+            f"stroke='#468'/><text x='{x + 8}' y='{y + 16}' font-size='12'>"
+            f"{_e(r['name'][:26])} [{r['id']}]</text><text x='{x + 8}' y='{y + 31}' "
+            f"font-size='11'>{r['numPartitions']} partitions{_e(shuffled)}</text>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -304,6 +344,9 @@ async def stage_page(request: web.Request) -> web.Response:
     if st["failureReason"]:
         body += f"<pre class='FAILED'>{_e(st['failureReason'])}</pre>"
     body += "<h3>DAG Visualization</h3>" + stage_dag_svg(store, graph_ids, stage_id, "../../")
+    rdds = store.stage_info.get(stage_id, {}).get("rdds")
+    if rdds:
+        body += "<h4>RDDs of this stage</h4>" + rdd_dag_svg(rdds)
     summary = store.task_summary(stage_id, attempt, DEFAULT_QUANTILES)
     n_done = st["numCompleteTasks"]
     body += f"<h3>Summary Metrics for {n_done} Completed Tasks</h3>"

@@ -7,7 +7,8 @@ Routes: ``applications``, ``applications/{id}/jobs[/{jobId}]``,
 ``environment``, and ``version``. ``?status=`` filters jobs (``running``, ``succeeded``,
 ``failed``, ``unknown``) and stages (``active``, ``complete``, ``pending``, ``failed``,
 ``skipped``) as Spark's; ``taskSummary?quantiles=0.0,0.25,0.5,0.75,1.0``;
-``taskList?offset=&length=&sortBy=&status=``.
+``taskList?offset=&length=&sortBy=&status=``; ``?details=true`` on ``stages`` and
+``?taskStatus=`` on stage details.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ STORES: web.AppKey = web.AppKey("asyncspark_stores")
 
 _JOB_STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN"}
 _STAGE_STATUSES = {"ACTIVE", "COMPLETE", "PENDING", "FAILED", "SKIPPED"}
+_TASK_STATUSES = {"RUNNING", "SUCCESS", "FAILED", "KILLED"}
 DEFAULT_QUANTILES = [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
@@ -116,14 +118,27 @@ async def stages(request: web.Request) -> web.Response:
     store = _check_app(request)
     out = store.stage_list(_status_filter(request, _STAGE_STATUSES))
     if request.query.get("details", "false").lower() == "true":
-        out = [store.stage(s["stageId"], s["attemptId"]) or s for s in out]
+        ts = _task_status(request)
+        out = [store.stage(s["stageId"], s["attemptId"], task_status=ts) or s for s in out]
     return _json(out)
+
+
+def _task_status(request: web.Request) -> str | None:
+    """Spark's ``?taskStatus=`` (RUNNING, SUCCESS, FAILED, KILLED) on stage details."""
+    raw = request.query.get("taskStatus")
+    if raw is None:
+        return None
+    if raw.upper() not in _TASK_STATUSES:
+        raise web.HTTPBadRequest(text=f"unknown taskStatus {raw!r}; expected one of "
+                                      f"{', '.join(sorted(_TASK_STATUSES))}")
+    return raw.upper()
 
 
 async def stage_attempts(request: web.Request) -> web.Response:
     store = _check_app(request)
     stage_id = _int(request, "stage")
-    attempts = [store.stage(s["stageId"], s["attemptId"])
+    ts = _task_status(request)
+    attempts = [store.stage(s["stageId"], s["attemptId"], task_status=ts)
                 for s in store.stage_attempts(stage_id)]
     if not attempts:
         raise _not_found(f"unknown stage: {stage_id}")
@@ -140,7 +155,7 @@ def _attempt(request: web.Request) -> tuple[StatusStore, int, int]:
 
 async def stage_attempt(request: web.Request) -> web.Response:
     store, stage_id, attempt = _attempt(request)
-    return _json(store.stage(stage_id, attempt))
+    return _json(store.stage(stage_id, attempt, task_status=_task_status(request)))
 
 
 async def task_summary(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ events then (the listener bus is inactive).
 from __future__ import annotations
 
 import asyncio
+import collections
 import getpass
 import logging
 import os
@@ -22,8 +23,11 @@ from typing import Any
 from ..listener import (
     SparkListenerApplicationEnd,
     SparkListenerApplicationStart,
+    SparkListenerBlockUpdated,
     SparkListenerEnvironmentUpdate,
     SparkListenerExecutorAdded,
+    SparkListenerStageCompleted,
+    SparkListenerUnpersistRDD,
 )
 from .store import StatusStore
 
@@ -31,6 +35,7 @@ __all__ = ["Observability", "interactive"]
 
 log = logging.getLogger("asyncspark.ui")
 _LAG_PERIOD = 0.5
+_STAGES_WITH_ACCUMULATORS = 1000
 
 
 def interactive() -> bool:
@@ -49,10 +54,44 @@ class Observability:
         self.progress: Any = None
         self.lag = 0.0
         self._lag_task: asyncio.Task | None = None
+        # stage id -> {accumulator id: value after its latest task}, for StageCompleted
+        self.stage_accums: collections.OrderedDict[int, dict] = collections.OrderedDict()
+        ctx._accumulators.on_applied = self._accumulators_applied
         self.ui_enabled = conf.ui_enabled if conf.ui_enabled is not None else interactive()
         show = conf.show_console_progress
         self.show_progress = show if show is not None else (
             interactive() and sys.stderr.isatty())
+
+    def _accumulators_applied(self, stage_id: int, values: list) -> None:
+        if not self.ctx.listener_bus.active:
+            return
+        d = self.stage_accums.get(stage_id)
+        if d is None:
+            d = self.stage_accums[stage_id] = {}
+            if len(self.stage_accums) > _STAGES_WITH_ACCUMULATORS:
+                self.stage_accums.popitem(last=False)
+        for aid, value in values:
+            d[aid] = value
+
+    def block_updated(self, block: str, executor_id: str, where: str, size: int) -> None:
+        bus = self.ctx.listener_bus
+        if bus.active:
+            bus.post(SparkListenerBlockUpdated(block, executor_id, where, size, time.time()))
+
+    def unpersisted(self, rdd_id: int) -> None:
+        bus = self.ctx.listener_bus
+        if bus.active:
+            bus.post(SparkListenerUnpersistRDD(rdd_id, time.time()))
+
+    def post(self, event: Any) -> None:
+        """The DAG scheduler's listener events: a completed stage gets its accumulator
+        values (Spark's ``StageInfo.accumulables``), then the bus has it."""
+        if type(event) is SparkListenerStageCompleted and self.stage_accums:
+            values = self.stage_accums.get(event.stageId)
+            if values:
+                event.accumulables = [{"id": aid, "name": None, "value": str(v)}
+                                      for aid, v in sorted(values.items())]
+        self.ctx.listener_bus.post(event)
 
     def status_store(self) -> StatusStore:
         if self.store is None:
@@ -134,6 +173,8 @@ class Observability:
         url = await server.start()
         self.server = server
         log.info("Bound SparkUI to %s, and started at %s", self.ctx.conf.rpc_host, url)
+        if interactive():  # as PySpark's shell banner: the URL, whatever the log level
+            print(f"asyncspark web UI available at {url}/", file=sys.stderr)
         self._lag_task = asyncio.get_running_loop().create_task(
             self._probe_lag(), name="asyncspark-loop-lag")
 

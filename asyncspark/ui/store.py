@@ -14,6 +14,8 @@ import collections
 import time
 from typing import Any
 
+from .shapes import quantiles, spark_time, storage_info, task_metrics_json
+
 __all__ = ["TASK_METRIC_NAMES", "StatusStore", "quantiles", "spark_time", "storage_info"]
 
 # The flat task metrics an executor reports (SparkListenerTaskEnd.metrics), with Spark's
@@ -29,94 +31,22 @@ TASK_METRIC_NAMES = (
 )
 
 
-def spark_time(t: float | None) -> str | None:
-    """Seconds since the epoch as Spark's REST API writes dates
-    (``2015-02-03T16:42:40.000GMT``)."""
-    if t is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}GMT"
+RETAINED_DEAD_EXECUTORS = 100
+_TIME_KEYS = frozenset(("submissionTime", "completionTime", "firstTaskLaunchedTime",
+                        "launchTime", "addTime", "removeTime"))
 
 
-def quantiles(values: list[float], qs: list[float]) -> list[float]:
-    """Spark's task-summary quantiles: the value at index ``int(q * (n - 1))`` of the
-    sorted values (nearest rank, no interpolation); ``[]`` for no values."""
-    if not values:
-        return []
-    s = sorted(values)
-    n = len(s)
-    return [float(s[min(n - 1, max(0, int(q * (n - 1) + 0.5)))]) for q in qs]
-
-
-def storage_info(blocks: dict[str, dict[str, tuple[str, int]]]) -> list[dict]:
-    """Spark's ``RDDStorageInfo`` list from ``block id -> {executor id: (where, size)}``
-    (``where``: ``memory``, ``disk`` or ``offheap``) for the ``rdd_{id}_{split}`` blocks."""
-    rdds: dict[int, dict] = {}
-    for block, locs in sorted(blocks.items()):
-        parts = block.split("_")
-        if len(parts) != 3 or parts[0] != "rdd" or not locs:
+def _stage_rdds(rdd_id: int, rdds: dict[int, dict]) -> list[dict]:
+    """The RDDs a stage computes: its RDD and its narrow ancestors (up to the shuffles)."""
+    out, seen, stack = [], set(), [rdd_id]
+    while stack:
+        r = rdds.get(stack.pop())
+        if r is None or r["id"] in seen:
             continue
-        rdd_id = int(parts[1])
-        r = rdds.setdefault(rdd_id, {
-            "id": rdd_id, "name": f"rdd_{rdd_id}", "numPartitions": 0,
-            "numCachedPartitions": 0, "storageLevel": "", "memoryUsed": 0, "diskUsed": 0,
-            "dataDistribution": [], "partitions": [], "_levels": set(), "_dist": {}})
-        r["numCachedPartitions"] += 1
-        r["numPartitions"] = max(r["numPartitions"], int(parts[2]) + 1)
-        mem = disk = 0
-        for executor_id, (where, size) in locs.items():
-            r["_levels"].add(where)
-            d = r["_dist"].setdefault(executor_id, {"address": executor_id, "memoryUsed": 0,
-                                                     "memoryRemaining": 0, "diskUsed": 0})
-            if where == "disk":
-                disk += size
-                d["diskUsed"] += size
-            else:
-                mem += size
-                d["memoryUsed"] += size
-        r["memoryUsed"] += mem
-        r["diskUsed"] += disk
-        r["partitions"].append({"blockName": block, "storageLevel": "/".join(
-            sorted({w for w, _ in locs.values()})), "memoryUsed": mem, "diskUsed": disk,
-            "executors": sorted(locs)})
-    out = []
-    for r in rdds.values():
-        levels = r.pop("_levels")
-        r["storageLevel"] = " and ".join(sorted(levels))
-        r["dataDistribution"] = list(r.pop("_dist").values())
+        seen.add(r["id"])
         out.append(r)
-    return out
-
-
-def task_metrics_json(m: dict) -> dict:
-    """A task's flat metrics as Spark's nested ``TaskMetrics`` JSON."""
-    g = m.get
-    return {
-        "executorDeserializeTime": g("executorDeserializeTime", 0),
-        "executorDeserializeCpuTime": g("executorDeserializeCpuTime", 0),
-        "executorRunTime": g("executorRunTime", 0),
-        "executorCpuTime": g("executorCpuTime", 0),
-        "resultSize": g("resultSize", 0),
-        "jvmGcTime": g("jvmGcTime", 0),
-        "resultSerializationTime": g("resultSerializationTime", 0),
-        "memoryBytesSpilled": g("memoryBytesSpilled", 0),
-        "diskBytesSpilled": g("diskBytesSpilled", 0),
-        "peakExecutionMemory": g("peakExecutionMemory", 0),
-        "inputMetrics": {"bytesRead": g("inputBytes", 0), "recordsRead": g("inputRecords", 0)},
-        "outputMetrics": {"bytesWritten": g("outputBytes", 0),
-                          "recordsWritten": g("outputRecords", 0)},
-        "shuffleReadMetrics": {
-            "remoteBlocksFetched": g("shuffleRemoteBlocksFetched", 0),
-            "localBlocksFetched": g("shuffleLocalBlocksFetched", 0),
-            "fetchWaitTime": g("shuffleFetchWaitTime", 0),
-            "remoteBytesRead": g("shuffleRemoteBytesRead", 0),
-            "remoteBytesReadToDisk": 0,
-            "localBytesRead": g("shuffleLocalBytesRead", 0),
-            "recordsRead": g("shuffleReadRecords", 0)},
-        "shuffleWriteMetrics": {"bytesWritten": g("shuffleWriteBytes", 0),
-                                "writeTime": g("shuffleWriteTime", 0),
-                                "recordsWritten": g("shuffleWriteRecords", 0)},
-        "executorRss": g("executorRss", 0),
-    }
+        stack.extend(r["parentIds"])
+    return sorted(out, key=lambda r: r["id"])
 
 
 def _new_stage(stage_id: int, attempt: int, num_tasks: int, name: str, details: str,
@@ -165,6 +95,7 @@ class StatusStore:
         self.dropped = 0  # listener-bus drops seen (SparkListenerEventsDropped)
         self.version = 0  # bumped on every event: live pages poll/stream on it
         self._job_of_stage: dict[int, set[int]] = {}
+        self._attempts: dict[int, list[int]] = {}  # stage id -> retained attempts
         self._add_driver()
 
     def _add_driver(self) -> None:
@@ -179,7 +110,7 @@ class StatusStore:
             "failedTasks": 0, "completedTasks": 0, "totalTasks": 0, "totalDuration": 0,
             "totalGCTime": 0, "totalInputBytes": 0, "totalShuffleRead": 0,
             "totalShuffleWrite": 0, "isExcluded": False, "maxMemory": 0,
-            "addTime": spark_time(t), "removeTime": None, "removeReason": None,
+            "addTime": t, "removeTime": None, "removeReason": None,
             "executorLogs": {}, "peakMemoryMetrics": {"ProcessTreePythonRSSMemory": 0},
             "attributes": {}, "resources": {},
         }
@@ -189,7 +120,7 @@ class StatusStore:
     def onApplicationStart(self, ev) -> None:
         self.app_id, self.app_name = ev.appId or self.app_id, ev.appName
         self.start_time, self.spark_user = ev.time, ev.sparkUser
-        self.executors["driver"]["addTime"] = spark_time(ev.time)
+        self.executors["driver"]["addTime"] = ev.time
         self.version += 1
 
     def onApplicationEnd(self, ev) -> None:
@@ -203,7 +134,10 @@ class StatusStore:
     def onJobStart(self, ev) -> None:
         props = ev.properties or {}
         infos = getattr(ev, "stageInfos", None) or []
+        rdds = {r["id"]: r for r in getattr(ev, "rddInfos", None) or []}
         for info in infos:
+            if rdds:
+                info = {**info, "rdds": _stage_rdds(info.get("rddId", -1), rdds)}
             self.stage_info[info["stageId"]] = info
             self._job_of_stage.setdefault(info["stageId"], set()).add(ev.jobId)
         final = max(ev.stageIds) if ev.stageIds else None
@@ -215,7 +149,7 @@ class StatusStore:
         num_tasks = sum(self.stage_info.get(s, {}).get("numTasks", 0) for s in ev.stageIds)
         self.jobs[ev.jobId] = {
             "jobId": ev.jobId, "name": name, "description": props.get("spark.job.description"),
-            "submissionTime": spark_time(ev.time), "completionTime": None,
+            "submissionTime": ev.time, "completionTime": None,
             "stageIds": list(ev.stageIds), "jobGroup": group, "jobTags": [],
             "status": "RUNNING", "numTasks": num_tasks, "numActiveTasks": 0,
             "numCompletedTasks": 0, "numSkippedTasks": 0, "numFailedTasks": 0,
@@ -223,7 +157,10 @@ class StatusStore:
             "numCompletedStages": 0, "numSkippedStages": 0, "numFailedStages": 0,
             "killedTasksSummary": {}, "_start": ev.time, "_end": None, "_stages_run": set(),
         }
-        self._evict(self.jobs, self.retained_jobs, lambda j: j["status"] != "RUNNING")
+        if len(self.jobs) > self.retained_jobs:
+            for old in self._evict(self.jobs, self.retained_jobs,
+                                   lambda j: j["status"] != "RUNNING"):
+                self._forget_job(old)
         self.version += 1
 
     def onJobEnd(self, ev) -> None:
@@ -231,7 +168,7 @@ class StatusStore:
         if job is None:
             return
         job["status"] = "SUCCEEDED" if ev.jobResult == "JobSucceeded" else "FAILED"
-        job["completionTime"] = spark_time(ev.time)
+        job["completionTime"] = ev.time
         job["_end"] = ev.time
         if ev.jobResult != "JobSucceeded":
             job["errorMessage"] = ev.jobResult.removeprefix("JobFailed: ")
@@ -243,15 +180,17 @@ class StatusStore:
         job["numActiveStages"] = 0
         for sid in skipped:  # Spark shows a never-run stage of a finished job as SKIPPED
             info = self.stage_info.get(sid)
-            if info is not None and not any(k[0] == sid for k in self.stages):
+            if info is not None and not self._attempts.get(sid):
                 st = self._stage_entry(sid, 0, info.get("numTasks", 0))
                 st["status"] = "SKIPPED"
-        for key, st in self.stages.items():
-            if key[0] in job["stageIds"] and st["status"] == "ACTIVE" and ev.jobResult != \
-                    "JobSucceeded" and not self._other_running_job(key[0], ev.jobId):
-                st["status"] = "FAILED"  # cancelled or aborted with its job
-                st["completionTime"] = spark_time(ev.time)
-                st["failureReason"] = st["failureReason"] or job.get("errorMessage")
+        if ev.jobResult != "JobSucceeded":
+            for sid in job["stageIds"]:
+                for attempt in self._attempts.get(sid, ()):
+                    st = self.stages[(sid, attempt)]
+                    if st["status"] == "ACTIVE" and not self._other_running_job(sid, ev.jobId):
+                        st["status"] = "FAILED"  # cancelled or aborted with its job
+                        st["completionTime"] = ev.time
+                        st["failureReason"] = st["failureReason"] or job.get("errorMessage")
         self.version += 1
 
     def _other_running_job(self, stage_id: int, job_id: int) -> bool:
@@ -269,7 +208,9 @@ class StatusStore:
                             sorted(self._job_of_stage.get(stage_id, ())))
             self.stages[key] = st
             self.tasks[key] = collections.OrderedDict()
-            self._evict_stages()
+            self._attempts.setdefault(stage_id, []).append(attempt)
+            if len(self.stages) > self.retained_stages:
+                self._evict_stages()
         return st
 
     def _evict_stages(self) -> None:
@@ -278,25 +219,49 @@ class StatusStore:
                 if st["status"] not in ("ACTIVE", "PENDING"):
                     del self.stages[key]
                     self.tasks.pop(key, None)
+                    attempts = self._attempts.get(key[0], [])
+                    if key[1] in attempts:
+                        attempts.remove(key[1])
+                    if not attempts:
+                        self._attempts.pop(key[0], None)
+                        if key[0] not in self._job_of_stage:
+                            self.stage_info.pop(key[0], None)
                     break
             else:
                 return
 
+    def _forget_job(self, job: dict) -> None:
+        """A job left the store: so does what only it referred to."""
+        job_id = job["jobId"]
+        self.job_groups.pop(job_id, None)
+        for sid in job["stageIds"]:
+            jobs = self._job_of_stage.get(sid)
+            if jobs is not None:
+                jobs.discard(job_id)
+                if not jobs:
+                    del self._job_of_stage[sid]
+                    if not self._attempts.get(sid):
+                        self.stage_info.pop(sid, None)
+
     @staticmethod
-    def _evict(d: collections.OrderedDict, limit: int, finished) -> None:
+    def _evict(d: collections.OrderedDict, limit: int, finished) -> list:
+        """Remove the oldest finished entries while over ``limit``; they are returned."""
+        out = []
         while len(d) > limit:
             for key, value in d.items():
                 if finished(value):
                     del d[key]
+                    out.append(value)
                     break
             else:
-                return
+                break
+        return out
 
     def onStageSubmitted(self, ev) -> None:
         st = self._stage_entry(ev.stageId, ev.attemptId, ev.numTasks)
         st["status"] = "ACTIVE"
         st["numTasks"] = ev.numTasks
-        st["submissionTime"] = spark_time(ev.time)
+        st["submissionTime"] = ev.time
         st["_start"] = ev.time
         for job_id in self._job_of_stage.get(ev.stageId, ()):
             job = self.jobs.get(job_id)
@@ -310,7 +275,7 @@ class StatusStore:
         was_active = st["status"] == "ACTIVE"
         st["status"] = "FAILED" if ev.failureReason else "COMPLETE"
         st["failureReason"] = ev.failureReason
-        st["completionTime"] = spark_time(ev.time)
+        st["completionTime"] = ev.time
         st["_end"] = ev.time
         accs = getattr(ev, "accumulables", None)
         if accs:
@@ -332,13 +297,13 @@ class StatusStore:
         st = self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
         st["numActiveTasks"] += 1
         if st["firstTaskLaunchedTime"] is None:
-            st["firstTaskLaunchedTime"] = spark_time(ev.time)
+            st["firstTaskLaunchedTime"] = ev.time
         ex = self.executors.get(ev.executorId)
         host = ex["hostPort"] if ex else ""
         tasks = self.tasks[key]
         tasks[ev.taskId] = {
             "taskId": ev.taskId, "index": ev.index, "attempt": ev.attemptNumber,
-            "partitionId": ev.partition, "launchTime": spark_time(ev.time), "duration": None,
+            "partitionId": ev.partition, "launchTime": ev.time, "duration": None,
             "executorId": ev.executorId, "host": host, "status": "RUNNING",
             "taskLocality": "PROCESS_LOCAL", "speculative": bool(getattr(ev, "speculative",
                                                                           False)),
@@ -376,8 +341,7 @@ class StatusStore:
         if task is not None:
             task["status"] = status
             task["duration"] = int(ev.duration * 1000)
-            task["taskMetrics"] = task_metrics_json(m)
-            task["_metrics"] = m
+            task["_metrics"] = m  # taskMetrics is built when asked (task_list)
             if not ev.successful:
                 task["errorMessage"] = ev.reason
         st["numActiveTasks"] = max(0, st["numActiveTasks"] - 1)
@@ -429,9 +393,12 @@ class StatusStore:
         ex = self.executors.get(ev.executorId)
         if ex is not None:
             ex["isActive"] = False
-            ex["removeTime"] = spark_time(ev.time)
+            ex["removeTime"] = ev.time
             ex["removeReason"] = ev.reason
             ex["activeTasks"] = 0
+            dead = [k for k, e in self.executors.items() if not e["isActive"]]
+            for k in dead[:max(0, len(dead) - RETAINED_DEAD_EXECUTORS)]:
+                del self.executors[k]  # Spark's spark.ui.retainedDeadExecutors (100)
         self.version += 1
 
     def onBlockUpdated(self, ev) -> None:
@@ -478,22 +445,31 @@ class StatusStore:
         return out
 
     def stage_attempts(self, stage_id: int) -> list[dict]:
-        return [self._public(s) for k, s in self.stages.items() if k[0] == stage_id]
+        return [self._public(self.stages[(stage_id, a)])
+                for a in sorted(self._attempts.get(stage_id, ()))]
 
-    def stage(self, stage_id: int, attempt: int, with_tasks: bool = True) -> dict | None:
+    def stage(self, stage_id: int, attempt: int, with_tasks: bool = True,
+              task_status: str | None = None) -> dict | None:
         st = self.stages.get((stage_id, attempt))
         if st is None:
             return None
         out = self._public(st)
         if with_tasks:
-            tasks = self.task_list(stage_id, attempt)
+            tasks = self.task_list(stage_id, attempt, length=self.retained_tasks,
+                                   status=task_status)
             out["tasks"] = {str(t["taskId"]): t for t in tasks}
             out["executorSummary"] = self._executor_summary(tasks)
         return out
 
     def task_list(self, stage_id: int, attempt: int, offset: int = 0, length: int = 20_000,
                   sort: str = "ID", status: str | None = None) -> list[dict]:
-        tasks = [self._public(t) for t in self.tasks.get((stage_id, attempt), {}).values()]
+        tasks = []
+        for raw in list(self.tasks.get((stage_id, attempt), {}).values()):
+            t = self._public(raw)
+            m = raw.get("_metrics")
+            if m is not None:
+                t["taskMetrics"] = task_metrics_json(m)
+            tasks.append(t)
         if status:
             tasks = [t for t in tasks if t["status"] == status.upper()]
         if sort in ("runtime", "-runtime"):
@@ -561,7 +537,8 @@ class StatusStore:
         }
 
     def executor_list(self, active_only: bool) -> list[dict]:
-        return [dict(e) for e in self.executors.values() if e["isActive"] or not active_only]
+        return [self._public(e) for e in self.executors.values()
+                if e["isActive"] or not active_only]
 
     def job_totals(self, job_id: int) -> dict:
         """Sums of the task metrics of ``job_id``'s stage attempts (per-job aggregation)."""
@@ -605,4 +582,7 @@ class StatusStore:
 
     @staticmethod
     def _public(d: dict) -> dict:
-        return {k: v for k, v in d.items() if not k.startswith("_")}
+        """A copy for the API: private keys left out, times as Spark writes them (kept
+        as epoch seconds inside, formatted only when asked)."""
+        return {k: (spark_time(v) if k in _TIME_KEYS else v) for k, v in d.items()
+                if k[0] != "_"}

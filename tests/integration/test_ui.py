@@ -6,6 +6,7 @@ an ephemeral port, and event log -> history server -> the same jobs JSON."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -61,6 +62,9 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
 
             apps = await get_json(client, "/api/v1/applications")
             assert [x["id"] for x in apps] == [sc.applicationId]
+            one = await get_json(client, a)
+            assert one["name"] == sc.appName
+            assert one["attempts"][0]["completed"] is False
             jobs = await get_json(client, a + "/jobs")
             assert [(j["jobId"], j["status"]) for j in jobs] == [(0, "SUCCEEDED")]
             job = await get_json(client, a + "/jobs/0")
@@ -108,6 +112,12 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             assert len(task_list) == 2
             assert task_list[0]["taskMetrics"]["shuffleWriteMetrics"]["bytesWritten"] >= 0
             assert "unknown attempt" in await get_json(client, a + "/stages/0/5", 404)
+            only_failed = await get_json(client, a + "/stages/0/0?taskStatus=failed")
+            assert [t["status"] for t in only_failed["tasks"].values()] == ["FAILED"]
+            detailed = await get_json(client, a + "/stages?details=true&taskStatus=SUCCESS")
+            assert all(t["status"] == "SUCCESS" for s in detailed for t in s["tasks"].values())
+            assert "unknown taskStatus" in await get_json(
+                client, a + "/stages/0/0?taskStatus=nope", 400)
 
             # 2. a cached RDD: the storage tab
             cached = sc.parallelize(range(100), 2).cache()
@@ -118,6 +128,21 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             rdd = await get_json(client, a + f"/storage/rdd/{cached.id}")
             assert rdd["memoryUsed"] > 0
             assert len(rdd["partitions"]) == 2
+            # the same from the BlockUpdated events (what the history server shows)
+            await wait_for(lambda: len(store.rdd_storage()) == 1)
+            assert store.rdd_storage()[0]["numCachedPartitions"] == 2
+            seen: list = []
+
+            class Unpersisted:
+                def onUnpersistRDD(self, ev):
+                    seen.append(ev.rddId)
+
+            sc.addSparkListener(Unpersisted())
+            cached.unpersist()
+            await wait_for(lambda: seen == [cached.id])
+            await wait_for(lambda: store.rdd_storage() == [])
+            cached.cache()
+            assert await cached.count() == 100  # cached again for the pages below
 
             # 3. a cancelled job
             started = asyncio.Event()
@@ -130,17 +155,17 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             slow = asyncio.ensure_future(
                 sc.parallelize(range(2), 2).map(lambda x: time.sleep(60)).collect())
             await asyncio.wait_for(started.wait(), 20)
-            await wait_for(lambda: 2 in store.jobs)
-            sc.cancelJob(2, "the test cancels it")
+            await wait_for(lambda: 3 in store.jobs)  # jobs 0-2 ran above
+            sc.cancelJob(3, "the test cancels it")
             with pytest.raises(JobCancelledError):
                 await slow
-            await wait_for(lambda: store.jobs[2]["status"] == "FAILED")
-            job2 = await get_json(client, a + "/jobs/2")
+            await wait_for(lambda: store.jobs[3]["status"] == "FAILED")
+            job2 = await get_json(client, a + "/jobs/3")
             assert job2["status"] == "FAILED"
             assert "cancel" in job2["errorMessage"]
-            assert [j["jobId"] for j in await get_json(client, a + "/jobs?status=failed")] == [2]
+            assert [j["jobId"] for j in await get_json(client, a + "/jobs?status=failed")] == [3]
             tracker = sc.statusTracker()
-            assert tracker.getJobInfo(2).status == "FAILED"
+            assert tracker.getJobInfo(3).status == "FAILED"
             assert tracker.getJobInfo(0) == asyncspark.ui.tracker.SparkJobInfo(
                 0, [0, 1], "SUCCEEDED")
             assert tracker.getStageInfo(0).numFailedTasks == 1
@@ -159,10 +184,12 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
 
             # 4. every page renders, with what it must show
             for path, needle in [
-                    ("/jobs/", "Completed Jobs (2)"), ("/jobs/job/?id=0", "<svg"),
+                    ("/jobs/", "Completed Jobs (3)"), ("/jobs/job/?id=0", "<svg"),
                     ("/stages/", "Completed Stages"),
                     ("/stages/stage/?id=0&attempt=0", "Summary Metrics for 4 Completed"),
                     ("/stages/stage/?id=0&attempt=0", "boom"),
+                    ("/stages/stage/?id=1&attempt=0", "(reads a shuffle)"),
+                    ("/stages/stage/?id=0&attempt=0", "ParallelCollectionRDD [0]"),
                     ("/executors/", "Executor ID"), ("/storage/", f"rdd_{cached.id}"),
                     ("/environment/", "spark.ui.enabled")]:
                 resp = await client.get(path)
@@ -184,7 +211,7 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             assert line.startswith(b"data: ")
             resp.close()
             metrics = await (await client.get("/metrics")).text()
-            wanted = f'asyncspark_jobs{{application="{sc.applicationId}",status="succeeded"}} 2'
+            wanted = f'asyncspark_jobs{{application="{sc.applicationId}",status="succeeded"}} 3'
             assert wanted in metrics
             assert "asyncspark_executors_alive" in metrics
             assert "asyncspark_scheduler_queue_depth" in metrics
@@ -204,10 +231,23 @@ async def test_mounted_as_a_subapp():
             await wait_for(lambda: store.jobs.get(0, {}).get("status") == "SUCCEEDED")
             jobs = await get_json(client, f"/spark/api/v1/applications/{sc.applicationId}/jobs")
             assert jobs[0]["status"] == "SUCCEEDED"
+            assert jobs[0]["name"].startswith("count at test_ui.py:")  # Spark's call site
             text = await (await client.get("/spark/jobs/")).text()
             assert "href='../jobs/job/?id=0'" in text
             resp = await client.get("/spark/jobs/job/?id=0")
             assert resp.status == 200
+            # accumulator values per stage
+            acc = sc.accumulator(0)
+            await sc.parallelize(range(10), 2).foreach(lambda x: acc.add(x))
+            assert acc.value == 45
+            await wait_for(lambda: store.jobs.get(1, {}).get("status") == "SUCCEEDED")
+            stage_id = store.jobs[1]["stageIds"][0]
+            stage = await get_json(
+                client, f"/spark/api/v1/applications/{sc.applicationId}/stages/{stage_id}/0")
+            assert stage["accumulatorUpdates"] == [{"id": acc.aid, "name": None,
+                                                    "value": "45"}]
+            page = await (await client.get(f"/spark/stages/stage/?id={stage_id}")).text()
+            assert "<h3>Accumulators</h3>" in page
 
 
 async def test_ui_server_event_log_and_history_give_the_same_jobs(tmp_path):
@@ -229,6 +269,14 @@ async def test_ui_server_event_log_and_history_give_the_same_jobs(tmp_path):
                 live_jobs = await resp.json()
             async with http.get(f"{url}/api/v1/applications/{app_id}/stages/0/0") as resp:
                 live_stage = await resp.json()
+        # the history server shows a running application too (its log is flushed at
+        # every job end)
+        async with TestClient(TestServer(history_app(str(tmp_path)))) as client:
+            (running,) = await get_json(client, "/api/v1/applications")
+            assert running["id"] == app_id
+            assert running["attempts"][0]["completed"] is False
+            jobs = await get_json(client, f"/api/v1/applications/{app_id}/jobs")
+            assert [j["status"] for j in jobs] == ["SUCCEEDED", "SUCCEEDED"]
     assert sc.uiWebUrl is None  # stopped
     assert os.listdir(tmp_path) == [app_id]  # renamed when the application ended
     names = [json.loads(line)["Event"]
@@ -259,12 +307,13 @@ async def test_nothing_listens_unless_asked_and_logs_go_to_executor_files(caplog
             sc.setLogLevel("INFO")
             assert await sc.parallelize(range(4), 2).count() == 4
         text = caplog.text
-        assert "Got job 0 with 2 output partitions" in text
-        assert "Job 0 finished, took" in text
-        assert "ResultStage(0, job 0) finished in" in text
+        assert "Got job 0 (count at test_ui.py:" in text
+        assert "with 2 output partitions" in text
+        assert "Job 0 finished: count at test_ui.py:" in text
+        assert "ResultStage(0, job 0) (2 tasks) finished in" in text
         path = sc._backend.executor_log_path("0")
         assert path.startswith(sc._backend.local_root)
-        sc.setLogLevel("WARN")
+        logging.getLogger("asyncspark").setLevel(logging.NOTSET)
 
 
 def test_blocking_facade_ui_answers_from_another_loop():
@@ -311,3 +360,47 @@ async def test_history_command_serves_a_directory(tmp_path):
     _, err = await bad.communicate()
     assert bad.returncode == 2
     assert b"is not a directory" in err
+
+
+async def test_progress_bar_draws_a_long_stage_and_clears_it():
+    from asyncspark.progress import ConsoleProgressBar
+
+    async with asyncspark.Context("local[2]") as sc:
+        out = io.StringIO()
+        sc.addSparkListener(ConsoleProgressBar(out, width=60))
+        await sc.parallelize(range(4), 4).map(lambda x: time.sleep(1.2)).collect()
+        await asyncio.sleep(0.05)
+    drawn = out.getvalue()
+    # drawn while no task had ended yet (the timer), then cleared at the stage's end
+    assert "\r[Stage 0:>" in drawn
+    assert "(0 + 2) / 4]" in drawn
+    assert drawn.endswith("\r" + " " * 60 + "\r")
+
+
+def test_progress_bar_and_log_level_from_the_blocking_facade():
+    from asyncspark.progress import ConsoleProgressBar
+    from asyncspark.sync import SparkContext
+
+    out = io.StringIO()
+    with SparkContext("local[2]", "facade-progress") as ssc:
+        ssc.setLogLevel("WARN")  # PySpark's call, through the facade
+        ssc.addSparkListener(ConsoleProgressBar(out, width=50))
+        assert ssc.parallelize(range(2), 2).map(lambda x: time.sleep(1.0) or x).sum() == 1
+        time.sleep(0.05)
+        assert ssc.uiWebUrl is None
+    logging.getLogger("asyncspark").setLevel(logging.NOTSET)
+    assert "(0 + 2) / 2]" in out.getvalue()
+
+
+def test_observability_benchmark_quick_json(tmp_path):
+    pytest.importorskip("numpy", reason="the benchmark generates its input with numpy")
+    from test_examples_bench import ROOT, run_script
+
+    out = run_script(ROOT / "benchmarks" / "observability.py", "--quick", "--json",
+                     "--data", tmp_path)
+    report = json.loads(out)  # one JSON object on stdout (the progress bar is on stderr)
+    assert report["quick"] is True
+    for key in ("trivial_p50_ms", "wordcount_s"):
+        assert report[key]["off"] > 0
+        assert report[key]["on"] > 0
+        assert isinstance(report[key]["overhead_pct"], float)

@@ -34,7 +34,7 @@ LAYERS: dict[str, int] = {
     "broadcast": 4, "output": 4, "aggregations": 4,
     # L5 driver
     "": 5, "context": 5, "sync": 5, "cli": 5, "bench": 5, "scheduler.backends": 5,
-    "web": 5, "ui": 5, "ui.session": 5, "ui.store": 3, "ui.tracker": 3,
+    "web": 5, "ui": 5, "ui.session": 5, "ui.store": 3, "ui.shapes": 3, "ui.tracker": 3,
     "eventlog": 3, "progress": 3, "metrics": 3, "logs": 0, "ui.history": 5,
 }
 LAYER_NAMES = ["leaves", "data/wire", "I/O", "engine", "lineage", "driver"]

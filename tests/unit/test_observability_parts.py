@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -96,6 +97,10 @@ def test_event_log_round_trip(tmp_path, compress):
         getattr(w, "onJobStart" if isinstance(ev, SparkListenerJobStart) else "onJobEnd")(ev)
     name = "local-1" + (".gz" if compress else "")
     assert (tmp_path / "logs" / (name + IN_PROGRESS)).exists()
+    if not compress:  # a running application's log has its events written already
+        w.flush()
+        text = (tmp_path / "logs" / (name + IN_PROGRESS)).read_text()
+        assert text.count("\n") == 3
     w.close()
     path = tmp_path / "logs" / name
     assert path.exists()
@@ -121,7 +126,10 @@ def test_event_log_write_failure_is_logged_once(tmp_path, caplog):
     w._file.close()  # writes now fail
     with caplog.at_level(logging.ERROR, "asyncspark.eventlog"):
         w.onJobEnd(SparkListenerJobEnd(0, 1.0, "JobSucceeded"))
+        w.flush()
         w.onJobEnd(SparkListenerJobEnd(1, 1.0, "JobSucceeded"))
+        w.flush()
+        w.close()
     assert caplog.text.count("cannot write the event log") == 1
 
 
@@ -152,3 +160,44 @@ def test_set_log_level():
             set_log_level("LOUD")
     finally:
         logger.setLevel(old)
+
+
+def test_ui_and_listener_keys_are_validated():
+    from asyncspark.conf import Config
+    from asyncspark.errors import ConfigError
+
+    c = Config.from_items([("spark.ui.port", "0"), ("spark.ui.enabled", "true"),
+                           ("spark.ui.retainedJobs", "5")])
+    assert (c.ui_port, c.ui_enabled, c.ui_retained_jobs) == (0, True, 5)
+    assert Config().ui_enabled is None  # the default: on only in an interactive interpreter
+    with pytest.raises(ConfigError, match=re.escape("spark.ui.port must be at most 65535")):
+        Config.from_items([("spark.ui.port", "70000")])
+    with pytest.raises(ConfigError, match=re.escape("eventqueue.capacity must be at least 1")):
+        Config.from_items([("spark.scheduler.listenerbus.eventqueue.capacity", "0")])
+    with pytest.raises(ConfigError, match=re.escape("spark.ui.enabled: expected true or false")):
+        Config.from_items([("spark.ui.enabled", "maybe")])
+
+
+async def test_ui_server_takes_the_next_port_when_busy():
+    import socket
+
+    from aiohttp import web
+
+    from asyncspark.ui import UIServer
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        server = UIServer(web.Application(), "127.0.0.1", port, retries=16)
+        await server.start()
+        try:
+            assert port < server.bound_port <= port + 16
+        finally:
+            await server.stop()
+        wanted = re.escape(f"cannot serve the web UI on 127.0.0.1 ports {port}")
+        with pytest.raises(OSError, match=wanted):
+            await UIServer(web.Application(), "127.0.0.1", port, retries=0).start()
+    finally:
+        busy.close()

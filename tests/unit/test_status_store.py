@@ -176,3 +176,19 @@ def test_status_tracker():
     assert tracker.getStageInfo(0) == SparkStageInfo(0, 0, "stage 0", 2, 0, 1, 1)
     assert tracker.getStageInfo(5) is None
     assert tracker.getActiveStageIds() == []
+
+
+def test_evicted_jobs_take_their_bookkeeping_with_them():
+    store = StatusStore("app", retained_jobs=3, retained_stages=3)
+    for j in range(50):
+        run_job(store, j, [j], infos((j, 1, [])), [(j, 0, j, 0, "0", True, {})],
+                group=f"g{j}")
+    assert len(store.jobs) == 3
+    assert len(store.stages) == 3
+    assert len(store.job_groups) == 3
+    assert len(store.stage_info) <= 4
+    assert len(store._job_of_stage) <= 4
+    for i in range(150):
+        store.onExecutorAdded(SparkListenerExecutorAdded(str(i), "h", 1.0))
+        store.onExecutorRemoved(SparkListenerExecutorRemoved(str(i), "lost", 2.0))
+    assert len([e for e in store.executors.values() if not e["isActive"]]) == 100
