@@ -26,19 +26,19 @@ from typing import Any
 from . import planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
-from .conf import Config, SparkConf, parse_duration
+from .conf import Config, SparkConf
 from .errors import ConfigError, ContextStoppedError, SerializationError
+from .jobtags import JobTags
 from .listener import ListenerBus
 from .rdd import RDD
 from .rdds.checkpoint import checkpoint_marked
-from .scheduler.admission import Admission
-from .scheduler.dag_scheduler import JOB_GROUP_KEY, JOB_TAGS_KEY, DAGScheduler
+from .scheduler.admission import Admission, admission_wait, map_tasks_to_run
+from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import (
     AllJobsCancelled,
     JobCancelled,
     JobGroupCancelled,
     JobSubmitted,
-    JobTagCancelled,
 )
 from .scheduler.exclusion import ExclusionConf
 from .scheduler.pools import pools_from_config
@@ -55,7 +55,6 @@ __all__ = ["Context", "StatusTracker", "parse_master"]
 log = logging.getLogger("asyncspark")
 _sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
-ADMISSION_TIMEOUT_KEY = "asyncspark.scheduler.admissionTimeout"
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
 # Per-coroutine job properties (job group, description): a ContextVar maps Spark's
@@ -74,16 +73,6 @@ def isolated_local_properties() -> Iterator[None]:
         yield
     finally:
         _local_properties.reset(token)
-
-
-def _check_tag(tag: str) -> None:
-    """Spark's rules for job tags (they travel comma-separated in ``spark.job.tags``)."""
-    if not isinstance(tag, str):
-        raise TypeError(f"a job tag must be a str, got {type(tag).__name__}")
-    if "," in tag:
-        raise ValueError(f"Spark job tag cannot contain `,`: {tag!r}")
-    if not tag:
-        raise ValueError("Spark job tag cannot be an empty string.")
 
 
 def parse_master(master: str) -> int:
@@ -150,7 +139,7 @@ def _call_site() -> str:
     return action
 
 
-class Context:
+class Context(JobTags):
     """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
 
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
@@ -538,8 +527,8 @@ class Context:
         admission = self._admission
         ntasks = 0
         if admission is not None:  # JobRejectedError, or a wait, before anything is sent
-            ntasks = len(parts) + self._map_tasks_to_run(shuffles)
-            await admission.acquire(ntasks, self._admission_wait(props))
+            ntasks = len(parts) + map_tasks_to_run(shuffles, self._dag.map_outputs)  # type: ignore[union-attr]
+            await admission.acquire(ntasks, admission_wait(props, self.conf.admission_timeout))
         if (self.listener_bus.active or _sched_log.isEnabledFor(logging.INFO)) \
                 and "callSite.short" not in props:
             props = {**props, "callSite.short": _call_site()}  # the UI's job name
@@ -569,25 +558,6 @@ class Context:
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
 
-    def _map_tasks_to_run(self, shuffles: Mapping) -> int:
-        """Map tasks of the job's shuffles whose outputs are not all there (admission)."""
-        outputs = self._dag.map_outputs  # type: ignore[union-attr]
-        n = 0
-        for sid, info in shuffles.items():
-            try:
-                n += len(outputs.missing(sid))
-            except KeyError:  # not computed yet
-                n += info.num_maps
-        return n
-
-    def _admission_wait(self, props: Mapping[str, str]) -> float:
-        """How long a job may wait for admission: the coroutine's local property
-        ``asyncspark.scheduler.admissionTimeout``, else the configuration's."""
-        value = props.get(ADMISSION_TIMEOUT_KEY)
-        if value is None:
-            return self.conf.admission_timeout
-        return parse_duration(value, f"local property {ADMISSION_TIMEOUT_KEY}")
-
     # -- job groups and cancellation -----------------------------------------------------
 
     def setLocalProperty(self, key: str, value: str | None) -> None:
@@ -616,44 +586,6 @@ class Context:
 
     def setJobDescription(self, value: str) -> None:
         self.setLocalProperty("spark.job.description", value)
-
-    def setInterruptOnCancel(self, interruptOnCancel: bool) -> None:
-        """Recorded as ``spark.job.interruptOnCancel``, as PySpark. A cancelled job's
-        tasks are always interrupted (``TaskKilledError`` at their next Python
-        bytecode; a task blocked in C code gets its executor killed after
-        ``asyncspark.task.killGracePeriod``), which is what Spark does either way for
-        tasks that iterate their input."""
-        self.setLocalProperty("spark.job.interruptOnCancel", str(bool(interruptOnCancel)).lower())
-
-    # Job tags (spark.job.tags): per coroutine, like every local property.
-
-    def addJobTag(self, tag: str) -> None:
-        """Tag the jobs this coroutine submits from now on (``cancelJobsWithTag``)."""
-        _check_tag(tag)
-        tags = self.getJobTags()
-        tags.add(tag)
-        self.setLocalProperty(JOB_TAGS_KEY, ",".join(sorted(tags)))
-
-    def removeJobTag(self, tag: str) -> None:
-        _check_tag(tag)
-        tags = self.getJobTags()
-        tags.discard(tag)
-        self.setLocalProperty(JOB_TAGS_KEY, ",".join(sorted(tags)) if tags else None)
-
-    def getJobTags(self) -> set[str]:
-        """The tags jobs submitted from this coroutine get."""
-        value = self.getLocalProperty(JOB_TAGS_KEY)
-        return set(value.split(",")) if value else set()
-
-    def clearJobTags(self) -> None:
-        self.setLocalProperty(JOB_TAGS_KEY, None)
-
-    def cancelJobsWithTag(self, tag: str) -> None:
-        """Cancel the active jobs that carry ``tag``: their callers get
-        ``JobCancelledError``, their tasks are killed."""
-        _check_tag(tag)
-        self._check_running()
-        self._dag.post(JobTagCancelled(tag))  # type: ignore[union-attr]
 
     def cancelJob(self, jobId: int, reason: str | None = None) -> None:
         """Cancel a running job: its awaiting caller gets ``JobCancelledError``."""

@@ -159,9 +159,9 @@ class SparkContext:
         self._ctx.clearJobTags()
 
     def cancelJobsWithTag(self, tag: str) -> None:
-        from .context import _check_tag
+        from .jobtags import check_tag
 
-        _check_tag(tag)  # bad input fails here, not on the engine's loop
+        check_tag(tag)  # bad input fails here, not on the engine's loop
         self._loop.call_soon_threadsafe(self._ctx.cancelJobsWithTag, tag)
 
     def cancelJobGroup(self, groupId: str) -> None:

@@ -18,13 +18,39 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Mapping
+from typing import Any
 
+from ..conf import parse_duration
 from ..errors import JobRejectedError
 
-__all__ = ["Admission"]
+__all__ = ["Admission", "admission_wait", "map_tasks_to_run"]
 
 MAX_JOBS_KEY = "asyncspark.scheduler.maxActiveJobs"
 MAX_TASKS_KEY = "asyncspark.scheduler.maxPendingTasks"
+TIMEOUT_KEY = "asyncspark.scheduler.admissionTimeout"
+
+
+def map_tasks_to_run(shuffles: Mapping[int, Any], outputs: Any) -> int:
+    """Map tasks of a job's shuffles (``ShuffleInfo`` by id) whose outputs are not all
+    registered in ``outputs`` (the ``MapOutputTracker``): what the job will run besides
+    its result tasks."""
+    n = 0
+    for sid, info in shuffles.items():
+        try:
+            n += len(outputs.missing(sid))
+        except KeyError:  # not computed yet
+            n += info.num_maps
+    return n
+
+
+def admission_wait(props: Mapping[str, str], default: float) -> float:
+    """How long a job may wait for admission: the submitting coroutine's local property
+    ``asyncspark.scheduler.admissionTimeout``, else ``default`` (the configuration's)."""
+    value = props.get(TIMEOUT_KEY)
+    if value is None:
+        return default
+    return parse_duration(value, f"local property {TIMEOUT_KEY}")
 
 
 class Admission:

@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
     # L5 driver
     "": 5, "context": 5, "sync": 5, "cli": 5, "bench": 5, "scheduler.backends": 5,
     "web": 5, "ui": 5, "ui.session": 5, "ui.store": 3, "ui.shapes": 3, "ui.tracker": 3,
-    "eventlog": 3, "progress": 3, "metrics": 3, "logs": 0, "ui.history": 5,
+    "eventlog": 3, "progress": 3, "metrics": 3, "logs": 0, "ui.history": 5, "jobtags": 5,
 }
 LAYER_NAMES = ["leaves", "data/wire", "I/O", "engine", "lineage", "driver"]
 # The one cycle allowed: the RDD base class builds its subclasses.
