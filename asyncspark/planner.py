@@ -42,6 +42,7 @@ __all__ = [
     "engine_function",
     "lineage_version",
     "prepare",
+    "rdd_infos",
     "shuffle_parents",
     "task_binary",
     "walk",
@@ -106,6 +107,20 @@ def walk(rdd: RDD, follow: Callable[[Dependency], bool] | None = None,
             continue
         stack.extend(d.rdd for d in r._deps
                      if follow is None or follow(d))
+
+
+def rdd_infos(rdd: RDD) -> list[dict]:
+    """The lineage of ``rdd`` for the UI: per RDD its id, name, partitions, narrow parents
+    and shuffle parents."""
+    out: list[dict] = []
+    for r in walk(rdd):
+        narrow, shuffle = [], []
+        for dep in r.dependencies:
+            (shuffle if isinstance(dep, ShuffleDependency) else narrow).append(dep.rdd.id())
+        out.append({"id": r.id(), "name": r.name() or type(r).__name__,
+                    "numPartitions": r.getNumPartitions(), "parentIds": narrow,
+                    "shuffleParentIds": shuffle})
+    return out
 
 
 def cached_ancestors(rdd: RDD) -> list[int]:

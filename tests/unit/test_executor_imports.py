@@ -37,6 +37,8 @@ LINEAGE = {
     "asyncspark.dependency", "asyncspark.functions", "asyncspark.pairs",
     "asyncspark.partitioner", "asyncspark.planner", "asyncspark.rdd", "asyncspark.rdds",
     "asyncspark.rdds.collection", "asyncspark.statcounter",
+    # the RDD class's sampling mixin and the approximate results its actions return
+    "asyncspark.sampling", "asyncspark.approx",
 }
 
 

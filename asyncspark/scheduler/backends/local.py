@@ -151,6 +151,10 @@ class LocalBackend(CoarseGrainedBackend):
             await self.stop()
             raise errors[0]
 
+    def executor_log_path(self, executor_id: str) -> str:
+        """Where executor ``executor_id`` writes its log (logs.py)."""
+        return os.path.join(self.local_root, "logs", f"executor-{executor_id}.log")
+
     async def _launch(self) -> str:
         loop = asyncio.get_running_loop()
         executor_id = str(self._next_id)
@@ -169,6 +173,10 @@ class LocalBackend(CoarseGrainedBackend):
         # modules are pickled by reference, as cloudpickle does for importable modules.
         env["ASYNCSPARK_DRIVER_PATH"] = os.pathsep.join(
             p or os.getcwd() for p in sys.path)
+        from ...logs import LOG_FILE_ENV, LOG_LEVEL_ENV, effective_level
+
+        env[LOG_FILE_ENV] = self.executor_log_path(executor_id)
+        env[LOG_LEVEL_ENV] = str(min(effective_level(), logging.INFO))
         host, port = self.address  # type: ignore[misc]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "asyncspark.executor", "--driver", f"{host}:{port}",
@@ -258,6 +266,7 @@ class LocalBackend(CoarseGrainedBackend):
                     f"limit (asyncspark.executor.maxReplacementsPerMinute); last: {reason}")
             return
         self._replacements.append(now)
+        log.info("Replacing the lost executor (%s)", reason)
         task = asyncio.get_running_loop().create_task(self._launch_replacement())
         self._launching.add(task)
         task.add_done_callback(self._launching.discard)
