@@ -124,8 +124,8 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             assert await cached.count() == 100
             await wait_for(lambda: store.jobs.get(1, {}).get("status") == "SUCCEEDED")
             rdds = await get_json(client, a + "/storage/rdd")
-            assert [(r["id"], r["numCachedPartitions"]) for r in rdds] == [(cached.id, 2)]
-            rdd = await get_json(client, a + f"/storage/rdd/{cached.id}")
+            assert [(r["id"], r["numCachedPartitions"]) for r in rdds] == [(cached.id(), 2)]
+            rdd = await get_json(client, a + f"/storage/rdd/{cached.id()}")
             assert rdd["memoryUsed"] > 0
             assert len(rdd["partitions"]) == 2
             # the same from the BlockUpdated events (what the history server shows)
@@ -139,7 +139,7 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
 
             sc.addSparkListener(Unpersisted())
             cached.unpersist()
-            await wait_for(lambda: seen == [cached.id])
+            await wait_for(lambda: seen == [cached.id()])
             await wait_for(lambda: store.rdd_storage() == [])
             cached.cache()
             assert await cached.count() == 100  # cached again for the pages below
@@ -190,7 +190,7 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
                     ("/stages/stage/?id=0&attempt=0", "boom"),
                     ("/stages/stage/?id=1&attempt=0", "(reads a shuffle)"),
                     ("/stages/stage/?id=0&attempt=0", "ParallelCollectionRDD [0]"),
-                    ("/executors/", "Executor ID"), ("/storage/", f"rdd_{cached.id}"),
+                    ("/executors/", "Executor ID"), ("/storage/", f"rdd_{cached.id()}"),
                     ("/environment/", "spark.ui.enabled")]:
                 resp = await client.get(path)
                 text = await resp.text()
