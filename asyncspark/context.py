@@ -40,7 +40,7 @@ from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
 from .storage.master import BlockManagerMaster
 
-__all__ = ["Context", "StatusTracker", "parse_master"]
+__all__ = ["Context", "StatusTracker", "master_kind", "parse_master"]
 
 log = logging.getLogger("asyncspark")
 
@@ -53,12 +53,29 @@ _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.Conte
     "asyncspark_local_properties", default=_NO_PROPERTIES)
 
 
+def master_kind(master: str) -> tuple[str, str | None]:
+    """``("local", None)`` for the ``local`` forms, ``("ray", address)`` for ``ray``
+    (address from ``RAY_ADDRESS``, or a local Ray started for you: None) and
+    ``ray://HOST:PORT`` (a Ray client address) or ``ray:HOST:PORT`` (a cluster's GCS)."""
+    m = master.strip()
+    if m == "ray":
+        return "ray", None
+    if m.startswith("ray://"):
+        if not m[len("ray://"):]:
+            raise ConfigError(f"master {master!r}: ray:// needs HOST:PORT")
+        return "ray", m
+    if m.startswith("ray:"):
+        return "ray", m[len("ray:"):]
+    return "local", None
+
+
 def parse_master(master: str) -> int:
     """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
     m = _LOCAL_RE.fullmatch(master.strip())
     if not m:
         raise ConfigError(
-            f"unsupported master URL {master!r}: expected local, local[N] or local[*]")
+            f"unsupported master URL {master!r}: expected local, local[N], local[*], ray "
+            "or ray://HOST:PORT")
     n = m.group(1)
     if n is None:
         return 1
@@ -105,7 +122,12 @@ class Context:
         if name is not None:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
-        self.num_executors = parse_master(self.conf.master)
+        self._cluster_kind, self._cluster_address = master_kind(self.conf.master)
+        if self._cluster_kind == "local":
+            self.num_executors = parse_master(self.conf.master)
+        else:
+            n = self.conf.executor_instances
+            self.num_executors = 2 if n is None else n
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -132,7 +154,7 @@ class Context:
     async def start(self) -> Context:
         if self._state != "new":
             raise ContextStoppedError(f"the context is already {self._state}")
-        from .scheduler.backends.local import LocalBackend
+        from .scheduler.backends.manager import ExecutorManager
 
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
@@ -164,13 +186,17 @@ class Context:
                                  max_consecutive_attempts=self.conf.stage_max_attempts,
                                  resubmit_delay=self.conf.resubmit_delay)
         self._dag.start()
-        backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+        cluster = self._cluster_backend()
+        backend = ExecutorManager(self.conf, self.num_executors, ts, cluster,
+                                  spec=self._executor_spec())
         ts.kill_executor = backend.kill_executor
         self._backend = backend
         self._broadcasts = BroadcastManager(
-            backend.secret, os.path.join(backend.local_root, "driver-broadcasts"),
+            backend.secret, os.path.join(cluster.local_root, "driver-broadcasts"),
             self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all)
         try:
+            await cluster.connect()
+            self._broadcasts.host = cluster.advertise_host()
             await self._broadcasts.start()
             await backend.start()
         except BaseException:
@@ -183,6 +209,23 @@ class Context:
             raise
         self._state = "running"
         return self
+
+    def _cluster_backend(self):
+        """The ``ClusterBackend`` the master URL names."""
+        if self._cluster_kind == "ray":
+            from .scheduler.backends.ray import RayBackend
+
+            return RayBackend(self.conf, self._cluster_address)
+        from .scheduler.backends.local import LocalBackend
+
+        return LocalBackend(self.conf, self.conf.local_dir)
+
+    def _executor_spec(self):
+        from .scheduler.backends.cluster import ExecutorSpec
+
+        resource = self.conf.ray_executor_resource
+        return ExecutorSpec(cores=self.conf.executor_cores, memory=self.conf.executor_memory,
+                            resources={resource: 1.0} if resource else {})
 
     def _post_event(self, event: Any) -> None:
         self._dag.post(event)  # type: ignore[union-attr]
