@@ -214,6 +214,9 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.ray.executorResource": (
         "ray_executor_resource", _parse_str, None,
         "custom Ray resource (one unit per executor) that pins executors to nodes offering it"),
+    "asyncspark.ray.nodeIpAddress": (
+        "ray_node_ip", _parse_str, None,
+        "this driver's address in the Ray cluster, where its machine has several"),
     "asyncspark.ray.placementStrategy": (
         "ray_placement_strategy", _parse_str, "SPREAD",
         "placement group strategy of Ray executors: SPREAD (default), PACK, STRICT_SPREAD"),
@@ -269,6 +272,7 @@ class Config:
     executor_memory: int | None = None
     ray_executor_resource: str | None = None
     ray_placement_strategy: str = "SPREAD"
+    ray_node_ip: str | None = None
     max_frame_size: int = 256 << 20
     rpc_host: str = "127.0.0.1"
     use_uvloop: bool = True

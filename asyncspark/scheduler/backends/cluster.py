@@ -189,6 +189,7 @@ class ProcessAllocator(ClusterBackend):
         self._closed = False
         self._reconcile_handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._reconcile_at = 0.0
+        self._last_end = 0.0  # when the last executor ended (the backoff counts from it)
 
     # -- subclass hooks ------------------------------------------------------------------
 
@@ -297,8 +298,7 @@ class ProcessAllocator(ClusterBackend):
             return
         delay = self.backoff.delay()
         if delay > 0:
-            last = max((e.started for e in self._executors.values()), default=0.0)
-            wait = last + delay - time.monotonic()
+            wait = self._last_end + delay - time.monotonic()
             if wait > 0:
                 self._schedule_reconcile(wait)
                 return
@@ -352,6 +352,7 @@ class ProcessAllocator(ClusterBackend):
                 await self._terminate_quietly(ex)
         finally:
             self._executors.pop(eid, None)
+            self._last_end = time.monotonic()
             if not ex.registered and ex.killing is None:
                 self.start_failures += 1
                 self.backoff.failed()
