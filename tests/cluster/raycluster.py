@@ -5,7 +5,9 @@ Ray rewrites 127.0.0.1 and localhost), started with ``setsid`` so that it is a p
 group of its own, and stopped by that recorded group id (never by name). Token
 authentication is on, as ``ray start --head`` has it by default from Ray 2.6x: every node
 and the driver (this process) share one ``RAY_AUTH_TOKEN`` with ``RAY_AUTH_MODE=token``.
-Dashboard and usage stats are off. Worker nodes have ``--num-cpus=1`` and one unit of
+Ray reads the mode when first imported, so the driver's
+token is in this process's environment from the start (conftest.py). Dashboard and usage
+stats are off. Worker nodes have ``--num-cpus=1`` and one unit of
 the ``asyncspark_executor`` resource per CPU, so executors land only there (the head has
 ``head_cpus`` of both, none by default).
 """
@@ -35,7 +37,8 @@ class RayCluster:
 
     def __init__(self, head_ip: str, worker_ips: list[str], *, head_cpus: int = 0) -> None:
         self.head_ip, self.worker_ips, self.head_cpus = head_ip, worker_ips, head_cpus
-        self.token = secrets.token_hex(16)
+        # One token for the session, set before ray is imported (conftest.py).
+        self.token = os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(16)
         self.tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: socket paths
         self.nodes: dict[str, subprocess.Popen] = {}  # ip -> `ray start --block`
         self.address = ""
