@@ -56,7 +56,7 @@ _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.Conte
 def master_kind(master: str) -> tuple[str, str | None]:
     """``("local", None)`` for the ``local`` forms, ``("ray", address)`` for ``ray``
     (address from ``RAY_ADDRESS``, or a local Ray started for you: None) and
-    ``ray://HOST:PORT`` (a Ray client address) or ``ray:HOST:PORT`` (a cluster's GCS)."""
+    ``ray://HOST:PORT`` (a Ray client address)."""
     m = master.strip()
     if m == "ray":
         return "ray", None
@@ -64,8 +64,6 @@ def master_kind(master: str) -> tuple[str, str | None]:
         if not m[len("ray://"):]:
             raise ConfigError(f"master {master!r}: ray:// needs HOST:PORT")
         return "ray", m
-    if m.startswith("ray:"):
-        return "ray", m[len("ray:"):]
     return "local", None
 
 

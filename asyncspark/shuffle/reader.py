@@ -13,6 +13,7 @@ from itertools import chain
 
 from ..errors import FetchFailedError
 from ..runtime import ExecutorEnv, get_env
+from ..taskcontext import TaskContext
 from .batch import decode_batches
 
 __all__ = ["read_blocks", "read_records"]
@@ -71,12 +72,17 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
 
     pool = env.client_pool()  # its timeouts: spark.network.timeout, shuffle.connectTimeout
     limit = env.settings.max_bytes_in_flight
+    ctx = TaskContext.get()
+    metrics = ctx._metrics if ctx is not None else {}  # Spark's shuffle read metrics
     for (host, port, executor_id), map_ids in remote.items():
         blocks = [[m, reduce_id] for m in map_ids]
         try:
             for _block, data in fetch_blocks_blocking(env.loop, pool, (host, port),
                                                       shuffle_id, blocks, limit):
+                metrics["remote_bytes_read"] = metrics.get("remote_bytes_read", 0) + len(data)
                 yield data
+            metrics["remote_blocks_fetched"] = (metrics.get("remote_blocks_fetched", 0)
+                                                + len(map_ids))
         except FetchFailedError as exc:
             if exc.executor_id is None:  # the scheduler needs to know whose outputs
                 exc.executor_id = executor_id

@@ -41,6 +41,7 @@ class RayCluster:
         self.token = os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(16)
         self.tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: socket paths
         self.nodes: dict[str, subprocess.Popen] = {}  # ip -> `ray start --block`
+        self.killed: set[str] = set()
         self.address = ""
         self._saved_env: dict[str, str | None] = {}
 
@@ -56,12 +57,19 @@ class RayCluster:
     def auth_env(self) -> dict[str, str]:
         return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
 
+    def node_tmp(self, ip: str) -> str:
+        """The node's TMPDIR: its "disk" (executor scratch directories go there)."""
+        return os.path.join(self.tmp, f"tmp-{ip}")
+
     def _start_node(self, ip: str, args: list[str]) -> None:
         log = open(os.path.join(self.tmp, f"node-{ip}.log"), "wb")
+        env = self.env()
+        env["TMPDIR"] = self.node_tmp(ip)
+        os.makedirs(env["TMPDIR"])
         proc = subprocess.Popen(
             ["setsid", *_ray_cli(), "start", "--block", f"--node-ip-address={ip}",
              "--disable-usage-stats", *args],
-            env=self.env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         self.nodes[ip] = proc
 
@@ -127,6 +135,7 @@ class RayCluster:
     def kill_node(self, ip: str) -> None:
         """SIGKILL a node's whole process group (its raylet, workers, actors)."""
         proc = self.nodes[ip]
+        self.killed.add(ip)
         os.killpg(proc.pid, signal.SIGKILL)  # setsid: the group id is its pid
         proc.wait()
 
