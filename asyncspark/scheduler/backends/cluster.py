@@ -190,6 +190,7 @@ class ProcessAllocator(ClusterBackend):
         self._reconcile_handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._reconcile_at = 0.0
         self._last_end = 0.0  # when the last executor ended (the backoff counts from it)
+        self._terminating: set[asyncio.Task] = set()
 
     # -- subclass hooks ------------------------------------------------------------------
 
@@ -259,6 +260,7 @@ class ProcessAllocator(ClusterBackend):
             if ex.killing is None:
                 self._stop(ex, "the backend was closed")
         tasks = [ex.task for ex in self._executors.values() if ex.task is not None]
+        tasks += self._terminating
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self._release()
@@ -317,7 +319,9 @@ class ProcessAllocator(ClusterBackend):
     def _stop(self, ex: _Executor, reason: str) -> None:
         ex.killing = reason
         if ex.handle is not None:
-            asyncio.get_running_loop().create_task(self._terminate_quietly(ex))
+            task = asyncio.get_running_loop().create_task(self._terminate_quietly(ex))
+            self._terminating.add(task)
+            task.add_done_callback(self._terminating.discard)
         elif ex.task is not None:
             ex.task.cancel()  # still spawning: _run ends it
 
