@@ -146,6 +146,8 @@ class RayBackend(ProcessAllocator):
             node_ip = self.conf.ray_node_ip
             if node_ip:
                 kwargs["_node_ip_address"] = node_ip
+            if not self.address:  # a local Ray started for us: its files go with ours
+                kwargs["_temp_dir"] = os.path.join(self.local_root, "ray")
             ray.init(address=self.address, namespace=self.namespace,
                      log_to_driver=True, configure_logging=False, **kwargs)
             self._own_ray = True
