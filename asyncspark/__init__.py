@@ -1,6 +1,9 @@
 """asyncspark: Apache Spark's execution model for asyncio.
 
-The public API; everything else is internal.
+The public API; everything else is internal. ``Context`` and ``RDD`` are the async API;
+``SparkContext`` is the blocking facade (``asyncspark.sync``), PySpark's names and
+behaviour, so a PySpark program's first line becomes
+``from asyncspark import SparkContext, SparkConf``.
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .accumulators import Accumulator, AccumulatorParam
+    from .approx import BoundedFloat
     from .broadcast import Broadcast
     from .conf import SparkConf
     from .context import Context
+    from .files import SparkFiles
     from .listener import SparkListener
     from .rdd import RDD
     from .statcounter import StatCounter
     from .storage.level import StorageLevel
+    from .sync import SparkContext
     from .taskcontext import TaskContext
 
 # The heavier parts load on first use, so that executors (which import this package)
@@ -39,10 +45,13 @@ if TYPE_CHECKING:
 _LAZY = {
     "Accumulator": ".accumulators",
     "AccumulatorParam": ".accumulators",
+    "BoundedFloat": ".approx",
     "Broadcast": ".broadcast",
     "Context": ".context",
     "RDD": ".rdd",
     "SparkConf": ".conf",
+    "SparkContext": ".sync",
+    "SparkFiles": ".files",
     "SparkListener": ".listener",
     "StatCounter": ".statcounter",
     "StorageLevel": ".storage.level",
@@ -70,6 +79,7 @@ __all__ = [
     "Accumulator",
     "AccumulatorParam",
     "AsyncSparkError",
+    "BoundedFloat",
     "Broadcast",
     "ConfigError",
     "Context",
@@ -81,6 +91,8 @@ __all__ = [
     "RemoteProtocolError",
     "SerializationError",
     "SparkConf",
+    "SparkContext",
+    "SparkFiles",
     "SparkListener",
     "StatCounter",
     "StorageLevel",

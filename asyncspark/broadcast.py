@@ -33,6 +33,7 @@ from collections import Counter
 from typing import Any, Generic, TypeVar
 
 from . import runtime
+from ._files import atomic_file
 from .errors import BroadcastDestroyedError
 
 __all__ = ["Broadcast", "BroadcastManager"]
@@ -122,8 +123,10 @@ class BroadcastManager:
     removal (see the module docstring). ``fetches`` counts fetches per broadcast id."""
 
     def __init__(self, secret: str, directory: str, host: str, max_frame_size: int,
-                 send_to_executors: Any) -> None:
+                 send_to_executors: Any, *, server_options: dict | None = None) -> None:
         self.secret = secret
+        # TransportServer keywords: io_timeout, auth_timeout, max_unauthenticated
+        self.server_options = dict(server_options or {})
         self.directory = directory
         self.host = host
         self.max_frame_size = max_frame_size
@@ -140,9 +143,10 @@ class BroadcastManager:
         from .transport.server import TransportServer
 
         self._loop = asyncio.get_running_loop()
-        os.makedirs(self.directory, exist_ok=True)
+        os.mkdir(self.directory, 0o700)  # inside the application's own directory
         server = TransportServer(self.secret, self._resolve, self.host, 0,
-                                 max_frame_size=self.max_frame_size)
+                                 max_frame_size=self.max_frame_size,
+                                 name="driver broadcast server", **self.server_options)
         await server.start()
         self.server = server
 
@@ -159,7 +163,8 @@ class BroadcastManager:
         data = dumps_closure(value, "the value passed to broadcast()")
         bid = next(self._ids)
         path = os.path.join(self.directory, f"broadcast-{bid}")
-        with open(path, "wb") as f:
+        # All of it or no file (a full disk leaves no partial file), the error naming it.
+        with atomic_file(path) as f:
             f.write(data)
         with self._lock:
             self._paths[bid] = path
@@ -178,6 +183,24 @@ class BroadcastManager:
                 raise _Gone(f"no broadcast block ({bid}, {map_id}, {reduce_id})")
             self.fetches[bid] += 1
         return path, 0, os.path.getsize(path)
+
+    def cleanup(self, bid: int) -> bool:
+        """Broadcast ``bid`` is no longer referenced in the driver (the ContextCleaner,
+        on the loop): delete its file and the executors' copies; False if it was gone."""
+        with self._lock:
+            path = self._paths.pop(bid, None)
+            self.fetches.pop(bid, None)
+            self._destroyed.discard(bid)
+        if path is None:
+            return False
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        from .transport.messages.control import RemoveBroadcast
+
+        self._send_to_executors(RemoveBroadcast([bid]))
+        return True
 
     def remove(self, bid: int, destroy: bool) -> None:
         from .transport.messages.control import RemoveBroadcast

@@ -3,6 +3,7 @@
     asyncspark bench [SCENARIO ...] [--vs multiprocessing] [--runs N] [--json] ...
 
 (``asyncspark bench --help`` lists the options; the harness is ``asyncspark.bench``.)
+``asyncspark --version`` prints the version.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="asyncspark",
                                      description="asyncspark's command-line tools")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"asyncspark {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser("bench", add_help=False,
                    help="scheduler latency, throughput and start-up benchmarks")

@@ -1,12 +1,19 @@
 """Configuration: ``SparkConf`` (mutable, PySpark's API) and ``Config`` (frozen, validated).
 
 Keys keep Spark's names and defaults where Spark has the knob; asyncspark's own knobs live
-under ``asyncspark.*``. ``KNOWN_KEYS`` is the one table of every key honoured.
+under ``asyncspark.*``. ``KNOWN_KEYS`` is the one table of every key honoured. A number
+without a unit is read in the key's default unit, as Spark reads it
+(``spark.locality.wait=3000`` is 3000 ms, ``spark.reducer.maxSizeInFlight=48`` is 48 MiB,
+``spark.network.timeout=120`` is 120 s); ``asyncspark.*`` durations default to seconds and
+sizes to bytes. An unknown ``asyncspark.*`` key is an error; an unknown ``spark.*`` key is
+kept (``getConf()`` returns it, as Spark does) with one warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import logging
 import math
 import os
 import re
@@ -17,6 +24,8 @@ from .errors import ConfigError
 
 __all__ = ["KNOWN_KEYS", "Config", "SparkConf", "parse_bytes", "parse_duration"]
 
+log = logging.getLogger("asyncspark")
+
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
                "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40,
                "p": 1 << 50, "pb": 1 << 50}
@@ -26,34 +35,55 @@ _TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0, "m": 60.0, "min": 60.0
 _MAX_FRAME_SIZE = 0xFFFFFFFF
 
 
-def parse_bytes(value: Any, key: str = "value") -> int:
-    """``"48m"`` -> 50331648. Plain numbers are bytes."""
+def parse_bytes(value: Any, key: str = "value", unit: str = "b") -> int:
+    """``"48m"`` -> 50331648. Plain numbers are in ``unit`` (default bytes)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        n = value
+        n = value * _SIZE_UNITS[unit]
     else:
         m = re.fullmatch(r"\s*([0-9]+)\s*([a-zA-Z]*)\s*", str(value))
         if not m or m.group(2).lower() not in _SIZE_UNITS:
             raise ConfigError(f"{key}: cannot parse {value!r} as a size (e.g. 512k, 48m, 1g)")
-        n = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+        n = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower() or unit]
     if n < 0:
         raise ConfigError(f"{key}: size must not be negative, got {value!r}")
     return n
 
 
-def parse_duration(value: Any, key: str = "value") -> float:
-    """``"3s"`` -> 3.0, ``"100ms"`` -> 0.1. Plain numbers are seconds."""
+def parse_duration(value: Any, key: str = "value", unit: str = "s") -> float:
+    """``"3s"`` -> 3.0, ``"100ms"`` -> 0.1, in seconds. Plain numbers are in ``unit``
+    (default seconds)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        s = float(value)
+        s = float(value) * _TIME_UNITS[unit]
     else:
         m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([a-zA-Z]*)\s*", str(value))
         if not m or m.group(2).lower() not in _TIME_UNITS:
             raise ConfigError(f"{key}: cannot parse {value!r} as a duration (e.g. 100ms, 3s)")
-        s = float(m.group(1)) * _TIME_UNITS[m.group(2).lower()]
+        s = float(m.group(1)) * _TIME_UNITS[m.group(2).lower() or unit]
     if not math.isfinite(s):
         raise ConfigError(f"{key}: duration must be finite, got {value!r}")
     if s < 0:
         raise ConfigError(f"{key}: duration must not be negative, got {value!r}")
     return s
+
+
+def _duration_in(unit: str) -> Any:
+    """A duration parser whose plain numbers are in ``unit`` (Spark's per-key default)."""
+    def parse(value: Any, key: str) -> float:
+        return parse_duration(value, key, unit)
+    parse.unit = unit  # type: ignore[attr-defined]
+    return parse
+
+
+def _bytes_in(unit: str) -> Any:
+    """A size parser whose plain numbers are in ``unit`` (Spark's per-key default)."""
+    def parse(value: Any, key: str) -> int:
+        return parse_bytes(value, key, unit)
+    parse.unit = unit  # type: ignore[attr-defined]
+    return parse
+
+
+_MILLISECONDS = _duration_in("ms")
+_MEBIBYTES = _bytes_in("m")
 
 
 def _parse_int(value: Any, key: str) -> int:
@@ -85,6 +115,24 @@ def _parse_str(value: Any, key: str) -> str:
     return str(value)
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _parse_host(value: Any, key: str) -> str:
+    """An IP address or a syntactically valid host name (RFC 1123); whether the name
+    resolves is checked when the driver listens."""
+    host = str(value).strip()
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if not host or len(host) > 253 or not all(_HOST_LABEL.fullmatch(p) for p in labels):
+        raise ConfigError(f"{key}: {value!r} is neither an IP address nor a host name")
+    return host
+
+
 def _parse_bool(value: Any, key: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -106,11 +154,12 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "spark.task.maxFailures": (
         "task_max_failures", _parse_int, 4, "attempts of one task before the job fails"),
     "spark.executor.heartbeatInterval": (
-        "heartbeat_interval", parse_duration, 1.0, "executor heartbeat period"),
+        "heartbeat_interval", _MILLISECONDS, 1.0,
+        "executor heartbeat period (plain numbers: milliseconds)"),
     "asyncspark.executor.heartbeatTimeout": (
         "heartbeat_timeout", parse_duration, 5.0,
         "an executor silent this long (no heartbeat: hung, or SIGSTOPped) is declared lost, "
-        "killed and replaced"),
+        "killed and replaced; at least spark.executor.heartbeatInterval"),
     "spark.stage.maxConsecutiveAttempts": (
         "stage_max_attempts", _parse_int, 4,
         "consecutive attempts of a stage that fail to fetch their input before its jobs "
@@ -130,8 +179,18 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "asyncspark.rpc.maxFrameSize)"),
     "spark.network.timeout": (
         "network_timeout", parse_duration, 120.0,
-        "longest wait for a shuffle block server's answer, and for the driver to read an "
-        "indirect task result"),
+        "longest wait for a shuffle block server's answer, for a slow reader of a block "
+        "server, and for the driver to read an indirect task result (plain numbers: "
+        "seconds)"),
+    "asyncspark.network.authTimeout": (
+        "auth_timeout", parse_duration, 10.0,
+        "a connection to any asyncspark server (the driver's control port, block servers, "
+        "the broadcast server) whose peer has not authenticated within this time is "
+        "dropped"),
+    "asyncspark.network.maxUnauthenticatedConnections": (
+        "max_unauthenticated", _parse_int, 64,
+        "connections per server that may wait to authenticate at once; new ones beyond "
+        "that are closed at once"),
     "asyncspark.shuffle.connectTimeout": (
         "shuffle_connect_timeout", parse_duration, 30.0,
         "longest wait to connect to (and authenticate with) another executor's block "
@@ -156,9 +215,10 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "memory an executor gives cached RDD partitions (MEMORY_* levels) before "
         "evicting the least recently used ones (to disk when their level allows)"),
     "spark.locality.wait": (
-        "locality_wait", parse_duration, 3.0,
+        "locality_wait", _MILLISECONDS, 3.0,
         "how long a task waits for a free slot on an executor (then host) holding its "
-        "cached partition before it runs anywhere; 0 disables the wait"),
+        "cached partition before it runs anywhere; 0 disables the wait (plain numbers: "
+        "milliseconds)"),
     "spark.speculation": (
         "speculation", _parse_bool, False,
         "launch a speculative copy of a task that runs much longer than its stage's "
@@ -171,10 +231,12 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "speculation_quantile", _parse_float, 0.9,
         "fraction of a stage's tasks that must have finished before speculation starts"),
     "spark.speculation.minTaskRuntime": (
-        "speculation_min_runtime", parse_duration, 0.1,
-        "a task runs at least this long before it may be speculated"),
+        "speculation_min_runtime", _MILLISECONDS, 0.1,
+        "a task runs at least this long before it may be speculated (plain numbers: "
+        "milliseconds)"),
     "spark.speculation.interval": (
-        "speculation_interval", parse_duration, 0.1, "how often to check for stragglers"),
+        "speculation_interval", _MILLISECONDS, 0.1,
+        "how often to check for stragglers (plain numbers: milliseconds)"),
     "spark.excludeOnFailure.enabled": (
         "exclude_on_failure", _parse_bool, False,
         "stop giving a task (a stage's tasks) to an executor it (they) failed on"),
@@ -185,8 +247,9 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "exclude_failed_tasks_per_executor", _parse_int, 2,
         "different tasks of a stage failing on an executor before it gets none of them"),
     "spark.reducer.maxSizeInFlight": (
-        "max_bytes_in_flight", parse_bytes, 48 << 20,
-        "shuffle bytes a reduce task may have requested but not yet consumed"),
+        "max_bytes_in_flight", _MEBIBYTES, 48 << 20,
+        "shuffle bytes a reduce task may have requested but not yet consumed (plain "
+        "numbers: MiB)"),
     "asyncspark.shuffle.localRead": (
         "shuffle_local_read", _parse_bool, True,
         "read shuffle blocks of executors on the same host straight from their files"),
@@ -225,13 +288,23 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "time a killed task has to stop before its executor is killed and replaced"),
     "asyncspark.rpc.maxFrameSize": (
         "max_frame_size", parse_bytes, 256 << 20, "largest frame a connection accepts"),
-    "asyncspark.rpc.host": ("rpc_host", _parse_str, "127.0.0.1", "address the driver listens on"),
+    "asyncspark.rpc.host": (
+        "rpc_host", _parse_host, "127.0.0.1",
+        "address the driver (and its executors) listen on: an IP address or a host name"),
     "asyncspark.eventLoop.uvloop": (
         "use_uvloop", _parse_bool, True, "executors run on uvloop when installed"),
     "asyncspark.trace.tasks": (
         "trace_tasks", _parse_bool, False,
         "record per-task timestamps from submission to result delivery "
         "(asyncspark bench latency --breakdown)"),
+    "spark.cleaner.referenceTracking": (
+        "cleaner_reference_tracking", _parse_bool, True,
+        "the ContextCleaner removes shuffles, broadcasts and cached RDDs once the driver "
+        "no longer references them"),
+    "spark.cleaner.referenceTracking.blocking": (
+        "cleaner_blocking", _parse_bool, True,
+        "the cleaner waits for each cached RDD's blocks to be removed before the next "
+        "clean-up"),
 }
 
 
@@ -251,6 +324,8 @@ class Config:
     max_direct_result_size: int = 1 << 20
     network_timeout: float = 120.0
     shuffle_connect_timeout: float = 30.0
+    auth_timeout: float = 10.0
+    max_unauthenticated: int = 64
     local_dir: str | None = None
     worker_reuse: bool = True
     task_slots: int = 1
@@ -285,6 +360,8 @@ class Config:
     exclude_on_failure: bool = False
     exclude_task_attempts_per_executor: int = 1
     exclude_failed_tasks_per_executor: int = 2
+    cleaner_reference_tracking: bool = True
+    cleaner_blocking: bool = True
     raw: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -297,7 +374,10 @@ class Config:
             if spec is None:
                 if key.startswith("asyncspark."):
                     raise ConfigError(f"unknown configuration key {key!r}")
-                continue  # other spark.* keys are kept in raw, as Spark does
+                if key.startswith("spark."):  # kept in raw, as Spark does
+                    log.warning("configuration key %r is not used by asyncspark (kept in "
+                                "getConf())", key)
+                continue
             field, parser, _default, _doc = spec
             values[field] = parser(value, key)
         if values.get("task_max_failures", 1) < 1:
@@ -337,15 +417,28 @@ class Config:
                               f"STRICT_SPREAD or STRICT_PACK, got {strategy!r}")
         if "ray_placement_strategy" in values:
             values["ray_placement_strategy"] = strategy
+        if values.get("max_unauthenticated", 1) < 1:
+            raise ConfigError("asyncspark.network.maxUnauthenticatedConnections must be at "
+                              "least 1")
         if values.get("stage_max_attempts", 1) < 1:
             raise ConfigError("spark.stage.maxConsecutiveAttempts must be at least 1")
         for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),
                            ("heartbeat_timeout", "asyncspark.executor.heartbeatTimeout"),
                            ("registration_timeout", "asyncspark.executor.registrationTimeout"),
                            ("network_timeout", "spark.network.timeout"),
-                           ("shuffle_connect_timeout", "asyncspark.shuffle.connectTimeout")):
+                           ("shuffle_connect_timeout", "asyncspark.shuffle.connectTimeout"),
+                           ("auth_timeout", "asyncspark.network.authTimeout")):
             if values.get(field, 1.0) <= 0:
                 raise ConfigError(f"{key} must be greater than 0, got {values[field]}")
+        interval = values.get("heartbeat_interval",
+                              KNOWN_KEYS["spark.executor.heartbeatInterval"][2])
+        timeout = values.get("heartbeat_timeout",
+                             KNOWN_KEYS["asyncspark.executor.heartbeatTimeout"][2])
+        if timeout <= interval:
+            raise ConfigError(
+                f"asyncspark.executor.heartbeatTimeout ({timeout:g}s) must be greater than "
+                f"spark.executor.heartbeatInterval ({interval:g}s): executors would be "
+                "declared lost between two heartbeats")
         return cls(**values, raw=raw)
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import itertools
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import types
@@ -22,14 +24,17 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import planner
+from . import lifetime, planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
+from .cleaner import ContextCleaner, shuffle_cleanup
 from .conf import Config, SparkConf
+from .context_files import ContextFileMethods
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .listener import ListenerBus
 from .rdd import RDD
 from .rdds.checkpoint import checkpoint_marked
+from .scheduler.backends.factory import master_kind
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
 from .scheduler.exclusion import ExclusionConf
@@ -40,9 +45,11 @@ from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
 from .storage.master import BlockManagerMaster
 
-__all__ = ["Context", "StatusTracker", "master_kind", "parse_master"]
+__all__ = ["Context", "StatusTracker", "parse_master"]
 
 log = logging.getLogger("asyncspark")
+
+_STOP_BOUND_S = 5.0  # stop() takes at most this long (then kills what is left)
 
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
@@ -53,27 +60,9 @@ _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.Conte
     "asyncspark_local_properties", default=_NO_PROPERTIES)
 
 
-def master_kind(master: str) -> tuple[str, str | None]:
-    """``("local", None)`` for the ``local`` forms, ``("ray", address)`` for ``ray``
-    (address from ``RAY_ADDRESS``, or a local Ray started for you: None) and
-    ``ray://HOST:PORT`` (a Ray client address)."""
-    m = master.strip()
-    if m == "ray":
-        return "ray", None
-    if m.startswith("ray://"):
-        if not m[len("ray://"):]:
-            raise ConfigError(f"master {master!r}: ray:// needs HOST:PORT")
-        return "ray", m
-    return "local", None
-
-
 def parse_master(master: str) -> int:
     """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
-    m = _LOCAL_RE.fullmatch(master.strip())
-    if not m:
-        raise ConfigError(
-            f"unsupported master URL {master!r}: expected local, local[N], local[*], ray "
-            "or ray://HOST:PORT")
+    m = _match_master(master)
     n = m.group(1)
     if n is None:
         return 1
@@ -82,6 +71,26 @@ def parse_master(master: str) -> int:
     if int(n) < 1:
         raise ConfigError(f"master {master!r}: the number of executors must be at least 1")
     return int(n)
+
+
+def _match_master(master: str) -> re.Match:
+    m = _LOCAL_RE.fullmatch(master.strip())
+    if not m:
+        raise ConfigError(
+            f"unsupported master URL {master!r}: expected local, local[N], local[*], "
+            "local[N,F], ray or ray://HOST:PORT")
+    return m
+
+
+def master_max_failures(master: str) -> int | None:
+    """F of ``local[N,F]`` (task attempts before a job fails, as in Spark), else None."""
+    f = _match_master(master).group(2)
+    if f is None:
+        return None
+    if int(f) < 1:
+        raise ConfigError(f"master {master!r}: the number of task failures must be at "
+                          "least 1")
+    return int(f)
 
 
 class StatusTracker:
@@ -97,12 +106,21 @@ class StatusTracker:
         return sorted(j for j, g in self._ctx._active_jobs.items() if g == jobGroup)
 
 
-class Context:
+class Context(ContextFileMethods):
     """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
 
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
     ``async with`` (or ``await sc.start()`` / ``await sc.stop()``). The context runs on the
-    event loop it was started on; use it from coroutines of that loop.
+    event loop it was started on; use it from coroutines of that loop. Unlike the blocking
+    facade's ``SparkContext``, several may run in one process.
+
+    >>> import asyncspark
+    >>> async def main():
+    ...     async with asyncspark.Context("local[1]", app_name="a") as a, \\
+    ...             asyncspark.Context("local[1]", app_name="b") as b:
+    ...         return await a.range(5).sum(), await b.parallelize("xy").collect()
+    >>> asyncspark.run(main())
+    (10, ['x', 'y'])
     """
 
     _asyncspark_driver_only_ = "context"  # serializers.DRIVER_ONLY: refused inside tasks
@@ -120,9 +138,11 @@ class Context:
         if name is not None:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
-        self._cluster_kind, self._cluster_address = master_kind(self.conf.master)
-        if self._cluster_kind == "local":
+        if master_kind(self.conf.master)[0] == "local":
             self.num_executors = parse_master(self.conf.master)
+            failures = master_max_failures(self.conf.master)
+            if failures is not None:  # local[N,F]: F overrides spark.task.maxFailures
+                self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
         else:
             n = self.conf.executor_instances
             self.num_executors = 2 if n is None else n
@@ -143,7 +163,10 @@ class Context:
         self._checkpoints_pending = 0  # RDDs marked for checkpointing, not yet written
         self._block_master: BlockManagerMaster | None = None
         self._removals: set[asyncio.Task] = set()  # unpersist() clean-ups in flight
+        self.cleaner: ContextCleaner | None = None  # spark.cleaner.referenceTracking
         self._state = "new"
+        # stop()'s steps, once started (a retried stop() waits for them)
+        self._stop_steps_run: dict[str, asyncio.Future] = {}
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
 
@@ -152,10 +175,12 @@ class Context:
     async def start(self) -> Context:
         if self._state != "new":
             raise ContextStoppedError(f"the context is already {self._state}")
+        from .scheduler.backends.factory import cluster_backend, executor_spec
         from .scheduler.backends.manager import ExecutorManager
 
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
+        lifetime.register(self)  # cleaned up at exit or on SIGTERM if never stopped
         self.listener_bus.start()
         bus = self.listener_bus
         map_outputs = MapOutputTracker()
@@ -184,46 +209,50 @@ class Context:
                                  max_consecutive_attempts=self.conf.stage_max_attempts,
                                  resubmit_delay=self.conf.resubmit_delay)
         self._dag.start()
-        cluster = self._cluster_backend()
+        try:  # makes the application's directory: spark.local.dir may be unusable
+            cluster = cluster_backend(self.conf)
+        except BaseException:
+            self._state = "stopped"
+            await self._dag.stop("the context failed to start")
+            await self.listener_bus.stop()
+            self._remove_offheap_dir()
+            raise
         backend = ExecutorManager(self.conf, self.num_executors, ts, cluster,
-                                  spec=self._executor_spec())
+                                  spec=executor_spec(self.conf))
         ts.kill_executor = backend.kill_executor
         self._backend = backend
+        self._install_files(backend.local_root)
         self._broadcasts = BroadcastManager(
-            backend.secret, os.path.join(cluster.local_root, "driver-broadcasts"),
-            self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all)
+            backend.secret, os.path.join(backend.local_root, "driver-broadcasts"),
+            self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all,
+            server_options={"io_timeout": self.conf.network_timeout,
+                            "auth_timeout": self.conf.auth_timeout,
+                            "max_unauthenticated": self.conf.max_unauthenticated})
         try:
-            await cluster.connect()
-            self._broadcasts.host = cluster.advertise_host()
-            await self._broadcasts.start()
-            await backend.start()
+            try:
+                await cluster.connect()
+                self._broadcasts.host = cluster.advertise_host()
+                await self._broadcasts.start()
+                await backend.start()
+            except socket.gaierror as exc:
+                raise ConfigError(f"asyncspark.rpc.host: cannot listen on "
+                                  f"{self.conf.rpc_host!r}: {exc}") from exc
         except BaseException:
             self._state = "stopped"
             await self._broadcasts.stop()
             await backend.stop()
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
-            self._remove_offheap_dir()
+            self._release_now(on_loop=True)
+            lifetime.unregister(self)
             raise
+        if self.conf.cleaner_reference_tracking:
+            self.cleaner = ContextCleaner(
+                self._loop, shuffle_cleanup(self._dag, self._stages, ts),
+                self._broadcasts.cleanup, self.unpersist_rdd, self.conf.cleaner_blocking)
+            self.cleaner.start()
         self._state = "running"
         return self
-
-    def _cluster_backend(self):
-        """The ``ClusterBackend`` the master URL names."""
-        if self._cluster_kind == "ray":
-            from .scheduler.backends.ray import RayBackend
-
-            return RayBackend(self.conf, self._cluster_address)
-        from .scheduler.backends.local import LocalBackend
-
-        return LocalBackend(self.conf, self.conf.local_dir)
-
-    def _executor_spec(self):
-        from .scheduler.backends.cluster import ExecutorSpec
-
-        resource = self.conf.ray_executor_resource
-        return ExecutorSpec(cores=self.conf.executor_cores, memory=self.conf.executor_memory,
-                            resources={resource: 1.0} if resource else {})
 
     def _post_event(self, event: Any) -> None:
         self._dag.post(event)  # type: ignore[union-attr]
@@ -232,25 +261,85 @@ class Context:
         self._dag.post_many(events)  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        """Cancel running jobs, stop the executors and the scheduler. Idempotent."""
+        """Cancel running jobs, stop the executors and the scheduler, remove the scratch
+        and off-heap directories. Idempotent, bounded (``_STOP_BOUND_S``: past it the
+        executors are killed), and retryable: a ``stop()`` that was interrupted
+        (cancelled) is finished by the next one."""
         if self._state in ("stopped", "new"):
             self._state = "stopped"
             return
-        self._state = "stopped"
+        self._state = "stopping"
         try:
-            if self._dag is not None:
-                await self._dag.stop("the context was stopped")
-            if self._task_scheduler is not None:
-                await self._task_scheduler.close()  # result files being read
-        finally:
-            if self._broadcasts is not None:
-                await self._broadcasts.stop()
-            if self._removals:
-                await asyncio.gather(*self._removals, return_exceptions=True)
-            if self._backend is not None:
-                await self._backend.stop()
-            await asyncio.to_thread(self._remove_offheap_dir)
-            await self.listener_bus.stop()
+            async with asyncio.timeout(_STOP_BOUND_S):
+                await self._stop_steps()
+        except TimeoutError:
+            log.warning("stop() did not finish within %gs: killing what is left",
+                        _STOP_BOUND_S)
+        except asyncio.CancelledError:
+            # Nothing outlives a stop(), even a cancelled one; the orderly steps go on
+            # in the background and the next stop() waits for them.
+            self._release_now(on_loop=True)
+            raise
+        except BaseException:
+            self._finish_stop()
+            raise
+        self._finish_stop()
+
+    def _finish_stop(self) -> None:
+        self._release_now(on_loop=True)
+        self._state = "stopped"
+        lifetime.unregister(self)
+
+    async def _stop_steps(self) -> None:
+        """The orderly stop. Each step runs once, as a task of its own: a stop() that
+        was cancelled leaves it running, and the next stop() waits for it. The first
+        error is raised once every step has had its turn."""
+        steps = [
+            ("cleaner", lambda: self.cleaner.stop() if self.cleaner is not None else None),
+            ("dag", lambda: self._dag.stop("the context was stopped")
+             if self._dag is not None else None),
+            ("results", lambda: self._task_scheduler.close()  # result files being read
+             if self._task_scheduler is not None else None),
+            ("broadcasts", lambda: self._broadcasts.stop()
+             if self._broadcasts is not None else None),
+            ("removals", lambda: asyncio.gather(*self._removals, return_exceptions=True)
+             if self._removals else None),
+            ("backend", lambda: self._backend.stop() if self._backend is not None else None),
+            ("offheap", lambda: asyncio.to_thread(self._remove_offheap_dir)),
+            ("listeners", self.listener_bus.stop),
+        ]
+        errors: list[BaseException] = []
+        for name, make in steps:
+            fut = self._stop_steps_run.get(name)
+            if fut is None:
+                awaitable = make()
+                if awaitable is None:
+                    continue
+                fut = self._stop_steps_run[name] = asyncio.ensure_future(awaitable)
+            elif fut.done():
+                continue
+            try:
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                if not fut.cancelled():
+                    raise  # stop() itself was cancelled
+            except Exception as exc:
+                log.warning("stopping the context: %s failed: %r", name, exc)
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _release_now(self, on_loop: bool) -> None:
+        """Synchronously: kill the executors and remove every directory of this context
+        (``stop()``'s last step; also at interpreter exit and on SIGTERM, where nothing
+        can be awaited). ``on_loop``: called on the context's loop (its connections are
+        aborted too)."""
+        if self._backend is not None:
+            self._backend.release_now(on_loop)
+        if self._broadcasts is not None and on_loop and self._broadcasts.server is not None:
+            self._broadcasts.server.guard.abort_all("the context stopped")
+        self._remove_offheap_dir()
+        self._remove_files()
 
     def _remove_offheap_dir(self) -> None:
         if self._block_master is not None and self._block_master.offheap_dir:
@@ -258,21 +347,23 @@ class Context:
 
     # -- cached RDDs ---------------------------------------------------------------------
 
-    def unpersist_rdd(self, rdd_id: int) -> None:
-        """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
+    def unpersist_rdd(self, rdd_id: int) -> asyncio.Task | None:
+        """Forget and remove the cached blocks of ``rdd_id`` (in the background; the
+        task doing it when called on the context's loop)."""
         if self._state != "running" or self._block_master is None:
-            return
+            return None
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is not self._loop:  # e.g. from asyncspark.sync's calling thread
             self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
-            return
+            return None
         self._block_master.remove_rdd(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
+        return task  # awaited by a blocking ContextCleaner
 
     async def _remove_rdd_blocks(self, rdd_id: int) -> None:
         from .storage.disk_store import DiskStore
@@ -360,15 +451,6 @@ class Context:
             start, end = 0, start
         return self.parallelize(range(start, end, step), numSlices)
 
-    def textFile(self, name: str, minPartitions: int | None = None,
-                 use_unicode: bool = True) -> RDD:
-        """Lines of local text files: a path, a directory, a glob or a comma-separated list;
-        ``.gz`` files are decompressed (one partition each)."""
-        from .rdds.textfile import TextFileRDD
-
-        n = minPartitions or self.defaultMinPartitions
-        return TextFileRDD(self, name, n, use_unicode)
-
     def emptyRDD(self) -> RDD:
         from .rdds.collection import EmptyRDD
 
@@ -384,10 +466,14 @@ class Context:
     # -- checkpoints ---------------------------------------------------------------------
 
     def setCheckpointDir(self, dirName: str) -> None:
-        """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``,
-        which every executor must be able to read and write."""
-        path = os.path.join(os.path.abspath(dirName), str(uuid.uuid4()))
-        os.makedirs(path, exist_ok=True)
+        """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``
+        (a local path or any fsspec URL), which every executor must be able to read and
+        write."""
+        from . import fs
+
+        base = os.path.abspath(fs.to_local(dirName)) if fs.is_local(dirName) else dirName
+        path = fs.join(base, str(uuid.uuid4()))
+        fs.makedirs(path)
         self._checkpoint_dir = path
 
     def getCheckpointDir(self) -> str | None:
@@ -405,7 +491,10 @@ class Context:
         """A read-only ``Broadcast`` of ``value``, sent to each executor once, on first
         use there. The value is pickled now (on this thread, as PySpark does)."""
         self._check_running()
-        return self._broadcasts.new(value)  # type: ignore[union-attr]
+        b = self._broadcasts.new(value)  # type: ignore[union-attr]
+        if self.cleaner is not None:
+            self.cleaner.track_broadcast(b)
+        return b
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -427,8 +516,16 @@ class Context:
             await checkpoint_marked(self, rdd)
         return results
 
+    async def run_approximate_job(self, rdd: RDD, func: Callable, wait: float
+                                  ) -> tuple[list, int]:
+        """Run ``func(iterator) -> value`` on every partition for at most ``wait``
+        seconds: ``(values, finished)``, with ``None`` for the partitions not finished by
+        then (their tasks are cancelled) and ``finished`` the number that were."""
+        return await self._run_one_job(rdd, func, None, wait)
+
     async def _run_one_job(self, rdd: RDD, func: Callable,
-                           partitions: Iterable[int] | None = None) -> list:
+                           partitions: Iterable[int] | None = None,
+                           wait: float | None = None) -> Any:
         tracer = self._tracer
         submitted = now_ns() if tracer is not None else 0
         self._check_running()
@@ -450,9 +547,11 @@ class Context:
                 if not 0 <= p < n:
                     raise ValueError(f"partition {p} out of range: {rdd!r} has {n} partitions")
         if not parts:
-            return []
+            return [] if wait is None else ([], 0)
         binary = planner.task_binary(rdd, func)
         parent_shuffles, shuffles = self._stages.shuffle_graph(rdd)
+        if self.cleaner is not None:
+            self.cleaner.track_lineage(rdd)
         if len(binary) > self.conf.max_frame_size - 1024:
             raise SerializationError(
                 f"the task binary of {rdd!r} (its lineage and functions, pickled) is "
@@ -461,15 +560,18 @@ class Context:
                 "captured in closures or passed to parallelize() is the usual cause")
         job_id = next(self._job_ids)
         props = _local_properties.get()
-        waiter = JobWaiter(loop.create_future(), len(parts), job_id)
+        waiter = JobWaiter(loop.create_future(), len(parts), job_id,
+                           partial=wait is not None)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
         if tracer is not None:
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
-            job_id, rdd.id, n, binary, parts, waiter, dict(props), "", shuffles,
+            job_id, rdd.id(), n, binary, parts, waiter, dict(props), "", shuffles,
             parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
         delivered = None
         try:
+            if wait is not None:
+                return await self._await_partial(waiter, wait)
             results = await waiter.future
             if tracer is not None:
                 delivered = now_ns()
@@ -482,6 +584,16 @@ class Context:
             self._active_jobs.pop(job_id, None)
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
+
+    async def _await_partial(self, waiter: JobWaiter, wait: float) -> tuple[list, int]:
+        done, _ = await asyncio.wait([waiter.future], timeout=max(wait, 0.0))
+        if done:
+            results = waiter.future.result()
+            return results, len(results)
+        # Spark lets the job run on after an approximate result; here it is cancelled.
+        waiter.future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._dag.post(JobCancelled(waiter.job_id, "the approximate job timed out"))  # type: ignore[union-attr]
+        return list(waiter.results), waiter.finished
 
     # -- job groups and cancellation -----------------------------------------------------
 

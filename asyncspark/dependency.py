@@ -84,8 +84,8 @@ class ShuffleDependency(Dependency):
     reduce partition by key (``(ascending, keyfunc)``), as ``sortByKey`` needs.
     """
 
-    __slots__ = ("aggregator", "key_ordering", "map_side_combine", "partitioner",
-                 "shuffle_id")
+    __slots__ = ("__weakref__", "aggregator", "key_ordering", "map_side_combine",
+                 "partitioner", "shuffle_id")  # weakly referenced by the ContextCleaner
 
     def __init__(self, rdd: RDD, partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False,
@@ -98,7 +98,7 @@ class ShuffleDependency(Dependency):
         self.shuffle_id = rdd.context.new_shuffle_id()
 
     def __getstate__(self):
-        return {k: getattr(self, k) for k in ("rdd", *self.__slots__)}
+        return {k: getattr(self, k) for k in ("rdd", *self.__slots__) if k != "__weakref__"}
 
     def __setstate__(self, state):
         for k, v in state.items():

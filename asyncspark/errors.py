@@ -119,6 +119,15 @@ class FetchFailedError(AsyncSparkError):
                              self.address, self.executor_id))
 
 
+class CorruptDataError(AsyncSparkError, ValueError):
+    """Bytes read back do not match the checksum written with them, or do not decode.
+
+    Shuffle data, spill files and disk-stored cached blocks carry CRC-32 checksums: in a
+    shuffle block this becomes ``FetchFailedError`` naming the block (its map output is
+    recomputed); in a spill file it fails the task, naming the file (the task is
+    retried); a cached block is dropped and recomputed from lineage."""
+
+
 class CommitDeniedError(AsyncSparkError):
     """Raised in a task whose output another attempt of the same partition commits
     (the driver's output commit coordinator authorizes one attempt per partition, e.g. a

@@ -1,4 +1,6 @@
-"""Writing RDDs out: ``saveAsTextFile`` with temporary part files, renames and ``_SUCCESS``.
+"""Writing RDDs out: ``saveAsTextFile`` and ``saveAsPickleFile`` with temporary part
+files, renames and ``_SUCCESS``, on any filesystem (``fs.py``; compressed by the codec's
+extension).
 
 Each task attempt writes ``_temporary/part-NNNNN.attempt-<TID>``, then asks the driver's
 output commit coordinator whether it may commit (``scheduler/commit_coordinator.py``):
@@ -11,22 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import os
-import shutil
 from typing import TYPE_CHECKING
 
+from . import fs
 from .runtime import current_env
 from .taskcontext import TaskContext
 
 if TYPE_CHECKING:
     from .rdd import RDD
 
-__all__ = ["save_as_text_file"]
+__all__ = ["save_as_pickle_file", "save_as_text_file"]
 
 _CODECS = {
     "org.apache.hadoop.io.compress.GzipCodec": ".gz",
+    "org.apache.hadoop.io.compress.BZip2Codec": ".bz2",
+    "org.apache.hadoop.io.compress.ZStandardCodec": ".zst",
+    "org.apache.hadoop.io.compress.Lz4Codec": ".lz4",
     "gzip": ".gz",
+    "bzip2": ".bz2",
+    "xz": ".xz",
+    "zstd": ".zst",
+    "lz4": ".lz4",
 }
 
 
@@ -42,12 +50,12 @@ def _open_attempt_file(tmp_dir: str, tmp: str):
     # Another attempt cleaning up may remove the (then empty) directory between our
     # makedirs and open: make it again.
     for _ in range(10):
-        os.makedirs(tmp_dir, exist_ok=True)
+        fs.makedirs(tmp_dir)
         try:
-            return open(tmp, "wb")
+            return fs.open_write(tmp)
         except FileNotFoundError:
             continue
-    return open(tmp, "wb")
+    return fs.open_write(tmp)
 
 
 def _ask_commit(ctx: TaskContext, split: int) -> None:
@@ -59,52 +67,75 @@ def _ask_commit(ctx: TaskContext, split: int) -> None:
         commits.ask(ctx.stageId(), split, ctx.taskAttemptId())
 
 
-def _write_partition(path: str, ext: str, it) -> None:
+def _write_lines(f, it) -> None:
+    buf = []
+    for x in it:
+        buf.append(_to_bytes(x))
+        if len(buf) >= 4096:
+            f.write(b"\n".join(buf) + b"\n")
+            buf.clear()
+    if buf:
+        f.write(b"\n".join(buf) + b"\n")
+
+
+def _pickle_writer(batch_size: int):
+    """PySpark's pickle file body: each batch of ``batch_size`` elements one pickled
+    list, one after the other (``pickleFile`` loads until the end of the file)."""
+    from itertools import islice
+
+    from .serializers import dumps_result
+
+    def write(f, it) -> None:
+        it = iter(it)
+        while True:
+            batch = list(islice(it, batch_size))
+            if not batch:
+                return
+            f.write(dumps_result(batch))  # cloudpickle for lambdas and local classes
+
+    return write
+
+
+def _write_partition(path: str, ext: str, it, write=_write_lines) -> None:
     ctx = TaskContext.get()
     split = ctx.partitionId()
     name = f"part-{split:05d}{ext}"
-    tmp_dir = os.path.join(path, "_temporary")
-    tmp = os.path.join(tmp_dir, f"{name}.attempt-{ctx.taskAttemptId()}")
+    tmp_dir = fs.join(path, "_temporary")
+    # the extension last: fs.open_write compresses by it
+    tmp = fs.join(tmp_dir, f"attempt-{ctx.taskAttemptId()}-{name}")
     try:
-        with _open_attempt_file(tmp_dir, tmp) as raw, (
-                # no file name in the gzip header (it would be the temporary one), as Hadoop
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw) if ext == ".gz"
-                else contextlib.nullcontext(raw)) as f:
-            buf = []
-            for x in it:
-                buf.append(_to_bytes(x))
-                if len(buf) >= 4096:
-                    f.write(b"\n".join(buf) + b"\n")
-                    buf.clear()
-            if buf:
-                f.write(b"\n".join(buf) + b"\n")
+        with _open_attempt_file(tmp_dir, tmp) as f:
+            write(f, it)
         _ask_commit(ctx, split)
-        os.replace(tmp, os.path.join(path, name))
+        fs.rename(tmp, fs.join(path, name))
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            fs.remove(tmp)
         # A losing attempt may run after the job committed and removed _temporary:
         # leave no empty directory behind (fails harmlessly while others use it).
-        with contextlib.suppress(OSError):
-            os.rmdir(tmp_dir)
+        if fs.is_local(tmp_dir):
+            with contextlib.suppress(OSError):
+                os.rmdir(tmp_dir)
         raise
 
 
 def _create_output_dir(path: str) -> None:
+    if fs.exists(path):
+        raise FileExistsError(f"Output directory {path} already exists")
     try:
-        os.makedirs(path)
+        fs.makedirs(path, exist_ok=False)
     except FileExistsError:
         raise FileExistsError(f"Output directory {path} already exists") from None
 
 
 def _abort(path: str) -> None:
     """After a failed job: drop the attempts' temporary files; no ``_SUCCESS``."""
-    shutil.rmtree(os.path.join(path, "_temporary"), ignore_errors=True)
+    fs.remove(fs.join(path, "_temporary"), recursive=True)
 
 
 def _commit(path: str) -> None:
     _abort(path)
-    with open(os.path.join(path, "_SUCCESS"), "wb"):
+    with fs.open_file(fs.join(path, "_SUCCESS"), "wb"):
         pass
 
 
@@ -113,12 +144,21 @@ async def save_as_text_file(rdd: RDD, path: str, codec: str | None) -> None:
         raise ValueError(
             f"unsupported compressionCodecClass {codec!r}; supported: {sorted(_CODECS)}")
     ext = _CODECS.get(codec, "") if codec else ""
-    if path.startswith("file://"):
-        path = path[len("file://"):]
-    path = await asyncio.to_thread(os.path.abspath, path)
+    await _save(rdd, path, ext, _write_lines)
+
+
+async def save_as_pickle_file(rdd: RDD, path: str, batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
+        raise ValueError(f"batchSize must be a nonnegative integer, got {batch_size!r}")
+    await _save(rdd, path, "", _pickle_writer(batch_size or 1024))
+
+
+async def _save(rdd: RDD, path: str, ext: str, write) -> None:
+    if fs.is_local(path):
+        path = await asyncio.to_thread(os.path.abspath, fs.to_local(path))
     await asyncio.to_thread(_create_output_dir, path)
     try:
-        await rdd._run(lambda it: _write_partition(path, ext, it))
+        await rdd._run(lambda it: _write_partition(path, ext, it, write))
     except BaseException:
         _abort(path)  # synchronous: also runs when we are being cancelled
         raise

@@ -252,21 +252,24 @@ class PairRDDFunctions:
         return self._cogroup_lists([other, *others], None).mapValues(
             lambda groups: tuple(ResultIterable(g) for g in groups))
 
+    def _joined(self: RDD, other: RDD, numPartitions: int | None, how: str) -> RDD:
+        from .rdds.joined import JoinedRDD
+
+        return JoinedRDD(self, other, self._cogroup_partitioner([other], numPartitions), how)
+
     def join(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
-        return self._cogroup_lists([other], numPartitions).flatMapValues(
-            lambda g: [(v, w) for v in g[0] for w in g[1]])
+        """``(k, (v, w))`` for every pair of values of a key in both (a hash join per
+        reduce partition, built from the smaller side: ``rdds/joined.py``)."""
+        return self._joined(other, numPartitions, "inner")
 
     def leftOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
-        return self._cogroup_lists([other], numPartitions).flatMapValues(
-            lambda g: [(v, w) for v in g[0] for w in (g[1] or [None])])
+        return self._joined(other, numPartitions, "left")
 
     def rightOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
-        return self._cogroup_lists([other], numPartitions).flatMapValues(
-            lambda g: [(v, w) for v in (g[0] or [None]) for w in g[1]])
+        return self._joined(other, numPartitions, "right")
 
     def fullOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
-        return self._cogroup_lists([other], numPartitions).flatMapValues(
-            lambda g: [(v, w) for v in (g[0] or [None]) for w in (g[1] or [None])])
+        return self._joined(other, numPartitions, "full")
 
     def subtractByKey(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
         """Pairs of self whose key is not in other."""

@@ -101,7 +101,7 @@ def cached_ancestors(rdd: RDD) -> list[int]:
     """Ids of persisted RDDs (``rdd`` included) whose partition i a task computing ``rdd``'s
     partition i reads (one-to-one dependencies): where their blocks are cached is where
     such a task prefers to run."""
-    return [r.id for r in walk(rdd, lambda d: type(d) is OneToOneDependency) if r.is_cached]
+    return [r.id() for r in walk(rdd, lambda d: type(d) is OneToOneDependency) if r.is_cached]
 
 
 def shuffle_parents(rdd: RDD) -> list[ShuffleDependency]:
@@ -191,6 +191,10 @@ class StagePlanner:
             self._map_binaries[dep.shuffle_id] = binary
         return binary
 
+    def forget(self, shuffle_id: int) -> None:
+        """Drop a shuffle's map binary (the ContextCleaner: no longer referenced)."""
+        self._map_binaries.pop(shuffle_id, None)
+
     def shuffle_graph(self, rdd: RDD) -> tuple[list[int], dict[int, ShuffleInfo]]:
         """The shuffles ``rdd`` reads directly, and every shuffle in its lineage."""
         parents = shuffle_parents(rdd)
@@ -204,7 +208,7 @@ class StagePlanner:
                 continue
             grand = shuffle_parents(dep.rdd)
             infos[dep.shuffle_id] = ShuffleInfo(
-                dep.shuffle_id, dep.rdd.id, dep.rdd.getNumPartitions(),
+                dep.shuffle_id, dep.rdd.id(), dep.rdd.getNumPartitions(),
                 dep.partitioner.numPartitions, self.map_binary(dep),
                 [g.shuffle_id for g in grand], cached_rdds=cached_ancestors(dep.rdd))
             stack.extend(grand)

@@ -10,6 +10,7 @@ Names, arguments and results follow PySpark's ``pyspark.RDD``.
 from __future__ import annotations
 
 import copy
+import os
 import random
 import shlex
 import sys
@@ -17,7 +18,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from functools import reduce as _reduce
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._accel import (
     PIPE_FILTER,
@@ -33,6 +35,7 @@ from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration, _partit
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
 from .planner import check_no_nested_use
+from .sampling import SamplingRDDFunctions
 from .storage.block_manager import get_or_compute
 from .storage.level import StorageLevel
 
@@ -42,10 +45,25 @@ if TYPE_CHECKING:
 
 __all__ = ["RDD"]
 
+T = TypeVar("T")
+U = TypeVar("U")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-class RDD(PairRDDFunctions, AggregateRDDFunctions):
-    """A Resilient Distributed Dataset (see the module docstring)."""
+
+class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic[T]):
+    """A Resilient Distributed Dataset (see the module docstring): transformations are
+    plain methods, actions are coroutines.
+
+    >>> import asyncspark
+    >>> async def main():
+    ...     async with asyncspark.Context("local[1]") as ctx:
+    ...         rdd = ctx.parallelize(range(10), 2).map(lambda x: x * x)
+    ...         return await rdd.filter(lambda x: x % 2).collect(), await rdd.sum()
+    >>> asyncspark.run(main())
+    ([1, 9, 25, 49, 81], 285)
+    """
 
     _asyncspark_driver_only_ = "rdd"  # serializers.DRIVER_ONLY: refused inside tasks
 
@@ -53,11 +71,12 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         self.ctx = ctx
         self._deps = deps
         self._num_partitions = num_partitions
-        self.id = ctx.new_rdd_id() if ctx is not None else -1
+        self._id = ctx.new_rdd_id() if ctx is not None else -1
         self.partitioner: Any = None  # a Partitioner when the layout by key is known
         self._name: str | None = None
-        self.needs_prepare = type(self).prepare_self is not RDD.prepare_self or any(
+        self.needs_prepare: bool = type(self).prepare_self is not RDD.prepare_self or any(
             d.rdd.needs_prepare for d in deps)
+        self._callsite = _callsite()
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -66,6 +85,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         state["ctx"] = None  # the context stays on the driver
         state.pop("_shuffle_parents_cache", None)
         state.pop("_nested_use_checked", None)
+        state.pop("_callsite", None)
         return state
 
     def __reduce_ex__(self, protocol):
@@ -106,45 +126,55 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
     # -- persistence ---------------------------------------------------------------------
 
-    _storage_level: StorageLevel | None = None  # set by persist(), shipped with the lineage
+    _storage_level: StorageLevel | None = None  # the engine's level (storage/level.py)
+    _user_level: StorageLevel | None = None  # the level persist() was given
 
-    def persist(self, storageLevel: StorageLevel | None = None) -> RDD:
+    def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY) -> RDD[T]:
         """Keep this RDD's partitions once computed (default ``MEMORY_ONLY``), on the
         executors that computed them, for later jobs. Lazy, as in PySpark: nothing is
-        stored until an action computes a partition."""
+        stored until an action computes a partition. Memory levels keep live objects
+        (see ``StorageLevel``).
 
-        level = StorageLevel.MEMORY_ONLY if storageLevel is None else storageLevel
+        >>> sc.range(3).persist(StorageLevel.MEMORY_AND_DISK).getStorageLevel()
+        StorageLevel(True, True, False, False, 1)
+        """
+
+        level = storageLevel
         if not isinstance(level, StorageLevel):
             raise TypeError(f"persist() takes a StorageLevel, got {type(level).__name__}")
-        current = self._storage_level
+        current = self._user_level
         if current is not None and current != level:
             raise ValueError(
                 f"Cannot change storage level of an RDD after it was already assigned a "
                 f"level: {self!r} is persisted as {current!r}, asked for {level!r} "
                 "(unpersist() it first)")
-        self._storage_level = level if level.is_valid else None
+        if level.is_valid:
+            self._user_level = level
+            self._storage_level = _engine_level(level)
+        else:
+            self._user_level = self._storage_level = None
         return self
 
-    def cache(self) -> RDD:
+    def cache(self) -> RDD[T]:
         """``persist(StorageLevel.MEMORY_ONLY)``, PySpark's default for RDDs."""
 
         return self.persist(StorageLevel.MEMORY_ONLY)
 
-    def unpersist(self, blocking: bool = False) -> RDD:
+    def unpersist(self, blocking: bool = False) -> RDD[T]:
         """Stop keeping this RDD: its cached blocks are removed from executors' memory,
         disk and the shared-memory store (in the background; ``blocking`` is accepted
         for PySpark compatibility)."""
         if self._storage_level is not None:
-            self._storage_level = None
+            self._storage_level = self._user_level = None
             if self.ctx is not None:
-                self.ctx.unpersist_rdd(self.id)
+                self.ctx.unpersist_rdd(self._id)
         return self
 
     def getStorageLevel(self) -> StorageLevel:
         """This RDD's storage level (``StorageLevel(False, False, False, False, 1)`` when
         not persisted)."""
 
-        return self._storage_level or StorageLevel.NONE
+        return self._user_level or StorageLevel.NONE
 
     @property
     def is_cached(self) -> bool:
@@ -166,10 +196,24 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
     def _describe(self) -> str:
         return type(self).__name__
 
+    def id(self) -> int:
+        """A unique ID for this RDD (within its context).
+
+        >>> sc.range(5).id() >= 0
+        True
+        """
+        return self._id
+
     def name(self) -> str | None:
+        """The name given by ``setName``, else None."""
         return self._name
 
-    def setName(self, name: str) -> RDD:
+    def setName(self, name: str) -> RDD[T]:
+        """Name this RDD (shown by ``toDebugString``); returns it.
+
+        >>> sc.range(3).setName("numbers").name()
+        'numbers'
+        """
         self._name = name
         return self
 
@@ -188,6 +232,13 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         from .rdds.checkpoint import mark
 
         mark(self, local=True)
+
+    @property
+    def is_checkpointed(self) -> bool:
+        """Whether ``checkpoint()`` was called (PySpark's attribute); ``isCheckpointed()``
+        says whether the checkpoint is written."""
+        checkpoint = self.__dict__.get("_checkpoint")
+        return checkpoint is not None and not checkpoint.local
 
     def isCheckpointed(self) -> bool:
         checkpoint = self.__dict__.get("_checkpoint")
@@ -210,8 +261,9 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         def walk(r: RDD, depth: int) -> None:
             label = f"({r._num_partitions}) " if depth == 0 else ""
             name = f"{r._name} " if r._name else ""
-            lines.append(f"{'  ' * depth}{'+-' if depth else ''}{label}{name}"
-                         f"{r._describe()}[{r.id}]")
+            level = r._user_level
+            lines.append(f"{'  ' * depth}{'+-' if depth else ''}{label}{name}{r!r} "
+                         f"[{level if level else ''}]")
             for d in r._deps:
                 walk(d.rdd, depth + 1)
 
@@ -219,7 +271,10 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         return "\n".join(lines).encode()
 
     def __repr__(self) -> str:
-        return f"{self._describe()}[{self.id}]"
+        """PySpark's shape: ``Name[id] at operation at file:line`` (the user's line that
+        created the RDD)."""
+        op, filename, line = self.__dict__.get("_callsite") or ("?", "<unknown>", 0)
+        return f"{self._describe()}[{self._id}] at {op} at {filename}:{line}"
 
     # -- narrow transformations ---------------------------------------------------------
 
@@ -228,48 +283,54 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
         return MapPartitionsRDD(self, f, preserves, what, user_func)
 
-    def map(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+    def map(self, f: Callable[[T], U], preservesPartitioning: bool = False) -> RDD[U]:
         return self._map_partitions(lambda _, it: pipe(PIPE_MAP, f, it), preservesPartitioning,
                                     "map()", f)
 
-    def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+    def flatMap(self, f: Callable[[T], Iterable[U]],
+                preservesPartitioning: bool = False) -> RDD[U]:
         return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP, f, it),
                                     preservesPartitioning, "flatMap()", f)
 
-    def filter(self, f: Callable) -> RDD:
+    def filter(self, f: Callable[[T], object]) -> RDD[T]:
         return self._map_partitions(lambda _, it: pipe(PIPE_FILTER, f, it), True, "filter()", f)
 
-    def mapPartitions(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+    def mapPartitions(self, f: Callable[[Iterator[T]], Iterable[U]],
+                      preservesPartitioning: bool = False) -> RDD[U]:
         return self._map_partitions(lambda _, it: f(it), preservesPartitioning,
                                     "mapPartitions()", f)
 
-    def mapPartitionsWithIndex(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+    def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[T]], Iterable[U]],
+                               preservesPartitioning: bool = False) -> RDD[U]:
         return self._map_partitions(f, preservesPartitioning, "mapPartitionsWithIndex()")
 
-    def mapPartitionsWithSplit(self, f: Callable, preservesPartitioning: bool = False) -> RDD:
+    def mapPartitionsWithSplit(self, f: Callable[[int, Iterator[T]], Iterable[U]],
+                               preservesPartitioning: bool = False) -> RDD[U]:
         return self.mapPartitionsWithIndex(f, preservesPartitioning)
 
-    def glom(self) -> RDD:
+    def glom(self) -> RDD[list[T]]:
         return self._map_partitions(lambda _, it: [list(it)], False, "glom()")
 
-    def keyBy(self, f: Callable) -> RDD:
+    def keyBy(self, f: Callable[[T], K]) -> RDD[tuple[K, T]]:
         return self._map_partitions(lambda _, it: pipe(PIPE_KEY_BY, f, it), False, "keyBy()", f)
 
-    def mapValues(self, f: Callable) -> RDD:
+    def mapValues(self: RDD[tuple[K, V]], f: Callable[[V], U]) -> RDD[tuple[K, U]]:
         return self._map_partitions(lambda _, it: pipe(PIPE_MAP_VALUES, f, it), True,
                                     "mapValues()", f)
 
-    def flatMapValues(self, f: Callable) -> RDD:
+    def flatMapValues(self: RDD[tuple[K, V]],
+                      f: Callable[[V], Iterable[U]]) -> RDD[tuple[K, U]]:
         return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP_VALUES, f, it), True,
                                     "flatMapValues()", f)
 
-    def keys(self) -> RDD:
+    def keys(self: RDD[tuple[K, V]]) -> RDD[K]:
         return self._map_partitions(lambda _, it: (kv[0] for kv in it), False, "keys()")
 
-    def values(self) -> RDD:
+    def values(self: RDD[tuple[K, V]]) -> RDD[V]:
         return self._map_partitions(lambda _, it: (kv[1] for kv in it), False, "values()")
 
-    def sample(self, withReplacement: bool, fraction: float, seed: int | None = None) -> RDD:
+    def sample(self, withReplacement: bool, fraction: float,
+               seed: int | None = None) -> RDD[T]:
         """A sampled subset, with PySpark's ``RDDSampler`` (same seed -> same sample)."""
         if fraction < 0.0:
             raise ValueError(f"Fraction must be nonnegative, got {fraction}")
@@ -280,17 +341,17 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         sampler = Sampler(withReplacement, fraction, seed)
         return self._map_partitions(sampler.func, True, "sample()")
 
-    def union(self, other: RDD) -> RDD:
+    def union(self, other: RDD[U]) -> RDD[T | U]:
         from .rdds.narrow import UnionRDD
 
         return UnionRDD(self.context, [self, other])
 
-    def __add__(self, other: RDD) -> RDD:
+    def __add__(self, other: RDD[U]) -> RDD[T | U]:
         if not isinstance(other, RDD):
             raise TypeError(f"cannot add an RDD and {type(other).__name__}")
         return self.union(other)
 
-    def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD:
+    def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD[T]:
         if numPartitions < 1:
             raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
         if shuffle:
@@ -299,17 +360,17 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
         return CoalescedRDD(self, numPartitions)
 
-    def zip(self, other: RDD) -> RDD:
+    def zip(self, other: RDD[U]) -> RDD[tuple[T, U]]:
         from .rdds.narrow import ZippedPartitionsRDD
 
         return ZippedPartitionsRDD(self, other)
 
-    def zipWithIndex(self) -> RDD:
+    def zipWithIndex(self) -> RDD[tuple[T, int]]:
         from .rdds.narrow import ZippedWithIndexRDD
 
         return ZippedWithIndexRDD(self)
 
-    def zipWithUniqueId(self) -> RDD:
+    def zipWithUniqueId(self) -> RDD[tuple[T, int]]:
         n = self._num_partitions
 
         def func(k, it):
@@ -318,7 +379,8 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
         return self._map_partitions(func, False, "zipWithUniqueId()")
 
-    def pipe(self, command: str, env: dict | None = None, checkCode: bool = False) -> RDD:
+    def pipe(self, command: str, env: dict[str, str] | None = None,
+             checkCode: bool = False) -> RDD[str]:
         """Each partition's elements, one per line, through ``command``'s stdin; its stdout
         lines are the new elements. ``env`` is added to the executor's environment."""
         from .rdds.partition_funcs import pipe_partition
@@ -338,14 +400,14 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         check_no_nested_use(self, func)
         return await ctx.run_job(self, func, partitions)
 
-    async def collect(self) -> list:
+    async def collect(self) -> list[T]:
         parts = await self._run(list)
         return list(chain.from_iterable(parts))
 
     async def count(self) -> int:
         return sum(await self._run(count))
 
-    async def take(self, num: int) -> list:
+    async def take(self, num: int) -> list[T]:
         """The first ``num`` elements: scans one partition, then more (as Spark's take)."""
         items: list = []
         total = self._num_partitions
@@ -375,7 +437,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
             scanned += to_try
         return items[:num]
 
-    async def first(self) -> Any:
+    async def first(self) -> T:
         rs = await self.take(1)
         if rs:
             return rs[0]
@@ -384,7 +446,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
     async def isEmpty(self) -> bool:
         return self._num_partitions == 0 or len(await self.take(1)) == 0
 
-    async def reduce(self, f: Callable) -> Any:
+    async def reduce(self, f: Callable[[T, T], T]) -> T:
         f = _fail_on_stopiteration(f)
 
         def func(it):
@@ -398,13 +460,14 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
             return _reduce(f, vals)
         raise ValueError("Can not reduce() empty RDD")
 
-    async def fold(self, zeroValue: Any, op: Callable) -> Any:
+    async def fold(self, zeroValue: T, op: Callable[[T, T], T]) -> T:
         """Fold each partition from ``zeroValue``, then the partition results from
         ``zeroValue`` again. ``op`` may modify its first argument: every partition starts
         from its own copy of ``zeroValue``, and the caller's object is left alone."""
         return await self.aggregate(zeroValue, op, op)
 
-    async def aggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable) -> Any:
+    async def aggregate(self, zeroValue: U, seqOp: Callable[[U, T], U],
+                        combOp: Callable[[U, U], U]) -> U:
         """As ``fold`` with a separate ``seqOp`` within partitions and ``combOp`` across."""
         seqOp = _fail_on_stopiteration(seqOp)
         combOp = _fail_on_stopiteration(combOp)
@@ -412,7 +475,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         func = _partition_folder(zeroValue, seqOp)
         return _reduce(combOp, await self._run(func), copy.deepcopy(zeroValue))
 
-    async def countByValue(self) -> defaultdict:
+    async def countByValue(self) -> defaultdict[T, int]:
         def count_partition(it):
             counts: defaultdict = defaultdict(int)
             for x in it:
@@ -428,13 +491,13 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
                 merged[k] += v
         return merged
 
-    async def countByKey(self) -> defaultdict:
+    async def countByKey(self: RDD[tuple[K, V]]) -> defaultdict[K, int]:
         return await self.map(lambda x: x[0]).countByValue()
 
-    async def collectAsMap(self) -> dict:
+    async def collectAsMap(self: RDD[tuple[K, V]]) -> dict[K, V]:
         return dict(await self.collect())
 
-    async def foreach(self, f: Callable) -> None:
+    async def foreach(self, f: Callable[[T], object]) -> None:
         f = _fail_on_stopiteration(f)
 
         def process(it):
@@ -443,7 +506,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
         await self._run(process)
 
-    async def foreachPartition(self, f: Callable) -> None:
+    async def foreachPartition(self, f: Callable[[Iterator[T]], object]) -> None:
         def process(it):
             r = f(it)
             try:
@@ -465,7 +528,23 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
 
         await save_as_text_file(self, path, compressionCodecClass)
 
-    async def toLocalIterator(self, prefetchPartitions: bool = False) -> AsyncIterator:
+    async def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
+        """Write the elements as pickled batches of ``batchSize`` (0: 1024), one
+        ``part-NNNNN`` file per partition under the new directory ``path``; read them
+        back with ``sc.pickleFile(path)``.
+
+        >>> import tempfile, shutil, os
+        >>> d = tempfile.mkdtemp()
+        >>> sc.parallelize([1, "two", (3.0, None)], 2).saveAsPickleFile(os.path.join(d, "p"))
+        >>> sc.pickleFile(os.path.join(d, "p")).collect()
+        [1, 'two', (3.0, None)]
+        >>> shutil.rmtree(d)
+        """
+        from .output import save_as_pickle_file
+
+        await save_as_pickle_file(self, path, batchSize)
+
+    async def toLocalIterator(self, prefetchPartitions: bool = False) -> AsyncIterator[T]:
         """Iterate the elements, fetching one partition at a time (``async for``).
 
         Each partition is a job of its own, run when iteration reaches it; with
@@ -491,3 +570,28 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions):
         finally:
             if nxt is not None:
                 nxt.cancel()  # also marks a failure of a finished prefetch as seen
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _callsite() -> tuple[str, str, int]:
+    """(public method, file, line) of the user's call that is creating an RDD: the first
+    frame outside asyncspark, and the last public function inside it before that."""
+    f: FrameType | None = sys._getframe(2)
+    op = "?"
+    while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR):
+        name = f.f_code.co_name
+        if not name.startswith("_") and name not in ("transformation", "action", "func"):
+            op = name
+        f = f.f_back
+    if f is None:
+        return op, "<unknown>", 0
+    return op, f.f_code.co_filename, f.f_lineno
+
+
+def _engine_level(level: StorageLevel) -> StorageLevel:
+    """The engine's level for a user's: memory levels (not off-heap) keep live objects."""
+    if level.useMemory and not level.useOffHeap and not level.deserialized:
+        return StorageLevel(level.useDisk, True, False, True, level.replication)
+    return level

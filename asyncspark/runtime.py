@@ -44,6 +44,8 @@ class ExecutorSettings:
     max_direct_result_size: int = _DEFAULTS.max_direct_result_size
     network_timeout: float = _DEFAULTS.network_timeout
     shuffle_connect_timeout: float = _DEFAULTS.shuffle_connect_timeout
+    auth_timeout: float = _DEFAULTS.auth_timeout  # the block server's limits for peers
+    max_unauthenticated: int = _DEFAULTS.max_unauthenticated  # that did not authenticate
 
     @classmethod
     def from_config(cls, conf: Config, offheap_dir: str | None = None) -> ExecutorSettings:

@@ -1,10 +1,16 @@
-"""Pickling of closures, lineage and results, with errors that name the culprit."""
+"""Pickling of closures, lineage and results, with errors that name the culprit.
+
+Closures keep their code's file name (cloudpickle writes ``<dynamic-code>``), so a
+task's remote traceback names the user's file and line.
+"""
 
 from __future__ import annotations
 
 import functools
+import io
 import pickle
 import types
+from collections import ChainMap
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +23,31 @@ __all__ = ["DRIVER_ONLY", "describe_unpicklable", "dumps_closure", "dumps_result
 
 PROTOCOL = 5
 loads = pickle.loads
+
+
+# cloudpickle's own code reducer (private; if a release drops it, file names are lost,
+# nothing else: _Pickler is then cloudpickle's Pickler)
+_code_reduce = getattr(cloudpickle.cloudpickle, "_code_reduce", None)
+
+
+def _code_reduce_keeping_filename(code: types.CodeType) -> tuple:
+    rebuild, args = _code_reduce(code)  # type: ignore[misc]
+    # co_filename is the first str argument of the CodeType constructor (after the
+    # bytecode bytes and the consts/names/varnames tuples)
+    i = next(i for i, a in enumerate(args) if isinstance(a, str))
+    return rebuild, (*args[:i], code.co_filename, *args[i + 1:])
+
+
+class _Pickler(cloudpickle.Pickler):
+    if _code_reduce is not None:
+        dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename},
+                                  cloudpickle.Pickler.dispatch_table)
+
+
+def _cloudpickle_dumps(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=PROTOCOL).dump(obj)
+    return buf.getvalue()
 
 
 def dumps_result(value: Any) -> bytes:
@@ -34,7 +65,7 @@ def dumps_closure(obj: Any, what: str, functions: list[tuple[str, Any]] = ()) ->
     for the object that cannot be pickled, so the message says where it came from.
     """
     try:
-        return cloudpickle.dumps(obj, PROTOCOL)
+        return _cloudpickle_dumps(obj)
     except AsyncSparkError:
         raise  # refused on purpose, and says why (e.g. a destroyed broadcast variable)
     except Exception as exc:

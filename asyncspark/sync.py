@@ -2,7 +2,7 @@
 
 ::
 
-    from asyncspark.sync import SparkContext
+    from asyncspark import SparkContext
 
     with SparkContext("local[2]", appName="demo") as sc:
         print(sc.parallelize(range(10)).map(lambda x: x * x).sum())
@@ -17,17 +17,26 @@ would block that loop: use ``asyncspark.Context`` there.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import inspect
+import os
+import sys
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
+from . import lifetime
 from .conf import SparkConf
 from .context import Context
+from .errors import ContextStoppedError
 from .rdd import RDD as _AsyncRDD
-from .threads import call_on_loop
+from .sync_rdd import RDD
+from .threads import LoopClosedError, call_on_loop
 
 __all__ = ["RDD", "SparkContext"]
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def _refuse_running_loop(what: str) -> None:
@@ -49,31 +58,116 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 class SparkContext:
-    """Blocking counterpart of ``asyncspark.Context`` (PySpark's ``SparkContext``)."""
+    """Blocking counterpart of ``asyncspark.Context``: PySpark's ``SparkContext``.
 
-    def __init__(self, master: str | None = "local[2]", appName: str | None = None,
-                 conf: SparkConf | dict | None = None) -> None:
+    As in PySpark, one runs per process at a time (a second raises ``ValueError`` until
+    the first is stopped; ``getOrCreate`` returns the running one); ``master`` defaults to
+    ``spark.master`` of ``conf``, else ``local[*]``. The async ``Context`` has no such
+    limit: several may run in one process.
+
+    ``with SparkContext("local[2]", "app") as sc:`` stops it at the end of the block.
+
+    >>> sc.parallelize(range(4)).map(lambda x: x * 10).collect()
+    [0, 10, 20, 30]
+    >>> SparkContext.getOrCreate() is sc
+    True
+    """
+
+    PACKAGE_EXTENSIONS: Iterable[str] = (".zip", ".egg", ".jar")
+
+    _lock = threading.RLock()
+    _active_spark_context: SparkContext | None = None
+    _callsite: str = "<unknown>"  # file:line of the user's code that created it
+
+    def __init__(self, master: str | None = None, appName: str | None = None,
+                 sparkHome: str | None = None, pyFiles: list[str] | None = None,
+                 environment: dict[str, Any] | None = None, batchSize: int = 0,
+                 serializer: Any = None, conf: SparkConf | dict | None = None,
+                 gateway: Any = None, jsc: Any = None, profiler_cls: Any = None,
+                 udf_profiler_cls: Any = None, memory_profiler_cls: Any = None) -> None:
         _refuse_running_loop("SparkContext")
-        self._loop = _new_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever,
-                                        name="asyncspark-sync-loop", daemon=True)
-        self._thread.start()
-        self._ctx = Context(master, appName, conf)
+        for what, value in (("serializer", serializer), ("gateway", gateway), ("jsc", jsc),
+                            ("profiler_cls", profiler_cls),
+                            ("udf_profiler_cls", udf_profiler_cls),
+                            ("memory_profiler_cls", memory_profiler_cls)):
+            if value is not None:
+                raise ValueError(f"SparkContext({what}=...) is PySpark's JVM or profiler "
+                                 "plumbing, which asyncspark does not have; leave it None")
+        if environment:
+            raise ValueError(
+                "SparkContext(environment=...): executors do not receive extra environment "
+                "variables yet (they inherit the driver's: set them in os.environ before "
+                "creating the context)")
+        self._stopped = True
+        with SparkContext._lock:
+            active = SparkContext._active_spark_context
+            if active is not None:
+                raise ValueError(
+                    "Cannot run multiple SparkContexts at once; existing SparkContext("
+                    f"app={active.appName}, master={active.master}) created at "
+                    f"{active._callsite}")
+            items = dict(conf.getAll()) if isinstance(conf, SparkConf) else dict(conf or {})
+            if sparkHome:
+                items["spark.home"] = sparkHome
+            lifetime.install_sigterm_handler()  # from this thread: the context starts on
+            self._loop = _new_loop()            # the engine's, where signals cannot be set
+            self._thread = threading.Thread(target=self._loop.run_forever,
+                                            name="asyncspark-sync-loop", daemon=True)
+            self._thread.start()
+            try:
+                self._ctx = Context(master, appName, items)
+                call_on_loop(self._loop, self._ctx.start())
+            except BaseException:
+                self._shutdown_loop()
+                raise
+            self._stopped = False
+            self._callsite = _callsite()
+            SparkContext._active_spark_context = self
+        self.master: str = self._ctx.master
+        self.appName: str = self._ctx.appName
+        self.sparkHome: str | None = items.get("spark.home")
+        self.environment: dict[str, str] = {
+            k[len("spark.executorEnv."):]: v for k, v in self._ctx.conf.raw.items()
+            if k.startswith("spark.executorEnv.")}
+        self.environment["PYTHONHASHSEED"] = "0"  # as executors have it
+        self.pythonExec: str = sys.executable
+        self.pythonVer: str = f"{sys.version_info[0]}.{sys.version_info[1]}"
         try:
-            self._call(self._ctx.start())
+            for path in pyFiles or ():
+                self.addPyFile(path)
         except BaseException:
-            self._shutdown_loop()
+            self.stop()
             raise
-        self._stopped = False
+
+    @classmethod
+    def getOrCreate(cls, conf: SparkConf | None = None) -> SparkContext:
+        """The running ``SparkContext``, or a new one from ``conf``."""
+        with cls._lock:
+            if cls._active_spark_context is None:
+                cls(conf=conf or SparkConf())
+            assert cls._active_spark_context is not None
+            return cls._active_spark_context
 
     def _call(self, coro: Any) -> Any:
         _refuse_running_loop("SparkContext")
+        if getattr(self, "_stopped", False):
+            coro.close()
+            raise ContextStoppedError("this SparkContext was stopped")
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("blocking asyncspark.sync call from the engine's own thread")
         # On KeyboardInterrupt (any way out but a result) the job is cancelled, not left
         # running.
-        return call_on_loop(self._loop, coro)
+        try:
+            return call_on_loop(self._loop, coro)
+        except LoopClosedError:
+            raise ContextStoppedError("this SparkContext was stopped") from None
+
+    def _soon(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` on the engine's loop, without waiting."""
+        if getattr(self, "_stopped", False) or self._loop.is_closed():
+            raise ContextStoppedError("this SparkContext was stopped")
+        self._loop.call_soon_threadsafe(fn, *args)
 
     def _shutdown_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -84,16 +178,19 @@ class SparkContext:
         """Stop the executors and the engine's thread. Idempotent."""
         if getattr(self, "_stopped", True):
             return
-        self._stopped = True
         try:
-            self._call(self._ctx.stop())
+            call_on_loop(self._loop, self._ctx.stop())
         finally:
+            self._stopped = True
             self._shutdown_loop()
+            with SparkContext._lock:
+                if SparkContext._active_spark_context is self:
+                    SparkContext._active_spark_context = None
 
     def __enter__(self) -> SparkContext:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, type: object, value: object, trace: object) -> None:
         self.stop()
 
     def __del__(self) -> None:
@@ -103,30 +200,206 @@ class SparkContext:
             except Exception:
                 pass
 
+    def __repr__(self) -> str:
+        return f"<SparkContext master={self.master} appName={self.appName}>"
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def applicationId(self) -> str:
+        """
+        >>> sc.applicationId.startswith('local-')
+        True
+        """
+        return self._ctx.applicationId
+
+    @property
+    def startTime(self) -> int:
+        """When the context started, in milliseconds since the epoch."""
+        return self._ctx.startTime
+
+    @property
+    def version(self) -> str:
+        """
+        >>> sc.version == __import__('asyncspark').__version__
+        True
+        """
+        return self._ctx.version
+
+    @property
+    def defaultParallelism(self) -> int:
+        """
+        >>> sc.defaultParallelism
+        2
+        """
+        return self._ctx.defaultParallelism
+
+    @property
+    def defaultMinPartitions(self) -> int:
+        """
+        >>> sc.defaultMinPartitions
+        2
+        """
+        return self._ctx.defaultMinPartitions
+
+    def sparkUser(self) -> str:
+        """The user running this context (``SPARK_USER``, else the login name).
+
+        >>> isinstance(sc.sparkUser(), str)
+        True
+        """
+        return os.environ.get("SPARK_USER") or getpass.getuser()
+
+    def getConf(self) -> SparkConf:
+        """
+        >>> sc.getConf().get('spark.app.name')
+        'doctests'
+        """
+        return self._ctx.getConf()
+
     # -- creation ------------------------------------------------------------------------
 
-    def _wrap(self, rdd: _AsyncRDD) -> RDD:
+    def _wrap(self, rdd: _AsyncRDD) -> RDD[Any]:
         return RDD(rdd, self)
 
-    def parallelize(self, c, numSlices: int | None = None) -> RDD:
+    def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:
+        """
+        >>> sc.parallelize(range(5), 2).glom().collect()
+        [[0, 1], [2, 3, 4]]
+        """
         return self._wrap(self._ctx.parallelize(c, numSlices))
 
     def range(self, start: int, end: int | None = None, step: int = 1,
-              numSlices: int | None = None) -> RDD:
+              numSlices: int | None = None) -> RDD[int]:
+        """
+        >>> sc.range(1, 7, 2).collect()
+        [1, 3, 5]
+        """
         return self._wrap(self._ctx.range(start, end, step, numSlices))
 
     def textFile(self, name: str, minPartitions: int | None = None,
-                 use_unicode: bool = True) -> RDD:
+                 use_unicode: bool = True) -> RDD[str]:
+        """
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile('w', delete=False) as f:
+        ...     _ = f.write('one\\ntwo\\r\\nthree\\rfour')
+        >>> sc.textFile(f.name).collect()
+        ['one', 'two', 'three', 'four']
+        >>> os.unlink(f.name)
+        """
         return self._wrap(self._ctx.textFile(name, minPartitions, use_unicode))
 
-    def emptyRDD(self) -> RDD:
+    def wholeTextFiles(self, path: str, minPartitions: int | None = None,
+                       use_unicode: bool = True) -> RDD[tuple[str, str]]:
+        """
+        >>> import tempfile, os, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> with open(os.path.join(d, 'a.txt'), 'w') as f:
+        ...     _ = f.write('alpha')
+        >>> [(os.path.basename(p), text) for p, text in sc.wholeTextFiles(d).collect()]
+        [('a.txt', 'alpha')]
+        >>> shutil.rmtree(d)
+        """
+        return self._wrap(self._ctx.wholeTextFiles(path, minPartitions, use_unicode))
+
+    def binaryFiles(self, path: str, minPartitions: int | None = None
+                    ) -> RDD[tuple[str, bytes]]:
+        """
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+        ...     _ = f.write(b'\\x00\\x01')
+        >>> sc.binaryFiles(f.name).values().collect()
+        [b'\\x00\\x01']
+        >>> os.unlink(f.name)
+        """
+        return self._wrap(self._ctx.binaryFiles(path, minPartitions))
+
+    def binaryRecords(self, path: str, recordLength: int) -> RDD[bytes]:
+        """
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+        ...     _ = f.write(b'aabbcc')
+        >>> sc.binaryRecords(f.name, 2).collect()
+        [b'aa', b'bb', b'cc']
+        >>> os.unlink(f.name)
+        """
+        return self._wrap(self._ctx.binaryRecords(path, recordLength))
+
+    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD[Any]:
+        return self._wrap(self._ctx.pickleFile(name, minPartitions))
+
+    def emptyRDD(self) -> RDD[Any]:
+        """
+        >>> sc.emptyRDD().count()
+        0
+        """
         return self._wrap(self._ctx.emptyRDD())
 
-    def union(self, rdds: list[RDD]) -> RDD:
+    def union(self, rdds: list[RDD[T]]) -> RDD[T]:
+        """
+        >>> sc.union([sc.parallelize([1]), sc.parallelize([2])]).collect()
+        [1, 2]
+        """
         return self._wrap(self._ctx.union([r._rdd for r in rdds]))
 
-    def runJob(self, rdd: RDD, partitionFunc, partitions=None, allowLocal: bool = False):
+    def runJob(self, rdd: RDD[T], partitionFunc: Callable[[Iterator[T]], Iterable[U]],
+               partitions: Sequence[int] | None = None, allowLocal: bool = False) -> list[U]:
+        """
+        >>> rdd = sc.parallelize(range(6), 3)
+        >>> sc.runJob(rdd, lambda it: [sum(it)], partitions=[0, 2])
+        [1, 9]
+        """
         return self._call(self._ctx.runJob(rdd._rdd, partitionFunc, partitions))
+
+    # -- shared variables, files, checkpoints --------------------------------------------
+
+    def accumulator(self, value: Any, accum_param: Any = None) -> Any:
+        """
+        >>> acc = sc.accumulator(0)
+        >>> sc.parallelize(range(5)).foreach(lambda x: acc.add(x))
+        >>> acc.value
+        10
+        """
+        return self._ctx.accumulator(value, accum_param)
+
+    def broadcast(self, value: Any) -> Any:
+        """
+        >>> table = sc.broadcast({'a': 1})
+        >>> sc.parallelize(['a', 'a']).map(lambda k: table.value[k]).collect()
+        [1, 1]
+        """
+        return self._ctx.broadcast(value)  # pickled on this thread, as PySpark does
+
+    def addFile(self, path: str, recursive: bool = False) -> None:
+        self._ctx.addFile(path, recursive)
+
+    def addArchive(self, path: str) -> None:
+        self._ctx.addArchive(path)
+
+    def addPyFile(self, path: str) -> None:
+        self._ctx.addPyFile(path)
+
+    @property
+    def listFiles(self) -> list[str]:
+        return self._ctx.listFiles
+
+    @property
+    def listArchives(self) -> list[str]:
+        return self._ctx.listArchives
+
+    def setCheckpointDir(self, dirName: str) -> None:
+        """
+        >>> import tempfile, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> sc.setCheckpointDir(d)
+        >>> sc.getCheckpointDir().startswith(d)
+        True
+        >>> shutil.rmtree(d)
+        """
+        self._ctx.setCheckpointDir(dirName)
+
+    def getCheckpointDir(self) -> str | None:
+        return self._ctx.getCheckpointDir()
 
     # -- jobs (properties are per calling thread) ----------------------------------------
 
@@ -134,7 +407,16 @@ class SparkContext:
                     interruptOnCancel: bool = False) -> None:
         self._ctx.setJobGroup(groupId, description, interruptOnCancel)
 
+    def clearJobGroup(self) -> None:
+        self._ctx.clearJobGroup()
+
     def setLocalProperty(self, key: str, value: str | None) -> None:
+        """
+        >>> sc.setLocalProperty('team', 'data')
+        >>> sc.getLocalProperty('team')
+        'data'
+        >>> sc.setLocalProperty('team', None)
+        """
         self._ctx.setLocalProperty(key, value)
 
     def getLocalProperty(self, key: str) -> str | None:
@@ -144,80 +426,29 @@ class SparkContext:
         self._ctx.setJobDescription(value)
 
     def cancelJobGroup(self, groupId: str) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelJobGroup, groupId)
+        self._soon(self._ctx.cancelJobGroup, groupId)
 
     def cancelAllJobs(self) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelAllJobs)
+        self._soon(self._ctx.cancelAllJobs)
 
-    def cancelJob(self, jobId: int) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.cancelJob, jobId)
+    def cancelJob(self, jobId: int, reason: str | None = None) -> None:
+        self._soon(self._ctx.cancelJob, jobId, reason)
 
     def addSparkListener(self, listener: Any) -> None:
-        self._loop.call_soon_threadsafe(self._ctx.addSparkListener, listener)
+        self._soon(self._ctx.addSparkListener, listener)
 
-    def statusTracker(self):
+    def removeSparkListener(self, listener: Any) -> None:
+        self._soon(self._ctx.removeSparkListener, listener)
+
+    def statusTracker(self) -> Any:
         return self._ctx.statusTracker()
 
-    def __getattr__(self, name: str) -> Any:
-        # Read-only properties: master, appName, defaultParallelism, version, ...
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._ctx, name)
 
-
-class RDD:
-    """Blocking counterpart of ``asyncspark.RDD``: transformations as usual, actions block."""
-
-    __slots__ = ("_rdd", "_sc")
-
-    def __init__(self, rdd: _AsyncRDD, sc: SparkContext) -> None:
-        self._rdd = rdd
-        self._sc = sc
-
-    @property
-    def context(self) -> SparkContext:
-        return self._sc
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._rdd, name)
-        if not callable(attr):
-            return attr
-        static = inspect.getattr_static(type(self._rdd), name, None)
-        fn = getattr(static, "__func__", static)
-        sc = self._sc
-        if inspect.iscoroutinefunction(fn):
-            def action(*args, **kwargs):
-                return sc._call(attr(*_unwrap(args), **_unwrap_kw(kwargs)))
-            action.__name__ = name
-            action.__doc__ = attr.__doc__
-            return action
-
-        def transformation(*args, **kwargs):
-            result = attr(*_unwrap(args), **_unwrap_kw(kwargs))
-            return RDD(result, sc) if isinstance(result, _AsyncRDD) else result
-        transformation.__name__ = name
-        transformation.__doc__ = attr.__doc__
-        return transformation
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(dir(self._rdd)) | {"context", "toLocalIterator"})
-
-    def __add__(self, other: RDD) -> RDD:
-        return self.union(other)
-
-    def toLocalIterator(self, prefetchPartitions: bool = False) -> Iterator:
-        """Iterate the elements, fetching one partition at a time."""
-        rdd = self._rdd
-        for i in range(rdd.getNumPartitions()):
-            yield from self._sc._call(rdd._run(list, [i]))[0]
-
-    def __repr__(self) -> str:
-        return repr(self._rdd)
-
-
-def _unwrap(args: tuple) -> list:
-    return [a._rdd if isinstance(a, RDD) else a for a in args]
-
-
-def _unwrap_kw(kwargs: dict) -> dict:
-    return {k: (v._rdd if isinstance(v, RDD) else v) for k, v in kwargs.items()}
+def _callsite() -> str:
+    """``file:line`` of the user's code that created the context (PySpark names it in
+    the error of a second context)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for frame in inspect.stack(context=0)[1:]:
+        if not os.path.abspath(frame.filename).startswith(here):
+            return f"{frame.filename}:{frame.lineno}"
+    return "<unknown>"

@@ -6,7 +6,9 @@ library only.
 
 - The reference generators of ``shared/bench/workloads.py`` (``gen_pairs``,
   ``gen_sort_keys``): imported from ``../shared/bench`` beside the repository when it is
-  there, else the same formulas written here (``load_workloads``).
+  there, else the same formulas written here (``load_workloads``); their vectorised
+  counterparts for Dask's dataframe (``df_pairs``, ``df_sort_keys``, numpy and pandas
+  imported when called).
 - ``ChildSampler``: peak resident memory and CPU time of the driver's child processes
   (the executors), sampled every 0.2 s on a thread.
 - ``StageMetrics``: a listener summing task durations and metrics per stage.
@@ -62,6 +64,28 @@ def gen_sort_keys(part: int, nparts: int, total: int) -> list[int]:
     return [r.getrandbits(31) for _ in range(hi - lo)]
 
 
+def df_pairs(part: int, nparts: int, total: int, nkeys: int, plus: int = 0) -> Any:
+    """``gen_pairs``'s records as a pandas frame (columns ``k``, ``v``), vectorised with
+    numpy: the same keys and values (``plus`` added to the values), for Dask's dataframe."""
+    import numpy as np
+    import pandas as pd
+
+    lo, hi = part_range(part, nparts, total)
+    i = np.arange(lo, hi, dtype=np.int64)
+    return pd.DataFrame({"k": (i * MULT) % nkeys, "v": (i & 127) + plus})
+
+
+def df_sort_keys(part: int, nparts: int, total: int) -> Any:
+    """As many pseudo-random 31-bit int keys as ``gen_sort_keys`` (not the same ones:
+    numpy draws them), column ``k``, for Dask's dataframe."""
+    import numpy as np
+    import pandas as pd
+
+    lo, hi = part_range(part, nparts, total)
+    rng = np.random.default_rng(1_000_003 + part)
+    return pd.DataFrame({"k": rng.integers(0, 2**31, hi - lo, dtype=np.int64)})
+
+
 def shared_script(name: str) -> Path | None:
     """``../shared/bench/<name>`` when this checkout has it (not in a clean clone)."""
     path = SHARED_BENCH / name
@@ -94,10 +118,15 @@ class ChildSampler:
     sample, and the CPU seconds (user + system) the children used between ``start()`` and
     ``stop()`` -- unlike wall time, barely inflated when other processes compete for the
     CPUs. Needs psutil; without it the figures are None.
+
+    ``exclude``: pids (with their descendants) left out, e.g. ``child_pids()`` taken
+    before the context started: a peer's processes that outlive its run (PySpark keeps
+    its JVM for the life of the process) are not asyncspark's executors.
     """
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = 0.2, exclude: Iterable[int] = ()) -> None:
         self.interval = interval
+        self.exclude = set(exclude)
         self.peaks: dict[int, int] = {}
         self.peak_total = 0
         self.cpu_first: dict[int, float] = {}
@@ -116,7 +145,12 @@ class ChildSampler:
         psutil = self._psutil
         total = 0
         for child in psutil.Process().children(recursive=True):
+            if child.pid in self.exclude:
+                continue
             try:
+                if self.exclude and self.exclude.intersection(
+                        p.pid for p in child.parents()):
+                    continue
                 with child.oneshot():
                     rss = child.memory_info().rss
                     t = child.cpu_times()
@@ -156,6 +190,15 @@ class ChildSampler:
         return {"peak_rss_max_mib": max(self.peaks.values()) / 2**20,
                 "peak_rss_total_mib": self.peak_total / 2**20,
                 "cpu_s": sum(self.cpu_last[p] - self.cpu_first[p] for p in self.cpu_last)}
+
+
+def child_pids() -> set[int]:
+    """The pids of this process's children now (recursively; empty without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return set()
+    return {c.pid for c in psutil.Process().children(recursive=True)}
 
 
 class StageMetrics:
@@ -276,11 +319,11 @@ def pyspark_version() -> str | None:
     return getattr(pyspark, "__version__", "unknown")
 
 
-def pyspark_context(app_name: str, py_files: Iterable[str] = ()) -> Any:
-    """A fresh PySpark ``local[2]`` SparkContext (UI off), shipping ``py_files``."""
+def pyspark_context(app_name: str, py_files: Iterable[str] = (), cores: int = 2) -> Any:
+    """A fresh PySpark ``local[cores]`` SparkContext (UI off), shipping ``py_files``."""
     from pyspark import SparkConf, SparkContext
 
-    conf = (SparkConf().setMaster("local[2]").setAppName(app_name)
+    conf = (SparkConf().setMaster(f"local[{cores}]").setAppName(app_name)
             .set("spark.ui.enabled", "false").set("spark.ui.showConsoleProgress", "false"))
     sc = SparkContext(conf=conf)
     sc.setLogLevel("ERROR")

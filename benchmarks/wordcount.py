@@ -11,10 +11,17 @@ The pipeline (the "word count" case of ``shared/bench/README.md``), on ``local[2
     sc.textFile(path, P).flatMap(str.split).map(lambda w: (w, 1))
       .reduceByKey(operator.add).collect()
 
-Baseline: one process reads the lines, splits them, maps each word to ``(w, 1)`` and
-folds the pairs into a dict with ``operator.add``. Each run starts a fresh context (its
-start-up is reported apart; the figure compared is the job's wall time). asyncspark's
-counts are checked against the baseline's.
+Side by side, in the same invocation and in rotating order: the same per-record pipeline
+in one plain Python process (reads the lines, splits them, maps each word to ``(w, 1)``
+and folds the pairs into a dict with ``operator.add``), PySpark ``local[2]`` (the same
+RDD pipeline) and Dask's bag on 2 single-threaded workers
+(``read_text(path, blocksize).str.split().flatten().frequencies()``, per-record Python
+too; word count has no vectorised dataframe form here). Peers run when installed
+(``bash benchmarks/peers/setup.sh``, then run this with ``benchmarks/.venv/bin/python``).
+Each run starts a fresh context (its start-up is reported apart; the figure compared is
+the job's wall time); next to it each system's floor, the input pipeline + ``count()``
+(no shuffle) right after the job. Every system's counts are checked against the
+baseline's.
 
 The input: words of a fixed 50,000-word vocabulary with a Zipf (s = 1) distribution, 8-12
 words a line, seed 42, generated once and cached under ``benchmarks/data/`` (or
@@ -22,9 +29,8 @@ words a line, seed 42, generated once and cached under ``benchmarks/data/`` (or
 otherwise ``write_words`` below does, with the same algorithm and the same bytes. Both
 need numpy (only for generating; a cached input needs nothing).
 
-Targets: asyncspark / baseline <= 0.7, and at least 4x faster than PySpark's 41.8 s
-(the reference figure, PySpark 4.3.0 ``local[2]``), i.e. <= 10.45 s at 256 MiB.
-``--vs pyspark`` also runs PySpark ``local[2]`` side by side when ``import pyspark`` works.
+Targets (ratios of this run, 256 MiB only): asyncspark / baseline <= 0.52 (two cores:
+0.5 at best), and at least 3.5x faster than PySpark.
 """
 
 from __future__ import annotations
@@ -35,38 +41,40 @@ import itertools
 import json
 import operator
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import peers
 from common import (
     DATA_DIR,
     ChildSampler,
     StageMetrics,
     check_equal,
+    child_pids,
     command_line,
     environment,
     fmt,
-    medians,
     parse_conf,
     progress,
     pyspark_context,
-    pyspark_version,
     ratio,
-    report_header,
     shared_script,
+    timed,
     timed_cpu,
     verdict,
 )
 
 import asyncspark
 
-REFERENCE_PYSPARK_S = 41.8  # word count 256 MiB, PySpark 4.3.0 local[2]
-REFERENCE_MB = 256
-TARGET_VS_BASELINE = 0.7  # asyncspark / baseline, at most
-TARGET_VS_PYSPARK = 4.0  # PySpark reference / asyncspark, at least
+FULL_MB = 256
+TARGET_VS_BASELINE = 0.52  # asyncspark / baseline, at most
+TARGET_VS_PYSPARK = 3.5  # PySpark / asyncspark, at least (same run)
+LABELS = {"asyncspark": "asyncspark", "baseline": "1 process", "pyspark": "PySpark",
+          "dask-bag": "Dask bag"}
 SEED, VOCAB, ZIPF_S = 42, 50_000, 1.0
 NUMPY_MISSING = (
     "wordcount.py needs numpy to generate its input file (only for that: a cached input "
@@ -182,161 +190,210 @@ def run_baseline(path: str) -> tuple[float, float, dict[str, int]]:
     return timed_cpu(job)
 
 
+def _pair(w: str) -> tuple[str, int]:
+    return (w, 1)
+
+
 async def _asyncspark(path: str, partitions: int, conf: dict[str, str]) -> dict[str, Any]:
     clock = time.perf_counter
+    others = child_pids()  # e.g. PySpark's JVM, which outlives its context
     t0 = clock()
     sc = asyncspark.Context("local[2]", app_name="wordcount-bench", conf=conf)
     metrics = StageMetrics()
     sc.addSparkListener(metrics)
     await sc.start()
     started = clock()
-    sampler = ChildSampler(0.2)
+    sampler = ChildSampler(0.2, exclude=others)
+    procs = None
     try:
         sampler.start()
         t = clock()
         pairs = await (sc.textFile(path, partitions).flatMap(str.split)
                        .map(lambda w: (w, 1)).reduceByKey(operator.add).collect())
         job = clock() - t
-    finally:
         procs = sampler.stop()
+        t = clock()
+        floor_n = await sc.textFile(path, partitions).flatMap(str.split).map(_pair).count()
+        floor = clock() - t
+    finally:
+        if procs is None:
+            procs = sampler.stop()
         await sc.stop()
-    return {"job_s": job, "start_s": started - t0, "pairs": pairs, **procs,
-            "stages": metrics.summary()}
+    return {"s": job, "start_s": started - t0, "pairs": pairs, **procs,
+            "floor_s": floor, "floor_count": floor_n, "stages": metrics.summary()}
 
 
 def run_asyncspark(path: str, partitions: int, conf: dict[str, str]) -> dict[str, Any]:
     return asyncspark.run(_asyncspark(path, partitions, conf))
 
 
-def run_pyspark(path: str, partitions: int) -> tuple[float, dict[str, int]]:
+def run_pyspark(path: str, partitions: int) -> dict[str, Any]:
     sc = pyspark_context("wordcount-bench")
     try:
-        t = time.perf_counter()
-        pairs = (sc.textFile(path, partitions).flatMap(str.split)
-                 .map(lambda w: (w, 1)).reduceByKey(operator.add).collect())
-        elapsed = time.perf_counter() - t
+        s, pairs = timed(lambda: sc.textFile(path, partitions).flatMap(str.split)
+                         .map(lambda w: (w, 1)).reduceByKey(operator.add).collect())
+        floor, floor_n = timed(lambda: sc.textFile(path, partitions).flatMap(str.split)
+                               .map(_pair).count())
     finally:
         sc.stop()
-    return elapsed, dict(pairs)
+    return {"s": s, "pairs": pairs, "floor_s": floor, "floor_count": floor_n}
+
+
+def run_dask_bag(path: str, partitions: int) -> dict[str, Any]:
+    import dask.bag as db
+
+    blocksize = -(-os.path.getsize(path) // partitions)  # about `partitions` blocks
+    with peers.dask_client(2):
+        words = db.read_text(path, blocksize=blocksize).str.split().flatten()
+        s, pairs = timed(lambda: words.frequencies().compute())
+        floor, floor_n = timed(lambda: words.map(_pair).count().compute())
+    return {"s": s, "pairs": pairs, "floor_s": floor, "floor_count": floor_n}
 
 
 # -- the report ---------------------------------------------------------------------------
 
-def measure(args: argparse.Namespace, conf: dict[str, str], vs_pyspark: bool) -> dict[str, Any]:
+def _median(runs: list[dict[str, Any]], system: str, key: str) -> float | None:
+    values = [r[system][key] for r in runs
+              if system in r and isinstance(r[system].get(key), (int, float))]
+    return statistics.median(values) if values else None
+
+
+def measure(args: argparse.Namespace, conf: dict[str, str],
+            chosen: list[str]) -> dict[str, Any]:
     data = ensure_input(args.mb, Path(args.data))
     path = data["path"]
+    systems = ["asyncspark", "baseline"]
+    if "pyspark" in chosen:
+        systems.append("pyspark")
+    if "dask" in chosen:
+        systems.append("dask-bag")
     runs = []
     for i in range(args.runs):
-        first_asyncspark = i % 2 == 0  # alternate which system goes first
         run: dict[str, Any] = {}
-        if not first_asyncspark:
-            run["baseline_s"], run["baseline_cpu_s"], expected = run_baseline(path)
-        a = run_asyncspark(path, args.partitions, conf)
-        if first_asyncspark:
-            run["baseline_s"], run["baseline_cpu_s"], expected = run_baseline(path)
-        counts = dict(a["pairs"])
-        check_equal("word counts", counts, expected)
-        if len(counts) != len(a["pairs"]):
-            raise AssertionError("collect() returned a word more than once")
-        run.update(asyncspark_s=a["job_s"], start_s=a["start_s"], words=sum(counts.values()),
-                   distinct=len(counts), asyncspark_cpu_s=a["cpu_s"],
-                   peak_rss_max_mib=a["peak_rss_max_mib"],
-                   peak_rss_total_mib=a["peak_rss_total_mib"], stages=a["stages"])
-        if vs_pyspark:
-            run["pyspark_s"], spark_counts = run_pyspark(path, args.partitions)
-            check_equal("PySpark word counts", spark_counts, expected)
+        counts: dict[str, dict[str, int]] = {}
+        for system in peers.rotate(systems, i):
+            if system == "baseline":
+                s, cpu, counts[system] = run_baseline(path)
+                run[system] = {"s": s, "cpu_s": cpu}
+                continue
+            if system == "asyncspark":
+                figures = run_asyncspark(path, args.partitions, conf)
+            elif system == "pyspark":
+                figures = run_pyspark(path, args.partitions)
+            else:
+                figures = run_dask_bag(path, args.partitions)
+            pairs = figures.pop("pairs")
+            counts[system] = dict(pairs)
+            if len(counts[system]) != len(pairs):
+                raise AssertionError(f"{system} returned a word more than once")
+            run[system] = figures
+        expected = counts["baseline"]
+        words = sum(expected.values())
+        for system in systems:
+            check_equal(f"{system} word counts", counts[system], expected)
+            if run[system].get("floor_count") not in (None, words):
+                raise AssertionError(f"{system}'s input counted {run[system]['floor_count']}"
+                                     f" words, the baseline {words}")
+        run["words"], run["distinct"] = words, len(expected)
         runs.append(run)
-        progress(f"run {i + 1}/{args.runs}: asyncspark {run['asyncspark_s']:.2f} s "
-                 f"(start {run['start_s']:.2f} s), baseline {run['baseline_s']:.2f} s"
-                 + (f", PySpark {run['pyspark_s']:.2f} s" if vs_pyspark else ""))
+        progress(f"run {i + 1}/{args.runs}: " + ", ".join(
+            f"{LABELS[s]} {run[s]['s']:.2f} s" + (f" (floor {run[s]['floor_s']:.2f})"
+                                                  if run[s].get("floor_s") else "")
+            for s in peers.rotate(systems, i)))
 
-    med = medians(runs)
-    a, b = med["asyncspark_s"], med["baseline_s"]
-    full = args.mb == REFERENCE_MB
-    vs_ref = REFERENCE_PYSPARK_S / a if full else None
+    med = {s: {"s": _median(runs, s, "s"), "floor_s": _median(runs, s, "floor_s")}
+           for s in systems}
+    for key in ("cpu_s", "start_s", "peak_rss_max_mib", "peak_rss_total_mib"):
+        med["asyncspark"][key] = _median(runs, "asyncspark", key)
+    med["baseline"]["cpu_s"] = _median(runs, "baseline", "cpu_s")
+    a, b = med["asyncspark"]["s"], med["baseline"]["s"]
+    speedup = {s: ratio(med[s]["s"], a) for s in systems if s != "asyncspark"}
+    full = args.mb == FULL_MB
+    targets = {}
+    if full:
+        targets = {
+            "vs_baseline": _target(f"<= {TARGET_VS_BASELINE}x one process", a / b, "<=",
+                                   TARGET_VS_BASELINE),
+            "vs_pyspark": _target(f">= {TARGET_VS_PYSPARK}x faster than PySpark",
+                                  speedup.get("pyspark"), ">=", TARGET_VS_PYSPARK),
+        }
     return {
         "command": command_line(),
         "params": {"mb": args.mb, "partitions": args.partitions, "runs": args.runs,
                    "quick": args.quick, "conf": conf, "master": "local[2]"},
         "input": data,
         "environment": environment(),
+        "systems": systems,
         "runs": runs,
+        "words": runs[0]["words"],
+        "distinct": runs[0]["distinct"],
         "median": med,
         "mb_per_s": data["bytes"] / 2**20 / a,
+        "speedup": speedup,
         "ratio_vs_baseline": a / b,
-        "cpu_ratio_vs_baseline": ratio(med.get("asyncspark_cpu_s"), med.get("baseline_cpu_s")),
-        "pyspark": {
-            "reference_s": REFERENCE_PYSPARK_S,
-            "reference_at_mb": REFERENCE_MB,
-            "speedup_vs_reference": vs_ref,
-            "measured": vs_pyspark,
-            "measured_s": med.get("pyspark_s"),
-            "speedup_vs_measured": ratio(med.get("pyspark_s"), a),
-            "skipped": None if vs_pyspark else args.pyspark_skip,
-        },
-        "targets": {
-            "vs_baseline": {"target": f"<= {TARGET_VS_BASELINE}", "value": a / b,
-                            "pass": a / b <= TARGET_VS_BASELINE},
-            "vs_pyspark_reference": {
-                "target": f">= {TARGET_VS_PYSPARK}x faster than {REFERENCE_PYSPARK_S} s "
-                          f"(<= {REFERENCE_PYSPARK_S / TARGET_VS_PYSPARK:.2f} s)",
-                "value": vs_ref,
-                "pass": None if vs_ref is None else vs_ref >= TARGET_VS_PYSPARK},
-        },
+        "cpu_ratio_vs_baseline": ratio(med["asyncspark"]["cpu_s"], med["baseline"]["cpu_s"]),
+        "targets": targets,
     }
 
 
+def _target(label: str, value: float | None, op: str, threshold: float) -> dict[str, Any]:
+    ok = None if value is None else (value <= threshold if op == "<=" else value >= threshold)
+    return {"target": label, "value": value, "pass": ok}
+
+
 def format_table(r: dict[str, Any]) -> str:
-    p, med, inp = r["params"], r["median"], r["input"]
-    ps = r["pyspark"]
+    p, med, inp, env = r["params"], r["median"], r["input"], r["environment"]
+    mib = inp["bytes"] / 2**20
     lines = [
-        *report_header("word count", r),
-        f"input {inp['path']}: {inp['bytes'] / 2**20:,.1f} MiB, {med['words']:,.0f} words, "
-        f"{med['distinct']:,.0f} distinct; sha256 {inp['sha256'][:16]}...",
-        f"median of {p['runs']} run(s), {p['partitions']} partitions",
-        "",
-        f"{'':28}{'seconds':>10}{'MB/s':>9}{'vs baseline':>13}{'CPU s':>9}"
-        f"{'CPU vs base':>13}",
-        f"{'asyncspark (job)':28}{fmt(med['asyncspark_s']):>10}{fmt(r['mb_per_s'], 1):>9}"
-        f"{fmt(r['ratio_vs_baseline'], 2, 'x'):>13}{fmt(med.get('asyncspark_cpu_s'), 1):>9}"
-        f"{fmt(r['cpu_ratio_vs_baseline'], 2, 'x'):>13}",
-        f"{'baseline (1 process)':28}{fmt(med['baseline_s']):>10}"
-        f"{fmt(inp['bytes'] / 2**20 / med['baseline_s'], 1):>9}{'1.00x':>13}"
-        f"{fmt(med['baseline_cpu_s'], 1):>9}{'1.00x':>13}",
-        f"{'asyncspark context start':28}{fmt(med['start_s']):>10}",
+        f"$ {r['command']}",
+        f"word count, median of {p['runs']} run(s), {p['partitions']} partitions, systems in "
+        f"rotating order; Python {env['python']}, {env['cpus']} CPUs, load avg "
+        f"{env['loadavg']}" + (f"; conf {p['conf']}" if p["conf"] else ""),
+        f"asyncspark {env['asyncspark']} local[2]; "
+        + "; ".join(f"{k} {v}" for k, v in r["peer_versions"].items())
+        + (" (PySpark local[2]; Dask: 2 single-threaded worker processes)"
+           if r["peer_versions"] else ""),
+        f"input {inp['path']}: {mib:,.1f} MiB, {r['words']:,} words, {r['distinct']:,} "
+        f"distinct; sha256 {inp['sha256'][:16]}...",
     ]
-    if ps["measured"]:
-        lines.append(f"{'PySpark local[2] (measured)':28}{fmt(ps['measured_s']):>10}"
-                     f"{'':9}{fmt(ratio(ps['measured_s'], med['baseline_s']), 2, 'x'):>13}")
-    lines.append(f"{'PySpark reference':28}{fmt(ps['reference_s']):>10}"
-                 f"{fmt(REFERENCE_MB / ps['reference_s'], 1):>9}   (256 MiB, not measured here)")
-    lines.append(f"executors' peak RSS: {fmt(med.get('peak_rss_max_mib'), 0)} MiB (largest), "
-                 f"{fmt(med.get('peak_rss_total_mib'), 0)} MiB (both); CPU s = CPU time "
-                 f"of both executors / of the baseline process")
-    lines.append("")
-    if ps["measured"]:
-        lines.append(f"vs PySpark measured: {fmt(ps['speedup_vs_measured'])}x faster")
+    for peer, why in r["peers_skipped"].items():
+        if why != "not asked":
+            lines.append(f"{peer}: skipped, {why}")
+    lines += ["", f"{'':26}{'job s':>9}{'MB/s':>8}{'floor s':>9}{'asyncspark':>12}"
+                  f"{'CPU s':>8}", f"{'':26}{'':>9}{'':>8}{'':>9}{'x faster':>12}"]
+    for s in r["systems"]:
+        m = med[s]
+        label = {"asyncspark": "asyncspark (job)", "baseline": "1 plain process",
+                 "pyspark": "PySpark local[2]", "dask-bag": "Dask bag (per record)"}[s]
+        lines.append(f"{label:26}{fmt(m['s']):>9}{fmt(mib / m['s'], 1):>8}"
+                     f"{fmt(m['floor_s']):>9}"
+                     f"{'' if s == 'asyncspark' else fmt(r['speedup'][s], 2, 'x'):>12}"
+                     f"{fmt(m.get('cpu_s'), 1):>8}")
+    a = med["asyncspark"]
+    lines += [
+        f"{'asyncspark context start':26}{fmt(a['start_s']):>9}",
+        f"asyncspark / 1 process: {fmt(r['ratio_vs_baseline'], 2)}x wall (2 cores: 0.5x at "
+        f"best), {fmt(r['cpu_ratio_vs_baseline'], 2)}x CPU; executors' peak RSS "
+        f"{fmt(a.get('peak_rss_max_mib'), 0)} MiB (largest), "
+        f"{fmt(a.get('peak_rss_total_mib'), 0)} MiB (both)",
+        "",
+    ]
+    if r["targets"]:
+        lines.append("targets (256 MiB, ratios of this run):")
+        for t in r["targets"].values():
+            lines.append(f"  {t['target']:>34}   measured {fmt(t['value'], 2):>7}   "
+                         f"{verdict(t['pass'])}")
     else:
-        lines.append(f"PySpark side by side: skipped ({ps['skipped']})")
-    lines.append("targets:")
-    for name, t in r["targets"].items():
-        value = t["value"]
-        lines.append(f"  {name:22} {t['target']:>44}   measured {fmt(value, 2):>7}   "
-                     f"{verdict(t['pass'])}")
-    if r["targets"]["vs_pyspark_reference"]["pass"] is None:
-        lines.append(f"  (the PySpark reference is for {REFERENCE_MB} MiB: no comparison "
-                     f"at {p['mb']:g} MiB)")
-    if len(r["runs"]) > 1:
-        lines.append("per run (asyncspark / baseline s): " + ", ".join(
-            f"{x['asyncspark_s']:.2f}/{x['baseline_s']:.2f}" for x in r["runs"]))
+        lines.append(f"targets: only at {FULL_MB} MiB")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="word count through asyncspark's shuffle vs one plain Python process")
+        description="word count through asyncspark's shuffle side by side with PySpark, "
+                    "Dask's bag and one plain Python process")
     parser.add_argument("--mb", type=float, default=None,
-                        help=f"input size in MiB (default {REFERENCE_MB}; 2 with --quick)")
+                        help=f"input size in MiB (default {FULL_MB}; 2 with --quick)")
     parser.add_argument("--partitions", type=int, default=16,
                         help="textFile minPartitions (default 16)")
     parser.add_argument("--runs", type=int, default=None,
@@ -344,30 +401,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 2 MiB and one run (figures not meaningful)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--vs", choices=("pyspark",), default=None,
-                        help="also run PySpark local[2] side by side (if importable)")
+    peers.add_vs_argument(parser)
     parser.add_argument("--data", default=str(DATA_DIR),
                         help="where the generated input is cached (default benchmarks/data)")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                         help="asyncspark configuration, e.g. "
                              "asyncspark.shuffle.memoryBudget=64m (repeatable)")
     args = parser.parse_args(argv)
-    args.mb = args.mb if args.mb is not None else (2.0 if args.quick else float(REFERENCE_MB))
+    args.mb = args.mb if args.mb is not None else (2.0 if args.quick else float(FULL_MB))
     args.runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if args.runs < 1 or args.partitions < 1 or args.mb <= 0:
         parser.error("--runs and --partitions must be at least 1, --mb positive")
     conf = parse_conf(parser, args.conf)
-
-    vs_pyspark = False
-    args.pyspark_skip = "not asked (--vs pyspark)"
-    if args.vs == "pyspark":
-        version = pyspark_version()
-        vs_pyspark = version is not None
-        args.pyspark_skip = None if vs_pyspark else "`import pyspark` fails here"
-        if not vs_pyspark:
-            progress("--vs pyspark: skipped, `import pyspark` fails here")
     progress(f"$ {command_line()}")
-    report = measure(args, conf, vs_pyspark)
+    chosen, skipped = peers.select(args.vs)
+    report = measure(args, conf, chosen)
+    report["peers"], report["peers_skipped"] = chosen, skipped
+    report["peer_versions"] = peers.versions(chosen)
     print(json.dumps(report) if args.json else format_table(report))
     return 0
 

@@ -2,7 +2,9 @@
 
 One call of ``measure`` is one run: a fresh ``Context`` for startup, latency and
 throughput (tracing off, as applications run), and a second, traced one for the
-loop-lag scenario and the latency breakdown (the traced figures need its stamps).
+loop-lag scenario and the latency breakdown (the traced figures need its stamps). With
+the latency scenario comes its floor, a loopback msgpack round trip from the same loop
+(``rtt.measure_rtt``), measured right after the trivial jobs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from ..context import Context
 from ..scheduler.trace import summarize
 from .params import Params
+from .rtt import measure_rtt
 from .stats import percentiles
 
 __all__ = ["import_times", "measure"]
@@ -78,6 +81,8 @@ async def _plain_context(p: Params, out: dict[str, Any]) -> None:
             samples = await _trivial_jobs(sc, p.warmup, p.trivial)
             out["latency"] = {**percentiles(samples, 1e-6), "jobs": len(samples)}
             out["_samples"] = [s / 1e6 for s in samples]
+            # The floor, on the same loop, right after the jobs, executors still up.
+            out["rtt"] = await measure_rtt(max(p.trivial, 200), p.warmup)
         if "throughput" in p.scenarios:
             out["throughput"] = await _throughput(sc, p)
     finally:

@@ -30,9 +30,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "measured in the same invocation (figures are medians across --runs).")
     ap.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                     help=f"any of {', '.join(SCENARIOS)} (default: all)")
-    ap.add_argument("--vs", action="append", default=[], choices=PEERS, metavar="PEER",
-                    help=f"also run the work on {', '.join(PEERS)} (repeatable; pyspark "
-                    "and dask only when installed)")
+    ap.add_argument("--vs", action="append", default=[], choices=("all", "none", *PEERS),
+                    metavar="PEER",
+                    help=f"peers run side by side: all (default: every one installed), "
+                    f"none, {', '.join(PEERS)} (repeatable; pyspark and dask only when "
+                    "installed: `bash benchmarks/peers/setup.sh` in a checkout installs "
+                    "them into benchmarks/.venv, whose python then runs this)")
     ap.add_argument("--breakdown", action="store_true",
                     help="median time of each phase of a trivial job's task (tracing on)")
     ap.add_argument("--quick", action="store_true",
@@ -73,7 +76,13 @@ def _params(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Params:
     except ValueError as exc:
         ap.error(str(exc))
     scenarios = tuple(s for s in SCENARIOS if s in args.scenarios) or SCENARIOS
-    return Params(scenarios=scenarios, peers=tuple(dict.fromkeys(args.vs)),
+    if "none" in args.vs:
+        chosen: tuple[str, ...] = ()
+    elif not args.vs or "all" in args.vs:
+        chosen = PEERS
+    else:
+        chosen = tuple(dict.fromkeys(args.vs))
+    return Params(scenarios=scenarios, peers=chosen,
                   jobs=args.jobs, executors=args.executors, loop=args.loop,
                   breakdown=args.breakdown, conf=conf, **sizes)
 
@@ -85,7 +94,9 @@ def _progress(msg: str) -> None:
 def measure(p: Params, progress: bool = False) -> dict[str, Any]:
     """Run everything ``p`` asks for, ``p.runs`` times; the report (a JSON-able dict but
     for ``"_samples"``, every trivial-job latency in ms)."""
-    skipped = {peer: "not installed" for peer in p.peers if not peers.available(peer)}
+    skipped = {peer: f"not installed in {sys.executable} (`bash benchmarks/peers/setup.sh` "
+               "installs it into benchmarks/.venv)"
+               for peer in p.peers if not peers.available(peer)}
     systems = ["asyncspark", *(peer for peer in p.peers if peer not in skipped)]
     for peer, why in skipped.items():
         if progress:
@@ -122,6 +133,7 @@ def measure(p: Params, progress: bool = False) -> dict[str, Any]:
         "median": median,
         "speedups": speedups(median),
         "targets": targets(median["asyncspark"]),
+        "floor": median["asyncspark"].get("rtt"),
         "breakdown": median_breakdown(breakdowns),
         "histogram": histogram(samples),
         "_samples": samples,  # for --plot; not printed

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from ..errors import AuthenticationError, ProtocolError, ResultTooLargeError, TaskKilledError
+from ..errors import AuthenticationError, ProtocolError, TaskKilledError
 from ..runtime import ExecutorEnv, ExecutorSettings, set_env
 from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
@@ -117,9 +117,14 @@ class Executor:
         from ..transport.server import TransportServer
 
         try:
+            settings = self.env.settings
             server = TransportServer(self.secret, self._resolve_block, self.env.host, 0,
                                      max_frame_size=self.max_frame_size,
-                                     blocks=self.env.block_manager)
+                                     io_timeout=settings.network_timeout,
+                                     auth_timeout=settings.auth_timeout,
+                                     max_unauthenticated=settings.max_unauthenticated,
+                                     blocks=self.env.block_manager,
+                                     name=f"executor {self.executor_id} block server")
             await server.start()
         except Exception:
             log.exception("executor %s: cannot start the block server", self.executor_id)
@@ -308,7 +313,8 @@ class Executor:
             except TaskKilledError:
                 state, payload = KILLED, b""
             except BaseException as exc:
-                state, payload = FAILED, encode_failure(exc)
+                # Cut to fit a frame: a huge report keeps its type (messages/tasks.py).
+                state, payload = FAILED, encode_failure(exc, limit - _FRAME_SLACK)
             finally:
                 TaskContext._set(None)
             # Out of the task before writing its result: a kill arriving now (the driver
@@ -317,10 +323,6 @@ class Executor:
             run_us = int((time.perf_counter() - start) * 1e6)
             if state == FINISHED and len(payload) > direct:
                 state, payload = self._indirect_result(task_id, payload)
-            elif len(payload) > limit - _FRAME_SLACK:  # a huge failure report
-                state, payload = FAILED, encode_failure(ResultTooLargeError(
-                    f"the failure report of task {task_id} is {len(payload)} bytes, more "
-                    f"than a frame can carry (asyncspark.rpc.maxFrameSize = {limit})"))
             if (state == FINISHED or state == INDIRECT) and ctx._accumulators:
                 state, payload = self._attach_accumulator_updates(ctx, state, payload)
             if stamps is not None:
@@ -404,6 +406,24 @@ def _tune_gc() -> None:
     gc.set_threshold(*_GC_THRESHOLDS)
 
 
+def _private_dir_problem(path: str) -> str | None:
+    """Why ``path`` is not a directory private to this user (its backend makes it
+    exclusively, mode 0700), or None: files in it are trusted (unpickled)."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"cannot stat it: {exc.strerror}"
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if st.st_uid != os.getuid():
+        return f"owned by uid {st.st_uid}, not {os.getuid()}"
+    if st.st_mode & 0o077:
+        return f"mode {stat.S_IMODE(st.st_mode):o} lets other users in (0700 expected)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -424,9 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     host, _, port = args.driver.rpartition(":")
     _tune_gc()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    problem = _private_dir_problem(args.local_dir)
+    if problem:
+        print(f"executor {args.executor_id}: refusing --local-dir {args.local_dir}: "
+              f"{problem}", file=sys.stderr)
+        return 2
     executor = Executor(args.executor_id, host, int(port), secret, args.local_dir,
                         args.bind_host)
-    os.makedirs(args.local_dir, exist_ok=True)
     use_uvloop = os.environ.get("ASYNCSPARK_UVLOOP", "1") != "0"
     runner = None
     if use_uvloop:

@@ -22,9 +22,16 @@ from typing import Any
 
 from ..errors import AuthenticationError, RemoteProtocolError
 from ..runtime import get_env
+from ..shuffle.writer import remove_shuffles
 from ..transport import handshake
 from ..transport.codec import CLOSED, NEED_DATA, FrameCodec
-from ..transport.messages.control import Challenge, Registered, RemoveBroadcast, TaskChannel
+from ..transport.messages.control import (
+    Challenge,
+    Registered,
+    RemoveBroadcast,
+    RemoveShuffle,
+    TaskChannel,
+)
 from ..transport.messages.tasks import (
     ForgetBinaries,
     LaunchTasks,
@@ -134,6 +141,8 @@ class TaskChannelClient:
                 forget(ev.binary_ids)
             elif t is RemoveBroadcast:
                 get_env().broadcasts.drop(ev.broadcast_ids)
+            elif t is RemoveShuffle:
+                remove_shuffles(get_env(), ev.shuffle_ids)
             elif ev is CLOSED:
                 return None
             else:

@@ -10,9 +10,9 @@ truncated lineage, and it pickles into task binaries as a ``CheckpointedRDD`` re
 the checkpoint, with none of the old lineage (``reduce_checkpointed``).
 
 - Reliable: one file per partition, ``<checkpoint dir>/rdd-<id>/part-NNNNN``, written by
-  the executors (a shared filesystem: every executor of ``local[N]`` shares the
-  driver's); later jobs, and other applications, read them even when the original
-  source is gone.
+  the executors (a shared filesystem, local or any fsspec URL, ``fs.py``: every executor
+  of ``local[N]`` shares the driver's); later jobs, and other applications, read them
+  even when the original source is gone.
 - Local: each partition is written under the local directory of the executor that
   computed it (``<executor dir>/checkpoints/rdd-<id>/part-NNNNN``) — files, not the
   block manager, so an executor-local copy survives memory pressure. Executors of one
@@ -28,11 +28,13 @@ retried or speculative attempt never leaves a torn file behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from .. import fs
 from .._files import atomic_file
 from ..dependency import OneToOneDependency
 from ..errors import CheckpointBlockLostError
@@ -110,17 +112,17 @@ async def _write(ctx: Context, rdd: RDD) -> None:
     try:
         n = rdd._num_partitions
         if data.local:
-            locations = await ctx.run_job(rdd, _WritePartition(None, rdd.id))
-            cp: CheckpointRDD = LocalCheckpointRDD(ctx, rdd.id, locations)
+            locations = await ctx.run_job(rdd, _WritePartition(None, rdd.id()))
+            cp: CheckpointRDD = LocalCheckpointRDD(ctx, rdd.id(), locations)
         else:
-            path = os.path.join(ctx.getCheckpointDir(), f"rdd-{rdd.id}")  # type: ignore[arg-type]
-            await ctx.run_job(rdd, _WritePartition(path, rdd.id))
+            path = fs.join(ctx.getCheckpointDir(), f"rdd-{rdd.id()}")  # type: ignore[arg-type]
+            await ctx.run_job(rdd, _WritePartition(path, rdd.id()))
             written = await asyncio.to_thread(_count_parts, path) if n else 0
             if written != n:
                 raise RuntimeError(
                     f"checkpoint of {rdd!r} in {path} has {written} partition files, "
                     f"the RDD has {n} partitions")
-            cp = ReliableCheckpointRDD(ctx, path, n, rdd.id)
+            cp = ReliableCheckpointRDD(ctx, path, n, rdd.id())
     except BaseException:
         data.state = "marked"  # the next job tries again
         raise
@@ -133,7 +135,8 @@ async def _write(ctx: Context, rdd: RDD) -> None:
 
 
 def _count_parts(path: str) -> int:
-    return sum(1 for f in os.listdir(path) if f.startswith("part-") and ".tmp-" not in f)
+    names = [os.path.basename(f.rstrip("/")) for f in fs.expand(path, "checkpoint")]
+    return sum(1 for f in names if f.startswith("part-") and ".tmp-" not in f)
 
 
 _base_keys: frozenset[str] | None = None
@@ -176,9 +179,10 @@ class _WritePartition:
         directory = self.directory
         if directory is None:
             directory = os.path.join(ctx.localDir(), "checkpoints", f"rdd-{self.rdd_id}")
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, f"part-{ctx.partitionId():05d}")
-        with atomic_file(path, f"{path}.tmp-{ctx.taskAttemptId()}") as f:
+        fs.makedirs(directory)
+        path = fs.join(directory, f"part-{ctx.partitionId():05d}")
+        tmp = f"{path}.tmp-{ctx.taskAttemptId()}"
+        with (atomic_file(path, tmp) if fs.is_local(path) else _remote_atomic(path, tmp)) as f:
             batch: list = []
             for record in it:
                 batch.append(record)
@@ -192,6 +196,19 @@ class _WritePartition:
 
         env = get_env()
         return [env.executor_id, env.host, path]
+
+
+@contextlib.contextmanager
+def _remote_atomic(path: str, tmp: str) -> Iterator:
+    """``atomic_file`` on an fsspec filesystem: write ``tmp``, then move it to ``path``."""
+    try:
+        with fs.open_file(tmp, "wb") as f:
+            yield f
+        fs.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fs.remove(tmp)
+        raise
 
 
 def _read(f) -> Iterator:
@@ -226,9 +243,9 @@ class ReliableCheckpointRDD(CheckpointRDD):
         self.checkpointed_id = rdd_id
 
     def compute(self, split: int, task_ctx) -> Iterator:
-        path = os.path.join(self.path, f"part-{split:05d}")
+        path = fs.join(self.path, f"part-{split:05d}")
         try:
-            f = open(path, "rb")  # closed by _read
+            f = fs.open_file(path, "rb")  # closed by _read
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"checkpoint file {path} of RDD {self.checkpointed_id} (partition {split}) "

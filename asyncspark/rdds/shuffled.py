@@ -115,7 +115,7 @@ class ShuffledRDD(RDD):
         sample_size = min(20.0 * n, 1e6)
         per_partition = math.ceil(3.0 * sample_size / max(1, src.getNumPartitions()))
         sketches = await src._map_partitions(
-            Sketch(per_partition, self.id), True, "sortByKey()")._run(_only)
+            Sketch(per_partition, self.id()), True, "sortByKey()")._run(_only)
         total = sum(count for count, _ in sketches)
         fraction = min(sample_size / max(total, 1), 1.0)
         candidates: list[tuple] = []
@@ -127,7 +127,7 @@ class ShuffledRDD(RDD):
                 weight = count / len(keys)
                 candidates.extend((k, weight) for k in keys)
         if imbalanced:
-            resampled = await src.sample(False, fraction, self.id).map(itemgetter(0))._run(
+            resampled = await src.sample(False, fraction, self.id()).map(itemgetter(0))._run(
                 list, imbalanced)
             weight = 1.0 / fraction
             candidates.extend((k, weight) for keys in resampled for k in keys)
@@ -244,7 +244,7 @@ class CoGroupedRDD(RDD):
     """For each key, a tuple with the list of its values in each parent.
 
     A parent already partitioned by an equal partitioner is read narrowly, partition by
-    partition; the others are shuffled. A parent given more than once (``x.join(x)``) is
+    partition; the others are shuffled. A parent given more than once (``x.cogroup(x)``) is
     read or shuffled once, its values going to each of its places. Values are tagged by
     parent and grouped with the spilling merger, so a large group does not need to fit
     the budget twice.

@@ -1,62 +1,50 @@
-"""``textFile``: local files, directories and globs, split like Hadoop's FileInputFormat."""
+"""``textFile``: files, directories and globs on any filesystem (``fs.py``), split like
+Hadoop's ``FileInputFormat`` and read with its ``LineRecordReader`` rules: a line ends at
+``\\n``, ``\\r\\n`` or a lone ``\\r``. Compressed files (by extension: ``.gz``, ``.bz2``,
+``.xz``, and ``.zst``/``.lz4`` when ``zstandard``/``lz4`` are installed) are decompressed,
+one partition each."""
 
 from __future__ import annotations
 
-import glob
-import gzip
-import os
+import re
 from collections.abc import Iterator
+from typing import IO
 
+from .. import fs
+from ..fs import COMPRESSED
 from ..rdd import RDD
 
-__all__ = ["TextFileRDD", "list_input_files", "plan_splits"]
+__all__ = ["COMPRESSED", "TextFileRDD", "list_input_files", "open_decompressed",
+           "plan_splits", "read_split"]
 
 LOCAL_BLOCK_SIZE = 32 << 20  # Hadoop's fs.local.block.size
 _SPLIT_SLOP = 1.1
 _READ_CHUNK = 1 << 20
+_EOL = re.compile(rb"\r\n|\r|\n")
 
 
-def _visible(path: str) -> bool:
-    base = os.path.basename(path)
-    return not (base.startswith("_") or base.startswith("."))
-
-
-def list_input_files(path: str) -> list[str]:
+def list_input_files(path: str, what: str = "textFile") -> list[str]:
     """Expand comma-separated paths, globs and directories into sorted file paths."""
-    files: list[str] = []
-    for part in path.split(","):
-        part = part.strip()
-        if part.startswith("file://"):
-            part = part[len("file://"):]
-        matches = ([m for m in sorted(glob.glob(part)) if _visible(m)]
-                   if glob.has_magic(part) else [part])
-        if not matches:
-            raise FileNotFoundError(f"textFile: input path does not match any file: {part}")
-        for m in matches:
-            if os.path.isdir(m):
-                files.extend(
-                    os.path.join(m, f) for f in sorted(os.listdir(m))
-                    if _visible(f) and os.path.isfile(os.path.join(m, f))
-                )
-            elif os.path.isfile(m):
-                files.append(m)
-            else:
-                raise FileNotFoundError(f"textFile: input path does not exist: {m}")
-    return files
+    return fs.expand(path, what)
+
+
+def open_decompressed(path: str) -> IO[bytes]:
+    """``path`` opened for reading bytes, decompressed by its extension."""
+    return fs.open_read(path)
 
 
 def plan_splits(files: list[str], min_partitions: int) -> list[tuple[str, int, int]]:
     """``(path, start, length)`` splits, as Hadoop's ``FileInputFormat.getSplits``.
 
-    Gzip files cannot be split and become one split each.
+    Compressed files cannot be split and become one split each.
     """
-    sizes = [os.path.getsize(f) for f in files]
+    sizes = [fs.size(f) for f in files]
     total = sum(sizes)
     goal = total // max(min_partitions, 1)
     split_size = max(1, min(goal, LOCAL_BLOCK_SIZE))
     splits: list[tuple[str, int, int]] = []
     for path, size in zip(files, sizes, strict=True):
-        if path.endswith(".gz") or size == 0:
+        if path.endswith(COMPRESSED) or size == 0:
             splits.append((path, 0, size))
             continue
         remaining = size
@@ -68,47 +56,61 @@ def plan_splits(files: list[str], min_partitions: int) -> list[tuple[str, int, i
     return splits
 
 
-def _decode(line: bytes, use_unicode: bool):
-    if line.endswith(b"\n"):
-        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
-    elif line.endswith(b"\r"):
-        line = line[:-1]
-    return line.decode("utf-8") if use_unicode else line
+def records(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
+    """``(line without its terminator, bytes consumed)`` for each line of ``f`` from its
+    position on: Hadoop's ``LineReader`` with the default delimiters (``\\n``, ``\\r\\n``,
+    a lone ``\\r``); a ``\\r`` at the end of a chunk waits for the next one."""
+    buf = b""
+    while True:
+        chunk = f.read(_READ_CHUNK)
+        if not chunk:
+            if buf:
+                yield (buf[:-1], len(buf)) if buf.endswith(b"\r") else (buf, len(buf))
+            return
+        buf = buf + chunk if buf else chunk
+        if b"\r" not in buf:  # the common case: split on \n at C speed
+            lines = buf.split(b"\n")
+            buf = lines.pop()
+            for line in lines:
+                yield line, len(line) + 1
+            continue
+        start = 0
+        for m in _EOL.finditer(buf):
+            if m.end() == len(buf) and m.group() == b"\r":
+                break  # a \r\n may straddle the chunks
+            yield buf[start:m.start()], m.end() - start
+            start = m.end()
+        buf = buf[start:]
 
 
 def read_split(path: str, start: int, length: int, use_unicode: bool = True) -> Iterator:
     """The lines of one split, with Hadoop's ``LineRecordReader`` boundary rule.
 
     A split that does not start at 0 skips its first (possibly partial) line; every split
-    reads the line that starts at or before its end, so each line is read exactly once.
+    reads each line that starts at or before its end, so each line is read exactly once.
     """
-    if path.endswith(".gz"):
-        with gzip.open(path, "rb") as f:
-            for line in f:
-                yield _decode(line, use_unicode)
+    if path.endswith(COMPRESSED):
+        with fs.open_read(path) as f:
+            for line, _ in records(f):
+                yield line.decode("utf-8") if use_unicode else line
         return
     end = start + length
-    with open(path, "rb") as f:
+    with fs.open_file(path, "rb") as f:
         f.seek(start)
+        it = records(f)
         pos = start  # file offset where the next unread line starts
         if start != 0:
-            pos += len(f.readline())
-        carry = b""  # a partial line starting at `pos`
-        while pos <= end:
-            chunk = f.read(_READ_CHUNK)
-            if not chunk:
-                if carry:
-                    yield _decode(carry, use_unicode)
+            first = next(it, None)
+            if first is None:
                 return
-            lines = (carry + chunk if carry else chunk).split(b"\n")
-            carry = lines.pop()
-            for line in lines:
-                if pos > end:
-                    return
-                pos += len(line) + 1
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                yield line.decode("utf-8") if use_unicode else line
+            pos += first[1]
+        while pos <= end:
+            rec = next(it, None)
+            if rec is None:
+                return
+            line, n = rec
+            pos += n
+            yield line.decode("utf-8") if use_unicode else line
 
 
 class TextFileRDD(RDD):

@@ -261,6 +261,21 @@ class DAGScheduler:
         self.map_outputs.register_shuffle(shuffle_id, info.num_maps, info.num_reduces)
         return stage
 
+    def forget_shuffle(self, shuffle_id: int) -> bool:
+        """Drop the map stage of a shuffle no longer referenced in the driver (the
+        ContextCleaner calls it between events, on the loop). False, changing nothing,
+        while a job or a registered stage still needs it."""
+        stage = self.shuffle_stages.get(shuffle_id)
+        if stage is None:
+            return True
+        if (stage.job_ids or stage in self.running or stage in self.waiting
+                or stage in self.failed_stages
+                or any(stage in st.parents for st in self.stages.values())):
+            return False
+        del self.shuffle_stages[shuffle_id]
+        self.stages.pop(stage.stage_id, None)
+        return True
+
     def _ancestors(self, stage: Stage) -> list[Stage]:
         out: list[Stage] = []
         seen: set[int] = set()
@@ -466,8 +481,8 @@ class DAGScheduler:
                 continue
             message = f"Job {job_id} aborted due to stage failure: {ev.message}"
             if ev.remote_traceback:
-                message += ("\n\nRemote traceback (most recent call last):\n"
-                            f"{ev.remote_traceback}")
+                tb = ev.remote_traceback.removeprefix("Traceback (most recent call last):\n")
+                message += f"\n\nRemote traceback (most recent call last):\n{tb}"
             error = JobFailedError(message, ev.remote_traceback)
             error.__cause__ = ev.exception
             cmds.extend(self._finish_job(job, error))

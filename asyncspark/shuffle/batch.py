@@ -1,7 +1,16 @@
 """The framing of shuffle data: a reduce partition's bytes are a sequence of batches, each
-a ``u32`` header and a serialized list of records.
+a header (two ``u32``: the body's length and flag, and the CRC-32 of the body seeded
+with that word, so a flipped length or flag is caught too) and a serialized list of
+records.
 
-The header's low 31 bits are the body's length; its top bit says how the body was
+The checksum (``zlib.crc32``: in the standard library, and at ~2.5 GB/s some 25x faster
+than unmarshalling the same bytes) is verified before a body is decoded, so a corrupt
+block is never half-decoded into wrong records; a mismatch, a body that does not decode
+or a block cut inside a batch raises ``CorruptDataError``, which the shuffle reader turns
+into ``FetchFailedError`` naming the block. ``FORMAT_VERSION`` is 2 since the checksum
+(version 1 had the length word only); both ends of a shuffle are the same code.
+
+The length word's low 31 bits are the body's length; its top bit says how the body was
 serialized: set, ``marshal`` (2-4x faster than pickle to write for the core types of
 which most records are made: tuples, ints, floats, strings, bytes, None, lists, dicts);
 clear, pickle (anything else: a batch marshal refuses is pickled). Both ends run the same
@@ -15,12 +24,16 @@ import marshal
 import pickle
 import struct
 from collections.abc import Iterable, Iterator
+from zlib import crc32
 
-from ..errors import FetchFailedError
+from ..errors import CorruptDataError
 
-__all__ = ["MAX_BATCH_BYTES", "BatchEncoder", "decode_batches"]
+__all__ = ["FORMAT_VERSION", "HEADER_BYTES", "MAX_BATCH_BYTES", "BatchEncoder",
+           "decode_batches", "frame_header", "read_frames"]
 
-_HEADER = struct.Struct(">I")
+FORMAT_VERSION = 2
+_HEADER = struct.Struct(">II")
+HEADER_BYTES = _HEADER.size
 _MARSHALED = 1 << 31
 MAX_BATCH_BYTES = _MARSHALED - 1
 _PICKLE_PROTOCOL = 5
@@ -53,12 +66,15 @@ class BatchEncoder:
         if len(data) > MAX_BATCH_BYTES:
             raise ValueError(f"a shuffle batch of {len(records)} records serializes to "
                              f"{len(data)} bytes, over the {MAX_BATCH_BYTES}-byte limit")
-        return _HEADER.pack(len(data) | flag) + data
+        word = len(data) | flag
+        return _HEADER.pack(word, crc32(data, word)) + data
 
 
 def decode_batches(pieces: Iterable[bytes]) -> Iterator[list]:
     """The lists of records of the batches in ``pieces`` (the byte stream of one or more
-    blocks, cut anywhere)."""
+    whole blocks, cut anywhere), each checked against its checksum before it is decoded;
+    ``CorruptDataError`` when one does not match or decode, or the stream ends inside a
+    batch."""
     buf = b""
     unpack = _HEADER.unpack_from
     mloads = marshal.loads
@@ -68,19 +84,55 @@ def decode_batches(pieces: Iterable[bytes]) -> Iterator[list]:
         pos = 0
         n = len(buf)
         view = memoryview(buf)
-        while n - pos >= 4:
-            (header,) = unpack(buf, pos)
-            end = pos + 4 + (header & MAX_BATCH_BYTES)
+        while n - pos >= HEADER_BYTES:
+            header, crc = unpack(buf, pos)
+            end = pos + HEADER_BYTES + (header & MAX_BATCH_BYTES)
             if end > n:
                 break
-            body = view[pos + 4:end]
+            body = view[pos + HEADER_BYTES:end]
+            if crc32(body, header) != crc:
+                view.release()
+                raise CorruptDataError(f"shuffle batch checksum mismatch ({len(body)} bytes "
+                                       f"at offset {pos} of a piece)")
             try:
                 yield mloads(body) if header & _MARSHALED else ploads(body)
             except (ValueError, EOFError, TypeError, pickle.UnpicklingError) as exc:
-                raise FetchFailedError(f"corrupt shuffle batch ({end - pos - 4} bytes): "
-                                       f"{exc}") from exc
+                raise CorruptDataError(f"corrupt shuffle batch ({end - pos - HEADER_BYTES} "
+                                       f"bytes): {exc}") from exc
             pos = end
         view.release()
         buf = buf[pos:]
     if buf:
-        raise FetchFailedError(f"shuffle block ends inside a batch ({len(buf)} bytes left)")
+        raise CorruptDataError(f"shuffle block ends inside a batch ({len(buf)} bytes left)")
+
+
+def frame_header(body: bytes) -> bytes:
+    """The header (length, CRC-32) to write before ``body`` (spill files' framing)."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise ValueError(f"a frame of {len(body)} bytes is over the {MAX_BATCH_BYTES}-byte "
+                         f"limit")
+    return _HEADER.pack(len(body), crc32(body, len(body)))
+
+
+def read_frames(f, path: str) -> Iterator[bytes]:
+    """The checked bodies of the frames in the open binary file ``f`` (named ``path`` in
+    errors) until its end; ``CorruptDataError`` naming the file and the offset when a
+    header or body is cut short or a checksum does not match."""
+    read = f.read
+    unpack = _HEADER.unpack
+    pos = 0
+    while True:
+        head = read(HEADER_BYTES)
+        if not head:
+            return
+        if len(head) < HEADER_BYTES:
+            raise CorruptDataError(f"{path}: truncated frame header at offset {pos}")
+        word, crc = unpack(head)
+        length = word & MAX_BATCH_BYTES
+        body = read(length)
+        if len(body) < length or crc32(body, word) != crc:
+            what = "truncated" if len(body) < length else "checksum mismatch in"
+            raise CorruptDataError(f"{path}: {what} the frame at offset {pos} "
+                                   f"({length} bytes)")
+        pos += HEADER_BYTES + length
+        yield body

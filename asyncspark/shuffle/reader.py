@@ -3,15 +3,17 @@
 Blocks of map outputs written on this host are read straight from their data files;
 the others are fetched from their executors' ``TransportServer`` with at most
 ``spark.reducer.maxSizeInFlight`` outstanding. A block that cannot be had raises
-``FetchFailedError`` naming it.
+``FetchFailedError`` naming it; so does a block that is corrupt (a batch whose checksum
+does not match, that does not decode, or a block cut inside a batch: ``batch.py``), so
+its map output is unregistered and recomputed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import chain
+from itertools import chain, groupby
 
-from ..errors import FetchFailedError
+from ..errors import CorruptDataError, FetchFailedError
 from ..runtime import ExecutorEnv, get_env
 from ..taskcontext import TaskContext
 from .batch import decode_batches
@@ -40,8 +42,10 @@ def _local_block(path: str, offset: int, size: int, shuffle_id: int, map_id: int
             reduce_id, executor_id=executor_id) from exc
 
 
-def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[bytes]:
-    """The raw bytes of every map output's bucket ``reduce_id``, in pieces."""
+def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int
+                ) -> Iterator[tuple[int, str, bytes]]:
+    """The raw bytes of every map output's bucket ``reduce_id``, in pieces:
+    ``(map_id, executor_id, piece)``, the pieces of one block consecutive."""
     statuses = env.map_outputs.get(shuffle_id)
     if statuses is None:
         raise FetchFailedError(f"no map output locations for shuffle {shuffle_id}",
@@ -58,8 +62,9 @@ def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[b
         if not size:
             continue
         if (local_reads and host == env.host) or executor_id == env.executor_id:
-            yield from _local_block(path, sum(sizes[:reduce_id]), size, shuffle_id, map_id,
-                                    reduce_id, executor_id)
+            for piece in _local_block(path, sum(sizes[:reduce_id]), size, shuffle_id,
+                                      map_id, reduce_id, executor_id):
+                yield map_id, executor_id, piece
         else:
             remote.setdefault((host, port, executor_id), []).append(map_id)
     if remote:
@@ -67,7 +72,7 @@ def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int) -> Iterator[b
 
 
 def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
-                   remote: dict[tuple, list[int]]) -> Iterator[bytes]:
+                   remote: dict[tuple, list[int]]) -> Iterator[tuple[int, str, bytes]]:
     from ..transport.client import fetch_blocks_blocking
 
     pool = env.client_pool()  # its timeouts: spark.network.timeout, shuffle.connectTimeout
@@ -77,10 +82,10 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
     for (host, port, executor_id), map_ids in remote.items():
         blocks = [[m, reduce_id] for m in map_ids]
         try:
-            for _block, data in fetch_blocks_blocking(env.loop, pool, (host, port),
-                                                      shuffle_id, blocks, limit):
+            for block, data in fetch_blocks_blocking(env.loop, pool, (host, port),
+                                                     shuffle_id, blocks, limit):
                 metrics["remote_bytes_read"] = metrics.get("remote_bytes_read", 0) + len(data)
-                yield data
+                yield block[0], executor_id, data
             metrics["remote_blocks_fetched"] = (metrics.get("remote_blocks_fetched", 0)
                                                 + len(map_ids))
         except FetchFailedError as exc:
@@ -89,11 +94,31 @@ def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
             raise
 
 
+def _checked_batches(blocks: Iterable[tuple[int, str, bytes]], shuffle_id: int,
+                     reduce_id: int) -> Iterator[list]:
+    """The batches of ``read_blocks``'s pieces, decoded block by block, so that a corrupt
+    one is named in the ``FetchFailedError`` it becomes."""
+    for (map_id, executor_id), group in groupby(blocks, _block_of):
+        try:
+            yield from decode_batches(piece for _, _, piece in group)
+        except CorruptDataError as exc:
+            raise FetchFailedError(
+                f"corrupt shuffle block (shuffle {shuffle_id}, map {map_id}, reduce "
+                f"{reduce_id}) of executor {executor_id}: {exc}", shuffle_id, map_id,
+                reduce_id, executor_id=executor_id) from exc
+
+
+def _block_of(item: tuple[int, str, bytes]) -> tuple[int, str]:
+    return item[0], item[1]
+
+
 def read_records(pieces: Iterable[bytes]) -> Iterator:
     """The records of the batches in ``pieces``, one by one (chained at C speed)."""
     return chain.from_iterable(decode_batches(pieces))
 
 
 def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:
-    """Every record of reduce partition ``reduce_id`` of ``shuffle_id`` (executor side)."""
-    return read_records(read_blocks(get_env(), shuffle_id, reduce_id))
+    """Every record of reduce partition ``reduce_id`` of ``shuffle_id`` (executor side),
+    chained at C speed from batches checked block by block."""
+    blocks = read_blocks(get_env(), shuffle_id, reduce_id)
+    return chain.from_iterable(_checked_batches(blocks, shuffle_id, reduce_id))

@@ -32,6 +32,11 @@ peaks (``tracemalloc``, data 4-7x the budget) are 1.1-1.5x the budget. The excep
 a single key whose combiner alone is bigger than the budget: it is built whole in memory
 (after at most ``_MAX_DEPTH`` levels of re-spilling), as it has to be to be returned.
 
+Spill files are sequences of frames (``batch.frame_header``: length and CRC-32, then a
+pickled batch), checked as they are read back: a corrupt or truncated one fails the task
+with ``CorruptDataError`` naming the file (the task is retried); a write that fails (a
+full disk) raises an ``OSError`` naming it.
+
 Both classes run synchronously (on a task thread) and make one private directory under
 ``spill_dir`` on their first spill, removed by ``close()`` (also when ``items()`` or the
 iterator of ``sorted()`` is exhausted or closed, and when the object is collected).
@@ -52,9 +57,11 @@ from operator import itemgetter
 from typing import Any
 
 from .._accel import merge_into, merge_mode, sort_int_keys
-from ..errors import SerializationError
+from .._files import naming
+from ..errors import CorruptDataError, SerializationError
 from ..functions import Aggregator, identity
 from ..sizes import estimate_size
+from .batch import frame_header, read_frames
 
 __all__ = ["FIRST_ITEM", "ExternalMerger", "ExternalSorter"]
 
@@ -112,13 +119,33 @@ class _SpillDir:
 
 
 def _load_batches(path: str, buffering: int = 1 << 16) -> Iterator[Any]:
+    """The batches of a spill file, each checked against its checksum."""
+    loads = pickle.loads
     with open(path, "rb", buffering=buffering) as f:
-        load = pickle.load
-        while True:
+        for body in read_frames(f, path):
             try:
-                yield load(f)
-            except EOFError:
-                return
+                batch = loads(body)
+            except Exception as exc:  # matched its checksum: written by other code
+                raise CorruptDataError(f"{path}: a spilled batch does not unpickle: "
+                                       f"{exc!r}") from exc
+            yield batch
+
+
+def _dump_batch(batch: list, f: Any, path: str) -> int:
+    """Write one framed pickled batch to the spill file ``f``; the bytes written."""
+    try:
+        body = pickle.dumps(batch, _PICKLE_PROTOCOL)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot spill records to disk: a key, value or combiner does not pickle "
+            f"({exc})") from exc
+    header = frame_header(body)
+    try:
+        f.write(header)
+        f.write(body)
+    except OSError as exc:
+        raise naming(exc, path, "writing a spill file") from exc
+    return len(header) + len(body)
 
 
 def _check_budget(memory_budget: Any) -> float:
@@ -287,22 +314,18 @@ class ExternalMerger:
         else:
             for k in d:
                 keys_by_part[hash((depth, k)) % n].append(k)
-        dump = pickle.dump
         written = 0
         for i, keys in enumerate(keys_by_part):
             if not keys:
                 continue
-            with open(paths[i], "ab", buffering=1 << 16) as f:
-                start = f.tell()
-                for j in range(0, len(keys), _SPILL_BATCH):
-                    batch = [(k, d[k]) for k in keys[j:j + _SPILL_BATCH]]
-                    try:
-                        dump(batch, f, _PICKLE_PROTOCOL)
-                    except Exception as exc:
-                        raise SerializationError(
-                            f"cannot spill aggregated records to disk: a key or combiner "
-                            f"does not pickle ({exc})") from exc
-                written += f.tell() - start
+            path = paths[i]
+            try:
+                with open(path, "ab", buffering=1 << 16) as f:
+                    for j in range(0, len(keys), _SPILL_BATCH):
+                        batch = [(k, d[k]) for k in keys[j:j + _SPILL_BATCH]]
+                        written += _dump_batch(batch, f, path)
+            except OSError as exc:  # the flush at close: a full disk
+                raise naming(exc, path, "writing a spill file") from exc
             keys_by_part[i] = []
         d.clear()
         self.spill_count += 1
@@ -419,10 +442,12 @@ class ExternalSorter:
         self._runs += 1
         per_batch = max(1, min(4096, int(self._batch_bytes / max(item_size, 1))))
         it = iter(items)
-        with open(path, "wb", buffering=self._batch_bytes) as f:
-            while batch := list(islice(it, per_batch)):
-                pickle.dump(batch, f, _PICKLE_PROTOCOL)
-            self.spilled_bytes += f.tell()
+        try:
+            with open(path, "wb", buffering=self._batch_bytes) as f:
+                while batch := list(islice(it, per_batch)):
+                    self.spilled_bytes += _dump_batch(batch, f, path)
+        except OSError as exc:  # the flush at close: a full disk
+            raise naming(exc, path, "writing a spill file") from exc
         self.spill_count += 1
         return path
 

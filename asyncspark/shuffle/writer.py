@@ -8,8 +8,10 @@ partition order; the index file holds the ``num_reduces + 1`` offsets (int64, bi
 
 A reduce partition's bytes are a sequence of batches (``batch.py``: a header and a
 marshaled or pickled list of records). Spilled runs are already grouped by partition, so
-the final merge concatenates segments without decoding them. Map-side combined runs may
-repeat a key across batches; the reduce side merges combiners anyway.
+the final merge concatenates segments without decoding them, checking each against the
+CRC-32 it was spilled with (a mismatch fails the task with ``CorruptDataError`` naming
+the spill file, and the task is retried). Map-side combined runs may repeat a key across
+batches; the reduce side merges combiners anyway.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
+from zlib import crc32
 
 from .._accel import MODE_CELLS, MODE_LIST, bucket_hash, bucket_range, merge_into, merge_mode
+from .._files import naming
+from ..errors import CorruptDataError
 from ..functions import identity
 from ..runtime import get_env
 from ..taskcontext import TaskContext
 from .batch import BatchEncoder
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "write_map_output"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "remove_shuffles", "write_map_output"]
 
 DEFAULT_MEMORY_BUDGET = 256 << 20
 _CHECK_EVERY = 8192
@@ -49,7 +54,8 @@ class _Spill:
 
     def __init__(self, num_reduces: int, path: str, budget: int) -> None:
         self.chunks: list[list[bytes]] = [[] for _ in range(num_reduces)]
-        self.segments: list[list[tuple[int, int]]] = [[] for _ in range(num_reduces)]
+        # (offset, length, crc32) of each spilled run of a partition
+        self.segments: list[list[tuple[int, int, int]]] = [[] for _ in range(num_reduces)]
         self.in_memory = 0
         self.budget = budget
         self.path = path
@@ -67,19 +73,22 @@ class _Spill:
             self.spill()
 
     def spill(self) -> None:
-        if self.file is None:
-            self.file = open(self.path, "w+b")
-        f = self.file
-        pos = f.seek(0, os.SEEK_END)
-        for part, chunks in enumerate(self.chunks):
-            if not chunks:
-                continue
-            data = b"".join(chunks)
-            f.write(data)
-            self.segments[part].append((pos, len(data)))
-            pos += len(data)
-            self.spilled_bytes += len(data)
-            chunks.clear()
+        try:
+            if self.file is None:
+                self.file = open(self.path, "w+b")
+            f = self.file
+            pos = f.seek(0, os.SEEK_END)
+            for part, chunks in enumerate(self.chunks):
+                if not chunks:
+                    continue
+                data = b"".join(chunks)
+                f.write(data)
+                self.segments[part].append((pos, len(data), crc32(data)))
+                pos += len(data)
+                self.spilled_bytes += len(data)
+                chunks.clear()
+        except OSError as exc:
+            raise naming(exc, self.path, "writing a shuffle spill file") from exc
         self.in_memory = 0
 
     def finish(self, data_path: str, index_path: str) -> list[int]:
@@ -90,8 +99,8 @@ class _Spill:
             with open(tmp_data, "wb") as out:
                 for part in range(len(self.chunks)):
                     size = 0
-                    for pos, length in self.segments[part]:
-                        size += _copy(self.file, pos, length, out)
+                    for pos, length, crc in self.segments[part]:
+                        size += _copy(self.file, self.path, pos, length, crc, out)
                     for c in self.chunks[part]:
                         out.write(c)
                         size += len(c)
@@ -103,6 +112,8 @@ class _Spill:
                 idx.write(struct.pack(f">{len(offsets)}q", *offsets))
             os.replace(tmp_data, data_path)
             os.replace(index_path + ".tmp", index_path)
+        except OSError as exc:  # a full disk: say which file
+            raise naming(exc, data_path, "writing a map output") from exc
         finally:
             self.close()
             for p in (tmp_data, index_path + ".tmp"):
@@ -117,15 +128,22 @@ class _Spill:
             os.unlink(self.path)
 
 
-def _copy(src, pos: int, length: int, out) -> int:
+def _copy(src, path: str, pos: int, length: int, crc: int, out) -> int:
+    """Copy a spilled run into ``out``, checking it against its checksum."""
     src.seek(pos)
     left = length
+    got = 0
     while left:
         data = src.read(min(left, _COPY_CHUNK))
         if not data:
-            raise OSError(f"spill file ended {left} bytes early")
+            raise CorruptDataError(f"shuffle spill file {path} ends {left} bytes before the "
+                                   f"run at offset {pos} ({length} bytes) does")
+        got = crc32(data, got)
         out.write(data)
         left -= len(data)
+    if got != crc:
+        raise CorruptDataError(f"shuffle spill file {path}: checksum mismatch in the run at "
+                               f"offset {pos} ({length} bytes)")
     return length
 
 
@@ -214,7 +232,6 @@ def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_di
     """Write one map task's output; ``(data_path, sizes, spilled_bytes)``."""
     num_reduces = dep.partitioner.numPartitions
     base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
-    os.makedirs(local_dir, exist_ok=True)
     spill = _Spill(num_reduces, base + ".spill", budget)
     batch = max(64, min(4096, (1 << 16) // max(1, num_reduces)))
     partitioner = dep.partitioner
@@ -269,3 +286,28 @@ class ShuffleWriteFunc:
             offsets.append(offsets[-1] + s)
         env.outputs[(self.dep.shuffle_id, ctx.partitionId())] = (path, offsets)
         return [env.executor_id, env.host, env.block_port, path, sizes]
+
+
+def remove_shuffles(env, shuffle_ids: list[int]) -> int:
+    """Executor side of ``RemoveShuffle`` (the driver's ContextCleaner): forget these
+    shuffles' map output locations and outputs, and delete every file of theirs in this
+    executor's local directory (older attempts' too); the files removed."""
+    ids = set(shuffle_ids)
+    for sid in ids:
+        env.map_outputs.pop(sid, None)
+    for key in [k for k in env.outputs if k[0] in ids]:
+        env.outputs.pop(key, None)
+    prefixes = tuple(f"shuffle_{sid}_" for sid in ids)
+    removed = 0
+    try:
+        entries = list(os.scandir(env.local_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(prefixes):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed

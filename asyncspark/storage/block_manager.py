@@ -143,7 +143,7 @@ class BlockManager:
 
     def get_or_compute(self, rdd: Any, split: int, task_ctx: Any) -> list:
         level: StorageLevel = rdd._storage_level
-        block = make_block_id(rdd.id, split)
+        block = make_block_id(rdd.id(), split)
         with self._block_lock(block):
             values = self.get_local(block)
             if values is not None:

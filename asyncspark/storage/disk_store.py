@@ -1,6 +1,11 @@
 """File stores for cached blocks: one file per block, written atomically (a temporary
 name, then ``os.replace``), so a reader never sees half a block.
 
+A block file is a header (the block's length and CRC-32, ``shuffle/batch.py``'s frame
+header) and the block's bytes. A block whose file does not match its header (a flipped
+byte, a truncated file) is removed when read and reported missing, so it is recomputed
+from lineage (``corrupt`` counts them).
+
 ``DiskStore`` lives under the executor's local directory (gone with the executor).
 The off-heap store is the same class over a host-level directory the driver owns
 (under ``/dev/shm`` where it exists): any executor of the host can read its files and
@@ -10,14 +15,21 @@ and when the context stops.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import struct
 import tempfile
 import uuid
+from zlib import crc32
 
 from .._files import atomic_file
+from ..shuffle.batch import HEADER_BYTES, frame_header
 
 __all__ = ["DiskStore", "shm_root"]
+
+log = logging.getLogger("asyncspark.storage")
+_HEADER = struct.Struct(">II")
 
 _BLOCK_RE = re.compile(r"rdd_\d+_\d+")
 
@@ -34,6 +46,7 @@ class DiskStore:
     def __init__(self, root: str) -> None:
         self.root = root
         self._made = False
+        self.corrupt = 0  # blocks found corrupt (and removed) when read
 
     def path(self, block_id: str) -> str:
         if not _BLOCK_RE.fullmatch(block_id):
@@ -49,22 +62,42 @@ class DiskStore:
         # a temporary name of its own: two writers of one block never share it
         tmp = os.path.join(self.root, f".{block_id}.{uuid.uuid4().hex}.tmp")
         with atomic_file(final, tmp) as f:
+            f.write(frame_header(data))
             f.write(data)
         return len(data)
 
     def get(self, block_id: str) -> bytes | None:
+        """The block's bytes; None if it is not here, or was corrupt (then removed)."""
+        path = self.path(block_id)
         try:
-            with open(self.path(block_id), "rb") as f:
-                return f.read()
+            with open(path, "rb") as f:
+                head = f.read(HEADER_BYTES)
+                data = f.read()
         except FileNotFoundError:
             return None
+        problem = None
+        if len(head) < HEADER_BYTES:
+            problem = "truncated header"
+        else:
+            length, crc = _HEADER.unpack(head)
+            if length != len(data):
+                problem = f"{len(data)} bytes, {length} expected"
+            elif crc32(data, length) != crc:
+                problem = "checksum mismatch"
+        if problem is None:
+            return data
+        self.corrupt += 1
+        log.warning("cached block %s is corrupt (%s): removed, it will be recomputed",
+                    path, problem)
+        self.remove(block_id)
+        return None
 
     def contains(self, block_id: str) -> bool:
         return os.path.exists(self.path(block_id))
 
     def size(self, block_id: str) -> int:
         try:
-            return os.stat(self.path(block_id)).st_size
+            return max(0, os.stat(self.path(block_id)).st_size - HEADER_BYTES)
         except FileNotFoundError:
             return 0
 

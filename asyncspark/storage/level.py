@@ -1,13 +1,18 @@
 """``StorageLevel``: how a persisted RDD's partitions are kept (PySpark's class).
 
-Flags as PySpark's ``StorageLevel(useDisk, useMemory, useOffHeap, deserialized,
-replication=1)``. One difference, deliberate: PySpark's memory levels are always
-serialized (Python objects live in the JVM as pickled bytes), so there ``MEMORY_ONLY``
-and ``MEMORY_ONLY_SER`` are the same. asyncspark's executors are Python processes, so,
-as in Scala Spark, ``MEMORY_ONLY`` and ``MEMORY_AND_DISK`` keep the partition's live
-objects (fast to read, larger) and the ``_SER`` levels keep pickled bytes (smaller,
-unpickled on every read). ``OFF_HEAP`` keeps pickled bytes in a host-level shared-memory
-store that the driver owns: it survives the crash of the executor that wrote it.
+Flags, constants, ``repr`` and ``str`` as PySpark's ``StorageLevel(useDisk, useMemory,
+useOffHeap, deserialized, replication=1)``: ``MEMORY_ONLY`` is ``StorageLevel(False,
+True, False, False, 1)`` and prints ``Memory Serialized 1x Replicated``.
+
+One difference, internal: PySpark's memory levels keep pickled bytes (Python objects
+live in the JVM as bytes). asyncspark's executors are Python processes, so for the memory
+levels a user persists with (``MEMORY_ONLY``, ``MEMORY_AND_DISK``, ...) the engine keeps
+the partition's live objects (fast to read), and pickles only what goes to disk or to
+``OFF_HEAP`` (a host-level shared-memory store that the driver owns: it survives the
+crash of the executor that wrote it). ``RDD.getStorageLevel()`` returns the level as given.
+Inside the engine (``RDD._storage_level``, the block manager) ``deserialized`` means "live
+objects", and ``MEMORY_ONLY_SER``/``MEMORY_AND_DISK_SER`` (PySpark 3's names, aliases of
+``MEMORY_ONLY``/``MEMORY_AND_DISK`` there and here) are the serialized memory levels.
 """
 
 from __future__ import annotations
@@ -87,13 +92,13 @@ StorageLevel.NONE = StorageLevel(False, False, False, False)
 StorageLevel.DISK_ONLY = StorageLevel(True, False, False, False)
 StorageLevel.DISK_ONLY_2 = StorageLevel(True, False, False, False, 2)
 StorageLevel.DISK_ONLY_3 = StorageLevel(True, False, False, False, 3)
-StorageLevel.MEMORY_ONLY = StorageLevel(False, True, False, True)
-StorageLevel.MEMORY_ONLY_2 = StorageLevel(False, True, False, True, 2)
-StorageLevel.MEMORY_ONLY_SER = StorageLevel(False, True, False, False)
-StorageLevel.MEMORY_ONLY_SER_2 = StorageLevel(False, True, False, False, 2)
-StorageLevel.MEMORY_AND_DISK = StorageLevel(True, True, False, True)
-StorageLevel.MEMORY_AND_DISK_2 = StorageLevel(True, True, False, True, 2)
-StorageLevel.MEMORY_AND_DISK_SER = StorageLevel(True, True, False, False)
-StorageLevel.MEMORY_AND_DISK_SER_2 = StorageLevel(True, True, False, False, 2)
-StorageLevel.MEMORY_AND_DISK_DESER = StorageLevel.MEMORY_AND_DISK
-StorageLevel.OFF_HEAP = StorageLevel(True, True, True, False)
+StorageLevel.MEMORY_ONLY = StorageLevel(False, True, False, False)
+StorageLevel.MEMORY_ONLY_2 = StorageLevel(False, True, False, False, 2)
+StorageLevel.MEMORY_AND_DISK = StorageLevel(True, True, False, False)
+StorageLevel.MEMORY_AND_DISK_2 = StorageLevel(True, True, False, False, 2)
+StorageLevel.OFF_HEAP = StorageLevel(True, True, True, False, 1)
+StorageLevel.MEMORY_AND_DISK_DESER = StorageLevel(True, True, False, True)
+StorageLevel.MEMORY_ONLY_SER = StorageLevel.MEMORY_ONLY
+StorageLevel.MEMORY_ONLY_SER_2 = StorageLevel.MEMORY_ONLY_2
+StorageLevel.MEMORY_AND_DISK_SER = StorageLevel.MEMORY_AND_DISK
+StorageLevel.MEMORY_AND_DISK_SER_2 = StorageLevel.MEMORY_AND_DISK_2

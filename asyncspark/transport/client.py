@@ -12,8 +12,11 @@ alone. Every failure (refused or lost connection, bad secret, missing block, mal
 frame, timeout) raises ``FetchFailedError`` naming the address, the shuffle, the block
 and, as ``__cause__`` or in the message, why.
 
-``fetch_blocks_blocking(loop, pool, ...)`` is the same as a plain generator for a task
-thread, driving the fetch on the executor's event loop.
+``fetch_blocks_blocking(loop, pool, ...)`` (``bridge.py``, re-exported here) is the same
+as a plain generator for a task thread, driving the fetch on the executor's event loop.
+
+``pool.cached_block(address, block_id, level, data)`` fetches a cached RDD block or
+uploads a replica; a replica bigger than a frame goes as ``UploadBlockChunk`` pieces.
 
 The wire protocol is described in ``server.py``.
 """
@@ -24,9 +27,7 @@ import asyncio
 import contextlib
 import logging
 import operator
-import queue
-import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from ..errors import (
@@ -37,9 +38,10 @@ from ..errors import (
     TransportError,
 )
 from ..pending import PendingRequests
-from ..threads import LoopClosedError, submit_to_loop
 from . import handshake, memory
+from .bridge import DEFAULT_MAX_BYTES_IN_FLIGHT, fetch_blocks_blocking
 from .codec import DEFAULT_MAX_FRAME_SIZE, Message
+from .guard import AUTH_FRAME_LIMIT
 from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
@@ -54,9 +56,10 @@ from .messages.blocks import (
     OpenBlocksFailure,
     StreamHandle,
     UploadBlock,
+    UploadBlockChunk,
 )
 from .protocol import FramedProtocol
-from .server import AUTH_FRAME_LIMIT, FRAME_HEADER_SLACK
+from .server import FRAME_HEADER_SLACK
 
 __all__ = [
     "DEFAULT_MAX_BYTES_IN_FLIGHT",
@@ -68,7 +71,7 @@ __all__ = [
 
 log = logging.getLogger("asyncspark.transport")
 
-DEFAULT_MAX_BYTES_IN_FLIGHT = 48 << 20  # spark.reducer.maxSizeInFlight
+_UPLOAD_HEADER_SLACK = 256  # more than an UploadBlockChunk header takes, but its block id
 
 BlockId = tuple[int, int]
 
@@ -273,6 +276,28 @@ class TransportClient:
         self._opens.add(fut, request_id=request_id)
         return fut
 
+    async def upload_in_pieces(self, block_id: str, level: list, data: Any,
+                               piece_size: int) -> asyncio.Future:
+        """Send a replica too big for one frame as ``UploadBlockChunk`` pieces of at most
+        ``piece_size`` bytes, waiting for the transport to drain between them; the
+        future's result is the server's one ``BlockReply`` (or the exception that closed
+        the connection)."""
+        self._check_alive()
+        request_id = self._opens.next_id()
+        fut = asyncio.get_running_loop().create_future()
+        self._opens.add(fut, request_id=request_id)
+        view = memoryview(data).cast("B")
+        total = len(view)
+        try:
+            for offset in range(0, total, piece_size):
+                self.proto.send(UploadBlockChunk(request_id, block_id, level, offset, total,
+                                                 view[offset:offset + piece_size]))
+                await self.proto.drain()
+        except BaseException:
+            self.forget_open(fut)
+            raise
+        return fut
+
     def request_chunks(self, stream_id: int, chunks: list[tuple[int, int]]
                        ) -> list[asyncio.Future]:
         """Send a ``ChunkFetchRequest`` per ``(chunk_index, expected_length)``, in one
@@ -392,12 +417,18 @@ class TransportClientPool:
         (``level`` given): ``b""`` once stored. Raises ``TransportError`` when the server
         cannot be reached or the upload failed."""
         client = await self.connect(address)
-        fut = client.cached_block_request(block_id, level, data)
+        piece = max(1, self.max_frame_size - _UPLOAD_HEADER_SLACK - len(block_id.encode()))
+        fut = None
         try:
             async with asyncio.timeout(self.io_timeout):
+                if level is not None and len(data) > piece:  # streamed in pieces
+                    fut = await client.upload_in_pieces(block_id, level, data, piece)
+                else:
+                    fut = client.cached_block_request(block_id, level, data)
                 reply = await fut
         except TimeoutError:
-            client.forget_open(fut)
+            if fut is not None:
+                client.forget_open(fut)
             client.abort(TransportError("timed out"))
             raise TransportError(f"block server {address} did not answer for block "
                                  f"{block_id} within {self.io_timeout}s") from None
@@ -527,104 +558,3 @@ def _chunk_plan(blocks: list[BlockId], handle: StreamHandle, max_frame_size: int
             plan.append((block, index, min(chunk_size, size - start)))
             index += 1
     return plan
-
-
-# -- the thread bridge -----------------------------------------------------------------
-
-_DONE = object()
-_POLL = 0.25  # how often a waiting task thread checks that the loop still runs
-
-
-def fetch_blocks_blocking(loop: asyncio.AbstractEventLoop, pool: TransportClientPool,
-                          address: Any, shuffle_id: int, blocks: Iterable[BlockId],
-                          max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT
-                          ) -> Iterator[tuple[BlockId, bytes]]:
-    """``pool.fetch_blocks`` as a plain generator, for a thread other than ``loop``'s.
-
-    Each item is fetched on ``loop`` when the thread asks for it, so the bytes the thread
-    has not taken yet count against ``max_bytes_in_flight`` as in the async version.
-    Errors arrive as ``FetchFailedError`` (also when ``loop`` stops); closing the
-    generator early (or an exception in the thread) cancels the fetch on the loop and
-    waits (bounded) for its cleanup.
-    """
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        raise RuntimeError("fetch_blocks_blocking() would deadlock on its own event loop's "
-                           "thread; use pool.fetch_blocks() there")
-    wanted = [(operator.index(m), operator.index(r)) for m, r in blocks]
-    if not wanted:
-        return
-    agen = pool.fetch_blocks(address, shuffle_id, wanted, max_bytes_in_flight)
-    demand: asyncio.Queue = asyncio.Queue()
-    out: queue.SimpleQueue = queue.SimpleQueue()
-    finished = threading.Event()
-    last = wanted[0]
-
-    def loop_gone(why: str) -> FetchFailedError:
-        return FetchFailedError(
-            f"cannot fetch shuffle {shuffle_id} block (map {last[0]}, reduce {last[1]}) "
-            f"from {address}: {why}", shuffle_id, last[0], last[1], address)
-
-    coro = _pump(agen, demand, out, finished)
-    try:
-        pump = submit_to_loop(loop, coro)
-    except LoopClosedError as exc:
-        raise loop_gone("the event loop is closed") from exc
-    ended = False  # the pump delivered its last item and is finishing on its own
-    try:
-        while True:
-            try:
-                loop.call_soon_threadsafe(demand.put_nowait, None)
-            except RuntimeError as exc:
-                raise loop_gone("the event loop is closed") from exc
-            while True:
-                try:
-                    item = out.get(timeout=_POLL)
-                    break
-                except queue.Empty:
-                    if finished.is_set() and out.empty():
-                        raise loop_gone("the fetch stopped") from None
-                    if loop.is_closed() or not loop.is_running():
-                        raise loop_gone("the event loop stopped") from None
-            if item is _DONE:
-                ended = True
-                return
-            if isinstance(item, BaseException):
-                ended = True
-                if isinstance(item, asyncio.CancelledError):
-                    raise loop_gone("the fetch was cancelled on the event loop") from item
-                raise item  # FetchFailedError; ValueError/TypeError for bad arguments
-            last = item[0]
-            yield item
-    finally:
-        if not ended and not finished.is_set():
-            pump.cancel()
-            if not loop.is_closed() and loop.is_running():
-                finished.wait(pool.io_timeout)
-
-
-async def _pump(agen, demand: asyncio.Queue, out: queue.SimpleQueue,
-                finished: threading.Event) -> None:
-    """On the loop: one item of ``agen`` into ``out`` per demand; last an exception or
-    ``_DONE``. Cancelled when the thread gives up; ``agen`` is closed either way."""
-    try:
-        async with contextlib.aclosing(agen):
-            while True:
-                await demand.get()
-                try:
-                    item = await anext(agen)
-                except StopAsyncIteration:
-                    out.put(_DONE)
-                    return
-                out.put(item)
-    except asyncio.CancelledError as exc:
-        out.put(exc)
-        raise
-    except Exception as exc:
-        out.put(exc)
-    finally:
-        finished.set()
-

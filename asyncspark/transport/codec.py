@@ -137,14 +137,18 @@ def _check_header(cls: type[Message], fields: list | tuple,
 class FrameCodec:
     """One connection's framing state, in both directions. Not thread-safe."""
 
-    __slots__ = ("_buf", "_closed", "_error", "_packer", "_pos", "max_frame_size")
+    __slots__ = ("_buf", "_closed", "_error", "_packer", "_pos", "limit_name",
+                 "max_frame_size")
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         if not 16 <= max_frame_size <= _MAX_LEN:
             raise ValueError(
                 f"max_frame_size must be between 16 and {_MAX_LEN} bytes, got {max_frame_size}"
             )
+        # The received frame size limit; lowered until the peer has authenticated
+        # (transport/guard.py), when ``limit_name`` says which limit it is.
         self.max_frame_size = max_frame_size
+        self.limit_name = "asyncspark.rpc.maxFrameSize"
         self._buf = bytearray()
         self._pos = 0
         self._closed = False
@@ -154,12 +158,15 @@ class FrameCodec:
     # -- receiving ---------------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Feed bytes read from the peer; ``b""`` means the peer closed its side."""
+        """Feed bytes read from the peer; ``b""`` means the peer closed its side. Bytes
+        after a malformed frame are dropped, never buffered."""
         if not data:
             self._closed = True
             return
         if self._closed:
             raise LocalProtocolError("receive_data() after end of stream")
+        if self._error is not None:
+            return
         buf = self._buf
         if self._pos and self._pos == len(buf):
             buf.clear()
@@ -184,8 +191,9 @@ class FrameCodec:
         size = hlen + blen
         if size > self.max_frame_size:
             self._fail(
-                f"frame of {size} bytes exceeds the limit of {self.max_frame_size} bytes "
-                f"(asyncspark.rpc.maxFrameSize)"
+                f"frame of {size} bytes exceeds the limit of {self.max_frame_size} bytes"
+                + (f" ({self.limit_name})" if self.limit_name else ""),
+                "frame too big",
             )
         if hlen == 0:
             self._fail("frame with an empty header")
@@ -210,18 +218,19 @@ class FrameCodec:
         if avail == 0:
             return CLOSED
         want_s = f" of {want}" if want is not None else ""
-        self._fail(f"connection closed mid-frame: got {avail}{want_s} bytes")
+        self._fail(f"connection closed mid-frame: got {avail}{want_s} bytes",
+                   "truncated frame")
         return None  # unreachable
 
-    def _fail(self, message: str) -> None:
-        self._error = RemoteProtocolError(message)
+    def _fail(self, message: str, reason: str = "malformed frame") -> None:
+        self._error = _error(message, reason)
         raise self._error
 
     def _decode(self, header: bytes, body: bytes, blen: int) -> Message:
         try:
             fields = msgpack.unpackb(header, raw=False, use_list=True, strict_map_key=False)
         except Exception as exc:  # msgpack raises several unrelated types
-            self._error = RemoteProtocolError(f"undecodable frame header: {exc!r}")
+            self._error = _error(f"undecodable frame header: {exc!r}", "malformed frame")
             raise self._error from exc
         if not isinstance(fields, list) or not fields or type(fields[0]) is not int:
             self._fail(f"frame header is not [type_code, ...]: {type(fields).__name__}")
@@ -287,6 +296,14 @@ class FrameCodec:
                 f"{self.max_frame_size} bytes (asyncspark.rpc.maxFrameSize)"
             )
         return _PREFIX.pack(len(header), body_len) + header
+
+
+def _error(message: str, reason: str) -> RemoteProtocolError:
+    """A ``RemoteProtocolError`` whose ``reason`` names the kind of fault for logs
+    ("frame too big", "truncated frame", "malformed frame")."""
+    exc = RemoteProtocolError(message)
+    exc.reason = reason  # type: ignore[attr-defined]
+    return exc
 
 
 def _encode_header(msg: Message, packer: msgpack.Packer) -> bytes:

@@ -3,7 +3,9 @@
 ``FramedProtocol`` feeds received bytes to a ``FrameCodec`` and hands each decoded message
 to ``on_message``; ``send``/``send_many`` write frames. A peer that sends a malformed frame
 has its connection aborted (only that one); ``on_close(exc)`` is called once, whatever
-the reason.
+the reason. A server's connections carry its ``AuthGuard`` (``transport/guard.py``) as
+``guard``: a malformed frame is then reported to it (logged with the reason, counted
+when the peer had not authenticated yet), and it forgets the connection when it closes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class FramedProtocol(asyncio.Protocol):
         self.close_reason: BaseException | None = None
         self._paused = False
         self._drain_waiters: list[asyncio.Future] = []
+        self.guard: Any = None  # the server's AuthGuard (set by AuthGuard.admit)
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -66,16 +69,25 @@ class FramedProtocol(asyncio.Protocol):
                     return
                 self.on_message(msg)  # type: ignore[misc]
         except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        if self.guard is not None:
+            self.guard.protocol_error(self, exc)
+        else:
             log.warning("closing connection from %s: %s", self.peer, exc)
-            self.abort(exc)
+        self.abort(exc)
 
     def eof_received(self) -> bool:
         self.codec.receive_data(b"")
         try:
-            if self.codec.next_event() is not CLOSED:
-                pass
+            # Whole frames still buffered are delivered; a partial one is an error.
+            while (msg := self.codec.next_event()) is not CLOSED:
+                if self.closed:
+                    break
+                self.on_message(msg)  # type: ignore[misc]
         except RemoteProtocolError as exc:
-            self.abort(exc)
+            self._protocol_error(exc)
         return False
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -102,6 +114,8 @@ class FramedProtocol(asyncio.Protocol):
             return
         self.closed = True
         self.close_reason = exc
+        if self.guard is not None:
+            self.guard.forget(self)
         if self.on_close is not None:
             self.on_close(exc)
 

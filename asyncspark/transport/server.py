@@ -7,8 +7,9 @@ One connection, in order:
    with HMAC(secret, role ``block-client`` + nonce) and a nonce of its own; the server
    checks it and answers ``BlockAuthConfirmation(mac)`` (role ``block-server``; see
    ``transport/handshake.py``). A wrong
-   MAC, any other message first, a frame over 1 KiB, or no answer within ``io_timeout``
-   closes the connection.
+   MAC, any other message first, a frame over 4 KiB, or no answer within ``auth_timeout``
+   closes the connection; at most ``max_unauthenticated`` connections wait for their
+   answer at once (``transport/guard.py``).
 2. ``OpenBlocks(request_id, shuffle_id, blocks)``: the server resolves every block with
    ``resolve(shuffle_id, map_id, reduce_id) -> (path, offset, length)`` in a worker thread
    (it may read index files), checks the data files are long enough, and answers
@@ -20,6 +21,10 @@ One connection, in order:
    ``chunk_size`` bytes (``ceil(size / chunk_size)`` chunks, none for an empty block);
    chunk indices count them across the stream in block order. A stream is freed when each
    of its chunks was sent once, on ``CloseStream``, or when its connection closes.
+
+4. Cached RDD blocks (``blocks``, a ``storage.BlockManager``): ``FetchBlock`` and
+   ``UploadBlock`` (a replica) are answered with ``BlockReply``; a replica too big for one
+   frame arrives as ``UploadBlockChunk`` pieces, in order, and is stored once complete.
 
 Responses leave through one writer per connection, in request order, respecting flow
 control. A chunk goes out as the frame's prefix and header followed by
@@ -41,9 +46,10 @@ import stat
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import AuthenticationError, TransportError
+from ..errors import TransportError
 from . import handshake, memory
 from .codec import DEFAULT_MAX_FRAME_SIZE, Message
+from .guard import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_PENDING, AuthGuard
 from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
@@ -58,6 +64,7 @@ from .messages.blocks import (
     OpenBlocksFailure,
     StreamHandle,
     UploadBlock,
+    UploadBlockChunk,
 )
 from .protocol import FramedProtocol
 
@@ -67,9 +74,9 @@ log = logging.getLogger("asyncspark.transport")
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 FRAME_HEADER_SLACK = 64  # more than a ChunkFetchSuccess header can take
-# Frame size limit until the peer has authenticated: an unknown peer cannot make us
-# buffer more than this.
-AUTH_FRAME_LIMIT = 1024
+
+MAX_UPLOAD_SIZE = 1 << 36  # a replica uploaded in pieces; the bytes arrive before use
+_CLOSE_BOUND_S = 2.0  # close() waits this long at most for connections to unwind
 
 Resolver = Callable[[int, int, int], tuple[Any, int, int]]
 
@@ -111,15 +118,20 @@ class TransportServer:
     a data file and raises ``KeyError``/``FileNotFoundError`` (or anything) when it cannot;
     it runs in a worker thread. Blocks bigger than ``chunk_size`` are sent in pieces;
     ``chunk_size`` is capped so a chunk fits in a frame of ``max_frame_size`` bytes.
-    ``io_timeout`` bounds authentication and every write to a slow reader; past it the
-    connection is dropped.
+    ``io_timeout`` (``spark.network.timeout``) bounds every write to a slow reader, past
+    it the connection is dropped; ``auth_timeout`` (``asyncspark.network.authTimeout``;
+    default: 10 s or ``io_timeout`` if shorter) bounds authentication, and at most
+    ``max_unauthenticated`` connections may be waiting for it.
     """
 
     def __init__(self, secret: str, resolve: Resolver, host: str = "127.0.0.1",
                  port: int = 0, path: str | None = None, *,
                  max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, io_timeout: float = 120.0,
-                 in_memory: bool = False, blocks: Any = None) -> None:
+                 auth_timeout: float | None = None,
+                 max_unauthenticated: int = DEFAULT_MAX_PENDING,
+                 in_memory: bool = False, blocks: Any = None,
+                 name: str = "block server") -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         if max_frame_size <= FRAME_HEADER_SLACK:
@@ -135,6 +147,9 @@ class TransportServer:
         self.max_frame_size = max_frame_size
         self.chunk_size = min(chunk_size, max_frame_size - FRAME_HEADER_SLACK)
         self.io_timeout = io_timeout
+        self.guard = AuthGuard(
+            name, timeout=min(DEFAULT_AUTH_TIMEOUT, io_timeout) if auth_timeout is None
+            else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size)
         # Cached RDD blocks (storage.BlockManager): get_block_bytes(block_id) -> bytes or
         # None, put_block_bytes(block_id, level, data); called in worker threads.
         self.blocks = blocks
@@ -177,13 +192,18 @@ class TransportServer:
         if self._server is not None:
             self._server.close()
         conns = list(self._connections)
+        self.guard.abort_all("block transport server closed")
         for conn in conns:
             conn.proto.abort(TransportError("block transport server closed"))
-        for conn in conns:
-            await conn.wait_closed()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        # Bounded: every connection was aborted above, so both finish at once unless a
+        # worker thread (a file read) is slow to return.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CLOSE_BOUND_S):
+                for conn in conns:
+                    await conn.wait_closed()
+                if self._server is not None:
+                    await self._server.wait_closed()
+        self._server = None
         if self.path is not None and self._address is not None:
             with contextlib.suppress(OSError):
                 if stat.S_ISSOCK(os.stat(self.path).st_mode):
@@ -232,15 +252,16 @@ class _Connection:
 
     def __init__(self, server: TransportServer) -> None:
         self.server = server
-        self.proto = FramedProtocol(self._on_message, self._on_close, AUTH_FRAME_LIMIT,
+        self.proto = FramedProtocol(self._on_message, self._on_close, server.max_frame_size,
                                     on_connect=self._on_connect)
         self.handshake = handshake.Handshake(server.secret, handshake.BLOCK_SERVER,
                                              handshake.BLOCK_CLIENT, challenger=True)
         self.streams: dict[int, _Stream] = {}
+        # UploadBlockChunk request id -> (block id, bytes so far)
+        self.uploads: dict[int, tuple[str, bytearray]] = {}
         self._queue: asyncio.Queue = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()
         self._writer: asyncio.Task | None = None
-        self._auth_timer: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future | None = None
         # None: not tried yet; False after the loop or transport refused once.
         self._native_sendfile: bool | None = None
@@ -254,29 +275,23 @@ class _Connection:
         if server._closed:
             proto.abort(TransportError("block transport server closed"))
             return
+        if not server.guard.admit(proto):
+            return
         server._connections.add(self)
         server.stats.open_connections += 1
         if (type(loop).sendfile is asyncio.AbstractEventLoop.sendfile  # uvloop
                 or isinstance(proto.transport, memory.MemoryTransport)):
             self._native_sendfile = False
-        self._auth_timer = loop.call_later(server.io_timeout, self._auth_timed_out)
         self._writer = loop.create_task(self._write_loop())
         proto.send(BlockAuthChallenge(self.handshake.nonce))
-
-    def _auth_timed_out(self) -> None:
-        if not self.handshake.proven:
-            log.warning("block client %s did not authenticate within %.1fs",
-                        self.proto.peer, self.server.io_timeout)
-            self.proto.abort(AuthenticationError("authentication timed out"))
 
     def _on_close(self, exc: BaseException | None) -> None:
         server = self.server
         if self in server._connections:
             server._connections.discard(self)
             server.stats.open_connections -= 1
-        if self._auth_timer is not None:
-            self._auth_timer.cancel()
         self.streams.clear()
+        self.uploads.clear()
         if self._writer is not None:
             self._writer.cancel()
         for task in self._tasks:
@@ -312,23 +327,24 @@ class _Connection:
         elif type(msg) is CloseStream:
             self.streams.pop(msg.stream_id, None)
         elif type(msg) is FetchBlock or type(msg) is UploadBlock:
-            task = asyncio.get_running_loop().create_task(self._serve_cached_block(msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start_cached_block(msg)
+        elif type(msg) is UploadBlockChunk:
+            self._handle_upload_chunk(msg)
         else:
             log.warning("closing block connection from %s: unexpected %s",
                         self.proto.peer, type(msg).__name__)
             self.proto.abort(TransportError(f"unexpected {type(msg).__name__}"))
 
     def _handle_auth_response(self, msg: Message) -> None:
-        if type(msg) is not BlockAuthResponse or not self.handshake.check(msg.mac):
-            log.warning("block client %s failed authentication (%s)", self.proto.peer,
-                        type(msg).__name__)
-            self.proto.abort(AuthenticationError("block client failed authentication"))
+        guard = self.server.guard
+        if type(msg) is not BlockAuthResponse:
+            guard.refuse(self.proto, "wrong first message",
+                         f"{type(msg).__name__} instead of BlockAuthResponse")
             return
-        self.proto.codec.max_frame_size = self.server.max_frame_size
-        if self._auth_timer is not None:
-            self._auth_timer.cancel()
+        if not self.handshake.check(msg.mac):
+            guard.refuse(self.proto, "bad HMAC", "the block client failed authentication")
+            return
+        guard.authenticated(self.proto)
         self._queue.put_nowait(BlockAuthConfirmation(self.handshake.proof(msg.nonce)))
 
     def _handle_open_blocks(self, msg: OpenBlocks) -> None:
@@ -368,6 +384,37 @@ class _Connection:
         server.stats.streams_opened += 1
         self._queue.put_nowait(StreamHandle(msg.request_id, stream_id, chunk_size,
                                             [seg[2] for seg in segments]))
+
+    def _start_cached_block(self, msg: FetchBlock | UploadBlock) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve_cached_block(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _handle_upload_chunk(self, msg: UploadBlockChunk) -> None:
+        """Collect the pieces of a replica too big for a frame, in order; store it (as an
+        ``UploadBlock``) once complete. A piece out of order fails that upload."""
+        uploads = self.uploads
+        entry = uploads.get(msg.request_id)
+        if entry is None:
+            if msg.offset != 0 or not 0 < msg.total <= MAX_UPLOAD_SIZE:
+                self._queue.put_nowait(BlockReply(
+                    msg.request_id, f"bad upload of {msg.block_id}: piece at {msg.offset} "
+                    f"of {msg.total} bytes first", b""))
+                return
+            entry = uploads[msg.request_id] = (msg.block_id, bytearray())
+        block_id, data = entry
+        if (msg.block_id != block_id or msg.offset != len(data)
+                or len(data) + len(msg.body) > msg.total):
+            del uploads[msg.request_id]
+            self._queue.put_nowait(BlockReply(
+                msg.request_id, f"bad upload of {block_id}: piece at {msg.offset} "
+                f"({len(msg.body)} bytes) after {len(data)} of {msg.total} bytes", b""))
+            return
+        data += msg.body
+        if len(data) == msg.total:
+            del uploads[msg.request_id]
+            self._start_cached_block(UploadBlock(msg.request_id, block_id, msg.level,
+                                                 data))  # type: ignore[arg-type]
 
     async def _serve_cached_block(self, msg: FetchBlock | UploadBlock) -> None:
         """Read (``FetchBlock``) or store (``UploadBlock``) a cached RDD block, in a

@@ -35,7 +35,7 @@ async def test_checkpoint_truncates_the_lineage(sc, tmp_path):
     assert sums.isCheckpointed()
     assert not sums.isLocallyCheckpointed()
     directory = sums.getCheckpointFile()
-    assert directory == os.path.join(sc.getCheckpointDir(), f"rdd-{sums.id}")
+    assert directory == os.path.join(sc.getCheckpointDir(), f"rdd-{sums.id()}")
     files = sorted(await asyncio.to_thread(os.listdir, directory))
     assert files == ["part-00000", "part-00001", "part-00002"]
     (dep,) = sums.dependencies
@@ -112,7 +112,7 @@ async def test_local_checkpoint_lost_with_its_executor():
         await listener.removed.wait()
         lost = [i for i, loc in enumerate(locations) if loc[0] == victim]
         with pytest.raises(JobFailedError,
-                           match=rf"Checkpoint block rdd_{rdd.id}_{lost[0]} not found"):
+                           match=rf"Checkpoint block rdd_{rdd.id()}_{lost[0]} not found"):
             await rdd.collect()
         kept = [i for i, loc in enumerate(locations) if loc[0] != victim]
         if kept:  # partitions of the surviving executor are still there

@@ -48,19 +48,20 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def run_script(*args: str | Path, cwd: Path = ROOT) -> str:
+def run_script(*args: str | Path, cwd: Path = ROOT, python: str | Path = sys.executable,
+               timeout: float = TIMEOUT) -> str:
     """Run ``python *args`` from ``cwd``; its stdout. Fails on a non-zero exit, a timeout
     or a process of its group left running after it exited."""
     proc = subprocess.Popen(
-        [sys.executable, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
+        [str(python), *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True)
     pgid = proc.pid  # a new session: the script leads its own process group
     try:
-        out, err = proc.communicate(timeout=TIMEOUT)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(pgid)
         out, err = proc.communicate()
-        pytest.fail(f"{args} timed out after {TIMEOUT} s\nstdout:\n{out}\nstderr:\n{err}")
+        pytest.fail(f"{args} timed out after {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
     finally:
         if proc.poll() is None:  # an exception other than the timeout (e.g. Ctrl-C)
             _kill_group(pgid)
@@ -132,15 +133,21 @@ def _check_bench_report(report: dict, scenarios: set[str], peers: set[str]) -> N
     installed = {p for p in peers if p == "multiprocessing" or importlib.util.find_spec(
         "distributed" if p == "dask" else p) is not None}
     assert set(report["systems"]) == {"asyncspark", *installed}
-    assert report["skipped"] == dict.fromkeys(peers - installed, "not installed")
+    assert set(report["skipped"]) == peers - installed
+    assert all(why.startswith("not installed") for why in report["skipped"].values())
     mine = report["median"]["asyncspark"]
-    assert set(mine) == scenarios
+    assert set(mine) == scenarios | ({"rtt"} if "latency" in scenarios else set())
     if "latency" in scenarios:
         for system in report["systems"]:
             m = report["median"][system]["latency"]
             assert 0 < m["p50_ms"] <= m["p90_ms"] <= m["p99_ms"] <= m["max_ms"]
         assert sum(n for _, _, n in report["histogram"]) == report["params"]["trivial"]
-        assert report["targets"]["trivial_p50_ms"]["value"] == mine["latency"]["p50_ms"]
+        rtt = mine["rtt"]  # the floor, measured in the same run
+        assert 0 < rtt["p50_us"] <= rtt["p99_us"] <= rtt["max_us"]
+        assert rtt["thread_hop_p50_us"] > 0
+        assert report["floor"] == rtt
+        assert report["targets"]["trivial_p50_vs_rtt_p50"]["value"] == pytest.approx(
+            mine["latency"]["p50_ms"] * 1e3 / rtt["p50_us"])
     if "throughput" in scenarios:
         t = mine["throughput"]
         assert t["tasks_per_s"] > 0
@@ -161,9 +168,11 @@ def _check_bench_report(report: dict, scenarios: set[str], peers: set[str]) -> N
 
 
 def test_latency_benchmark_quick_json() -> None:
-    out = run_script(ROOT / "benchmarks" / "latency.py", "--quick", "--json")
+    out = run_script(ROOT / "benchmarks" / "latency.py", "--quick", "--json", "--vs",
+                     "multiprocessing")
     report = json.loads(out)  # exactly one JSON object on stdout
-    assert report["command"] == "python benchmarks/latency.py --quick --json"
+    assert report["command"] == ("python benchmarks/latency.py --quick --json --vs "
+                                 "multiprocessing")
     _check_bench_report(report, {"latency", "throughput", "startup"}, {"multiprocessing"})
     assert report["median"]["multiprocessing"]["throughput"]["tasks_per_s"] > 0
 
@@ -187,12 +196,14 @@ def test_bench_every_scenario_with_breakdown_and_peers() -> None:
 
 def test_asyncspark_command_bench_table() -> None:
     out = run_script("-m", "asyncspark.cli", "bench", "latency", "--quick", "--trivial",
-                     "7", "--runs", "2")
-    assert out.startswith("$ asyncspark bench latency --quick --trivial 7 --runs 2\n")
+                     "7", "--runs", "2", "--vs", "none")
+    assert out.startswith("$ asyncspark bench latency --quick --trivial 7 --runs 2 --vs "
+                          "none\n")
     assert "median of 2 run(s)" in out
     assert re.search(r"^trivial job p50 \(ms\) +\d+\.\d{3}$", out, re.M), out
-    assert re.search(r"^  trivial_p50_ms +<= 0\.5 +measured +\d+\.\d+ +(PASS|FAIL)$",
-                     out, re.M), out
+    assert re.search(r"^loopback msgpack round trip p50 \(µs\) +\d+\.\d$", out, re.M), out
+    assert re.search(r"^  trivial_p50_vs_rtt_p50 +<= 1\.5x +measured +\d+\.\d+ +"
+                     r"(PASS|FAIL)$", out, re.M), out
     bars = re.findall(r"^ +\d+\.\d+ - +\d+\.\d+ ms \|#*\s*\| (\d+)$", out, re.M)
     assert sum(map(int, bars)) == 14  # the histogram holds both runs' jobs
     assert "[throughput]" not in out
@@ -216,9 +227,31 @@ def test_kmeans_example_and_cache_benchmark_quick() -> None:
     centers = re.findall(r"\((-?\d+\.\d+), (-?\d+\.\d+)\)", out.split("Final centers:")[1])
     assert len(centers) == 3
     report = json.loads(run_script(ROOT / "benchmarks" / "cache.py", "--quick", "--json"))
+    _check_cache_report(report)
+
+
+def _check_cache_report(report: dict) -> None:
     [run] = report["runs"]
-    assert run["cached_blocks"] == report["partitions"]  # every partition was cached
-    assert len(run["iterations"]) == report["iterations"]
-    assert run["first_s"] > 0
-    assert run["cached_s"] > 0
-    assert report["median_ratio"] == run["ratio"]
+    mine = run["asyncspark"]
+    assert mine["cached_blocks"] == report["partitions"]  # every partition was cached
+    for system in report["systems"]:
+        assert len(run[system]["iterations"]) == report["iterations"]
+        assert run[system]["first_s"] > 0
+        assert run[system]["cached_s"] > 0
+        assert len(run[system]["centers"]) == report["k"]
+    assert report["median_ratio"] == mine["ratio"]
+    assert isinstance(report["target"]["pass"], bool)
+
+
+def test_cache_benchmark_quick_with_peers() -> None:
+    """PySpark and Dask's bag side by side (the benchmark checks their centers agree),
+    from the environment ``benchmarks/peers/setup.sh`` makes."""
+    peers_python = ROOT / "benchmarks" / ".venv" / "bin" / "python"
+    if not peers_python.exists():
+        pytest.skip(f"the peers are not installed ({peers_python} missing; "
+                    "`bash benchmarks/peers/setup.sh` installs them)")
+    report = json.loads(run_script(ROOT / "benchmarks" / "cache.py", "--quick", "--json",
+                                   python=peers_python, timeout=240))
+    assert report["systems"] == ["asyncspark", "pyspark", "dask-bag"]
+    _check_cache_report(report)
+    assert set(report["speedup"]) == {"pyspark", "dask-bag"}

@@ -78,8 +78,8 @@ async def test_every_level_computes_each_partition_once(sc, tmp_path, name):
     assert await rdd.sum() == sum(EXPECTED)
     assert await rdd.map(lambda x: x + 1).count() == N
     assert computations(str(tmp_path)) == {p: 1 for p in range(PARTS)}
-    blocks = sc._block_master.rdd_blocks(rdd.id)
-    assert sorted(blocks) == [f"rdd_{rdd.id}_{p}" for p in range(PARTS)]
+    blocks = sc._block_master.rdd_blocks(rdd.id())
+    assert sorted(blocks) == [f"rdd_{rdd.id()}_{p}" for p in range(PARTS)]
     for status in blocks.values():
         wheres = sorted(s.where for s in status.values())
         if level.useOffHeap:
@@ -91,7 +91,7 @@ async def test_every_level_computes_each_partition_once(sc, tmp_path, name):
     assert not rdd.is_cached
     assert rdd.getStorageLevel() == StorageLevel(False, False, False, False, 1)
     await sc._wait_unpersisted()
-    assert sc._block_master.rdd_blocks(rdd.id) == {}
+    assert sc._block_master.rdd_blocks(rdd.id()) == {}
     assert await rdd.count() == N
     assert computations(str(tmp_path)) == {p: 2 for p in range(PARTS)}
 
@@ -110,7 +110,7 @@ async def test_tasks_run_where_their_partitions_are_cached(sc, tmp_path):
     rdd = counted(sc, str(tmp_path), parts=6).cache()
     await rdd.count()
     where = {int(b.rsplit("_", 1)[1]): next(iter(s))
-             for b, s in sc._block_master.rdd_blocks(rdd.id).items()}
+             for b, s in sc._block_master.rdd_blocks(rdd.id()).items()}
     assert len(set(where.values())) == 2  # spread over both executors
     ran = await rdd.mapPartitionsWithIndex(executor_of).collect()
     assert {i: e for i, e, _ in ran} == where
@@ -141,13 +141,13 @@ async def test_unpersist_frees_disk_and_shared_memory(sc, tmp_path):
                       if name.startswith(prefix)), sorted(
             n for n in os.listdir(offheap) if n.startswith(prefix))
 
-    assert len(files(f"rdd_{disk.id}_")[0]) == PARTS
-    assert len(files(f"rdd_{shm.id}_")[1]) == PARTS
+    assert len(files(f"rdd_{disk.id()}_")[0]) == PARTS
+    assert len(files(f"rdd_{shm.id()}_")[1]) == PARTS
     disk.unpersist()
     shm.unpersist()
     await sc._wait_unpersisted()
-    assert files(f"rdd_{disk.id}_") == ([], [])
-    assert files(f"rdd_{shm.id}_") == ([], [])
+    assert files(f"rdd_{disk.id()}_") == ([], [])
+    assert files(f"rdd_{shm.id()}_") == ([], [])
 
 
 async def test_replicas_survive_the_loss_of_an_executor(sc, tmp_path):
@@ -210,7 +210,7 @@ async def test_memory_and_disk_spills_evicted_blocks_to_disk(small, tmp_path):
     assert len(u["memory"]) + len(u["disk"]) == PARTS
     assert await rdd.sum() == sum(x * 3 for x in range(4000))
     assert computations(str(tmp_path)) == {p: 1 for p in range(PARTS)}
-    wheres = {s.where for st in small._block_master.rdd_blocks(rdd.id).values()
+    wheres = {s.where for st in small._block_master.rdd_blocks(rdd.id()).values()
               for s in st.values()}
     assert wheres == {"memory", "disk"}
     rdd.unpersist()

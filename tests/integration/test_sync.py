@@ -65,10 +65,11 @@ def test_refuses_running_loop():
     asyncio.run(inside())
 
 
-def test_stop_is_idempotent_and_stops_thread():
-    sc = SparkContext("local[1]")
-    assert sc.parallelize([1]).count() == 1
-    thread = sc._thread
-    sc.stop()
-    sc.stop()
-    assert not thread.is_alive()
+def test_one_facade_context_per_process(ssc):
+    """As PySpark: a second SparkContext while one runs is refused, naming the first;
+    getOrCreate returns the running one (tests/parity/test_facade.py: stop, then a new
+    one)."""
+    with pytest.raises(ValueError, match=r"Cannot run multiple SparkContexts at once; "
+                                         r"existing SparkContext\(app=sync-tests"):
+        SparkContext("local[1]")
+    assert SparkContext.getOrCreate() is ssc

@@ -20,7 +20,7 @@ import asyncspark
 from asyncspark.dependency import OneToOneDependency, ShuffleDependency
 from asyncspark.pairs import ResultIterable
 from asyncspark.partitioner import HashPartitioner, RangePartitioner, portable_hash
-from asyncspark.rdds.shuffled import CoGroupedRDD
+from asyncspark.rdds.joined import JoinedRDD
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -645,9 +645,8 @@ async def test_join_of_co_partitioned_rdds_does_not_shuffle_again(sc):
     a = sc.parallelize([(i, i) for i in range(40)], 3).partitionBy(4)
     b = sc.parallelize([(i, -i) for i in range(0, 40, 2)], 5).partitionBy(4)
     joined = a.join(b)
-    cogrouped = joined.dependencies[0].rdd
-    assert isinstance(cogrouped, CoGroupedRDD)
-    assert all(isinstance(d, OneToOneDependency) for d in cogrouped.dependencies)
+    assert isinstance(joined, JoinedRDD)  # the hash join reads both parents narrowly
+    assert all(isinstance(d, OneToOneDependency) for d in joined.dependencies)
     assert joined.partitioner == HashPartitioner(4)
     async with recording(sc) as rec:
         assert sorted(await joined.collect()) == [(i, (i, -i)) for i in range(0, 40, 2)]
@@ -675,7 +674,7 @@ async def test_narrow_dependency_in_join(sc):
         assert d[0][0] == 0
         assert len(rec.jobs) == 1
         assert len(rec.jobs[0].stageIds) == stages
-    mixed = parted.join(rdd).dependencies[0].rdd
+    mixed = parted.join(rdd)
     assert [type(d) for d in mixed.dependencies] == [OneToOneDependency, ShuffleDependency]
 
 
@@ -698,7 +697,7 @@ async def test_co_partitioned_cogroup_with_three_rdds_and_a_custom_partitionFunc
 async def test_self_join_reads_its_parent_once(sc):
     x = sc.parallelize([(i % 3, i) for i in range(9)], 3)
     joined = x.join(x)
-    assert len(joined.dependencies[0].rdd.dependencies) == 1
+    assert len(joined.dependencies) == 1
     async with recording(sc) as rec:
         got = await joined.collect()
     assert len(rec.stages) == 2  # one map stage for both sides

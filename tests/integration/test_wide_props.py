@@ -277,3 +277,68 @@ async def test_shuffles_beyond_the_memory_budget_spill_and_stay_correct():
         assert [k for k, _ in got] == sorted((k for k, _ in data), reverse=True)
         assert sorted(got) == sorted(data)
         assert rec.spilled() > 0
+
+
+def _join_reference(left: list, right: list) -> tuple[list, list, list]:
+    """(inner pairs, left-only pairs, right-only pairs) of a join, computed in Python."""
+    ga, gb = group(left), group(right)
+    both = ga.keys() & gb.keys()
+    inner = [(k, (v, w)) for k in both for v in ga[k] for w in gb[k]]
+    left_only = [(k, (v, None)) for k in ga.keys() - gb.keys() for v in ga[k]]
+    right_only = [(k, (None, w)) for k in gb.keys() - ga.keys() for w in gb[k]]
+    return inner, left_only, right_only
+
+
+def _half_of_the_keys(kv) -> bool:
+    return kv[0][-1] in "01234"
+
+
+@pytest.mark.asyncio(loop_scope="function", loop_factories=["uvloop"])
+async def test_joins_beyond_the_memory_budget_spill_and_stay_correct():
+    """The hash join's build side does not fit the budget: each variant falls back to
+    cogrouping with the spilling merger, whichever side it built from, duplicates and
+    unmatched keys included."""
+    data = [kv for i in range(SPILL_PARTITIONS) for kv in spill_records(i)]
+    small = [(k, len(v) + i) for i, (k, v) in enumerate(data) if _half_of_the_keys((k, v))]
+    inner, big_only, small_only = _join_reference(data, small)
+    assert not small_only  # every key of `small` is in `data`
+    assert big_only
+    conf = {"asyncspark.shuffle.memoryBudget": "1m"}
+    async with asyncspark.Context("local[2]", conf=conf) as sc:
+        big_rdd = sc.parallelize(range(SPILL_PARTITIONS), SPILL_PARTITIONS).flatMap(
+            spill_records)
+        small_rdd = sc.parallelize(small, 3)
+        rec = _TaskEnds()
+        sc.addSparkListener(rec)
+        assert multiset(await big_rdd.join(small_rdd, 2).collect()) == multiset(inner)
+        await asyncio.sleep(0.05)
+        assert rec.spilled({rec.stages[-1].stageId}) > 0  # the join itself spilled
+        got = await big_rdd.leftOuterJoin(small_rdd, 2).collect()
+        assert multiset(got) == multiset(inner + big_only)
+        got = await small_rdd.fullOuterJoin(big_rdd, 2).collect()
+        assert multiset(got) == multiset([(k, (w, v)) for k, (v, w) in inner]
+                                         + [(k, (None, v)) for k, (v, _) in big_only])
+        got = await small_rdd.rightOuterJoin(big_rdd, 2).collect()
+        assert multiset(got) == multiset([(k, (w, v)) for k, (v, w) in inner]
+                                         + [(k, (None, v)) for k, (v, _) in big_only])
+        sc.removeSparkListener(rec)
+
+
+async def test_hash_join_builds_from_either_side_with_duplicates(sc):
+    """Each variant, built from the left side (smaller) and from the right one, gives
+    PySpark's pairs: every combination of duplicate values, None for a missing side."""
+    small = [("a", 1), ("a", 2), ("b", 3), ("c", None)]
+    big = [("a", "x"), ("a", "y"), ("a", "x"), ("c", "z"), ("d", "w")] * 20
+    for left, right in ((small, big), (big, small)):
+        inner, left_only, right_only = _join_reference(left, right)
+        a, b = sc.parallelize(left, 2), sc.parallelize(right, 3)
+        assert multiset(await a.join(b, 2).collect()) == multiset(inner)
+        assert multiset(await a.leftOuterJoin(b, 3).collect()) == multiset(inner + left_only)
+        assert multiset(await a.rightOuterJoin(b, 1).collect()) == multiset(
+            inner + right_only)
+        assert multiset(await a.fullOuterJoin(b, 2).collect()) == multiset(
+            inner + left_only + right_only)
+    x = sc.parallelize(small, 2)
+    for variant in (x.join, x.leftOuterJoin, x.rightOuterJoin, x.fullOuterJoin):
+        got = await variant(x).collect()  # one side read once; every key matches itself
+        assert multiset(got) == multiset(_join_reference(small, small)[0])

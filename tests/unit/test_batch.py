@@ -1,16 +1,20 @@
-"""Shuffle batch framing: marshal for core types, pickle for the rest, cut anywhere."""
+"""Shuffle batch framing: marshal for core types, pickle for the rest, cut anywhere,
+each batch checked against its CRC-32 before it is decoded; spill frames likewise."""
 
 from __future__ import annotations
 
 import collections
 import fractions
+import io
+import struct
+import zlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asyncspark.errors import FetchFailedError
-from asyncspark.shuffle.batch import BatchEncoder, decode_batches
+from asyncspark.errors import CorruptDataError
+from asyncspark.shuffle.batch import BatchEncoder, decode_batches, frame_header, read_frames
 
 core = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
@@ -54,10 +58,40 @@ def test_marshal_first_then_pickle_for_the_rest():
                                                  [(fractions.Fraction(1, 3), 1)], [(1, 2)]]
 
 
-def test_truncated_and_corrupt_batches_fail_the_fetch():
+def test_truncated_and_corrupt_batches_raise_corrupt_data():
     data = BatchEncoder().encode([(1, 2)] * 10)
-    with pytest.raises(FetchFailedError, match="ends inside a batch"):
+    with pytest.raises(CorruptDataError, match="ends inside a batch"):
         list(decode_batches([data[:-3]]))
-    corrupt = data[:4] + b"\xff" * (len(data) - 4)
-    with pytest.raises(FetchFailedError, match="corrupt shuffle batch"):
-        list(decode_batches([corrupt]))
+    garbage = b"\xff" * (len(data) - 8)
+    with pytest.raises(CorruptDataError, match="checksum mismatch"):
+        list(decode_batches([data[:8] + garbage]))
+    # a body that matches its checksum but does not decode (written by another version)
+    word = len(garbage) | 1 << 31
+    header = struct.pack(">II", word, zlib.crc32(garbage, word))
+    with pytest.raises(CorruptDataError, match="corrupt shuffle batch"):
+        list(decode_batches([header + garbage]))
+
+
+@given(st.integers(0, 10_000), st.integers(1, 255))
+def test_any_flipped_byte_is_caught_before_decoding(where, flip):
+    batches = [[(i, f"v{i}") for i in range(50)], [(None, 2.5)] * 20]
+    enc = BatchEncoder()
+    data = bytearray(b"".join(enc.encode(b) for b in batches))
+    data[where % len(data)] ^= flip
+    with pytest.raises(CorruptDataError):
+        list(decode_batches([bytes(data)]))
+
+
+def test_spill_frames_round_trip_and_name_the_file_when_corrupt():
+    bodies = [b"abc", b"", b"x" * 1000]
+    data = b"".join(frame_header(b) + b for b in bodies)
+    assert list(read_frames(io.BytesIO(data), "/spill")) == bodies
+    flipped = bytearray(data)
+    flipped[-1] ^= 1
+    with pytest.raises(CorruptDataError, match=r"/spill: checksum mismatch in the frame at "
+                                               r"offset 19 \(1000 bytes\)"):
+        list(read_frames(io.BytesIO(bytes(flipped)), "/spill"))
+    with pytest.raises(CorruptDataError, match="/spill: truncated the frame"):
+        list(read_frames(io.BytesIO(data[:-5]), "/spill"))
+    with pytest.raises(CorruptDataError, match="/spill: truncated frame header"):
+        list(read_frames(io.BytesIO(data[:3]), "/spill"))

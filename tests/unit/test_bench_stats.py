@@ -57,10 +57,18 @@ def test_speedups_and_targets():
     assert speedups(median) == {"multiprocessing": {"latency.p50_ms": 1.25,
                                                     "throughput.tasks_per_s": 10.0}}
     t = targets(median["asyncspark"])
-    assert t["trivial_p50_ms"] == {"target": "<= 0.5", "value": 0.4, "pass": True}
-    assert t["tasks_per_s"]["pass"] is True
+    assert t["tasks_per_s"] == {"target": ">= 100000", "value": 30_000, "pass": False}
     assert "context_ready_ms" not in t  # not measured
-    assert targets({"latency": {"p50_ms": 0.7}})["trivial_p50_ms"]["pass"] is False
+    assert "trivial_p50_vs_rtt_p50" not in t  # no floor measured
+    # Against the round trip of the same run: 0.4 ms / 300 µs, 0.9 ms / 300 µs.
+    t = targets({"latency": {"p50_ms": 0.4, "p99_ms": 0.9}, "rtt": {"p50_us": 300.0}})
+    assert t["trivial_p50_vs_rtt_p50"] == {"target": "<= 1.5x", "value": pytest.approx(4 / 3),
+                                           "pass": True}
+    assert t["trivial_p99_vs_rtt_p50"]["value"] == 3.0
+    assert t["trivial_p99_vs_rtt_p50"]["pass"] is True
+    t = targets({"latency": {"p50_ms": 0.5, "p99_ms": 1.0}, "rtt": {"p50_us": 300.0}})
+    assert t["trivial_p50_vs_rtt_p50"]["pass"] is False
+    assert t["trivial_p99_vs_rtt_p50"]["pass"] is False
 
 
 def test_median_breakdown_and_table():
@@ -87,5 +95,5 @@ def test_median_breakdown_and_table():
     assert "--vs dask: not installed" in text
     assert "1.20x slower" in text
     assert "10.00x faster" in text
-    assert "trivial_p50_ms" in text
+    assert "tasks_per_s" in text
     assert "FAIL" in text

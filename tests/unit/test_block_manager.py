@@ -68,11 +68,14 @@ class CountingRDD:
 
     def __init__(self, rdd_id: int, level: StorageLevel, n: int = 100,
                  gate: threading.Event | None = None) -> None:
-        self.id = rdd_id
+        self._id = rdd_id
         self._storage_level = level
         self.n = n
         self.computed: list[int] = []
         self.gate = gate
+
+    def id(self) -> int:
+        return self._id
 
     def compute(self, split, ctx):
         self.computed.append(split)
@@ -88,7 +91,8 @@ def manager(tmp_path):
 
 
 def test_each_level_stores_where_it_says(manager):
-    cases = [(StorageLevel.MEMORY_ONLY, "memory"), (StorageLevel.MEMORY_ONLY_SER, "memory"),
+    cases = [(StorageLevel(False, True, False, True), "memory"),
+             (StorageLevel.MEMORY_ONLY_SER, "memory"),
              (StorageLevel.DISK_ONLY, "disk"), (StorageLevel.MEMORY_AND_DISK, "memory"),
              (StorageLevel.OFF_HEAP, "offheap")]
     for rdd_id, (level, where) in enumerate(cases):
@@ -113,7 +117,8 @@ def test_each_level_stores_where_it_says(manager):
 
 
 def test_serialized_entries_are_smaller_than_deserialized_ones(manager):
-    manager.get_or_compute(CountingRDD(1, StorageLevel.MEMORY_ONLY), 0, None)
+    live = StorageLevel(False, True, False, True)  # what RDD.persist(MEMORY_ONLY) keeps
+    manager.get_or_compute(CountingRDD(1, live), 0, None)
     manager.get_or_compute(CountingRDD(2, StorageLevel.MEMORY_ONLY_SER), 0, None)
     assert manager.memory.get("rdd_2_0").size < manager.memory.get("rdd_1_0").size
 

@@ -413,8 +413,8 @@ def test_large_buffers_are_compacted():
 # The wire codes are the protocol: pinned, with the subsystem module of each message.
 CATALOGUE = {
     "control": {"Challenge": 1, "Register": 2, "Registered": 3, "StopExecutor": 8,
-                "Heartbeat": 10, "TaskChannel": 12, "RemoveBroadcast": 13, "AskCommit": 50,
-                "CommitAnswer": 51},
+                "Heartbeat": 10, "TaskChannel": 12, "RemoveBroadcast": 13, "RemoveShuffle": 14,
+                "AskCommit": 50, "CommitAnswer": 51},
     "tasks": {"TaskBinary": 4, "LaunchTasks": 5, "KillTask": 6, "ForgetBinaries": 7,
               "TaskStatuses": 9, "MapOutputs": 11},
     "blocks": {"BlockAuthChallenge": 20, "BlockAuthResponse": 21,
@@ -422,7 +422,8 @@ CATALOGUE = {
                "OpenBlocksFailure": 25, "ChunkFetchRequest": 26, "ChunkFetchSuccess": 27,
                "ChunkFetchFailure": 28, "CloseStream": 29, "RegisterBlockManager": 40,
                "BlockUpdates": 41, "BlockQuery": 42, "BlockLocations": 43, "RemoveRdd": 44,
-               "RddRemoved": 45, "FetchBlock": 46, "UploadBlock": 47, "BlockReply": 48},
+               "RddRemoved": 45, "FetchBlock": 46, "UploadBlock": 47, "BlockReply": 48,
+               "UploadBlockChunk": 49},
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 from hypothesis import given, settings
@@ -182,3 +183,80 @@ def test_spark_conf_api(monkeypatch):
     parsed = Config.from_items(conf.getAll())
     assert parsed.task_max_failures == 9
     assert parsed.app_name == "app"
+
+
+# -- issue 11, item 8 ------------------------------------------------------------------
+
+
+def test_heartbeat_timeout_must_exceed_the_interval():
+    with pytest.raises(ConfigError, match=r"asyncspark.executor.heartbeatTimeout \(0.5s\) "
+                                          r"must be greater than spark.executor."
+                                          r"heartbeatInterval \(1s\)"):
+        Config.from_items([("asyncspark.executor.heartbeatTimeout", "500ms")])
+    with pytest.raises(ConfigError, match="heartbeatInterval"):
+        Config.from_items([("spark.executor.heartbeatInterval", "10s")])
+    conf = Config.from_items([("spark.executor.heartbeatInterval", "10s"),
+                              ("asyncspark.executor.heartbeatTimeout", "30s")])
+    assert (conf.heartbeat_interval, conf.heartbeat_timeout) == (10.0, 30.0)
+
+
+@pytest.mark.parametrize(("key", "text", "field", "expected"), [
+    # Spark's default unit of each key (core/.../internal/config/package.scala)
+    ("spark.locality.wait", "3000", "locality_wait", 3.0),  # ms
+    ("spark.executor.heartbeatInterval", "500", "heartbeat_interval", 0.5),  # ms
+    ("spark.speculation.interval", "100", "speculation_interval", 0.1),  # ms
+    ("spark.speculation.minTaskRuntime", "250", "speculation_min_runtime", 0.25),  # ms
+    ("spark.network.timeout", "120", "network_timeout", 120.0),  # s
+    ("spark.reducer.maxSizeInFlight", "48", "max_bytes_in_flight", 48 << 20),  # MiB
+    ("spark.driver.maxResultSize", "1048576", "max_result_size", 1 << 20),  # bytes
+    # asyncspark's own keys: seconds and bytes
+    ("asyncspark.shuffle.connectTimeout", "30", "shuffle_connect_timeout", 30.0),
+    ("asyncspark.network.authTimeout", "2", "auth_timeout", 2.0),
+    ("asyncspark.rpc.maxFrameSize", "65536", "max_frame_size", 65536),
+    # an explicit unit always wins
+    ("spark.locality.wait", "2s", "locality_wait", 2.0),
+    ("spark.reducer.maxSizeInFlight", "4k", "max_bytes_in_flight", 4096),
+])
+def test_numbers_without_a_unit_take_the_keys_default_unit(key, text, field, expected):
+    conf = Config.from_items([(key, text)])
+    assert getattr(conf, field) == pytest.approx(expected)
+
+
+def test_local_n_f_sets_task_max_failures():
+    from asyncspark.context import Context
+
+    assert Context("local[2,3]").conf.task_max_failures == 3
+    assert Context("local[*, 1]").conf.task_max_failures == 1
+    assert Context("local[2]").conf.task_max_failures == 4
+    with pytest.raises(ConfigError, match="task failures must be at least 1"):
+        Context("local[2,0]")
+
+
+@pytest.mark.parametrize("host", ["", "not a host", "bad_host!", "-x.example", "a..b"])
+def test_unparsable_rpc_host_is_a_config_error(host):
+    with pytest.raises(ConfigError, match=r"asyncspark\.rpc\.host"):
+        Config.from_items([("asyncspark.rpc.host", host)])
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "node-1.example.org"])
+def test_rpc_host_accepts_addresses_and_names(host):
+    assert Config.from_items([("asyncspark.rpc.host", host)]).rpc_host == host
+
+
+async def test_rpc_host_that_does_not_resolve_is_a_config_error():
+    import asyncspark
+
+    sc = asyncspark.Context("local[1]", conf={"asyncspark.rpc.host": "no-such-host.invalid"})
+    with pytest.raises(ConfigError, match=r"asyncspark\.rpc\.host: cannot listen on"):
+        await sc.start()
+
+
+def test_unknown_spark_keys_warn_once_each(caplog):
+    caplog.set_level(logging.WARNING, logger="asyncspark")
+    conf = Config.from_items([("spark.executor.extraJavaOptions", "-Xss4m"),
+                              ("spark.foo.bar", "1"), ("spark.locality.wait", "0")])
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert "'spark.executor.extraJavaOptions'" in warnings[0]
+    assert "'spark.foo.bar'" in warnings[1]
+    assert conf.raw["spark.executor.extraJavaOptions"] == "-Xss4m"

@@ -36,3 +36,27 @@ def test_accumulator_param_base_class_names_what_is_missing():
 
     with pytest.raises(TypeError, match=r"Half does not define addInPlace"):
         Half().addInPlace(1, 2)
+
+
+def test_atomic_file_names_the_path_of_a_write_that_failed(tmp_path):
+    import errno
+
+    path = str(tmp_path / "out")
+    with pytest.raises(OSError) as info, atomic_file(path):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a full disk's write()
+    assert info.value.errno == errno.ENOSPC
+    assert info.value.filename == path
+    assert path in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_naming_keeps_an_error_that_names_its_file_and_its_subclass():
+    import errno
+
+    from asyncspark._files import naming
+
+    named = OSError(errno.ENOENT, "gone", "/a")
+    assert naming(named, "/b") is named
+    other = naming(OSError(errno.ENOENT, "gone"), "/b", "reading a spill file")
+    assert isinstance(other, FileNotFoundError)
+    assert str(other) == "[Errno 2] gone (reading a spill file): '/b'"

@@ -21,7 +21,8 @@ LAYERS: dict[str, int] = {
     # L0 leaves
     "errors": 0, "conf": 0, "runtime": 0, "_files": 0, "functions": 0, "sizes": 0,
     "threads": 0, "pending": 0, "storage.level": 0, "taskcontext": 0, "_accel": 0,
-    "statcounter": 0,
+    "statcounter": 0, "approx": 0, "fs": 0,
+    "files": 0,
     # L1 data and wire format
     "serializers": 1, "partitioner": 1, "hyperloglog": 1, "transport.codec": 1,
     "transport.messages": 1, "transport.handshake": 1,
@@ -31,14 +32,17 @@ LAYERS: dict[str, int] = {
     "scheduler": 3, "executor": 3, "shuffle": 3, "storage": 3, "listener": 3,
     # L4 lineage
     "dependency": 4, "rdd": 4, "pairs": 4, "rdds": 4, "planner": 4, "accumulators": 4,
-    "broadcast": 4, "output": 4, "aggregations": 4,
+    "broadcast": 4, "output": 4, "aggregations": 4, "sampling": 4, "cleaner": 4,
     # L5 driver
-    "": 5, "context": 5, "sync": 5, "cli": 5, "bench": 5, "scheduler.backends": 5,
+    "": 5, "context": 5, "context_files": 5, "lifetime": 5, "sync": 5, "sync_rdd": 5,
+    "sync_actions": 5,
+    "cli": 5, "bench": 5, "scheduler.backends": 5,
     "web": 5,
 }
 LAYER_NAMES = ["leaves", "data/wire", "I/O", "engine", "lineage", "driver"]
 # The one cycle allowed: the RDD base class builds its subclasses.
-CYCLE_OK = ("rdd", "pairs", "rdds", "dependency", "planner", "output", "aggregations")
+CYCLE_OK = ("rdd", "pairs", "rdds", "dependency", "planner", "output", "aggregations",
+            "sampling")
 
 
 def _modules() -> dict[str, pathlib.Path]:

@@ -6,7 +6,8 @@ import sys
 import asyncspark
 
 EXPECTED = {
-    "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "Broadcast", "ConfigError",
+    "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "BoundedFloat", "Broadcast",
+    "ConfigError", "SparkContext", "SparkFiles",
     "Context", "ContextStoppedError",
     "ExecutorLostError", "JobCancelledError", "JobFailedError", "ProtocolError",
     "RemoteProtocolError", "SerializationError", "SparkConf", "SparkListener", "StatCounter",
@@ -40,7 +41,11 @@ def test_storage_levels_as_pyspark():
     assert repr(StorageLevel.OFF_HEAP) == "StorageLevel(True, True, True, False, 1)"
     assert repr(StorageLevel.DISK_ONLY_2) == "StorageLevel(True, False, False, False, 2)"
     assert str(StorageLevel.MEMORY_AND_DISK_SER_2) == "Disk Memory Serialized 2x Replicated"
-    assert StorageLevel(False, True, False, True) == StorageLevel.MEMORY_ONLY
+    assert StorageLevel(False, True, False, False) == StorageLevel.MEMORY_ONLY
+    # PySpark's flags and str(); the engine keeps live objects for memory levels
+    assert str(StorageLevel.MEMORY_ONLY) == "Memory Serialized 1x Replicated"
+    assert repr(StorageLevel.MEMORY_AND_DISK) == "StorageLevel(True, True, False, False, 1)"
+    assert str(StorageLevel.MEMORY_AND_DISK_DESER) == "Disk Memory Deserialized 1x Replicated"
 
 
 def test_driver_only_markers():

@@ -14,7 +14,7 @@ from asyncspark.threads import LoopClosedError, call_on_loop
 WIRE_KEYS = {"storage_memory", "offheap_dir", "heartbeat_interval", "max_frame_size",
              "shuffle_memory", "max_bytes_in_flight", "shuffle_local_read", "trace_tasks",
              "max_result_size", "max_direct_result_size", "network_timeout",
-             "shuffle_connect_timeout"}
+             "shuffle_connect_timeout", "auth_timeout", "max_unauthenticated"}
 
 
 def test_settings_carry_the_registered_keys_and_round_trip():

@@ -359,12 +359,12 @@ async def test_server_auth_rejects_wrong_role_and_early_requests(server):
     peer = await Peer.connect(server.address, role=BLOCK_SERVER)
     await peer.wait_closed()
     assert peer.messages.empty()  # no confirmation
-    # Before authenticating, frames are limited to 1 KiB: a right proof in a big frame
-    # is not even read.
+    # Before authenticating, frames are limited to 4 KiB (AUTH_FRAME_LIMIT): a right
+    # proof in a big frame is not even read.
     peer = await Peer.connect(server.address, secret=None)
     challenge = await peer.next_message()
     peer.proto.send(BlockAuthResponse(handshake.prove(SECRET, challenge.nonce, BLOCK_CLIENT),
-                                      b"n" * 2000))
+                                      b"n" * 5000))
     await peer.wait_closed()
     assert peer.messages.empty()
     # Requests before authenticating close the connection, unanswered.

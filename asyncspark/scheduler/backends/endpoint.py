@@ -13,6 +13,12 @@ own way and answers the hooks: ``_accepts`` (is this the executor we started?),
 Registration: the driver sends a random nonce, the executor answers with an HMAC of it
 under the per-application secret and a nonce of its own, which the driver answers in
 turn (``transport/handshake.py``). Nothing an executor sends is unpickled before that.
+Until then the connection is under the server's ``AuthGuard`` (``transport/guard.py``):
+frames of 4 KiB at most, ``asyncspark.network.authTimeout`` to authenticate, at most
+``asyncspark.network.maxUnauthenticatedConnections`` such connections at once, each drop
+logged with the peer and the reason. Every accepted connection is tracked by the guard, so
+``_close_endpoint`` aborts them all and never waits on one nobody knows of (Python 3.12's
+``Server.wait_closed()`` waits for every connection).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ...errors import AuthenticationError
 from ...pending import PendingRequests
 from ...runtime import ExecutorSettings
 from ...transport import handshake
+from ...transport.guard import AuthGuard
 from ...transport.messages.blocks import (
     BlockLocations,
     BlockQuery,
@@ -53,6 +60,8 @@ __all__ = ["CoarseGrainedBackend", "ExecutorConnection"]
 
 log = logging.getLogger("asyncspark.backend")
 
+_CLOSE_BOUND_S = 2.0  # _close_endpoint waits this long at most for the server to close
+
 
 class ExecutorConnection:
     """Driver side of one connection of an executor (its control connection or its task
@@ -69,7 +78,12 @@ class ExecutorConnection:
         self.last_heartbeat = time.monotonic()
 
     def _on_connect(self, proto: FramedProtocol) -> None:
-        proto.send(Challenge(self.handshake.nonce))
+        guard = self.backend.guard
+        if self.backend._endpoint_closed:
+            proto.abort(AuthenticationError("the driver is stopping"))
+            return
+        if guard.admit(proto):
+            proto.send(Challenge(self.handshake.nonce))
 
     def _on_message(self, msg: Any) -> None:
         if self.executor_id is None:
@@ -110,20 +124,22 @@ class ExecutorConnection:
 
     def _handshake(self, msg: Any) -> None:
         backend = self.backend
+        guard = backend.guard
+        if type(msg) is not Register and type(msg) is not TaskChannel:
+            guard.refuse(self.proto, "wrong first message",
+                         f"{type(msg).__name__} before registration")
+            return
+        if not self.handshake.check(msg.mac):
+            guard.refuse(self.proto, "bad HMAC", "the executor failed authentication")
+            return
+        guard.authenticated(self.proto)
         if type(msg) is TaskChannel:
             self._task_channel(msg)
             return
-        if type(msg) is not Register:
-            self.proto.abort(AuthenticationError(
-                f"{type(msg).__name__} received before registration"))
-            return
-        if not self.handshake.check(msg.mac):
-            log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
-            self.proto.abort(AuthenticationError("executor failed authentication"))
-            return
         fut = backend._pending.get(msg.executor_id)
         if fut is None or fut.done() or not backend._accepts(msg.executor_id, msg.pid):
-            self.proto.abort(AuthenticationError(f"unexpected executor {msg.executor_id!r}"))
+            guard.refuse(self.proto, "unexpected executor",
+                         f"{msg.executor_id!r} (pid {msg.pid}) was not being started")
             return
         self.executor_id = msg.executor_id
         self.host, self.pid = msg.host, msg.pid
@@ -135,15 +151,11 @@ class ExecutorConnection:
     def _task_channel(self, msg: TaskChannel) -> None:
         """The second connection of a registered executor: its task thread's."""
         backend = self.backend
-        if not self.handshake.check(msg.mac):
-            log.warning("rejecting connection from %s: bad authentication", self.proto.peer)
-            self.proto.abort(AuthenticationError("executor failed authentication"))
-            return
         eid = msg.executor_id
         control = backend.conns.get(eid)
         fut = backend._pending.get(eid)
         if control is None or eid in backend.channels or fut is None or fut.done():
-            self.proto.abort(AuthenticationError(f"unexpected task channel of {eid!r}"))
+            backend.guard.refuse(self.proto, "unexpected task channel", repr(eid))
             return
         self.executor_id = eid
         self.proto.send(Registered(self.handshake.proof(msg.nonce), {}))
@@ -172,7 +184,11 @@ class CoarseGrainedBackend:
         self._pending: dict[str, asyncio.Future] = {}  # executor id -> its registration
         self._removals = PendingRequests()  # RemoveRdd id -> waiter (context: executor id)
         self._server: asyncio.AbstractServer | None = None
+        self._endpoint_closed = False
         self.address: tuple[str, int] | None = None
+        self.guard = AuthGuard("driver control port", timeout=conf.auth_timeout,
+                               max_pending=conf.max_unauthenticated,
+                               max_frame_size=conf.max_frame_size)
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -230,14 +246,28 @@ class CoarseGrainedBackend:
         self.channels.pop(executor_id, None)
         self._removals_of_lost(executor_id)
 
-    async def _close_endpoint(self) -> None:
-        """Stop listening, answer every removal, abort every connection."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+    def _abort_endpoint_now(self) -> asyncio.AbstractServer | None:
+        """Stop listening, answer every removal, abort every connection (authenticated
+        or not), at once; the server, if it was listening, to wait for. Idempotent."""
+        self._endpoint_closed = True
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         self._removals.resolve_all(0)
         for conn in [*self.conns.values(), *self.channels.values()]:
             conn.proto.abort()
+        self.guard.abort_all("the driver stopped")
         self.conns.clear()
         self.channels.clear()
+        return server
+
+    async def _close_endpoint(self) -> None:
+        """``_abort_endpoint_now``, then wait (bounded) until the server has closed."""
+        server = self._abort_endpoint_now()
+        if server is not None:
+            try:
+                async with asyncio.timeout(_CLOSE_BOUND_S):
+                    await server.wait_closed()
+            except TimeoutError:
+                log.warning("the driver's control port did not close within %gs",
+                            _CLOSE_BOUND_S)

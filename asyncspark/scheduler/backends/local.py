@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 
 from ...conf import Config
+from ...errors import ConfigError
 from .cluster import ExecutorSpec, ProcessAllocator, executor_environment
 from .manager import describe_exit
 
@@ -44,6 +46,20 @@ def _exited(pid: int) -> bool:
     return state in (b"Z", b"X")
 
 
+def _app_dir(parent: str | None) -> str:
+    """A new private directory (``mkdtemp``: created exclusively, mode 0700) under
+    ``parent`` (``spark.local.dir``, made if missing, as Spark does; the system temp
+    directory when None)."""
+    if parent is not None:
+        try:
+            os.makedirs(parent, exist_ok=True)  # shared: only a child of ours is used
+            return tempfile.mkdtemp(prefix="asyncspark-", dir=parent)
+        except OSError as exc:
+            raise ConfigError(f"spark.local.dir {parent!r}: cannot make a directory "
+                              f"in it: {exc}") from exc
+    return tempfile.mkdtemp(prefix="asyncspark-")
+
+
 class LocalBackend(ProcessAllocator):
     """Executor processes on this machine (see the module docstring)."""
 
@@ -51,8 +67,10 @@ class LocalBackend(ProcessAllocator):
         super().__init__(start_backoff=conf.start_backoff,
                          max_start_backoff=conf.max_start_backoff)
         self.conf = conf
-        self._own_root = local_root is None
-        self.local_root = local_root or tempfile.mkdtemp(prefix="asyncspark-")
+        # A fresh directory of this application's own (mode 0700, made exclusively) under
+        # spark.local.dir: other applications sharing that directory (or another user who
+        # can write into it) never see, swap or delete this one's files.
+        self.local_root = _app_dir(local_root)
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self._closing = False
 
@@ -75,9 +93,11 @@ class LocalBackend(ProcessAllocator):
             "ASYNCSPARK_DRIVER_PATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
             **spec.env,
         }
+        local_dir = self._dir(executor_id)
+        os.mkdir(local_dir, 0o700)  # exclusively: never a directory someone else made
         env = executor_environment(
             os.environ, driver=self.driver, secret=self.secret, executor_id=executor_id,
-            bind_host=self.conf.rpc_host, local_dir=self._dir(executor_id),
+            bind_host=self.conf.rpc_host, local_dir=local_dir,
             parent_pid=os.getpid(), extra=extra)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "asyncspark.executor", env=env, stdin=subprocess.DEVNULL,
@@ -114,5 +134,16 @@ class LocalBackend(ProcessAllocator):
         await super().close()
 
     async def _release(self) -> None:
-        if self._own_root:
-            await asyncio.to_thread(shutil.rmtree, self.local_root, True)
+        await asyncio.to_thread(shutil.rmtree, self.local_root, True)  # made by us
+
+    def release_now(self) -> None:
+        """Synchronously kill every executor and remove the scratch directory (at
+        interpreter exit, on SIGTERM, or as ``stop()``'s last step)."""
+        self._closed = True
+        for proc in list(self.procs.values()):
+            if proc.returncode is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except OSError:  # already gone
+                    pass
+        shutil.rmtree(self.local_root, ignore_errors=True)

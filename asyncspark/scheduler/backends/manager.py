@@ -337,6 +337,26 @@ class ExecutorManager(CoarseGrainedBackend):
 
     # -- stop ----------------------------------------------------------------------------
 
+    def release_now(self, on_loop: bool) -> None:
+        """Synchronously stop every executor and remove the scratch directory: the last
+        step of ``Context.stop()`` (a no-op after an orderly ``stop()``), and all that can
+        be done at interpreter exit or on SIGTERM. ``on_loop``: called on the loop's
+        thread, so its timers, tasks and connections are dropped too."""
+        self.stopping = True
+        release = getattr(self.cluster, "release_now", None)
+        if release is not None:
+            release()
+        if on_loop:
+            for timers in (self._heartbeat_timers, self._registration_timers):
+                for timer in timers.values():
+                    timer.cancel()
+                timers.clear()
+            for task in list(self._tasks):
+                task.cancel()
+            if self._events_task is not None:
+                self._events_task.cancel()
+            self._abort_endpoint_now()
+
     async def stop(self) -> None:
         self.stopping = True
         for conn in list(self.conns.values()):

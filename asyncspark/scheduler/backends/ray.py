@@ -35,6 +35,7 @@ import uuid
 from ...conf import Config
 from ...errors import ConfigError
 from .cluster import ExecutorSpec, ProcessAllocator, executor_environment
+from .local import _app_dir
 from .manager import describe_exit
 
 try:
@@ -63,10 +64,12 @@ class ExecutorActor:
                     local_dir: str | None) -> tuple[str, int, str]:
         host = ray.util.get_node_ip_address()
         self.root = tempfile.mkdtemp(prefix=f"asyncspark-ray-{executor_id}-", dir=local_dir)
+        work = os.path.join(self.root, f"executor-{executor_id}")
+        os.mkdir(work, 0o700)  # private, made here: the executor refuses any other
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCSPARK_")}
         child_env.update(env)
         child_env["ASYNCSPARK_BIND_HOST"] = host
-        child_env["ASYNCSPARK_LOCAL_DIR"] = os.path.join(self.root, f"executor-{executor_id}")
+        child_env["ASYNCSPARK_LOCAL_DIR"] = work
         child_env["ASYNCSPARK_PARENT_PID"] = str(os.getpid())
         # Forked from this loop's thread, which lives as long as the actor (the child's
         # parent-death signal is tied to the thread); Popen returns once it is exec'd.
@@ -119,7 +122,7 @@ class RayBackend(ProcessAllocator):
                          max_start_backoff=conf.max_start_backoff)
         self.conf = conf
         self.address = address if address is not None else os.environ.get("RAY_ADDRESS")
-        self.local_root = tempfile.mkdtemp(prefix="asyncspark-", dir=conf.local_dir)
+        self.local_root = _app_dir(conf.local_dir)  # the driver's, private
         self.namespace = f"asyncspark-{uuid.uuid4().hex[:12]}"
         self._own_ray = False
         self._connected = False
@@ -294,6 +297,18 @@ class RayBackend(ProcessAllocator):
     async def close(self) -> None:
         self._closing = True
         await super().close()
+
+    def release_now(self) -> None:
+        """Synchronously (interpreter exit, SIGTERM, ``stop()``'s last step): kill every
+        actor (its executor dies with it) and remove the driver's scratch directory."""
+        self._closed = True
+        if ray is not None and ray.is_initialized():
+            for handle in list(self.actors.values()):
+                try:
+                    ray.kill(handle.actor, no_restart=True)
+                except Exception:  # the cluster may be gone
+                    pass
+        shutil.rmtree(self.local_root, ignore_errors=True)
 
     async def _release(self) -> None:
         if self._pg not in (None, "creating"):

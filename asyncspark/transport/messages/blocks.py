@@ -206,6 +206,21 @@ class UploadBlock(Message):
     body: bytes
 
 
+@message(49)
+class UploadBlockChunk(Message):
+    """Block client -> server: a piece of a replica too big for one frame: bytes
+    ``offset`` .. ``offset + len(body)`` of the ``total`` bytes of ``block_id``, sent in
+    order under one ``request_id``; the server stores the block once it has them all and
+    answers one ``BlockReply``."""
+
+    request_id: int
+    block_id: str
+    level: list
+    offset: int
+    total: int
+    body: bytes
+
+
 @message(48)
 class BlockReply(Message):
     """Block server -> client: the block's bytes (``FetchBlock``), or an empty body

@@ -1,7 +1,7 @@
 """Control-plane messages between the driver and an executor: the registration
 handshake (``Challenge`` -> ``Register`` -> ``Registered``, and ``TaskChannel`` on the task
-channel; see ``transport/handshake.py``), heartbeats, the stop order, broadcast removal
-and output commits. Codes 1-3, 8, 10, 12, 13, 50, 51.
+channel; see ``transport/handshake.py``), heartbeats, the stop order, broadcast and
+shuffle removal (the ContextCleaner) and output commits. Codes 1-3, 8, 10, 12-14, 50, 51.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ __all__ = [
     "Register",
     "Registered",
     "RemoveBroadcast",
+    "RemoveShuffle",
     "StopExecutor",
     "TaskChannel",
 ]
@@ -79,6 +80,14 @@ class RemoveBroadcast(Message):
     executor's copies of these broadcast variables (``unpersist()``/``destroy()``)."""
 
     broadcast_ids: list
+
+
+@message(14)
+class RemoveShuffle(Message):
+    """Driver -> executor, on the task channel: these shuffles are no longer referenced in
+    the driver (``cleaner.py``): delete their map output files and locations."""
+
+    shuffle_ids: list
 
 
 # --- output commits (scheduler/commit_coordinator.py) ---------------------------------

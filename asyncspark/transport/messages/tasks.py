@@ -125,19 +125,58 @@ class TaskEndReason:
     counts: bool = True
 
 
-def encode_failure(exc: BaseException) -> bytes:
-    """msgpack ``[type, message, traceback text, pickled exception or None]``."""
+def encode_failure(exc: BaseException, max_size: int | None = None) -> bytes:
+    """msgpack ``[type, message, traceback text, pickled exception or None]``, at most
+    ``max_size`` bytes: a report too big for that (a huge message, traceback or exception
+    state) keeps the exception's type, with its message and traceback cut (head and tail
+    kept) and, if its pickle is big too, an instance of its type made from the cut message
+    (or none, the type's name then tells)."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    try:
-        exc_bytes = pickle.dumps(exc, 5)
-        pickle.loads(exc_bytes)  # must round-trip here to be worth sending
-    except Exception:
-        exc_bytes = None
+    exc_bytes = _pickled(exc)
     try:
         text = str(exc)
     except Exception:
         text = "<exception str() failed>"
-    return msgpack.packb([type(exc).__qualname__, text, tb, exc_bytes], use_bin_type=True)
+    name = type(exc).__qualname__
+    payload = msgpack.packb([name, text, tb, exc_bytes], use_bin_type=True)
+    if max_size is None or len(payload) <= max_size:
+        return payload
+    budget = max(64, (max_size - len(name) - 256) // 4)  # message, traceback, pickle
+    text = _cut(text, budget)
+    tb = _cut(tb, budget)
+    for pickled in (lambda: exc_bytes, lambda: _pickled(type(exc)(text)), lambda: None):
+        try:
+            candidate = pickled()
+        except Exception:
+            continue
+        payload = msgpack.packb([name, text, tb, candidate], use_bin_type=True)
+        if len(payload) <= max_size:
+            return payload
+    if len(payload) > max_size:  # a tiny limit: the type and what fits of the message
+        payload = msgpack.packb([name[:max_size // 4], _cut(text, max_size // 8), "", None],
+                                use_bin_type=True)
+    return payload
+
+
+def _pickled(exc: BaseException) -> bytes | None:
+    try:
+        data = pickle.dumps(exc, 5)
+        pickle.loads(data)  # must round-trip here to be worth sending
+    except Exception:
+        return None
+    return data
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text`` in at most about ``max_bytes`` UTF-8 bytes: its head and tail, and how much
+    was left out between them."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text
+    half = max(1, (max_bytes - 80) // 2)
+    head = data[:half].decode("utf-8", "ignore")
+    tail = data[-half:].decode("utf-8", "ignore")
+    return f"{head}\n... [{len(data) - 2 * half} of {len(data)} bytes cut] ...\n{tail}"
 
 
 def decode_failure(payload: bytes) -> TaskEndReason:

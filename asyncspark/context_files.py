@@ -1,0 +1,114 @@
+"""The ``Context``'s file methods (a mixin of ``Context``): inputs read from files
+(``textFile``, ``wholeTextFiles``, ``binaryFiles``, ``binaryRecords``, ``pickleFile``,
+on any filesystem, ``fs.py``) and the files shipped to executors (``addFile``,
+``addArchive``, ``addPyFile``, ``listFiles``, ``listArchives``; ``files.py``)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from typing import TYPE_CHECKING
+
+from .files import AddedFiles, SparkFiles
+
+if TYPE_CHECKING:
+    from .rdd import RDD
+
+__all__ = ["ContextFileMethods"]
+
+
+class ContextFileMethods:
+    """File inputs and shipped files of ``Context`` (``self`` is a Context)."""
+
+    _files: AddedFiles | None = None  # made at start(), removed at stop()
+
+    def _check_running(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def defaultMinPartitions(self) -> int:
+        raise NotImplementedError
+
+    def textFile(self, name: str, minPartitions: int | None = None,
+                 use_unicode: bool = True) -> RDD:
+        """Lines of local text files: a path, a directory, a glob or a comma-separated list;
+        ``.gz`` files are decompressed (one partition each)."""
+        from .rdds.textfile import TextFileRDD
+
+        n = minPartitions or self.defaultMinPartitions
+        return TextFileRDD(self, name, n, use_unicode)
+
+    def wholeTextFiles(self, path: str, minPartitions: int | None = None,
+                       use_unicode: bool = True) -> RDD:
+        """``(path, content)`` for each file of ``path`` (a file, a directory, a glob or
+        a comma-separated list); compressed files (by extension) are decompressed."""
+        from .rdds.whole import WholeFilesRDD
+
+        return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions,
+                             "text" if use_unicode else "bytes")
+
+    def binaryFiles(self, path: str, minPartitions: int | None = None) -> RDD:
+        """``(path, bytes)`` for each file of ``path`` (see ``wholeTextFiles``)."""
+        from .rdds.whole import WholeFilesRDD
+
+        return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions, "binary")
+
+    def binaryRecords(self, path: str, recordLength: int) -> RDD:
+        """Fixed-length records of ``recordLength`` bytes from flat binary files; a file
+        whose size is not a multiple of ``recordLength`` is refused."""
+        from .rdds.whole import BinaryRecordsRDD
+
+        return BinaryRecordsRDD(self, path, recordLength, self.defaultMinPartitions)
+
+    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:
+        """The elements ``RDD.saveAsPickleFile`` wrote under ``name``."""
+        from .rdds.whole import PickleFileRDD
+
+        return PickleFileRDD(self, name, minPartitions or self.defaultMinPartitions)
+
+    # -- files shipped to executors (files.py) -------------------------------------------
+
+    def addFile(self, path: str, recursive: bool = False) -> None:
+        """Ship a file (a directory with ``recursive=True``) to every executor; tasks find
+        it with ``SparkFiles.get(name)``."""
+        self._check_running()
+        self._files.add_file(path, recursive)  # type: ignore[union-attr]
+
+    def addArchive(self, path: str) -> None:
+        """Ship an archive (.zip, .tar, .tar.gz, .tgz, ...), unpacked into the directory
+        ``SparkFiles.get(archive name)``."""
+        self._check_running()
+        self._files.add_archive(path)  # type: ignore[union-attr]
+
+    def addPyFile(self, path: str) -> None:
+        """Make a ``.py`` file or a ``.zip``/``.egg`` of modules importable in tasks
+        (and on the driver)."""
+        self._check_running()
+        self._files.add_py_file(path)  # type: ignore[union-attr]
+
+    @property
+    def listFiles(self) -> list[str]:
+        """The paths added with ``addFile``/``addPyFile``."""
+        return list(self._files.files.values()) if self._files else []
+
+    @property
+    def listArchives(self) -> list[str]:
+        """The paths added with ``addArchive``."""
+        return list(self._files.archives.values()) if self._files else []
+
+    def _install_files(self, local_root: str) -> None:
+        files = self._files = AddedFiles(local_root)
+        SparkFiles._root_directory = files.root
+        sys.path.insert(1, files.py_root)  # executors import what the driver can
+
+    def _remove_files(self) -> None:
+        files, self._files = self._files, None
+        if files is None:
+            return
+        if SparkFiles._root_directory == files.root:
+            SparkFiles._root_directory = None
+        with contextlib.suppress(ValueError):
+            sys.path.remove(files.py_root)
+        shutil.rmtree(files.root, ignore_errors=True)
+        shutil.rmtree(files.py_root, ignore_errors=True)
