@@ -6,8 +6,8 @@ group of its own, and stopped by that recorded group id (never by name). Token
 authentication is on, as ``ray start --head`` has it by default from Ray 2.6x: every node
 and the driver (this process) share one ``RAY_AUTH_TOKEN`` with ``RAY_AUTH_MODE=token``.
 Ray reads the mode when first imported, so the driver's
-token is in this process's environment from the start (conftest.py). Dashboard and usage
-stats are off. Worker nodes have ``--num-cpus=1`` and one unit of
+token is put in this process's environment when this module is imported, before ray.
+Dashboard and usage stats are off. Worker nodes have ``--num-cpus=1`` and one unit of
 the ``asyncspark_executor`` resource per CPU, so executors land only there (the head has
 ``head_cpus`` of both, none by default).
 """
@@ -16,6 +16,12 @@ from __future__ import annotations
 
 import os
 import secrets
+
+# Ray reads RAY_AUTH_MODE when it is first imported: the token every test cluster's nodes
+# and this driver share is set here, and the test modules import this module before ray.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import shutil
 import signal
 import subprocess
@@ -37,7 +43,7 @@ class RayCluster:
 
     def __init__(self, head_ip: str, worker_ips: list[str], *, head_cpus: int = 0) -> None:
         self.head_ip, self.worker_ips, self.head_cpus = head_ip, worker_ips, head_cpus
-        # One token for the session, set before ray is imported (conftest.py).
+        # One token for the session, set before ray is imported (above).
         self.token = os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(16)
         self.tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: socket paths
         self.nodes: dict[str, subprocess.Popen] = {}  # ip -> `ray start --block`

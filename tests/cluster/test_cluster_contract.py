@@ -15,6 +15,7 @@ import signal
 import time
 
 import pytest
+import raycluster  # noqa: F401 - first: sets Ray's auth environment before ray is imported
 from fake_backend import FakeBackend
 
 from asyncspark.conf import Config

@@ -20,12 +20,12 @@ from operator import add
 
 import pytest
 import pytest_asyncio
+import raycluster  # first: sets Ray's auth environment before ray is imported
 
 pytest.importorskip("ray", reason="ray is not installed (pip install 'asyncspark[ray]'; "
                                   ".ci/run does)")
 
 import ray
-from raycluster import RESOURCE, RayCluster
 
 from asyncspark import Context
 from asyncspark.scheduler.backends.local import _exited
@@ -38,7 +38,7 @@ NODES = {HEAD, W1, W2}
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = RayCluster(HEAD, [W1, W2], head_cpus=1)
+    c = raycluster.RayCluster(HEAD, [W1, W2], head_cpus=1)
     try:
         c.start()
         yield c
@@ -47,7 +47,8 @@ def cluster():
 
 
 def ray_conf(n: int = 2) -> dict:
-    return {"spark.executor.instances": str(n), "asyncspark.ray.executorResource": RESOURCE,
+    return {"spark.executor.instances": str(n),
+            "asyncspark.ray.executorResource": raycluster.RESOURCE,
             "asyncspark.ray.nodeIpAddress": HEAD, "spark.default.parallelism": "4"}
 
 
