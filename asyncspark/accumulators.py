@@ -172,6 +172,7 @@ class AccumulatorRegistry:
         self._ids = itertools.count()
         self._accumulators: weakref.WeakValueDictionary[int, Accumulator] = (
             weakref.WeakValueDictionary())
+        self.on_applied: Any = None  # the UI's per-stage accumulator values
 
     def new(self, value: Any, accum_param: AccumulatorParam | None = None) -> Accumulator:
         param = default_param(value) if accum_param is None else accum_param
@@ -183,8 +184,9 @@ class AccumulatorRegistry:
         self._accumulators[acc.aid] = acc
         return acc
 
-    def apply(self, updates: bytes) -> None:
-        """Merge one successful task's updates (pickled ``[(id, value), ...]``)."""
+    def apply(self, updates: bytes, stage_id: int = -1) -> None:
+        """Merge one successful task's updates (pickled ``[(id, value), ...]``) of stage
+        ``stage_id``; ``on_applied(stage_id, [(id, new value), ...])`` is told, when set."""
         from .serializers import loads
 
         try:
@@ -200,3 +202,6 @@ class AccumulatorRegistry:
                 acc._value = acc.accum_param.addInPlace(acc._value, value)
             except Exception:
                 log.exception("cannot add a task's update to accumulator %d", aid)
+        if self.on_applied is not None and stage_id >= 0:
+            self.on_applied(stage_id, [(aid, self._accumulators[aid]._value)
+                                       for aid, _ in pairs if aid in self._accumulators])

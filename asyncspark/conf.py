@@ -144,6 +144,13 @@ def _parse_bool(value: Any, key: str) -> bool:
     raise ConfigError(f"{key}: expected true or false, got {value!r}")
 
 
+def _parse_scheduler_mode(value: Any, key: str) -> str:
+    mode = str(value).strip().upper()
+    if mode not in ("FIFO", "FAIR"):
+        raise ConfigError(f"{key}: expected FIFO or FAIR, got {value!r}")
+    return mode
+
+
 # key -> (Config field, parser, default, description)
 KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "spark.app.name": ("app_name", _parse_str, "asyncspark", "application name"),
@@ -168,6 +175,33 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "resubmit_delay", parse_duration, 0.2,
         "wait after a fetch failure before resubmitting the failed stages (a burst of "
         "failures makes one resubmission)"),
+    "spark.scheduler.mode": (
+        "scheduler_mode", _parse_scheduler_mode, "FIFO",
+        "FIFO: jobs' task sets run in submission order; FAIR: free slots go to pools of "
+        "jobs by weight and minShare (pool of a job: the local property "
+        "spark.scheduler.pool)"),
+    "spark.scheduler.allocation.file": (
+        "allocation_file", _parse_str, None,
+        "FAIR mode: the pools (schedulingMode, weight, minShare) in Spark's XML format, or "
+        "the same in JSON or TOML (by extension: .json, .toml)"),
+    "asyncspark.scheduler.allocation": (
+        "allocation", _parse_str, None,
+        "FAIR mode: pools as inline JSON, {\"pools\": {name: {\"schedulingMode\": ..., "
+        "\"weight\": ..., \"minShare\": ...}}}; added to (and overriding) the file's"),
+    "asyncspark.scheduler.maxActiveJobs": (
+        "max_active_jobs", _parse_int, 0,
+        "most jobs running at once; beyond it an action raises JobRejectedError (or waits "
+        "asyncspark.scheduler.admissionTimeout); 0 means unlimited"),
+    "asyncspark.scheduler.maxPendingTasks": (
+        "max_pending_tasks", _parse_int, 0,
+        "most tasks of running jobs not yet finished (a job counts its result tasks and "
+        "the map tasks of shuffles it must compute, from submission to its end); beyond "
+        "it an action raises JobRejectedError (or waits); 0 means unlimited"),
+    "asyncspark.scheduler.admissionTimeout": (
+        "admission_timeout", parse_duration, 0.0,
+        "how long an action over maxActiveJobs/maxPendingTasks waits for room before "
+        "raising JobRejectedError; 0 raises at once (the local property of the same name "
+        "overrides it per coroutine)"),
     "spark.driver.maxResultSize": (
         "max_result_size", parse_bytes, 1 << 30,
         "total size of the serialized results of one job's tasks before the job fails; "
@@ -293,6 +327,31 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "address the driver (and its executors) listen on: an IP address or a host name"),
     "asyncspark.eventLoop.uvloop": (
         "use_uvloop", _parse_bool, True, "executors run on uvloop when installed"),
+    "spark.ui.enabled": (
+        "ui_enabled", _parse_bool, None,
+        "serve the web UI and REST API (default: on in an interactive interpreter, off "
+        "otherwise)"),
+    "spark.ui.port": (
+        "ui_port", _parse_int, 4040,
+        "port of the web UI (busy: the next 16 are tried); 0 picks a free one"),
+    "spark.ui.retainedJobs": ("ui_retained_jobs", _parse_int, 1000,
+                              "finished jobs the status store keeps"),
+    "spark.ui.retainedStages": ("ui_retained_stages", _parse_int, 1000,
+                                "finished stage attempts the status store keeps"),
+    "spark.ui.retainedTasks": ("ui_retained_tasks", _parse_int, 100_000,
+                               "finished tasks the status store keeps per stage attempt"),
+    "spark.ui.showConsoleProgress": (
+        "show_console_progress", _parse_bool, None,
+        "draw the console progress bar on stderr (default: when stderr is a terminal)"),
+    "spark.scheduler.listenerbus.eventqueue.capacity": (
+        "listener_queue_capacity", _parse_int, 10_000,
+        "events a listener's queue holds before further events are dropped (and counted)"),
+    "spark.eventLog.enabled": ("event_log_enabled", _parse_bool, False,
+                               "write the listener events to a JSON-lines event log"),
+    "spark.eventLog.dir": ("event_log_dir", _parse_str, "/tmp/spark-events",
+                           "directory of the event logs (asyncspark history DIR reads them)"),
+    "spark.eventLog.compress": ("event_log_compress", _parse_bool, False,
+                                "gzip the event log"),
     "asyncspark.trace.tasks": (
         "trace_tasks", _parse_bool, False,
         "record per-task timestamps from submission to result delivery "
@@ -320,6 +379,12 @@ class Config:
     heartbeat_timeout: float = 5.0
     stage_max_attempts: int = 4
     resubmit_delay: float = 0.2
+    scheduler_mode: str = "FIFO"
+    allocation_file: str | None = None
+    allocation: str | None = None
+    max_active_jobs: int = 0
+    max_pending_tasks: int = 0
+    admission_timeout: float = 0.0
     max_result_size: int = 1 << 30
     max_direct_result_size: int = 1 << 20
     network_timeout: float = 120.0
@@ -352,6 +417,16 @@ class Config:
     rpc_host: str = "127.0.0.1"
     use_uvloop: bool = True
     trace_tasks: bool = False
+    ui_enabled: bool | None = None
+    ui_port: int = 4040
+    ui_retained_jobs: int = 1000
+    ui_retained_stages: int = 1000
+    ui_retained_tasks: int = 100_000
+    show_console_progress: bool | None = None
+    listener_queue_capacity: int = 10_000
+    event_log_enabled: bool = False
+    event_log_dir: str = "/tmp/spark-events"
+    event_log_compress: bool = False
     speculation: bool = False
     speculation_multiplier: float = 3.0
     speculation_quantile: float = 0.9
@@ -420,6 +495,11 @@ class Config:
         if values.get("max_unauthenticated", 1) < 1:
             raise ConfigError("asyncspark.network.maxUnauthenticatedConnections must be at "
                               "least 1")
+        if values.get("listener_queue_capacity", 1) < 1:
+            raise ConfigError(
+                "spark.scheduler.listenerbus.eventqueue.capacity must be at least 1")
+        if values.get("ui_port", 0) > 65535:
+            raise ConfigError(f"spark.ui.port must be at most 65535, got {values['ui_port']}")
         if values.get("stage_max_attempts", 1) < 1:
             raise ConfigError("spark.stage.maxConsecutiveAttempts must be at least 1")
         for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),

@@ -9,47 +9,57 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import itertools
 import logging
 import os
 import re
-import shutil
 import socket
 import tempfile
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from . import lifetime, planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
 from .broadcast import Broadcast, BroadcastManager
+from .callsite import call_site
 from .cleaner import ContextCleaner, shuffle_cleanup
 from .conf import Config, SparkConf
 from .context_files import ContextFileMethods
+from .context_stop import ContextShutdown
 from .errors import ConfigError, ContextStoppedError, SerializationError
+from .jobtags import JobTags
 from .listener import ListenerBus
 from .rdd import RDD
 from .rdds.checkpoint import checkpoint_marked
+from .scheduler.admission import Admission, admission_wait, map_tasks_to_run
 from .scheduler.backends.factory import master_kind
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
-from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled, JobSubmitted
+from .scheduler.events import (
+    AllJobsCancelled,
+    JobCancelled,
+    JobGroupCancelled,
+    JobSubmitted,
+)
 from .scheduler.exclusion import ExclusionConf
+from .scheduler.pools import pools_from_config
 from .scheduler.speculation import SpeculationConf
 from .scheduler.stage import JobWaiter
 from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
 from .storage.master import BlockManagerMaster
+from .ui.tracker import StatusTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
 log = logging.getLogger("asyncspark")
-
-_STOP_BOUND_S = 5.0  # stop() takes at most this long (then kills what is left)
+_sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 
@@ -58,6 +68,17 @@ _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
 _NO_PROPERTIES: Mapping[str, str] = types.MappingProxyType({})
 _local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "asyncspark_local_properties", default=_NO_PROPERTIES)
+
+
+@contextlib.contextmanager
+def isolated_local_properties() -> Iterator[None]:
+    """Local properties (job tags, pool, group...) set inside the block are undone at
+    its end, in this coroutine (``asyncspark.web`` runs each request's handler in one)."""
+    token = _local_properties.set(_local_properties.get())
+    try:
+        yield
+    finally:
+        _local_properties.reset(token)
 
 
 def parse_master(master: str) -> int:
@@ -93,20 +114,7 @@ def master_max_failures(master: str) -> int | None:
     return int(f)
 
 
-class StatusTracker:
-    """Which jobs are running (a small part of Spark's ``StatusTracker``)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-
-    def getActiveJobsIds(self) -> list[int]:
-        return sorted(self._ctx._active_jobs)
-
-    def getJobIdsForGroup(self, jobGroup: str | None = None) -> list[int]:
-        return sorted(j for j, g in self._ctx._active_jobs.items() if g == jobGroup)
-
-
-class Context(ContextFileMethods):
+class Context(ContextFileMethods, ContextShutdown, JobTags):
     """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
 
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
@@ -146,6 +154,12 @@ class Context(ContextFileMethods):
         else:
             n = self.conf.executor_instances
             self.num_executors = 2 if n is None else n
+        # spark.scheduler.mode=FAIR: the pools, read now so a bad file fails here.
+        self._pools = pools_from_config(self.conf)
+        # asyncspark.scheduler.maxActiveJobs / maxPendingTasks; None: unlimited.
+        self._admission = (Admission(self.conf.max_active_jobs, self.conf.max_pending_tasks)
+                           if self.conf.max_active_jobs or self.conf.max_pending_tasks
+                           else None)
         self._rdd_ids = itertools.count()
         self._job_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -155,7 +169,7 @@ class Context(ContextFileMethods):
         self._dag: DAGScheduler | None = None
         self._task_scheduler: TaskScheduler | None = None
         self._tracer: Tracer | None = Tracer() if self.conf.trace_tasks else None
-        self.listener_bus = ListenerBus()
+        self.listener_bus = ListenerBus(self.conf.listener_queue_capacity)
         self._active_jobs: dict[int, str | None] = {}
         self._accumulators = AccumulatorRegistry()
         self._broadcasts: BroadcastManager | None = None
@@ -169,6 +183,9 @@ class Context(ContextFileMethods):
         self._stop_steps_run: dict[str, asyncio.Future] = {}
         self.startTime = int(time.time() * 1000)
         self.applicationId = f"local-{self.startTime}"
+        from .ui.session import Observability
+
+        self._obs = Observability(self)  # status store, UI, event log, progress bar
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -181,7 +198,9 @@ class Context(ContextFileMethods):
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
         lifetime.register(self)  # cleaned up at exit or on SIGTERM if never stopped
+        self._obs.before_start()
         self.listener_bus.start()
+        self._obs.post_application_start()
         bus = self.listener_bus
         map_outputs = MapOutputTracker()
         from .storage.disk_store import shm_root
@@ -189,6 +208,7 @@ class Context(ContextFileMethods):
         # The host-level off-heap store (OFF_HEAP): owned here, outlives executors.
         self._block_master = blocks = BlockManagerMaster(
             tempfile.mkdtemp(prefix="asyncspark-offheap-", dir=shm_root()))
+        blocks.on_update = self._obs.block_updated
         ts = TaskScheduler(self._post_event, post_many=self._post_events,
                            max_failures=self.conf.task_max_failures,
                            map_outputs=map_outputs,
@@ -200,9 +220,10 @@ class Context(ContextFileMethods):
                            speculation=SpeculationConf.from_config(self.conf),
                            exclusion=ExclusionConf.from_config(self.conf),
                            max_result_size=self.conf.max_result_size,
-                           result_timeout=self.conf.network_timeout)
+                           result_timeout=self.conf.network_timeout, pools=self._pools)
         self._task_scheduler = ts
-        self._dag = DAGScheduler(ts, bus.post, lambda: bus.active, map_outputs=map_outputs,
+        self._dag = DAGScheduler(ts, self._obs.post, lambda: bus.active,
+                                 map_outputs=map_outputs,
                                  tracer=self._tracer,
                                  update_accumulators=self._accumulators.apply,
                                  block_master=blocks,
@@ -237,12 +258,16 @@ class Context(ContextFileMethods):
             except socket.gaierror as exc:
                 raise ConfigError(f"asyncspark.rpc.host: cannot listen on "
                                   f"{self.conf.rpc_host!r}: {exc}") from exc
+            self._state = "running"
+            await self._obs.after_start()
         except BaseException:
             self._state = "stopped"
+            await self._obs.stop()
             await self._broadcasts.stop()
             await backend.stop()
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
+            await self._obs.after_bus_stopped()
             self._release_now(on_loop=True)
             lifetime.unregister(self)
             raise
@@ -251,7 +276,6 @@ class Context(ContextFileMethods):
                 self._loop, shuffle_cleanup(self._dag, self._stages, ts),
                 self._broadcasts.cleanup, self.unpersist_rdd, self.conf.cleaner_blocking)
             self.cleaner.start()
-        self._state = "running"
         return self
 
     def _post_event(self, event: Any) -> None:
@@ -259,91 +283,6 @@ class Context(ContextFileMethods):
 
     def _post_events(self, events: list) -> None:
         self._dag.post_many(events)  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        """Cancel running jobs, stop the executors and the scheduler, remove the scratch
-        and off-heap directories. Idempotent, bounded (``_STOP_BOUND_S``: past it the
-        executors are killed), and retryable: a ``stop()`` that was interrupted
-        (cancelled) is finished by the next one."""
-        if self._state in ("stopped", "new"):
-            self._state = "stopped"
-            return
-        self._state = "stopping"
-        try:
-            async with asyncio.timeout(_STOP_BOUND_S):
-                await self._stop_steps()
-        except TimeoutError:
-            log.warning("stop() did not finish within %gs: killing what is left",
-                        _STOP_BOUND_S)
-        except asyncio.CancelledError:
-            # Nothing outlives a stop(), even a cancelled one; the orderly steps go on
-            # in the background and the next stop() waits for them.
-            self._release_now(on_loop=True)
-            raise
-        except BaseException:
-            self._finish_stop()
-            raise
-        self._finish_stop()
-
-    def _finish_stop(self) -> None:
-        self._release_now(on_loop=True)
-        self._state = "stopped"
-        lifetime.unregister(self)
-
-    async def _stop_steps(self) -> None:
-        """The orderly stop. Each step runs once, as a task of its own: a stop() that
-        was cancelled leaves it running, and the next stop() waits for it. The first
-        error is raised once every step has had its turn."""
-        steps = [
-            ("cleaner", lambda: self.cleaner.stop() if self.cleaner is not None else None),
-            ("dag", lambda: self._dag.stop("the context was stopped")
-             if self._dag is not None else None),
-            ("results", lambda: self._task_scheduler.close()  # result files being read
-             if self._task_scheduler is not None else None),
-            ("broadcasts", lambda: self._broadcasts.stop()
-             if self._broadcasts is not None else None),
-            ("removals", lambda: asyncio.gather(*self._removals, return_exceptions=True)
-             if self._removals else None),
-            ("backend", lambda: self._backend.stop() if self._backend is not None else None),
-            ("offheap", lambda: asyncio.to_thread(self._remove_offheap_dir)),
-            ("listeners", self.listener_bus.stop),
-        ]
-        errors: list[BaseException] = []
-        for name, make in steps:
-            fut = self._stop_steps_run.get(name)
-            if fut is None:
-                awaitable = make()
-                if awaitable is None:
-                    continue
-                fut = self._stop_steps_run[name] = asyncio.ensure_future(awaitable)
-            elif fut.done():
-                continue
-            try:
-                await asyncio.shield(fut)
-            except asyncio.CancelledError:
-                if not fut.cancelled():
-                    raise  # stop() itself was cancelled
-            except Exception as exc:
-                log.warning("stopping the context: %s failed: %r", name, exc)
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    def _release_now(self, on_loop: bool) -> None:
-        """Synchronously: kill the executors and remove every directory of this context
-        (``stop()``'s last step; also at interpreter exit and on SIGTERM, where nothing
-        can be awaited). ``on_loop``: called on the context's loop (its connections are
-        aborted too)."""
-        if self._backend is not None:
-            self._backend.release_now(on_loop)
-        if self._broadcasts is not None and on_loop and self._broadcasts.server is not None:
-            self._broadcasts.server.guard.abort_all("the context stopped")
-        self._remove_offheap_dir()
-        self._remove_files()
-
-    def _remove_offheap_dir(self) -> None:
-        if self._block_master is not None and self._block_master.offheap_dir:
-            shutil.rmtree(self._block_master.offheap_dir, ignore_errors=True)
 
     # -- cached RDDs ---------------------------------------------------------------------
 
@@ -360,6 +299,7 @@ class Context(ContextFileMethods):
             self._loop.call_soon_threadsafe(self.unpersist_rdd, rdd_id)  # type: ignore[union-attr]
             return None
         self._block_master.remove_rdd(rdd_id)
+        self._obs.unpersisted(rdd_id)
         task = self._loop.create_task(self._remove_rdd_blocks(rdd_id))  # type: ignore[union-attr]
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
@@ -422,7 +362,34 @@ class Context(ContextFileMethods):
         return SparkConf(loadDefaults=False, _items=dict(self.conf.raw))
 
     def statusTracker(self) -> StatusTracker:
-        return StatusTracker(self)
+        """PySpark's ``StatusTracker`` on the status store (attached now if nothing had
+        asked for it yet: jobs from then on are known)."""
+        return StatusTracker(self._obs.status_store(), self._active_jobs)
+
+    def status_store(self) -> Any:
+        """The status store behind the UI and the tracker (``ui/store.py``), attached on
+        first use."""
+        return self._obs.status_store()
+
+    @property
+    def uiWebUrl(self) -> str | None:
+        """The web UI's URL (``spark.ui.enabled``), or None."""
+        return self._obs.url
+
+    def _loop_lag(self) -> float:
+        return self._obs.lag
+
+    def setLogLevel(self, logLevel: str) -> None:
+        """Set the ``asyncspark`` loggers' level: ALL, DEBUG, ERROR, FATAL, INFO, OFF,
+        TRACE or WARN (PySpark's names); executors started afterwards log at it too."""
+        from .logs import set_log_level
+
+        set_log_level(logLevel)
+
+    def events(self) -> Any:
+        """``async for event in sc.events()``: every listener event from now on, until
+        the context stops (a bounded queue: see ``asyncspark.listener``)."""
+        return self.listener_bus.events()
 
     # -- the LineageContext interface (planner.py): what RDDs ask of their context -------
 
@@ -558,8 +525,16 @@ class Context(ContextFileMethods):
                 f"{len(binary)} bytes, more than a frame can carry "
                 f"(asyncspark.rpc.maxFrameSize = {self.conf.max_frame_size}); large data "
                 "captured in closures or passed to parallelize() is the usual cause")
-        job_id = next(self._job_ids)
         props = _local_properties.get()
+        admission = self._admission
+        ntasks = 0
+        if admission is not None:  # JobRejectedError, or a wait, before anything is sent
+            ntasks = len(parts) + map_tasks_to_run(shuffles, self._dag.map_outputs)  # type: ignore[union-attr]
+            await admission.acquire(ntasks, admission_wait(props, self.conf.admission_timeout))
+        if (self.listener_bus.active or _sched_log.isEnabledFor(logging.INFO)) \
+                and "callSite.short" not in props:
+            props = {**props, "callSite.short": call_site()}  # the UI's job name
+        job_id = next(self._job_ids)
         waiter = JobWaiter(loop.create_future(), len(parts), job_id,
                            partial=wait is not None)
         self._active_jobs[job_id] = props.get(JOB_GROUP_KEY)
@@ -567,7 +542,8 @@ class Context(ContextFileMethods):
             tracer.job_submitted(job_id, submitted, now_ns())
         self._dag.post(JobSubmitted(  # type: ignore[union-attr]
             job_id, rdd.id(), n, binary, parts, waiter, dict(props), "", shuffles,
-            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd)))
+            parent_shuffles, cached_rdds=planner.cached_ancestors(rdd),
+            rdd_infos=planner.rdd_infos(rdd) if self.listener_bus.active else None))
         delivered = None
         try:
             if wait is not None:
@@ -582,6 +558,8 @@ class Context(ContextFileMethods):
             raise
         finally:
             self._active_jobs.pop(job_id, None)
+            if admission is not None:
+                admission.release(ntasks)
             if tracer is not None:
                 tracer.job_ended(job_id, delivered)
 

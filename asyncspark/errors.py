@@ -11,6 +11,8 @@
 - Lost or unusable shared data: ``BroadcastError`` (an executor cannot fetch a
   broadcast), ``BroadcastDestroyedError`` (a use after ``destroy()``; also a
   ``ValueError``), ``CheckpointBlockLostError`` (a local checkpoint's executor is gone).
+- ``JobRejectedError``: admission control (``asyncspark.scheduler.maxActiveJobs`` /
+  ``maxPendingTasks``) refused a job before anything of it was submitted.
 - ``JobCancelledError``: the job was cancelled by ``cancelJob``/``cancelJobGroup``/
   ``cancelAllJobs`` or by the context stopping. Cancelling the awaiting coroutine itself
   raises ``asyncio.CancelledError`` as usual.
@@ -151,3 +153,22 @@ class BroadcastDestroyedError(AsyncSparkError, ValueError):
 
 class CheckpointBlockLostError(AsyncSparkError):
     """A locally checkpointed partition is gone with the executor that held it."""
+
+
+class JobRejectedError(AsyncSparkError):
+    """Admission control refused a job: ``asyncspark.scheduler.maxActiveJobs`` jobs are
+    running, or its tasks would take the unfinished tasks of running jobs past
+    ``asyncspark.scheduler.maxPendingTasks`` (at once, or after waiting
+    ``asyncspark.scheduler.admissionTimeout``). Nothing of the job was submitted; a
+    service answers 503 and the client retries later. ``limit`` names the key that
+    refused it; ``active_jobs`` and ``pending_tasks`` are the counts at that moment."""
+
+    def __init__(self, message: str, limit: str = "", active_jobs: int = 0,
+                 pending_tasks: int = 0) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.active_jobs = active_jobs
+        self.pending_tasks = pending_tasks
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.limit, self.active_jobs, self.pending_tasks))

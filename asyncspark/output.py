@@ -67,15 +67,20 @@ def _ask_commit(ctx: TaskContext, split: int) -> None:
         commits.ask(ctx.stageId(), split, ctx.taskAttemptId())
 
 
-def _write_lines(f, it) -> None:
+def _write_lines(f, it) -> int:
+    """Write each element as a line; return how many."""
     buf = []
+    records = 0
     for x in it:
         buf.append(_to_bytes(x))
         if len(buf) >= 4096:
+            records += len(buf)
             f.write(b"\n".join(buf) + b"\n")
             buf.clear()
     if buf:
+        records += len(buf)
         f.write(b"\n".join(buf) + b"\n")
+    return records
 
 
 def _pickle_writer(batch_size: int):
@@ -85,12 +90,14 @@ def _pickle_writer(batch_size: int):
 
     from .serializers import dumps_result
 
-    def write(f, it) -> None:
+    def write(f, it) -> int:
         it = iter(it)
+        records = 0
         while True:
             batch = list(islice(it, batch_size))
             if not batch:
-                return
+                return records
+            records += len(batch)
             f.write(dumps_result(batch))  # cloudpickle for lambdas and local classes
 
     return write
@@ -105,7 +112,10 @@ def _write_partition(path: str, ext: str, it, write=_write_lines) -> None:
     tmp = fs.join(tmp_dir, f"attempt-{ctx.taskAttemptId()}-{name}")
     try:
         with _open_attempt_file(tmp_dir, tmp) as f:
-            write(f, it)
+            records = write(f, it)
+        m = ctx._metrics  # Spark's output metrics (the bytes as written, compressed or not)
+        m["outputBytes"] = m.get("outputBytes", 0) + fs.size(tmp)
+        m["outputRecords"] = m.get("outputRecords", 0) + records
         _ask_commit(ctx, split)
         fs.rename(tmp, fs.join(path, name))
     except BaseException:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from .functions import Aggregator, append_to, extend_with, to_list
 from .functions import identity as _identity
-from .hyperloglog import MAX_PRECISION, HyperLogLog
 from .partitioner import HashPartitioner, portable_hash
 from .planner import prepare
 
@@ -310,6 +309,9 @@ class PairRDDFunctions:
         ``relativeSD`` relative standard deviation."""
         if relativeSD < 0.000017:
             raise ValueError("relativeSD should be greater than 0.000017")
+        # Here, not at module top: executors import this module with every RDD they
+        # unpickle, in their first task, and only this action needs HyperLogLog.
+        from .hyperloglog import MAX_PRECISION, HyperLogLog
 
         p = max(4, math.ceil(2.0 * math.log2(1.054 / relativeSD)))
         if p > MAX_PRECISION:

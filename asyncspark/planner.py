@@ -21,14 +21,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import serializers
 from .dependency import Dependency, OneToOneDependency, ShuffleDependency
-from .scheduler.stage import ShuffleInfo
-from .shuffle.writer import ShuffleWriteFunc
 
+# Every executor imports this module with the first RDD it unpickles (rdd.py imports it),
+# inside its first task. The stage graph's ``ShuffleInfo`` and the map stages'
+# ``ShuffleWriteFunc`` are driver-side only, so ``StagePlanner`` imports them where it uses
+# them, keeping scheduler/stage.py and shuffle/writer.py (and what they import) out of
+# that first task (tests/unit/test_executor_imports.py).
 if TYPE_CHECKING:
     from .conf import Config
     from .rdd import RDD
+    from .scheduler.stage import ShuffleInfo
 
 __all__ = [
+    "TASK_MODULES",
     "LineageContext",
     "StagePlanner",
     "bump_lineage_version",
@@ -37,12 +42,19 @@ __all__ = [
     "engine_function",
     "lineage_version",
     "prepare",
+    "rdd_infos",
     "shuffle_parents",
     "task_binary",
     "walk",
 ]
 
 _lineage_version = [0]
+
+# What unpickling the task binaries of most jobs imports on an executor (the RDD base
+# class with its mixins, the RDDs of parallelize/range and of map/filter-like steps).
+# Executors import these once registered, before their first task (ExecutorSettings
+# .preload), so that import does not run inside a task while a job needs the CPU.
+TASK_MODULES = ("asyncspark.rdd", "asyncspark.rdds.collection", "asyncspark.rdds.narrow")
 
 
 class LineageContext(Protocol):
@@ -95,6 +107,20 @@ def walk(rdd: RDD, follow: Callable[[Dependency], bool] | None = None,
             continue
         stack.extend(d.rdd for d in r._deps
                      if follow is None or follow(d))
+
+
+def rdd_infos(rdd: RDD) -> list[dict]:
+    """The lineage of ``rdd`` for the UI: per RDD its id, name, partitions, narrow parents
+    and shuffle parents."""
+    out: list[dict] = []
+    for r in walk(rdd):
+        narrow, shuffle = [], []
+        for dep in r.dependencies:
+            (shuffle if isinstance(dep, ShuffleDependency) else narrow).append(dep.rdd.id())
+        out.append({"id": r.id(), "name": r.name() or type(r).__name__,
+                    "numPartitions": r.getNumPartitions(), "parentIds": narrow,
+                    "shuffleParentIds": shuffle})
+    return out
 
 
 def cached_ancestors(rdd: RDD) -> list[int]:
@@ -187,6 +213,8 @@ class StagePlanner:
         """The task binary of a shuffle's map stage, pickled once per shuffle."""
         binary = self._map_binaries.get(dep.shuffle_id)
         if binary is None:
+            from .shuffle.writer import ShuffleWriteFunc  # driver-side only (see the imports above)
+
             binary = task_binary(dep.rdd, ShuffleWriteFunc(dep))
             self._map_binaries[dep.shuffle_id] = binary
         return binary
@@ -200,6 +228,8 @@ class StagePlanner:
         parents = shuffle_parents(rdd)
         if not parents:
             return [], {}
+        from .scheduler.stage import ShuffleInfo  # driver-side only (see the imports above)
+
         infos: dict[int, ShuffleInfo] = {}
         stack = list(parents)
         while stack:

@@ -30,7 +30,8 @@ _DEFAULTS = Config()
 @dataclass(frozen=True, slots=True)
 class ExecutorSettings:
     """What an executor is told at registration (``Registered.conf``, a msgpack map with
-    these field names as keys). Built by the driver from its ``Config``."""
+    these field names as keys). Built by the driver from its ``Config``, but for
+    ``offheap_dir`` and ``preload``, which the driver passes in."""
 
     storage_memory: int = _DEFAULTS.storage_memory
     offheap_dir: str | None = None  # the block manager master's off-heap directory
@@ -46,11 +47,16 @@ class ExecutorSettings:
     shuffle_connect_timeout: float = _DEFAULTS.shuffle_connect_timeout
     auth_timeout: float = _DEFAULTS.auth_timeout  # the block server's limits for peers
     max_unauthenticated: int = _DEFAULTS.max_unauthenticated  # that did not authenticate
+    # Modules the executor imports once registered, before its first task: those that
+    # unpickling task binaries imports (named by the driver, planner.TASK_MODULES).
+    preload: tuple[str, ...] = ()
 
     @classmethod
-    def from_config(cls, conf: Config, offheap_dir: str | None = None) -> ExecutorSettings:
+    def from_config(cls, conf: Config, offheap_dir: str | None = None,
+                    preload: tuple[str, ...] = ()) -> ExecutorSettings:
         return cls(**{f.name: getattr(conf, f.name) for f in dataclasses.fields(cls)
-                      if f.name != "offheap_dir"}, offheap_dir=offheap_dir)
+                      if f.name not in _FROM_DRIVER}, offheap_dir=offheap_dir,
+                   preload=tuple(preload))
 
     def to_wire(self) -> dict:
         """The ``Registered.conf`` map."""
@@ -59,7 +65,8 @@ class ExecutorSettings:
     @classmethod
     def from_wire(cls, conf: dict) -> ExecutorSettings:
         """The settings in a ``Registered.conf`` map; a missing key keeps its default,
-        an unknown one is ignored, numbers are coerced to the field's type."""
+        an unknown one is ignored, numbers are coerced to the field's type (and the
+        ``preload`` list to a tuple)."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name not in conf:
@@ -70,7 +77,9 @@ class ExecutorSettings:
         return cls(**values)
 
 
-_COERCE: dict[str, Callable[[Any], Any]] = {"int": int, "float": float, "bool": bool}
+_FROM_DRIVER = frozenset({"offheap_dir", "preload"})  # settings not taken from Config
+_COERCE: dict[str, Callable[[Any], Any]] = {"int": int, "float": float, "bool": bool,
+                                            "tuple[str, ...]": tuple}
 
 
 @dataclass

@@ -425,6 +425,27 @@ class SparkContext:
     def setJobDescription(self, value: str) -> None:
         self._ctx.setJobDescription(value)
 
+    def setInterruptOnCancel(self, interruptOnCancel: bool) -> None:
+        self._ctx.setInterruptOnCancel(interruptOnCancel)
+
+    def addJobTag(self, tag: str) -> None:
+        self._ctx.addJobTag(tag)
+
+    def removeJobTag(self, tag: str) -> None:
+        self._ctx.removeJobTag(tag)
+
+    def getJobTags(self) -> set[str]:
+        return self._ctx.getJobTags()
+
+    def clearJobTags(self) -> None:
+        self._ctx.clearJobTags()
+
+    def cancelJobsWithTag(self, tag: str) -> None:
+        from .jobtags import check_tag
+
+        check_tag(tag)  # bad input fails here, not on the engine's loop
+        self._loop.call_soon_threadsafe(self._ctx.cancelJobsWithTag, tag)
+
     def cancelJobGroup(self, groupId: str) -> None:
         self._soon(self._ctx.cancelJobGroup, groupId)
 
@@ -442,6 +463,18 @@ class SparkContext:
 
     def statusTracker(self) -> Any:
         return self._ctx.statusTracker()
+
+    def setLogLevel(self, logLevel: str) -> None:
+        """Set the level of asyncspark's loggers (PySpark's names: ``"INFO"``, ``"WARN"``...).
+
+        >>> sc.setLogLevel("WARN")
+        """
+        self._ctx.setLogLevel(logLevel)
+
+    @property
+    def uiWebUrl(self) -> str | None:
+        """The web UI's URL, or None when the UI is off (``spark.ui.enabled``)."""
+        return self._ctx.uiWebUrl
 
 
 def _callsite() -> str:

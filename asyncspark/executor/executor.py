@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import sys
 import threading
 import time
+from resource import RUSAGE_SELF, getrusage
+from time import thread_time_ns
 from typing import Any
 
 from ..errors import AuthenticationError, ProtocolError, TaskKilledError
+from ..listener import TASK_TIMES_KEY
 from ..runtime import ExecutorEnv, ExecutorSettings, set_env
 from ..scheduler.results import direct_limit, too_large_for_executor, write_result_file
 from ..taskcontext import TaskContext
@@ -59,7 +63,7 @@ from .task_channel import TaskChannelClient
 # host, so the driver can compare them with its own (see scheduler/trace.py).
 now_ns = time.monotonic_ns
 
-__all__ = ["Executor", "new_client_pool"]
+__all__ = ["Executor", "new_client_pool", "preload"]
 
 log = logging.getLogger("asyncspark.executor")
 
@@ -263,6 +267,7 @@ class Executor:
             from .. import serializers  # the heavy import, once registered
 
             self._loads, self._dumps_result = serializers.loads, serializers.dumps_result
+            preload(self.env.settings.preload, self.executor_id)
             self._serving.wait()
             binaries: dict[int, tuple] = {}
             while True:
@@ -306,6 +311,7 @@ class Executor:
                 channel.add_status([task_id, KILLED, 0, 0, None, None], b"", limit)
                 continue
             start = time.perf_counter()
+            cpu_start = thread_time_ns()
             ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
             try:
                 state, payload = FINISHED, self._run_task(
@@ -321,6 +327,8 @@ class Executor:
             # failed the job meanwhile) must not interrupt the result file half-written.
             self._leave_task()
             run_us = int((time.perf_counter() - start) * 1e6)
+            if state == FINISHED:
+                _task_metrics(ctx._metrics, run_us, thread_time_ns() - cpu_start, len(payload))
             if state == FINISHED and len(payload) > direct:
                 state, payload = self._indirect_result(task_id, payload)
             if (state == FINISHED or state == INDIRECT) and ctx._accumulators:
@@ -374,10 +382,52 @@ class Executor:
             raw = raw_binaries.get(binary_id)
             if raw is None:
                 raise RuntimeError(f"task binary {binary_id} was never received")
+            t0, c0 = time.perf_counter_ns(), thread_time_ns()
             entry = binaries[binary_id] = self._loads(raw)
+            # Deserialized once per executor (then cached), so later tasks report 0.
+            ctx._metrics["executorDeserializeTime"] = (time.perf_counter_ns() - t0) // 1_000_000
+            ctx._metrics["executorDeserializeCpuTime"] = thread_time_ns() - c0
         rdd, func = entry
         TaskContext._set(ctx)
-        return self._dumps_result(func(rdd.iterator(partition, ctx)))
+        result = func(rdd.iterator(partition, ctx))
+        t0 = time.perf_counter_ns()
+        payload = self._dumps_result(result)
+        ms = (time.perf_counter_ns() - t0) // 1_000_000
+        if ms:
+            ctx._metrics["resultSerializationTime"] = ms
+        return payload
+
+
+_rss = [0.0, 0]  # [perf_counter() of the last getrusage, its peak RSS in bytes]
+_RSS_PERIOD = 0.1
+
+
+def _task_metrics(m: dict, run_us: int, cpu_ns: int, result_size: int) -> None:
+    """A finished task's own metrics, measured once per task, never per record, sent as
+    one list (``listener.TASK_TIMES_KEY``: run time in us, CPU time in ns, result bytes,
+    the executor's peak RSS so far from ``getrusage`` at most every 100 ms); the driver
+    gives them Spark's names only when someone listens (``listener.task_metrics``)."""
+    now = time.perf_counter()
+    if now - _rss[0] >= _RSS_PERIOD:
+        _rss[0], _rss[1] = now, getrusage(RUSAGE_SELF).ru_maxrss * 1024
+    m[TASK_TIMES_KEY] = [run_us, cpu_ns, result_size, _rss[1]]
+
+
+def preload(modules: tuple[str, ...], executor_id: str) -> list[str]:
+    """Import ``modules`` (``ExecutorSettings.preload``: what unpickling task binaries
+    imports, named by the driver), in the task thread once registered. Otherwise that
+    import runs inside the first task of each executor, which for the second executor of
+    a machine lands in the middle of a job, its CPU taken from the driver and the other
+    executors. A module that fails to import is logged and skipped (the task needing it
+    fails with its own error); the names of those are returned."""
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            log.warning("executor %s: cannot preload %s: %r", executor_id, name, exc)
+            failed.append(name)
+    return failed
 
 
 def new_client_pool(env: ExecutorEnv) -> Any:
@@ -443,7 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path[:0] = [p for p in driver_path.split(os.pathsep) if p not in sys.path]
     host, _, port = args.driver.rpartition(":")
     _tune_gc()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    from ..logs import configure_executor_logging
+
+    configure_executor_logging(args.executor_id)
     problem = _private_dir_problem(args.local_dir)
     if problem:
         print(f"executor {args.executor_id}: refusing --local-dir {args.local_dir}: "

@@ -238,6 +238,7 @@ def _report_when_done(items: Iterator, spiller) -> Iterator:
         metrics = ctx._metrics
         metrics["shuffle_spill_bytes"] = (metrics.get("shuffle_spill_bytes", 0)
                                           + spiller.spilled_bytes)
+        metrics["diskBytesSpilled"] = metrics.get("diskBytesSpilled", 0) + spiller.spilled_bytes
 
 
 class CoGroupedRDD(RDD):

@@ -83,34 +83,51 @@ def records(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
         buf = buf[start:]
 
 
-def read_split(path: str, start: int, length: int, use_unicode: bool = True) -> Iterator:
+def read_split(path: str, start: int, length: int, use_unicode: bool = True,
+               metrics: dict | None = None) -> Iterator:
     """The lines of one split, with Hadoop's ``LineRecordReader`` boundary rule.
 
     A split that does not start at 0 skips its first (possibly partial) line; every split
     reads each line that starts at or before its end, so each line is read exactly once.
+    ``metrics`` (a task's) gets Spark's ``inputBytes`` (the bytes of the lines read, after
+    decompression) and ``inputRecords``.
     """
-    if path.endswith(COMPRESSED):
-        with fs.open_read(path) as f:
-            for line, _ in records(f):
-                yield line.decode("utf-8") if use_unicode else line
-        return
-    end = start + length
-    with fs.open_file(path, "rb") as f:
-        f.seek(start)
-        it = records(f)
-        pos = start  # file offset where the next unread line starts
-        if start != 0:
-            first = next(it, None)
-            if first is None:
-                return
-            pos += first[1]
-        while pos <= end:
-            rec = next(it, None)
-            if rec is None:
-                return
-            line, n = rec
-            pos += n
-            yield line.decode("utf-8") if use_unicode else line
+    n = 0
+    nbytes = 0
+    try:
+        if path.endswith(COMPRESSED):
+            with fs.open_read(path) as f:
+                for line, size in records(f):
+                    n += 1
+                    nbytes += size
+                    yield line.decode("utf-8") if use_unicode else line
+            return
+        end = start + length
+        with fs.open_file(path, "rb") as f:
+            f.seek(start)
+            it = records(f)
+            pos = start  # file offset where the next unread line starts
+            if start != 0:
+                first = next(it, None)
+                if first is None:
+                    return
+                pos += first[1]
+            begin = pos
+            try:
+                while pos <= end:
+                    rec = next(it, None)
+                    if rec is None:
+                        return
+                    line, size = rec
+                    pos += size
+                    n += 1
+                    yield line.decode("utf-8") if use_unicode else line
+            finally:
+                nbytes = pos - begin
+    finally:
+        if metrics is not None:
+            metrics["inputBytes"] = metrics.get("inputBytes", 0) + nbytes
+            metrics["inputRecords"] = metrics.get("inputRecords", 0) + n
 
 
 class TextFileRDD(RDD):
@@ -123,7 +140,8 @@ class TextFileRDD(RDD):
 
     def compute(self, split: int, task_ctx) -> Iterator:
         path, start, length = self._splits[split]
-        return read_split(path, start, length, self._use_unicode)
+        metrics = task_ctx._metrics if task_ctx is not None else None
+        return read_split(path, start, length, self._use_unicode, metrics)
 
     def _describe(self) -> str:
         return f"{self._path} TextFileRDD"

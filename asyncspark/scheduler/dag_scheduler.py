@@ -37,6 +37,7 @@ from ..listener import (
     SparkListenerStageSubmitted,
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
+    task_metrics,
 )
 from ..shuffle.map_output_tracker import MapOutputTracker
 from .events import (
@@ -51,6 +52,7 @@ from .events import (
     JobCancelled,
     JobGroupCancelled,
     JobSubmitted,
+    JobTagCancelled,
     PostListener,
     ResubmitFailedStages,
     ScheduleEvent,
@@ -68,6 +70,7 @@ __all__ = ["DAGScheduler", "TaskSchedulerLike"]
 log = logging.getLogger("asyncspark.scheduler")
 
 JOB_GROUP_KEY = "spark.jobGroup.id"
+JOB_TAGS_KEY = "spark.job.tags"  # comma-separated (tags cannot contain a comma)
 
 
 class TaskSchedulerLike(Protocol):
@@ -84,7 +87,7 @@ class DAGScheduler:
                  clock: Callable[[], float] = time.time,
                  history: int = 2000, map_outputs: MapOutputTracker | None = None,
                  tracer: Tracer | None = None,
-                 update_accumulators: Callable[[bytes], None] = lambda updates: None,
+                 update_accumulators: Callable[[bytes, int], None] = lambda u, s=-1: None,
                  block_master: Any = None, max_consecutive_attempts: int = 4,
                  resubmit_delay: float = 0.2) -> None:
         self.task_scheduler = task_scheduler
@@ -124,6 +127,7 @@ class DAGScheduler:
             JobSubmitted: self._handle_job_submitted,
             JobCancelled: self._handle_job_cancelled,
             JobGroupCancelled: self._handle_job_group_cancelled,
+            JobTagCancelled: self._handle_job_tag_cancelled,
             AllJobsCancelled: self._handle_all_jobs_cancelled,
             CompletionEvent: self._handle_completion,
             BeginEvent: self._handle_begin,
@@ -226,7 +230,7 @@ class DAGScheduler:
             elif t is PostListener:
                 self._post_listener(cmd.event)
             elif t is UpdateAccumulators:
-                self._update_accumulators(cmd.updates)
+                self._update_accumulators(cmd.updates, cmd.stage_id)
             elif t is ScheduleEvent:
                 self._schedule(cmd.delay, cmd.event)
             else:
@@ -316,9 +320,12 @@ class DAGScheduler:
                           stage.binary, partitions, job.properties, stage.shuffle_reads,
                           self._preferred_locations(stage, partitions))
         cmds: list = []
+        stage.submitted_at = self.clock()
+        log.info("Submitting %d missing tasks from %r (attempt %d)", len(partitions), stage,
+                 stage.attempt)
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageSubmitted(
-                stage.stage_id, stage.attempt, len(partitions), self.clock())))
+                stage.stage_id, stage.attempt, len(partitions), stage.submitted_at)))
         cmds.append(SubmitTaskSet(taskset))
         return cmds
 
@@ -334,6 +341,8 @@ class DAGScheduler:
         self.running.discard(stage)
         stage.failed_attempts.clear()  # "consecutive" failed attempts
         cmds: list = []
+        log.info("%r (%d tasks) finished in %.3f s", stage, stage.num_partitions,
+                 self.clock() - stage.submitted_at)
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerStageCompleted(
                 stage.stage_id, stage.attempt, stage.num_partitions, self.clock())))
@@ -372,9 +381,15 @@ class DAGScheduler:
         for st in stages:
             st.job_ids.add(ev.job_id)
         cmds: list = []
+        log.info("Got job %d (%s) with %d output partitions (%d stages)", ev.job_id,
+                 ev.properties.get("callSite.short", ""), len(ev.partitions), len(stages))
         if self._listeners_active():
             cmds.append(PostListener(SparkListenerJobStart(
-                ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties))))
+                ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties),
+                [{"stageId": st.stage_id, "name": repr(st), "rddId": st.rdd_id,
+                  "numTasks": len(st.partitions) if isinstance(st, ResultStage)
+                  else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
+                 for st in stages], ev.rdd_infos or [])))
         if not ev.partitions:
             return [*cmds, *self._finish_job(job, None)]
         cmds.extend(self._submit_stage(stage, job))
@@ -395,7 +410,7 @@ class DAGScheduler:
             cmds.append(PostListener(SparkListenerTaskEnd(
                 ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition,
                 ev.executor_id, ev.success, reason, ev.duration, self.clock(),
-                ev.metrics or {})))
+                task_metrics(ev.metrics))))
         stage = self.stages.get(ev.stage_id)
         if not ev.success:
             if ev.reason is not None and ev.reason.kind == "fetch_failed":
@@ -407,7 +422,7 @@ class DAGScheduler:
             # A map output is usable whichever attempt produced it; its accumulator
             # updates count each time, a re-run included (as Spark's).
             if ev.accumulator_updates is not None:
-                cmds.append(UpdateAccumulators(ev.accumulator_updates))
+                cmds.append(UpdateAccumulators(ev.accumulator_updates, ev.stage_id))
             if ev.executor_id not in self.lost_executors:  # else its files are gone
                 self.map_outputs.register(stage.shuffle_id, ev.partition, ev.result)
             if ev.stage_attempt == stage.attempt:
@@ -430,7 +445,7 @@ class DAGScheduler:
         stage.done[index] = True
         stage.num_done += 1
         if ev.accumulator_updates is not None:  # once per partition of a result stage
-            cmds.append(UpdateAccumulators(ev.accumulator_updates))
+            cmds.append(UpdateAccumulators(ev.accumulator_updates, ev.stage_id))
         job = self.jobs[stage.job_id]
         job.results[index] = ev.result
         if job.waiter.partial:
@@ -460,6 +475,16 @@ class DAGScheduler:
             # Shuffle map stages stay: their outputs are reused by later jobs.
         cmds.append(CompleteJob(job.waiter, job.results) if error is None
                     else FailJob(job.waiter, error))
+        now = self.clock()
+        took = now - job.submitted_at
+        if error is None:
+            if final.partitions:
+                log.info("%r (%d tasks) finished in %.3f s", final, len(final.partitions),
+                         now - final.submitted_at)
+            log.info("Job %d finished: %s, took %.6f s", job.job_id,
+                     job.properties.get("callSite.short", ""), took)
+        else:
+            log.info("Job %d failed, took %.6f s: %s", job.job_id, took, error)
         if self._listeners_active():
             now = self.clock()
             failure = None if error is None else f"{type(error).__name__}: {error}"
@@ -574,10 +599,16 @@ class DAGScheduler:
         jobs = [j for j in self.jobs.values() if j.properties.get(JOB_GROUP_KEY) == ev.group_id]
         return self._cancel_jobs(jobs, f"part of cancelled job group {ev.group_id}")
 
+    def _handle_job_tag_cancelled(self, ev: JobTagCancelled) -> list:
+        jobs = [j for j in self.jobs.values()
+                if ev.tag in j.properties.get(JOB_TAGS_KEY, "").split(",")]
+        return self._cancel_jobs(jobs, f"part of cancelled job tag {ev.tag}")
+
     def _handle_all_jobs_cancelled(self, ev: AllJobsCancelled) -> list:
         return self._cancel_jobs(list(self.jobs.values()), "as part of cancellation of all jobs")
 
     def _handle_executor_added(self, ev: ExecutorAdded) -> list:
+        log.info("Registered executor %s on %s", ev.executor_id, ev.host)
         if not self._listeners_active():
             return []
         return [PostListener(SparkListenerExecutorAdded(ev.executor_id, ev.host, self.clock()))]
@@ -587,6 +618,7 @@ class DAGScheduler:
         # missing map tasks again when next submitted. Running tasks were re-queued by
         # the task scheduler.
         self.lost_executors.add(ev.executor_id)
+        log.info("Lost executor %s: %s", ev.executor_id, ev.reason)
         self.map_outputs.remove_executor(ev.executor_id)
         if not self._listeners_active():
             return []

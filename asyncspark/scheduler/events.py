@@ -27,6 +27,7 @@ __all__ = [
     "JobCancelled",
     "JobGroupCancelled",
     "JobSubmitted",
+    "JobTagCancelled",
     "KillExecutor",
     "Launch",
     "PostEvents",
@@ -60,6 +61,9 @@ class JobSubmitted:
     # persisted RDDs whose partition i the result stage's task for partition i reads
     # (locality: where those blocks are cached)
     cached_rdds: list[int] = field(default_factory=list)
+    # When someone listens: the lineage as {id, name, numPartitions, parentIds, shuffle}
+    # per RDD (the UI draws each stage's RDDs); None otherwise
+    rdd_infos: list | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +75,13 @@ class JobCancelled:
 @dataclass(slots=True)
 class JobGroupCancelled:
     group_id: str
+
+
+@dataclass(slots=True)
+class JobTagCancelled:
+    """Cancel the active jobs carrying ``tag`` in their ``spark.job.tags`` property."""
+
+    tag: str
 
 
 @dataclass(slots=True)
@@ -191,6 +202,7 @@ class UpdateAccumulators:
     """Merge a successful task's accumulator updates into the driver's accumulators."""
 
     updates: bytes
+    stage_id: int = -1  # the task's stage (the UI shows accumulator values per stage)
 
 
 # -- TaskScheduler commands: what its core (task_core.py) asks its driver to do ----------

@@ -78,7 +78,7 @@ class Stage:
     """A set of tasks computing one RDD's partitions with narrow dependencies only."""
 
     __slots__ = ("attempt", "binary", "cached_rdds", "failed_attempts", "job_ids",
-                 "num_partitions", "parents", "pending", "rdd_id", "stage_id")
+                 "num_partitions", "parents", "pending", "rdd_id", "stage_id", "submitted_at")
 
     def __init__(self, stage_id: int, rdd_id: int, num_partitions: int, binary: bytes,
                  parents: list[ShuffleMapStage]) -> None:
@@ -88,6 +88,7 @@ class Stage:
         self.binary = binary
         self.parents = parents
         self.attempt = -1  # the first submission is attempt 0
+        self.submitted_at = 0.0  # clock() of the current attempt's submission (logs)
         self.job_ids: set[int] = set()
         self.pending: set[int] = set()  # partitions of the current attempt not yet done
         self.cached_rdds: list[int] = []  # persisted RDDs read partition by partition

@@ -1,10 +1,11 @@
 """The TaskScheduler's core: a state machine with no I/O, no loop and no real time.
 
 It owns the driver's view of executors (free slots, binaries and map outputs they hold,
-tasks they run) and of submitted task sets (a ``TaskSetManager`` each, FIFO across jobs),
-and decides which task goes to which free slot. Each input (a task set submitted or
-cancelled, a revive, an executor added or lost, a status frame, a result file read, a
-timer fired, a launch that could not be encoded) returns the commands it causes
+tasks they run) and of submitted task sets (a ``TaskSetManager`` each, FIFO across jobs,
+or FAIR between pools of jobs: ``pools.py``), and decides which task goes to which free
+slot. Each input (a task set submitted or cancelled, a revive, an executor added or
+lost, a status frame, a result file read, a timer fired, a launch that could not be
+encoded) returns the commands it causes
 (``events.py``), posts to the DAGScheduler last (``PostEvents``). Time comes from the
 injected ``clock``; timers are commands. The driver (``task_scheduler.py``) alone does
 the I/O; unit tests drive this core directly. One ``Launch`` per executor and round:
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import ResultTooLargeError, TaskResultLostError
@@ -53,6 +54,7 @@ from .events import (
     TaskSetFailed,
 )
 from .exclusion import ExclusionConf
+from .pools import PoolTree
 from .results import ResultSizeTracker
 from .speculation import SpeculationConf
 from .stage import ExecutorData, TaskSet
@@ -93,7 +95,8 @@ class TaskSchedulerCore:
                  listeners_active: Callable[[], bool] = lambda: False,
                  map_outputs: MapOutputTracker | None = None, tracer: Tracer | None = None,
                  locality_wait: float = 0.0, speculation: SpeculationConf | None = None,
-                 exclusion: ExclusionConf | None = None, max_result_size: int = 0) -> None:
+                 exclusion: ExclusionConf | None = None, max_result_size: int = 0,
+                 pools: PoolTree | None = None) -> None:
         self.clock = clock
         self.tracer = tracer
         self.map_outputs = map_outputs
@@ -102,7 +105,8 @@ class TaskSchedulerCore:
         self.listeners_active = listeners_active
         self.executors: dict[str, ExecutorData] = {}
         self.tsms: dict[int, TaskSetManager] = {}
-        self._ordered: list[TaskSetManager] = []
+        self._ordered: list[TaskSetManager] = []  # FIFO order; FAIR mode: `pools` too
+        self.pools = pools  # spark.scheduler.mode=FAIR (pools.py); None: FIFO
         self.tasks: dict[int, RunningTask] = {}
         # Short-task pipelining: once a task set's tasks are known to be short, each
         # executor may hold up to `pipeline_depth` of them queued behind the running
@@ -155,8 +159,12 @@ class TaskSchedulerCore:
             # more; its running tasks finish and report as that attempt.
             old.zombie = True
             self._ordered.remove(old)
+            if self.pools is not None:
+                self.pools.remove(old)
         self.tsms[taskset.stage_id] = tsm
         self._ordered.append(tsm)
+        if self.pools is not None:
+            self.pools.add(tsm)
         if len(self._ordered) > 1:
             self._ordered.sort(key=lambda m: m.taskset.priority)
         if self.speculation is not None and not self.speculation_armed:
@@ -172,6 +180,8 @@ class TaskSchedulerCore:
             return  # already removed, or replaced by a later attempt of its stage
         del self.tsms[tsm.taskset.stage_id]
         self._ordered.remove(tsm)
+        if self.pools is not None:
+            self.pools.remove(tsm)
         self._run_stats.pop(tsm.taskset.stage_id, None)
         self.commits.stage_ended(tsm.taskset.stage_id)
         bid = tsm.taskset.binary_id
@@ -297,6 +307,7 @@ class TaskSchedulerCore:
         hosts = {e.host for e in self.executors.values()}
         begin = self.listeners_active()
         floor = -self.pipeline_depth
+        pools = self.pools  # FAIR: the order changes with every launch
         for ex in self.executors.values():
             if ex.free <= floor:
                 continue
@@ -304,14 +315,14 @@ class TaskSchedulerCore:
             launches: list = []
             while True:
                 if ex.free > 0:
-                    for tsm in ordered:
+                    for tsm in (ordered if pools is None else pools.ordered()):
                         index = tsm.next_task(ex.id, alive, ex.host, now, hosts)
                         if index is not None:
                             break
                     else:
                         break
                 elif ex.free > floor:
-                    tsm = self._first_pending(ordered)
+                    tsm = self._first_pending(ordered if pools is None else pools.ordered())
                     if tsm is None or ex.free <= -self._short_depth(tsm):
                         break
                     index = tsm.next_task(ex.id, alive, ex.host, now, hosts)
@@ -373,7 +384,7 @@ class TaskSchedulerCore:
         return self._take()
 
     @staticmethod
-    def _first_pending(ordered: list[TaskSetManager]) -> TaskSetManager | None:
+    def _first_pending(ordered: Iterable[TaskSetManager]) -> TaskSetManager | None:
         for tsm in ordered:
             if tsm.pending and not tsm.zombie:
                 return tsm
@@ -385,7 +396,12 @@ class TaskSchedulerCore:
         run in ``short_task_us`` on average (so a queue drains in about that time,
         however late the rest of the stage finds a free executor), at most
         ``pipeline_depth``. Tiny tasks need deep queues: a round trip to the driver
-        costs more than a hundred of them."""
+        costs more than a hundred of them. None either for a task set that speculates:
+        a task queued behind a straggler neither runs nor finishes, so the stage would
+        not reach the speculation quantile and the straggler would never get its copy
+        (Spark, which speculates, never queues a task on a busy executor)."""
+        if tsm.spec is not None:
+            return 0
         stats = self._run_stats.get(tsm.taskset.stage_id)
         if stats is None or stats[0] < 4 or stats[1] >= self.short_task_us * stats[0]:
             return 0

@@ -34,6 +34,7 @@ from .events import (
     SendKill,
 )
 from .exclusion import ExclusionConf
+from .pools import PoolTree
 from .results import read_result_file
 from .speculation import SpeculationConf
 from .stage import ExecutorData, TaskSet
@@ -62,13 +63,13 @@ class TaskScheduler:
                  block_master: Any = None, speculation: SpeculationConf | None = None,
                  exclusion: ExclusionConf | None = None, max_result_size: int = 0,
                  result_timeout: float = 120.0, clock: Callable[[], float] = time.monotonic,
-                 ) -> None:
+                 pools: PoolTree | None = None) -> None:
         self.core = TaskSchedulerCore(
             clock=clock, max_failures=max_failures, kill_grace_period=kill_grace_period,
             pipeline_depth=pipeline_depth, short_task_us=short_task_us,
             listeners_active=listeners_active, map_outputs=map_outputs, tracer=tracer,
             locality_wait=locality_wait, speculation=speculation, exclusion=exclusion,
-            max_result_size=max_result_size)
+            max_result_size=max_result_size, pools=pools)
         self.post = post
         # One queue item for all the events of one input (a status frame's completions).
         self.post_many = post_many or (lambda events: [post(e) for e in events])

@@ -5,11 +5,14 @@ the others are fetched from their executors' ``TransportServer`` with at most
 ``spark.reducer.maxSizeInFlight`` outstanding. A block that cannot be had raises
 ``FetchFailedError`` naming it; so does a block that is corrupt (a batch whose checksum
 does not match, that does not decode, or a block cut inside a batch: ``batch.py``), so
-its map output is unregistered and recomputed.
+its map output is unregistered and recomputed. The running task's metrics get Spark's shuffle-read
+figures: local and remote blocks and bytes, the time spent waiting for remote blocks
+(``shuffleFetchWaitTime``, ms) and the records decoded (counted per batch).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from itertools import chain, groupby
 
@@ -52,6 +55,9 @@ def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int
                                shuffle_id, -1, reduce_id)
     local_reads = env.settings.shuffle_local_read
     remote: dict[tuple, list[int]] = {}
+    ctx = TaskContext.get()
+    m = ctx._metrics if ctx is not None else {}
+    local_blocks = local_bytes = 0
     for map_id, st in enumerate(statuses):
         if st is None:
             raise FetchFailedError(
@@ -62,36 +68,53 @@ def read_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int
         if not size:
             continue
         if (local_reads and host == env.host) or executor_id == env.executor_id:
+            local_blocks += 1
+            local_bytes += size
             for piece in _local_block(path, sum(sizes[:reduce_id]), size, shuffle_id,
                                       map_id, reduce_id, executor_id):
                 yield map_id, executor_id, piece
         else:
             remote.setdefault((host, port, executor_id), []).append(map_id)
+    m["shuffleLocalBlocksFetched"] = m.get("shuffleLocalBlocksFetched", 0) + local_blocks
+    m["shuffleLocalBytesRead"] = m.get("shuffleLocalBytesRead", 0) + local_bytes
     if remote:
-        yield from _remote_blocks(env, shuffle_id, reduce_id, remote)
+        yield from _remote_blocks(env, shuffle_id, reduce_id, remote, m)
 
 
 def _remote_blocks(env: ExecutorEnv, shuffle_id: int, reduce_id: int,
-                   remote: dict[tuple, list[int]]) -> Iterator[tuple[int, str, bytes]]:
+                   remote: dict[tuple, list[int]], metrics: dict
+                   ) -> Iterator[tuple[int, str, bytes]]:
     from ..transport.client import fetch_blocks_blocking
 
     pool = env.client_pool()  # its timeouts: spark.network.timeout, shuffle.connectTimeout
     limit = env.settings.max_bytes_in_flight
-    ctx = TaskContext.get()
-    metrics = ctx._metrics if ctx is not None else {}  # Spark's shuffle read metrics
+    clock = time.perf_counter_ns
     for (host, port, executor_id), map_ids in remote.items():
         blocks = [[m, reduce_id] for m in map_ids]
+        wait = nbytes = n = 0
         try:
-            for block, data in fetch_blocks_blocking(env.loop, pool, (host, port),
-                                                     shuffle_id, blocks, limit):
-                metrics["remote_bytes_read"] = metrics.get("remote_bytes_read", 0) + len(data)
+            it = iter(fetch_blocks_blocking(env.loop, pool, (host, port), shuffle_id, blocks,
+                                            limit))
+            while True:
+                t0 = clock()
+                item = next(it, None)
+                wait += clock() - t0
+                if item is None:
+                    break
+                block, data = item
+                nbytes += len(data)
+                n += 1
                 yield block[0], executor_id, data
-            metrics["remote_blocks_fetched"] = (metrics.get("remote_blocks_fetched", 0)
-                                                + len(map_ids))
         except FetchFailedError as exc:
             if exc.executor_id is None:  # the scheduler needs to know whose outputs
                 exc.executor_id = executor_id
             raise
+        finally:
+            metrics["shuffleRemoteBlocksFetched"] = (
+                metrics.get("shuffleRemoteBlocksFetched", 0) + len(map_ids))
+            metrics["shuffleRemoteBytesRead"] = metrics.get("shuffleRemoteBytesRead", 0) + nbytes
+            metrics["shuffleFetchWaitTime"] = (metrics.get("shuffleFetchWaitTime", 0)
+                                               + wait // 1_000_000)
 
 
 def _checked_batches(blocks: Iterable[tuple[int, str, bytes]], shuffle_id: int,
@@ -120,5 +143,19 @@ def read_records(pieces: Iterable[bytes]) -> Iterator:
 def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:
     """Every record of reduce partition ``reduce_id`` of ``shuffle_id`` (executor side),
     chained at C speed from batches checked block by block."""
-    blocks = read_blocks(get_env(), shuffle_id, reduce_id)
-    return chain.from_iterable(_checked_batches(blocks, shuffle_id, reduce_id))
+    ctx = TaskContext.get()
+    batches = _checked_batches(read_blocks(get_env(), shuffle_id, reduce_id), shuffle_id,
+                               reduce_id)
+    if ctx is None:
+        return chain.from_iterable(batches)
+    return chain.from_iterable(_counted(batches, ctx._metrics))
+
+
+def _counted(batches: Iterator[list], metrics: dict) -> Iterator[list]:
+    n = 0
+    try:
+        for batch in batches:
+            n += len(batch)
+            yield batch
+    finally:
+        metrics["shuffleReadRecords"] = metrics.get("shuffleReadRecords", 0) + n

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from zlib import crc32
@@ -62,6 +63,8 @@ class _Spill:
         self.file = None
         self.spilled_bytes = 0
         self.records = 0
+        self.peak = 0  # most serialized bytes held at once (peakExecutionMemory)
+        self.write_ns = 0  # time spent writing to disk (shuffleWriteTime)
         self.encoder = BatchEncoder()
 
     def add(self, part: int, records: list) -> None:
@@ -73,26 +76,41 @@ class _Spill:
             self.spill()
 
     def spill(self) -> None:
+        t0 = time.perf_counter_ns()
+        self.peak = max(self.peak, self.in_memory)
         try:
-            if self.file is None:
-                self.file = open(self.path, "w+b")
-            f = self.file
-            pos = f.seek(0, os.SEEK_END)
-            for part, chunks in enumerate(self.chunks):
-                if not chunks:
-                    continue
-                data = b"".join(chunks)
-                f.write(data)
-                self.segments[part].append((pos, len(data), crc32(data)))
-                pos += len(data)
-                self.spilled_bytes += len(data)
-                chunks.clear()
+            self._spill()
         except OSError as exc:
             raise naming(exc, self.path, "writing a shuffle spill file") from exc
+        finally:
+            self.write_ns += time.perf_counter_ns() - t0
+
+    def _spill(self) -> None:
+        if self.file is None:
+            self.file = open(self.path, "w+b")
+        f = self.file
+        pos = f.seek(0, os.SEEK_END)
+        for part, chunks in enumerate(self.chunks):
+            if not chunks:
+                continue
+            data = b"".join(chunks)
+            f.write(data)
+            self.segments[part].append((pos, len(data), crc32(data)))
+            pos += len(data)
+            self.spilled_bytes += len(data)
+            chunks.clear()
         self.in_memory = 0
 
     def finish(self, data_path: str, index_path: str) -> list[int]:
         """Write the data and index files; the bytes of each reduce partition."""
+        t0 = time.perf_counter_ns()
+        self.peak = max(self.peak, self.in_memory)
+        try:
+            return self._finish(data_path, index_path)
+        finally:
+            self.write_ns += time.perf_counter_ns() - t0
+
+    def _finish(self, data_path: str, index_path: str) -> list[int]:
         sizes = []
         tmp_data = data_path + ".tmp"
         try:
@@ -228,11 +246,27 @@ _USELESS_COMBINE = 0.5  # more distinct keys than this fraction of the sample: s
 
 
 def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
-                     budget: int) -> tuple[str, list[int], int]:
-    """Write one map task's output; ``(data_path, sizes, spilled_bytes)``."""
+                     budget: int, stats: dict | None = None) -> tuple[str, list[int], int]:
+    """Write one map task's output; ``(data_path, sizes, spilled_bytes)``. ``stats``, when
+    given, gets ``records`` written, ``write_ns`` spent writing and ``peak`` bytes held."""
+    spills: list[_Spill] = []
+    try:
+        return _write_map_output(records, dep, map_id, attempt, local_dir, budget,
+                                 spills)
+    finally:
+        if stats is not None and spills:
+            spill = spills[0]
+            stats["records"] = spill.records
+            stats["write_ns"] = spill.write_ns
+            stats["peak"] = spill.peak
+
+
+def _write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
+                      budget: int, spills: list) -> tuple[str, list[int], int]:
     num_reduces = dep.partitioner.numPartitions
     base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
     spill = _Spill(num_reduces, base + ".spill", budget)
+    spills.append(spill)
     batch = max(64, min(4096, (1 << 16) // max(1, num_reduces)))
     partitioner = dep.partitioner
     try:
@@ -276,11 +310,21 @@ class ShuffleWriteFunc:
         env = get_env()
         ctx = TaskContext.get()
         budget = env.settings.shuffle_memory
+        stats: dict = {}
         path, sizes, spilled = write_map_output(
-            iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget)
+            iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget,
+            stats)
         m = ctx._metrics
+        written = sum(sizes)
         m["shuffle_spill_bytes"] = m.get("shuffle_spill_bytes", 0) + spilled
-        m["shuffle_write_bytes"] = m.get("shuffle_write_bytes", 0) + sum(sizes)
+        m["shuffle_write_bytes"] = m.get("shuffle_write_bytes", 0) + written
+        # Spark's names (the UI's task metrics)
+        m["shuffleWriteBytes"] = m.get("shuffleWriteBytes", 0) + written
+        m["shuffleWriteRecords"] = m.get("shuffleWriteRecords", 0) + stats["records"]
+        m["shuffleWriteTime"] = m.get("shuffleWriteTime", 0) + stats["write_ns"]
+        if spilled:
+            m["diskBytesSpilled"] = m.get("diskBytesSpilled", 0) + spilled
+        m["peakExecutionMemory"] = max(m.get("peakExecutionMemory", 0), stats["peak"])
         offsets = [0]
         for s in sizes:
             offsets.append(offsets[-1] + s)

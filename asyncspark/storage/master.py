@@ -55,6 +55,8 @@ class BlockManagerMaster:
         self.blocks: dict[str, dict[str, BlockStatus]] = {}
         self.offheap: dict[str, tuple[str, int]] = {}  # block -> (host, size)
         self.leases: dict[str, _Lease] = {}
+        # on_update(block, executor_id, where, size) after each applied entry (the UI)
+        self.on_update: Callable[[str, str, str, int], None] | None = None
 
     # -- executors -----------------------------------------------------------------------
 
@@ -81,7 +83,10 @@ class BlockManagerMaster:
                reporter: str | None = None) -> None:
         """Apply ``[block_id, executor_id, where, size]`` entries (``where`` ``""``: the
         block left that executor), then release the reporter's leases on ``released``."""
+        notify = self.on_update
         for block, executor_id, where, size in updates:
+            if notify is not None:
+                notify(block, executor_id, where, size)
             if where == "offheap":
                 host = self.executors.get(executor_id, ("", 0))[0]
                 self.offheap[block] = (host, size)

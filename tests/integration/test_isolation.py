@@ -95,7 +95,8 @@ async def test_a_pre_created_executor_dir_is_never_used(tmp_path, owner):
         os.chmod(tmp_path, 0o1777)  # a world-writable spark.local.dir, as /tmp
     async with Context("local[2]", conf={"spark.local.dir": str(tmp_path)}) as sc:
         rdd = sc.parallelize(range(100), 2).map(lambda x: (x % 5, x))
-        got = dict(await asyncio.wait_for(rdd.reduceByKey(operator.add, 2).collect(), 60))
+        reduced = rdd.reduceByKey(operator.add, 2)  # referenced: the cleaner keeps its files
+        got = dict(await asyncio.wait_for(reduced.collect(), 60))
         assert got == {k: sum(x for x in range(100) if x % 5 == k) for k in range(5)}
         root = sc._backend.local_root
         assert os.path.dirname(root) == str(tmp_path)

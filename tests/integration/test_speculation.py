@@ -78,6 +78,20 @@ async def test_speculative_copy_wins_and_the_slow_attempt_is_killed(tmp_path):
         assert await sc.parallelize(range(4), 4).map(lambda x: x + 1).collect() == [1, 2, 3, 4]
 
 
+async def test_a_straggler_among_short_tasks_on_warm_executors_is_overtaken(tmp_path):
+    """Once a stage's tasks are known to be short, tasks are queued behind a running one
+    (short-task pipelining), unless the task set speculates: queued behind the slow
+    attempt, they would never finish and the stage never reach the quantile."""
+    async with Context("local[2]", conf=SPECULATION) as sc:
+        warm = sc.parallelize(range(8), 8).map(slow_first_attempt(str(tmp_path / "w"), -1))
+        assert await warm.collect() == [x * 10 for x in range(8)]  # nothing is slow
+        rdd = sc.parallelize(range(8), 8).map(slow_first_attempt(str(tmp_path / "m"), 5))
+        start = time.monotonic()
+        assert await rdd.collect() == [x * 10 for x in range(8)]
+        elapsed = time.monotonic() - start
+        assert elapsed < SLOW - 1.0, f"took {elapsed:.2f}s: the slow attempt was awaited"
+
+
 async def test_without_speculation_the_slow_attempt_is_awaited(tmp_path):
     async with Context("local[2]") as sc:
         rec = TaskEnds()

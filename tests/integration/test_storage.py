@@ -162,6 +162,12 @@ async def test_replicas_survive_the_loss_of_an_executor(sc, tmp_path):
 
 
 async def test_off_heap_blocks_survive_the_crash_of_every_executor(sc, tmp_path):
+    # Every executor registered first: the previous test's replacement may still be
+    # starting, and this test is about the crash of registered executors.
+    deadline = time.monotonic() + 30
+    while len(sc._task_scheduler.executors) < 2:
+        assert time.monotonic() < deadline, "the replacement executor never registered"
+        await asyncio.sleep(0.05)
     rdd = counted(sc, str(tmp_path)).persist(StorageLevel.OFF_HEAP)
     assert await rdd.count() == N
     procs = list(sc._backend.procs.values())

@@ -18,7 +18,7 @@ from asyncspark.listener import (
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
 )
-from asyncspark.scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
+from asyncspark.scheduler.dag_scheduler import JOB_GROUP_KEY, JOB_TAGS_KEY, DAGScheduler
 from asyncspark.scheduler.events import (
     AllJobsCancelled,
     BeginEvent,
@@ -31,6 +31,7 @@ from asyncspark.scheduler.events import (
     JobCancelled,
     JobGroupCancelled,
     JobSubmitted,
+    JobTagCancelled,
     PostListener,
     StopScheduler,
     SubmitTaskSet,
@@ -132,7 +133,9 @@ def test_job_submitted_submits_a_task_set_with_the_requested_partitions(h):
     assert ts.properties == {"k": "v"}
     assert ev.waiter.job_id == ev.job_id
     start, submitted = listener_events(cmds)
-    assert start == SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {"k": "v"})
+    assert start == SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {"k": "v"}, [
+        {"stageId": ts.stage_id, "name": f"ResultStage({ts.stage_id}, job {ev.job_id})",
+         "rddId": ev.rdd_id, "numTasks": 3, "parentIds": []}])
     assert submitted == SparkListenerStageSubmitted(ts.stage_id, 0, 3, NOW)
 
 
@@ -360,6 +363,23 @@ def test_job_group_cancelled_cancels_only_that_group(h):
     assert h.dag.handle(JobGroupCancelled("nobody")) == []
 
 
+def test_job_tag_cancelled_cancels_the_jobs_carrying_it(h):
+    jobs = [(ev, taskset_of(c)) for ev, c in (
+        h.submit([0], properties={JOB_TAGS_KEY: "req-1"}),
+        h.submit([0], properties={JOB_TAGS_KEY: "batch,req-2"}),
+        h.submit([0], properties={JOB_TAGS_KEY: "req-1,batch"}),
+        h.submit([0], properties={JOB_TAGS_KEY: "req-10"}),  # not a prefix match
+        h.submit([0]),
+    )]
+    out = h.run(JobTagCancelled("req-1"))
+    assert_cancelled(out, [jobs[0], jobs[2]])
+    assert "job tag req-1" in str(only(out, FailJob)[0].error)
+    out = h.run(JobTagCancelled("batch"))
+    assert_cancelled(out, [jobs[1]])
+    assert set(h.dag.jobs) == {jobs[3][0].job_id, jobs[4][0].job_id}
+    assert h.dag.handle(JobTagCancelled("nobody")) == []
+
+
 def test_all_jobs_cancelled(h):
     jobs = [(ev, taskset_of(c)) for ev, c in (h.submit([0]) for _ in range(3))]
     ts0 = jobs[0][1]
@@ -430,7 +450,9 @@ def test_listener_events_when_listening(h):
     h.run(ExecutorAdded("exec-2", "host-2"))
     h.run(ExecutorLost("exec-2", "gone"))
     assert h.posted == [
-        SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {}),
+        SparkListenerJobStart(ev.job_id, NOW, [ts.stage_id], {}, [
+            {"stageId": ts.stage_id, "name": f"ResultStage({ts.stage_id}, job {ev.job_id})",
+             "rddId": ev.rdd_id, "numTasks": 1, "parentIds": []}]),
         SparkListenerStageSubmitted(ts.stage_id, 0, 1, NOW),
         SparkListenerTaskStart(ts.stage_id, 0, 17, 0, 4, 0, "exec-1", NOW),
         SparkListenerTaskEnd(ts.stage_id, 0, 17, 0, 4, "exec-1", True, "Success", 0.0, NOW),

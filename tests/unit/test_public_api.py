@@ -9,7 +9,7 @@ EXPECTED = {
     "RDD", "Accumulator", "AccumulatorParam", "AsyncSparkError", "BoundedFloat", "Broadcast",
     "ConfigError", "SparkContext", "SparkFiles",
     "Context", "ContextStoppedError",
-    "ExecutorLostError", "JobCancelledError", "JobFailedError", "ProtocolError",
+    "ExecutorLostError", "JobCancelledError", "JobFailedError", "JobRejectedError", "ProtocolError",
     "RemoteProtocolError", "SerializationError", "SparkConf", "SparkListener", "StatCounter",
     "StorageLevel", "TaskContext", "TransportError", "__version__", "run",
 }

@@ -14,24 +14,28 @@ from asyncspark.threads import LoopClosedError, call_on_loop
 WIRE_KEYS = {"storage_memory", "offheap_dir", "heartbeat_interval", "max_frame_size",
              "shuffle_memory", "max_bytes_in_flight", "shuffle_local_read", "trace_tasks",
              "max_result_size", "max_direct_result_size", "network_timeout",
-             "shuffle_connect_timeout", "auth_timeout", "max_unauthenticated"}
+             "shuffle_connect_timeout", "auth_timeout", "max_unauthenticated", "preload"}
 
 
 def test_settings_carry_the_registered_keys_and_round_trip():
     conf = Config.from_items([("spark.network.timeout", "7s"),
                               ("asyncspark.trace.tasks", "true")])
-    settings = ExecutorSettings.from_config(conf, "/dev/shm/x")
+    settings = ExecutorSettings.from_config(conf, "/dev/shm/x", ["asyncspark.rdd"])
     wire = settings.to_wire()
     assert set(wire) == WIRE_KEYS
     assert wire["network_timeout"] == 7.0
     assert wire["trace_tasks"] is True
     assert wire["offheap_dir"] == "/dev/shm/x"
+    assert settings.preload == ("asyncspark.rdd",)
     assert ExecutorSettings.from_wire(wire) == settings
+    # msgpack turns the tuple into a list: it comes back a tuple (the settings stay
+    # hashable and equal to the driver's)
+    assert ExecutorSettings.from_wire({**wire, "preload": ["asyncspark.rdd"]}) == settings
 
 
 def test_settings_defaults_are_the_configs():
     defaults, conf = ExecutorSettings(), Config()
-    for key in WIRE_KEYS - {"offheap_dir"}:
+    for key in WIRE_KEYS - {"offheap_dir", "preload"}:
         assert getattr(defaults, key) == getattr(conf, key), key
     assert ExecutorSettings.from_wire({"unknown": 1}) == defaults
     coerced = ExecutorSettings.from_wire({"heartbeat_interval": 2, "trace_tasks": 1})

@@ -176,3 +176,31 @@ def test_speculation_off_launches_no_copies():
     clock.t = 100.0
     ts.revive()
     assert len(conns["a"].launches()) == 2
+
+
+def test_a_speculating_task_set_queues_no_short_tasks_behind_a_straggler():
+    """Short-task pipelining would queue tasks behind a straggler on its executor, where
+    they neither run nor finish: the stage never reaches the quantile and the straggler
+    never gets its copy. With speculation on, tasks only go to free slots."""
+    conf = SpeculationConf(multiplier=3.0, quantile=0.75, min_runtime=0.1, interval=0.1)
+    ts, _events, clock, conns = scheduler(speculation=conf, pipeline_depth=32,
+                                          short_task_us=2000.0)
+    ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", list(range(8))))
+    (straggler,) = [t[2] for t in conns["b"].launches()]  # its partition: b is stuck on it
+    clock.t = 0.01
+    while len(conns["a"].launches()) < 7:  # 10 µs tasks on a, well under the threshold
+        status(ts, "a", next(iter(ts.executors["a"].running)), FINISHED)
+        assert len(ts.executors["a"].running) <= 1  # never one queued behind another
+    status(ts, "a", next(iter(ts.executors["a"].running)), FINISHED)
+    assert ts.tsms[0].num_success == 7  # past the quantile: the straggler is copied
+    ts.advance(1.0)
+    (copy,) = [t for t in conns["a"].launches() if t[2] == straggler]
+    assert copy[3] == 1
+
+
+def test_without_speculation_short_tasks_queue_behind_a_running_one():
+    ts, _events, _clock, _conns = scheduler(pipeline_depth=32, short_task_us=2000.0)
+    ts.submit_tasks(TaskSet(0, 0, 0, 0, b"bin", list(range(40))))
+    for _ in range(4):
+        status(ts, "a", next(iter(ts.executors["a"].running)), FINISHED)
+    assert len(ts.executors["a"].running) > 1

@@ -31,6 +31,7 @@ from typing import Any
 from ...conf import Config
 from ...errors import AuthenticationError
 from ...pending import PendingRequests
+from ...planner import TASK_MODULES
 from ...runtime import ExecutorSettings
 from ...transport import handshake
 from ...transport.guard import AuthGuard
@@ -219,7 +220,7 @@ class CoarseGrainedBackend:
         """What executors are told at registration."""
         master = self.task_scheduler.block_master
         return ExecutorSettings.from_config(
-            self.conf, master.offheap_dir if master is not None else None)
+            self.conf, master.offheap_dir if master is not None else None, TASK_MODULES)
 
     def remove_rdd(self, rdd_id: int) -> list[asyncio.Future]:
         """Ask every executor to drop the cached blocks of ``rdd_id``; a future per

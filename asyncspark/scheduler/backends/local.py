@@ -15,6 +15,7 @@ signal (see ``asyncspark/executor/__main__.py``). Its scratch directory
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -81,12 +82,20 @@ class LocalBackend(ProcessAllocator):
         proc = self.procs.get(executor_id)
         return proc is None or proc.returncode is not None or _exited(proc.pid)
 
+    def executor_log_path(self, executor_id: str) -> str:
+        """Where executor ``executor_id`` writes its log (logs.py)."""
+        return os.path.join(self.local_root, "logs", f"executor-{executor_id}.log")
+
     def _dir(self, executor_id: str) -> str:
         return os.path.join(self.local_root, f"executor-{executor_id}")
 
     async def _spawn(self, executor_id: str, spec: ExecutorSpec):
         assert self.driver is not None, "start() first"
+        from ...logs import LOG_FILE_ENV, LOG_LEVEL_ENV, effective_level
+
         extra = {
+            LOG_FILE_ENV: self.executor_log_path(executor_id),
+            LOG_LEVEL_ENV: str(min(effective_level(), logging.INFO)),
             "ASYNCSPARK_UVLOOP": "1" if self.conf.use_uvloop else "0",
             # Executors import what the driver can import: functions defined in the
             # driver's modules are pickled by reference, as cloudpickle does.

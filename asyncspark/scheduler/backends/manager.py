@@ -101,6 +101,12 @@ class ExecutorManager(CoarseGrainedBackend):
         return getattr(self.cluster, "procs", {})
 
     @property
+    def executor_log_path(self):
+        """The backend's ``executor_log_path(executor_id)`` where executors' logs are files
+        the driver can read (``LocalBackend``), else None."""
+        return getattr(self.cluster, "executor_log_path", None)
+
+    @property
     def local_root(self) -> str:
         """The driver's scratch directory (where the backend keeps it)."""
         return self.cluster.local_root  # type: ignore[attr-defined]
@@ -210,7 +216,7 @@ class ExecutorManager(CoarseGrainedBackend):
             self.hosts_lost += 1
             self._host_lost(launched.host, reason)
         if was_registered:
-            log.warning("%s; it will be replaced", reason)
+            log.warning("Replacing the lost executor (%s)", reason)
             self.task_scheduler.executor_lost(eid, reason, task_caused)
             self._limit_replacements(reason)
             return

@@ -1,0 +1,70 @@
+"""PySpark's ``StatusTracker`` (``sc.statusTracker()``): job and stage progress from the
+status store, as the ``SparkJobInfo`` and ``SparkStageInfo`` namedtuples PySpark returns.
+
+Running jobs come from the context itself as well (it knows them the moment they are
+submitted), so a tracker asked for after a job started still sees that job.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+__all__ = ["SparkJobInfo", "SparkStageInfo", "StatusTracker"]
+
+
+class SparkJobInfo(NamedTuple):
+    jobId: int
+    stageIds: list[int]
+    status: str  # RUNNING, SUCCEEDED, FAILED, UNKNOWN
+
+
+class SparkStageInfo(NamedTuple):
+    stageId: int
+    currentAttemptId: int
+    name: str
+    numTasks: int
+    numActiveTasks: int
+    numCompletedTasks: int
+    numFailedTasks: int
+
+
+class StatusTracker:
+    """Low-level status of jobs and stages (PySpark's API; ``None`` for an id the store
+    does not have, or no longer has: see ``spark.ui.retainedJobs``/``retainedStages``)."""
+
+    def __init__(self, store: Any, active_jobs: dict[int, str | None] | None = None) -> None:
+        self._store = store
+        self._active = active_jobs if active_jobs is not None else {}
+
+    def getJobIdsForGroup(self, jobGroup: str | None = None) -> list[int]:
+        """The ids of the known jobs (running or finished) of ``jobGroup`` (``None``: the
+        jobs of no group)."""
+        ids = set(self._store.job_ids_for_group(jobGroup))
+        ids.update(j for j, g in list(self._active.items()) if g == jobGroup)
+        return sorted(ids)
+
+    def getActiveJobsIds(self) -> list[int]:
+        ids = {j for j in self._store.active_job_ids()}
+        ids.update(self._active)
+        ended = {j for j, d in list(self._store.jobs.items()) if d["status"] != "RUNNING"}
+        return sorted(ids - ended)
+
+    def getActiveStageIds(self) -> list[int]:
+        return self._store.active_stage_ids()
+
+    def getJobInfo(self, jobId: int) -> SparkJobInfo | None:
+        job = self._store.jobs.get(jobId)
+        if job is None:
+            if jobId in self._active:
+                return SparkJobInfo(jobId, [], "RUNNING")
+            return None
+        return SparkJobInfo(jobId, list(job["stageIds"]), job["status"])
+
+    def getStageInfo(self, stageId: int) -> SparkStageInfo | None:
+        attempts = [(a, st) for (s, a), st in list(self._store.stages.items()) if s == stageId]
+        if not attempts:
+            return None
+        attempt, st = max(attempts, key=lambda x: x[0])
+        return SparkStageInfo(stageId, attempt, st["name"], st["numTasks"],
+                              st["numActiveTasks"], st["numCompleteTasks"],
+                              st["numFailedTasks"])
