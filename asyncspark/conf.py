@@ -293,6 +293,30 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.executor.maxReplacementsPerMinute": (
         "max_replacements_per_minute", _parse_int, 10,
         "dead executors replaced per minute before jobs fail"),
+    "asyncspark.executor.startBackoff": (
+        "start_backoff", parse_duration, 0.5,
+        "wait before retrying an executor that failed to start (doubles with each failure)"),
+    "asyncspark.executor.maxStartBackoff": (
+        "max_start_backoff", parse_duration, 30.0, "longest wait between executor start retries"),
+    "asyncspark.executor.maxStartFailures": (
+        "max_start_failures", _parse_int, 4,
+        "executor starts failing in a row, with no executor left, before start-up fails and "
+        "jobs are aborted (starts are still retried)"),
+    "spark.executor.instances": (
+        "executor_instances", _parse_int, None,
+        "executors of a cluster master (ray): default 2; local[N] says N itself"),
+    "spark.executor.cores": ("executor_cores", _parse_int, 1, "CPUs a cluster executor asks for"),
+    "spark.executor.memory": (
+        "executor_memory", parse_bytes, None, "memory a cluster executor asks for (default: none)"),
+    "asyncspark.ray.executorResource": (
+        "ray_executor_resource", _parse_str, None,
+        "custom Ray resource (one unit per executor) that pins executors to nodes offering it"),
+    "asyncspark.ray.nodeIpAddress": (
+        "ray_node_ip", _parse_str, None,
+        "this driver's address in the Ray cluster, where its machine has several"),
+    "asyncspark.ray.placementStrategy": (
+        "ray_placement_strategy", _parse_str, "SPREAD",
+        "placement group strategy of Ray executors: SPREAD (default), PACK, STRICT_SPREAD"),
     "asyncspark.task.killGracePeriod": (
         "kill_grace_period", parse_duration, 1.0,
         "time a killed task has to stop before its executor is killed and replaced"),
@@ -380,6 +404,15 @@ class Config:
     registration_timeout: float = 30.0
     max_replacements_per_minute: int = 10
     kill_grace_period: float = 1.0
+    start_backoff: float = 0.5
+    max_start_backoff: float = 30.0
+    max_start_failures: int = 4
+    executor_instances: int | None = None
+    executor_cores: int = 1
+    executor_memory: int | None = None
+    ray_executor_resource: str | None = None
+    ray_placement_strategy: str = "SPREAD"
+    ray_node_ip: str | None = None
     max_frame_size: int = 256 << 20
     rpc_host: str = "127.0.0.1"
     use_uvloop: bool = True
@@ -446,6 +479,19 @@ class Config:
                 raise ConfigError(f"{key} must be at least 1")
         if values.get("default_parallelism", 1) == 0:
             raise ConfigError("spark.default.parallelism must be at least 1")
+        if values.get("max_start_failures", 1) < 1:
+            raise ConfigError("asyncspark.executor.maxStartFailures must be at least 1")
+        if values.get("executor_instances", 1) is not None and \
+                values.get("executor_instances", 1) < 0:
+            raise ConfigError("spark.executor.instances must be at least 0")
+        if values.get("executor_cores", 1) < 1:
+            raise ConfigError("spark.executor.cores must be at least 1")
+        strategy = values.get("ray_placement_strategy", "SPREAD").upper()
+        if strategy not in ("SPREAD", "PACK", "STRICT_SPREAD", "STRICT_PACK"):
+            raise ConfigError("asyncspark.ray.placementStrategy must be SPREAD, PACK, "
+                              f"STRICT_SPREAD or STRICT_PACK, got {strategy!r}")
+        if "ray_placement_strategy" in values:
+            values["ray_placement_strategy"] = strategy
         if values.get("max_unauthenticated", 1) < 1:
             raise ConfigError("asyncspark.network.maxUnauthenticatedConnections must be at "
                               "least 1")

@@ -38,6 +38,7 @@ from .listener import ListenerBus
 from .rdd import RDD
 from .rdds.checkpoint import checkpoint_marked
 from .scheduler.admission import Admission, admission_wait, map_tasks_to_run
+from .scheduler.backends.factory import master_kind
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
 from .scheduler.events import (
     AllJobsCancelled,
@@ -97,8 +98,8 @@ def _match_master(master: str) -> re.Match:
     m = _LOCAL_RE.fullmatch(master.strip())
     if not m:
         raise ConfigError(
-            f"unsupported master URL {master!r}: expected local, local[N], local[*] or "
-            "local[N,F]")
+            f"unsupported master URL {master!r}: expected local, local[N], local[*], "
+            "local[N,F], ray or ray://HOST:PORT")
     return m
 
 
@@ -145,10 +146,14 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         if name is not None:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
-        self.num_executors = parse_master(self.conf.master)
-        failures = master_max_failures(self.conf.master)
-        if failures is not None:  # local[N,F]: F overrides spark.task.maxFailures
-            self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
+        if master_kind(self.conf.master)[0] == "local":
+            self.num_executors = parse_master(self.conf.master)
+            failures = master_max_failures(self.conf.master)
+            if failures is not None:  # local[N,F]: F overrides spark.task.maxFailures
+                self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
+        else:
+            n = self.conf.executor_instances
+            self.num_executors = 2 if n is None else n
         # spark.scheduler.mode=FAIR: the pools, read now so a bad file fails here.
         self._pools = pools_from_config(self.conf)
         # asyncspark.scheduler.maxActiveJobs / maxPendingTasks; None: unlimited.
@@ -187,7 +192,8 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     async def start(self) -> Context:
         if self._state != "new":
             raise ContextStoppedError(f"the context is already {self._state}")
-        from .scheduler.backends.local import LocalBackend
+        from .scheduler.backends.factory import cluster_backend, executor_spec
+        from .scheduler.backends.manager import ExecutorManager
 
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
@@ -225,13 +231,15 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
                                  resubmit_delay=self.conf.resubmit_delay)
         self._dag.start()
         try:  # makes the application's directory: spark.local.dir may be unusable
-            backend = LocalBackend(self.conf, self.num_executors, ts, self.conf.local_dir)
+            cluster = cluster_backend(self.conf)
         except BaseException:
             self._state = "stopped"
             await self._dag.stop("the context failed to start")
             await self.listener_bus.stop()
             self._remove_offheap_dir()
             raise
+        backend = ExecutorManager(self.conf, self.num_executors, ts, cluster,
+                                  spec=executor_spec(self.conf))
         ts.kill_executor = backend.kill_executor
         self._backend = backend
         self._install_files(backend.local_root)
@@ -243,6 +251,8 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
                             "max_unauthenticated": self.conf.max_unauthenticated})
         try:
             try:
+                await cluster.connect()
+                self._broadcasts.host = cluster.advertise_host()
                 await self._broadcasts.start()
                 await backend.start()
             except socket.gaierror as exc:

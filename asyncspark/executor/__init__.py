@@ -1,1 +1,2 @@
-"""Executor processes: ``python -m asyncspark.executor --driver HOST:PORT ...``."""
+"""Executor processes: ``python -m asyncspark.executor``, told where its driver is through
+its environment (``__main__.py``)."""

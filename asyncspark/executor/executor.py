@@ -17,7 +17,6 @@ import contextlib
 import importlib
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -191,7 +190,9 @@ class Executor:
                 return
             self.conn.send(Register(  # type: ignore[union-attr]
                 self.executor_id, self._handshake.proof(msg.nonce),
-                self._handshake.nonce, os.getpid(), socket.gethostname()))
+                # The address it binds and advertises (its node's): what locality, the
+                # block master's peers and same-host reads compare, never a hostname.
+                self._handshake.nonce, os.getpid(), self.env.host))
         elif t is Registered:
             if not self._handshake.check(msg.mac):
                 self.conn.abort(AuthenticationError("driver failed authentication"))  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ frame. A larger one is written by the executor's task thread to a file in its lo
 ``transport/messages/tasks.py``); the driver reads the file in a thread, bounded by
 ``spark.network.timeout``, and deletes it. A missing or short file fails the task with
 ``TaskResultLostError`` (retried like any failure). An executor that dies takes its local
-dir, and so its unread result files, with it (``backends/local.py`` removes the dir).
+dir, and so its unread result files, with it (the backend removes the dir).
 
 ``spark.driver.maxResultSize`` bounds the serialized results one task set (a stage
 attempt: for a job, its result stage) fetches to the driver, as Spark does; an executor

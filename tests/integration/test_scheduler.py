@@ -283,8 +283,10 @@ async def test_bad_master_is_a_clear_error():
 async def test_executor_start_failure_is_reported(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/nonexistent")
     monkeypatch.setattr("sys.executable", "/bin/false")
-    with pytest.raises(asyncspark.ExecutorLostError, match="exited with code 1 before registering"):
-        async with Context("local[1]"):
+    # Retried with a backoff (asyncspark.executor.startBackoff), then reported.
+    with pytest.raises(asyncspark.ExecutorLostError,
+                       match=r"4 executor starts failed in a row .*exited with code 1"):
+        async with Context("local[1]", conf={"asyncspark.executor.startBackoff": "50ms"}):
             pass
 
 

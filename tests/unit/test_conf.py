@@ -253,10 +253,10 @@ async def test_rpc_host_that_does_not_resolve_is_a_config_error():
 
 def test_unknown_spark_keys_warn_once_each(caplog):
     caplog.set_level(logging.WARNING, logger="asyncspark")
-    conf = Config.from_items([("spark.executor.memory", "4g"), ("spark.foo.bar", "1"),
-                              ("spark.locality.wait", "0")])
+    conf = Config.from_items([("spark.executor.extraJavaOptions", "-Xss4m"),
+                              ("spark.foo.bar", "1"), ("spark.locality.wait", "0")])
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2, warnings
-    assert "'spark.executor.memory'" in warnings[0]
+    assert "'spark.executor.extraJavaOptions'" in warnings[0]
     assert "'spark.foo.bar'" in warnings[1]
-    assert conf.raw["spark.executor.memory"] == "4g"
+    assert conf.raw["spark.executor.extraJavaOptions"] == "-Xss4m"

@@ -1,29 +1,20 @@
-"""LocalBackend: ``local[N]`` — N executor subprocesses on this machine.
+"""LocalBackend: ``local[N]`` — executor subprocesses on this machine.
 
-Process management only: the driver's side of the executors' connections (handshake,
-registration, heartbeats, message routing) and the bookkeeping every backend keeps are
-``endpoint.py``'s ``CoarseGrainedBackend``, which this subclasses.
+A ``ClusterBackend`` (``cluster.py``): process management only. The driver's side (the
+connections, registration, loss, replacement limits, heartbeats) is ``manager.py``'s
+``ExecutorManager``; reconciliation and start retries are ``ProcessAllocator``'s.
 
-Start-up listens on an ephemeral loopback port, spawns the executors concurrently with
-``asyncio.create_subprocess_exec`` and waits (bounded) until every one has connected
-back and authenticated (the per-application secret is passed in its environment, never
-on the command line).
-
-A dead executor (process exit or lost connection) is reported to the task scheduler at
-once and replaced, at most ``asyncspark.executor.maxReplacementsPerMinute`` times a minute.
-A hung one (alive but silent: stuck in C code, SIGSTOPped) is declared lost when it has
-sent no heartbeat for ``asyncspark.executor.heartbeatTimeout`` (one timer per executor,
-re-armed for the remaining time), then killed and replaced. A process that died of a
-crash signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) or exited on its own with an
-error code took the task it was running with it: that failure counts against
-``spark.task.maxFailures``; an executor killed from outside (SIGKILL, SIGTERM) or by the
-driver does not.
+Each executor is ``python -m asyncspark.executor`` with everything it needs in its
+environment (the driver's address, its id, bind host, scratch directory and the
+per-application secret; never on its command line), in a session of its own so that a
+Ctrl-C at the driver's terminal never reaches it, and tied to the driver by a parent-death
+signal (see ``asyncspark/executor/__main__.py``). Its scratch directory
+(``<root>/executor-N``) is removed when it has exited.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import shutil
@@ -31,51 +22,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 from ...conf import Config
-from ...errors import ConfigError, ExecutorLostError
-from ...transport import handshake
-from ...transport.messages.control import StopExecutor
-from ..task_scheduler import TaskScheduler
-from .endpoint import CoarseGrainedBackend
+from ...errors import ConfigError
+from .cluster import ExecutorSpec, ProcessAllocator, executor_environment
+from .manager import describe_exit
 
-__all__ = ["LocalBackend", "describe_exit"]
+__all__ = ["LocalBackend"]
 
-log = logging.getLogger("asyncspark.backend")
-
-
-# Exit codes of an executor that lost its driver (executor.py): not a task's doing.
-_CONNECTION_EXITS = frozenset({0, 2, 3})
-# Deaths a task can cause by itself (a crash in native code, an abort).
-_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
-                            signal.SIGABRT})
-
-
-def task_caused_exit(code: int | None) -> bool:
-    """Whether an executor exit code says its own work killed it (see the module doc)."""
-    if code is None or code in _CONNECTION_EXITS:
-        return False
-    if code > 0:
-        return True
-    try:
-        return signal.Signals(-code) in _CRASH_SIGNALS
-    except ValueError:
-        return False
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            return f"was killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-_EXIT_GRACE_S = 1.0  # how long a lost connection waits for its process's exit status
+_STOP_GRACE_S = 3.0  # how long a closing backend waits for executors told to stop
 
 
 def _exited(pid: int) -> bool:
@@ -106,262 +61,98 @@ def _app_dir(parent: str | None) -> str:
     return tempfile.mkdtemp(prefix="asyncspark-")
 
 
-class LocalBackend(CoarseGrainedBackend):
-    """Executor processes on this machine: spawn, watch, replace, kill, stop. The
-    connections and what every backend keeps are ``endpoint.py``'s."""
+class LocalBackend(ProcessAllocator):
+    """Executor processes on this machine (see the module docstring)."""
 
-    def __init__(self, conf: Config, num_executors: int, task_scheduler: TaskScheduler,
-                 local_root: str | None = None) -> None:
-        super().__init__(conf, task_scheduler)
-        self.num_executors = num_executors
-        self.procs: dict[str, asyncio.subprocess.Process] = {}
-        self._watchers: dict[str, asyncio.Task] = {}
-        self._kill_reasons: dict[str, str] = {}
-        self._replacements: collections.deque[float] = collections.deque()
-        self._next_id = 0
-        self.stopping = False
+    def __init__(self, conf: Config, local_root: str | None = None) -> None:
+        super().__init__(start_backoff=conf.start_backoff,
+                         max_start_backoff=conf.max_start_backoff)
+        self.conf = conf
         # A fresh directory of this application's own (mode 0700, made exclusively) under
         # spark.local.dir: other applications sharing that directory (or another user who
         # can write into it) never see, swap or delete this one's files.
         self.local_root = _app_dir(local_root)
-        self._launching: set[asyncio.Task] = set()
-        self._heartbeat_timers: dict[str, asyncio.TimerHandle] = {}
-        self.heartbeat_losses = 0  # executors declared lost for silence
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self._closing = False
 
-    # -- endpoint hooks ------------------------------------------------------------------
+    def advertise_host(self) -> str:
+        return self.conf.rpc_host
 
-    def _accepts(self, executor_id: str, pid: int) -> bool:
+    def has_exited(self, executor_id: str) -> bool:
         proc = self.procs.get(executor_id)
-        return proc is not None and proc.pid == pid
-
-    def _is_live(self, executor_id: str) -> bool:
-        return executor_id in self.procs
-
-    def _on_registered(self, executor_id: str) -> None:
-        self._arm_heartbeat_check(executor_id, self.conf.heartbeat_timeout)
-
-    # -- start ---------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.serve(self.conf.rpc_host)
-        results = await asyncio.gather(
-            *(self._launch() for _ in range(self.num_executors)), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            await self.stop()
-            raise errors[0]
+        return proc is None or proc.returncode is not None or _exited(proc.pid)
 
     def executor_log_path(self, executor_id: str) -> str:
         """Where executor ``executor_id`` writes its log (logs.py)."""
         return os.path.join(self.local_root, "logs", f"executor-{executor_id}.log")
 
-    async def _launch(self) -> str:
-        loop = asyncio.get_running_loop()
-        executor_id = str(self._next_id)
-        self._next_id += 1
-        fut = loop.create_future()
-        self._pending[executor_id] = fut
-        local_dir = os.path.join(self.local_root, f"executor-{executor_id}")
-        os.mkdir(local_dir, 0o700)  # exclusively: never a directory someone else made
-        env = dict(os.environ)
-        env[handshake.SECRET_ENV] = self.secret
-        env["ASYNCSPARK_UVLOOP"] = "1" if self.conf.use_uvloop else "0"
-        # String hashing as PySpark's workers have it: portable_hash partitions keys the
-        # same way in every executor and as PySpark does.
-        env["PYTHONHASHSEED"] = "0"
-        # Executors import what the driver can import: functions defined in the driver's
-        # modules are pickled by reference, as cloudpickle does for importable modules.
-        env["ASYNCSPARK_DRIVER_PATH"] = os.pathsep.join(
-            p or os.getcwd() for p in sys.path)
+    def _dir(self, executor_id: str) -> str:
+        return os.path.join(self.local_root, f"executor-{executor_id}")
+
+    async def _spawn(self, executor_id: str, spec: ExecutorSpec):
+        assert self.driver is not None, "start() first"
         from ...logs import LOG_FILE_ENV, LOG_LEVEL_ENV, effective_level
 
-        env[LOG_FILE_ENV] = self.executor_log_path(executor_id)
-        env[LOG_LEVEL_ENV] = str(min(effective_level(), logging.INFO))
-        host, port = self.address  # type: ignore[misc]
+        extra = {
+            LOG_FILE_ENV: self.executor_log_path(executor_id),
+            LOG_LEVEL_ENV: str(min(effective_level(), logging.INFO)),
+            "ASYNCSPARK_UVLOOP": "1" if self.conf.use_uvloop else "0",
+            # Executors import what the driver can import: functions defined in the
+            # driver's modules are pickled by reference, as cloudpickle does.
+            "ASYNCSPARK_DRIVER_PATH": os.pathsep.join(p or os.getcwd() for p in sys.path),
+            **spec.env,
+        }
+        local_dir = self._dir(executor_id)
+        os.mkdir(local_dir, 0o700)  # exclusively: never a directory someone else made
+        env = executor_environment(
+            os.environ, driver=self.driver, secret=self.secret, executor_id=executor_id,
+            bind_host=self.conf.rpc_host, local_dir=local_dir,
+            parent_pid=os.getpid(), extra=extra)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "asyncspark.executor", "--driver", f"{host}:{port}",
-            "--executor-id", executor_id, "--local-dir", local_dir,
-            "--bind-host", self.conf.rpc_host,
-            env=env, stdin=subprocess.DEVNULL)
+            sys.executable, "-m", "asyncspark.executor", env=env, stdin=subprocess.DEVNULL,
+            start_new_session=True)
         self.procs[executor_id] = proc
-        self._watchers[executor_id] = loop.create_task(
-            self._watch(executor_id, proc), name=f"asyncspark-executor-{executor_id}-watch")
-        timeout = self.conf.registration_timeout
+        return (executor_id, proc), self.conf.rpc_host, proc.pid
+
+    async def _wait(self, handle) -> tuple[int | None, bool, str]:
+        executor_id, proc = handle
         try:
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(fut)
-        except TimeoutError:
-            proc.kill()
-            raise ExecutorLostError(
-                f"executor {executor_id} did not register within {timeout}s "
-                f"(asyncspark.executor.registrationTimeout)") from None
+            code = await proc.wait()
         finally:
-            self._pending.pop(executor_id, None)
-        return executor_id
+            self.procs.pop(executor_id, None)
+            await asyncio.to_thread(shutil.rmtree, self._dir(executor_id), True)
+        return code, False, describe_exit(code)
 
-    # -- liveness ------------------------------------------------------------------------
-
-    def _arm_heartbeat_check(self, executor_id: str, delay: float) -> None:
-        old = self._heartbeat_timers.pop(executor_id, None)
-        if old is not None:
-            old.cancel()
-        self._heartbeat_timers[executor_id] = asyncio.get_running_loop().call_later(
-            delay, self._check_heartbeat, executor_id)
-
-    def _check_heartbeat(self, executor_id: str) -> None:
-        """Timer: declare an executor lost (and kill it) once it has been silent for
-        ``heartbeatTimeout``; else check again when that would be the case."""
-        self._heartbeat_timers.pop(executor_id, None)
-        conn = self.conns.get(executor_id)
-        proc = self.procs.get(executor_id)
-        if self.stopping or conn is None or proc is None or proc.returncode is not None:
+    async def _terminate(self, handle) -> None:
+        _, proc = handle
+        if proc.returncode is not None:
             return
-        timeout = self.conf.heartbeat_timeout
-        silent = time.monotonic() - conn.last_heartbeat
-        if silent < timeout:
-            self._arm_heartbeat_check(executor_id, timeout - silent)
-            return
-        reason = (f"executor {executor_id} (pid {proc.pid}) sent no heartbeat for "
-                  f"{silent:.1f}s (asyncspark.executor.heartbeatTimeout = {timeout:g}s): it "
-                  f"is hung or stopped, so it was killed")
-        log.warning("%s", reason)
-        self.heartbeat_losses += 1
-        self._kill_reasons[executor_id] = reason
-        self.task_scheduler.executor_lost(executor_id, reason)
-        proc.kill()  # SIGKILL reaches a stopped process too
-
-    async def _watch(self, executor_id: str, proc: asyncio.subprocess.Process) -> None:
-        code = await proc.wait()
-        timer = self._heartbeat_timers.pop(executor_id, None)
-        if timer is not None:
-            timer.cancel()
-        killed = self._kill_reasons.pop(executor_id, None)
-        reason = killed or f"executor {executor_id} (pid {proc.pid}) {describe_exit(code)}"
-        task_caused = killed is None and task_caused_exit(code)
-        fut = self._pending.get(executor_id)
-        if fut is not None and not fut.done():
-            fut.set_exception(ExecutorLostError(f"{reason} before registering"))
-        self.procs.pop(executor_id, None)
-        self._watchers.pop(executor_id, None)
-        self._forget_executor(executor_id)
-        shutil.rmtree(os.path.join(self.local_root, f"executor-{executor_id}"),
-                      ignore_errors=True)
-        if self.stopping:
-            return
-        was_registered = executor_id in self.task_scheduler.executors
-        self.task_scheduler.executor_lost(executor_id, reason, task_caused)
-        if was_registered or fut is None:
-            self._replace(reason)
-
-    def _replace(self, reason: str) -> None:
-        now = time.monotonic()
-        while self._replacements and now - self._replacements[0] > 60.0:
-            self._replacements.popleft()
-        limit = self.conf.max_replacements_per_minute
-        if len(self._replacements) >= limit:
-            log.error("not replacing executor: %d replacements in the last minute", limit)
-            if not self.procs:
-                self.task_scheduler.abort_all(
-                    f"all executors died and {limit} replacements in the last minute is the "
-                    f"limit (asyncspark.executor.maxReplacementsPerMinute); last: {reason}")
-            return
-        self._replacements.append(now)
-        log.info("Replacing the lost executor (%s)", reason)
-        task = asyncio.get_running_loop().create_task(self._launch_replacement())
-        self._launching.add(task)
-        task.add_done_callback(self._launching.discard)
-
-    async def _launch_replacement(self) -> None:
-        try:
-            await self._launch()
-        except Exception as exc:
-            if self.stopping:
-                return
-            log.error("could not start a replacement executor: %s", exc)
-            if not self.procs:
-                self.task_scheduler.abort_all(f"no executor is left: {exc}")
-
-    def _connection_lost(self, executor_id: str, exc: BaseException | None) -> None:
-        if self.stopping:
-            return
-        proc = self.procs.get(executor_id)
-        reason = f"executor {executor_id} lost its connection" + (f": {exc}" if exc else "")
-        if proc is None or proc.returncode is not None:
-            return  # it has exited: _watch reports the loss, with its exit status
-        # Usually the process has just died: give it a moment so that the loss is
-        # reported with its exit code or signal (reaping it can take a few hundred ms
-        # on a loaded machine), then treat it as hung and kill it.
-        task = asyncio.get_running_loop().create_task(
-            self._await_exit_or_kill(executor_id, proc, reason))
-        self._launching.add(task)
-        task.add_done_callback(self._launching.discard)
-
-    async def _await_exit_or_kill(self, executor_id: str, proc, reason: str) -> None:
-        try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), _EXIT_GRACE_S)
-        except TimeoutError:
-            if _exited(proc.pid):  # dead, not reaped yet: _watch reports it with its status
-                return
-            self._kill_reasons.setdefault(executor_id, reason)
-            self.task_scheduler.executor_lost(executor_id, reason)
-            proc.kill()
-
-    def kill_executor(self, executor_id: str, reason: str) -> None:
-        """Kill an executor process (it is then reported lost and replaced)."""
-        proc = self.procs.get(executor_id)
-        if proc is None or proc.returncode is not None:
-            return
-        log.warning("killing executor %s: %s", executor_id, reason)
-        self._kill_reasons[executor_id] = f"executor {executor_id} was killed: {reason}"
-        proc.kill()
-
-    # -- stop ----------------------------------------------------------------------------
-
-    async def stop(self) -> None:
-        self.stopping = True
-        for task in list(self._launching):
-            task.cancel()
-        for conn in list(self.conns.values()):
+        if self._closing:  # told to stop by the driver: give it a moment
             try:
-                conn.proto.send(StopExecutor("context stopped"))
-            except ConnectionError:
+                await asyncio.wait_for(asyncio.shield(proc.wait()), _STOP_GRACE_S)
+                return
+            except TimeoutError:
                 pass
-        procs = list(self.procs.values())
-        if procs:
-            _, pending = await asyncio.wait(
-                [asyncio.ensure_future(p.wait()) for p in procs], timeout=3.0)
-            for p in procs:
-                if p.returncode is None:
-                    p.kill()
-            if pending:
-                await asyncio.wait(pending, timeout=5.0)
-        for task in list(self._watchers.values()):
-            task.cancel()
-        for timer in self._heartbeat_timers.values():
-            timer.cancel()
-        self._heartbeat_timers.clear()
-        if self._launching:
-            await asyncio.gather(*self._launching, return_exceptions=True)
-        await self._close_endpoint()
-        shutil.rmtree(self.local_root, ignore_errors=True)  # made by this application
+        try:
+            proc.kill()  # SIGKILL reaches a stopped process too
+        except ProcessLookupError:
+            pass
 
-    def release_now(self, on_loop: bool) -> None:
-        """Synchronously kill every executor and remove the scratch directory: the last
-        step of ``Context.stop()`` (a no-op after an orderly ``stop()``), and all that
-        can be done at interpreter exit or on SIGTERM. ``on_loop``: called on the
-        loop's thread, so its tasks, timers and connections are dropped too."""
-        self.stopping = True
+    async def close(self) -> None:
+        self._closing = True
+        await super().close()
+
+    async def _release(self) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.local_root, True)  # made by us
+
+    def release_now(self) -> None:
+        """Synchronously kill every executor and remove the scratch directory (at
+        interpreter exit, on SIGTERM, or as ``stop()``'s last step)."""
+        self._closed = True
         for proc in list(self.procs.values()):
             if proc.returncode is None:
                 try:
                     os.kill(proc.pid, signal.SIGKILL)
                 except OSError:  # already gone
                     pass
-        if on_loop:
-            for task in [*self._launching, *self._watchers.values()]:
-                task.cancel()
-            for timer in self._heartbeat_timers.values():
-                timer.cancel()
-            self._heartbeat_timers.clear()
-            self._abort_endpoint_now()
-        shutil.rmtree(self.local_root, ignore_errors=True)  # made by this application
+        shutil.rmtree(self.local_root, ignore_errors=True)

@@ -1,0 +1,44 @@
+"""Which ``ClusterBackend`` a master URL names, and the ``ExecutorSpec`` the configuration
+asks for: ``local``/``local[N]``/``local[*]``/``local[N,F]`` -> ``LocalBackend``; ``ray``
+(address from ``RAY_ADDRESS``, or a local Ray started for you) and ``ray://HOST:PORT`` (Ray
+Client) -> ``RayBackend``."""
+
+from __future__ import annotations
+
+from ...conf import Config
+from ...errors import ConfigError
+from .cluster import ClusterBackend, ExecutorSpec
+
+__all__ = ["cluster_backend", "executor_spec", "master_kind"]
+
+
+def master_kind(master: str) -> tuple[str, str | None]:
+    """``("local", None)`` for the ``local`` forms (checked by ``parse_master``),
+    ``("ray", address)`` for ``ray`` (address None) and ``ray://HOST:PORT``."""
+    m = master.strip()
+    if m == "ray":
+        return "ray", None
+    if m.startswith("ray://"):
+        if not m[len("ray://"):]:
+            raise ConfigError(f"master {master!r}: ray:// needs HOST:PORT")
+        return "ray", m
+    return "local", None
+
+
+def cluster_backend(conf: Config) -> ClusterBackend:
+    """The backend ``spark.master`` names (it makes the application's directory)."""
+    kind, address = master_kind(conf.master)
+    if kind == "ray":
+        from .ray import RayBackend
+
+        return RayBackend(conf, address)
+    from .local import LocalBackend
+
+    return LocalBackend(conf, conf.local_dir)
+
+
+def executor_spec(conf: Config) -> ExecutorSpec:
+    """``spark.executor.cores``/``memory`` and ``asyncspark.ray.executorResource``."""
+    resource = conf.ray_executor_resource
+    return ExecutorSpec(cores=conf.executor_cores, memory=conf.executor_memory,
+                        resources={resource: 1.0} if resource else {})

@@ -1,0 +1,191 @@
+"""A real multi-node Ray cluster on this machine, for the cluster tests.
+
+Each node is ``ray start --block`` on its own loopback address (127.0.0.x with x >= 2:
+Ray rewrites 127.0.0.1 and localhost), started with ``setsid`` so that it is a process
+group of its own, and stopped by that recorded group id (never by name). Token
+authentication is on, as ``ray start --head`` has it by default from Ray 2.6x: every node
+and the driver (this process) share one ``RAY_AUTH_TOKEN`` with ``RAY_AUTH_MODE=token``.
+Ray reads the mode when first imported, so the driver's
+token is put in this process's environment when this module is imported, before ray.
+Dashboard and usage stats are off. Worker nodes have ``--num-cpus=1`` and one unit of
+the ``asyncspark_executor`` resource per CPU, so executors land only there (the head has
+``head_cpus`` of both, none by default).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+# Ray reads RAY_AUTH_MODE when it is first imported: the token every test cluster's nodes
+# and this driver share is set here, and the test modules import this module before ray.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+RESOURCE = "asyncspark_executor"
+_RAY = [sys.executable, "-m", "ray.scripts.scripts"]
+
+
+def _ray_cli() -> list[str]:
+    exe = shutil.which("ray", path=os.path.dirname(sys.executable))
+    return [exe] if exe else _RAY
+
+
+class RayCluster:
+    """``start()`` a head on ``head_ip`` and a worker node on each of ``worker_ips``."""
+
+    def __init__(self, head_ip: str, worker_ips: list[str], *, head_cpus: int = 0) -> None:
+        self.head_ip, self.worker_ips, self.head_cpus = head_ip, worker_ips, head_cpus
+        # One token for the session, set before ray is imported (above).
+        self.token = os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(16)
+        self.tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: socket paths
+        self.nodes: dict[str, subprocess.Popen] = {}  # ip -> `ray start --block`
+        self.killed: set[str] = set()
+        self.address = ""
+        self._saved_env: dict[str, str | None] = {}
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.auth_env())
+        env["RAY_USAGE_STATS_ENABLED"] = "0"
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (root, env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def auth_env(self) -> dict[str, str]:
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
+
+    def node_tmp(self, ip: str) -> str:
+        """The node's TMPDIR: its "disk" (executor scratch directories go there)."""
+        return os.path.join(self.tmp, f"tmp-{ip}")
+
+    def _start_node(self, ip: str, args: list[str]) -> None:
+        log = open(os.path.join(self.tmp, f"node-{ip}.log"), "wb")
+        env = self.env()
+        env["TMPDIR"] = self.node_tmp(ip)
+        os.makedirs(env["TMPDIR"])
+        proc = subprocess.Popen(
+            ["setsid", *_ray_cli(), "start", "--block", f"--node-ip-address={ip}",
+             "--disable-usage-stats", *args],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        self.nodes[ip] = proc
+
+    def start(self, timeout: float = 60.0) -> RayCluster:
+        for key, value in self.auth_env().items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        head = ["--head", "--port=0", f"--num-cpus={self.head_cpus}",
+                "--include-dashboard=false", f"--temp-dir={self.tmp}"]
+        if self.head_cpus:
+            head.append(f'--resources={{"{RESOURCE}": {self.head_cpus}}}')
+        self._start_node(self.head_ip, head)
+        self.address = self._head_address(timeout)
+        self._wait_nodes(1, timeout)
+        for i, ip in enumerate(self.worker_ips):  # one at a time: a loaded GCS times out
+            self._start_node(ip, [f"--address={self.address}", "--num-cpus=1",
+                                  f'--resources={{"{RESOURCE}": 1}}',
+                                  f"--temp-dir={self.tmp}"])
+            self._wait_nodes(2 + i, timeout)
+        return self
+
+    def _head_address(self, timeout: float) -> str:
+        """The GCS address the head chose (``--port=0``), from its log."""
+        import re
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(r"ray start --address='([^']+)'", self.log(self.head_ip))
+            if m:
+                return m.group(1)
+            if self.nodes[self.head_ip].poll() is not None:
+                raise RuntimeError(f"ray head exited: {self.log(self.head_ip)[-2000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"ray head not up within {timeout}s")
+
+    def _wait_nodes(self, n: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ip, proc in self.nodes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"ray node {ip} exited: {self.log(ip)[-2000:]}")
+            if self.alive_nodes() >= n:
+                return
+            time.sleep(1.0)
+        raise TimeoutError(f"{n} ray nodes not up within {timeout}s")
+
+    def alive_nodes(self) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c",
+             "import ray,sys; ray.init(address=sys.argv[1], _node_ip_address=sys.argv[2],"
+             " logging_level='error', log_to_driver=False);"
+             "print(sum(1 for n in ray.nodes() if n['Alive']))", self.address, self.head_ip],
+            env=self.env(), capture_output=True, text=True, timeout=60)
+        try:
+            return int(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return 0
+
+    def log(self, ip: str) -> str:
+        with open(os.path.join(self.tmp, f"node-{ip}.log"), errors="replace") as f:
+            return f.read()
+
+    def kill_node(self, ip: str) -> None:
+        """SIGKILL a node's whole process group (its raylet, workers, actors)."""
+        proc = self.nodes[ip]
+        self.killed.add(ip)
+        os.killpg(proc.pid, signal.SIGKILL)  # setsid: the group id is its pid
+        proc.wait()
+
+    def stop(self) -> None:
+        """Stop every node by its process group (SIGKILL: nothing of a test cluster needs
+        to be kept), then wait until no member of those groups is left."""
+        for proc in self.nodes.values():
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pgid in [p.pid for p in self.nodes.values()]:
+            _wait_group_gone(pgid, 10.0)
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(entry))
+    return members
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while group_members(pgid) and time.monotonic() < deadline:
+        _signal_group(pgid, signal.SIGKILL)
+        time.sleep(0.1)

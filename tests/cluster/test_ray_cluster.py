@@ -1,0 +1,212 @@
+"""asyncspark on a real 3-node Ray cluster on this machine (raycluster.py): nodes on
+127.0.0.11 (head), .12 and .13, one CPU and one ``asyncspark_executor`` unit each, token
+authentication on. The context asks for 2 executors (SPREAD placement group).
+
+Checked: executors on different node IPs (never loopback 127.0.0.1); word count and
+join exact with shuffle blocks fetched across nodes; scaling up to 3 and down to 2;
+SIGKILL of a node's whole process group mid-shuffle detected within 5 s, the lost map
+outputs recomputed, the result exact; after ``stop()`` no actor, executor process or
+directory is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import random
+import time
+from operator import add
+
+import pytest
+import pytest_asyncio
+import raycluster  # first: sets Ray's auth environment before ray is imported
+
+pytest.importorskip("ray", reason="ray is not installed (pip install 'asyncspark[ray]'; "
+                                  ".ci/run does)")
+
+import ray
+
+from asyncspark import Context
+from asyncspark.scheduler.backends.local import _exited
+
+pytestmark = pytest.mark.asyncio(loop_scope="module", loop_factories=["asyncio"])
+
+HEAD, W1, W2 = "127.0.0.11", "127.0.0.12", "127.0.0.13"
+NODES = {HEAD, W1, W2}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = raycluster.RayCluster(HEAD, [W1, W2], head_cpus=1)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def ray_conf(n: int = 2) -> dict:
+    return {"spark.executor.instances": str(n),
+            "asyncspark.ray.executorResource": raycluster.RESOURCE,
+            "asyncspark.ray.nodeIpAddress": HEAD, "spark.default.parallelism": "4"}
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def sc(cluster):
+    os.environ["RAY_ADDRESS"] = cluster.address
+    try:
+        async with Context("ray", app_name="ray-tests", conf=ray_conf()) as ctx:
+            yield ctx
+    finally:
+        os.environ.pop("RAY_ADDRESS", None)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.tasks: list = []
+        self.stages_done = 0
+
+    def onTaskEnd(self, event) -> None:
+        self.tasks.append(event)
+
+    def onStageCompleted(self, event) -> None:
+        self.stages_done += 1
+
+    def total(self, key: str) -> int:
+        return sum(t.metrics.get(key, 0) for t in self.tasks if t.metrics)
+
+
+def hosts(sc) -> dict[str, str]:
+    return {eid: e.host for eid, e in sc._task_scheduler.executors.items()}
+
+
+async def wait_for(cond, within: float, what: str) -> float:
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+WORDS = [f"w{i}" for i in range(300)]
+
+
+def text(seed: int, lines: int) -> list[str]:
+    rnd = random.Random(seed)
+    return [" ".join(rnd.choice(WORDS) for _ in range(20)) for _ in range(lines)]
+
+
+async def test_executors_run_on_different_nodes(sc):
+    placed = hosts(sc)
+    assert len(placed) == 2
+    assert len(set(placed.values())) == 2, placed
+    assert set(placed.values()) <= NODES, placed  # the node's IP, never 127.0.0.1
+    # Each executor's block server listens on its node's address too.
+    peers = sc._block_master.executors if hasattr(sc._block_master, "executors") else None
+    if peers:
+        assert all(p[0] in NODES for p in peers.values()), peers
+
+
+async def test_word_count_and_join_exact_with_cross_node_fetches(sc):
+    metrics = Metrics()
+    sc.addSparkListener(metrics)
+    lines = text(1, 2000)
+    counts = dict(await sc.parallelize(lines, 6).flatMap(str.split)
+                  .map(lambda w: (w, 1)).reduceByKey(add, 4).collect())
+    assert counts == collections.Counter(w for line in lines for w in line.split())
+    left = [(i % 97, i) for i in range(3000)]
+    right = [(k, -k) for k in range(0, 97, 2)]
+    joined = sorted(await sc.parallelize(left, 5).join(sc.parallelize(right, 3), 4).collect())
+    rmap = dict(right)
+    assert joined == sorted((k, (v, rmap[k])) for k, v in left if k in rmap)
+    assert metrics.total("shuffleRemoteBlocksFetched") > 0  # blocks crossed nodes
+    assert metrics.total("shuffleRemoteBytesRead") > 0
+    assert {t.executorId for t in metrics.tasks} == set(hosts(sc))  # both nodes worked
+
+
+async def test_scale_up_and_down(sc):
+    backend = sc._backend
+    backend.scale(3)
+    await wait_for(lambda: len(hosts(sc)) == 3, 90, "a third executor registered")
+    assert set(hosts(sc).values()) == NODES  # one per node (one CPU each)
+    lines = text(2, 500)
+    expected = collections.Counter(w for line in lines for w in line.split())
+    got = dict(await sc.parallelize(lines, 6).flatMap(str.split).map(lambda w: (w, 1))
+               .reduceByKey(add, 6).collect())
+    assert got == expected
+    newest = max(hosts(sc), key=int)
+    backend.scale(2, remove=[newest])
+    await wait_for(lambda: len(hosts(sc)) == 2, 30, "back to 2 executors")
+    await asyncio.sleep(1.0)  # and no replacement comes
+    assert len(hosts(sc)) == 2
+    assert newest not in hosts(sc)
+    got = dict(await sc.parallelize(lines, 6).flatMap(str.split).map(lambda w: (w, 1))
+               .reduceByKey(add, 6).collect())
+    assert got == expected
+
+
+def slow_reduce(kv):
+    time.sleep(0.3)
+    return kv
+
+
+async def test_node_killed_mid_shuffle_is_lost_fast_and_recomputed(sc, cluster):
+    metrics = Metrics()
+    sc.addSparkListener(metrics)
+    placed = hosts(sc)
+    victim_eid, victim_ip = next((e, h) for e, h in sorted(placed.items()) if h != HEAD)
+    data = [(i % 40, i) for i in range(20000)]
+    expected = collections.Counter()
+    for k, v in data:
+        expected[k] += v
+    job = asyncio.ensure_future(
+        sc.parallelize(data, 8).reduceByKey(add, 8).map(slow_reduce).collect())
+    await wait_for(lambda: metrics.stages_done >= 1 or job.done(), 60, "the map stage done")
+    assert not job.done(), "the job ended before the node could be killed"
+    killed_at = time.monotonic()
+    await asyncio.to_thread(cluster.kill_node, victim_ip)
+    detected = await wait_for(lambda: victim_eid not in hosts(sc), 5.0,
+                              f"executor {victim_eid} on {victim_ip} declared lost")
+    result = dict(await asyncio.wait_for(job, 120))
+    assert result == dict(expected)
+    assert time.monotonic() - killed_at >= detected
+    print(f"node {victim_ip} killed: executor {victim_eid} lost after {detected:.2f}s")
+    # The replacement runs on the node that was free.
+    await wait_for(lambda: len(hosts(sc)) == 2, 90, "a replacement executor")
+    assert victim_ip not in hosts(sc).values()
+
+
+async def test_stop_leaves_no_actor_process_or_directory(sc, cluster):
+    # Free a node for this test's context (the module's one keeps the other).
+    sc._backend.scale(1, remove=[max(hosts(sc), key=int)])
+    await wait_for(lambda: len(hosts(sc)) == 1, 30, "the module's context down to 1")
+    alive = [ip for ip in NODES if ip not in cluster.killed]
+
+    def scratch():
+        return {os.path.join(ip, n) for ip in alive for n in os.listdir(cluster.node_tmp(ip))
+                if n.startswith("asyncspark-")}
+
+    before = scratch()
+    os.environ["RAY_ADDRESS"] = cluster.address
+    try:
+        ctx = Context("ray", app_name="ray-close", conf=ray_conf(1))
+        async with ctx:
+            assert await ctx.parallelize(range(100), 2).map(lambda x: (x % 3, x))\
+                .reduceByKey(add).count() == 3
+            actors = [h.actor._actor_id.hex() for h in ctx._backend.cluster.actors.values()]
+            pids = [e.pid for e in ctx._task_scheduler.executors.values()]
+            root = ctx._backend.local_root
+            assert actors
+            assert pids
+    finally:
+        os.environ.pop("RAY_ADDRESS", None)
+    assert all(_exited(pid) for pid in pids)
+    assert not os.path.exists(root)  # noqa: ASYNC240 - a test's check
+    assert not ctx._backend.cluster.actors
+    if ray.is_initialized():  # shared with the module's context: ask the GCS
+        states = [ray._private.state.actors(a)["State"] for a in actors]
+        assert all(s == "DEAD" for s in states), states
+    # Executors' directories are in their node's TMPDIR: none of this context's is left.
+    assert scratch() - before == set()
