@@ -34,6 +34,11 @@ async def test_a_replica_bigger_than_a_frame_is_streamed_to_its_peer():
     from asyncspark.storage.level import StorageLevel
 
     async with asyncspark.Context("local[2]", conf=SMALL_FRAMES) as sc:
+        # Both executors registered first: a replica needs a peer to go to.
+        for _ in range(600):
+            if len(sc._task_scheduler.executors) == 2:
+                break
+            await asyncio.sleep(0.05)
         # Each partition pickles to ~1 MiB, four times asyncspark.rpc.maxFrameSize.
         rdd = sc.parallelize(range(2), 2).map(lambda i: bytes([i]) * (1 << 20))
         rdd.persist(StorageLevel.MEMORY_ONLY_2)
