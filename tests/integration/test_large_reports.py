@@ -34,9 +34,10 @@ async def test_a_replica_bigger_than_a_frame_is_streamed_to_its_peer():
     from asyncspark.storage.level import StorageLevel
 
     async with asyncspark.Context("local[2]", conf=SMALL_FRAMES) as sc:
-        # Both executors registered first: a replica needs a peer to go to.
+        # Both block managers registered first: a replica goes to the peers the driver
+        # knows when the block is stored (as Spark's, fewer is only a warning).
         for _ in range(600):
-            if len(sc._task_scheduler.executors) == 2:
+            if len(sc._block_master.executors) == 2:
                 break
             await asyncio.sleep(0.05)
         # Each partition pickles to ~1 MiB, four times asyncspark.rpc.maxFrameSize.
