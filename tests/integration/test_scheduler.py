@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import threading
 import time
@@ -342,6 +343,7 @@ import asyncio, os, sys, asyncspark
 async def main():
     sc = asyncspark.Context("local[2]", conf={"spark.local.dir": sys.argv[1]})
     await sc.start()
+    print(sc._block_master.offheap_dir, flush=True)
     print(" ".join(str(e.pid) for e in sc._task_scheduler.executors.values()), flush=True)
     await asyncio.sleep(60)
 asyncspark.run(main())
@@ -351,7 +353,9 @@ asyncspark.run(main())
 async def test_executors_exit_when_the_driver_dies(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         os.sys.executable, "-c", DRIVER_SCRIPT, str(tmp_path), stdout=asyncio.subprocess.PIPE)
+    offheap = ""
     try:
+        offheap = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         pids = [int(p) for p in line.split()]
         assert len(pids) == 2
@@ -366,6 +370,8 @@ async def test_executors_exit_when_the_driver_dies(tmp_path):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        if offheap:  # what the killed driver could not remove (spark.local.dir is tmp_path)
+            shutil.rmtree(offheap, ignore_errors=True)
 
 
 async def test_crash_loop_fails_the_job_instead_of_spinning():
