@@ -195,10 +195,10 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         from .scheduler.backends.factory import cluster_backend, executor_spec
         from .scheduler.backends.manager import ExecutorManager
 
+        self._obs.before_start()  # a bad spark.eventLog.dir fails here, nothing started
         self._state = "starting"
         self._loop = asyncio.get_running_loop()
         lifetime.register(self)  # cleaned up at exit or on SIGTERM if never stopped
-        self._obs.before_start()
         self.listener_bus.start()
         self._obs.post_application_start()
         bus = self.listener_bus

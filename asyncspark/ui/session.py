@@ -146,10 +146,17 @@ class Observability:
         if conf.event_log_enabled:
             from ..eventlog import EventLogWriter
 
-            self.event_log = EventLogWriter(conf.event_log_dir, self.ctx.applicationId,
-                                            conf.event_log_compress)
-            self.event_log.open()
-            self.ctx.listener_bus.add(self.event_log)
+            writer = EventLogWriter(conf.event_log_dir, self.ctx.applicationId,
+                                    conf.event_log_compress)
+            try:
+                writer.open()
+            except OSError as exc:
+                from ..errors import ConfigError
+
+                raise ConfigError(f"spark.eventLog.dir: cannot write the event log "
+                                  f"{writer.path}.inprogress: {exc}") from exc
+            self.event_log = writer
+            self.ctx.listener_bus.add(writer)
         if self.show_progress:
             from ..progress import ConsoleProgressBar
 

@@ -404,3 +404,16 @@ def test_observability_benchmark_quick_json(tmp_path):
         assert report[key]["off"] > 0
         assert report[key]["on"] > 0
         assert isinstance(report[key]["overhead_pct"], float)
+
+
+async def test_an_unwritable_event_log_dir_fails_start_with_nothing_left(tmp_path):
+    from asyncspark.errors import ConfigError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    sc = asyncspark.Context("local[1]", conf={"spark.eventLog.enabled": "true",
+                                              "spark.eventLog.dir": str(blocker / "logs")})
+    with pytest.raises(ConfigError, match=r"spark\.eventLog\.dir: cannot write the event log"):
+        await sc.start()
+    assert sc._backend is None
+    await sc.stop()
