@@ -374,3 +374,28 @@ def report_header(title: str, r: dict[str, Any]) -> list[str]:
         f"Python {env['python']}, {env['cpus']} CPUs, load avg {env['loadavg']}"
         + (f"; conf {p['conf']}" if p["conf"] else ""),
     ]
+
+
+LABELS = {"asyncspark": "asyncspark", "baseline": "1 process", "pyspark": "PySpark",
+          "dask-bag": "Dask bag", "dask-df": "Dask df"}
+
+
+def system_median(runs: list[dict[str, Any]], system: str, key: str) -> float | None:
+    """The median of ``run[system][key]`` over the runs that have it as a number."""
+    values = [r[system][key] for r in runs
+              if system in r and isinstance(r[system].get(key), (int, float))]
+    return statistics.median(values) if values else None
+
+
+def run_line(run: dict[str, Any], order: Iterable[str]) -> str:
+    """One run's times (and floors), in the order the systems ran."""
+    return ", ".join(
+        f"{LABELS[s]} {run[s]['s']:.2f} s" + (f" (floor {run[s]['floor_s']:.2f})"
+                                              if run[s].get("floor_s") else "")
+        for s in order)
+
+
+def time_medians(runs: list[dict[str, Any]], systems: Iterable[str]) -> dict[str, Any]:
+    """Per system, the median time and floor of the runs."""
+    return {s: {"s": system_median(runs, s, "s"), "floor_s": system_median(runs, s, "floor_s")}
+            for s in systems}

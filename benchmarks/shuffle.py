@@ -59,7 +59,6 @@ import asyncio
 import gc
 import json
 import operator
-import statistics
 import sys
 import time
 import traceback
@@ -68,6 +67,7 @@ from typing import Any
 
 import peers
 from common import (
+    LABELS,
     ChildSampler,
     P,
     StageMetrics,
@@ -83,6 +83,9 @@ from common import (
     progress,
     pyspark_context,
     ratio,
+    run_line,
+    system_median,
+    time_medians,
     timed,
     timed_cpu,
     verdict,
@@ -123,8 +126,6 @@ CASES = {c.name: c for c in (
 )}
 QUICK_RECORDS = {"rbk1k": 20_000, "rbk10m": 20_000, "gbk10m": 20_000, "sort": 10_000,
                  "join": 2_000}
-LABELS = {"asyncspark": "asyncspark", "baseline": "1 process", "pyspark": "PySpark",
-          "dask-bag": "Dask bag", "dask-df": "Dask df"}
 
 
 # -- the pipelines: one builder for asyncspark and PySpark (same API) ----------------------
@@ -385,11 +386,6 @@ def measure_run(case: Case, i: int, records: int, nkeys: int | None, systems: li
     return run
 
 
-def _median(runs: list[dict[str, Any]], system: str, key: str) -> float | None:
-    values = [r[system][key] for r in runs
-              if system in r and isinstance(r[system].get(key), (int, float))]
-    return statistics.median(values) if values else None
-
 
 def measure_case(case: Case, args: argparse.Namespace, conf: dict[str, str],
                  chosen: list[str], budget_mib: float) -> dict[str, Any]:
@@ -414,17 +410,13 @@ def measure_case(case: Case, args: argparse.Namespace, conf: dict[str, str],
             progress(f"{case.name} run {i + 1}: {error}")
             break
         runs.append(run)
-        progress(f"{case.name} run {i + 1}/{args.runs}: " + ", ".join(
-            f"{LABELS[s]} {run[s]['s']:.2f} s" + (f" (floor {run[s]['floor_s']:.2f})"
-                                                  if run[s].get("floor_s") else "")
-            for s in peers.rotate(systems, i)))
+        progress(f"{case.name} run {i + 1}/{args.runs}: " + run_line(run, peers.rotate(systems, i)))
 
-    med = {s: {"s": _median(runs, s, "s"), "floor_s": _median(runs, s, "floor_s")}
-           for s in systems}
+    med = time_medians(runs, systems)
     for key in ("cpu_s", "start_s", "peak_rss_max_mib", "peak_rss_total_mib",
                 "idle_rss_max_mib", "map_spill_mib"):
-        med["asyncspark"][key] = _median(runs, "asyncspark", key)
-    med["baseline"]["cpu_s"] = _median(runs, "baseline", "cpu_s")
+        med["asyncspark"][key] = system_median(runs, "asyncspark", key)
+    med["baseline"]["cpu_s"] = system_median(runs, "baseline", "cpu_s")
     a = med["asyncspark"]["s"]
     full = records == case.records and not error and args.executors == 2
     # How many times faster asyncspark is than each system (> 1: asyncspark faster).

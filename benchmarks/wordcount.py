@@ -41,7 +41,6 @@ import itertools
 import json
 import operator
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -62,7 +61,10 @@ from common import (
     progress,
     pyspark_context,
     ratio,
+    run_line,
     shared_script,
+    system_median,
+    time_medians,
     timed,
     timed_cpu,
     verdict,
@@ -73,8 +75,6 @@ import asyncspark
 FULL_MB = 256
 TARGET_VS_BASELINE = 0.52  # asyncspark / baseline, at most
 TARGET_VS_PYSPARK = 3.5  # PySpark / asyncspark, at least (same run)
-LABELS = {"asyncspark": "asyncspark", "baseline": "1 process", "pyspark": "PySpark",
-          "dask-bag": "Dask bag"}
 SEED, VOCAB, ZIPF_S = 42, 50_000, 1.0
 NUMPY_MISSING = (
     "wordcount.py needs numpy to generate its input file (only for that: a cached input "
@@ -252,11 +252,6 @@ def run_dask_bag(path: str, partitions: int) -> dict[str, Any]:
 
 # -- the report ---------------------------------------------------------------------------
 
-def _median(runs: list[dict[str, Any]], system: str, key: str) -> float | None:
-    values = [r[system][key] for r in runs
-              if system in r and isinstance(r[system].get(key), (int, float))]
-    return statistics.median(values) if values else None
-
 
 def measure(args: argparse.Namespace, conf: dict[str, str],
             chosen: list[str]) -> dict[str, Any]:
@@ -296,16 +291,12 @@ def measure(args: argparse.Namespace, conf: dict[str, str],
                                      f" words, the baseline {words}")
         run["words"], run["distinct"] = words, len(expected)
         runs.append(run)
-        progress(f"run {i + 1}/{args.runs}: " + ", ".join(
-            f"{LABELS[s]} {run[s]['s']:.2f} s" + (f" (floor {run[s]['floor_s']:.2f})"
-                                                  if run[s].get("floor_s") else "")
-            for s in peers.rotate(systems, i)))
+        progress(f"run {i + 1}/{args.runs}: " + run_line(run, peers.rotate(systems, i)))
 
-    med = {s: {"s": _median(runs, s, "s"), "floor_s": _median(runs, s, "floor_s")}
-           for s in systems}
+    med = time_medians(runs, systems)
     for key in ("cpu_s", "start_s", "peak_rss_max_mib", "peak_rss_total_mib"):
-        med["asyncspark"][key] = _median(runs, "asyncspark", key)
-    med["baseline"]["cpu_s"] = _median(runs, "baseline", "cpu_s")
+        med["asyncspark"][key] = system_median(runs, "asyncspark", key)
+    med["baseline"]["cpu_s"] = system_median(runs, "baseline", "cpu_s")
     a, b = med["asyncspark"]["s"], med["baseline"]["s"]
     speedup = {s: ratio(med[s]["s"], a) for s in systems if s != "asyncspark"}
     full = args.mb == FULL_MB

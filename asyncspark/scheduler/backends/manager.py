@@ -353,15 +353,18 @@ class ExecutorManager(CoarseGrainedBackend):
         if release is not None:
             release()
         if on_loop:
-            for timers in (self._heartbeat_timers, self._registration_timers):
-                for timer in timers.values():
-                    timer.cancel()
-                timers.clear()
-            for task in list(self._tasks):
-                task.cancel()
+            self._cancel_timers_and_tasks()
             if self._events_task is not None:
                 self._events_task.cancel()
             self._abort_endpoint_now()
+
+    def _cancel_timers_and_tasks(self) -> None:
+        for timers in (self._heartbeat_timers, self._registration_timers):
+            for timer in timers.values():
+                timer.cancel()
+            timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
 
     async def stop(self) -> None:
         self.stopping = True
@@ -370,12 +373,7 @@ class ExecutorManager(CoarseGrainedBackend):
                 conn.proto.send(StopExecutor("context stopped"))
             except ConnectionError:
                 pass
-        for timers in (self._heartbeat_timers, self._registration_timers):
-            for timer in timers.values():
-                timer.cancel()
-            timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
+        self._cancel_timers_and_tasks()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.cluster.close()
