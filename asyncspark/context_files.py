@@ -23,12 +23,11 @@ class ContextFileMethods:
 
     _files: AddedFiles | None = None  # made at start(), removed at stop()
 
-    def _check_running(self) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # what the mixin needs of its host, the Context
+        def _check_running(self) -> None: ...
 
-    @property
-    def defaultMinPartitions(self) -> int:
-        raise NotImplementedError
+        @property
+        def defaultMinPartitions(self) -> int: ...
 
     def textFile(self, name: str, minPartitions: int | None = None,
                  use_unicode: bool = True) -> RDD:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import lifetime
 from .errors import ContextStoppedError
@@ -37,8 +37,8 @@ class ContextShutdown:
     cleaner: Any
     listener_bus: Any
 
-    def _remove_files(self) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # what the mixin needs of its host, the Context
+        def _remove_files(self) -> None: ...
 
     async def stop(self) -> None:
         """Cancel running jobs, stop the executors and the scheduler, remove the scratch

@@ -23,6 +23,7 @@ logged with the peer and the reason. Every accepted connection is tracked by the
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -173,7 +174,7 @@ class ExecutorConnection:
             self.backend._connection_lost(self.executor_id, exc)
 
 
-class CoarseGrainedBackend:
+class CoarseGrainedBackend(abc.ABC):
     """What every executor backend keeps: subclass it (see the module docstring)."""
 
     def __init__(self, conf: Config, task_scheduler: TaskScheduler) -> None:
@@ -193,18 +194,19 @@ class CoarseGrainedBackend:
 
     # -- hooks ---------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _accepts(self, executor_id: str, pid: int) -> bool:
         """Whether a registering ``executor_id`` with process ``pid`` is one we started."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _is_live(self, executor_id: str) -> bool:
         """Whether ``executor_id`` is still one of ours (not exited or being replaced)."""
-        raise NotImplementedError
 
-    def _on_registered(self, executor_id: str) -> None:
+    def _on_registered(self, executor_id: str) -> None:  # noqa: B027 (optional hook)
         """``executor_id`` has registered both its connections (e.g. watch heartbeats)."""
 
-    def _connection_lost(self, executor_id: str, exc: BaseException | None) -> None:
+    def _connection_lost(self, executor_id: str,  # noqa: B027 (optional hook)
+                         exc: BaseException | None) -> None:
         """A connection of a registered executor closed."""
 
     # -- the endpoint --------------------------------------------------------------------
