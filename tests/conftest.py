@@ -38,6 +38,23 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
+# Tests that hold a machine-wide resource (the cluster tests: Ray nodes on 127.0.0.11-14,
+# the SLURM daemons, network namespaces) or load both cores for long (the benchmarks'
+# side-by-side smoke tests, which start PySpark's JVM and Dask): under pytest-xdist
+# (``-n 2 --dist loadgroup``, the README's test command) they all run on one worker, one
+# after another, so a starved Ray node is never declared dead by its own cluster, while the
+# rest of the suite is spread over both workers.
+_SERIAL = ("tests/cluster/", "tests/integration/test_shuffle_bench.py",
+           "tests/integration/test_examples_bench.py", "tests/integration/test_service_bench.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook turns the mark into the item's group
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.replace("\\", "/").startswith(_SERIAL):
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 # Errors the event loop reports to its exception handler ("Task exception was never
 # retrieved", exceptions in callbacks): each one fails the test that caused it.
 _loop_errors: list[dict] = []
