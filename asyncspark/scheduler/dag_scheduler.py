@@ -37,7 +37,6 @@ from ..listener import (
     SparkListenerStageSubmitted,
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
-    task_metrics,
 )
 from ..shuffle.map_output_tracker import MapOutputTracker
 from .events import (
@@ -149,8 +148,9 @@ class DAGScheduler:
         """Queue an event; callable from the loop's thread (use ``call_soon_threadsafe``
         from others)."""
         assert self._queue is not None, "DAGScheduler not started"
-        if self._task is None or self._task.done():
-            # The loop has ended (context stopped): handle it here, so that e.g. a late
+        if type(event) is BeginEvent or self._task is None or self._task.done():
+            # A task's start only makes a listener event (no state): no queue hop. Or the
+            # loop has ended (context stopped): handle it here, so that e.g. a late
             # JobSubmitted fails with ContextStoppedError instead of waiting forever.
             self._execute(self.handle(event))
             return
@@ -410,7 +410,7 @@ class DAGScheduler:
             cmds.append(PostListener(SparkListenerTaskEnd(
                 ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition,
                 ev.executor_id, ev.success, reason, ev.duration, self.clock(),
-                task_metrics(ev.metrics))))
+                ev.metrics)))  # Spark's names are made by the bus, off this path
         stage = self.stages.get(ev.stage_id)
         if not ev.success:
             if ev.reason is not None and ev.reason.kind == "fetch_failed":
