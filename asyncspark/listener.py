@@ -282,8 +282,18 @@ def _prepare_task_end(ev: SparkListenerTaskEnd) -> None:
         ev.metrics = task_metrics(m)
 
 
-# What the bus does to an event of a type, once, before any listener sees it.
-_PREPARE: dict[type, Any] = {SparkListenerTaskEnd: _prepare_task_end}
+def _prepare_job_start(ev: SparkListenerJobStart) -> None:
+    # The scheduler may post the stages' description as a callable returning (stage ids,
+    # stage infos), called here, in the batch.
+    infos = ev.stageInfos
+    if callable(infos):
+        ev.stageIds, ev.stageInfos = infos()
+
+
+# What the bus does to an event of a type, once, before any listener sees it
+# (``ListenerBus.prepare`` starts as a copy of this).
+_PREPARE: dict[type, Any] = {SparkListenerTaskEnd: _prepare_task_end,
+                             SparkListenerJobStart: _prepare_job_start}
 
 
 class _Queue:
@@ -431,6 +441,8 @@ class ListenerBus:
         self._stopped = False
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # event type -> what to do to such an event before the listeners get it
+        self.prepare: dict[type, Any] = dict(_PREPARE)
 
     @property
     def active(self) -> bool:
@@ -526,7 +538,7 @@ class ListenerBus:
         if not events:
             return
         self._pending = []
-        prepare = _PREPARE
+        prepare = self.prepare
         for ev in events:
             fix = prepare.get(type(ev))
             if fix is not None:

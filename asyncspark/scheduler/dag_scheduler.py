@@ -61,7 +61,15 @@ from .events import (
     TaskSetFailed,
     UpdateAccumulators,
 )
-from .stage import ActiveJob, ResultStage, ShuffleInfo, ShuffleMapStage, Stage, TaskSet
+from .stage import (
+    ActiveJob,
+    ResultStage,
+    ShuffleInfo,
+    ShuffleMapStage,
+    Stage,
+    TaskSet,
+    stage_infos,
+)
 from .trace import Tracer, now_ns
 
 __all__ = ["DAGScheduler", "TaskSchedulerLike"]
@@ -383,13 +391,10 @@ class DAGScheduler:
         cmds: list = []
         log.info("Got job %d (%s) with %d output partitions (%d stages)", ev.job_id,
                  ev.properties.get("callSite.short", ""), len(ev.partitions), len(stages))
-        if self._listeners_active():
+        if self._listeners_active():  # stage ids and infos are made by the bus (stage_infos)
             cmds.append(PostListener(SparkListenerJobStart(
-                ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties),
-                [{"stageId": st.stage_id, "name": repr(st), "rddId": st.rdd_id,
-                  "numTasks": len(st.partitions) if isinstance(st, ResultStage)
-                  else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
-                 for st in stages], ev.rdd_infos or [])))
+                ev.job_id, now, [], ev.properties, lambda: stage_infos(stages),
+                ev.rdd_infos or [])))
         if not ev.partitions:
             return [*cmds, *self._finish_job(job, None)]
         cmds.extend(self._submit_stage(stage, job))
