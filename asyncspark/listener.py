@@ -27,6 +27,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .transport.messages.tasks import UPDATES_KEY
+
 __all__ = [
     "TASK_TIMES_KEY",
     "ListenerBus",
@@ -188,7 +190,7 @@ def task_metrics(m: dict | None) -> dict:
     times = m.get(TASK_TIMES_KEY)
     if times is None:
         return m
-    out = {k: v for k, v in m.items() if k != TASK_TIMES_KEY}
+    out = {k: v for k, v in m.items() if k != TASK_TIMES_KEY and k != UPDATES_KEY}
     run_us, cpu_ns, size, rss = times
     out["executorRunTime"] = max(0, run_us // 1000 - out.get("executorDeserializeTime", 0))
     out["executorCpuTime"] = max(0, cpu_ns - out.get("executorDeserializeCpuTime", 0))
@@ -531,6 +533,11 @@ class ListenerBus:
             self._loop.call_later(self.drain_delay, self._drain)  # type: ignore[union-attr]
         else:
             self._loop.call_soon(self._drain)  # type: ignore[union-attr]
+
+    def flush(self) -> None:
+        """Hand what was posted so far to the listeners now (on the bus's loop; a plain
+        listener has it when this returns, an async one in its queue)."""
+        self._drain()
 
     def _drain(self) -> None:
         self._scheduled = False

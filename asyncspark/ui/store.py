@@ -364,12 +364,14 @@ class StatusStore:
         st[counter[0]] += 1
         if ex is not None and counter[2]:
             ex[counter[2]] += 1
+        # A stage's totals include its failed and killed attempts' metrics (Spark's
+        # AppStatusListener adds every ended task's); the quantiles are of successes.
+        for k, v in m.items():
+            if k in st and type(v) is int:
+                st[k] += v
+        st["shuffleReadBytes"] = st["shuffleRemoteBytesRead"] + st["shuffleLocalBytesRead"]
         if ev.successful:
             st["numCompletedIndices"] += 1
-            for k, v in m.items():
-                if k in st and type(v) is int:
-                    st[k] += v
-            st["shuffleReadBytes"] = st["shuffleRemoteBytesRead"] + st["shuffleLocalBytesRead"]
         elif status == "KILLED":
             why = ev.reason.split(":", 1)[-1].strip() or "killed"
             st["killedTasksSummary"][why] = st["killedTasksSummary"].get(why, 0) + 1
