@@ -156,9 +156,11 @@ class DAGScheduler:
         """Queue an event; callable from the loop's thread (use ``call_soon_threadsafe``
         from others)."""
         assert self._queue is not None, "DAGScheduler not started"
-        if type(event) is BeginEvent or self._task is None or self._task.done():
-            # A task's start only makes a listener event (no state): no queue hop. Or the
-            # loop has ended (context stopped): handle it here, so that e.g. a late
+        if type(event) is BeginEvent:  # only a listener event (no state): no queue hop
+            self._post_listener(self._task_start(event))
+            return
+        if self._task is None or self._task.done():
+            # The loop has ended (context stopped): handle it here, so that e.g. a late
             # JobSubmitted fails with ContextStoppedError instead of waiting forever.
             self._execute(self.handle(event))
             return
@@ -401,11 +403,11 @@ class DAGScheduler:
         return cmds
 
     def _handle_begin(self, ev: BeginEvent) -> list:
-        if not self._listeners_active():
-            return []
-        return [PostListener(SparkListenerTaskStart(
-            ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition, ev.attempt,
-            ev.executor_id, self.clock()))]
+        return [PostListener(self._task_start(ev))] if self._listeners_active() else []
+
+    def _task_start(self, ev: BeginEvent) -> SparkListenerTaskStart:
+        return SparkListenerTaskStart(ev.stage_id, ev.stage_attempt, ev.task_id, ev.index,
+                                      ev.partition, ev.attempt, ev.executor_id, self.clock())
 
     def _handle_completion(self, ev: CompletionEvent) -> list:
         cmds: list = []
