@@ -269,14 +269,20 @@ async def test_ui_server_event_log_and_history_give_the_same_jobs(tmp_path):
                 live_jobs = await resp.json()
             async with http.get(f"{url}/api/v1/applications/{app_id}/stages/0/0") as resp:
                 live_stage = await resp.json()
-        # the history server shows a running application too (its log is flushed at
-        # every job end)
+        # the history server shows a running application too (its log has a finished
+        # job within 0.1 s)
         async with TestClient(TestServer(history_app(str(tmp_path)))) as client:
             (running,) = await get_json(client, "/api/v1/applications")
             assert running["id"] == app_id
             assert running["attempts"][0]["completed"] is False
-            jobs = await get_json(client, f"/api/v1/applications/{app_id}/jobs")
-            assert [j["status"] for j in jobs] == ["SUCCEEDED", "SUCCEEDED"]
+            deadline = time.monotonic() + 2.0
+            while True:
+                jobs = await get_json(client, f"/api/v1/applications/{app_id}/jobs")
+                statuses = [j["status"] for j in jobs]
+                if statuses == ["SUCCEEDED", "SUCCEEDED"] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+            assert statuses == ["SUCCEEDED", "SUCCEEDED"]
     assert sc.uiWebUrl is None  # stopped
     assert os.listdir(tmp_path) == [app_id]  # renamed when the application ended
     names = [json.loads(line)["Event"]
