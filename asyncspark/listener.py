@@ -4,7 +4,7 @@
 of ``SparkListener`` (plain or ``async def``); ``async for ev in sc.events()`` iterates
 over them. Posting (the scheduler's side) only appends the event to one pending list and
 never waits: a batch is handed to the listeners by one callback, ``ListenerBus.drain_delay``
-(2 ms) after its first event, so the work of many short jobs' events is done at once, after
+(25 ms) after its first event, so the work of many short jobs' events is done at once, after
 their results were delivered. The bus is bounded as Spark's ``AsyncEventQueue``
 (``spark.scheduler.listenerbus.eventqueue.capacity``, 10000): past that many events
 waiting for delivery, and past that many in the queue of an async listener or of an
@@ -430,8 +430,10 @@ class ListenerBus:
     listener: a plain one gets it at once, an async one in its own bounded queue."""
 
     # Listeners get the events in batches, this long after the first is posted: one
-    # callback for the events of many short jobs, off the path of each job's result.
-    drain_delay = 0.002
+    # callback for the events of many short jobs, off the path of each job's result
+    # (trivial jobs back to back, UI + event log + progress bar on: p50 +21% over none
+    # with 2 ms batches, +7% with 25 ms; the mean +55% and +9%).
+    drain_delay = 0.025
 
     def __init__(self, capacity: int = 10_000) -> None:
         if capacity < 1:
@@ -535,9 +537,11 @@ class ListenerBus:
             self._loop.call_soon(self._drain)  # type: ignore[union-attr]
 
     def flush(self) -> None:
-        """Hand what was posted so far to the listeners now (on the bus's loop; a plain
-        listener has it when this returns, an async one in its queue)."""
-        self._drain()
+        """Hand what was posted so far to the listeners now: a plain listener has it when
+        this returns, an async one in its queue. Called from another thread than the
+        bus's loop's, it does nothing (the batch comes within ``drain_delay``)."""
+        if self._loop is None or self._on_loop():
+            self._drain()
 
     def _drain(self) -> None:
         self._scheduled = False
