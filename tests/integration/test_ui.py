@@ -109,6 +109,11 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             assert "between 0 and 1" in await get_json(
                 client, a + "/stages/0/0/taskSummary?quantiles=2", 400)
             task_list = await get_json(client, a + "/stages/0/0/taskList?length=2")
+            failed_tasks = await get_json(client, a + "/stages/0/0/taskList?status=failed")
+            assert [t["status"] for t in failed_tasks] == ["FAILED"]
+            assert failed_tasks[0]["taskMetrics"]["executorCpuTime"] > 0  # a failure reports too
+            assert "unknown status" in await get_json(
+                client, a + "/stages/0/0/taskList?status=bogus", 400)
             assert len(task_list) == 2
             assert task_list[0]["taskMetrics"]["shuffleWriteMetrics"]["bytesWritten"] >= 0
             assert "unknown attempt" in await get_json(client, a + "/stages/0/5", 404)
