@@ -411,7 +411,7 @@ def test_observability_benchmark_quick_json(tmp_path):
                      "--data", tmp_path)
     report = json.loads(out)  # one JSON object on stdout (the progress bar is on stderr)
     assert report["quick"] is True
-    for key in ("trivial_p50_ms", "wordcount_s"):
+    for key in ("trivial_p50_ms", "trivial_mean_ms", "one_context_p50_ms", "wordcount_s"):
         assert report[key]["off"] > 0
         assert report[key]["on"] > 0
         assert isinstance(report[key]["overhead_pct"], float)
