@@ -443,7 +443,9 @@ class ListenerBus:
         self._pending: list = []
         self._started = False
         self._stopped = False
-        self._scheduled = False
+        self._scheduled = False  # the batch's timer is armed
+        self._early = max(1, capacity // 2)  # this many pending: deliver at once
+        self._early_drain = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # event type -> what to do to such an event before the listeners get it
         self.prepare: dict[type, Any] = dict(_PREPARE)
@@ -519,12 +521,18 @@ class ListenerBus:
     def post(self, event: Any) -> None:
         """Queue ``event`` for every listener; never waits (the scheduler calls it)."""
         pending = self._pending
-        if len(pending) >= self.capacity or self._stopped:
+        if len(pending) >= self._early or self._stopped:
             if self._stopped:
                 return
-            for q in self._queues:
-                q.count_drop(event, ", events waiting for delivery")
-            return
+            if len(pending) >= self.capacity:
+                for q in self._queues:
+                    q.count_drop(event, ", events waiting for delivery")
+                return
+            if not self._early_drain and self._loop is not None:
+                # Half full before the batch's time: deliver at the next loop iteration
+                # (a burst of tasks must not fill the bus within drain_delay).
+                self._early_drain = True
+                self._loop.call_soon(self._drain)
         pending.append(event)
         if not self._scheduled and self._loop is not None:
             self._arm()
@@ -532,9 +540,13 @@ class ListenerBus:
     def _arm(self) -> None:
         self._scheduled = True
         if self.drain_delay:
-            self._loop.call_later(self.drain_delay, self._drain)  # type: ignore[union-attr]
+            self._loop.call_later(self.drain_delay, self._timed_drain)  # type: ignore[union-attr]
         else:
-            self._loop.call_soon(self._drain)  # type: ignore[union-attr]
+            self._loop.call_soon(self._timed_drain)  # type: ignore[union-attr]
+
+    def _timed_drain(self) -> None:
+        self._scheduled = False
+        self._drain()
 
     def flush(self) -> None:
         """Hand what was posted so far to the listeners now: a plain listener has it when
@@ -544,7 +556,7 @@ class ListenerBus:
             self._drain()
 
     def _drain(self) -> None:
-        self._scheduled = False
+        self._early_drain = False
         events = self._pending
         if not events:
             return
