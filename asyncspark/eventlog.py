@@ -34,7 +34,6 @@ log = logging.getLogger("asyncspark.eventlog")
 IN_PROGRESS = ".inprogress"
 
 
-_FIELDS_OK = frozenset((int, float))
 _enc = c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, True) \
     if c_make_encoder is not None else None
 
@@ -47,7 +46,12 @@ def _json(obj: Any) -> str:
 
 
 def _numbers(*values: Any) -> bool:
-    return all(type(v) in _FIELDS_OK for v in values)
+    """Whether every value is an int or a finite float (what ``repr`` writes as JSON)."""
+    for v in values:
+        t = type(v)
+        if t is not int and (t is not float or v - v != 0.0):
+            return False
+    return True
 
 
 # The events of every task and stage, written by hand (a third of the C encoder's time
