@@ -364,7 +364,8 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     def statusTracker(self) -> StatusTracker:
         """PySpark's ``StatusTracker`` on the status store (attached now if nothing had
         asked for it yet: jobs from then on are known)."""
-        return StatusTracker(self._obs.status_store(), self._active_jobs)
+        return StatusTracker(self._obs.status_store(), self._active_jobs,
+                             self.listener_bus.flush)
 
     def status_store(self) -> Any:
         """The status store behind the UI and the tracker (``ui/store.py``), attached on

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pickle
 import types
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -111,15 +112,28 @@ def walk(rdd: RDD, follow: Callable[[Dependency], bool] | None = None,
 
 def rdd_infos(rdd: RDD) -> list[dict]:
     """The lineage of ``rdd`` for the UI: per RDD its id, name, partitions, narrow parents
-    and shuffle parents."""
+    and shuffle parents (kept on the RDD until its lineage or a name changes: a job's
+    listener events are built on the scheduler's path; the list is not to be changed)."""
+    cached = rdd.__dict__.get("_rdd_infos_cache")
+    if cached is not None and cached[0] == _lineage_version[0]:
+        for ref, d in cached[2]:
+            r = ref()  # weak: a checkpoint's truncated ancestors are not kept alive
+            if r is None or d["name"] != (r._name or type(r).__name__):
+                break
+        else:
+            return cached[1]
     out: list[dict] = []
+    pairs = []
     for r in walk(rdd):
         narrow, shuffle = [], []
         for dep in r.dependencies:
             (shuffle if isinstance(dep, ShuffleDependency) else narrow).append(dep.rdd.id())
-        out.append({"id": r.id(), "name": r.name() or type(r).__name__,
-                    "numPartitions": r.getNumPartitions(), "parentIds": narrow,
-                    "shuffleParentIds": shuffle})
+        d = {"id": r.id(), "name": r.name() or type(r).__name__,
+             "numPartitions": r.getNumPartitions(), "parentIds": narrow,
+             "shuffleParentIds": shuffle}
+        out.append(d)
+        pairs.append((weakref.ref(r), d))
+    rdd.__dict__["_rdd_infos_cache"] = (_lineage_version[0], out, pairs)
     return out
 
 

@@ -2,7 +2,8 @@
 running stages on stderr as ``[Stage 3:=====>          (12 + 2) / 40]`` (done + running
 / total), redrawn at most every 200 ms (on task events and on a loop timer while stages
 run), a stage drawn once it has run 500 ms (a shorter one, which Spark does not draw
-either, leaves no trace) and cleared when no stage is running. On only when
+either, leaves no trace) and cleared when no stage is running. Short stages cost a
+clock read per task event and one timer per 500 ms. On only when
 stderr is a terminal (``spark.ui.showConsoleProgress``); events arrive on the driver's
 event loop, so it works the same under the blocking facade (``asyncspark.sync``).
 """
@@ -92,9 +93,8 @@ class ConsoleProgressBar:
     def onStageCompleted(self, ev) -> None:
         self.stages.pop((ev.stageId, ev.attemptId), None)
         if not self.stages:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            # The timer is left to fire (and not re-arm): a stream of short jobs arms
+            # it once per FIRST_DELAY, not once per stage.
             self.clear()
         else:
             self._maybe_draw(force=True)
@@ -110,6 +110,7 @@ class ConsoleProgressBar:
         shown = sorted((sid, st[0], st[1], st[2]) for (sid, _a), st in self.stages.items()
                        if now - st[3] >= FIRST_DELAY)[:3]
         if not shown:
+            self.last_draw = now  # nothing to draw yet: look again after UPDATE_PERIOD
             return
         width = self.width or shutil.get_terminal_size((80, 20)).columns
         text = render_bar(shown, width)

@@ -84,6 +84,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         state = self.__dict__.copy()
         state["ctx"] = None  # the context stays on the driver
         state.pop("_shuffle_parents_cache", None)
+        state.pop("_rdd_infos_cache", None)
         state.pop("_nested_use_checked", None)
         state.pop("_callsite", None)
         return state

@@ -312,6 +312,7 @@ class Executor:
                 continue
             start = time.perf_counter()
             cpu_start = thread_time_ns()
+            gc_start = _gc_ns[0]
             ctx = TaskContext(stage_id, partition, attempt, task_id, self.local_dir)
             try:
                 state, payload = FINISHED, self._run_task(
@@ -327,8 +328,9 @@ class Executor:
             # failed the job meanwhile) must not interrupt the result file half-written.
             self._leave_task()
             run_us = int((time.perf_counter() - start) * 1e6)
-            if state == FINISHED:
-                _task_metrics(ctx._metrics, run_us, thread_time_ns() - cpu_start, len(payload))
+            # A failed or killed attempt reports its metrics too (Spark's onTaskEnd does).
+            _task_metrics(ctx._metrics, run_us, thread_time_ns() - cpu_start,
+                          len(payload) if state == FINISHED else 0, _gc_ns[0] - gc_start)
             if state == FINISHED and len(payload) > direct:
                 state, payload = self._indirect_result(task_id, payload)
             if (state == FINISHED or state == INDIRECT) and ctx._accumulators:
@@ -402,15 +404,18 @@ _rss = [0.0, 0]  # [perf_counter() of the last getrusage, its peak RSS in bytes]
 _RSS_PERIOD = 0.1
 
 
-def _task_metrics(m: dict, run_us: int, cpu_ns: int, result_size: int) -> None:
+def _task_metrics(m: dict, run_us: int, cpu_ns: int, result_size: int, gc_ns: int) -> None:
     """A finished task's own metrics, measured once per task, never per record, sent as
     one list (``listener.TASK_TIMES_KEY``: run time in us, CPU time in ns, result bytes,
-    the executor's peak RSS so far from ``getrusage`` at most every 100 ms); the driver
+    the executor's peak RSS so far from ``getrusage`` at most every 100 ms; the time in
+    the cyclic garbage collector as ``jvmGcTime`` when at least 1 ms); the driver
     gives them Spark's names only when someone listens (``listener.task_metrics``)."""
     now = time.perf_counter()
     if now - _rss[0] >= _RSS_PERIOD:
         _rss[0], _rss[1] = now, getrusage(RUSAGE_SELF).ru_maxrss * 1024
     m[TASK_TIMES_KEY] = [run_us, cpu_ns, result_size, _rss[1]]
+    if gc_ns >= 1_000_000:
+        m["jvmGcTime"] = gc_ns // 1_000_000  # ms, Spark's name
 
 
 def preload(modules: tuple[str, ...], executor_id: str) -> list[str]:
@@ -454,6 +459,21 @@ def _tune_gc() -> None:
     import gc
 
     gc.set_threshold(*_GC_THRESHOLDS)
+    if _gc_timer not in gc.callbacks:
+        gc.callbacks.append(_gc_timer)
+
+
+# [ns spent in the cyclic collector so far, when the running collection started]: a
+# task's jvmGcTime is what the first grew by while it ran (the process's collections, as
+# the JVM's GC time is; one collection runs at a time, under the GIL).
+_gc_ns = [0, 0]
+
+
+def _gc_timer(phase: str, _info: dict) -> None:
+    if phase == "start":
+        _gc_ns[1] = time.perf_counter_ns()
+    else:
+        _gc_ns[0] += time.perf_counter_ns() - _gc_ns[1]
 
 
 def _private_dir_problem(path: str) -> str | None:

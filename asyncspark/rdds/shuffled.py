@@ -223,7 +223,8 @@ def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
 def _reporting_spills(items: Iterator, spiller) -> Iterator:
     """``items``; once they are exhausted, the bytes ``spiller`` (an ``ExternalMerger``
     or ``ExternalSorter`` whose ``items()``/``sorted()`` made them) spilled are added to
-    the task's ``shuffle_spill_bytes``. When it has not spilled, everything is in memory
+    the task's ``shuffle_spill_bytes``/``diskBytesSpilled`` (and what they held in memory
+    to its ``memoryBytesSpilled``). When it has not spilled, everything is in memory
     and stays there: ``items`` itself, with no generator step per record."""
     if not spiller.spill_count:
         return items
@@ -239,6 +240,8 @@ def _report_when_done(items: Iterator, spiller) -> Iterator:
         metrics["shuffle_spill_bytes"] = (metrics.get("shuffle_spill_bytes", 0)
                                           + spiller.spilled_bytes)
         metrics["diskBytesSpilled"] = metrics.get("diskBytesSpilled", 0) + spiller.spilled_bytes
+        metrics["memoryBytesSpilled"] = (metrics.get("memoryBytesSpilled", 0)
+                                         + spiller.memory_spilled)
 
 
 class CoGroupedRDD(RDD):

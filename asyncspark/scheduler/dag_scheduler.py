@@ -37,7 +37,6 @@ from ..listener import (
     SparkListenerStageSubmitted,
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
-    task_metrics,
 )
 from ..shuffle.map_output_tracker import MapOutputTracker
 from .events import (
@@ -62,7 +61,15 @@ from .events import (
     TaskSetFailed,
     UpdateAccumulators,
 )
-from .stage import ActiveJob, ResultStage, ShuffleInfo, ShuffleMapStage, Stage, TaskSet
+from .stage import (
+    ActiveJob,
+    ResultStage,
+    ShuffleInfo,
+    ShuffleMapStage,
+    Stage,
+    TaskSet,
+    stage_infos,
+)
 from .trace import Tracer, now_ns
 
 __all__ = ["DAGScheduler", "TaskSchedulerLike"]
@@ -149,6 +156,9 @@ class DAGScheduler:
         """Queue an event; callable from the loop's thread (use ``call_soon_threadsafe``
         from others)."""
         assert self._queue is not None, "DAGScheduler not started"
+        if type(event) is BeginEvent:  # only a listener event (no state): no queue hop
+            self._post_listener(self._task_start(event))
+            return
         if self._task is None or self._task.done():
             # The loop has ended (context stopped): handle it here, so that e.g. a late
             # JobSubmitted fails with ContextStoppedError instead of waiting forever.
@@ -383,24 +393,21 @@ class DAGScheduler:
         cmds: list = []
         log.info("Got job %d (%s) with %d output partitions (%d stages)", ev.job_id,
                  ev.properties.get("callSite.short", ""), len(ev.partitions), len(stages))
-        if self._listeners_active():
+        if self._listeners_active():  # stage ids and infos are made by the bus (stage_infos)
             cmds.append(PostListener(SparkListenerJobStart(
-                ev.job_id, now, sorted(st.stage_id for st in stages), dict(ev.properties),
-                [{"stageId": st.stage_id, "name": repr(st), "rddId": st.rdd_id,
-                  "numTasks": len(st.partitions) if isinstance(st, ResultStage)
-                  else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
-                 for st in stages], ev.rdd_infos or [])))
+                ev.job_id, now, [], ev.properties, lambda: stage_infos(stages),
+                ev.rdd_infos or [])))
         if not ev.partitions:
             return [*cmds, *self._finish_job(job, None)]
         cmds.extend(self._submit_stage(stage, job))
         return cmds
 
     def _handle_begin(self, ev: BeginEvent) -> list:
-        if not self._listeners_active():
-            return []
-        return [PostListener(SparkListenerTaskStart(
-            ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition, ev.attempt,
-            ev.executor_id, self.clock()))]
+        return [PostListener(self._task_start(ev))] if self._listeners_active() else []
+
+    def _task_start(self, ev: BeginEvent) -> SparkListenerTaskStart:
+        return SparkListenerTaskStart(ev.stage_id, ev.stage_attempt, ev.task_id, ev.index,
+                                      ev.partition, ev.attempt, ev.executor_id, self.clock())
 
     def _handle_completion(self, ev: CompletionEvent) -> list:
         cmds: list = []
@@ -410,7 +417,7 @@ class DAGScheduler:
             cmds.append(PostListener(SparkListenerTaskEnd(
                 ev.stage_id, ev.stage_attempt, ev.task_id, ev.index, ev.partition,
                 ev.executor_id, ev.success, reason, ev.duration, self.clock(),
-                task_metrics(ev.metrics))))
+                ev.metrics)))  # Spark's names are made by the bus, off this path
         stage = self.stages.get(ev.stage_id)
         if not ev.success:
             if ev.reason is not None and ev.reason.kind == "fetch_failed":

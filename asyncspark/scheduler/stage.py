@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ActiveJob", "ExecutorData", "JobWaiter", "ResultStage", "ShuffleInfo",
-           "ShuffleMapStage", "Stage", "TaskSet"]
+           "ShuffleMapStage", "Stage", "TaskSet", "stage_infos"]
 
 
 class JobWaiter:
@@ -165,3 +165,14 @@ class ExecutorData:
         self.forget: list[int] = []
         self.running: set[int] = set()
         self.map_epochs: dict[int, int] = {}  # shuffle id -> MapOutputs epoch it has
+
+
+def stage_infos(stages: list) -> tuple[list[int], list[dict]]:
+    """A job's stage ids and, per stage, what its ``SparkListenerJobStart`` tells (id,
+    name, RDD, tasks, parents). The listener bus calls it with the job's batch of events:
+    it reads only what a stage never changes."""
+    return (sorted(st.stage_id for st in stages),
+            [{"stageId": st.stage_id, "name": repr(st), "rddId": st.rdd_id,
+              "numTasks": len(st.partitions) if isinstance(st, ResultStage)
+              else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
+             for st in stages])

@@ -629,7 +629,8 @@ class TaskSchedulerCore:
             # launches no more tasks and the DAGScheduler resubmits the stage (Spark's).
             tsm.zombie = True
         post(CompletionEvent(ts.stage_id, ts.stage_attempt, task.task_id, task.index,
-                             partition, executor_id, False, reason=reason, duration=duration))
+                             partition, executor_id, False, reason=reason, duration=duration,
+                             metrics=metrics))  # a failed attempt's metrics are reported too
         if isinstance(reason.exception, ResultTooLargeError) \
                 and self.tsms.get(ts.stage_id) is tsm:
             # A result over spark.driver.maxResultSize: retrying would only do it again.

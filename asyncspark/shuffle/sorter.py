@@ -232,7 +232,8 @@ class ExternalMerger:
     combiners must pickle once it spills (``SerializationError`` otherwise).
 
     ``spill_count`` counts the times in-memory data went to disk (re-spills of a spill
-    partition that was still too big included), ``spilled_bytes`` the bytes written.
+    partition that was still too big included), ``spilled_bytes`` the bytes written,
+    ``memory_spilled`` the (estimated) bytes the spilled data held in memory.
     ``createCombiner=identity`` (this module's) skips a call per new key.
 
     >>> import operator
@@ -253,6 +254,7 @@ class ExternalMerger:
         self.num_spill_partitions = num_spill_partitions
         self.spill_count = 0
         self.spilled_bytes = 0
+        self.memory_spilled = 0
         self._depth = _depth
         self._data: dict[Any, Any] = {}
         self._sizer = _DictSizer()
@@ -284,8 +286,9 @@ class ExternalMerger:
             if not n:
                 return
             sizer.records += n
-            if sizer.estimate(d, k) > self.memory_budget and self._depth < _MAX_DEPTH:
-                self._spill()
+            held = sizer.estimate(d, k)
+            if held > self.memory_budget and self._depth < _MAX_DEPTH:
+                self._spill(held=held)
             if n < batch:
                 return
             self._batch = max(_MIN_BATCH, int(min(
@@ -293,12 +296,15 @@ class ExternalMerger:
 
     # --- spilling ------------------------------------------------------------------------
 
-    def _spill(self, force: bool = False) -> None:
+    def _spill(self, force: bool = False, held: float | None = None) -> None:
         """Write the dict's entries to the spill partition files, hashed by key, and clear
-        it. A dict of one entry is not spilled (unless forced): it would come back whole."""
+        it. A dict of one entry is not spilled (unless forced): it would come back whole.
+        ``held``: the dict's estimated size, if known."""
         d = self._data
         if len(d) < (1 if force else 2):
             return
+        self.memory_spilled += int(held if held is not None
+                                   else self._sizer.estimate(d, None))
         n = self.num_spill_partitions
         if self._paths is None:
             root = self._dir.get(self, "asyncspark-merge-")
@@ -360,6 +366,7 @@ class ExternalMerger:
                 finally:
                     self.spill_count += sub.spill_count
                     self.spilled_bytes += sub.spilled_bytes
+                    self.memory_spilled += sub.memory_spilled
                     sub.close()
         finally:
             self.close()
@@ -383,7 +390,8 @@ class ExternalSorter:
     runs at once (what half the budget allows, 2 to 64), in several passes if needed.
 
     ``spill_count`` counts the sorted runs written (those of merge passes included),
-    ``spilled_bytes`` the bytes written.
+    ``spilled_bytes`` the bytes written, ``memory_spilled`` the (estimated) bytes the
+    runs spilled from memory held there (merge passes go from disk to disk).
 
     >>> list(ExternalSorter(1 << 20).sorted([3, 1, 2], reverse=True))
     [3, 2, 1]
@@ -394,6 +402,7 @@ class ExternalSorter:
         self.memory_budget = _check_budget(memory_budget)
         self.spill_count = 0
         self.spilled_bytes = 0
+        self.memory_spilled = 0
         self._dir = _SpillDir(spill_dir)
         self._runs = 0  # run files made, for their names
         self._merging = 0  # iterators of sorted() still reading runs
@@ -426,7 +435,9 @@ class ExternalSorter:
                     s += estimate_size(key(item)) + 8
                 samples += 1
                 mean += (s - mean) / samples
-            if _getsizeof(buf) + n * mean > budget and n > 1:
+            held = _getsizeof(buf) + n * mean
+            if held > budget and n > 1:
+                self.memory_spilled += int(held)
                 _sort(buf, key, reverse)
                 runs.append(self._write_run(buf, mean))
                 buf.clear()

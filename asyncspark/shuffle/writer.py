@@ -62,6 +62,7 @@ class _Spill:
         self.path = path
         self.file = None
         self.spilled_bytes = 0
+        self.memory_spilled = 0  # bytes held in memory when spilled (memoryBytesSpilled)
         self.records = 0
         self.peak = 0  # most serialized bytes held at once (peakExecutionMemory)
         self.write_ns = 0  # time spent writing to disk (shuffleWriteTime)
@@ -78,6 +79,7 @@ class _Spill:
     def spill(self) -> None:
         t0 = time.perf_counter_ns()
         self.peak = max(self.peak, self.in_memory)
+        self.memory_spilled += self.in_memory
         try:
             self._spill()
         except OSError as exc:
@@ -105,6 +107,7 @@ class _Spill:
         """Write the data and index files; the bytes of each reduce partition."""
         t0 = time.perf_counter_ns()
         self.peak = max(self.peak, self.in_memory)
+        self.memory_spilled += self.in_memory
         try:
             return self._finish(data_path, index_path)
         finally:
@@ -248,7 +251,8 @@ _USELESS_COMBINE = 0.5  # more distinct keys than this fraction of the sample: s
 def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
                      budget: int, stats: dict | None = None) -> tuple[str, list[int], int]:
     """Write one map task's output; ``(data_path, sizes, spilled_bytes)``. ``stats``, when
-    given, gets ``records`` written, ``write_ns`` spent writing and ``peak`` bytes held."""
+    given, gets ``records`` written, ``write_ns`` spent writing, ``peak`` bytes held and
+    ``memory_spilled``, the bytes held in memory when they were spilled."""
     spills: list[_Spill] = []
     try:
         return _write_map_output(records, dep, map_id, attempt, local_dir, budget,
@@ -259,6 +263,7 @@ def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_di
             stats["records"] = spill.records
             stats["write_ns"] = spill.write_ns
             stats["peak"] = spill.peak
+            stats["memory_spilled"] = spill.memory_spilled
 
 
 def _write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
@@ -324,6 +329,7 @@ class ShuffleWriteFunc:
         m["shuffleWriteTime"] = m.get("shuffleWriteTime", 0) + stats["write_ns"]
         if spilled:
             m["diskBytesSpilled"] = m.get("diskBytesSpilled", 0) + spilled
+            m["memoryBytesSpilled"] = m.get("memoryBytesSpilled", 0) + stats["memory_spilled"]
         m["peakExecutionMemory"] = max(m.get("peakExecutionMemory", 0), stats["peak"])
         offsets = [0]
         for s in sizes:

@@ -344,7 +344,7 @@ async def stage_page(request: web.Request) -> web.Response:
     if st["failureReason"]:
         body += f"<pre class='FAILED'>{_e(st['failureReason'])}</pre>"
     body += "<h3>DAG Visualization</h3>" + stage_dag_svg(store, graph_ids, stage_id, "../../")
-    rdds = store.stage_info.get(stage_id, {}).get("rdds")
+    rdds = store.stage_rdds(stage_id)
     if rdds:
         body += "<h4>RDDs of this stage</h4>" + rdd_dag_svg(rdds)
     summary = store.task_summary(stage_id, attempt, DEFAULT_QUANTILES)

@@ -180,8 +180,12 @@ async def task_list(request: web.Request) -> web.Response:
         offset, length = int(q.get("offset", 0)), int(q.get("length", 20))
     except ValueError:
         raise web.HTTPBadRequest(text="offset and length must be integers") from None
+    status = q.get("status")
+    if status is not None and status.upper() not in _TASK_STATUSES:
+        raise web.HTTPBadRequest(text=f"unknown status {status!r}; expected one of "
+                                      f"{', '.join(sorted(_TASK_STATUSES))}")
     return _json(store.task_list(stage_id, attempt, offset, length, q.get("sortBy", "ID"),
-                                 q.get("status")))
+                                 status))
 
 
 async def executors(request: web.Request) -> web.Response:

@@ -57,6 +57,10 @@ class Observability:
         # stage id -> {accumulator id: value after its latest task}, for StageCompleted
         self.stage_accums: collections.OrderedDict[int, dict] = collections.OrderedDict()
         ctx._accumulators.on_applied = self._accumulators_applied
+        # The DAG scheduler's listener events go straight to the bus (nothing in between
+        # on the scheduler's path); what they gain on the way is added in the batch.
+        self.post = ctx.listener_bus.post
+        ctx.listener_bus.prepare[SparkListenerStageCompleted] = self._add_accumulables
         self.ui_enabled = conf.ui_enabled if conf.ui_enabled is not None else interactive()
         show = conf.show_console_progress
         self.show_progress = show if show is not None else (
@@ -83,15 +87,13 @@ class Observability:
         if bus.active:
             bus.post(SparkListenerUnpersistRDD(rdd_id, time.time()))
 
-    def post(self, event: Any) -> None:
-        """The DAG scheduler's listener events: a completed stage gets its accumulator
-        values (Spark's ``StageInfo.accumulables``), then the bus has it."""
-        if type(event) is SparkListenerStageCompleted and self.stage_accums:
-            values = self.stage_accums.get(event.stageId)
-            if values:
-                event.accumulables = [{"id": aid, "name": None, "value": str(v)}
-                                      for aid, v in sorted(values.items())]
-        self.ctx.listener_bus.post(event)
+    def _add_accumulables(self, event: SparkListenerStageCompleted) -> None:
+        """A completed stage gets its accumulator values (Spark's
+        ``StageInfo.accumulables``), in the bus's batch, before any listener sees it."""
+        values = self.stage_accums.get(event.stageId) if self.stage_accums else None
+        if values and not event.accumulables:
+            event.accumulables = [{"id": aid, "name": None, "value": str(v)}
+                                  for aid, v in sorted(values.items())]
 
     def status_store(self) -> StatusStore:
         if self.store is None:

@@ -49,22 +49,45 @@ def _stage_rdds(rdd_id: int, rdds: dict[int, dict]) -> list[dict]:
     return sorted(out, key=lambda r: r["id"])
 
 
+_STAGE_TEMPLATE: dict[str, Any] = {
+    "status": "PENDING", "stageId": 0, "attemptId": 0, "numTasks": 0,
+    "numActiveTasks": 0, "numCompleteTasks": 0, "numFailedTasks": 0,
+    "numKilledTasks": 0, "numCompletedIndices": 0, "submissionTime": None,
+    "firstTaskLaunchedTime": None, "completionTime": None, "failureReason": None,
+    "name": "", "details": "", "schedulingPool": "default", "rddIds": None,
+    "parentIds": None, "jobIds": None, "accumulatorUpdates": None,
+    "killedTasksSummary": None, **dict.fromkeys(TASK_METRIC_NAMES, 0),
+    "shuffleRemoteBytesReadToDisk": 0, "shuffleReadBytes": 0,
+}
+
+
 def _new_stage(stage_id: int, attempt: int, num_tasks: int, name: str, details: str,
                parents: list[int], rdd_id: int, job_ids: list[int]) -> dict:
-    d: dict[str, Any] = {
-        "status": "PENDING", "stageId": stage_id, "attemptId": attempt, "numTasks": num_tasks,
-        "numActiveTasks": 0, "numCompleteTasks": 0, "numFailedTasks": 0,
-        "numKilledTasks": 0, "numCompletedIndices": 0, "submissionTime": None,
-        "firstTaskLaunchedTime": None, "completionTime": None, "failureReason": None,
-        "name": name, "details": details, "schedulingPool": "default", "rddIds": [rdd_id],
-        "parentIds": parents, "jobIds": job_ids, "accumulatorUpdates": [],
-        "killedTasksSummary": {},
-    }
-    for k in TASK_METRIC_NAMES:
-        d[k] = 0
-    d["shuffleRemoteBytesReadToDisk"] = 0
-    d["shuffleReadBytes"] = 0
+    d = _STAGE_TEMPLATE.copy()  # one C copy; then what differs (and fresh containers)
+    d["stageId"], d["attemptId"], d["numTasks"] = stage_id, attempt, num_tasks
+    d["name"], d["details"], d["rddIds"], d["parentIds"] = name, details, [rdd_id], parents
+    d["jobIds"], d["accumulatorUpdates"], d["killedTasksSummary"] = job_ids, [], {}
     return d
+
+
+_JOB_TEMPLATE: dict[str, Any] = {
+    "jobId": 0, "name": "", "description": None, "submissionTime": 0.0,
+    "completionTime": None, "stageIds": None, "jobGroup": None, "jobTags": None,
+    "status": "RUNNING", "numTasks": 0, "numActiveTasks": 0, "numCompletedTasks": 0,
+    "numSkippedTasks": 0, "numFailedTasks": 0, "numKilledTasks": 0,
+    "numCompletedIndices": 0, "numActiveStages": 0, "numCompletedStages": 0,
+    "numSkippedStages": 0, "numFailedStages": 0, "killedTasksSummary": None,
+    "_start": 0.0, "_end": None, "_stages_run": None,
+}
+
+_TASK_TEMPLATE: dict[str, Any] = {
+    "taskId": 0, "index": 0, "attempt": 0, "partitionId": 0, "launchTime": 0.0,
+    "duration": None, "executorId": "", "host": "", "status": "RUNNING",
+    "taskLocality": "PROCESS_LOCAL", "speculative": False, "accumulatorUpdates": (),
+    "errorMessage": None, "taskMetrics": None, "executorLogs": None, "schedulerDelay": 0,
+    "gettingResultTime": 0, "_launch": 0.0,
+}
+_EMPTY: dict = {}
 
 
 class StatusStore:
@@ -84,6 +107,7 @@ class StatusStore:
         self.jobs: collections.OrderedDict[int, dict] = collections.OrderedDict()
         self.stages: collections.OrderedDict[tuple[int, int], dict] = collections.OrderedDict()
         self.stage_info: dict[int, dict] = {}  # stage id -> name, parents, rdd, jobs
+        self._lineage: dict[int, list] = {}  # stage id -> its job's rddInfos
         self.tasks: dict[tuple[int, int], collections.OrderedDict[int, dict]] = {}
         self.executors: dict[str, dict] = {}
         self.environment: dict[str, Any] = {"sparkProperties": [], "systemProperties": [],
@@ -132,36 +156,47 @@ class StatusStore:
         self.version += 1
 
     def onJobStart(self, ev) -> None:
-        props = ev.properties or {}
-        infos = getattr(ev, "stageInfos", None) or []
-        rdds = {r["id"]: r for r in getattr(ev, "rddInfos", None) or []}
+        props = ev.properties or _EMPTY
+        infos = getattr(ev, "stageInfos", None) or ()
+        lineage = getattr(ev, "rddInfos", None) or None
+        stage_info, job_of_stage = self.stage_info, self._job_of_stage
         for info in infos:
-            if rdds:
-                info = {**info, "rdds": _stage_rdds(info.get("rddId", -1), rdds)}
-            self.stage_info[info["stageId"]] = info
-            self._job_of_stage.setdefault(info["stageId"], set()).add(ev.jobId)
+            sid = info["stageId"]
+            stage_info[sid] = info  # the event's (shared, never changed)
+            if lineage:
+                self._lineage[sid] = lineage  # its RDDs are found when asked (stage_rdds)
+            jobs = job_of_stage.get(sid)
+            if jobs is None:
+                job_of_stage[sid] = {ev.jobId}
+            else:
+                jobs.add(ev.jobId)
         final = max(ev.stageIds) if ev.stageIds else None
         name = props.get("callSite.short") or (
-            self.stage_info.get(final, {}).get("name", f"job {ev.jobId}")
+            stage_info.get(final, _EMPTY).get("name", f"job {ev.jobId}")
             if final is not None else f"job {ev.jobId}")
         group = props.get("spark.jobGroup.id")
         self.job_groups[ev.jobId] = group
-        num_tasks = sum(self.stage_info.get(s, {}).get("numTasks", 0) for s in ev.stageIds)
-        self.jobs[ev.jobId] = {
-            "jobId": ev.jobId, "name": name, "description": props.get("spark.job.description"),
-            "submissionTime": ev.time, "completionTime": None,
-            "stageIds": list(ev.stageIds), "jobGroup": group, "jobTags": [],
-            "status": "RUNNING", "numTasks": num_tasks, "numActiveTasks": 0,
-            "numCompletedTasks": 0, "numSkippedTasks": 0, "numFailedTasks": 0,
-            "numKilledTasks": 0, "numCompletedIndices": 0, "numActiveStages": 0,
-            "numCompletedStages": 0, "numSkippedStages": 0, "numFailedStages": 0,
-            "killedTasksSummary": {}, "_start": ev.time, "_end": None, "_stages_run": set(),
-        }
+        job = _JOB_TEMPLATE.copy()
+        job["jobId"], job["name"] = ev.jobId, name
+        job["description"] = props.get("spark.job.description")
+        job["submissionTime"] = job["_start"] = ev.time
+        job["stageIds"], job["jobGroup"], job["jobTags"] = list(ev.stageIds), group, []
+        job["numTasks"] = sum(stage_info.get(s, _EMPTY).get("numTasks", 0)
+                              for s in ev.stageIds)
+        job["killedTasksSummary"], job["_stages_run"] = {}, set()
+        self.jobs[ev.jobId] = job
         if len(self.jobs) > self.retained_jobs:
             for old in self._evict(self.jobs, self.retained_jobs,
                                    lambda j: j["status"] != "RUNNING"):
                 self._forget_job(old)
         self.version += 1
+
+    def stage_rdds(self, stage_id: int) -> list[dict]:
+        """The RDDs stage ``stage_id`` computes: its RDD and its narrow ancestors."""
+        info, lineage = self.stage_info.get(stage_id), self._lineage.get(stage_id)
+        if info is None or not lineage:
+            return []
+        return _stage_rdds(info.get("rddId", -1), {r["id"]: r for r in lineage})
 
     def onJobEnd(self, ev) -> None:
         job = self.jobs.get(ev.jobId)
@@ -226,6 +261,7 @@ class StatusStore:
                         self._attempts.pop(key[0], None)
                         if key[0] not in self._job_of_stage:
                             self.stage_info.pop(key[0], None)
+                            self._lineage.pop(key[0], None)
                     break
             else:
                 return
@@ -242,6 +278,7 @@ class StatusStore:
                     del self._job_of_stage[sid]
                     if not self._attempts.get(sid):
                         self.stage_info.pop(sid, None)
+                        self._lineage.pop(sid, None)
 
     @staticmethod
     def _evict(d: collections.OrderedDict, limit: int, finished) -> list:
@@ -258,7 +295,8 @@ class StatusStore:
         return out
 
     def onStageSubmitted(self, ev) -> None:
-        st = self._stage_entry(ev.stageId, ev.attemptId, ev.numTasks)
+        st = self.stages.get((ev.stageId, ev.attemptId)) or self._stage_entry(
+            ev.stageId, ev.attemptId, ev.numTasks)
         st["status"] = "ACTIVE"
         st["numTasks"] = ev.numTasks
         st["submissionTime"] = ev.time
@@ -271,7 +309,8 @@ class StatusStore:
         self.version += 1
 
     def onStageCompleted(self, ev) -> None:
-        st = self._stage_entry(ev.stageId, ev.attemptId, ev.numTasks)
+        st = self.stages.get((ev.stageId, ev.attemptId)) or self._stage_entry(
+            ev.stageId, ev.attemptId, ev.numTasks)
         was_active = st["status"] == "ACTIVE"
         st["status"] = "FAILED" if ev.failureReason else "COMPLETE"
         st["failureReason"] = ev.failureReason
@@ -294,23 +333,19 @@ class StatusStore:
 
     def onTaskStart(self, ev) -> None:
         key = (ev.stageId, ev.stageAttemptId)
-        st = self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
+        st = self.stages.get(key) or self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
         st["numActiveTasks"] += 1
         if st["firstTaskLaunchedTime"] is None:
             st["firstTaskLaunchedTime"] = ev.time
         ex = self.executors.get(ev.executorId)
-        host = ex["hostPort"] if ex else ""
         tasks = self.tasks[key]
-        tasks[ev.taskId] = {
-            "taskId": ev.taskId, "index": ev.index, "attempt": ev.attemptNumber,
-            "partitionId": ev.partition, "launchTime": ev.time, "duration": None,
-            "executorId": ev.executorId, "host": host, "status": "RUNNING",
-            "taskLocality": "PROCESS_LOCAL", "speculative": bool(getattr(ev, "speculative",
-                                                                          False)),
-            "accumulatorUpdates": [], "errorMessage": None, "taskMetrics": None,
-            "executorLogs": {}, "schedulerDelay": 0, "gettingResultTime": 0,
-            "_launch": ev.time,
-        }
+        t = _TASK_TEMPLATE.copy()
+        t["taskId"], t["index"], t["attempt"] = ev.taskId, ev.index, ev.attemptNumber
+        t["partitionId"], t["launchTime"] = ev.partition, ev.time
+        t["executorId"], t["host"] = ev.executorId, ex["hostPort"] if ex else ""
+        t["speculative"] = bool(getattr(ev, "speculative", False))
+        t["accumulatorUpdates"], t["executorLogs"], t["_launch"] = [], {}, ev.time
+        tasks[ev.taskId] = t
         if len(tasks) > self.retained_tasks:
             self._evict(tasks, self.retained_tasks, lambda t: t["status"] != "RUNNING")
         if ex is not None:
@@ -329,7 +364,7 @@ class StatusStore:
 
     def onTaskEnd(self, ev) -> None:
         key = (ev.stageId, ev.stageAttemptId)
-        st = self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
+        st = self.stages.get(key) or self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
         m = ev.metrics or {}
         task = self.tasks[key].get(ev.taskId)
         if ev.successful:
@@ -364,12 +399,14 @@ class StatusStore:
         st[counter[0]] += 1
         if ex is not None and counter[2]:
             ex[counter[2]] += 1
+        # A stage's totals include its failed and killed attempts' metrics (Spark's
+        # AppStatusListener adds every ended task's); the quantiles are of successes.
+        for k, v in m.items():
+            if k in st and type(v) is int:
+                st[k] += v
+        st["shuffleReadBytes"] = st["shuffleRemoteBytesRead"] + st["shuffleLocalBytesRead"]
         if ev.successful:
             st["numCompletedIndices"] += 1
-            for k, v in m.items():
-                if k in st and type(v) is int:
-                    st[k] += v
-            st["shuffleReadBytes"] = st["shuffleRemoteBytesRead"] + st["shuffleLocalBytesRead"]
         elif status == "KILLED":
             why = ev.reason.split(":", 1)[-1].strip() or "killed"
             st["killedTasksSummary"][why] = st["killedTasksSummary"].get(why, 0) + 1

@@ -2,7 +2,9 @@
 status store, as the ``SparkJobInfo`` and ``SparkStageInfo`` namedtuples PySpark returns.
 
 Running jobs come from the context itself as well (it knows them the moment they are
-submitted), so a tracker asked for after a job started still sees that job.
+submitted), so a tracker asked for after a job started still sees that job. Asked on the
+context's loop, it first has the listener bus deliver what is pending (``flush``), so it
+answers with every event posted so far.
 """
 
 from __future__ import annotations
@@ -32,27 +34,33 @@ class StatusTracker:
     """Low-level status of jobs and stages (PySpark's API; ``None`` for an id the store
     does not have, or no longer has: see ``spark.ui.retainedJobs``/``retainedStages``)."""
 
-    def __init__(self, store: Any, active_jobs: dict[int, str | None] | None = None) -> None:
+    def __init__(self, store: Any, active_jobs: dict[int, str | None] | None = None,
+                 flush: Any = None) -> None:
         self._store = store
         self._active = active_jobs if active_jobs is not None else {}
+        self._flush = flush or (lambda: None)
 
     def getJobIdsForGroup(self, jobGroup: str | None = None) -> list[int]:
         """The ids of the known jobs (running or finished) of ``jobGroup`` (``None``: the
         jobs of no group)."""
+        self._flush()
         ids = set(self._store.job_ids_for_group(jobGroup))
         ids.update(j for j, g in list(self._active.items()) if g == jobGroup)
         return sorted(ids)
 
     def getActiveJobsIds(self) -> list[int]:
+        self._flush()
         ids = {j for j in self._store.active_job_ids()}
         ids.update(self._active)
         ended = {j for j, d in list(self._store.jobs.items()) if d["status"] != "RUNNING"}
         return sorted(ids - ended)
 
     def getActiveStageIds(self) -> list[int]:
+        self._flush()
         return self._store.active_stage_ids()
 
     def getJobInfo(self, jobId: int) -> SparkJobInfo | None:
+        self._flush()
         job = self._store.jobs.get(jobId)
         if job is None:
             if jobId in self._active:
@@ -61,6 +69,7 @@ class StatusTracker:
         return SparkJobInfo(jobId, list(job["stageIds"]), job["status"])
 
     def getStageInfo(self, stageId: int) -> SparkStageInfo | None:
+        self._flush()
         attempts = [(a, st) for (s, a), st in list(self._store.stages.items()) if s == stageId]
         if not attempts:
             return None

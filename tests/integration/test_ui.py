@@ -109,6 +109,11 @@ async def test_every_page_and_route_after_a_retried_task_and_a_cancelled_job():
             assert "between 0 and 1" in await get_json(
                 client, a + "/stages/0/0/taskSummary?quantiles=2", 400)
             task_list = await get_json(client, a + "/stages/0/0/taskList?length=2")
+            failed_tasks = await get_json(client, a + "/stages/0/0/taskList?status=failed")
+            assert [t["status"] for t in failed_tasks] == ["FAILED"]
+            assert failed_tasks[0]["taskMetrics"]["executorCpuTime"] > 0  # a failure reports too
+            assert "unknown status" in await get_json(
+                client, a + "/stages/0/0/taskList?status=bogus", 400)
             assert len(task_list) == 2
             assert task_list[0]["taskMetrics"]["shuffleWriteMetrics"]["bytesWritten"] >= 0
             assert "unknown attempt" in await get_json(client, a + "/stages/0/5", 404)
@@ -269,14 +274,20 @@ async def test_ui_server_event_log_and_history_give_the_same_jobs(tmp_path):
                 live_jobs = await resp.json()
             async with http.get(f"{url}/api/v1/applications/{app_id}/stages/0/0") as resp:
                 live_stage = await resp.json()
-        # the history server shows a running application too (its log is flushed at
-        # every job end)
+        # the history server shows a running application too (its log has a finished
+        # job within 0.1 s)
         async with TestClient(TestServer(history_app(str(tmp_path)))) as client:
             (running,) = await get_json(client, "/api/v1/applications")
             assert running["id"] == app_id
             assert running["attempts"][0]["completed"] is False
-            jobs = await get_json(client, f"/api/v1/applications/{app_id}/jobs")
-            assert [j["status"] for j in jobs] == ["SUCCEEDED", "SUCCEEDED"]
+            deadline = time.monotonic() + 2.0
+            while True:
+                jobs = await get_json(client, f"/api/v1/applications/{app_id}/jobs")
+                statuses = [j["status"] for j in jobs]
+                if statuses == ["SUCCEEDED", "SUCCEEDED"] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+            assert statuses == ["SUCCEEDED", "SUCCEEDED"]
     assert sc.uiWebUrl is None  # stopped
     assert os.listdir(tmp_path) == [app_id]  # renamed when the application ended
     names = [json.loads(line)["Event"]
@@ -400,7 +411,7 @@ def test_observability_benchmark_quick_json(tmp_path):
                      "--data", tmp_path)
     report = json.loads(out)  # one JSON object on stdout (the progress bar is on stderr)
     assert report["quick"] is True
-    for key in ("trivial_p50_ms", "wordcount_s"):
+    for key in ("trivial_p50_ms", "trivial_mean_ms", "one_context_p50_ms", "wordcount_s"):
         assert report[key]["off"] > 0
         assert report[key]["on"] > 0
         assert isinstance(report[key]["overhead_pct"], float)

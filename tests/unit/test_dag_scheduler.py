@@ -9,6 +9,7 @@ import pytest
 
 from asyncspark.errors import ContextStoppedError, JobCancelledError, JobFailedError
 from asyncspark.listener import (
+    ListenerBus,
     SparkListenerExecutorAdded,
     SparkListenerExecutorRemoved,
     SparkListenerJobEnd,
@@ -64,7 +65,8 @@ class Harness:
         self.ts = FakeTaskScheduler()
         self.listening = True
         self.posted: list = []
-        self.dag = DAGScheduler(self.ts, self.posted.append, lambda: self.listening,
+        self.dag = DAGScheduler(self.ts, lambda ev: self.posted.append(prepared(ev)),
+                                lambda: self.listening,
                                 clock=lambda: NOW, history=history)
         self._job_ids = itertools.count()
 
@@ -99,8 +101,17 @@ def only(cmds: list, kind: type) -> list:
     return [c for c in cmds if type(c) is kind]
 
 
+def prepared(event):
+    """``event`` as listeners get it: the bus completes some in its batch (the stage
+    infos of a JobStart, Spark's metric names of a TaskEnd)."""
+    fix = ListenerBus().prepare.get(type(event))
+    if fix is not None:
+        fix(event)
+    return event
+
+
 def listener_events(cmds: list) -> list:
-    return [c.event for c in cmds if type(c) is PostListener]
+    return [prepared(c.event) for c in cmds if type(c) is PostListener]
 
 
 def taskset_of(cmds: list):

@@ -162,3 +162,29 @@ def test_events_round_trip_through_json():
     assert event_from_json(d) == ev
     with pytest.raises(ValueError, match="unknown listener event"):
         event_from_json({"Event": "Nope"})
+
+
+async def test_a_batch_waits_for_drain_delay_unless_the_bus_is_half_full():
+    bus = ListenerBus(capacity=10)
+    bus.drain_delay = 60.0  # only the half-full rule can deliver within this test
+    got: list = []
+
+    class L:
+        def onJobStart(self, ev):
+            got.append(ev.jobId)
+
+    bus.add(L())
+    bus.start()
+    for i in range(4):
+        bus.post(job_start(i))
+    await asyncio.sleep(0)
+    assert got == []  # a batch: waiting for its time
+    bus.post(job_start(4))
+    bus.post(job_start(5))  # the 6th pending: 5 = half of the capacity were waiting
+    await asyncio.sleep(0)
+    assert got == [0, 1, 2, 3, 4, 5]
+    assert bus.dropped == 0
+    bus.post(job_start(6))
+    bus.flush()  # delivered now, on the loop
+    assert got[-1] == 6
+    await settle(bus)

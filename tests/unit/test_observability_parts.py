@@ -12,14 +12,16 @@ import re
 
 import pytest
 
-from asyncspark.eventlog import IN_PROGRESS, EventLogWriter, read_event_log
+from asyncspark.eventlog import IN_PROGRESS, EventLogWriter, encode_line, read_event_log
 from asyncspark.listener import (
+    SparkListenerExecutorAdded,
     SparkListenerJobEnd,
     SparkListenerJobStart,
     SparkListenerStageCompleted,
     SparkListenerStageSubmitted,
     SparkListenerTaskEnd,
     SparkListenerTaskStart,
+    event_to_json,
 )
 from asyncspark.logs import parse_level, set_log_level
 from asyncspark.metrics import render
@@ -201,3 +203,28 @@ async def test_ui_server_takes_the_next_port_when_busy():
             await UIServer(web.Application(), "127.0.0.1", port, retries=0).start()
     finally:
         busy.close()
+
+
+@pytest.mark.parametrize("event", [
+    SparkListenerTaskStart(1, 0, 7, 2, 3, 1, "exec-1", 1764800000.123456),
+    SparkListenerTaskEnd(1, 0, 7, 2, 3, "0", True, "Success", 0.25, 2.5,
+                         {"executorRunTime": 4, "resultSize": 10}),
+    SparkListenerTaskEnd(1, 0, 7, 2, 3, "é\"x", False, 'boom: "quoted"\nline\t\u2603', 0.1,
+                         3.0, {}),
+    SparkListenerTaskEnd(1, 0, 7, 2, 3, "0", True, "Success", float("inf"), 3.0, {}),
+    SparkListenerTaskEnd(1, 0, 7, 2, 3, "0", 1, "Success", 0.1, None, {"odd": b"x"}),
+    SparkListenerStageSubmitted(4, 1, 8, 5.0),
+    SparkListenerStageCompleted(4, 1, 8, 6.0),
+    SparkListenerStageCompleted(4, 1, 8, 6.0, "failed: why", [{"id": 1, "value": "3"}]),
+    SparkListenerJobStart(2, 1.0, [3, 4], {"k": "v"}, [{"stageId": 3}], [{"id": 1}]),
+    SparkListenerJobEnd(2, 7.0, "JobFailed: ValueError: \"x\""),
+    SparkListenerJobEnd(True, 7.0, "JobSucceeded"),
+    SparkListenerExecutorAdded("1", "host", 1.0, {"stderr": "/x"}),
+])
+def test_an_event_log_line_is_what_json_dumps_gives(event):
+    """The hand-written lines of the task and stage events parse to what the generic
+    encoding gives, and odd field types fall back to it."""
+    line = encode_line(event)
+    assert line.endswith("\n")
+    assert "\n" not in line[:-1]
+    assert json.loads(line) == json.loads(json.dumps(event_to_json(event), default=str))
