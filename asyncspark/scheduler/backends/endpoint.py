@@ -83,8 +83,8 @@ class ExecutorConnection:
         if self.backend._endpoint_closed:
             proto.abort(AuthenticationError("the driver is stopping"))
             return
-        if guard.admit(proto):
-            proto.send(Challenge(self.handshake.nonce))
+        if guard.admit(proto):  # TLS first, when on (guard.ssl)
+            guard.secure(proto, lambda p: p.send(Challenge(self.handshake.nonce)))
 
     def _on_message(self, msg: Any) -> None:
         if self.executor_id is None:
@@ -210,7 +210,8 @@ class CoarseGrainedBackend:
     # -- the endpoint --------------------------------------------------------------------
 
     async def serve(self, host: str) -> None:
-        """Listen for executor connections on an ephemeral port of ``host``."""
+        """Listen for executor connections on an ephemeral port of ``host`` (over TLS
+        when ``guard.ssl`` is set: the context sets it from ``spark.ssl.*``)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ExecutorConnection(self).proto, host=host, port=0)
