@@ -256,7 +256,7 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
                             "auth_timeout": self.conf.auth_timeout,
                             "max_unauthenticated": self.conf.max_unauthenticated,
                             "ssl": self._tls.server})
-        backend.guard.ssl = self._tls.server  # the executor endpoint: TLS first
+        backend.ssl = self._tls.server  # the executor endpoint: TLS first
         try:
             try:
                 await cluster.connect()

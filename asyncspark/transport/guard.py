@@ -13,13 +13,12 @@ broadcast server): until a connection's peer has proven the application secret
 Every connection the server accepted is tracked, authenticated or not, so ``abort_all``
 drops them all (a server's ``close()`` then never waits on a connection nobody tracks).
 
-TLS (``ssl``, an ``ssl.SSLContext``; ``asyncspark/tls.py``): the server accepts plain TCP,
-``admit``s the connection (so the limits above cover the TLS handshake too: its deadline,
-the cap on connections not yet authenticated) and ``secure`` upgrades it with
-``loop.start_tls`` before anything is read from it; a peer that fails the TLS handshake
-(a plaintext client, a certificate the trust store does not vouch for, none when one is
-required) is dropped with reason "TLS handshake failed". Only then does the server send
-its challenge: the shared-secret handshake runs inside TLS.
+With TLS on (the server listens with an ``ssl.SSLContext``: ``tls_server_options``), a
+connection reaches the guard once its TLS handshake is done: the event loop runs it
+first, within the same deadline (``asyncspark.network.authTimeout``), and drops a peer
+that fails it (a plaintext client, a certificate the trust store does not vouch for,
+none when one is required) before the server sees a byte. Such peers are not counted in
+``max_pending`` nor logged here (asyncio logs them in debug mode only).
 
 Each drop is logged at WARNING with the peer and the reason (frame too big, truncated
 frame, malformed frame, wrong first message, bad HMAC, authentication timeout, too many
@@ -33,15 +32,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import ssl as _ssl
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ..errors import AuthenticationError, TransportError
 from .protocol import FramedProtocol
 
-__all__ = ["AUTH_FRAME_LIMIT", "DEFAULT_AUTH_TIMEOUT", "DEFAULT_MAX_PENDING", "AuthGuard"]
+__all__ = ["AUTH_FRAME_LIMIT", "DEFAULT_AUTH_TIMEOUT", "DEFAULT_MAX_PENDING", "AuthGuard",
+           "tls_server_options"]
 
 log = logging.getLogger("asyncspark.transport")
 
@@ -62,7 +60,7 @@ class AuthGuard:
 
     def __init__(self, name: str, *, timeout: float = DEFAULT_AUTH_TIMEOUT,
                  max_pending: int = DEFAULT_MAX_PENDING, max_frame_size: int,
-                 clock: Any = time.monotonic, ssl: _ssl.SSLContext | None = None) -> None:
+                 clock: Any = time.monotonic) -> None:
         if timeout <= 0:
             raise ValueError(f"{name}: the authentication timeout must be positive, "
                              f"got {timeout}")
@@ -76,9 +74,6 @@ class AuthGuard:
         self.connections: set[FramedProtocol] = set()
         self.drops: collections.Counter[str] = collections.Counter()
         self._clock = clock
-        self.ssl = ssl  # TLS first on every connection when set
-        self._tls_pending: set[FramedProtocol] = set()  # in the TLS handshake
-        self._tls_tasks: set[asyncio.Task] = set()
         # (peer host, reason) -> (time of the last warning, drops not logged since)
         self._logged: dict[tuple[Any, str], list] = {}
 
@@ -99,49 +94,6 @@ class AuthGuard:
         loop = asyncio.get_running_loop()
         self.pending[proto] = loop.call_later(self.timeout, self._expire, proto)
         return True
-
-    def secure(self, proto: FramedProtocol, on_ready: Callable[[FramedProtocol], Any]
-               ) -> None:
-        """After ``admit``: ``on_ready(proto)`` at once without TLS; with TLS, once the
-        TLS handshake has succeeded (reading is paused until then, so not a byte of the
-        peer's reaches the codec before), or the peer is dropped."""
-        if self.ssl is None:
-            on_ready(proto)
-            return
-        proto.transport.pause_reading()  # type: ignore[union-attr]
-        self._tls_pending.add(proto)
-        task = asyncio.get_running_loop().create_task(self._start_tls(proto, on_ready))
-        self._tls_tasks.add(task)
-        task.add_done_callback(self._tls_tasks.discard)
-
-    async def _start_tls(self, proto: FramedProtocol,
-                         on_ready: Callable[[FramedProtocol], Any]) -> None:
-        loop = asyncio.get_running_loop()
-        raw = proto.transport
-        try:
-            # The guard's own deadline (timeout) fires first; this one is a backstop.
-            secured = await loop.start_tls(raw, proto, self.ssl,  # type: ignore[arg-type]
-                                           server_side=True,
-                                           ssl_handshake_timeout=self.timeout + 1.0)
-        except asyncio.CancelledError:
-            self._tls_pending.discard(proto)
-            proto.abort(TransportError("server closed"))
-            raise
-        except Exception as exc:
-            if proto in self._tls_pending:  # not dropped by the guard meanwhile
-                self._tls_pending.discard(proto)
-                self.drops["TLS handshake failed"] += 1
-                self._log(proto.peer, "TLS handshake failed", _tls_reason(exc))
-                self.forget(proto)
-                proto.abort(AuthenticationError(f"TLS handshake failed: {exc}"))
-            return
-        self._tls_pending.discard(proto)
-        if proto.closed or secured is None:
-            if secured is not None:
-                secured.abort()
-            return
-        proto.transport = secured  # type: ignore[assignment]
-        on_ready(proto)
 
     def authenticated(self, proto: FramedProtocol) -> None:
         """The peer proved the secret: lift the limits."""
@@ -175,7 +127,6 @@ class AuthGuard:
         it, abort the connection."""
         self.drops[reason] += 1
         self._log(proto.peer, reason, detail)
-        self._tls_pending.discard(proto)
         self.forget(proto)
         proto.abort(AuthenticationError(f"{reason}: {detail}" if detail else reason))
 
@@ -214,18 +165,15 @@ class AuthGuard:
             if timer is not None:
                 timer.cancel()
         self.pending.clear()
-        self._tls_pending.clear()
-        for task in self._tls_tasks:
-            task.cancel()
         conns = list(self.connections)
         self.connections.clear()
         for proto in conns:
             proto.abort(TransportError(reason))
 
 
-def _tls_reason(exc: BaseException) -> str:
-    """What a failed TLS handshake says, short: OpenSSL's reason where there is one."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(exc, _ssl.SSLError) and reason:
-        return f"{reason} ({type(exc).__name__})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def tls_server_options(guard: AuthGuard, ssl: Any) -> dict:
+    """``loop.create_server`` keywords for TLS with the server context ``ssl`` (none
+    when None): the TLS handshake gets the guard's authentication deadline."""
+    if ssl is None:
+        return {}
+    return {"ssl": ssl, "ssl_handshake_timeout": guard.timeout}

@@ -49,7 +49,7 @@ from typing import Any
 from ..errors import TransportError
 from . import handshake, memory
 from .codec import DEFAULT_MAX_FRAME_SIZE, Message
-from .guard import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_PENDING, AuthGuard
+from .guard import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_PENDING, AuthGuard, tls_server_options
 from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
@@ -122,7 +122,7 @@ class TransportServer:
     it the connection is dropped; ``auth_timeout`` (``asyncspark.network.authTimeout``;
     default: 10 s or ``io_timeout`` if shorter) bounds authentication, and at most
     ``max_unauthenticated`` connections may be waiting for it. ``ssl`` (a server-side
-    ``ssl.SSLContext``): TLS on every connection, before the handshake (``guard.py``).
+    ``ssl.SSLContext``): TLS on every TCP connection, before the handshake (``guard.py``).
     """
 
     def __init__(self, secret: str, resolve: Resolver, host: str = "127.0.0.1",
@@ -150,8 +150,8 @@ class TransportServer:
         self.io_timeout = io_timeout
         self.guard = AuthGuard(
             name, timeout=min(DEFAULT_AUTH_TIMEOUT, io_timeout) if auth_timeout is None
-            else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size,
-            ssl=ssl)
+            else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size)
+        self.ssl = ssl
         # Cached RDD blocks (storage.BlockManager): get_block_bytes(block_id) -> bytes or
         # None, put_block_bytes(block_id, level, data); called in worker threads.
         self.blocks = blocks
@@ -179,8 +179,9 @@ class TransportServer:
             self._server = await loop.create_unix_server(self._new_connection, self.path)
             self._address = self.path
         else:
-            self._server = await loop.create_server(self._new_connection, self.host,
-                                                    self.port)
+            self._server = await loop.create_server(
+                self._new_connection, self.host, self.port,
+                **tls_server_options(self.guard, self.ssl))
             self._address = tuple(self._server.sockets[0].getsockname()[:2])
         log.debug("block transport server listening at %s", self._address)
 
@@ -283,12 +284,9 @@ class _Connection:
         server.stats.open_connections += 1
         if (type(loop).sendfile is asyncio.AbstractEventLoop.sendfile  # uvloop
                 or isinstance(proto.transport, memory.MemoryTransport)
-                or server.guard.ssl is not None):  # TLS: the bytes go through OpenSSL
+                or server.ssl is not None):  # TLS: the bytes go through OpenSSL
             self._native_sendfile = False
         self._writer = loop.create_task(self._write_loop())
-        server.guard.secure(proto, self._challenge)
-
-    def _challenge(self, proto: FramedProtocol) -> None:
         proto.send(BlockAuthChallenge(self.handshake.nonce))
 
     def _on_close(self, exc: BaseException | None) -> None:
