@@ -52,9 +52,9 @@ from .scheduler.speculation import SpeculationConf
 from .scheduler.stage import JobWaiter
 from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
-from .tls import DriverTLS
 from .shuffle.map_output_tracker import MapOutputTracker
 from .storage.master import BlockManagerMaster
+from .tls import DriverTLS
 from .ui.tracker import StatusTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]

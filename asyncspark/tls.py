@@ -43,7 +43,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DriverTLS", "TLSConfig", "TLS_ENV_PREFIX", "executor_environment"]
+__all__ = ["TLS_ENV_PREFIX", "DriverTLS", "TLSConfig", "executor_environment"]
 
 TLS_ENV_PREFIX = "ASYNCSPARK_SSL_"
 _ENV = {  # TLSConfig field -> environment variable of an executor

@@ -152,10 +152,19 @@ class Outcome:
     fetch_failures: int
     heartbeat_losses: int
     log: list[str]
+    tls_connections: int = 0  # executor connections the driver holds over TLS at the end
 
 
-async def chaos_run(seed: int) -> Outcome:
-    async with Context("local[3]", conf=CHAOS_CONF) as sc:
+def _tls_connections(sc) -> int:
+    backend = sc._backend
+    return sum(conn.proto.transport.get_extra_info("ssl_object") is not None
+               for conn in [*backend.conns.values(), *backend.channels.values()]
+               if conn.proto.transport is not None)
+
+
+async def chaos_run(seed: int, extra_conf: dict | None = None) -> Outcome:
+    """One seeded run; ``extra_conf`` (e.g. TLS on) is added to ``CHAOS_CONF``."""
+    async with Context("local[3]", conf={**CHAOS_CONF, **(extra_conf or {})}) as sc:
         injector = Injector(sc, plan(seed), random.Random(seed + 1))
         sc.addSparkListener(injector)
         t0 = time.perf_counter()
@@ -166,11 +175,11 @@ async def chaos_run(seed: int) -> Outcome:
         seconds = time.perf_counter() - t0
         return Outcome(seed, result, seconds, injector.kills, injector.stops,
                        sc._dag.resubmissions, sc._dag.fetch_failures,
-                       sc._backend.heartbeat_losses, injector.log)
+                       sc._backend.heartbeat_losses, injector.log, _tls_connections(sc))
 
 
-async def clean_run() -> tuple[tuple, float]:
-    async with Context("local[3]", conf=CHAOS_CONF) as sc:
+async def clean_run(extra_conf: dict | None = None) -> tuple[tuple, float]:
+    async with Context("local[3]", conf={**CHAOS_CONF, **(extra_conf or {})}) as sc:
         t0 = time.perf_counter()
         result = await asyncio.wait_for(run_job(sc), 60)
         return result, time.perf_counter() - t0

@@ -11,6 +11,9 @@ import pytest
 from chaos_job import chaos_run, clean_run, reference
 
 SEEDS = list(range(20))
+# With TLS on (mutual): a few seeds more, not all 20 (the suite's time budget); they cover
+# kills during map and result tasks, kills of another executor (fetch failures) and stops.
+TLS_SEEDS = [0, 3, 7, 12]
 _outcomes: list = []
 
 
@@ -41,3 +44,14 @@ def test_chaos_run_is_exact(seed):
     outcome = asyncio.run(chaos_run(seed))
     _outcomes.append(outcome)
     assert outcome.result == reference(), "\n".join(outcome.log)
+
+
+@pytest.mark.parametrize("seed", TLS_SEEDS)
+def test_chaos_run_is_exact_with_tls(seed, tls_files):
+    # Shuffle blocks fetched from the block servers, over TLS (not read from files).
+    outcome = asyncio.run(chaos_run(seed, tls_files.conf(**{
+        "spark.ssl.needClientAuth": "true", "asyncspark.shuffle.localRead": "false"})))
+    _outcomes.append(outcome)
+    assert outcome.result == reference(), "\n".join(outcome.log)
+    # Replacements registered over TLS too: every executor connection the driver holds.
+    assert outcome.tls_connections >= 2 * 3 - 2, outcome.tls_connections

@@ -182,7 +182,7 @@ async def test_trusted_certificate_without_the_secret_is_refused(tsc, tls_files,
 
 async def test_huge_length_prefix_in_plaintext_is_a_bad_tls_record(tsc):
     """The TLS layer refuses the bytes before the codec could buffer a frame."""
-    for _name, (host, port) in endpoints(tsc).items():
+    for host, port in endpoints(tsc).values():
         reader, writer = await asyncio.open_connection(host, port)
         writer.write(struct.pack(">II", 0xFFFFFFF0, 0xFFFF) + os.urandom(64))
         await writer.drain()

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from asyncspark.errors import AuthenticationError, FetchFailedError, RemoteProtocolError
+from asyncspark.tls import TLSConfig
 from asyncspark.transport import handshake, memory
 from asyncspark.transport.client import (
     TransportClientPool,
@@ -29,7 +30,6 @@ from asyncspark.transport.messages.blocks import (
 )
 from asyncspark.transport.protocol import FramedProtocol
 from asyncspark.transport.server import TransportServer
-from asyncspark.tls import TLSConfig
 
 SECRET = "s3cret"
 KINDS = ["tcp", "tls", "unix", "memory"]
@@ -241,7 +241,8 @@ class FakeServer:
 def native_sendfile_expected(kind) -> bool:
     """asyncio's selector loop sends file segments with sendfile on sockets; uvloop has
     no loop.sendfile, the in-memory transport no file descriptor, and TLS encrypts."""
-    return kind not in ("memory", "tls") and type(asyncio.get_running_loop()).__module__.startswith("asyncio")
+    return kind not in ("memory", "tls") and type(
+        asyncio.get_running_loop()).__module__.startswith("asyncio")
 
 
 async def eventually(predicate, within=2.0):
