@@ -65,6 +65,8 @@ class TaskChannelClient:
         self.sock = sock
         self.codec = codec
         self.tls = isinstance(sock, _ssl.SSLSocket)
+        # A TLS read allocates its whole buffer: keep it near a record's size.
+        self._recv_size = _TLS_RECV_SIZE if self.tls else _RECV_SIZE
         self.tasks: collections.deque = collections.deque()
         self.raw_binaries: dict[int, bytes] = {}
         self._statuses: list = []
@@ -107,7 +109,7 @@ class TaskChannelClient:
             ev = codec.next_event()
             if ev is not NEED_DATA:
                 return ev
-            codec.receive_data(self.sock.recv(_RECV_SIZE))
+            codec.receive_data(self.sock.recv(self._recv_size))
 
     def next_task(self, forget: Callable[[list], None], map_outputs: dict,
                   trace: bool) -> list | None:
@@ -130,7 +132,7 @@ class TaskChannelClient:
                             self.sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT))
                 except BlockingIOError:
                     self.flush()
-                    data = self.sock.recv(_RECV_SIZE)
+                    data = self.sock.recv(self._recv_size)
                 else:
                     if data and now_ns() - self._first_unsent >= FLUSH_INTERVAL_NS:
                         self.flush()
