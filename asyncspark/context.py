@@ -122,8 +122,8 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     ``async with`` (or ``await sc.start()`` / ``await sc.stop()``). The context runs on the
     event loop it was started on; use it from coroutines of that loop. Unlike the blocking
     facade's ``SparkContext``, several may run in one process. ``ssl_context`` (a server
-    ``ssl.SSLContext``) serves the driver's ports over TLS and turns TLS on; executors
-    still build theirs from the ``spark.ssl.*`` files (see ``asyncspark/tls.py``).
+    ``ssl.SSLContext``) serves the driver's executor endpoint and broadcast server and
+    turns TLS on; executors and the UI use the ``spark.ssl.*`` files (``asyncspark/tls.py``).
 
     >>> import asyncspark
     >>> async def main():

@@ -214,8 +214,8 @@ class DriverTLS:
     @classmethod
     def from_config(cls, conf: Any, ssl_context: ssl.SSLContext | None = None) -> DriverTLS:
         """From ``spark.ssl.*``; ``ssl_context`` (a server-side context) replaces the
-        one built from the files for the driver's ports and turns TLS on. Executors
-        still build theirs from the files, which are required then too."""
+        one built from the files for the executor endpoint and the broadcast server, and
+        turns TLS on. Executors (and the UI) still use the files, required then too."""
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise ConfigError(f"ssl_context must be an ssl.SSLContext, got "
                               f"{type(ssl_context).__name__}")
@@ -228,9 +228,9 @@ class DriverTLS:
             return cls()
         server = ssl_context if ssl_context is not None else tls.server_context()
         ui_on = conf.ssl_ui_enabled if conf.ssl_ui_enabled is not None else True
-        # Browsers rarely hold a client certificate: the UI never asks for one.
-        ui = (ssl_context if ssl_context is not None else tls.server_context(
-            client_auth=False)) if ui_on else None
+        # Browsers rarely hold a client certificate: the UI never asks for one (so it is
+        # served from the files, also when an ssl_context is given).
+        ui = tls.server_context(client_auth=False) if ui_on else None
         return cls(server, ui)
 
 

@@ -139,6 +139,9 @@ class TransportServer:
             raise ValueError(f"max_frame_size of {max_frame_size} bytes is too small")
         if io_timeout <= 0:
             raise ValueError(f"io_timeout must be positive, got {io_timeout}")
+        if ssl is not None and (path is not None or in_memory):
+            raise ValueError("TLS (ssl=) is for TCP servers: Unix sockets and the in-memory "
+                             "transport never leave the host")
         self.secret = secret
         self.resolve = resolve
         self.host = host

@@ -69,3 +69,21 @@ def test_tls_off_changes_nothing():
     assert executor_environment(conf) == {}
     assert DriverTLS.from_config(conf) == DriverTLS(None, None)
     assert TLSConfig.from_environment({"PATH": "/bin"}) is None
+
+
+def test_tls_is_for_tcp_block_servers_only(tls_files):
+    from asyncspark.transport.server import TransportServer
+
+    ctx = TLSConfig(tls_files.cert, tls_files.key).server_context()
+    for where in ({"path": "/tmp/x.sock"}, {"in_memory": True}):
+        with pytest.raises(ValueError, match="TLS"):
+            TransportServer("s", lambda *a: None, ssl=ctx, **where)
+
+
+def test_ui_never_asks_browsers_for_a_certificate(tls_files):
+    conf = Config.from_items(tls_files.conf(**{"spark.ssl.needClientAuth": "true"}).items())
+    tls = DriverTLS.from_config(conf)
+    assert tls.server.verify_mode == ssl.CERT_REQUIRED
+    assert tls.ui.verify_mode == ssl.CERT_NONE
+    off = Config.from_items([*tls_files.conf().items(), ("spark.ssl.ui.enabled", "false")])
+    assert DriverTLS.from_config(off).ui is None
