@@ -49,7 +49,7 @@ from typing import Any
 from ..errors import TransportError
 from . import handshake, memory
 from .codec import DEFAULT_MAX_FRAME_SIZE, Message
-from .guard import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_PENDING, AuthGuard, tls_server_options
+from .guard import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_PENDING, AuthGuard
 from .messages.blocks import (
     BlockAuthChallenge,
     BlockAuthConfirmation,
@@ -153,8 +153,8 @@ class TransportServer:
         self.io_timeout = io_timeout
         self.guard = AuthGuard(
             name, timeout=min(DEFAULT_AUTH_TIMEOUT, io_timeout) if auth_timeout is None
-            else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size)
-        self.ssl = ssl
+            else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size,
+            ssl=ssl)
         # Cached RDD blocks (storage.BlockManager): get_block_bytes(block_id) -> bytes or
         # None, put_block_bytes(block_id, level, data); called in worker threads.
         self.blocks = blocks
@@ -164,6 +164,11 @@ class TransportServer:
         self._connections: set[_Connection] = set()
         self._stream_ids = itertools.count(1)
         self._closed = False
+
+    @property
+    def ssl(self) -> Any:
+        """The server ``ssl.SSLContext`` of its connections (TLS on), or None."""
+        return self.guard.ssl
 
     @property
     def address(self) -> Any:
@@ -182,9 +187,8 @@ class TransportServer:
             self._server = await loop.create_unix_server(self._new_connection, self.path)
             self._address = self.path
         else:
-            self._server = await loop.create_server(
-                self._new_connection, self.host, self.port,
-                **tls_server_options(self.guard, self.ssl))
+            self._server = await loop.create_server(self._new_connection, self.host,
+                                                    self.port)
             self._address = tuple(self._server.sockets[0].getsockname()[:2])
         log.debug("block transport server listening at %s", self._address)
 
@@ -290,6 +294,9 @@ class _Connection:
                 or server.ssl is not None):  # TLS: the bytes go through OpenSSL
             self._native_sendfile = False
         self._writer = loop.create_task(self._write_loop())
+        server.guard.secure(proto, self._challenge)  # TLS first when on
+
+    def _challenge(self, proto: FramedProtocol) -> None:
         proto.send(BlockAuthChallenge(self.handshake.nonce))
 
     def _on_close(self, exc: BaseException | None) -> None:

@@ -152,14 +152,18 @@ class Outcome:
     fetch_failures: int
     heartbeat_losses: int
     log: list[str]
-    tls_connections: int = 0  # executor connections the driver holds over TLS at the end
+    # Executor connections the driver holds at the end, and how many of them are TLS.
+    connections: int = 0
+    tls_connections: int = 0
 
 
-def _tls_connections(sc) -> int:
+def _connections(sc) -> tuple[int, int]:
     backend = sc._backend
-    return sum(conn.proto.transport.get_extra_info("ssl_object") is not None
-               for conn in [*backend.conns.values(), *backend.channels.values()]
-               if conn.proto.transport is not None)
+    transports = [conn.proto.transport for conn in [*backend.conns.values(),
+                                                    *backend.channels.values()]
+                  if conn.proto.transport is not None]
+    return len(transports), sum(t.get_extra_info("ssl_object") is not None
+                                for t in transports)
 
 
 async def chaos_run(seed: int, extra_conf: dict | None = None) -> Outcome:
@@ -175,7 +179,7 @@ async def chaos_run(seed: int, extra_conf: dict | None = None) -> Outcome:
         seconds = time.perf_counter() - t0
         return Outcome(seed, result, seconds, injector.kills, injector.stops,
                        sc._dag.resubmissions, sc._dag.fetch_failures,
-                       sc._backend.heartbeat_losses, injector.log, _tls_connections(sc))
+                       sc._backend.heartbeat_losses, injector.log, *_connections(sc))
 
 
 async def clean_run(extra_conf: dict | None = None) -> tuple[tuple, float]:

@@ -5,15 +5,18 @@ executor's block server.
 A plaintext client, a client presenting a self-signed certificate, one whose certificate
 another CA signed, and one presenting none each send a pickle that would create a file if
 it were ever unpickled: each is refused during the TLS handshake (the server never sends
-its challenge, so never reads a frame), the file never appears. A client with the right
-certificate but a wrong HMAC is refused by the secret handshake, which still runs inside
-TLS. Jobs stay exact afterwards. The same attacks without TLS are
-``test_hostile_peers.py``.
+its challenge, so never reads a frame; the driver's servers count and log the drop as
+"TLS handshake failed"), the file never appears. A client that never starts its handshake
+is dropped at the authentication deadline. A client with the right certificate but a
+wrong HMAC is refused by the secret handshake, which still runs inside TLS. A client
+whose ClientHello arrives in pieces gets through. Jobs stay exact afterwards. The same
+attacks without TLS are ``test_hostile_peers.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pathlib
 import pickle
@@ -111,8 +114,28 @@ def decodes_to_a_challenge(data: bytes) -> bool:
     return msg is not NEED_DATA and type(msg) in (Challenge, BlockAuthChallenge)
 
 
-async def test_plaintext_client_is_refused_before_anything_is_read(tsc, tmp_path):
+def driver_guards(sc) -> dict:
+    return {"driver control": sc._backend.guard,
+            "driver broadcast": sc._broadcasts.server.guard}
+
+
+async def counted(guards: dict, before: dict, reason: str) -> None:
+    """Each driver server counted one more drop for ``reason``."""
+    for _ in range(100):
+        if all(g.drops[reason] > before[n] for n, g in guards.items()):
+            break
+        await asyncio.sleep(0.02)
+    for name, guard in guards.items():
+        assert guard.drops[reason] == before[name] + 1, (name, guard.drops)
+
+
+async def test_plaintext_client_is_refused_before_anything_is_read(tsc, tmp_path, caplog):
     marker = str(tmp_path / "unpickled")
+    caplog.set_level(logging.WARNING, logger="asyncspark.transport")
+    guards = driver_guards(tsc)
+    before = {n: g.drops["TLS handshake failed"] for n, g in guards.items()}
+    for guard in guards.values():
+        guard._logged.clear()
     for name, (host, port) in endpoints(tsc).items():
         reader, writer = await asyncio.open_connection(host, port)
         writer.write(pickled_frame(name, marker))
@@ -123,6 +146,10 @@ async def test_plaintext_client_is_refused_before_anything_is_read(tsc, tmp_path
         assert not decodes_to_a_challenge(got), name
         assert got[:1] in (b"", b"\x15"), (name, got[:16])  # 0x15: a TLS alert record
     assert not pathlib.Path(marker).exists()  # noqa: ASYNC240
+    await counted(guards, before, "TLS handshake failed")
+    logged = [r.getMessage() for r in caplog.records if "TLS handshake failed" in r.getMessage()]
+    for name in guards:
+        assert any(m.startswith(name) and "127.0.0.1" in m for m in logged), (name, logged)
 
 
 @pytest.mark.parametrize("who", ["self-signed", "other CA", "no certificate"])
@@ -132,6 +159,8 @@ async def test_untrusted_client_certificate_is_refused(tsc, tls_files, tmp_path,
                  "other CA": (tls_files.other_cert, tls_files.other_key),
                  "no certificate": (None, None)}[who]
     ctx = client_context(tls_files, cert, key)
+    guards = driver_guards(tsc)
+    before = {n: g.drops["TLS handshake failed"] for n, g in guards.items()}
     for name, (host, port) in endpoints(tsc).items():
         try:
             # TLS 1.3: the client's handshake may finish before the server has checked
@@ -148,7 +177,50 @@ async def test_untrusted_client_certificate_is_refused(tsc, tls_files, tmp_path,
         writer.close()
         assert got == b"", (name, got[:32])  # not even the challenge
     assert not pathlib.Path(marker).exists()  # noqa: ASYNC240
+    await counted(guards, before, "TLS handshake failed")
     await exact_job(tsc)
+
+
+async def test_client_that_never_starts_tls_is_dropped_at_the_deadline(tsc):
+    guards = driver_guards(tsc)
+    before = {n: g.drops["authentication timeout"] for n, g in guards.items()}
+    conns = [await asyncio.open_connection(host, port)
+             for host, port in endpoints(tsc).values()]
+    got = await asyncio.gather(*(read_all(reader) for reader, _ in conns))
+    assert got == [b""] * len(conns)  # each closed, having sent nothing
+    for _, writer in conns:
+        writer.close()
+    await counted(guards, before, "authentication timeout")
+
+
+async def test_client_hello_in_pieces_gets_the_challenge(tsc, tls_files):
+    """A TLS client whose first flight arrives in pieces, the first at once (held aside
+    until the TLS layer takes the connection over) and the rest later."""
+    ctx = client_context(tls_files, tls_files.cert, tls_files.key)
+    for name, (host, port) in endpoints(tsc).items():
+        reader, writer = await asyncio.open_connection(host, port)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        hello = outgoing.read()
+        writer.write(hello[:7])
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(hello[7:])
+        plain = b""
+        async with asyncio.timeout(10):
+            while not decodes_to_a_challenge(plain):
+                data = await reader.read(65536)
+                assert data, f"{name} closed the connection"
+                incoming.write(data)
+                try:
+                    tls.do_handshake()
+                    plain += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    pass
+                writer.write(outgoing.read())
+        writer.close()
 
 
 async def test_trusted_certificate_without_the_secret_is_refused(tsc, tls_files, tmp_path):

@@ -34,7 +34,7 @@ from ...pending import PendingRequests
 from ...planner import TASK_MODULES
 from ...runtime import ExecutorSettings
 from ...transport import handshake
-from ...transport.guard import AuthGuard, tls_server_options
+from ...transport.guard import AuthGuard
 from ...transport.messages.blocks import (
     BlockLocations,
     BlockQuery,
@@ -83,8 +83,8 @@ class ExecutorConnection:
         if self.backend._endpoint_closed:
             proto.abort(AuthenticationError("the driver is stopping"))
             return
-        if guard.admit(proto):  # with TLS on, after its handshake
-            proto.send(Challenge(self.handshake.nonce))
+        if guard.admit(proto):  # TLS first when on, then the challenge
+            guard.secure(proto, lambda p: p.send(Challenge(self.handshake.nonce)))
 
     def _on_message(self, msg: Any) -> None:
         if self.executor_id is None:
@@ -190,7 +190,15 @@ class CoarseGrainedBackend:
         self.guard = AuthGuard("driver control port", timeout=conf.auth_timeout,
                                max_pending=conf.max_unauthenticated,
                                max_frame_size=conf.max_frame_size)
-        self.ssl: Any = None  # the server ssl.SSLContext of the endpoint (TLS on), or None
+
+    @property
+    def ssl(self) -> Any:
+        """The server ``ssl.SSLContext`` of the endpoint (TLS on), or None."""
+        return self.guard.ssl
+
+    @ssl.setter
+    def ssl(self, context: Any) -> None:
+        self.guard.ssl = context
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -212,11 +220,10 @@ class CoarseGrainedBackend:
 
     async def serve(self, host: str) -> None:
         """Listen for executor connections on an ephemeral port of ``host`` (over TLS
-        when ``ssl`` is set: the context sets it from ``spark.ssl.*``)."""
+        when ``ssl`` is set: the context sets it from ``spark.ssl.*``; ``guard.py``)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ExecutorConnection(self).proto, host=host, port=0,
-            **tls_server_options(self.guard, self.ssl))
+            lambda: ExecutorConnection(self).proto, host=host, port=0)
         self.address = self._server.sockets[0].getsockname()[:2]
 
     def executor_settings(self) -> ExecutorSettings:
