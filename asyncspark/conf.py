@@ -95,6 +95,17 @@ class Config:
     exclude_failed_tasks_per_executor: int = 2
     cleaner_reference_tracking: bool = True
     cleaner_blocking: bool = True
+    # TLS (asyncspark/tls.py)
+    ssl_enabled: bool = False
+    ssl_cert_chain: str | None = None
+    ssl_private_key: str | None = None
+    ssl_private_key_password: str | None = None
+    ssl_trust_store: str | None = None
+    ssl_need_client_auth: bool = False
+    ssl_protocol: str = "TLSv1.2"
+    ssl_enabled_algorithms: str | None = None
+    ssl_ui_enabled: bool | None = None
+    ssl_check_hostname: bool = False
     raw: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod

@@ -352,4 +352,44 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "cleaner_blocking", _parse_bool, True,
         "the cleaner waits for each cached RDD's blocks to be removed before the next "
         "clean-up"),
+    # -- TLS (issue 15 item 5): PEM files under Spark 4's names (asyncspark/tls.py) ----
+    "spark.ssl.enabled": (
+        "ssl_enabled", _parse_bool, False,
+        "TLS on every connection: driver and executor control and task channels, shuffle "
+        "and cached-block fetches, the broadcast server and (see spark.ssl.ui.enabled) the "
+        "web UI"),
+    "spark.ssl.certChain": (
+        "ssl_cert_chain", _parse_str, None,
+        "PEM file of the certificate chain every process presents (Spark's keyStore); "
+        "executors on other hosts need it at the same path"),
+    "spark.ssl.privateKey": (
+        "ssl_private_key", _parse_str, None,
+        "PEM file of the private key of spark.ssl.certChain (Spark's keyStore)"),
+    "spark.ssl.privateKeyPassword": (
+        "ssl_private_key_password", _parse_str, None,
+        "password of an encrypted spark.ssl.privateKey (Spark's keyPassword); executors get "
+        "it in their environment, and the web UI shows it redacted"),
+    "spark.ssl.trustStore": (
+        "ssl_trust_store", _parse_str, None,
+        "PEM bundle of the CA certificates a peer's certificate must chain to (unset: the "
+        "system's CAs); use a CA private to the cluster"),
+    "spark.ssl.needClientAuth": (
+        "ssl_need_client_auth", _parse_bool, False,
+        "mutual TLS: every server requires the client's certificate, chained to "
+        "spark.ssl.trustStore (the web UI never asks for one)"),
+    "spark.ssl.protocol": (
+        "ssl_protocol", _parse_str, "TLSv1.2",
+        "lowest TLS version accepted: TLSv1.2 or TLSv1.3"),
+    "spark.ssl.enabledAlgorithms": (
+        "ssl_enabled_algorithms", _parse_str, None,
+        "comma-separated OpenSSL names of the TLS 1.2 cipher suites allowed (unset: "
+        "OpenSSL's defaults; TLS 1.3 suites are always OpenSSL's)"),
+    "spark.ssl.ui.enabled": (
+        "ssl_ui_enabled", _parse_bool, None,
+        "serve the web UI and REST API over HTTPS (default: spark.ssl.enabled)"),
+    "asyncspark.ssl.checkHostname": (
+        "ssl_check_hostname", _parse_bool, False,
+        "clients check that the server's certificate names the address they connected to "
+        "(off: any certificate chained to spark.ssl.trustStore is accepted, as Spark's RPC "
+        "does; the secret handshake inside TLS still authenticates the peer)"),
 }

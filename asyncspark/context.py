@@ -54,6 +54,7 @@ from .scheduler.task_scheduler import TaskScheduler
 from .scheduler.trace import Tracer, now_ns
 from .shuffle.map_output_tracker import MapOutputTracker
 from .storage.master import BlockManagerMaster
+from .tls import DriverTLS
 from .ui.tracker import StatusTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
@@ -120,7 +121,9 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
     ``async with`` (or ``await sc.start()`` / ``await sc.stop()``). The context runs on the
     event loop it was started on; use it from coroutines of that loop. Unlike the blocking
-    facade's ``SparkContext``, several may run in one process.
+    facade's ``SparkContext``, several may run in one process. ``ssl_context`` (a server
+    ``ssl.SSLContext``) serves the driver's executor endpoint and broadcast server and
+    turns TLS on; executors and the UI use the ``spark.ssl.*`` files (``asyncspark/tls.py``).
 
     >>> import asyncspark
     >>> async def main():
@@ -135,7 +138,7 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
 
     def __init__(self, master: str | None = None, app_name: str | None = None,
                  conf: SparkConf | Mapping[str, Any] | None = None, *,
-                 appName: str | None = None) -> None:
+                 appName: str | None = None, ssl_context: Any = None) -> None:
         if isinstance(conf, SparkConf):
             items = dict(conf.getAll())
         else:
@@ -146,6 +149,9 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         if name is not None:
             items["spark.app.name"] = name
         self.conf: Config = Config.from_items(items.items())
+        if ssl_context is not None:  # TLS on; executors' contexts from spark.ssl.* files
+            self.conf = dataclasses.replace(self.conf, ssl_enabled=True)
+        self._tls = DriverTLS.from_config(self.conf, ssl_context)  # bad files fail here
         if master_kind(self.conf.master)[0] == "local":
             self.num_executors = parse_master(self.conf.master)
             failures = master_max_failures(self.conf.master)
@@ -248,7 +254,9 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
             self.conf.rpc_host, self.conf.max_frame_size, ts.send_to_all,
             server_options={"io_timeout": self.conf.network_timeout,
                             "auth_timeout": self.conf.auth_timeout,
-                            "max_unauthenticated": self.conf.max_unauthenticated})
+                            "max_unauthenticated": self.conf.max_unauthenticated,
+                            "ssl": self._tls.server})
+        backend.ssl = self._tls.server  # the executor endpoint: TLS first
         try:
             try:
                 await cluster.connect()

@@ -102,6 +102,7 @@ class ExecutorEnv:
     broadcasts: Any = None  # executor.broadcasts.BroadcastCache, one per executor
     # (env) -> the block client pool (transport.client.TransportClientPool)
     new_client_pool: Callable[[ExecutorEnv], Any] | None = None
+    tls_client: Any = None  # the client ssl.SSLContext of its connections (TLS on), or None
     _client_pool: Any = None
 
     def client_pool(self) -> Any:

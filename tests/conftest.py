@@ -125,3 +125,12 @@ def _no_leaks():
 async def sc():
     async with asyncspark.Context("local[2]", app_name="tests") as ctx:
         yield ctx
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """Throwaway PEM files for TLS (``tests/tlscerts.py``): a CA, a certificate it signs
+    for 127.0.0.1, and certificates it does not vouch for."""
+    from tlscerts import make_tls_files
+
+    return make_tls_files(str(tmp_path_factory.mktemp("tls")))

@@ -1,7 +1,9 @@
 """The executor process: a control connection served by the event loop, and a task
 thread serving its own task channel.
 
-The event loop registers (HMAC both ways), sends heartbeats, takes kills and the stop
+With TLS on (``ASYNCSPARK_SSL_*`` in its environment, ``asyncspark/tls.py``) every
+connection it makes or serves is TLS first. The event loop registers (HMAC both ways),
+sends heartbeats, takes kills and the stop
 order, and runs the block server. The task thread connects the task channel
 (``task_channel.py``) once the executor is registered: launches come in and batched
 ``TaskStatuses`` go out on it, with blocking socket calls and no hop through the loop.
@@ -72,8 +74,12 @@ _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
 
 class Executor:
     def __init__(self, executor_id: str, host: str, port: int, secret: str,
-                 local_dir: str, bind_host: str = "127.0.0.1") -> None:
+                 local_dir: str, bind_host: str = "127.0.0.1", tls: Any = None) -> None:
         self.executor_id = executor_id
+        # TLS (a tls.TLSConfig): the block server's context, and the client one of the
+        # connections to the driver and of the block client pool.
+        self.server_ssl = tls.server_context() if tls is not None else None
+        self.client_ssl = tls.client_context() if tls is not None else None
         self.driver = (host, port)
         self.secret = secret
         self.local_dir = local_dir
@@ -91,7 +97,7 @@ class Executor:
         self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
         self.env = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
-                               new_client_pool=new_client_pool)
+                               new_client_pool=new_client_pool, tls_client=self.client_ssl)
         self.env.broadcasts = BroadcastCache(self.env)
         set_env(self.env)
         self.block_server: Any = None
@@ -110,9 +116,11 @@ class Executor:
         # tasks need after that, and the block server starts once we are registered
         # (tasks wait for it: map outputs name its port).
         threading.Thread(target=self._task_thread, name="asyncspark-task", daemon=True).start()
+        tls = {} if self.client_ssl is None else {"ssl": self.client_ssl,
+                                                  "server_hostname": self.driver[0]}
         await loop.create_connection(
             lambda: FramedProtocol(self._on_message, self._on_close,
-                                   on_connect=self._on_connect), *self.driver)
+                                   on_connect=self._on_connect), *self.driver, **tls)
         ppid = os.getppid()
         loop.call_later(1.0, self._watch_parent, ppid)
         return await self._done
@@ -128,7 +136,8 @@ class Executor:
                                      auth_timeout=settings.auth_timeout,
                                      max_unauthenticated=settings.max_unauthenticated,
                                      blocks=self.env.block_manager,
-                                     name=f"executor {self.executor_id} block server")
+                                     name=f"executor {self.executor_id} block server",
+                                     ssl=self.server_ssl)
             await server.start()
         except Exception:
             log.exception("executor %s: cannot start the block server", self.executor_id)
@@ -263,7 +272,7 @@ class Executor:
         try:
             self._registered.wait()
             channel = TaskChannelClient.connect(self.driver, self.executor_id, self.secret,
-                                                self.max_frame_size)
+                                                self.max_frame_size, ssl=self.client_ssl)
             from .. import serializers  # the heavy import, once registered
 
             self._loads, self._dumps_result = serializers.loads, serializers.dumps_result
@@ -444,7 +453,7 @@ def new_client_pool(env: ExecutorEnv) -> Any:
     s = env.settings
     return TransportClientPool(env.secret, max_frame_size=s.max_frame_size,
                                connect_timeout=s.shuffle_connect_timeout,
-                               io_timeout=s.network_timeout)
+                               io_timeout=s.network_timeout, ssl=env.tls_client)
 
 
 # Records are mostly tuples, lists and dicts: container objects the cyclic collector
@@ -508,6 +517,16 @@ def main(argv: list[str] | None = None) -> int:
     if not secret:
         print(f"executor: {handshake.SECRET_ENV} is not set", file=sys.stderr)
         return 2
+    from ..errors import ConfigError
+    from ..tls import TLSConfig
+
+    try:  # ASYNCSPARK_SSL_* (its key password leaves the environment here)
+        tls = TLSConfig.from_environment(os.environ)
+        if tls is not None:
+            tls.check()
+    except (ConfigError, TypeError) as exc:
+        print(f"executor {args.executor_id}: TLS settings refused: {exc}", file=sys.stderr)
+        return 2
     driver_path = os.environ.get("ASYNCSPARK_DRIVER_PATH")
     if driver_path:
         sys.path[:0] = [p for p in driver_path.split(os.pathsep) if p not in sys.path]
@@ -522,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{problem}", file=sys.stderr)
         return 2
     executor = Executor(args.executor_id, host, int(port), secret, args.local_dir,
-                        args.bind_host)
+                        args.bind_host, tls)
     use_uvloop = os.environ.get("ASYNCSPARK_UVLOOP", "1") != "0"
     runner = None
     if use_uvloop:
@@ -534,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
             runner = None
     try:
         code = (runner or asyncio.run)(executor.run())
-    except ConnectionError as exc:
+    except OSError as exc:  # refused, reset, or (TLS) the driver's certificate untrusted
         print(f"executor {args.executor_id}: cannot reach the driver at {args.driver}: {exc}",
               file=sys.stderr)
         code = 2

@@ -10,12 +10,17 @@ wakes straight into the next task. The event loop keeps the control connection
 Statuses are batched: while more tasks are queued here or already sent by the driver,
 they are sent at most every ``FLUSH_INTERVAL_NS`` (the driver needs them to refill a
 short-task pipeline), and all at once before the thread waits for more work.
+
+With TLS on, the socket is an ``ssl.SSLSocket`` (the handshake done in ``connect``, before
+the driver's challenge is read); its "anything there?" read is a non-blocking read, as
+``SSLSocket.recv`` takes no flags.
 """
 
 from __future__ import annotations
 
 import collections
 import socket
+import ssl as _ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +49,7 @@ __all__ = ["FLUSH_INTERVAL_NS", "TaskChannelClient"]
 
 FLUSH_INTERVAL_NS = 500_000  # measured: 50 µs 12k, 200 µs 15k, 500 µs 23-28k empty tasks/s
 _RECV_SIZE = 1 << 20
+_TLS_RECV_SIZE = 1 << 16  # a TLS read returns one record (16 KiB) at most
 _JOIN_LIMIT = 64 * 1024
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
 _STATUS_BYTES = 32  # header bytes per further status in the same frame (generous)
@@ -58,6 +64,9 @@ class TaskChannelClient:
     def __init__(self, sock: socket.socket, codec: FrameCodec) -> None:
         self.sock = sock
         self.codec = codec
+        self.tls = isinstance(sock, _ssl.SSLSocket)
+        # A TLS read allocates its whole buffer: keep it near a record's size.
+        self._recv_size = _TLS_RECV_SIZE if self.tls else _RECV_SIZE
         self.tasks: collections.deque = collections.deque()
         self.raw_binaries: dict[int, bytes] = {}
         self._statuses: list = []
@@ -67,11 +76,15 @@ class TaskChannelClient:
 
     @classmethod
     def connect(cls, address: tuple[str, int], executor_id: str, secret: str,
-                max_frame_size: int, timeout: float = 30.0) -> TaskChannelClient:
-        """Connect and authenticate both ways, as the control connection does."""
+                max_frame_size: int, timeout: float = 30.0,
+                ssl: _ssl.SSLContext | None = None) -> TaskChannelClient:
+        """Connect (over TLS with the client context ``ssl``) and authenticate both
+        ways, as the control connection does."""
         sock = socket.create_connection(address, timeout=timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ssl is not None:  # the handshake runs now, within the timeout
+                sock = ssl.wrap_socket(sock, server_hostname=address[0])
             client = cls(sock, FrameCodec(max_frame_size))
             challenge = client._next_message()
             if type(challenge) is not Challenge:
@@ -96,7 +109,7 @@ class TaskChannelClient:
             ev = codec.next_event()
             if ev is not NEED_DATA:
                 return ev
-            codec.receive_data(self.sock.recv(_RECV_SIZE))
+            codec.receive_data(self.sock.recv(self._recv_size))
 
     def next_task(self, forget: Callable[[list], None], map_outputs: dict,
                   trace: bool) -> list | None:
@@ -115,10 +128,11 @@ class TaskChannelClient:
                 # before reporting (the statuses wait for their interval, as while
                 # tasks are queued); with nothing to run, report and wait.
                 try:
-                    data = self.sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
+                    data = (self._recv_nowait_tls() if self.tls else
+                            self.sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT))
                 except BlockingIOError:
                     self.flush()
-                    data = self.sock.recv(_RECV_SIZE)
+                    data = self.sock.recv(self._recv_size)
                 else:
                     if data and now_ns() - self._first_unsent >= FLUSH_INTERVAL_NS:
                         self.flush()
@@ -148,6 +162,19 @@ class TaskChannelClient:
             else:
                 raise RemoteProtocolError(
                     f"driver sent {t.__name__} on the task channel")
+
+    def _recv_nowait_tls(self) -> bytes:
+        """What TLS has decrypted or can decrypt now; ``BlockingIOError`` if nothing
+        (a record only partly arrived, or only a TLS message of no data: a session
+        ticket)."""
+        sock = self.sock
+        sock.settimeout(0.0)
+        try:
+            return sock.recv(_TLS_RECV_SIZE)
+        except (_ssl.SSLWantReadError, _ssl.SSLWantWriteError):
+            raise BlockingIOError from None
+        finally:
+            sock.settimeout(None)
 
     def add_status(self, status: list, payload: bytes, max_frame_size: int) -> None:
         """Queue a finished task's status; send the batch when it is due."""

@@ -76,16 +76,21 @@ _UPLOAD_HEADER_SLACK = 256  # more than an UploadBlockChunk header takes, but it
 BlockId = tuple[int, int]
 
 
-async def create_connection(address: Any, protocol_factory: Callable[[], Any]
-                            ) -> tuple[asyncio.BaseTransport, Any]:
+async def create_connection(address: Any, protocol_factory: Callable[[], Any],
+                            ssl: Any = None) -> tuple[asyncio.BaseTransport, Any]:
     """Connect to ``address``: ``(host, port)`` over TCP, a ``str`` path over a Unix
-    socket, or a ``MemoryAddress`` in memory."""
+    socket, or a ``MemoryAddress`` in memory. ``ssl`` (a client ``ssl.SSLContext``):
+    TLS over TCP, the protocol connected once the TLS handshake is done (the server's
+    certificate checked); Unix sockets and memory stay plaintext (local only)."""
     loop = asyncio.get_running_loop()
     if isinstance(address, memory.MemoryAddress):
         return await memory.open_connection(address, protocol_factory)
     if isinstance(address, str):
         return await loop.create_unix_connection(protocol_factory, address)
     host, port = address
+    if ssl is not None:
+        return await loop.create_connection(protocol_factory, host, port, ssl=ssl,
+                                            server_hostname=host)
     return await loop.create_connection(protocol_factory, host, port)
 
 
@@ -106,8 +111,10 @@ class TransportClient:
     So an abandoned request can never log "exception was never retrieved".
     """
 
-    def __init__(self, address: Any, secret: str, max_frame_size: int) -> None:
+    def __init__(self, address: Any, secret: str, max_frame_size: int,
+                 ssl: Any = None) -> None:
         self.address = address
+        self.ssl = ssl
         self.secret = secret
         self.max_frame_size = max_frame_size
         self.proto = FramedProtocol(self._on_message, self._on_close, AUTH_FRAME_LIMIT,
@@ -126,18 +133,19 @@ class TransportClient:
     @classmethod
     async def connect(cls, address: Any, secret: str, *,
                       max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                      connect_timeout: float = 30.0) -> TransportClient:
-        """Connect and authenticate within ``connect_timeout`` seconds.
+                      connect_timeout: float = 30.0, ssl: Any = None) -> TransportClient:
+        """Connect (over TLS with the client context ``ssl``) and authenticate within
+        ``connect_timeout`` seconds.
 
         Raises ``AuthenticationError`` when the server does not accept our proof (the
         secrets differ) or cannot prove its own, ``TransportError`` when the connection
-        fails or times out.
+        fails (a TLS server whose certificate is not trusted, too) or times out.
         """
-        client = cls(address, secret, max_frame_size)
+        client = cls(address, secret, max_frame_size, ssl)
         try:
             async with asyncio.timeout(connect_timeout):
                 try:
-                    await create_connection(address, lambda: client.proto)
+                    await create_connection(address, lambda: client.proto, ssl)
                 except OSError as exc:
                     raise TransportError(f"cannot connect to block server {address}: {exc}"
                                          ) from exc
@@ -348,13 +356,16 @@ class TransportClientPool:
 
     ``connect_timeout`` bounds connecting plus authenticating; ``io_timeout`` bounds every
     wait for a response (open, each chunk). A connection that timed out is dropped.
+    ``ssl`` (a client ``ssl.SSLContext``): TLS on every TCP connection.
     """
 
     def __init__(self, secret: str, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                 connect_timeout: float = 30.0, io_timeout: float = 120.0) -> None:
+                 connect_timeout: float = 30.0, io_timeout: float = 120.0,
+                 ssl: Any = None) -> None:
         if connect_timeout <= 0 or io_timeout <= 0:
             raise ValueError("connect_timeout and io_timeout must be positive")
         self.secret = secret
+        self.ssl = ssl
         self.max_frame_size = max_frame_size
         self.connect_timeout = connect_timeout
         self.io_timeout = io_timeout
@@ -380,7 +391,7 @@ class TransportClientPool:
                 return client
             client = await TransportClient.connect(
                 key, self.secret, max_frame_size=self.max_frame_size,
-                connect_timeout=self.connect_timeout)
+                connect_timeout=self.connect_timeout, ssl=self.ssl)
             if self._closed:
                 client.abort(TransportError("pool closed"))
                 raise TransportError("the block transport client pool is closed")

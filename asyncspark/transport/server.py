@@ -121,7 +121,8 @@ class TransportServer:
     ``io_timeout`` (``spark.network.timeout``) bounds every write to a slow reader, past
     it the connection is dropped; ``auth_timeout`` (``asyncspark.network.authTimeout``;
     default: 10 s or ``io_timeout`` if shorter) bounds authentication, and at most
-    ``max_unauthenticated`` connections may be waiting for it.
+    ``max_unauthenticated`` connections may be waiting for it. ``ssl`` (a server-side
+    ``ssl.SSLContext``): TLS on every TCP connection, before the handshake (``guard.py``).
     """
 
     def __init__(self, secret: str, resolve: Resolver, host: str = "127.0.0.1",
@@ -131,13 +132,16 @@ class TransportServer:
                  auth_timeout: float | None = None,
                  max_unauthenticated: int = DEFAULT_MAX_PENDING,
                  in_memory: bool = False, blocks: Any = None,
-                 name: str = "block server") -> None:
+                 name: str = "block server", ssl: Any = None) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         if max_frame_size <= FRAME_HEADER_SLACK:
             raise ValueError(f"max_frame_size of {max_frame_size} bytes is too small")
         if io_timeout <= 0:
             raise ValueError(f"io_timeout must be positive, got {io_timeout}")
+        if ssl is not None and (path is not None or in_memory):
+            raise ValueError("TLS (ssl=) is for TCP servers: Unix sockets and the in-memory "
+                             "transport never leave the host")
         self.secret = secret
         self.resolve = resolve
         self.host = host
@@ -149,7 +153,8 @@ class TransportServer:
         self.io_timeout = io_timeout
         self.guard = AuthGuard(
             name, timeout=min(DEFAULT_AUTH_TIMEOUT, io_timeout) if auth_timeout is None
-            else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size)
+            else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size,
+            ssl=ssl)
         # Cached RDD blocks (storage.BlockManager): get_block_bytes(block_id) -> bytes or
         # None, put_block_bytes(block_id, level, data); called in worker threads.
         self.blocks = blocks
@@ -159,6 +164,11 @@ class TransportServer:
         self._connections: set[_Connection] = set()
         self._stream_ids = itertools.count(1)
         self._closed = False
+
+    @property
+    def ssl(self) -> Any:
+        """The server ``ssl.SSLContext`` of its connections (TLS on), or None."""
+        return self.guard.ssl
 
     @property
     def address(self) -> Any:
@@ -280,9 +290,13 @@ class _Connection:
         server._connections.add(self)
         server.stats.open_connections += 1
         if (type(loop).sendfile is asyncio.AbstractEventLoop.sendfile  # uvloop
-                or isinstance(proto.transport, memory.MemoryTransport)):
+                or isinstance(proto.transport, memory.MemoryTransport)
+                or server.ssl is not None):  # TLS: the bytes go through OpenSSL
             self._native_sendfile = False
         self._writer = loop.create_task(self._write_loop())
+        server.guard.secure(proto, self._challenge)  # TLS first when on
+
+    def _challenge(self, proto: FramedProtocol) -> None:
         proto.send(BlockAuthChallenge(self.handshake.nonce))
 
     def _on_close(self, exc: BaseException | None) -> None:

@@ -150,8 +150,10 @@ class UIServer:
     """Serves an application on ``host:port`` (0: an ephemeral port; a busy port tries
     the next ``retries`` ones, as Spark's ``spark.port.maxRetries``)."""
 
-    def __init__(self, app: web.Application, host: str, port: int, retries: int = 16):
+    def __init__(self, app: web.Application, host: str, port: int, retries: int = 16,
+                 ssl_context: Any = None):
         self.app = app
+        self.ssl_context = ssl_context  # HTTPS when set (spark.ssl.ui.enabled)
         self.host = host
         self.port = port
         self.retries = retries
@@ -164,7 +166,7 @@ class UIServer:
         last: OSError | None = None
         ports = [0] if self.port == 0 else range(self.port, self.port + self.retries + 1)
         for port in ports:
-            site = web.TCPSite(runner, self.host, port)
+            site = web.TCPSite(runner, self.host, port, ssl_context=self.ssl_context)
             try:
                 await site.start()
             except OSError as exc:
@@ -180,7 +182,8 @@ class UIServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.bound_port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.bound_port}"
 
     async def stop(self) -> None:
         if self._runner is not None:

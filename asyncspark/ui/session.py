@@ -16,6 +16,7 @@ import getpass
 import logging
 import os
 import platform
+import re
 import sys
 import time
 from typing import Any
@@ -129,7 +130,7 @@ class Observability:
             "runtime": {"pythonVersion": platform.python_version(),
                         "pythonExecutable": sys.executable,
                         "asyncsparkVersion": ctx.version},
-            "sparkProperties": sorted([k, v] for k, v in ctx.conf.raw.items()),
+            "sparkProperties": sorted([k, _redact(k, v)] for k, v in ctx.conf.raw.items()),
             "systemProperties": sorted([
                 ["os.name", platform.system()], ["os.version", platform.release()],
                 ["user.dir", os.getcwd()], ["host", platform.node()]]),
@@ -178,7 +179,8 @@ class Observability:
             return
         from . import UIServer, ui_app
 
-        server = UIServer(ui_app(self.ctx), self.ctx.conf.rpc_host, self.ctx.conf.ui_port)
+        server = UIServer(ui_app(self.ctx), self.ctx.conf.rpc_host, self.ctx.conf.ui_port,
+                          ssl_context=self.ctx._tls.ui)  # HTTPS: spark.ssl.ui.enabled
         url = await server.start()
         self.server = server
         log.info("Bound SparkUI to %s, and started at %s", self.ctx.conf.rpc_host, url)
@@ -223,3 +225,12 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return ""
+
+
+# Spark's spark.redaction.regex default: values of matching keys never reach the UI, the
+# REST API or the event log (spark.ssl.privateKeyPassword above all).
+_REDACT = re.compile(r"(?i)secret|password|token|access[.]?key")
+
+
+def _redact(key: str, value: str) -> str:
+    return "*********(redacted)" if _REDACT.search(key) else value

@@ -152,10 +152,23 @@ class Outcome:
     fetch_failures: int
     heartbeat_losses: int
     log: list[str]
+    # Executor connections the driver holds at the end, and how many of them are TLS.
+    connections: int = 0
+    tls_connections: int = 0
 
 
-async def chaos_run(seed: int) -> Outcome:
-    async with Context("local[3]", conf=CHAOS_CONF) as sc:
+def _connections(sc) -> tuple[int, int]:
+    backend = sc._backend
+    transports = [conn.proto.transport for conn in [*backend.conns.values(),
+                                                    *backend.channels.values()]
+                  if conn.proto.transport is not None]
+    return len(transports), sum(t.get_extra_info("ssl_object") is not None
+                                for t in transports)
+
+
+async def chaos_run(seed: int, extra_conf: dict | None = None) -> Outcome:
+    """One seeded run; ``extra_conf`` (e.g. TLS on) is added to ``CHAOS_CONF``."""
+    async with Context("local[3]", conf={**CHAOS_CONF, **(extra_conf or {})}) as sc:
         injector = Injector(sc, plan(seed), random.Random(seed + 1))
         sc.addSparkListener(injector)
         t0 = time.perf_counter()
@@ -166,11 +179,11 @@ async def chaos_run(seed: int) -> Outcome:
         seconds = time.perf_counter() - t0
         return Outcome(seed, result, seconds, injector.kills, injector.stops,
                        sc._dag.resubmissions, sc._dag.fetch_failures,
-                       sc._backend.heartbeat_losses, injector.log)
+                       sc._backend.heartbeat_losses, injector.log, *_connections(sc))
 
 
-async def clean_run() -> tuple[tuple, float]:
-    async with Context("local[3]", conf=CHAOS_CONF) as sc:
+async def clean_run(extra_conf: dict | None = None) -> tuple[tuple, float]:
+    async with Context("local[3]", conf={**CHAOS_CONF, **(extra_conf or {})}) as sc:
         t0 = time.perf_counter()
         result = await asyncio.wait_for(run_job(sc), 60)
         return result, time.perf_counter() - t0

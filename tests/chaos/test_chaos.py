@@ -11,6 +11,10 @@ import pytest
 from chaos_job import chaos_run, clean_run, reference
 
 SEEDS = list(range(20))
+# With TLS on (mutual): three seeds more, not all 20 (the suite's time budget); they cover
+# an executor killed under its own task, another one killed (its outputs then fetched in
+# vain: fetch failures) and one stopped past the heartbeat timeout.
+TLS_SEEDS = [0, 3, 12]
 _outcomes: list = []
 
 
@@ -41,3 +45,15 @@ def test_chaos_run_is_exact(seed):
     outcome = asyncio.run(chaos_run(seed))
     _outcomes.append(outcome)
     assert outcome.result == reference(), "\n".join(outcome.log)
+
+
+@pytest.mark.parametrize("seed", TLS_SEEDS)
+def test_chaos_run_is_exact_with_tls(seed, tls_files):
+    # Shuffle blocks fetched from the block servers, over TLS (not read from files).
+    outcome = asyncio.run(chaos_run(seed, tls_files.conf(**{
+        "spark.ssl.needClientAuth": "true", "asyncspark.shuffle.localRead": "false"})))
+    _outcomes.append(outcome)
+    assert outcome.result == reference(), "\n".join(outcome.log)
+    # Replacements registered over TLS too: every executor connection the driver holds.
+    assert outcome.connections >= 2, outcome.connections
+    assert outcome.tls_connections == outcome.connections

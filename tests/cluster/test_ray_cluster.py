@@ -6,7 +6,8 @@ Checked: executors on different node IPs (never loopback 127.0.0.1); word count 
 join exact with shuffle blocks fetched across nodes; scaling up to 3 and down to 2;
 SIGKILL of a node's whole process group mid-shuffle detected within 5 s, the lost map
 outputs recomputed, the result exact; after ``stop()`` no actor, executor process or
-directory is left.
+directory is left (that context runs with mutual TLS on: its executor's connections to
+the driver are encrypted, the Ray actor's child got the files' paths in its environment).
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ async def test_node_killed_mid_shuffle_is_lost_fast_and_recomputed(sc, cluster):
     assert victim_ip not in hosts(sc).values()
 
 
-async def test_stop_leaves_no_actor_process_or_directory(sc, cluster):
+async def test_stop_leaves_no_actor_process_or_directory(sc, cluster, tls_files):
     # Free a node for this test's context (the module's one keeps the other).
     sc._backend.scale(1, remove=[max(hosts(sc), key=int)])
     await wait_for(lambda: len(hosts(sc)) == 1, 30, "the module's context down to 1")
@@ -191,10 +192,14 @@ async def test_stop_leaves_no_actor_process_or_directory(sc, cluster):
     before = scratch()
     os.environ["RAY_ADDRESS"] = cluster.address
     try:
-        ctx = Context("ray", app_name="ray-close", conf=ray_conf(1))
+        conf = {**ray_conf(1), **tls_files.conf(**{"spark.ssl.needClientAuth": "true"})}
+        ctx = Context("ray", app_name="ray-close", conf=conf)
         async with ctx:
             assert await ctx.parallelize(range(100), 2).map(lambda x: (x % 3, x))\
                 .reduceByKey(add).count() == 3
+            conns = [*ctx._backend.conns.values(), *ctx._backend.channels.values()]
+            assert len(conns) == 2
+            assert all(c.proto.transport.get_extra_info("peercert") for c in conns)
             actors = [h.actor._actor_id.hex() for h in ctx._backend.cluster.actors.values()]
             pids = [e.pid for e in ctx._task_scheduler.executors.values()]
             root = ctx._backend.local_root

@@ -1,5 +1,6 @@
 """The shuffle block transport's conformance suite, run against every transport: real TCP
-on 127.0.0.1, a Unix socket and the in-memory pair, each on uvloop and asyncio's loop."""
+on 127.0.0.1, TCP with TLS on (throwaway certificates, ``tests/tlscerts.py``), a Unix
+socket and the in-memory pair, each on uvloop and asyncio's loop."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from asyncspark.errors import AuthenticationError, FetchFailedError, RemoteProtocolError
+from asyncspark.tls import TLSConfig
 from asyncspark.transport import handshake, memory
 from asyncspark.transport.client import (
     TransportClientPool,
@@ -30,12 +32,31 @@ from asyncspark.transport.protocol import FramedProtocol
 from asyncspark.transport.server import TransportServer
 
 SECRET = "s3cret"
-KINDS = ["tcp", "unix", "memory"]
+KINDS = ["tcp", "tls", "unix", "memory"]
 
 
 @pytest.fixture(params=KINDS)
 def kind(request):
     return request.param
+
+
+@pytest.fixture(scope="module")
+def tls_contexts(tls_files):
+    tls = TLSConfig(tls_files.cert, tls_files.key, trust_store=tls_files.ca)
+    return tls.server_context(), tls.client_context()
+
+
+@pytest.fixture
+def tls_for(kind, request):
+    """``(server, client)`` ssl contexts for the kind ``tls``, else ``(None, None)``."""
+    return request.getfixturevalue("tls_contexts") if kind == "tls" else (None, None)
+
+
+@pytest.fixture(autouse=True)
+def _raw_peers_use_tls(tls_for):
+    RawPeer.ssl = tls_for[1]
+    yield
+    RawPeer.ssl = None
 
 
 @pytest.fixture
@@ -74,12 +95,14 @@ def blocks_on_disk(tmp_path):
 
 
 @pytest.fixture
-async def start_server(kind, sock_dir):
+async def start_server(kind, sock_dir, tls_for):
     """``await start_server(resolve, **kw)``: a started server of this test's kind."""
     servers = []
 
     async def start(resolve, secret=SECRET, **kw):
-        if kind == "unix":
+        if kind == "tls":
+            kw["ssl"] = tls_for[0]
+        elif kind == "unix":
             kw["path"] = os.path.join(sock_dir, f"s{len(servers)}")
         elif kind == "memory":
             kw["in_memory"] = True
@@ -94,11 +117,12 @@ async def start_server(kind, sock_dir):
 
 
 @pytest.fixture
-async def pools():
+async def pools(tls_for):
     """``pools(**kw)``: a client pool with the test secret, closed after the test."""
     made = []
 
     def make(secret=SECRET, **kw):
+        kw.setdefault("ssl", tls_for[1])
         kw.setdefault("io_timeout", 5.0)
         kw.setdefault("connect_timeout", 5.0)
         pool = TransportClientPool(secret, **kw)
@@ -111,7 +135,7 @@ async def pools():
 
 
 @pytest.fixture
-async def listen(kind, sock_dir):
+async def listen(kind, sock_dir, tls_for):
     """``await listen(protocol_factory) -> address``: a bare listener of this test's kind
     (for fake servers); its connections are aborted afterwards."""
     servers, addresses, protocols = [], [], []
@@ -132,7 +156,7 @@ async def listen(kind, sock_dir):
             path = os.path.join(sock_dir, f"fake{len(servers)}")
             servers.append(await loop.create_unix_server(tracked, path))
             return path
-        server = await loop.create_server(tracked, "127.0.0.1", 0)
+        server = await loop.create_server(tracked, "127.0.0.1", 0, ssl=tls_for[0])
         servers.append(server)
         return server.sockets[0].getsockname()[:2]
 
@@ -148,7 +172,10 @@ async def listen(kind, sock_dir):
 
 
 class RawPeer:
-    """A bare framed connection: received messages in a queue, a future for the close."""
+    """A bare framed connection: received messages in a queue, a future for the close
+    (over TLS with the client context ``RawPeer.ssl`` when the test's kind is ``tls``)."""
+
+    ssl = None
 
     def __init__(self) -> None:
         self.messages: asyncio.Queue = asyncio.Queue()
@@ -160,7 +187,7 @@ class RawPeer:
             self.closed.set_result(exc)
 
     async def connect(self, address) -> RawPeer:
-        await create_connection(address, lambda: self.proto)
+        await create_connection(address, lambda: self.proto, self.ssl)
         return self
 
     async def next_message(self):
@@ -213,8 +240,9 @@ class FakeServer:
 
 def native_sendfile_expected(kind) -> bool:
     """asyncio's selector loop sends file segments with sendfile on sockets; uvloop has
-    no loop.sendfile and the in-memory transport no file descriptor."""
-    return kind != "memory" and type(asyncio.get_running_loop()).__module__.startswith("asyncio")
+    no loop.sendfile, the in-memory transport no file descriptor, and TLS encrypts."""
+    return kind not in ("memory", "tls") and type(
+        asyncio.get_running_loop()).__module__.startswith("asyncio")
 
 
 async def eventually(predicate, within=2.0):
@@ -373,7 +401,7 @@ async def test_missing_data_file(start_server, pools, tmp_path):
 
 
 async def test_connection_refused(kind, pools, sock_dir):
-    if kind == "tcp":
+    if kind in ("tcp", "tls"):
         loop = asyncio.get_running_loop()
         probe = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
         address = probe.sockets[0].getsockname()[:2]

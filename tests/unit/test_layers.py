@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "errors": 0, "conf": 0, "conf_keys": 0, "runtime": 0, "_files": 0, "functions": 0, "sizes": 0,
     "threads": 0, "pending": 0, "storage.level": 0, "taskcontext": 0, "_accel": 0,
     "statcounter": 0, "approx": 0, "fs": 0,
-    "files": 0,
+    "files": 0, "tls": 0,
     # L1 data and wire format
     "serializers": 1, "partitioner": 1, "hyperloglog": 1, "transport.codec": 1,
     "transport.messages": 1, "transport.handshake": 1,

@@ -84,8 +84,8 @@ class ExecutorConnection:
         if self.backend._endpoint_closed:
             proto.abort(AuthenticationError("the driver is stopping"))
             return
-        if guard.admit(proto):
-            proto.send(Challenge(self.handshake.nonce))
+        if guard.admit(proto):  # TLS first when on, then the challenge
+            guard.secure(proto, lambda p: p.send(Challenge(self.handshake.nonce)))
 
     def _on_message(self, msg: Any) -> None:
         if self.executor_id is None:
@@ -192,6 +192,15 @@ class CoarseGrainedBackend(abc.ABC):
                                max_pending=conf.max_unauthenticated,
                                max_frame_size=conf.max_frame_size)
 
+    @property
+    def ssl(self) -> Any:
+        """The server ``ssl.SSLContext`` of the endpoint (TLS on), or None."""
+        return self.guard.ssl
+
+    @ssl.setter
+    def ssl(self, context: Any) -> None:
+        self.guard.ssl = context
+
     # -- hooks ---------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -212,7 +221,8 @@ class CoarseGrainedBackend(abc.ABC):
     # -- the endpoint --------------------------------------------------------------------
 
     async def serve(self, host: str) -> None:
-        """Listen for executor connections on an ephemeral port of ``host``."""
+        """Listen for executor connections on an ephemeral port of ``host`` (over TLS
+        when ``ssl`` is set: the context sets it from ``spark.ssl.*``; ``guard.py``)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ExecutorConnection(self).proto, host=host, port=0)

@@ -38,7 +38,12 @@ def cluster_backend(conf: Config) -> ClusterBackend:
 
 
 def executor_spec(conf: Config) -> ExecutorSpec:
-    """``spark.executor.cores``/``memory`` and ``asyncspark.ray.executorResource``."""
+    """``spark.executor.cores``/``memory``, ``asyncspark.ray.executorResource`` and the
+    TLS settings' environment (``ASYNCSPARK_SSL_*``)."""
+    from ...tls import executor_environment
+
     resource = conf.ray_executor_resource
+    # TLS (spark.ssl.*): the files' paths reach every executor in its environment.
     return ExecutorSpec(cores=conf.executor_cores, memory=conf.executor_memory,
-                        resources={resource: 1.0} if resource else {})
+                        resources={resource: 1.0} if resource else {},
+                        env=executor_environment(conf))
