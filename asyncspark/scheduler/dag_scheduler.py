@@ -62,6 +62,7 @@ from .events import (
     TaskSetFailed,
     UpdateAccumulators,
 )
+from .event_queue import EventQueue
 from .stage import ActiveJob, ResultStage, ShuffleInfo, ShuffleMapStage, Stage, TaskSet
 from .trace import Tracer, now_ns
 
@@ -121,7 +122,7 @@ class DAGScheduler:
         self.stopped = False
         # Bounded log of handled events, for "the story of stage 7" when debugging.
         self.history: collections.deque = collections.deque(maxlen=history)
-        self._queue: asyncio.Queue | None = None
+        self._queue: EventQueue | None = None
         self._task: asyncio.Task | None = None
         self._handlers: dict[type, Callable[[Any], list]] = {
             JobSubmitted: self._handle_job_submitted,
@@ -141,8 +142,9 @@ class DAGScheduler:
     # -- the loop ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        self._queue = EventQueue(loop)
+        self._task = loop.create_task(
             self._event_loop(), name="asyncspark-dag-scheduler")
 
     def post(self, event: Any) -> None:
