@@ -40,6 +40,7 @@ from ..listener import (
     task_metrics,
 )
 from ..shuffle.map_output_tracker import MapOutputTracker
+from .event_queue import EventQueue
 from .events import (
     AllJobsCancelled,
     BeginEvent,
@@ -62,7 +63,6 @@ from .events import (
     TaskSetFailed,
     UpdateAccumulators,
 )
-from .event_queue import EventQueue
 from .stage import ActiveJob, ResultStage, ShuffleInfo, ShuffleMapStage, Stage, TaskSet
 from .trace import Tracer, now_ns
 

@@ -24,7 +24,8 @@ def test_round_trip_keeps_code_closure_and_file_name() -> None:
     data = serializers.dumps_closure(f, "f")
     g = pickle.loads(data)
     assert g is not f
-    assert g(3) == 11 and g(3, scale=10) == 35
+    assert g(3) == 11
+    assert g(3, scale=10) == 35
     assert g.__code__.co_filename == __file__
     assert g.__code__.co_firstlineno == f.__code__.co_firstlineno
     try:
