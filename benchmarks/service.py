@@ -400,7 +400,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=None,
                         help="requests at concurrency 20 (1/4 at 1, 2x at 200)")
     parser.add_argument("--mixed-seconds", type=float, default=None,
-                        help="seconds of each phase of the mixed load (6; --quick 1.5)")
+                        help="seconds of each phase of the mixed load (6; --quick 0.75)")
     parser.add_argument("--light-rate", type=float, default=100.0,
                         help="light requests a second in the open-loop mixed load "
                              "(default 100)")
@@ -417,7 +417,7 @@ def main() -> int:
     if args.requests is None:
         args.requests = 40 if args.quick else 400
     if args.mixed_seconds is None:
-        args.mixed_seconds = 1.5 if args.quick else 6.0
+        args.mixed_seconds = 0.75 if args.quick else 6.0
     if args.requests < 4 or args.mixed_seconds <= 0 or args.light_rate <= 0:
         parser.error("--requests must be at least 4, --mixed-seconds and --light-rate "
                      "positive")
