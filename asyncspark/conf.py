@@ -52,7 +52,7 @@ class Config:
     local_dir: str | None = None
     worker_reuse: bool = True
     task_slots: int = 1
-    pipeline_depth: int = 32
+    pipeline_depth: int = 64
     shuffle_memory: int = 256 << 20
     storage_memory: int = 512 << 20
     locality_wait: float = 3.0

@@ -222,7 +222,7 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.executor.taskSlots": (
         "task_slots", _parse_int, 1, "tasks an executor holds at once (1 runs, rest queue)"),
     "asyncspark.scheduler.shortTaskPipelining": (
-        "pipeline_depth", _parse_int, 32,
+        "pipeline_depth", _parse_int, 64,
         "most tasks queued on an executor behind the running one, once a stage's tasks "
         "are known to run shorter than asyncspark.scheduler.shortTaskThreshold (as many "
         "as run in that threshold on average)"),

@@ -17,7 +17,10 @@ generator runs in this process. Measured, in one invocation:
   workers;
 - a mixed load: one heavy job a second (``POST /heavy``, many short CPU tasks in the
   pool ``batch``) plus light ``/words`` requests: the light requests' p99 alone and
-  under the heavy load, with ``spark.scheduler.mode`` FIFO and FAIR;
+  under the heavy load, with ``spark.scheduler.mode`` FIFO and FAIR. The light requests
+  arrive open-loop (``--light-rate`` a second, latency from the scheduled send time), so
+  that requests stuck behind a heavy job count; then the closed-loop figure (4 clients
+  back to back, which send nothing while stuck and so hide head-of-line blocking);
 - after each shutdown: processes of the service left running, files left in its
   temporary directory, its ``/dev/shm`` directory left behind.
 
@@ -62,14 +65,15 @@ def burn(x: float) -> float:
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("aiohttp_service", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    import cloudpickle
+    """The example service, imported by name as a service's own module is: its directory
+    goes on ``sys.path`` before the context starts, so the executors (which get the
+    driver's path) import it too and task closures refer to its functions by name
+    (the pool and Dask services' functions are pickled by name too)."""
+    import importlib
 
-    cloudpickle.register_pickle_by_value(module)  # executors cannot import it by name
-    return module
+    if str(EXAMPLE.parent) not in sys.path:
+        sys.path.insert(0, str(EXAMPLE.parent))
+    return importlib.import_module(EXAMPLE.stem)
 
 
 # -- the service side -------------------------------------------------------------------
@@ -260,26 +264,46 @@ def _percentiles(latencies: list[float]) -> dict:
     return {"p50_ms": round(qs[49] * 1000, 2), "p99_ms": round(qs[98] * 1000, 2)}
 
 
-async def mixed(url: str, seconds: float, heavy: bool) -> dict:
-    """Light ``/words`` requests (4 clients back to back) for ``seconds``, with one
-    ``/heavy`` job started each second when ``heavy``."""
+async def mixed(url: str, seconds: float, heavy: bool, rate: float) -> dict:
+    """Light ``/words`` requests arriving open-loop at ``rate`` a second for ``seconds``
+    (each sent at its scheduled time whether or not earlier ones are answered, its
+    latency counted from that time: a closed-loop client stuck behind a heavy job
+    sends, and so counts, nothing while stuck), with one ``/heavy`` job started each
+    second when ``heavy``; then, as long again, the closed-loop figure of 4 clients
+    sending back to back (the older measure, blind to head-of-line blocking)."""
     import aiohttp
 
     body = TEXT.encode()
     latencies: list[float] = []
+    closed: list[float] = []
     heavy_done = 0
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await (await session.post(url + "/words", data=body)).read()  # warm
-        end = time.perf_counter() + seconds
 
-        async def light() -> None:
+        async def one(due: float) -> None:
+            async with session.post(url + "/words", data=body) as resp:
+                await resp.read()
+            latencies.append(time.perf_counter() - due)
+
+        async def open_loop(start: float, end: float) -> None:
+            pending = []
+            i = 0
+            while (due := start + i / rate) < end:
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                pending.append(asyncio.ensure_future(one(due)))
+                i += 1
+            await asyncio.gather(*pending)
+
+        async def closed_loop(end: float) -> None:
             while time.perf_counter() < end:
                 t0 = time.perf_counter()
                 async with session.post(url + "/words", data=body) as resp:
                     await resp.read()
-                latencies.append(time.perf_counter() - t0)
+                closed.append(time.perf_counter() - t0)
 
-        async def heavies() -> None:
+        async def heavies(end: float) -> None:
             nonlocal heavy_done
             jobs = []
             while time.perf_counter() < end:
@@ -289,9 +313,15 @@ async def mixed(url: str, seconds: float, heavy: bool) -> dict:
                 await resp.read()
                 heavy_done += resp.status == 200
 
-        await asyncio.gather(*(light() for _ in range(4)), *([heavies()] if heavy else []))
-    return {"light_requests": len(latencies), "heavy_jobs": heavy_done,
-            **_percentiles(latencies)}
+        start = time.perf_counter()
+        await asyncio.gather(open_loop(start, start + seconds),
+                             *([heavies(start + seconds)] if heavy else []))
+        end = time.perf_counter() + seconds
+        await asyncio.gather(*(closed_loop(end) for _ in range(4)),
+                             *([heavies(end)] if heavy else []))
+    return {"light_requests": len(latencies), "heavy_jobs": heavy_done, "rate": rate,
+            **_percentiles(latencies), "max_ms": round(max(latencies) * 1000, 2),
+            "closed_loop": {"light_requests": len(closed), **_percentiles(closed)}}
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -316,15 +346,20 @@ async def run(args: argparse.Namespace) -> dict:
     for mode in ("FIFO", "FAIR"):
         server = Server("asyncspark", mode)
         try:
-            alone = await mixed(server.url, args.mixed_seconds, heavy=False)
-            loaded = await mixed(server.url, args.mixed_seconds, heavy=True)
+            alone = await mixed(server.url, args.mixed_seconds, False, args.light_rate)
+            loaded = await mixed(server.url, args.mixed_seconds, True, args.light_rate)
         finally:
             report["shutdown"].append({"service": f"asyncspark {mode}", **server.stop()})
-        ratio = (round(loaded["p99_ms"] / alone["p99_ms"], 2)
-                 if alone["p99_ms"] and loaded["p99_ms"] else None)
-        report["mixed"].append({"mode": mode, "alone": alone, "with_heavy": loaded,
-                                "p99_ratio": ratio})
+        report["mixed"].append({
+            "mode": mode, "alone": alone, "with_heavy": loaded,
+            "p99_ratio": _ratio(loaded["p99_ms"], alone["p99_ms"]),
+            "closed_loop_p99_ratio": _ratio(loaded["closed_loop"]["p99_ms"],
+                                            alone["closed_loop"]["p99_ms"])})
     return report
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
 
 
 def _table(report: dict) -> str:
@@ -334,11 +369,21 @@ def _table(report: dict) -> str:
     out.extend(f"{r['service']:<12} {r['job']:<10} {r['concurrency']:>5} "
                f"{r['requests']:>5} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
                f"{r['errors']:>6}" for r in report["load"])
+    rate = report["mixed"][0]["alone"]["rate"] if report["mixed"] else 0
     out += ["", "mixed load: light /words p99 (ms) alone / with 1 heavy job per second "
-                f"({HEAVY_TASKS} x {HEAVY_TASK_S * 1000:g} ms tasks)"]
+                f"({HEAVY_TASKS} x {HEAVY_TASK_S * 1000:g} ms tasks)",
+            f"  open loop (light requests arrive at {rate:g}/s, latency from the scheduled "
+            "send time):"]
     for m in report["mixed"]:
-        out.append(f"  {m['mode']}: {m['alone']['p99_ms']} / {m['with_heavy']['p99_ms']} "
-                   f"(x{m['p99_ratio']}, {m['with_heavy']['heavy_jobs']} heavy jobs)")
+        a, h = m["alone"], m["with_heavy"]
+        out.append(f"  {m['mode']}: {a['p99_ms']} / {h['p99_ms']} (x{m['p99_ratio']}; "
+                   f"max {a['max_ms']} / {h['max_ms']}; {h['light_requests']} light "
+                   f"requests, {h['heavy_jobs']} heavy jobs in both phases)")
+    out.append("  closed loop (4 clients back to back; blind to head-of-line blocking):")
+    for m in report["mixed"]:
+        a, h = m["alone"]["closed_loop"], m["with_heavy"]["closed_loop"]
+        out.append(f"  {m['mode']}: {a['p99_ms']} / {h['p99_ms']} "
+                   f"(x{m['closed_loop_p99_ratio']}; {h['light_requests']} light requests)")
     out += ["", "after shutdown:"]
     for s in report["shutdown"]:
         out.append(f"  {s['service']}: exit {s['exit_code']}, {s['processes_left']} "
@@ -354,7 +399,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--requests", type=int, default=None,
                         help="requests at concurrency 20 (1/4 at 1, 2x at 200)")
-    parser.add_argument("--mixed-seconds", type=float, default=None)
+    parser.add_argument("--mixed-seconds", type=float, default=None,
+                        help="seconds of each phase of the mixed load (6; --quick 0.75)")
+    parser.add_argument("--light-rate", type=float, default=100.0,
+                        help="light requests a second in the open-loop mixed load "
+                             "(default 100)")
     parser.add_argument("--serve", choices=["asyncspark", "processpool", "dask"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="FAIR", choices=["FIFO", "FAIR"],
@@ -368,12 +417,13 @@ def main() -> int:
     if args.requests is None:
         args.requests = 40 if args.quick else 400
     if args.mixed_seconds is None:
-        args.mixed_seconds = 1.5 if args.quick else 6.0
-    if args.requests < 4 or args.mixed_seconds <= 0:
-        parser.error("--requests must be at least 4 and --mixed-seconds positive")
+        args.mixed_seconds = 0.75 if args.quick else 6.0
+    if args.requests < 4 or args.mixed_seconds <= 0 or args.light_rate <= 0:
+        parser.error("--requests must be at least 4, --mixed-seconds and --light-rate "
+                     "positive")
     report = asyncio.run(run(args))
     report["params"] = {"quick": args.quick, "requests": args.requests,
-                        "mixed_seconds": args.mixed_seconds}
+                        "mixed_seconds": args.mixed_seconds, "light_rate": args.light_rate}
     print(json.dumps(report, indent=2) if args.json else _table(report))
     return 0
 

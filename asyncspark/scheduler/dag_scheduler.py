@@ -39,6 +39,7 @@ from ..listener import (
     SparkListenerTaskStart,
 )
 from ..shuffle.map_output_tracker import MapOutputTracker
+from .event_queue import EventQueue
 from .events import (
     AllJobsCancelled,
     BeginEvent,
@@ -128,7 +129,7 @@ class DAGScheduler:
         self.stopped = False
         # Bounded log of handled events, for "the story of stage 7" when debugging.
         self.history: collections.deque = collections.deque(maxlen=history)
-        self._queue: asyncio.Queue | None = None
+        self._queue: EventQueue | None = None
         self._task: asyncio.Task | None = None
         self._handlers: dict[type, Callable[[Any], list]] = {
             JobSubmitted: self._handle_job_submitted,
@@ -148,8 +149,9 @@ class DAGScheduler:
     # -- the loop ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        self._queue = EventQueue(loop)
+        self._task = loop.create_task(
             self._event_loop(), name="asyncspark-dag-scheduler")
 
     def post(self, event: Any) -> None:

@@ -23,6 +23,7 @@ not use this module at all (the core's ``_ordered`` list).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tomllib
@@ -196,25 +197,33 @@ class Pool:
 
     @property
     def running(self) -> int:
-        return sum(len(t.running) for t in self.tsms)
+        return sum([len(t.running) for t in self.tsms])
 
     def ordered_tsms(self) -> Iterator:
         """Its task sets that may launch a task (pending, or a speculatable copy), in
         the pool's order; the others could not take a slot anyway. The first is found
-        with ``min``: the rest are sorted only if it had no task for the offer."""
-        tsms = [t for t in self.tsms if not t.zombie and (
-            t.pending or (t.spec is not None and t.spec.pending))]
-        if len(tsms) < 2:
-            yield from tsms
-            return
+        in one pass (an offer is usually taken by it); the rest are sorted only if it
+        had no task for the offer."""
         # FIFO: by (job, stage). FAIR: FairSchedulingAlgorithm with minShare 0 and
         # weight 1 per task set, i.e. fewest running tasks, ties FIFO.
-        key = _priority if self.mode == FIFO else _fair_tsm_key
-        first = min(tsms, key=key)
-        yield first
-        tsms.remove(first)
-        tsms.sort(key=key)
-        yield from tsms
+        fifo = self.mode == FIFO
+        best = best_key = None
+        candidates = 0
+        for t in self.tsms:
+            if t.zombie or not (t.pending or (t.spec is not None and t.spec.pending)):
+                continue
+            candidates += 1
+            key = t.taskset.priority if fifo else (len(t.running), t.taskset.priority)
+            if best is None or key < best_key:
+                best, best_key = t, key
+        if best is None:
+            return
+        yield best
+        if candidates > 1:
+            rest = [t for t in self.tsms if t is not best and not t.zombie and (
+                t.pending or (t.spec is not None and t.spec.pending))]
+            rest.sort(key=_priority if fifo else _fair_tsm_key)
+            yield from rest
 
 
 def _fair_tsm_key(tsm: Any) -> tuple:
@@ -269,10 +278,10 @@ class PoolTree:
     def ordered(self) -> Iterator:
         """Task sets in the order free slots are offered to them, right now."""
         active = [p for p in self.pools.values() if p.tsms]
-        if len(active) > 1:
-            active.sort(key=_pool_key)
-        for pool in active:
-            yield from pool.ordered_tsms()
+        if len(active) == 1:
+            return active[0].ordered_tsms()
+        active.sort(key=_pool_key)
+        return itertools.chain.from_iterable(p.ordered_tsms() for p in active)
 
     def snapshot(self) -> list[dict]:
         """Each pool's settings and load (for a status page or a test)."""

@@ -145,6 +145,10 @@ def _check_bench_report(report: dict, scenarios: set[str], peers: set[str]) -> N
         rtt = mine["rtt"]  # the floor, measured in the same run
         assert 0 < rtt["p50_us"] <= rtt["p99_us"] <= rtt["max_us"]
         assert rtt["thread_hop_p50_us"] > 0
+        # The plain asyncio-streams request/reply (issue #16's floor), same run.
+        assert 0 < rtt["streams_p50_us"] <= rtt["streams_p99_us"] <= rtt["streams_max_us"]
+        assert report["targets"]["trivial_p50_vs_streams_rtt_p50"]["value"] == pytest.approx(
+            mine["latency"]["p50_ms"] * 1e3 / rtt["streams_p50_us"])
         assert report["floor"] == rtt
         assert report["targets"]["trivial_p50_vs_rtt_p50"]["value"] == pytest.approx(
             mine["latency"]["p50_ms"] * 1e3 / rtt["p50_us"])
@@ -202,8 +206,11 @@ def test_asyncspark_command_bench_table() -> None:
     assert "median of 2 run(s)" in out
     assert re.search(r"^trivial job p50 \(ms\) +\d+\.\d{3}$", out, re.M), out
     assert re.search(r"^loopback msgpack round trip p50 \(µs\) +\d+\.\d$", out, re.M), out
-    assert re.search(r"^  trivial_p50_vs_rtt_p50 +<= 1\.5x +measured +\d+\.\d+ +"
-                     r"(PASS|FAIL)$", out, re.M), out
+    assert re.search(r"^asyncio-streams msgpack request/reply p50 \(µs\) +\d+\.\d$",
+                     out, re.M), out
+    for name in ("trivial_p50_vs_rtt_p50", "trivial_p50_vs_streams_rtt_p50"):
+        assert re.search(rf"^  {name} +<= 1\.5x +measured +\d+\.\d+ +(PASS|FAIL)$",
+                         out, re.M), out
     bars = re.findall(r"^ +\d+\.\d+ - +\d+\.\d+ ms \|#*\s*\| (\d+)$", out, re.M)
     assert sum(map(int, bars)) == 14  # the histogram holds both runs' jobs
     assert "[throughput]" not in out

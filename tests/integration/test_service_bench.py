@@ -25,6 +25,9 @@ def test_service_benchmark_quick_json() -> None:
     for m in report["mixed"]:
         assert m["alone"]["light_requests"] > 0
         assert m["with_heavy"]["heavy_jobs"] >= 1
+        for figures in (m["alone"], m["with_heavy"]):
+            assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+            assert figures["closed_loop"]["light_requests"] > 0
     assert len(report["shutdown"]) == len(report["kinds"]) + 2
     for s in report["shutdown"]:
         assert s["exit_code"] == 0, s

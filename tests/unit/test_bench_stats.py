@@ -66,9 +66,18 @@ def test_speedups_and_targets():
                                            "pass": True}
     assert t["trivial_p99_vs_rtt_p50"]["value"] == 3.0
     assert t["trivial_p99_vs_rtt_p50"]["pass"] is True
+    assert "trivial_p50_vs_streams_rtt_p50" not in t  # no streams probe measured
     t = targets({"latency": {"p50_ms": 0.5, "p99_ms": 1.0}, "rtt": {"p50_us": 300.0}})
     assert t["trivial_p50_vs_rtt_p50"]["pass"] is False
     assert t["trivial_p99_vs_rtt_p50"]["pass"] is False
+    # Issue #16's target: against the asyncio-streams request/reply of the same run.
+    t = targets({"latency": {"p50_ms": 0.05, "p99_ms": 0.2},
+                 "rtt": {"p50_us": 20.0, "streams_p50_us": 40.0}})
+    assert t["trivial_p50_vs_streams_rtt_p50"] == {
+        "target": "<= 1.5x", "value": pytest.approx(1.25), "pass": True}
+    assert t["trivial_p99_vs_streams_rtt_p50"]["value"] == pytest.approx(5.0)
+    assert t["trivial_p99_vs_streams_rtt_p50"]["pass"] is False
+    assert t["trivial_p50_vs_rtt_p50"]["value"] == pytest.approx(2.5)
 
 
 def test_median_breakdown_and_table():
