@@ -22,7 +22,7 @@ from .functions import append_to, to_list
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "merge_mode", "pipe", "sort_int_keys"]
+           "merge_mode", "pipe", "sort_int_keys", "sorted_int_pairs"]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
@@ -117,6 +117,30 @@ def py_sort_int_keys(records: list, reverse: bool) -> bool:
             return False
     records.sort(key=operator.itemgetter(0), reverse=reverse)
     return True
+
+
+def py_sorted_int_pairs(batches: list[list], reverse: bool) -> Iterator | None:
+    """When every record of the lists in ``batches`` is a 2-tuple whose key is an exact
+    int within 64 bits: empty the lists and return an iterator over the records in the
+    order ``sorted(records, key=itemgetter(0), reverse=reverse)`` gives; else None, the
+    lists untouched. (The C twin copies the keys out, frees the records in the order
+    they were made and makes each tuple afresh when it is asked for: a record's
+    memory is then touched in order, not at random.)"""
+    if type(batches) is not list or any(type(b) is not list for b in batches):
+        raise TypeError("sorted_int_pairs() needs a list of lists")
+    lo, hi = -(1 << 63), (1 << 63) - 1
+    for batch in batches:
+        for r in batch:
+            if type(r) is not tuple or len(r) != 2:
+                return None
+            k = r[0]
+            if type(k) is not int or not lo <= k <= hi:
+                return None
+    records = [r for batch in batches for r in batch]
+    for batch in batches:
+        batch.clear()
+    records.sort(key=operator.itemgetter(0), reverse=reverse)
+    return iter(records)
 
 
 # -- shuffle loops -------------------------------------------------------------------------
@@ -259,6 +283,7 @@ bucket_range = py_bucket_range
 pipe = py_pipe
 count = py_count
 sort_int_keys = py_sort_int_keys
+sorted_int_pairs = py_sorted_int_pairs
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -269,6 +294,7 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             merge_into,
             pipe,
             sort_int_keys,
+            sorted_int_pairs,
         )
     except ImportError:  # not built (no compiler at install time): the twins serve
         pass

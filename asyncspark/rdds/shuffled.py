@@ -17,7 +17,8 @@ from ..dependency import OneToOneDependency, ShuffleDependency
 from ..functions import Aggregator, identity
 from ..rdd import RDD
 from ..runtime import get_env
-from ..shuffle.reader import shuffle_records
+from ..shuffle.reader import shuffle_batches, shuffle_records
+from ..shuffle.sorted_runs import sort_batches
 from ..shuffle.sorter import FIRST_ITEM, ExternalMerger, ExternalSorter
 from ..taskcontext import TaskContext
 
@@ -140,6 +141,9 @@ class ShuffledRDD(RDD):
     def compute(self, split: int, task_ctx) -> Iterator:
 
         dep = self._dep
+        if (dep.key_ordering is not None and dep.aggregator is None
+                and dep.key_ordering[1] is identity):
+            return _sorted_shuffle(dep.shuffle_id, split, dep.key_ordering[0])
         records = shuffle_records(dep.shuffle_id, split)
         if dep.aggregator is not None:
             records = _aggregate(records, dep.aggregator, dep.map_side_combine)
@@ -207,6 +211,14 @@ def _sorted(records, ascending: bool, keyfunc) -> Iterator:
     sorter = ExternalSorter(budget, spill_dir)
     key = FIRST_ITEM if keyfunc is identity else lambda kv: keyfunc(kv[0])
     return _reporting_spills(sorter.sorted(records, key=key, reverse=not ascending), sorter)
+
+
+def _sorted_shuffle(shuffle_id: int, split: int, ascending: bool) -> Iterator:
+    """sortByKey's reduce side by the keys themselves: whole batches sorted at once."""
+    budget, spill_dir = _budget()
+    records, sorter = sort_batches(shuffle_batches(shuffle_id, split), ascending, budget,
+                                   spill_dir)
+    return records if sorter is None else _reporting_spills(records, sorter)
 
 
 def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:

@@ -21,7 +21,7 @@ from ..runtime import ExecutorEnv, get_env
 from ..taskcontext import TaskContext
 from .batch import decode_batches
 
-__all__ = ["read_blocks", "read_records"]
+__all__ = ["read_blocks", "read_records", "shuffle_batches", "shuffle_records"]
 
 _READ = 1 << 20
 
@@ -143,12 +143,19 @@ def read_records(pieces: Iterable[bytes]) -> Iterator:
 def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:
     """Every record of reduce partition ``reduce_id`` of ``shuffle_id`` (executor side),
     chained at C speed from batches checked block by block."""
+    return chain.from_iterable(shuffle_batches(shuffle_id, reduce_id))
+
+
+def shuffle_batches(shuffle_id: int, reduce_id: int) -> Iterator[list]:
+    """The decoded batches (lists of records) of reduce partition ``reduce_id`` of
+    ``shuffle_id`` (executor side), checked block by block and counted in the task's
+    ``shuffleReadRecords``."""
     ctx = TaskContext.get()
     batches = _checked_batches(read_blocks(get_env(), shuffle_id, reduce_id), shuffle_id,
                                reduce_id)
     if ctx is None:
-        return chain.from_iterable(batches)
-    return chain.from_iterable(_counted(batches, ctx._metrics))
+        return batches
+    return _counted(batches, ctx._metrics)
 
 
 def _counted(batches: Iterator[list], metrics: dict) -> Iterator[list]:

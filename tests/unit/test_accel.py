@@ -327,3 +327,60 @@ def test_sort_int_keys_leaves_other_records_alone(impl, odd):
     before = list(records)
     assert impl[1](records, False) is False
     assert records == before
+
+
+PAIR_SORTS = [("python", _accel.py_sorted_int_pairs)]
+if _speedups is not None:
+    PAIR_SORTS.append(("c", _speedups.sorted_int_pairs))
+
+
+@given(st.lists(st.lists(st.tuples(st.one_of(st.integers(-5, 5),
+                                             st.integers(-2**63, 2**63 - 1)),
+                                   st.one_of(st.none(), st.integers(), st.text(max_size=2))),
+                         max_size=40), max_size=8),
+       st.booleans())
+def test_sorted_int_pairs_is_a_stable_sort_that_empties_the_batches(batches, reverse):
+    records = [r for b in batches for r in b]
+    expected = sorted(records, key=operator.itemgetter(0), reverse=reverse)
+    for _, impl in PAIR_SORTS:
+        copies = [list(b) for b in batches]
+        it = impl(copies, reverse)
+        assert copies == [[] for _ in batches]
+        got = list(it)
+        assert got == expected  # values tell equal keys apart: the order is stable
+        assert all(type(r) is tuple and type(r[0]) is int for r in got)
+        assert list(it) == []
+
+
+@pytest.mark.parametrize("impl", PAIR_SORTS, ids=[s[0] for s in PAIR_SORTS])
+@pytest.mark.parametrize("odd", [(2**63, 0), (-(2**63) - 1, 0), (True, 0), (1.5, 0),
+                                 ("a", 0), (), (1, 2, 3), [1, 2], 7])
+def test_sorted_int_pairs_leaves_other_records_alone(impl, odd):
+    batches = [[(3, "x")], [odd, (1, "y")]]
+    before = [list(b) for b in batches]
+    assert impl[1](batches, False) is None
+    assert batches == before
+
+
+@pytest.mark.parametrize("impl", PAIR_SORTS, ids=[s[0] for s in PAIR_SORTS])
+def test_sorted_int_pairs_keeps_values_alive_and_rejects_other_arguments(impl):
+    import gc
+    import weakref
+
+    class V:
+        pass
+
+    values = [V() for _ in range(3)]
+    refs = [weakref.ref(v) for v in values]
+    it = impl[1]([[(2, values[0]), (1, values[1])], [(3, values[2])]], False)
+    del values
+    gc.collect()
+    assert [r() is not None for r in refs] == [True] * 3
+    assert next(it)[0] == 1
+    del it  # the values not yet handed out are released with the iterator
+    gc.collect()
+    assert [r() for r in refs] == [None] * 3
+    with pytest.raises(TypeError):
+        impl[1]((1, 2), False)
+    with pytest.raises(TypeError):
+        impl[1]([(1, 2)], False)
