@@ -22,7 +22,7 @@ from .functions import append_to, to_list
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "merge_mode", "pipe", "sort_int_keys", "sorted_int_pairs"]
+           "merge_mode", "pipe", "sort_int_keys", "sort_marshaled_pairs", "sorted_int_pairs"]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
@@ -139,6 +139,46 @@ def py_sorted_int_pairs(batches: list[list], reverse: bool) -> Iterator | None:
     records = [r for batch in batches for r in batch]
     for batch in batches:
         batch.clear()
+    records.sort(key=operator.itemgetter(0), reverse=reverse)
+    return iter(records)
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def py_sort_marshaled_pairs(bodies: list[bytes], counts: list[int],
+                            reverse: bool) -> Iterator | None:
+    """When each of ``bodies`` is the marshal of a list of ``counts[i]`` 2-tuples whose
+    keys are exact ints within 64 bits and whose values are None, bools, such ints or
+    floats: an iterator over the records in the order ``sorted(records,
+    key=itemgetter(0), reverse=reverse)`` gives; else None. (The C twin reads marshal's
+    format itself, making no object until a record is asked for.)"""
+    import marshal
+
+    if (type(bodies) is not list or type(counts) is not list
+            or len(bodies) != len(counts)):
+        raise TypeError("sort_marshaled_pairs() needs two lists of the same length")
+    if any(type(b) is not bytes for b in bodies) or any(operator.index(c) < 0 for c in counts):
+        raise TypeError("sort_marshaled_pairs() needs bytes and counts >= 0")
+    lo, hi = _INT64
+    records: list = []
+    for body, n in zip(bodies, counts, strict=True):
+        try:
+            batch = marshal.loads(body)
+        except (ValueError, EOFError, TypeError):
+            return None
+        if type(batch) is not list or len(batch) != n:
+            return None
+        for r in batch:
+            if type(r) is not tuple or len(r) != 2:
+                return None
+            k, v = r
+            if type(k) is not int or not lo <= k <= hi:
+                return None
+            t = type(v)
+            if not (v is None or t is bool or t is float or (t is int and lo <= v <= hi)):
+                return None
+        records.extend(batch)
     records.sort(key=operator.itemgetter(0), reverse=reverse)
     return iter(records)
 
@@ -284,6 +324,7 @@ pipe = py_pipe
 count = py_count
 sort_int_keys = py_sort_int_keys
 sorted_int_pairs = py_sorted_int_pairs
+sort_marshaled_pairs = py_sort_marshaled_pairs
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -294,6 +335,7 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             merge_into,
             pipe,
             sort_int_keys,
+            sort_marshaled_pairs,
             sorted_int_pairs,
         )
     except ImportError:  # not built (no compiler at install time): the twins serve

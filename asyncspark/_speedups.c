@@ -882,21 +882,28 @@ done:
 }
 
 
-/* ---- sorted_int_pairs: a shuffle partition's pairs, sorted, as fresh tuples ----------
+/* ---- sorted_int_pairs, sort_marshaled_pairs: a shuffle partition's pairs, sorted -----
  *
- * sortByKey's reduce side receives its records as decoded batches (lists of (key, value)
- * tuples, allocated in arrival order). Sorting those objects and handing them on makes
- * every later touch of a record (its free, above all) a cache miss in random order: on
- * 625k records that costs more than decoding and sorting together. Instead the keys are
- * copied out as C integers with the values' references, the batches are emptied (their
- * tuples freed in allocation order), the (key, value) array is radix-sorted and the
- * iterator makes each (key, value) tuple when asked: allocated, used and freed in
- * order, one at a time.
+ * sortByKey's reduce side receives its records as batches (lists of (key, value) tuples,
+ * allocated in arrival order, or the marshaled bytes of such lists). Sorting those
+ * objects and handing them on makes every later touch of a record (its free, above all)
+ * a cache miss in random order: on 625k records that costs more than decoding and
+ * sorting together. Instead the keys are copied out as C integers with the values (their
+ * references, or for None, bools, ints and floats of marshaled bytes the values
+ * themselves), the (key, value) array is radix-sorted and the iterator makes each
+ * (key, value) tuple when asked: allocated, used and freed in order, one at a time.
  */
 
+enum { VAL_OBJ, VAL_INT, VAL_FLOAT };
+
 typedef struct {
-    unsigned long long key;
-    PyObject *value;
+    unsigned long long key;  /* order-preserving (complemented when reverse) */
+    union {
+        PyObject *obj;  /* VAL_OBJ: a reference the array owns */
+        long long i;
+        double f;
+    } v;
+    int tag;
 } KeyValue;
 
 typedef struct {
@@ -907,15 +914,21 @@ typedef struct {
 } SortedPairsObject;
 
 static void
+kv_release(KeyValue *kv, Py_ssize_t from, Py_ssize_t n)
+{
+    for (Py_ssize_t i = from; i < n; i++)
+        if (kv[i].tag == VAL_OBJ)
+            Py_DECREF(kv[i].v.obj);
+    PyMem_Free(kv);
+}
+
+static void
 sorted_pairs_release(SortedPairsObject *s)
 {
     if (s->kv != NULL) {
         KeyValue *kv = s->kv;
-        Py_ssize_t n = s->n;
         s->kv = NULL;
-        for (Py_ssize_t i = s->pos; i < n; i++)
-            Py_DECREF(kv[i].value);
-        PyMem_Free(kv);
+        kv_release(kv, s->pos, s->n);
     }
     s->pos = s->n = 0;
 }
@@ -925,7 +938,8 @@ sorted_pairs_traverse(SortedPairsObject *s, visitproc visit, void *arg)
 {
     if (s->kv != NULL)
         for (Py_ssize_t i = s->pos; i < s->n; i++)
-            Py_VISIT(s->kv[i].value);
+            if (s->kv[i].tag == VAL_OBJ)
+                Py_VISIT(s->kv[i].v.obj);
     return 0;
 }
 
@@ -956,13 +970,26 @@ sorted_pairs_next(SortedPairsObject *s)
     PyObject *k = PyLong_FromLongLong((long long)(u ^ 0x8000000000000000ULL));
     if (k == NULL)
         return NULL;
-    PyObject *t = PyTuple_New(2);
-    if (t == NULL) {
+    PyObject *v;
+    if (e->tag == VAL_INT)
+        v = PyLong_FromLongLong(e->v.i);
+    else if (e->tag == VAL_FLOAT)
+        v = PyFloat_FromDouble(e->v.f);
+    else
+        v = e->v.obj; /* the array's reference moves into the tuple */
+    if (v == NULL) {
         Py_DECREF(k);
         return NULL;
     }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(k);
+        if (e->tag != VAL_OBJ)
+            Py_DECREF(v);
+        return NULL;
+    }
     PyTuple_SET_ITEM(t, 0, k);
-    PyTuple_SET_ITEM(t, 1, e->value); /* the array's reference moves into the tuple */
+    PyTuple_SET_ITEM(t, 1, v);
     s->pos++;
     return t;
 }
@@ -991,6 +1018,59 @@ static PyTypeObject SortedPairsType = {
     .tp_iternext = (iternextfunc)sorted_pairs_next,
     .tp_methods = sorted_pairs_methods,
 };
+
+/* Radix-sort a[0:n] by key (stable) and wrap it in an iterator, which owns it. */
+static PyObject *
+sorted_pairs_make(KeyValue *a, Py_ssize_t n, unsigned long long varying, int reverse)
+{
+    KeyValue *tmp = n > 1 ? PyMem_Malloc(sizeof(KeyValue) * n) : NULL;
+    Py_ssize_t *count = PyMem_Malloc(sizeof(Py_ssize_t) * RADIX_SIZE);
+    if ((n > 1 && tmp == NULL) || count == NULL) {
+        PyMem_Free(tmp);
+        PyMem_Free(count);
+        kv_release(a, 0, n);
+        return PyErr_NoMemory();
+    }
+    for (int shift = 0; shift < 64 && n > 1; shift += RADIX_BITS) {
+        unsigned long long mask = (unsigned long long)(RADIX_SIZE - 1) << shift;
+        if (!(varying & mask))
+            continue;
+        memset(count, 0, sizeof(Py_ssize_t) * RADIX_SIZE);
+        for (Py_ssize_t i = 0; i < n; i++)
+            count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++;
+        Py_ssize_t total = 0;
+        for (int d = 0; d < RADIX_SIZE; d++) {
+            Py_ssize_t c = count[d];
+            count[d] = total;
+            total += c;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            tmp[count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++] = a[i];
+        KeyValue *t = a;
+        a = tmp;
+        tmp = t;
+    }
+    PyMem_Free(tmp);
+    PyMem_Free(count);
+    SortedPairsObject *s = PyObject_GC_New(SortedPairsObject, &SortedPairsType);
+    if (s == NULL) {
+        kv_release(a, 0, n);
+        return NULL;
+    }
+    s->kv = a;
+    s->pos = 0;
+    s->n = n;
+    s->reverse = reverse;
+    PyObject_GC_Track(s);
+    return (PyObject *)s;
+}
+
+static unsigned long long
+order_key(long long v, int reverse)
+{
+    unsigned long long u = (unsigned long long)v ^ 0x8000000000000000ULL;
+    return reverse ? ~u : u;
+}
 
 PyDoc_STRVAR(sorted_int_pairs_doc,
 "sorted_int_pairs(batches, reverse) -> iterator or None\n\n"
@@ -1022,14 +1102,8 @@ sorted_int_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         n += PyList_GET_SIZE(batch);
     }
     KeyValue *a = PyMem_Malloc(sizeof(KeyValue) * (n ? n : 1));
-    KeyValue *tmp = n > 1 ? PyMem_Malloc(sizeof(KeyValue) * n) : NULL;
-    Py_ssize_t *count = PyMem_Malloc(sizeof(Py_ssize_t) * RADIX_SIZE);
-    if (a == NULL || (n > 1 && tmp == NULL) || count == NULL) {
-        PyMem_Free(a);
-        PyMem_Free(tmp);
-        PyMem_Free(count);
+    if (a == NULL)
         return PyErr_NoMemory();
-    }
     /* first pass: check every record, copy its key out; no reference taken yet */
     unsigned long long all_or = 0, all_and = ~0ULL;
     Py_ssize_t i = 0;
@@ -1047,11 +1121,10 @@ sorted_int_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 PyErr_Clear();
                 goto refuse;
             }
-            unsigned long long u = (unsigned long long)v ^ 0x8000000000000000ULL;
-            if (reverse)
-                u = ~u;
+            unsigned long long u = order_key(v, reverse);
             a[i].key = u;
-            a[i].value = PyTuple_GET_ITEM(r, 1);
+            a[i].v.obj = PyTuple_GET_ITEM(r, 1);
+            a[i].tag = VAL_OBJ;
             all_or |= u;
             all_and &= u;
         }
@@ -1059,64 +1132,197 @@ sorted_int_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (i != n)
         goto refuse;
     for (i = 0; i < n; i++)
-        Py_INCREF(a[i].value);
+        Py_INCREF(a[i].v.obj);
     /* the records are no longer needed: freed here, in the order they were made */
     for (Py_ssize_t b = 0; b < nb; b++) {
         PyObject *batch = PyList_GET_ITEM(batches, b);
         if (PyList_SetSlice(batch, 0, PyList_GET_SIZE(batch), NULL) < 0) {
-            for (i = 0; i < n; i++)
-                Py_DECREF(a[i].value);
-            PyMem_Free(a);
-            PyMem_Free(tmp);
-            PyMem_Free(count);
+            kv_release(a, 0, n);
             return NULL;
         }
     }
-    unsigned long long varying = all_or ^ all_and;
-    for (int shift = 0; shift < 64 && n > 1; shift += RADIX_BITS) {
-        unsigned long long mask = (unsigned long long)(RADIX_SIZE - 1) << shift;
-        if (!(varying & mask))
-            continue;
-        memset(count, 0, sizeof(Py_ssize_t) * RADIX_SIZE);
-        for (i = 0; i < n; i++)
-            count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++;
-        Py_ssize_t total = 0;
-        for (int d = 0; d < RADIX_SIZE; d++) {
-            Py_ssize_t c = count[d];
-            count[d] = total;
-            total += c;
-        }
-        for (i = 0; i < n; i++)
-            tmp[count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++] = a[i];
-        KeyValue *t = a;
-        a = tmp;
-        tmp = t;
-    }
-    PyMem_Free(tmp);
-    PyMem_Free(count);
-    SortedPairsObject *s = PyObject_GC_New(SortedPairsObject, &SortedPairsType);
-    if (s == NULL) {
-        for (i = 0; i < n; i++)
-            Py_DECREF(a[i].value);
-        PyMem_Free(a);
-        return NULL;
-    }
-    s->kv = a;
-    s->pos = 0;
-    s->n = n;
-    s->reverse = reverse;
-    PyObject_GC_Track(s);
-    return (PyObject *)s;
+    return sorted_pairs_make(a, n, all_or ^ all_and, reverse);
 refuse:
     PyMem_Free(a);
-    PyMem_Free(tmp);
-    PyMem_Free(count);
     Py_RETURN_NONE;
+}
+
+/* -- marshal (version 2) of a list of 2-tuples, read without making its objects -- */
+
+typedef struct {
+    const unsigned char *p, *end;
+} Reader;
+
+static int
+read_i32(Reader *r, long *out)
+{
+    if (r->end - r->p < 4)
+        return -1;
+    const unsigned char *p = r->p;
+    unsigned long x = (unsigned long)p[0] | ((unsigned long)p[1] << 8)
+                      | ((unsigned long)p[2] << 16) | ((unsigned long)p[3] << 24);
+    *out = (long)(int32_t)x;
+    r->p += 4;
+    return 0;
+}
+
+/* an int written as 'i' (32 bits) or 'l' (15-bit digits) that fits in 64 bits */
+static int
+read_int(Reader *r, int code, long long *out)
+{
+    long n;
+    if (read_i32(r, &n) < 0)
+        return -1;
+    if (code == 'i') {
+        *out = n;
+        return 0;
+    }
+    long size = n < 0 ? -n : n;
+    if (size == 0 || size > 5 || r->end - r->p < 2 * size)
+        return -1;
+    unsigned long long mag = 0;
+    for (long d = size - 1; d >= 0; d--) {
+        unsigned digit = r->p[2 * d] | (r->p[2 * d + 1] << 8);
+        if (digit > 0x7fff || mag > (~0ULL >> 15))
+            return -1;
+        mag = (mag << 15) | digit;
+    }
+    r->p += 2 * size;
+    if (n > 0) {
+        if (mag > 0x7fffffffffffffffULL)
+            return -1;
+        *out = (long long)mag;
+    }
+    else {
+        if (mag > 0x8000000000000000ULL)
+            return -1;
+        *out = (long long)(0 - mag);
+    }
+    return 0;
+}
+
+/* one body: '[' n, then n times '(' 2, key, value; -1 when it is anything else */
+static Py_ssize_t
+parse_pairs(Reader *r, KeyValue *a, Py_ssize_t room, int reverse,
+            unsigned long long *all_or, unsigned long long *all_and)
+{
+    long n, m;
+    if (r->p >= r->end || *r->p++ != '[' || read_i32(r, &n) < 0 || n < 0 || n > room)
+        return -1;
+    for (long i = 0; i < n; i++) {
+        if (r->end - r->p < 7 || *r->p++ != '(' || read_i32(r, &m) < 0 || m != 2)
+            return -1;
+        int code = *r->p++;
+        long long k;
+        if ((code != 'i' && code != 'l') || read_int(r, code, &k) < 0)
+            return -1;
+        unsigned long long u = order_key(k, reverse);
+        a[i].key = u;
+        *all_or |= u;
+        *all_and &= u;
+        if (r->p >= r->end)
+            return -1;
+        code = *r->p++;
+        switch (code) {
+        case 'N':
+            a[i].tag = VAL_OBJ;
+            a[i].v.obj = Py_None;
+            break;
+        case 'T':
+            a[i].tag = VAL_OBJ;
+            a[i].v.obj = Py_True;
+            break;
+        case 'F':
+            a[i].tag = VAL_OBJ;
+            a[i].v.obj = Py_False;
+            break;
+        case 'i':
+        case 'l':
+            a[i].tag = VAL_INT;
+            if (read_int(r, code, &a[i].v.i) < 0)
+                return -1;
+            break;
+        case 'g':
+            if (r->end - r->p < 8)
+                return -1;
+            a[i].tag = VAL_FLOAT;
+            a[i].v.f = PyFloat_Unpack8((const char *)r->p, 1);
+            if (a[i].v.f == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return -1;
+            }
+            r->p += 8;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return r->p == r->end ? n : -1;
+}
+
+PyDoc_STRVAR(sort_marshaled_pairs_doc,
+"sort_marshaled_pairs(bodies, counts, reverse) -> iterator or None\n\n"
+"When each bytes object of the list `bodies` is the marshal (version 2) of a list of\n"
+"`counts[i]` 2-tuples whose keys are ints that fit in 64 bits and whose values are None,\n"
+"bools, such ints or floats: an iterator over those `(key, value)` tuples in the order\n"
+"`sorted(records, key=itemgetter(0), reverse=reverse)` gives (stable), made without\n"
+"decoding the bodies into objects. Otherwise None.");
+
+static PyObject *
+sort_marshaled_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("sort_marshaled_pairs", nargs, 3) < 0)
+        return NULL;
+    PyObject *bodies = args[0], *counts = args[1];
+    if (!PyList_CheckExact(bodies) || !PyList_CheckExact(counts)
+            || PyList_GET_SIZE(bodies) != PyList_GET_SIZE(counts)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "sort_marshaled_pairs() needs two lists of the same length");
+        return NULL;
+    }
+    int reverse = PyObject_IsTrue(args[2]);
+    if (reverse < 0)
+        return NULL;
+    Py_ssize_t nb = PyList_GET_SIZE(bodies), n = 0;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *body = PyList_GET_ITEM(bodies, b);
+        Py_ssize_t c = PyLong_AsSsize_t(PyList_GET_ITEM(counts, b));
+        if (c == -1 && PyErr_Occurred())
+            return NULL;
+        if (!PyBytes_CheckExact(body) || c < 0) {
+            PyErr_SetString(PyExc_TypeError,
+                            "sort_marshaled_pairs() needs bytes and counts >= 0");
+            return NULL;
+        }
+        n += c;
+    }
+    KeyValue *a = PyMem_Malloc(sizeof(KeyValue) * (n ? n : 1));
+    if (a == NULL)
+        return PyErr_NoMemory();
+    unsigned long long all_or = 0, all_and = ~0ULL;
+    Py_ssize_t i = 0;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *body = PyList_GET_ITEM(bodies, b);
+        Reader r = {(const unsigned char *)PyBytes_AS_STRING(body),
+                    (const unsigned char *)PyBytes_AS_STRING(body) + PyBytes_GET_SIZE(body)};
+        Py_ssize_t got = parse_pairs(&r, a + i, n - i, reverse, &all_or, &all_and);
+        if (got < 0 || got != PyLong_AsSsize_t(PyList_GET_ITEM(counts, b))) {
+            PyMem_Free(a); /* no references taken: None, True, False are not counted yet */
+            Py_RETURN_NONE;
+        }
+        i += got;
+    }
+    for (i = 0; i < n; i++)
+        if (a[i].tag == VAL_OBJ)
+            Py_INCREF(a[i].v.obj);
+    return sorted_pairs_make(a, n, all_or ^ all_and, reverse);
 }
 
 static PyMethodDef speedups_methods[] = {
     {"sorted_int_pairs", (PyCFunction)(void (*)(void))sorted_int_pairs, METH_FASTCALL,
      sorted_int_pairs_doc},
+    {"sort_marshaled_pairs", (PyCFunction)(void (*)(void))sort_marshaled_pairs,
+     METH_FASTCALL, sort_marshaled_pairs_doc},
     {"sort_int_keys", (PyCFunction)(void (*)(void))sort_int_keys, METH_FASTCALL,
      sort_int_keys_doc},
     {"count", (PyCFunction)count, METH_O, count_doc},

@@ -17,8 +17,8 @@ from ..dependency import OneToOneDependency, ShuffleDependency
 from ..functions import Aggregator, identity
 from ..rdd import RDD
 from ..runtime import get_env
-from ..shuffle.reader import shuffle_batches, shuffle_records
-from ..shuffle.sorted_runs import sort_batches
+from ..shuffle.reader import shuffle_records
+from ..shuffle.sorted_runs import sort_shuffle
 from ..shuffle.sorter import FIRST_ITEM, ExternalMerger, ExternalSorter
 from ..taskcontext import TaskContext
 
@@ -216,8 +216,7 @@ def _sorted(records, ascending: bool, keyfunc) -> Iterator:
 def _sorted_shuffle(shuffle_id: int, split: int, ascending: bool) -> Iterator:
     """sortByKey's reduce side by the keys themselves: whole batches sorted at once."""
     budget, spill_dir = _budget()
-    records, sorter = sort_batches(shuffle_batches(shuffle_id, split), ascending, budget,
-                                   spill_dir)
+    records, sorter = sort_shuffle(shuffle_id, split, ascending, budget, spill_dir)
     return records if sorter is None else _reporting_spills(records, sorter)
 
 

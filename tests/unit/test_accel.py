@@ -384,3 +384,52 @@ def test_sorted_int_pairs_keeps_values_alive_and_rejects_other_arguments(impl):
         impl[1]((1, 2), False)
     with pytest.raises(TypeError):
         impl[1]([(1, 2)], False)
+
+
+MARSHALED_SORTS = [("python", _accel.py_sort_marshaled_pairs)]
+if _speedups is not None:
+    MARSHALED_SORTS.append(("c", _speedups.sort_marshaled_pairs))
+_int64 = st.integers(-2**63, 2**63 - 1)
+_simple_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), _int64,
+                           st.floats(allow_nan=False))
+
+
+def _bodies(batches):
+    import marshal
+
+    return [marshal.dumps(b, 2) for b in batches], [len(b) for b in batches]
+
+
+@given(st.lists(st.lists(st.tuples(st.one_of(st.integers(-5, 5), st.integers(-2**40, 2**40),
+                                             _int64), _simple_values),
+                         max_size=40), max_size=8),
+       st.booleans())
+def test_sort_marshaled_pairs_sorts_what_marshal_wrote(batches, reverse):
+    records = [r for b in batches for r in b]
+    expected = sorted(records, key=operator.itemgetter(0), reverse=reverse)
+    bodies, counts = _bodies(batches)
+    for _, impl in MARSHALED_SORTS:
+        got = list(impl(bodies, counts, reverse))
+        assert got == expected
+        # same types too: True stays a bool, 1.0 a float
+        assert [tuple(map(type, r)) for r in got] == [tuple(map(type, r)) for r in expected]
+
+
+@pytest.mark.parametrize("impl", MARSHALED_SORTS, ids=[s[0] for s in MARSHALED_SORTS])
+@pytest.mark.parametrize("odd", [(2**63, 0), (-(2**63) - 1, 0), (1, 2**64), (True, 0),
+                                 (1.5, 0), ("a", 0), (1, "s"), (1, (2,)), (), (1, 2, 3),
+                                 [1, 2], 7])
+def test_sort_marshaled_pairs_refuses_other_records(impl, odd):
+    bodies, counts = _bodies([[(3, None)], [odd, (1, 2)]])
+    assert impl[1](bodies, counts, False) is None
+
+
+@pytest.mark.parametrize("impl", MARSHALED_SORTS, ids=[s[0] for s in MARSHALED_SORTS])
+def test_sort_marshaled_pairs_refuses_a_wrong_count_or_cut_body(impl):
+    bodies, counts = _bodies([[(3, None), (1, 2)]])
+    assert impl[1](bodies, [3], False) is None
+    assert impl[1]([bodies[0][:-2]], counts, False) is None
+    with pytest.raises(TypeError):
+        impl[1](bodies, [], False)
+    with pytest.raises(TypeError):
+        impl[1]([bytearray(bodies[0])], counts, False)
