@@ -22,7 +22,8 @@ from .functions import append_to, to_list
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "merge_mode", "pipe", "sort_int_keys", "sort_marshaled_pairs", "sorted_int_pairs"]
+           "encode_sorted_pairs", "merge_mode", "pipe", "sort_int_keys", "sort_marshaled_pairs",
+           "sorted_int_pairs"]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
@@ -183,6 +184,34 @@ def py_sort_marshaled_pairs(bodies: list[bytes], counts: list[int],
     return iter(records)
 
 
+def py_encode_sorted_pairs(records: list, batch: int
+                           ) -> tuple[list[bytes], list[int], list[int]] | None:
+    """When every item of ``records`` is a 2-tuple whose key is an exact int within 64
+    bits and whose value is None, a bool, such an int or a float: the records sorted by
+    key (stable), cut into lists of ``batch``, each as ``marshal.dumps(..., 2)`` bytes,
+    with the first and last key of each; else None."""
+    import marshal
+
+    if type(records) is not list:
+        raise TypeError("encode_sorted_pairs() needs a list")
+    if operator.index(batch) < 1:
+        raise ValueError(f"limit must be at least 1, got {batch}")
+    lo, hi = _INT64
+    for r in records:
+        if type(r) is not tuple or len(r) != 2:
+            return None
+        k, v = r
+        if type(k) is not int or not lo <= k <= hi:
+            return None
+        t = type(v)
+        if not (v is None or t is bool or t is float or (t is int and lo <= v <= hi)):
+            return None
+    ordered = sorted(records, key=operator.itemgetter(0))
+    cuts = [ordered[i:i + batch] for i in range(0, len(ordered), batch)]
+    return ([marshal.dumps(c, 2) for c in cuts], [c[0][0] for c in cuts],
+            [c[-1][0] for c in cuts])
+
+
 # -- shuffle loops -------------------------------------------------------------------------
 
 
@@ -325,6 +354,7 @@ count = py_count
 sort_int_keys = py_sort_int_keys
 sorted_int_pairs = py_sorted_int_pairs
 sort_marshaled_pairs = py_sort_marshaled_pairs
+encode_sorted_pairs = py_encode_sorted_pairs
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -332,6 +362,7 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             bucket_hash,
             bucket_range,
             count,
+            encode_sorted_pairs,
             merge_into,
             pipe,
             sort_int_keys,

@@ -1318,7 +1318,199 @@ sort_marshaled_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return sorted_pairs_make(a, n, all_or ^ all_and, reverse);
 }
 
+/* -- encode_sorted_pairs: a map task's pairs as sorted, marshaled batches -- */
+
+static int
+extract_value(PyObject *v, KeyValue *e)
+{
+    if (v == Py_None || v == Py_True || v == Py_False) {
+        e->tag = VAL_OBJ;
+        e->v.obj = v;
+        return 0;
+    }
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        e->v.i = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || (e->v.i == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return -1;
+        }
+        e->tag = VAL_INT;
+        return 0;
+    }
+    if (PyFloat_CheckExact(v)) {
+        e->tag = VAL_FLOAT;
+        e->v.f = PyFloat_AS_DOUBLE(v);
+        return 0;
+    }
+    return -1;
+}
+
+static unsigned char *
+put_i32(unsigned char *p, long x)
+{
+    unsigned long u = (unsigned long)x;
+    p[0] = u & 0xff;
+    p[1] = (u >> 8) & 0xff;
+    p[2] = (u >> 16) & 0xff;
+    p[3] = (u >> 24) & 0xff;
+    return p + 4;
+}
+
+/* an int as marshal writes it: 'i' and 32 bits when it fits, else 'l' and 15-bit digits */
+static unsigned char *
+put_int(unsigned char *p, long long v)
+{
+    if (v >= -2147483648LL && v <= 2147483647LL) {
+        *p++ = 'i';
+        return put_i32(p, (long)v);
+    }
+    unsigned long long mag = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    long ndigits = 0;
+    for (unsigned long long m = mag; m; m >>= 15)
+        ndigits++;
+    *p++ = 'l';
+    p = put_i32(p, v < 0 ? -ndigits : ndigits);
+    for (long d = 0; d < ndigits; d++, mag >>= 15) {
+        unsigned digit = (unsigned)(mag & 0x7fff);
+        *p++ = digit & 0xff;
+        *p++ = (digit >> 8) & 0xff;
+    }
+    return p;
+}
+
+#define MAX_PAIR_BYTES (5 + 2 * 15)  /* '(' 2, then two ints of 5 digits (or 'g' + 8) */
+
+PyDoc_STRVAR(encode_sorted_pairs_doc,
+"encode_sorted_pairs(records, batch) -> (bodies, first_keys, last_keys) or None\n\n"
+"When every item of the list `records` is a 2-tuple whose key is an exact int that fits\n"
+"in 64 bits and whose value is None, a bool, such an int or a float: the records sorted\n"
+"by key (stable), cut into lists of `batch` records, each as the bytes marshal.dumps(...,\n"
+"2) gives, with the first and last key of each. Otherwise None.");
+
+static PyObject *
+encode_sorted_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("encode_sorted_pairs", nargs, 2) < 0)
+        return NULL;
+    PyObject *list = args[0];
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_TypeError, "encode_sorted_pairs() needs a list");
+        return NULL;
+    }
+    Py_ssize_t batch;
+    if (get_limit(args[1], &batch) < 0)
+        return NULL;
+    if (batch > 0x7fffffff) {
+        PyErr_SetString(PyExc_ValueError, "batch is too large");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    KeyValue *a = PyMem_Malloc(sizeof(KeyValue) * (n ? n : 1));
+    if (a == NULL)
+        return PyErr_NoMemory();
+    unsigned long long all_or = 0, all_and = ~0ULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(list, i);
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2
+                || !PyLong_CheckExact(PyTuple_GET_ITEM(r, 0))
+                || extract_value(PyTuple_GET_ITEM(r, 1), &a[i]) < 0)
+            goto refuse;
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(r, 0), &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            goto refuse;
+        }
+        a[i].key = order_key(v, 0);
+        all_or |= a[i].key;
+        all_and &= a[i].key;
+    }
+    /* None, True and False need no reference here: the records hold them until the
+       bodies are written, and the bodies hold none. */
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (a[i].tag == VAL_OBJ)
+            a[i].tag = a[i].v.obj == Py_None ? 3 : a[i].v.obj == Py_True ? 4 : 5;
+    PyObject *sorted = sorted_pairs_make(a, n, all_or ^ all_and, 0);
+    if (sorted == NULL)
+        return NULL;
+    KeyValue *kv = ((SortedPairsObject *)sorted)->kv;
+    Py_ssize_t nbatches = n ? (n + batch - 1) / batch : 0;
+    PyObject *bodies = PyList_New(nbatches), *firsts = PyList_New(nbatches),
+             *lasts = PyList_New(nbatches);
+    if (bodies == NULL || firsts == NULL || lasts == NULL)
+        goto fail;
+    for (Py_ssize_t b = 0; b < nbatches; b++) {
+        Py_ssize_t lo = b * batch, hi = lo + batch < n ? lo + batch : n;
+        PyObject *body = PyBytes_FromStringAndSize(NULL, 5 + (hi - lo) * MAX_PAIR_BYTES);
+        if (body == NULL)
+            goto fail;
+        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(body);
+        *p++ = '[';
+        p = put_i32(p, (long)(hi - lo));
+        for (Py_ssize_t i = lo; i < hi; i++) {
+            *p++ = '(';
+            p = put_i32(p, 2);
+            p = put_int(p, (long long)(kv[i].key ^ 0x8000000000000000ULL));
+            switch (kv[i].tag) {
+            case 3:
+                *p++ = 'N';
+                break;
+            case 4:
+                *p++ = 'T';
+                break;
+            case 5:
+                *p++ = 'F';
+                break;
+            case VAL_INT:
+                p = put_int(p, kv[i].v.i);
+                break;
+            default:
+                *p++ = 'g';
+                if (PyFloat_Pack8(kv[i].v.f, (char *)p, 1) < 0) {
+                    Py_DECREF(body);
+                    goto fail;
+                }
+                p += 8;
+            }
+        }
+        if (_PyBytes_Resize(&body, (char *)p - PyBytes_AS_STRING(body)) < 0)
+            goto fail;
+        PyList_SET_ITEM(bodies, b, body);
+        PyObject *first = PyLong_FromLongLong(
+            (long long)(kv[lo].key ^ 0x8000000000000000ULL));
+        if (first == NULL)
+            goto fail;
+        PyList_SET_ITEM(firsts, b, first);
+        PyObject *last = PyLong_FromLongLong(
+            (long long)(kv[hi - 1].key ^ 0x8000000000000000ULL));
+        if (last == NULL)
+            goto fail;
+        PyList_SET_ITEM(lasts, b, last);
+    }
+    /* no VAL_OBJ entries remain (tags 3-5 own nothing): the iterator frees the array */
+    ((SortedPairsObject *)sorted)->pos = ((SortedPairsObject *)sorted)->n;
+    Py_DECREF(sorted);
+    PyObject *result = PyTuple_Pack(3, bodies, firsts, lasts);
+    Py_DECREF(bodies);
+    Py_DECREF(firsts);
+    Py_DECREF(lasts);
+    return result;
+fail:
+    ((SortedPairsObject *)sorted)->pos = ((SortedPairsObject *)sorted)->n;
+    Py_DECREF(sorted);
+    Py_XDECREF(bodies);
+    Py_XDECREF(firsts);
+    Py_XDECREF(lasts);
+    return NULL;
+refuse:
+    PyMem_Free(a);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef speedups_methods[] = {
+    {"encode_sorted_pairs", (PyCFunction)(void (*)(void))encode_sorted_pairs,
+     METH_FASTCALL, encode_sorted_pairs_doc},
     {"sorted_int_pairs", (PyCFunction)(void (*)(void))sorted_int_pairs, METH_FASTCALL,
      sorted_int_pairs_doc},
     {"sort_marshaled_pairs", (PyCFunction)(void (*)(void))sort_marshaled_pairs,

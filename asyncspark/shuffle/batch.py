@@ -29,8 +29,8 @@ from zlib import crc32
 from ..errors import CorruptDataError
 
 __all__ = ["FORMAT_VERSION", "HEADER_BYTES", "MAX_BATCH_BYTES", "BatchEncoder", "batch_bodies",
-           "decode_batches", "decode_body", "frame_header", "marshaled_list_length",
-           "read_frames"]
+           "check_frame", "decode_batches", "decode_body", "frame_header",
+           "marshaled_frame", "marshaled_list_length", "read_frames"]
 
 FORMAT_VERSION = 2
 _HEADER = struct.Struct(">II")
@@ -69,6 +69,28 @@ class BatchEncoder:
                              f"{len(data)} bytes, over the {MAX_BATCH_BYTES}-byte limit")
         word = len(data) | flag
         return _HEADER.pack(word, crc32(data, word)) + data
+
+
+def marshaled_frame(body: bytes) -> bytes:
+    """The batch (header and body) of ``body``, the marshal of a list of records."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise ValueError(f"a shuffle batch serializes to {len(body)} bytes, over the "
+                         f"{MAX_BATCH_BYTES}-byte limit")
+    word = len(body) | _MARSHALED
+    return _HEADER.pack(word, crc32(body, word)) + body
+
+
+def check_frame(frame: bytes) -> int:
+    """The body length of the one whole batch ``frame`` (header and body), checked
+    against its checksum; ``CorruptDataError`` when it is cut or does not match."""
+    if len(frame) < HEADER_BYTES:
+        raise CorruptDataError(f"a shuffle batch cut inside its header ({len(frame)} bytes)")
+    word, crc = _HEADER.unpack_from(frame)
+    length = word & MAX_BATCH_BYTES
+    if len(frame) != HEADER_BYTES + length or crc32(memoryview(frame)[HEADER_BYTES:],
+                                                    word) != crc:
+        raise CorruptDataError(f"shuffle batch checksum mismatch or cut ({len(frame)} bytes)")
+    return length
 
 
 def decode_batches(pieces: Iterable[bytes]) -> Iterator[list]:

@@ -75,6 +75,14 @@ class _Spill:
         if self.in_memory > self.budget:
             self.spill()
 
+    def add_frame(self, part: int, frame: bytes, records: int) -> None:
+        """Add an already serialized batch (header and body) of ``records`` records."""
+        self.chunks[part].append(frame)
+        self.in_memory += len(frame)
+        self.records += records
+        if self.in_memory > self.budget:
+            self.spill()
+
     def spill(self) -> None:
         t0 = time.perf_counter_ns()
         self.peak = max(self.peak, self.in_memory)
@@ -246,19 +254,60 @@ _USELESS_COMBINE = 0.5  # more distinct keys than this fraction of the sample: s
 
 
 def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
-                     budget: int, stats: dict | None = None) -> tuple[str, list[int], int]:
+                     budget: int, stats: dict | None = None,
+                     sorted_runs: str | None = None) -> tuple[str, list[int], int]:
     """Write one map task's output; ``(data_path, sizes, spilled_bytes)``. ``stats``, when
-    given, gets ``records`` written, ``write_ns`` spent writing and ``peak`` bytes held."""
+    given, gets ``records`` written, ``write_ns`` spent writing and ``peak`` bytes held.
+    ``sorted_runs``: the path of this partition's sorted runs written by sortByKey's
+    sampling (``sorted_runs.py``), cut instead of reading ``records`` when it can be
+    read whole (and then deleted)."""
     spills: list[_Spill] = []
     try:
+        if sorted_runs is not None:
+            done = _write_sorted_runs(sorted_runs, dep, map_id, attempt, local_dir, budget,
+                                      spills)
+            if done is not None:
+                return done
         return _write_map_output(records, dep, map_id, attempt, local_dir, budget,
                                  spills)
     finally:
         if stats is not None and spills:
-            spill = spills[0]
+            spill = spills[-1]
             stats["records"] = spill.records
             stats["write_ns"] = spill.write_ns
             stats["peak"] = spill.peak
+
+
+def _write_sorted_runs(path: str, dep, map_id: int, attempt: int, local_dir: str,
+                       budget: int, spills: list) -> tuple[str, list[int], int] | None:
+    """The map output cut from sorted runs, or None (nothing left behind) when they
+    cannot be read whole."""
+    from .sorted_runs import cut_sorted_runs
+
+    num_reduces = dep.partitioner.numPartitions
+    base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
+    spill = _Spill(num_reduces, base + ".spill", budget)
+    spills.append(spill)
+    batch = max(64, min(4096, (1 << 16) // max(1, num_reduces)))
+    partitioner = dep.partitioner
+    try:
+        cut_sorted_runs(path, partitioner, spill.add_frame,
+                        lambda records: _bucket(records, partitioner, num_reduces, spill,
+                                                batch))
+        sizes = spill.finish(base + ".data", base + ".index")
+    except (OSError, CorruptDataError):
+        spill.close()
+        spills.pop()
+        return None
+    except BaseException:
+        spill.close()
+        raise
+    for p in (path, path + ".index"):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+    return base + ".data", sizes, spill.spilled_bytes
 
 
 def _write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
@@ -311,9 +360,17 @@ class ShuffleWriteFunc:
         ctx = TaskContext.get()
         budget = env.settings.shuffle_memory
         stats: dict = {}
+        runs = self.dep.sorted_runs  # written by sortByKey's sampling
+        where = runs.get(ctx.partitionId()) if runs else None
+        sorted_runs = None
+        if where is not None:
+            executor_id, host, run_path = where
+            if ((env.settings.shuffle_local_read and host == env.host)
+                    or executor_id == env.executor_id):
+                sorted_runs = run_path
         path, sizes, spilled = write_map_output(
             iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget,
-            stats)
+            stats, sorted_runs)
         m = ctx._metrics
         written = sum(sizes)
         m["shuffle_spill_bytes"] = m.get("shuffle_spill_bytes", 0) + spilled

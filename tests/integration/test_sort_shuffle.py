@@ -98,3 +98,38 @@ async def test_a_corrupt_block_of_a_sort_is_fetch_failed_and_recomputed(tmp_path
         got = await asyncio.wait_for(out.collect(), 30)
         assert [k for k, _ in got] == sorted(k for k, _ in data)
         assert sc._dag.fetch_failures >= 1
+
+
+@pytest.mark.parametrize("local_read", ["true", "false"])
+async def test_the_map_stage_cuts_the_sampling_pass_sorted_runs(tmp_path, local_read):
+    """The sampling pass writes each partition as sorted runs and the map stage cuts them
+    instead of computing its input again (where it can read them: with local reads off,
+    a map task on the other executor computes its input); either way the answer is the
+    same and no run file is left once the shuffle is cleaned."""
+    conf = {"spark.local.dir": str(tmp_path), "asyncspark.shuffle.localRead": local_read}
+    data = [kv for i in range(6) for kv in records(i, 5000, VALUE_KINDS["simple"])]
+    async with Context("local[2]", conf=conf) as sc:
+        made = sc.accumulator(0)
+
+        def gen(i):
+            out = records(i, 5000, VALUE_KINDS["simple"])
+            made.add(len(out))
+            return out
+
+        out = sc.parallelize(range(6), 6).flatMap(gen).sortByKey(True, 4)
+        got = await out.collect()
+        assert [k for k, _ in got] == sorted(k for k, _ in data)
+        assert sorted(map(repr, got)) == sorted(map(repr, data))
+        if local_read == "true":
+            assert made.value == len(data)  # computed once, by the sampling pass
+        else:
+            assert len(data) <= made.value < 2 * len(data)
+        leftover = glob.glob(str(tmp_path / "**" / "*.sorted-runs*"), recursive=True)
+        if local_read == "true":
+            assert leftover == []  # each map task deleted the runs it cut
+        del out
+        import gc
+
+        gc.collect()
+        await asyncio.sleep(0.3)  # the ContextCleaner removes the shuffle's files
+    assert glob.glob(str(tmp_path / "**" / "*.sorted-runs*"), recursive=True) == []

@@ -433,3 +433,33 @@ def test_sort_marshaled_pairs_refuses_a_wrong_count_or_cut_body(impl):
         impl[1](bodies, [], False)
     with pytest.raises(TypeError):
         impl[1]([bytearray(bodies[0])], counts, False)
+
+
+ENCODES = [("python", _accel.py_encode_sorted_pairs)]
+if _speedups is not None:
+    ENCODES.append(("c", _speedups.encode_sorted_pairs))
+
+
+@given(st.lists(st.tuples(st.one_of(st.integers(-5, 5), st.integers(-2**40, 2**40), _int64),
+                          _simple_values), max_size=60),
+       st.integers(1, 9))
+def test_encode_sorted_pairs_writes_what_marshal_writes(records, batch):
+    import marshal
+
+    ordered = sorted(records, key=operator.itemgetter(0))
+    cuts = [ordered[i:i + batch] for i in range(0, len(ordered), batch)]
+    expected = ([marshal.dumps(c, 2) for c in cuts], [c[0][0] for c in cuts],
+                [c[-1][0] for c in cuts])
+    for _, impl in ENCODES:
+        assert impl(list(records), batch) == expected
+
+
+@pytest.mark.parametrize("impl", ENCODES, ids=[s[0] for s in ENCODES])
+@pytest.mark.parametrize("odd", [(2**63, 0), (1, 2**64), (True, 0), (1.5, 0), ("a", 0),
+                                 (1, "s"), (1, [2]), (), (1, 2, 3), [1, 2], 7])
+def test_encode_sorted_pairs_refuses_other_records(impl, odd):
+    assert impl[1]([(3, None), odd], 4) is None
+    with pytest.raises(ValueError):
+        impl[1]([(3, None)], 0)
+    with pytest.raises(TypeError):
+        impl[1](((3, None),), 2)
