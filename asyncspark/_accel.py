@@ -22,7 +22,7 @@ from .functions import append_to, to_list
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "encode_sorted_pairs", "merge_mode", "pipe", "sort_int_keys", "sort_marshaled_pairs",
+           "encode_sorted_pairs", "int_sums", "merge_mode", "pipe", "sort_int_keys", "sort_marshaled_pairs",
            "sorted_int_pairs"]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
@@ -212,6 +212,70 @@ def py_encode_sorted_pairs(records: list, batch: int
             [c[-1][0] for c in cuts])
 
 
+class _IntSums:
+    """Sums of int values per int key (``py_int_sums``)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[int, int] | None = {}
+        self._items: Iterator | None = None
+
+    def add_marshaled(self, body: bytes) -> int:
+        """When ``body`` is the marshal of a list of 2-tuples of ints within 64 bits: add
+        each value to its key's sum, return the number of pairs; else -1, nothing added."""
+        import marshal
+
+        if type(body) is not bytes:
+            raise TypeError("add_marshaled() needs bytes")
+        if self._items is not None:
+            raise RuntimeError("IntSums: add_marshaled() after reading")
+        try:
+            pairs = marshal.loads(body)
+        except (ValueError, EOFError, TypeError):
+            return -1
+        lo, hi = _INT64
+        if type(pairs) is not list:
+            return -1
+        for r in pairs:
+            if (type(r) is not tuple or len(r) != 2 or type(r[0]) is not int
+                    or type(r[1]) is not int or not lo <= r[0] <= hi
+                    or not lo <= r[1] <= hi):
+                return -1
+        sums = self._sums
+        for k, v in pairs:
+            sums[k] = sums[k] + v if k in sums else v
+        return len(pairs)
+
+    @property
+    def nbytes(self) -> int:
+        import sys
+
+        sums = self._sums or {}
+        return sys.getsizeof(sums) + 64 * len(sums)
+
+    def __len__(self) -> int:
+        return len(self._sums or {})
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self) -> tuple[int, int]:
+        if self._items is None:
+            self._items = iter(list((self._sums or {}).items()))
+        try:
+            return next(self._items)
+        except StopIteration:
+            self._sums = None
+            raise
+
+
+def py_int_sums() -> _IntSums:
+    """An empty table of sums of int values per int key, added from marshaled batches of
+    pairs (``add_marshaled``); ``nbytes`` is the memory it holds; iterating gives each
+    ``(key, sum)`` once and empties it. (The C twin is an open-addressing table of 64-bit
+    keys and 128-bit sums: no object is made until the sums are read out.)"""
+    return _IntSums()
+
+
 # -- shuffle loops -------------------------------------------------------------------------
 
 
@@ -355,6 +419,7 @@ sort_int_keys = py_sort_int_keys
 sorted_int_pairs = py_sorted_int_pairs
 sort_marshaled_pairs = py_sort_marshaled_pairs
 encode_sorted_pairs = py_encode_sorted_pairs
+int_sums = py_int_sums
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -363,6 +428,7 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             bucket_range,
             count,
             encode_sorted_pairs,
+            int_sums,
             merge_into,
             pipe,
             sort_int_keys,

@@ -1508,7 +1508,281 @@ refuse:
     Py_RETURN_NONE;
 }
 
+/* ---- IntSums: reduceByKey(operator.add) of int pairs, read from marshaled bodies ------
+ *
+ * An open-addressing table from 64-bit keys to 128-bit sums (two words: no sum of fewer
+ * than 2**63 64-bit values overflows it), filled straight from the marshal bytes of
+ * batches of (int, int) pairs: no key, value or tuple object is made until the sums are
+ * read out, and a key costs 25 bytes of table instead of a dict entry and two ints.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    long long *keys;
+    unsigned long long *lo;
+    long long *hi;
+    unsigned char *used;
+    Py_ssize_t cap, size, pos;  /* pos: next slot to read out */
+    int reading;                /* once read from, nothing more can be added */
+} IntSumsObject;
+
+static unsigned long long
+mix64(unsigned long long x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static void
+int_sums_free(IntSumsObject *t)
+{
+    PyMem_Free(t->keys);
+    PyMem_Free(t->lo);
+    PyMem_Free(t->hi);
+    PyMem_Free(t->used);
+    t->keys = NULL;
+    t->lo = NULL;
+    t->hi = NULL;
+    t->used = NULL;
+    t->cap = t->size = t->pos = 0;
+}
+
+static int
+int_sums_alloc(IntSumsObject *t, Py_ssize_t cap)
+{
+    t->keys = PyMem_Malloc(sizeof(long long) * cap);
+    t->lo = PyMem_Malloc(sizeof(unsigned long long) * cap);
+    t->hi = PyMem_Malloc(sizeof(long long) * cap);
+    t->used = PyMem_Calloc(cap, 1);
+    if (t->keys == NULL || t->lo == NULL || t->hi == NULL || t->used == NULL) {
+        int_sums_free(t);
+        PyErr_NoMemory();
+        return -1;
+    }
+    t->cap = cap;
+    return 0;
+}
+
+static Py_ssize_t
+int_sums_slot(IntSumsObject *t, long long key)
+{
+    Py_ssize_t mask = t->cap - 1, i = (Py_ssize_t)(mix64((unsigned long long)key) & mask);
+    while (t->used[i] && t->keys[i] != key)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static int
+int_sums_grow(IntSumsObject *t)
+{
+    IntSumsObject old = *t;
+    if (int_sums_alloc(t, old.cap ? old.cap * 2 : 1024) < 0) {
+        *t = old;
+        return -1;
+    }
+    t->size = old.size;
+    for (Py_ssize_t i = 0; i < old.cap; i++) {
+        if (!old.used[i])
+            continue;
+        Py_ssize_t j = int_sums_slot(t, old.keys[i]);
+        t->used[j] = 1;
+        t->keys[j] = old.keys[i];
+        t->lo[j] = old.lo[i];
+        t->hi[j] = old.hi[i];
+    }
+    int_sums_free(&old);
+    return 0;
+}
+
+PyDoc_STRVAR(int_sums_doc,
+"int_sums() -> IntSums\n\n"
+"An empty table of sums of int values per int key, added from marshaled batches of\n"
+"pairs (`add_marshaled`); `nbytes` is the memory it holds; iterating gives each\n"
+"(key, sum) pair once, in no particular order, and empties it.");
+
+static PyTypeObject IntSumsType;
+
+static PyObject *
+int_sums_make(PyObject *self, PyObject *unused)
+{
+    IntSumsObject *t = PyObject_New(IntSumsObject, &IntSumsType);
+    if (t == NULL)
+        return NULL;
+    t->keys = NULL;
+    t->lo = NULL;
+    t->hi = NULL;
+    t->used = NULL;
+    t->cap = t->size = t->pos = 0;
+    t->reading = 0;
+    return (PyObject *)t;
+}
+
+static void
+int_sums_dealloc(IntSumsObject *t)
+{
+    int_sums_free(t);
+    PyObject_Free(t);
+}
+
+PyDoc_STRVAR(int_sums_add_doc,
+"add_marshaled(body) -> int\n\n"
+"When the bytes `body` are the marshal (version 2) of a list of 2-tuples of ints that fit\n"
+"in 64 bits: add each value to its key's sum and return the number of pairs; otherwise\n"
+"-1, nothing added.");
+
+static PyObject *
+int_sums_add_marshaled(IntSumsObject *t, PyObject *body)
+{
+    if (!PyBytes_CheckExact(body)) {
+        PyErr_SetString(PyExc_TypeError, "add_marshaled() needs bytes");
+        return NULL;
+    }
+    if (t->reading) {
+        PyErr_SetString(PyExc_RuntimeError, "IntSums: add_marshaled() after reading");
+        return NULL;
+    }
+    Reader r = {(const unsigned char *)PyBytes_AS_STRING(body),
+                (const unsigned char *)PyBytes_AS_STRING(body) + PyBytes_GET_SIZE(body)};
+    long n, m;
+    if (r.p >= r.end || *r.p++ != '[' || read_i32(&r, &n) < 0 || n < 0
+            || n > PyBytes_GET_SIZE(body) / 11)
+        return PyLong_FromLong(-1);
+    long long *pairs = PyMem_Malloc(sizeof(long long) * 2 * (n ? n : 1));
+    if (pairs == NULL)
+        return PyErr_NoMemory();
+    /* parse the whole body first: a body that is not all int pairs adds nothing */
+    for (long i = 0; i < n; i++) {
+        int code;
+        if (r.end - r.p < 7 || *r.p++ != '(' || read_i32(&r, &m) < 0 || m != 2
+                || ((code = *r.p++) != 'i' && code != 'l')
+                || read_int(&r, code, &pairs[2 * i]) < 0 || r.p >= r.end
+                || ((code = *r.p++) != 'i' && code != 'l')
+                || read_int(&r, code, &pairs[2 * i + 1]) < 0) {
+            PyMem_Free(pairs);
+            return PyLong_FromLong(-1);
+        }
+    }
+    if (r.p != r.end) {
+        PyMem_Free(pairs);
+        return PyLong_FromLong(-1);
+    }
+    for (long i = 0; i < n; i++) {
+        if ((t->size + 1) * 10 > t->cap * 7 && int_sums_grow(t) < 0) {
+            PyMem_Free(pairs);
+            return NULL;  /* what was added stays added: the caller fails the task */
+        }
+        long long key = pairs[2 * i], v = pairs[2 * i + 1];
+        Py_ssize_t j = int_sums_slot(t, key);
+        if (!t->used[j]) {
+            t->used[j] = 1;
+            t->keys[j] = key;
+            t->lo[j] = (unsigned long long)v;
+            t->hi[j] = v < 0 ? -1 : 0;
+            t->size++;
+        }
+        else {
+            unsigned long long lo = t->lo[j] + (unsigned long long)v;
+            t->hi[j] += (v < 0 ? -1 : 0) + (lo < t->lo[j]);
+            t->lo[j] = lo;
+        }
+    }
+    PyMem_Free(pairs);
+    return PyLong_FromLong(n);
+}
+
+static PyObject *
+int_sums_sum(IntSumsObject *t, Py_ssize_t j)
+{
+    unsigned long long lo = t->lo[j];
+    long long hi = t->hi[j];
+    if ((hi == 0 && lo <= 0x7fffffffffffffffULL) || (hi == -1 && lo > 0x7fffffffffffffffULL))
+        return PyLong_FromLongLong((long long)lo);
+    /* hi * 2**64 + lo, in Python ints (sums beyond 64 bits are rare) */
+    PyObject *h = PyLong_FromLongLong(hi), *l = PyLong_FromUnsignedLongLong(lo);
+    PyObject *shift = PyLong_FromLong(64), *hs = NULL, *sum = NULL;
+    if (h != NULL && l != NULL && shift != NULL && (hs = PyNumber_Lshift(h, shift)) != NULL)
+        sum = PyNumber_Add(hs, l);
+    Py_XDECREF(h);
+    Py_XDECREF(l);
+    Py_XDECREF(shift);
+    Py_XDECREF(hs);
+    return sum;
+}
+
+static PyObject *
+int_sums_next(IntSumsObject *t)
+{
+    t->reading = 1;
+    while (t->pos < t->cap && !t->used[t->pos])
+        t->pos++;
+    if (t->pos >= t->cap) {
+        int_sums_free(t);
+        return NULL;
+    }
+    Py_ssize_t j = t->pos++;
+    PyObject *k = PyLong_FromLongLong(t->keys[j]), *v = int_sums_sum(t, j);
+    if (k == NULL || v == NULL) {
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(k);
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, k);
+    PyTuple_SET_ITEM(pair, 1, v);
+    return pair;
+}
+
+static PyObject *
+int_sums_nbytes(IntSumsObject *t, void *closure)
+{
+    return PyLong_FromSsize_t(t->cap * (Py_ssize_t)(3 * sizeof(long long) + 1));
+}
+
+static Py_ssize_t
+int_sums_len(IntSumsObject *t)
+{
+    return t->size;
+}
+
+static PyMethodDef int_sums_methods[] = {
+    {"add_marshaled", (PyCFunction)int_sums_add_marshaled, METH_O, int_sums_add_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef int_sums_getset[] = {
+    {"nbytes", (getter)int_sums_nbytes, NULL, "bytes the table holds", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods int_sums_as_sequence = {
+    .sq_length = (lenfunc)int_sums_len,
+};
+
+static PyTypeObject IntSumsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncspark._speedups.IntSums",
+    .tp_basicsize = sizeof(IntSumsObject),
+    .tp_dealloc = (destructor)int_sums_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Sums of int values per int key (see int_sums()).",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)int_sums_next,
+    .tp_methods = int_sums_methods,
+    .tp_getset = int_sums_getset,
+    .tp_as_sequence = &int_sums_as_sequence,
+};
+
 static PyMethodDef speedups_methods[] = {
+    {"int_sums", (PyCFunction)int_sums_make, METH_NOARGS, int_sums_doc},
     {"encode_sorted_pairs", (PyCFunction)(void (*)(void))encode_sorted_pairs,
      METH_FASTCALL, encode_sorted_pairs_doc},
     {"sorted_int_pairs", (PyCFunction)(void (*)(void))sorted_int_pairs, METH_FASTCALL,
@@ -1538,7 +1812,8 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&PipeType) < 0 || PyType_Ready(&SortedPairsType) < 0)
+    if (PyType_Ready(&PipeType) < 0 || PyType_Ready(&SortedPairsType) < 0
+            || PyType_Ready(&IntSumsType) < 0)
         return NULL;
     return PyModuleDef_Init(&speedups_module);
 }

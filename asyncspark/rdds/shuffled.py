@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 import os
 import random
 import sys
@@ -20,6 +21,7 @@ from ..rdd import RDD
 from ..runtime import get_env
 from ..shuffle.reader import shuffle_records
 from ..shuffle.sorted_runs import Reservoir, sort_shuffle, write_sorted_runs
+from ..shuffle.sum_read import sum_shuffle
 from ..shuffle.sorter import FIRST_ITEM, ExternalMerger, ExternalSorter
 from ..taskcontext import TaskContext
 
@@ -150,6 +152,11 @@ class ShuffledRDD(RDD):
         if (dep.key_ordering is not None and dep.aggregator is None
                 and dep.key_ordering[1] is identity):
             return _sorted_shuffle(dep.shuffle_id, split, dep.key_ordering[0])
+        if dep.key_ordering is None and _sums_by_add(dep):
+            budget, spill_dir = _budget()
+            sums, merger = sum_shuffle(dep.shuffle_id, split, dep.aggregator,
+                                       dep.map_side_combine, budget, spill_dir)
+            return sums if merger is None else _reporting_spills(sums, merger)
         records = shuffle_records(dep.shuffle_id, split)
         if dep.aggregator is not None:
             records = _aggregate(records, dep.aggregator, dep.map_side_combine)
@@ -159,6 +166,16 @@ class ShuffledRDD(RDD):
 
     def _describe(self) -> str:
         return "ShuffledRDD"
+
+
+def _sums_by_add(dep: ShuffleDependency) -> bool:
+    """Whether the shuffle's aggregation sums values that are their own combiners with
+    ``operator.add`` (``reduceByKey(add)``): int pairs then take ``sum_shuffle``."""
+    agg = dep.aggregator
+    if agg is None or agg.mergeCombiners is not operator.add:
+        return False
+    return dep.map_side_combine or (agg.createCombiner is identity
+                                    and agg.mergeValue is operator.add)
 
 
 def _only(it: Iterator) -> Any:

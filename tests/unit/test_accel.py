@@ -463,3 +463,47 @@ def test_encode_sorted_pairs_refuses_other_records(impl, odd):
         impl[1]([(3, None)], 0)
     with pytest.raises(TypeError):
         impl[1](((3, None),), 2)
+
+
+SUMS = [("python", _accel.py_int_sums)]
+if _speedups is not None:
+    SUMS.append(("c", _speedups.int_sums))
+
+
+@given(st.lists(st.lists(st.tuples(st.one_of(st.integers(-5, 5), _int64), _int64),
+                         max_size=50), max_size=6))
+def test_int_sums_add_what_a_dict_fold_adds(batches):
+    import marshal
+
+    expected: dict = {}
+    for b in batches:
+        for k, v in b:
+            expected[k] = expected.get(k, 0) + v
+    for _, make in SUMS:
+        t = make()
+        for b in batches:
+            assert t.add_marshaled(marshal.dumps(b, 2)) == len(b)
+        assert len(t) == len(expected)
+        got = list(t)
+        assert dict(got) == expected and len(got) == len(expected)
+        assert all(type(k) is int and type(v) is int for k, v in got)
+        assert list(t) == [] and len(t) == 0
+        with pytest.raises(RuntimeError):
+            t.add_marshaled(marshal.dumps([(1, 1)], 2))
+
+
+@pytest.mark.parametrize("make", SUMS, ids=[s[0] for s in SUMS])
+@pytest.mark.parametrize("odd", [(2**63, 0), (1, 2**63), (True, 0), (1, False), (1.5, 0),
+                                 (1, 1.5), ("a", 0), (1, None), (), (1, 2, 3), [1, 2], 7])
+def test_int_sums_refuse_other_pairs_adding_nothing(make, odd):
+    import marshal
+
+    t = make[1]()
+    assert t.add_marshaled(marshal.dumps([(4, 1)], 2)) == 1
+    assert t.add_marshaled(marshal.dumps([(4, 1), odd], 2)) == -1
+    assert t.add_marshaled(marshal.dumps((4, 1), 2)) == -1
+    assert t.add_marshaled(b"[\x01") == -1
+    with pytest.raises(TypeError):
+        t.add_marshaled(bytearray(b"["))
+    assert t.nbytes > 0
+    assert list(t) == [(4, 1)]
