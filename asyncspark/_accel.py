@@ -22,7 +22,7 @@ from .functions import append_to, to_list
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "encode_sorted_pairs", "int_sums", "merge_mode", "pipe", "sort_int_keys", "sort_marshaled_pairs",
+           "encode_pairs", "encode_sorted_pairs", "int_sums", "merge_mode", "pair_buckets", "pipe", "sort_int_keys", "sort_marshaled_pairs",
            "sorted_int_pairs"]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
@@ -276,6 +276,94 @@ def py_int_sums() -> _IntSums:
     return _IntSums()
 
 
+def _encodable(x: Any) -> bool:
+    t = type(x)
+    if t is int:
+        return _INT64[0] <= x <= _INT64[1]
+    if t is str:
+        try:
+            x.encode("utf-8")
+        except UnicodeEncodeError:  # surrogates: marshal's own way
+            return False
+        return True
+    return x is None or t is bool or t is float
+
+
+def py_encode_pairs(records: list) -> bytes | None:
+    """``marshal.dumps(records, 2)`` when ``records`` is a list of 2-tuples whose items
+    are exact ints within 64 bits, None, bools, floats or str; else None."""
+    import marshal
+
+    if type(records) is not list:
+        raise TypeError("encode_pairs() needs a list")
+    for r in records:
+        if type(r) is not tuple or len(r) != 2 or not (_encodable(r[0]) and _encodable(r[1])):
+            return None
+    return marshal.dumps(records, 2)
+
+
+class _PairBuckets:
+    """Per-partition buffers of encodable records (``py_pair_buckets``)."""
+
+    def __init__(self, nparts: int, batch: int) -> None:
+        if operator.index(nparts) < 1 or operator.index(batch) < 1:
+            raise ValueError(f"limit must be at least 1, got {min(nparts, batch)}")
+        self.batch = batch
+        self.bufs: list[list] = [[] for _ in range(nparts)]
+
+    def _emit(self, p: int, ready: list) -> None:
+        import marshal
+
+        buf = self.bufs[p]
+        ready.append((p, len(buf), marshal.dumps(buf, 2)))
+        self.bufs[p] = []
+
+    def fill(self, it: Iterator, buckets: list[list], fast: bool,
+             get_partition: Callable[[Any], int], limit: int, ready: list) -> int:
+        """As ``bucket_hash``, except that a record ``encode_pairs`` can write, of a
+        partition whose list in ``buckets`` is empty, goes into this object's buffer of
+        that partition; a buffer reaching ``batch`` records, or about to be followed by a
+        record of the list, is appended to ``ready`` as ``(partition, count, marshaled
+        body)``: a partition's records come out in their order, ``ready`` first."""
+        if len(buckets) != len(self.bufs) or type(ready) is not list:
+            raise TypeError("fill() needs nparts buckets and a ready list")
+        sink: list[list] = [[] for _ in buckets]
+        n = py_bucket_hash(it, sink, fast, get_partition, limit)
+        # replay in arrival order: py_bucket_hash kept each partition's order
+        order = []
+        for p, recs in enumerate(sink):
+            order.extend((p, r) for r in recs)
+        return self._place(order, buckets, ready, n)
+
+    def _place(self, order: list, buckets: list[list], ready: list, n: int) -> int:
+        for p, kv in order:
+            buf = self.bufs[p]
+            if (not buckets[p] and type(kv) is tuple and len(kv) == 2
+                    and _encodable(kv[0]) and _encodable(kv[1])):
+                buf.append(kv)
+                if len(buf) >= self.batch:
+                    self._emit(p, ready)
+            else:
+                if buf:
+                    self._emit(p, ready)
+                buckets[p].append(kv)
+        return n
+
+    def flush(self, ready: list) -> None:
+        """Append every non-empty buffer to ``ready`` (see ``fill``)."""
+        if type(ready) is not list:
+            raise TypeError("flush() needs a list")
+        for p, buf in enumerate(self.bufs):
+            if buf:
+                self._emit(p, ready)
+
+
+def py_pair_buckets(nparts: int, batch: int) -> _PairBuckets:
+    """Per-partition buffers of records as marshal (version 2) writes them, filled by
+    ``fill`` (the C twin writes marshal's bytes itself, as records arrive)."""
+    return _PairBuckets(nparts, batch)
+
+
 # -- shuffle loops -------------------------------------------------------------------------
 
 
@@ -420,6 +508,8 @@ sorted_int_pairs = py_sorted_int_pairs
 sort_marshaled_pairs = py_sort_marshaled_pairs
 encode_sorted_pairs = py_encode_sorted_pairs
 int_sums = py_int_sums
+encode_pairs = py_encode_pairs
+pair_buckets = py_pair_buckets
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -427,9 +517,11 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             bucket_hash,
             bucket_range,
             count,
+            encode_pairs,
             encode_sorted_pairs,
             int_sums,
             merge_into,
+            pair_buckets,
             pipe,
             sort_int_keys,
             sort_marshaled_pairs,

@@ -1508,6 +1508,333 @@ refuse:
     Py_RETURN_NONE;
 }
 
+/* -- encode_pairs: a batch of pairs as marshal writes it, at C speed -- */
+
+/* bytes marshal (version 2) writes for an item of a pair, or -1 when it is not one of
+   the types written here (exact int within 64 bits, None, bool, float, str) */
+static Py_ssize_t
+item_size(PyObject *x, Py_ssize_t *utf8_len)
+{
+    if (PyLong_CheckExact(x)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return -1;
+        }
+        if (v >= -2147483648LL && v <= 2147483647LL)
+            return 5;
+        unsigned long long mag = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+        Py_ssize_t nd = 0;
+        for (; mag; mag >>= 15)
+            nd++;
+        return 5 + 2 * nd;
+    }
+    if (x == Py_None || x == Py_True || x == Py_False)
+        return 1;
+    if (PyFloat_CheckExact(x))
+        return 9;
+    if (PyUnicode_CheckExact(x)) {
+        const char *u = PyUnicode_AsUTF8AndSize(x, utf8_len);
+        if (u == NULL || *utf8_len > 0x7fffffff) {  /* surrogates: marshal's own way */
+            PyErr_Clear();
+            return -1;
+        }
+        return 5 + *utf8_len;
+    }
+    return -1;
+}
+
+static unsigned char *
+put_item(unsigned char *p, PyObject *x)
+{
+    if (PyLong_CheckExact(x))
+        return put_int(p, PyLong_AsLongLong(x));
+    if (x == Py_None) {
+        *p++ = 'N';
+        return p;
+    }
+    if (x == Py_True) {
+        *p++ = 'T';
+        return p;
+    }
+    if (x == Py_False) {
+        *p++ = 'F';
+        return p;
+    }
+    if (PyFloat_CheckExact(x)) {
+        *p++ = 'g';
+        PyFloat_Pack8(PyFloat_AS_DOUBLE(x), (char *)p, 1);
+        return p + 8;
+    }
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(x, &n);
+    *p++ = 'u';
+    p = put_i32(p, (long)n);
+    memcpy(p, u, n);
+    return p + n;
+}
+
+PyDoc_STRVAR(encode_pairs_doc,
+"encode_pairs(records) -> bytes or None\n\n"
+"marshal.dumps(records, 2) when `records` is a list of 2-tuples whose items are exact\n"
+"ints within 64 bits, None, bools, floats or str; otherwise None.");
+
+static PyObject *
+encode_pairs(PyObject *self, PyObject *list)
+{
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_TypeError, "encode_pairs() needs a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list), size = 5, ulen;
+    if (n > 0x7fffffff)
+        Py_RETURN_NONE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(list, i);
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2)
+            Py_RETURN_NONE;
+        Py_ssize_t a = item_size(PyTuple_GET_ITEM(r, 0), &ulen);
+        if (a < 0)
+            Py_RETURN_NONE;
+        Py_ssize_t b = item_size(PyTuple_GET_ITEM(r, 1), &ulen);
+        if (b < 0)
+            Py_RETURN_NONE;
+        size += 5 + a + b;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+    *p++ = '[';
+    p = put_i32(p, (long)n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(list, i);
+        *p++ = '(';
+        p = put_i32(p, 2);
+        p = put_item(p, PyTuple_GET_ITEM(r, 0));
+        p = put_item(p, PyTuple_GET_ITEM(r, 1));
+    }
+    return out;
+}
+
+/* -- PairBuckets: a map task's records bucketed straight into marshaled batches -- */
+
+typedef struct {
+    unsigned char *data;
+    Py_ssize_t len, cap, count;
+} PairBuffer;
+
+typedef struct {
+    PyObject_HEAD
+    PairBuffer *bufs;
+    Py_ssize_t nparts, batch;
+} PairBucketsObject;
+
+static PyTypeObject PairBucketsType;
+
+PyDoc_STRVAR(pair_buckets_doc,
+"pair_buckets(nparts, batch) -> PairBuckets\n\n"
+"Per-partition buffers of records written as marshal (version 2) writes them; see\n"
+"PairBuckets.fill.");
+
+static PyObject *
+pair_buckets_make(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("pair_buckets", nargs, 2) < 0)
+        return NULL;
+    Py_ssize_t nparts, batch;
+    if (get_limit(args[0], &nparts) < 0 || get_limit(args[1], &batch) < 0)
+        return NULL;
+    if (batch > 0x7fffffff) {
+        PyErr_SetString(PyExc_ValueError, "batch is too large");
+        return NULL;
+    }
+    PairBucketsObject *b = PyObject_New(PairBucketsObject, &PairBucketsType);
+    if (b == NULL)
+        return NULL;
+    b->bufs = PyMem_Calloc(nparts, sizeof(PairBuffer));
+    b->nparts = nparts;
+    b->batch = batch;
+    if (b->bufs == NULL) {
+        Py_DECREF(b);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)b;
+}
+
+static void
+pair_buckets_dealloc(PairBucketsObject *b)
+{
+    if (b->bufs != NULL) {
+        for (Py_ssize_t i = 0; i < b->nparts; i++)
+            PyMem_Free(b->bufs[i].data);
+        PyMem_Free(b->bufs);
+    }
+    PyObject_Free(b);
+}
+
+/* move buffer p into `ready` as (p, count, body) */
+static int
+pair_buckets_emit(PairBucketsObject *b, Py_ssize_t p, PyObject *ready)
+{
+    PairBuffer *buf = &b->bufs[p];
+    PyObject *body = PyBytes_FromStringAndSize(NULL, 5 + buf->len);
+    if (body == NULL)
+        return -1;
+    unsigned char *q = (unsigned char *)PyBytes_AS_STRING(body);
+    *q++ = '[';
+    q = put_i32(q, (long)buf->count);
+    memcpy(q, buf->data, buf->len);
+    PyObject *item = Py_BuildValue("(nnN)", p, buf->count, body);
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(ready, item);
+    Py_DECREF(item);
+    buf->len = buf->count = 0;
+    return r;
+}
+
+PyDoc_STRVAR(pair_buckets_fill_doc,
+"fill(it, buckets, fast, get_partition, limit, ready) -> n\n\n"
+"As bucket_hash(it, buckets, fast, get_partition, limit), except that a record that\n"
+"encode_pairs() can write, of a partition whose list in `buckets` is empty, is written\n"
+"into this object's buffer of that partition instead; a buffer reaching `batch`\n"
+"records, or about to be followed by a record of the list, is appended to the list\n"
+"`ready` as (partition, count, marshaled body). The records of a partition thus come\n"
+"out in their order: `ready` bodies first, then the list.");
+
+static PyObject *
+pair_buckets_fill(PairBucketsObject *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("fill", nargs, 6) < 0)
+        return NULL;
+    PyObject *it = args[0], *buckets = args[1], *get_partition = args[3], *ready = args[5];
+    Py_ssize_t nparts, limit, n = 0, ulen;
+    int fast = PyObject_IsTrue(args[2]);
+    if (fast < 0 || check_buckets(buckets, &nparts) < 0 || get_limit(args[4], &limit) < 0)
+        return NULL;
+    if (nparts != b->nparts || !PyList_CheckExact(ready)) {
+        PyErr_SetString(PyExc_TypeError, "fill() needs nparts buckets and a ready list");
+        return NULL;
+    }
+    if (!PyIter_Check(it)) {
+        PyErr_SetString(PyExc_TypeError, "fill() needs an iterator");
+        return NULL;
+    }
+    iternextfunc next = Py_TYPE(it)->tp_iternext;
+    while (n < limit) {
+        PyObject *kv = next(it);
+        if (kv == NULL) {
+            if (PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_StopIteration))
+                    return NULL;
+                PyErr_Clear();
+            }
+            break;
+        }
+        PyObject *k = first_item(kv);
+        if (k == NULL) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        Py_ssize_t p;
+        if (fast && (PyUnicode_CheckExact(k) || PyLong_CheckExact(k))) {
+            Py_hash_t h = PyObject_Hash(k);
+            if (h == -1 && PyErr_Occurred())
+                p = -1;
+            else {
+                p = (Py_ssize_t)(h % nparts);
+                if (p < 0)
+                    p += nparts;
+            }
+        }
+        else {
+            p = call_partition(get_partition, k, nparts);
+        }
+        Py_DECREF(k);
+        if (p < 0) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        PyObject *list = PyList_GET_ITEM(buckets, p);
+        PairBuffer *buf = &b->bufs[p];
+        Py_ssize_t a = -1, c = -1;
+        if (PyList_GET_SIZE(list) == 0 && PyTuple_CheckExact(kv) && PyTuple_GET_SIZE(kv) == 2
+                && (a = item_size(PyTuple_GET_ITEM(kv, 0), &ulen)) >= 0
+                && (c = item_size(PyTuple_GET_ITEM(kv, 1), &ulen)) >= 0) {
+            Py_ssize_t need = buf->len + 5 + a + c;
+            if (need > buf->cap) {
+                Py_ssize_t cap = buf->cap ? buf->cap : 4096;
+                while (cap < need)
+                    cap *= 2;
+                unsigned char *d = PyMem_Realloc(buf->data, cap);
+                if (d == NULL) {
+                    Py_DECREF(kv);
+                    return PyErr_NoMemory();
+                }
+                buf->data = d;
+                buf->cap = cap;
+            }
+            unsigned char *q = buf->data + buf->len;
+            *q++ = '(';
+            q = put_i32(q, 2);
+            q = put_item(q, PyTuple_GET_ITEM(kv, 0));
+            q = put_item(q, PyTuple_GET_ITEM(kv, 1));
+            buf->len = q - buf->data;
+            buf->count++;
+            Py_DECREF(kv);
+            if (buf->count >= b->batch && pair_buckets_emit(b, p, ready) < 0)
+                return NULL;
+        }
+        else {
+            if (buf->count && pair_buckets_emit(b, p, ready) < 0) {
+                Py_DECREF(kv);
+                return NULL;
+            }
+            int r = PyList_Append(list, kv);
+            Py_DECREF(kv);
+            if (r < 0)
+                return NULL;
+        }
+        n++;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+PyDoc_STRVAR(pair_buckets_flush_doc,
+"flush(ready) -> None\n\nAppend every non-empty buffer to `ready` (see fill).");
+
+static PyObject *
+pair_buckets_flush(PairBucketsObject *b, PyObject *ready)
+{
+    if (!PyList_CheckExact(ready)) {
+        PyErr_SetString(PyExc_TypeError, "flush() needs a list");
+        return NULL;
+    }
+    for (Py_ssize_t p = 0; p < b->nparts; p++)
+        if (b->bufs[p].count && pair_buckets_emit(b, p, ready) < 0)
+            return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef pair_buckets_methods[] = {
+    {"fill", (PyCFunction)(void (*)(void))pair_buckets_fill, METH_FASTCALL,
+     pair_buckets_fill_doc},
+    {"flush", (PyCFunction)pair_buckets_flush, METH_O, pair_buckets_flush_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PairBucketsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncspark._speedups.PairBuckets",
+    .tp_basicsize = sizeof(PairBucketsObject),
+    .tp_dealloc = (destructor)pair_buckets_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Per-partition marshaled batches (see pair_buckets()).",
+    .tp_methods = pair_buckets_methods,
+};
+
 /* ---- IntSums: reduceByKey(operator.add) of int pairs, read from marshaled bodies ------
  *
  * An open-addressing table from 64-bit keys to 128-bit sums (two words: no sum of fewer
@@ -1783,6 +2110,9 @@ static PyTypeObject IntSumsType = {
 
 static PyMethodDef speedups_methods[] = {
     {"int_sums", (PyCFunction)int_sums_make, METH_NOARGS, int_sums_doc},
+    {"encode_pairs", (PyCFunction)encode_pairs, METH_O, encode_pairs_doc},
+    {"pair_buckets", (PyCFunction)(void (*)(void))pair_buckets_make, METH_FASTCALL,
+     pair_buckets_doc},
     {"encode_sorted_pairs", (PyCFunction)(void (*)(void))encode_sorted_pairs,
      METH_FASTCALL, encode_sorted_pairs_doc},
     {"sorted_int_pairs", (PyCFunction)(void (*)(void))sorted_int_pairs, METH_FASTCALL,
@@ -1813,7 +2143,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&PipeType) < 0 || PyType_Ready(&SortedPairsType) < 0
-            || PyType_Ready(&IntSumsType) < 0)
+            || PyType_Ready(&IntSumsType) < 0 || PyType_Ready(&PairBucketsType) < 0)
         return NULL;
     return PyModuleDef_Init(&speedups_module);
 }

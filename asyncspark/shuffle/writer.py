@@ -24,13 +24,21 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from zlib import crc32
 
-from .._accel import MODE_CELLS, MODE_LIST, bucket_hash, bucket_range, merge_into, merge_mode
+from .._accel import (
+    MODE_CELLS,
+    MODE_LIST,
+    bucket_hash,
+    bucket_range,
+    merge_into,
+    merge_mode,
+    pair_buckets,
+)
 from .._files import naming
 from ..errors import CorruptDataError
 from ..functions import identity
 from ..runtime import get_env
 from ..taskcontext import TaskContext
-from .batch import BatchEncoder
+from .batch import BatchEncoder, marshaled_frame
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "remove_shuffles", "write_map_output"]
 
@@ -191,10 +199,19 @@ def _bucketer(partitioner) -> Callable[[Iterator, list[list], int], int]:
 
 def _bucket(records: Iterable, partitioner, num_reduces: int, spill: _Spill,
             batch: int) -> None:
-    """Append records to per-partition buffers, serializing full ones."""
+    """Append records to per-partition buffers, serializing full ones. Hash-partitioned
+    pairs of the core types (ints, str, floats, None, bools) are written into marshaled
+    batches as they are bucketed (``pair_buckets``): one pass over the records in the
+    order they were made, no per-partition list of them and no second walk to marshal
+    them (that walk, in bucket order, was a cache miss a record)."""
     buckets: list[list] = [[] for _ in range(num_reduces)]
-    fill = _bucketer(partitioner)
     it = iter(records)
+    from ..partitioner import RangePartitioner
+
+    if type(partitioner) is not RangePartitioner:
+        _bucket_pairs(it, partitioner, buckets, spill, batch)
+        return
+    fill = _bucketer(partitioner)
     while True:
         n = fill(it, buckets, batch)
         for i, b in enumerate(buckets):
@@ -203,6 +220,34 @@ def _bucket(records: Iterable, partitioner, num_reduces: int, spill: _Spill,
                 buckets[i] = []
         if n < batch:
             break
+    for i, b in enumerate(buckets):
+        if b:
+            spill.add(i, b)
+
+
+def _bucket_pairs(it: Iterator, partitioner, buckets: list[list], spill: _Spill,
+                  batch: int) -> None:
+    pb = pair_buckets(len(buckets), batch)
+    fast = _hash_fast_path(partitioner)
+    get_partition = partitioner.getPartition
+    ready: list[tuple[int, int, bytes]] = []
+
+    def drain() -> None:
+        for p, count, body in ready:
+            spill.add_frame(p, marshaled_frame(body), count)
+        ready.clear()
+
+    while True:
+        n = pb.fill(it, buckets, fast, get_partition, batch, ready)
+        drain()
+        for i, b in enumerate(buckets):
+            if len(b) >= batch:
+                spill.add(i, b)
+                buckets[i] = []
+        if n < batch:
+            break
+    pb.flush(ready)
+    drain()
     for i, b in enumerate(buckets):
         if b:
             spill.add(i, b)

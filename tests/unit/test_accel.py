@@ -507,3 +507,63 @@ def test_int_sums_refuse_other_pairs_adding_nothing(make, odd):
         t.add_marshaled(bytearray(b"["))
     assert t.nbytes > 0
     assert list(t) == [(4, 1)]
+
+
+BUCKETERS = [("python", _accel.py_pair_buckets, _accel.py_encode_pairs)]
+if _speedups is not None:
+    BUCKETERS.append(("c", _speedups.pair_buckets, _speedups.encode_pairs))
+_items = st.one_of(st.integers(-3, 3), _int64, st.integers(2**63, 2**64), st.none(),
+                   st.booleans(), st.floats(allow_nan=False), st.text(max_size=3),
+                   st.just("\udc80"), st.tuples(st.integers(0, 2)))
+
+
+@given(st.lists(st.one_of(st.tuples(_items, _items), st.tuples(_items)), max_size=80),
+       st.integers(1, 4), st.integers(1, 7), st.integers(1, 30))
+def test_pair_buckets_keep_each_partitions_order_in_marshaled_batches(records, nparts,
+                                                                      batch, limit):
+    import marshal
+
+    def part(k):
+        return len(repr(k)) % nparts
+
+    outs = []
+    for _, make, encode in BUCKETERS:
+        pb = make(nparts, batch)
+        buckets = [[] for _ in range(nparts)]
+        ready: list = []
+        per_part: dict = {p: [] for p in range(nparts)}  # what the writer would ship
+        it = iter(records)
+        while True:
+            n = pb.fill(it, buckets, False, part, limit, ready)
+            for p, count, body in ready:
+                assert marshal.loads(body) == [] or len(marshal.loads(body)) == count
+                assert body == encode(marshal.loads(body))
+                per_part[p].extend(marshal.loads(body))
+            ready.clear()
+            for p, b in enumerate(buckets):
+                if len(b) >= batch:
+                    per_part[p].extend(b)
+                    buckets[p] = []
+            if n < limit:
+                break
+        pb.flush(ready)
+        for p, _, body in ready:
+            per_part[p].extend(marshal.loads(body))
+        for p, b in enumerate(buckets):
+            per_part[p].extend(b)
+        expected = {p: [r for r in records if part(r[0]) == p] for p in range(nparts)}
+        assert repr(per_part) == repr(expected)
+        outs.append(repr(per_part))
+    assert len(set(outs)) == 1
+
+
+@pytest.mark.parametrize("impl", BUCKETERS, ids=[b[0] for b in BUCKETERS])
+def test_encode_pairs_is_marshal_or_none(impl):
+    import marshal
+
+    good = [(1, None), ("é", 2.5), (-2**63, True), (2**40, "")]
+    assert impl[2](good) == marshal.dumps(good, 2)
+    for odd in [(1, 2**64), ("\udc80", 1), (1, (2,)), (1,), [1, 2]]:
+        assert impl[2](good + [odd]) is None
+    with pytest.raises(TypeError):
+        impl[2](tuple(good))
