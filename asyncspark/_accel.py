@@ -22,7 +22,8 @@ from .functions import append_to, to_list
 __all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
            "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
            "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "merge_mode", "pipe", "sort_int_keys"]
+           "encode_pairs", "encode_sorted_pairs", "int_sums", "merge_mode", "pair_buckets", "pipe", "sort_int_keys", "sort_marshaled_pairs",
+           "sorted_int_pairs"]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,
@@ -117,6 +118,250 @@ def py_sort_int_keys(records: list, reverse: bool) -> bool:
             return False
     records.sort(key=operator.itemgetter(0), reverse=reverse)
     return True
+
+
+def py_sorted_int_pairs(batches: list[list], reverse: bool) -> Iterator | None:
+    """When every record of the lists in ``batches`` is a 2-tuple whose key is an exact
+    int within 64 bits: empty the lists and return an iterator over the records in the
+    order ``sorted(records, key=itemgetter(0), reverse=reverse)`` gives; else None, the
+    lists untouched. (The C twin copies the keys out, frees the records in the order
+    they were made and makes each tuple afresh when it is asked for: a record's
+    memory is then touched in order, not at random.)"""
+    if type(batches) is not list or any(type(b) is not list for b in batches):
+        raise TypeError("sorted_int_pairs() needs a list of lists")
+    lo, hi = -(1 << 63), (1 << 63) - 1
+    for batch in batches:
+        for r in batch:
+            if type(r) is not tuple or len(r) != 2:
+                return None
+            k = r[0]
+            if type(k) is not int or not lo <= k <= hi:
+                return None
+    records = [r for batch in batches for r in batch]
+    for batch in batches:
+        batch.clear()
+    records.sort(key=operator.itemgetter(0), reverse=reverse)
+    return iter(records)
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def py_sort_marshaled_pairs(bodies: list[bytes], counts: list[int],
+                            reverse: bool) -> Iterator | None:
+    """When each of ``bodies`` is the marshal of a list of ``counts[i]`` 2-tuples whose
+    keys are exact ints within 64 bits and whose values are None, bools, such ints or
+    floats: an iterator over the records in the order ``sorted(records,
+    key=itemgetter(0), reverse=reverse)`` gives; else None. (The C twin reads marshal's
+    format itself, making no object until a record is asked for.)"""
+    import marshal
+
+    if (type(bodies) is not list or type(counts) is not list
+            or len(bodies) != len(counts)):
+        raise TypeError("sort_marshaled_pairs() needs two lists of the same length")
+    if any(type(b) is not bytes for b in bodies) or any(operator.index(c) < 0 for c in counts):
+        raise TypeError("sort_marshaled_pairs() needs bytes and counts >= 0")
+    lo, hi = _INT64
+    records: list = []
+    for body, n in zip(bodies, counts, strict=True):
+        try:
+            batch = marshal.loads(body)
+        except (ValueError, EOFError, TypeError):
+            return None
+        if type(batch) is not list or len(batch) != n:
+            return None
+        for r in batch:
+            if type(r) is not tuple or len(r) != 2:
+                return None
+            k, v = r
+            if type(k) is not int or not lo <= k <= hi:
+                return None
+            t = type(v)
+            if not (v is None or t is bool or t is float or (t is int and lo <= v <= hi)):
+                return None
+        records.extend(batch)
+    records.sort(key=operator.itemgetter(0), reverse=reverse)
+    return iter(records)
+
+
+def py_encode_sorted_pairs(records: list, batch: int
+                           ) -> tuple[list[bytes], list[int], list[int]] | None:
+    """When every item of ``records`` is a 2-tuple whose key is an exact int within 64
+    bits and whose value is None, a bool, such an int or a float: the records sorted by
+    key (stable), cut into lists of ``batch``, each as ``marshal.dumps(..., 2)`` bytes,
+    with the first and last key of each; else None."""
+    import marshal
+
+    if type(records) is not list:
+        raise TypeError("encode_sorted_pairs() needs a list")
+    if operator.index(batch) < 1:
+        raise ValueError(f"limit must be at least 1, got {batch}")
+    lo, hi = _INT64
+    for r in records:
+        if type(r) is not tuple or len(r) != 2:
+            return None
+        k, v = r
+        if type(k) is not int or not lo <= k <= hi:
+            return None
+        t = type(v)
+        if not (v is None or t is bool or t is float or (t is int and lo <= v <= hi)):
+            return None
+    ordered = sorted(records, key=operator.itemgetter(0))
+    cuts = [ordered[i:i + batch] for i in range(0, len(ordered), batch)]
+    return ([marshal.dumps(c, 2) for c in cuts], [c[0][0] for c in cuts],
+            [c[-1][0] for c in cuts])
+
+
+class _IntSums:
+    """Sums of int values per int key (``py_int_sums``)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[int, int] | None = {}
+        self._items: Iterator | None = None
+
+    def add_marshaled(self, body: bytes) -> int:
+        """When ``body`` is the marshal of a list of 2-tuples of ints within 64 bits: add
+        each value to its key's sum, return the number of pairs; else -1, nothing added."""
+        import marshal
+
+        if type(body) is not bytes:
+            raise TypeError("add_marshaled() needs bytes")
+        if self._items is not None:
+            raise RuntimeError("IntSums: add_marshaled() after reading")
+        try:
+            pairs = marshal.loads(body)
+        except (ValueError, EOFError, TypeError):
+            return -1
+        lo, hi = _INT64
+        if type(pairs) is not list:
+            return -1
+        for r in pairs:
+            if (type(r) is not tuple or len(r) != 2 or type(r[0]) is not int
+                    or type(r[1]) is not int or not lo <= r[0] <= hi
+                    or not lo <= r[1] <= hi):
+                return -1
+        sums = self._sums
+        for k, v in pairs:
+            sums[k] = sums[k] + v if k in sums else v
+        return len(pairs)
+
+    @property
+    def nbytes(self) -> int:
+        import sys
+
+        sums = self._sums or {}
+        return sys.getsizeof(sums) + 64 * len(sums)
+
+    def __len__(self) -> int:
+        return len(self._sums or {})
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self) -> tuple[int, int]:
+        if self._items is None:
+            self._items = iter(list((self._sums or {}).items()))
+        try:
+            return next(self._items)
+        except StopIteration:
+            self._sums = None
+            raise
+
+
+def py_int_sums() -> _IntSums:
+    """An empty table of sums of int values per int key, added from marshaled batches of
+    pairs (``add_marshaled``); ``nbytes`` is the memory it holds; iterating gives each
+    ``(key, sum)`` once and empties it. (The C twin is an open-addressing table of 64-bit
+    keys and 128-bit sums: no object is made until the sums are read out.)"""
+    return _IntSums()
+
+
+def _encodable(x: Any) -> bool:
+    t = type(x)
+    if t is int:
+        return _INT64[0] <= x <= _INT64[1]
+    if t is str:
+        try:
+            x.encode("utf-8")
+        except UnicodeEncodeError:  # surrogates: marshal's own way
+            return False
+        return True
+    return x is None or t is bool or t is float
+
+
+def py_encode_pairs(records: list) -> bytes | None:
+    """``marshal.dumps(records, 2)`` when ``records`` is a list of 2-tuples whose items
+    are exact ints within 64 bits, None, bools, floats or str; else None."""
+    import marshal
+
+    if type(records) is not list:
+        raise TypeError("encode_pairs() needs a list")
+    for r in records:
+        if type(r) is not tuple or len(r) != 2 or not (_encodable(r[0]) and _encodable(r[1])):
+            return None
+    return marshal.dumps(records, 2)
+
+
+class _PairBuckets:
+    """Per-partition buffers of encodable records (``py_pair_buckets``)."""
+
+    def __init__(self, nparts: int, batch: int) -> None:
+        if operator.index(nparts) < 1 or operator.index(batch) < 1:
+            raise ValueError(f"limit must be at least 1, got {min(nparts, batch)}")
+        self.batch = batch
+        self.bufs: list[list] = [[] for _ in range(nparts)]
+
+    def _emit(self, p: int, ready: list) -> None:
+        import marshal
+
+        buf = self.bufs[p]
+        ready.append((p, len(buf), marshal.dumps(buf, 2)))
+        self.bufs[p] = []
+
+    def fill(self, it: Iterator, buckets: list[list], fast: bool,
+             get_partition: Callable[[Any], int], limit: int, ready: list) -> int:
+        """As ``bucket_hash``, except that a record ``encode_pairs`` can write, of a
+        partition whose list in ``buckets`` is empty, goes into this object's buffer of
+        that partition; a buffer reaching ``batch`` records, or about to be followed by a
+        record of the list, is appended to ``ready`` as ``(partition, count, marshaled
+        body)``: a partition's records come out in their order, ``ready`` first."""
+        if len(buckets) != len(self.bufs) or type(ready) is not list:
+            raise TypeError("fill() needs nparts buckets and a ready list")
+        sink: list[list] = [[] for _ in buckets]
+        n = py_bucket_hash(it, sink, fast, get_partition, limit)
+        # replay in arrival order: py_bucket_hash kept each partition's order
+        order = []
+        for p, recs in enumerate(sink):
+            order.extend((p, r) for r in recs)
+        return self._place(order, buckets, ready, n)
+
+    def _place(self, order: list, buckets: list[list], ready: list, n: int) -> int:
+        for p, kv in order:
+            buf = self.bufs[p]
+            if (not buckets[p] and type(kv) is tuple and len(kv) == 2
+                    and _encodable(kv[0]) and _encodable(kv[1])):
+                buf.append(kv)
+                if len(buf) >= self.batch:
+                    self._emit(p, ready)
+            else:
+                if buf:
+                    self._emit(p, ready)
+                buckets[p].append(kv)
+        return n
+
+    def flush(self, ready: list) -> None:
+        """Append every non-empty buffer to ``ready`` (see ``fill``)."""
+        if type(ready) is not list:
+            raise TypeError("flush() needs a list")
+        for p, buf in enumerate(self.bufs):
+            if buf:
+                self._emit(p, ready)
+
+
+def py_pair_buckets(nparts: int, batch: int) -> _PairBuckets:
+    """Per-partition buffers of records as marshal (version 2) writes them, filled by
+    ``fill`` (the C twin writes marshal's bytes itself, as records arrive)."""
+    return _PairBuckets(nparts, batch)
 
 
 # -- shuffle loops -------------------------------------------------------------------------
@@ -259,6 +504,12 @@ bucket_range = py_bucket_range
 pipe = py_pipe
 count = py_count
 sort_int_keys = py_sort_int_keys
+sorted_int_pairs = py_sorted_int_pairs
+sort_marshaled_pairs = py_sort_marshaled_pairs
+encode_sorted_pairs = py_encode_sorted_pairs
+int_sums = py_int_sums
+encode_pairs = py_encode_pairs
+pair_buckets = py_pair_buckets
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -266,9 +517,15 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             bucket_hash,
             bucket_range,
             count,
+            encode_pairs,
+            encode_sorted_pairs,
+            int_sums,
             merge_into,
+            pair_buckets,
             pipe,
             sort_int_keys,
+            sort_marshaled_pairs,
+            sorted_int_pairs,
         )
     except ImportError:  # not built (no compiler at install time): the twins serve
         pass

@@ -881,7 +881,1244 @@ done:
     return Py_NewRef(result);
 }
 
+
+/* ---- sorted_int_pairs, sort_marshaled_pairs: a shuffle partition's pairs, sorted -----
+ *
+ * sortByKey's reduce side receives its records as batches (lists of (key, value) tuples,
+ * allocated in arrival order, or the marshaled bytes of such lists). Sorting those
+ * objects and handing them on makes every later touch of a record (its free, above all)
+ * a cache miss in random order: on 625k records that costs more than decoding and
+ * sorting together. Instead the keys are copied out as C integers with the values (their
+ * references, or for None, bools, ints and floats of marshaled bytes the values
+ * themselves), the (key, value) array is radix-sorted and the iterator makes each
+ * (key, value) tuple when asked: allocated, used and freed in order, one at a time.
+ */
+
+enum { VAL_OBJ, VAL_INT, VAL_FLOAT };
+
+typedef struct {
+    unsigned long long key;  /* order-preserving (complemented when reverse) */
+    union {
+        PyObject *obj;  /* VAL_OBJ: a reference the array owns */
+        long long i;
+        double f;
+    } v;
+    int tag;
+} KeyValue;
+
+typedef struct {
+    PyObject_HEAD
+    KeyValue *kv;
+    Py_ssize_t pos, n;
+    int reverse;
+} SortedPairsObject;
+
+static void
+kv_release(KeyValue *kv, Py_ssize_t from, Py_ssize_t n)
+{
+    for (Py_ssize_t i = from; i < n; i++)
+        if (kv[i].tag == VAL_OBJ)
+            Py_DECREF(kv[i].v.obj);
+    PyMem_Free(kv);
+}
+
+static void
+sorted_pairs_release(SortedPairsObject *s)
+{
+    if (s->kv != NULL) {
+        KeyValue *kv = s->kv;
+        s->kv = NULL;
+        kv_release(kv, s->pos, s->n);
+    }
+    s->pos = s->n = 0;
+}
+
+static int
+sorted_pairs_traverse(SortedPairsObject *s, visitproc visit, void *arg)
+{
+    if (s->kv != NULL)
+        for (Py_ssize_t i = s->pos; i < s->n; i++)
+            if (s->kv[i].tag == VAL_OBJ)
+                Py_VISIT(s->kv[i].v.obj);
+    return 0;
+}
+
+static int
+sorted_pairs_clear(SortedPairsObject *s)
+{
+    sorted_pairs_release(s);
+    return 0;
+}
+
+static void
+sorted_pairs_dealloc(SortedPairsObject *s)
+{
+    PyObject_GC_UnTrack(s);
+    sorted_pairs_release(s);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyObject *
+sorted_pairs_next(SortedPairsObject *s)
+{
+    if (s->kv == NULL || s->pos >= s->n) {
+        sorted_pairs_release(s);
+        return NULL;
+    }
+    KeyValue *e = &s->kv[s->pos];
+    unsigned long long u = s->reverse ? ~e->key : e->key;
+    PyObject *k = PyLong_FromLongLong((long long)(u ^ 0x8000000000000000ULL));
+    if (k == NULL)
+        return NULL;
+    PyObject *v;
+    if (e->tag == VAL_INT)
+        v = PyLong_FromLongLong(e->v.i);
+    else if (e->tag == VAL_FLOAT)
+        v = PyFloat_FromDouble(e->v.f);
+    else
+        v = e->v.obj; /* the array's reference moves into the tuple */
+    if (v == NULL) {
+        Py_DECREF(k);
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(k);
+        if (e->tag != VAL_OBJ)
+            Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, k);
+    PyTuple_SET_ITEM(t, 1, v);
+    s->pos++;
+    return t;
+}
+
+static PyObject *
+sorted_pairs_length_hint(SortedPairsObject *s, PyObject *unused)
+{
+    return PyLong_FromSsize_t(s->kv == NULL ? 0 : s->n - s->pos);
+}
+
+static PyMethodDef sorted_pairs_methods[] = {
+    {"__length_hint__", (PyCFunction)sorted_pairs_length_hint, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SortedPairsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncspark._speedups.SortedPairs",
+    .tp_basicsize = sizeof(SortedPairsObject),
+    .tp_dealloc = (destructor)sorted_pairs_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Iterator over sorted (key, value) pairs (see sorted_int_pairs()).",
+    .tp_traverse = (traverseproc)sorted_pairs_traverse,
+    .tp_clear = (inquiry)sorted_pairs_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)sorted_pairs_next,
+    .tp_methods = sorted_pairs_methods,
+};
+
+/* Radix-sort a[0:n] by key (stable) and wrap it in an iterator, which owns it. */
+static PyObject *
+sorted_pairs_make(KeyValue *a, Py_ssize_t n, unsigned long long varying, int reverse)
+{
+    KeyValue *tmp = n > 1 ? PyMem_Malloc(sizeof(KeyValue) * n) : NULL;
+    Py_ssize_t *count = PyMem_Malloc(sizeof(Py_ssize_t) * RADIX_SIZE);
+    if ((n > 1 && tmp == NULL) || count == NULL) {
+        PyMem_Free(tmp);
+        PyMem_Free(count);
+        kv_release(a, 0, n);
+        return PyErr_NoMemory();
+    }
+    for (int shift = 0; shift < 64 && n > 1; shift += RADIX_BITS) {
+        unsigned long long mask = (unsigned long long)(RADIX_SIZE - 1) << shift;
+        if (!(varying & mask))
+            continue;
+        memset(count, 0, sizeof(Py_ssize_t) * RADIX_SIZE);
+        for (Py_ssize_t i = 0; i < n; i++)
+            count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++;
+        Py_ssize_t total = 0;
+        for (int d = 0; d < RADIX_SIZE; d++) {
+            Py_ssize_t c = count[d];
+            count[d] = total;
+            total += c;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            tmp[count[(a[i].key >> shift) & (RADIX_SIZE - 1)]++] = a[i];
+        KeyValue *t = a;
+        a = tmp;
+        tmp = t;
+    }
+    PyMem_Free(tmp);
+    PyMem_Free(count);
+    SortedPairsObject *s = PyObject_GC_New(SortedPairsObject, &SortedPairsType);
+    if (s == NULL) {
+        kv_release(a, 0, n);
+        return NULL;
+    }
+    s->kv = a;
+    s->pos = 0;
+    s->n = n;
+    s->reverse = reverse;
+    PyObject_GC_Track(s);
+    return (PyObject *)s;
+}
+
+static unsigned long long
+order_key(long long v, int reverse)
+{
+    unsigned long long u = (unsigned long long)v ^ 0x8000000000000000ULL;
+    return reverse ? ~u : u;
+}
+
+PyDoc_STRVAR(sorted_int_pairs_doc,
+"sorted_int_pairs(batches, reverse) -> iterator or None\n\n"
+"When every record of the lists in the list `batches` is a 2-tuple whose key is an exact\n"
+"int that fits in 64 bits: empty the lists and return an iterator over `(key, value)`\n"
+"tuples in the order `sorted(records, key=itemgetter(0), reverse=reverse)` gives\n"
+"(stable). Otherwise None, the lists untouched.");
+
+static PyObject *
+sorted_int_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("sorted_int_pairs", nargs, 2) < 0)
+        return NULL;
+    PyObject *batches = args[0];
+    if (!PyList_CheckExact(batches)) {
+        PyErr_SetString(PyExc_TypeError, "sorted_int_pairs() needs a list of lists");
+        return NULL;
+    }
+    int reverse = PyObject_IsTrue(args[1]);
+    if (reverse < 0)
+        return NULL;
+    Py_ssize_t nb = PyList_GET_SIZE(batches), n = 0;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *batch = PyList_GET_ITEM(batches, b);
+        if (!PyList_CheckExact(batch)) {
+            PyErr_SetString(PyExc_TypeError, "sorted_int_pairs() needs a list of lists");
+            return NULL;
+        }
+        n += PyList_GET_SIZE(batch);
+    }
+    KeyValue *a = PyMem_Malloc(sizeof(KeyValue) * (n ? n : 1));
+    if (a == NULL)
+        return PyErr_NoMemory();
+    /* first pass: check every record, copy its key out; no reference taken yet */
+    unsigned long long all_or = 0, all_and = ~0ULL;
+    Py_ssize_t i = 0;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *batch = PyList_GET_ITEM(batches, b);
+        Py_ssize_t m = PyList_GET_SIZE(batch);
+        for (Py_ssize_t j = 0; j < m; j++, i++) {
+            PyObject *r = PyList_GET_ITEM(batch, j);
+            if (i >= n || !PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2
+                    || !PyLong_CheckExact(PyTuple_GET_ITEM(r, 0)))
+                goto refuse;
+            int overflow = 0;
+            long long v = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(r, 0), &overflow);
+            if (overflow || (v == -1 && PyErr_Occurred())) {
+                PyErr_Clear();
+                goto refuse;
+            }
+            unsigned long long u = order_key(v, reverse);
+            a[i].key = u;
+            a[i].v.obj = PyTuple_GET_ITEM(r, 1);
+            a[i].tag = VAL_OBJ;
+            all_or |= u;
+            all_and &= u;
+        }
+    }
+    if (i != n)
+        goto refuse;
+    for (i = 0; i < n; i++)
+        Py_INCREF(a[i].v.obj);
+    /* the records are no longer needed: freed here, in the order they were made */
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *batch = PyList_GET_ITEM(batches, b);
+        if (PyList_SetSlice(batch, 0, PyList_GET_SIZE(batch), NULL) < 0) {
+            kv_release(a, 0, n);
+            return NULL;
+        }
+    }
+    return sorted_pairs_make(a, n, all_or ^ all_and, reverse);
+refuse:
+    PyMem_Free(a);
+    Py_RETURN_NONE;
+}
+
+/* -- marshal (version 2) of a list of 2-tuples, read without making its objects -- */
+
+typedef struct {
+    const unsigned char *p, *end;
+} Reader;
+
+static int
+read_i32(Reader *r, long *out)
+{
+    if (r->end - r->p < 4)
+        return -1;
+    const unsigned char *p = r->p;
+    unsigned long x = (unsigned long)p[0] | ((unsigned long)p[1] << 8)
+                      | ((unsigned long)p[2] << 16) | ((unsigned long)p[3] << 24);
+    *out = (long)(int32_t)x;
+    r->p += 4;
+    return 0;
+}
+
+/* an int written as 'i' (32 bits) or 'l' (15-bit digits) that fits in 64 bits */
+static int
+read_int(Reader *r, int code, long long *out)
+{
+    long n;
+    if (read_i32(r, &n) < 0)
+        return -1;
+    if (code == 'i') {
+        *out = n;
+        return 0;
+    }
+    long size = n < 0 ? -n : n;
+    if (size == 0 || size > 5 || r->end - r->p < 2 * size)
+        return -1;
+    unsigned long long mag = 0;
+    for (long d = size - 1; d >= 0; d--) {
+        unsigned digit = r->p[2 * d] | (r->p[2 * d + 1] << 8);
+        if (digit > 0x7fff || mag > (~0ULL >> 15))
+            return -1;
+        mag = (mag << 15) | digit;
+    }
+    r->p += 2 * size;
+    if (n > 0) {
+        if (mag > 0x7fffffffffffffffULL)
+            return -1;
+        *out = (long long)mag;
+    }
+    else {
+        if (mag > 0x8000000000000000ULL)
+            return -1;
+        *out = (long long)(0 - mag);
+    }
+    return 0;
+}
+
+/* one body: '[' n, then n times '(' 2, key, value; -1 when it is anything else */
+static Py_ssize_t
+parse_pairs(Reader *r, KeyValue *a, Py_ssize_t room, int reverse,
+            unsigned long long *all_or, unsigned long long *all_and)
+{
+    long n, m;
+    if (r->p >= r->end || *r->p++ != '[' || read_i32(r, &n) < 0 || n < 0 || n > room)
+        return -1;
+    for (long i = 0; i < n; i++) {
+        if (r->end - r->p < 7 || *r->p++ != '(' || read_i32(r, &m) < 0 || m != 2)
+            return -1;
+        int code = *r->p++;
+        long long k;
+        if ((code != 'i' && code != 'l') || read_int(r, code, &k) < 0)
+            return -1;
+        unsigned long long u = order_key(k, reverse);
+        a[i].key = u;
+        *all_or |= u;
+        *all_and &= u;
+        if (r->p >= r->end)
+            return -1;
+        code = *r->p++;
+        switch (code) {
+        case 'N':
+            a[i].tag = VAL_OBJ;
+            a[i].v.obj = Py_None;
+            break;
+        case 'T':
+            a[i].tag = VAL_OBJ;
+            a[i].v.obj = Py_True;
+            break;
+        case 'F':
+            a[i].tag = VAL_OBJ;
+            a[i].v.obj = Py_False;
+            break;
+        case 'i':
+        case 'l':
+            a[i].tag = VAL_INT;
+            if (read_int(r, code, &a[i].v.i) < 0)
+                return -1;
+            break;
+        case 'g':
+            if (r->end - r->p < 8)
+                return -1;
+            a[i].tag = VAL_FLOAT;
+            a[i].v.f = PyFloat_Unpack8((const char *)r->p, 1);
+            if (a[i].v.f == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return -1;
+            }
+            r->p += 8;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return r->p == r->end ? n : -1;
+}
+
+PyDoc_STRVAR(sort_marshaled_pairs_doc,
+"sort_marshaled_pairs(bodies, counts, reverse) -> iterator or None\n\n"
+"When each bytes object of the list `bodies` is the marshal (version 2) of a list of\n"
+"`counts[i]` 2-tuples whose keys are ints that fit in 64 bits and whose values are None,\n"
+"bools, such ints or floats: an iterator over those `(key, value)` tuples in the order\n"
+"`sorted(records, key=itemgetter(0), reverse=reverse)` gives (stable), made without\n"
+"decoding the bodies into objects. Otherwise None.");
+
+static PyObject *
+sort_marshaled_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("sort_marshaled_pairs", nargs, 3) < 0)
+        return NULL;
+    PyObject *bodies = args[0], *counts = args[1];
+    if (!PyList_CheckExact(bodies) || !PyList_CheckExact(counts)
+            || PyList_GET_SIZE(bodies) != PyList_GET_SIZE(counts)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "sort_marshaled_pairs() needs two lists of the same length");
+        return NULL;
+    }
+    int reverse = PyObject_IsTrue(args[2]);
+    if (reverse < 0)
+        return NULL;
+    Py_ssize_t nb = PyList_GET_SIZE(bodies), n = 0;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *body = PyList_GET_ITEM(bodies, b);
+        Py_ssize_t c = PyLong_AsSsize_t(PyList_GET_ITEM(counts, b));
+        if (c == -1 && PyErr_Occurred())
+            return NULL;
+        if (!PyBytes_CheckExact(body) || c < 0) {
+            PyErr_SetString(PyExc_TypeError,
+                            "sort_marshaled_pairs() needs bytes and counts >= 0");
+            return NULL;
+        }
+        n += c;
+    }
+    KeyValue *a = PyMem_Malloc(sizeof(KeyValue) * (n ? n : 1));
+    if (a == NULL)
+        return PyErr_NoMemory();
+    unsigned long long all_or = 0, all_and = ~0ULL;
+    Py_ssize_t i = 0;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *body = PyList_GET_ITEM(bodies, b);
+        Reader r = {(const unsigned char *)PyBytes_AS_STRING(body),
+                    (const unsigned char *)PyBytes_AS_STRING(body) + PyBytes_GET_SIZE(body)};
+        Py_ssize_t got = parse_pairs(&r, a + i, n - i, reverse, &all_or, &all_and);
+        if (got < 0 || got != PyLong_AsSsize_t(PyList_GET_ITEM(counts, b))) {
+            PyMem_Free(a); /* no references taken: None, True, False are not counted yet */
+            Py_RETURN_NONE;
+        }
+        i += got;
+    }
+    for (i = 0; i < n; i++)
+        if (a[i].tag == VAL_OBJ)
+            Py_INCREF(a[i].v.obj);
+    return sorted_pairs_make(a, n, all_or ^ all_and, reverse);
+}
+
+/* -- encode_sorted_pairs: a map task's pairs as sorted, marshaled batches -- */
+
+static int
+extract_value(PyObject *v, KeyValue *e)
+{
+    if (v == Py_None || v == Py_True || v == Py_False) {
+        e->tag = VAL_OBJ;
+        e->v.obj = v;
+        return 0;
+    }
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        e->v.i = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || (e->v.i == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return -1;
+        }
+        e->tag = VAL_INT;
+        return 0;
+    }
+    if (PyFloat_CheckExact(v)) {
+        e->tag = VAL_FLOAT;
+        e->v.f = PyFloat_AS_DOUBLE(v);
+        return 0;
+    }
+    return -1;
+}
+
+static unsigned char *
+put_i32(unsigned char *p, long x)
+{
+    unsigned long u = (unsigned long)x;
+    p[0] = u & 0xff;
+    p[1] = (u >> 8) & 0xff;
+    p[2] = (u >> 16) & 0xff;
+    p[3] = (u >> 24) & 0xff;
+    return p + 4;
+}
+
+/* an int as marshal writes it: 'i' and 32 bits when it fits, else 'l' and 15-bit digits */
+static unsigned char *
+put_int(unsigned char *p, long long v)
+{
+    if (v >= -2147483648LL && v <= 2147483647LL) {
+        *p++ = 'i';
+        return put_i32(p, (long)v);
+    }
+    unsigned long long mag = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    long ndigits = 0;
+    for (unsigned long long m = mag; m; m >>= 15)
+        ndigits++;
+    *p++ = 'l';
+    p = put_i32(p, v < 0 ? -ndigits : ndigits);
+    for (long d = 0; d < ndigits; d++, mag >>= 15) {
+        unsigned digit = (unsigned)(mag & 0x7fff);
+        *p++ = digit & 0xff;
+        *p++ = (digit >> 8) & 0xff;
+    }
+    return p;
+}
+
+#define MAX_PAIR_BYTES (5 + 2 * 15)  /* '(' 2, then two ints of 5 digits (or 'g' + 8) */
+
+PyDoc_STRVAR(encode_sorted_pairs_doc,
+"encode_sorted_pairs(records, batch) -> (bodies, first_keys, last_keys) or None\n\n"
+"When every item of the list `records` is a 2-tuple whose key is an exact int that fits\n"
+"in 64 bits and whose value is None, a bool, such an int or a float: the records sorted\n"
+"by key (stable), cut into lists of `batch` records, each as the bytes marshal.dumps(...,\n"
+"2) gives, with the first and last key of each. Otherwise None.");
+
+static PyObject *
+encode_sorted_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("encode_sorted_pairs", nargs, 2) < 0)
+        return NULL;
+    PyObject *list = args[0];
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_TypeError, "encode_sorted_pairs() needs a list");
+        return NULL;
+    }
+    Py_ssize_t batch;
+    if (get_limit(args[1], &batch) < 0)
+        return NULL;
+    if (batch > 0x7fffffff) {
+        PyErr_SetString(PyExc_ValueError, "batch is too large");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    KeyValue *a = PyMem_Malloc(sizeof(KeyValue) * (n ? n : 1));
+    if (a == NULL)
+        return PyErr_NoMemory();
+    unsigned long long all_or = 0, all_and = ~0ULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(list, i);
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2
+                || !PyLong_CheckExact(PyTuple_GET_ITEM(r, 0))
+                || extract_value(PyTuple_GET_ITEM(r, 1), &a[i]) < 0)
+            goto refuse;
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(r, 0), &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            goto refuse;
+        }
+        a[i].key = order_key(v, 0);
+        all_or |= a[i].key;
+        all_and &= a[i].key;
+    }
+    /* None, True and False need no reference here: the records hold them until the
+       bodies are written, and the bodies hold none. */
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (a[i].tag == VAL_OBJ)
+            a[i].tag = a[i].v.obj == Py_None ? 3 : a[i].v.obj == Py_True ? 4 : 5;
+    PyObject *sorted = sorted_pairs_make(a, n, all_or ^ all_and, 0);
+    if (sorted == NULL)
+        return NULL;
+    KeyValue *kv = ((SortedPairsObject *)sorted)->kv;
+    Py_ssize_t nbatches = n ? (n + batch - 1) / batch : 0;
+    PyObject *bodies = PyList_New(nbatches), *firsts = PyList_New(nbatches),
+             *lasts = PyList_New(nbatches);
+    if (bodies == NULL || firsts == NULL || lasts == NULL)
+        goto fail;
+    for (Py_ssize_t b = 0; b < nbatches; b++) {
+        Py_ssize_t lo = b * batch, hi = lo + batch < n ? lo + batch : n;
+        PyObject *body = PyBytes_FromStringAndSize(NULL, 5 + (hi - lo) * MAX_PAIR_BYTES);
+        if (body == NULL)
+            goto fail;
+        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(body);
+        *p++ = '[';
+        p = put_i32(p, (long)(hi - lo));
+        for (Py_ssize_t i = lo; i < hi; i++) {
+            *p++ = '(';
+            p = put_i32(p, 2);
+            p = put_int(p, (long long)(kv[i].key ^ 0x8000000000000000ULL));
+            switch (kv[i].tag) {
+            case 3:
+                *p++ = 'N';
+                break;
+            case 4:
+                *p++ = 'T';
+                break;
+            case 5:
+                *p++ = 'F';
+                break;
+            case VAL_INT:
+                p = put_int(p, kv[i].v.i);
+                break;
+            default:
+                *p++ = 'g';
+                if (PyFloat_Pack8(kv[i].v.f, (char *)p, 1) < 0) {
+                    Py_DECREF(body);
+                    goto fail;
+                }
+                p += 8;
+            }
+        }
+        if (_PyBytes_Resize(&body, (char *)p - PyBytes_AS_STRING(body)) < 0)
+            goto fail;
+        PyList_SET_ITEM(bodies, b, body);
+        PyObject *first = PyLong_FromLongLong(
+            (long long)(kv[lo].key ^ 0x8000000000000000ULL));
+        if (first == NULL)
+            goto fail;
+        PyList_SET_ITEM(firsts, b, first);
+        PyObject *last = PyLong_FromLongLong(
+            (long long)(kv[hi - 1].key ^ 0x8000000000000000ULL));
+        if (last == NULL)
+            goto fail;
+        PyList_SET_ITEM(lasts, b, last);
+    }
+    /* no VAL_OBJ entries remain (tags 3-5 own nothing): the iterator frees the array */
+    ((SortedPairsObject *)sorted)->pos = ((SortedPairsObject *)sorted)->n;
+    Py_DECREF(sorted);
+    PyObject *result = PyTuple_Pack(3, bodies, firsts, lasts);
+    Py_DECREF(bodies);
+    Py_DECREF(firsts);
+    Py_DECREF(lasts);
+    return result;
+fail:
+    ((SortedPairsObject *)sorted)->pos = ((SortedPairsObject *)sorted)->n;
+    Py_DECREF(sorted);
+    Py_XDECREF(bodies);
+    Py_XDECREF(firsts);
+    Py_XDECREF(lasts);
+    return NULL;
+refuse:
+    PyMem_Free(a);
+    Py_RETURN_NONE;
+}
+
+/* -- encode_pairs: a batch of pairs as marshal writes it, at C speed -- */
+
+/* bytes marshal (version 2) writes for an item of a pair, or -1 when it is not one of
+   the types written here (exact int within 64 bits, None, bool, float, str) */
+static Py_ssize_t
+item_size(PyObject *x, Py_ssize_t *utf8_len)
+{
+    if (PyLong_CheckExact(x)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return -1;
+        }
+        if (v >= -2147483648LL && v <= 2147483647LL)
+            return 5;
+        unsigned long long mag = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+        Py_ssize_t nd = 0;
+        for (; mag; mag >>= 15)
+            nd++;
+        return 5 + 2 * nd;
+    }
+    if (x == Py_None || x == Py_True || x == Py_False)
+        return 1;
+    if (PyFloat_CheckExact(x))
+        return 9;
+    if (PyUnicode_CheckExact(x)) {
+        const char *u = PyUnicode_AsUTF8AndSize(x, utf8_len);
+        if (u == NULL || *utf8_len > 0x7fffffff) {  /* surrogates: marshal's own way */
+            PyErr_Clear();
+            return -1;
+        }
+        return 5 + *utf8_len;
+    }
+    return -1;
+}
+
+static unsigned char *
+put_item(unsigned char *p, PyObject *x)
+{
+    if (PyLong_CheckExact(x))
+        return put_int(p, PyLong_AsLongLong(x));
+    if (x == Py_None) {
+        *p++ = 'N';
+        return p;
+    }
+    if (x == Py_True) {
+        *p++ = 'T';
+        return p;
+    }
+    if (x == Py_False) {
+        *p++ = 'F';
+        return p;
+    }
+    if (PyFloat_CheckExact(x)) {
+        *p++ = 'g';
+        PyFloat_Pack8(PyFloat_AS_DOUBLE(x), (char *)p, 1);
+        return p + 8;
+    }
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(x, &n);
+    *p++ = 'u';
+    p = put_i32(p, (long)n);
+    memcpy(p, u, n);
+    return p + n;
+}
+
+PyDoc_STRVAR(encode_pairs_doc,
+"encode_pairs(records) -> bytes or None\n\n"
+"marshal.dumps(records, 2) when `records` is a list of 2-tuples whose items are exact\n"
+"ints within 64 bits, None, bools, floats or str; otherwise None.");
+
+static PyObject *
+encode_pairs(PyObject *self, PyObject *list)
+{
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_TypeError, "encode_pairs() needs a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list), size = 5, ulen;
+    if (n > 0x7fffffff)
+        Py_RETURN_NONE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(list, i);
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2)
+            Py_RETURN_NONE;
+        Py_ssize_t a = item_size(PyTuple_GET_ITEM(r, 0), &ulen);
+        if (a < 0)
+            Py_RETURN_NONE;
+        Py_ssize_t b = item_size(PyTuple_GET_ITEM(r, 1), &ulen);
+        if (b < 0)
+            Py_RETURN_NONE;
+        size += 5 + a + b;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+    *p++ = '[';
+    p = put_i32(p, (long)n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(list, i);
+        *p++ = '(';
+        p = put_i32(p, 2);
+        p = put_item(p, PyTuple_GET_ITEM(r, 0));
+        p = put_item(p, PyTuple_GET_ITEM(r, 1));
+    }
+    return out;
+}
+
+/* -- PairBuckets: a map task's records bucketed straight into marshaled batches -- */
+
+typedef struct {
+    unsigned char *data;
+    Py_ssize_t len, cap, count;
+} PairBuffer;
+
+typedef struct {
+    PyObject_HEAD
+    PairBuffer *bufs;
+    Py_ssize_t nparts, batch;
+} PairBucketsObject;
+
+static PyTypeObject PairBucketsType;
+
+PyDoc_STRVAR(pair_buckets_doc,
+"pair_buckets(nparts, batch) -> PairBuckets\n\n"
+"Per-partition buffers of records written as marshal (version 2) writes them; see\n"
+"PairBuckets.fill.");
+
+static PyObject *
+pair_buckets_make(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("pair_buckets", nargs, 2) < 0)
+        return NULL;
+    Py_ssize_t nparts, batch;
+    if (get_limit(args[0], &nparts) < 0 || get_limit(args[1], &batch) < 0)
+        return NULL;
+    if (batch > 0x7fffffff) {
+        PyErr_SetString(PyExc_ValueError, "batch is too large");
+        return NULL;
+    }
+    PairBucketsObject *b = PyObject_New(PairBucketsObject, &PairBucketsType);
+    if (b == NULL)
+        return NULL;
+    b->bufs = PyMem_Calloc(nparts, sizeof(PairBuffer));
+    b->nparts = nparts;
+    b->batch = batch;
+    if (b->bufs == NULL) {
+        Py_DECREF(b);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)b;
+}
+
+static void
+pair_buckets_dealloc(PairBucketsObject *b)
+{
+    if (b->bufs != NULL) {
+        for (Py_ssize_t i = 0; i < b->nparts; i++)
+            PyMem_Free(b->bufs[i].data);
+        PyMem_Free(b->bufs);
+    }
+    PyObject_Free(b);
+}
+
+/* move buffer p into `ready` as (p, count, body) */
+static int
+pair_buckets_emit(PairBucketsObject *b, Py_ssize_t p, PyObject *ready)
+{
+    PairBuffer *buf = &b->bufs[p];
+    PyObject *body = PyBytes_FromStringAndSize(NULL, 5 + buf->len);
+    if (body == NULL)
+        return -1;
+    unsigned char *q = (unsigned char *)PyBytes_AS_STRING(body);
+    *q++ = '[';
+    q = put_i32(q, (long)buf->count);
+    memcpy(q, buf->data, buf->len);
+    PyObject *item = Py_BuildValue("(nnN)", p, buf->count, body);
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(ready, item);
+    Py_DECREF(item);
+    buf->len = buf->count = 0;
+    return r;
+}
+
+PyDoc_STRVAR(pair_buckets_fill_doc,
+"fill(it, buckets, fast, get_partition, limit, ready) -> n\n\n"
+"As bucket_hash(it, buckets, fast, get_partition, limit), except that a record that\n"
+"encode_pairs() can write, of a partition whose list in `buckets` is empty, is written\n"
+"into this object's buffer of that partition instead; a buffer reaching `batch`\n"
+"records, or about to be followed by a record of the list, is appended to the list\n"
+"`ready` as (partition, count, marshaled body). The records of a partition thus come\n"
+"out in their order: `ready` bodies first, then the list.");
+
+static PyObject *
+pair_buckets_fill(PairBucketsObject *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("fill", nargs, 6) < 0)
+        return NULL;
+    PyObject *it = args[0], *buckets = args[1], *get_partition = args[3], *ready = args[5];
+    Py_ssize_t nparts, limit, n = 0, ulen;
+    int fast = PyObject_IsTrue(args[2]);
+    if (fast < 0 || check_buckets(buckets, &nparts) < 0 || get_limit(args[4], &limit) < 0)
+        return NULL;
+    if (nparts != b->nparts || !PyList_CheckExact(ready)) {
+        PyErr_SetString(PyExc_TypeError, "fill() needs nparts buckets and a ready list");
+        return NULL;
+    }
+    if (!PyIter_Check(it)) {
+        PyErr_SetString(PyExc_TypeError, "fill() needs an iterator");
+        return NULL;
+    }
+    iternextfunc next = Py_TYPE(it)->tp_iternext;
+    while (n < limit) {
+        PyObject *kv = next(it);
+        if (kv == NULL) {
+            if (PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_StopIteration))
+                    return NULL;
+                PyErr_Clear();
+            }
+            break;
+        }
+        PyObject *k = first_item(kv);
+        if (k == NULL) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        Py_ssize_t p;
+        if (fast && (PyUnicode_CheckExact(k) || PyLong_CheckExact(k))) {
+            Py_hash_t h = PyObject_Hash(k);
+            if (h == -1 && PyErr_Occurred())
+                p = -1;
+            else {
+                p = (Py_ssize_t)(h % nparts);
+                if (p < 0)
+                    p += nparts;
+            }
+        }
+        else {
+            p = call_partition(get_partition, k, nparts);
+        }
+        Py_DECREF(k);
+        if (p < 0) {
+            Py_DECREF(kv);
+            return NULL;
+        }
+        PyObject *list = PyList_GET_ITEM(buckets, p);
+        PairBuffer *buf = &b->bufs[p];
+        Py_ssize_t a = -1, c = -1;
+        if (PyList_GET_SIZE(list) == 0 && PyTuple_CheckExact(kv) && PyTuple_GET_SIZE(kv) == 2
+                && (a = item_size(PyTuple_GET_ITEM(kv, 0), &ulen)) >= 0
+                && (c = item_size(PyTuple_GET_ITEM(kv, 1), &ulen)) >= 0) {
+            Py_ssize_t need = buf->len + 5 + a + c;
+            if (need > buf->cap) {
+                Py_ssize_t cap = buf->cap ? buf->cap : 4096;
+                while (cap < need)
+                    cap *= 2;
+                unsigned char *d = PyMem_Realloc(buf->data, cap);
+                if (d == NULL) {
+                    Py_DECREF(kv);
+                    return PyErr_NoMemory();
+                }
+                buf->data = d;
+                buf->cap = cap;
+            }
+            unsigned char *q = buf->data + buf->len;
+            *q++ = '(';
+            q = put_i32(q, 2);
+            q = put_item(q, PyTuple_GET_ITEM(kv, 0));
+            q = put_item(q, PyTuple_GET_ITEM(kv, 1));
+            buf->len = q - buf->data;
+            buf->count++;
+            Py_DECREF(kv);
+            if (buf->count >= b->batch && pair_buckets_emit(b, p, ready) < 0)
+                return NULL;
+        }
+        else {
+            if (buf->count && pair_buckets_emit(b, p, ready) < 0) {
+                Py_DECREF(kv);
+                return NULL;
+            }
+            int r = PyList_Append(list, kv);
+            Py_DECREF(kv);
+            if (r < 0)
+                return NULL;
+        }
+        n++;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+PyDoc_STRVAR(pair_buckets_flush_doc,
+"flush(ready) -> None\n\nAppend every non-empty buffer to `ready` (see fill).");
+
+static PyObject *
+pair_buckets_flush(PairBucketsObject *b, PyObject *ready)
+{
+    if (!PyList_CheckExact(ready)) {
+        PyErr_SetString(PyExc_TypeError, "flush() needs a list");
+        return NULL;
+    }
+    for (Py_ssize_t p = 0; p < b->nparts; p++)
+        if (b->bufs[p].count && pair_buckets_emit(b, p, ready) < 0)
+            return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef pair_buckets_methods[] = {
+    {"fill", (PyCFunction)(void (*)(void))pair_buckets_fill, METH_FASTCALL,
+     pair_buckets_fill_doc},
+    {"flush", (PyCFunction)pair_buckets_flush, METH_O, pair_buckets_flush_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PairBucketsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncspark._speedups.PairBuckets",
+    .tp_basicsize = sizeof(PairBucketsObject),
+    .tp_dealloc = (destructor)pair_buckets_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Per-partition marshaled batches (see pair_buckets()).",
+    .tp_methods = pair_buckets_methods,
+};
+
+/* ---- IntSums: reduceByKey(operator.add) of int pairs, read from marshaled bodies ------
+ *
+ * An open-addressing table from 64-bit keys to 128-bit sums (two words: no sum of fewer
+ * than 2**63 64-bit values overflows it), filled straight from the marshal bytes of
+ * batches of (int, int) pairs: no key, value or tuple object is made until the sums are
+ * read out, and a key costs 25 bytes of table instead of a dict entry and two ints.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    long long *keys;
+    unsigned long long *lo;
+    long long *hi;
+    unsigned char *used;
+    Py_ssize_t cap, size, pos;  /* pos: next slot to read out */
+    int reading;                /* once read from, nothing more can be added */
+} IntSumsObject;
+
+static unsigned long long
+mix64(unsigned long long x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static void
+int_sums_free(IntSumsObject *t)
+{
+    PyMem_Free(t->keys);
+    PyMem_Free(t->lo);
+    PyMem_Free(t->hi);
+    PyMem_Free(t->used);
+    t->keys = NULL;
+    t->lo = NULL;
+    t->hi = NULL;
+    t->used = NULL;
+    t->cap = t->size = t->pos = 0;
+}
+
+static int
+int_sums_alloc(IntSumsObject *t, Py_ssize_t cap)
+{
+    t->keys = PyMem_Malloc(sizeof(long long) * cap);
+    t->lo = PyMem_Malloc(sizeof(unsigned long long) * cap);
+    t->hi = PyMem_Malloc(sizeof(long long) * cap);
+    t->used = PyMem_Calloc(cap, 1);
+    if (t->keys == NULL || t->lo == NULL || t->hi == NULL || t->used == NULL) {
+        int_sums_free(t);
+        PyErr_NoMemory();
+        return -1;
+    }
+    t->cap = cap;
+    return 0;
+}
+
+static Py_ssize_t
+int_sums_slot(IntSumsObject *t, long long key)
+{
+    Py_ssize_t mask = t->cap - 1, i = (Py_ssize_t)(mix64((unsigned long long)key) & mask);
+    while (t->used[i] && t->keys[i] != key)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static int
+int_sums_grow(IntSumsObject *t)
+{
+    IntSumsObject old = *t;
+    if (int_sums_alloc(t, old.cap ? old.cap * 2 : 1024) < 0) {
+        *t = old;
+        return -1;
+    }
+    t->size = old.size;
+    for (Py_ssize_t i = 0; i < old.cap; i++) {
+        if (!old.used[i])
+            continue;
+        Py_ssize_t j = int_sums_slot(t, old.keys[i]);
+        t->used[j] = 1;
+        t->keys[j] = old.keys[i];
+        t->lo[j] = old.lo[i];
+        t->hi[j] = old.hi[i];
+    }
+    int_sums_free(&old);
+    return 0;
+}
+
+PyDoc_STRVAR(int_sums_doc,
+"int_sums() -> IntSums\n\n"
+"An empty table of sums of int values per int key, added from marshaled batches of\n"
+"pairs (`add_marshaled`); `nbytes` is the memory it holds; iterating gives each\n"
+"(key, sum) pair once, in no particular order, and empties it.");
+
+static PyTypeObject IntSumsType;
+
+static PyObject *
+int_sums_make(PyObject *self, PyObject *unused)
+{
+    IntSumsObject *t = PyObject_New(IntSumsObject, &IntSumsType);
+    if (t == NULL)
+        return NULL;
+    t->keys = NULL;
+    t->lo = NULL;
+    t->hi = NULL;
+    t->used = NULL;
+    t->cap = t->size = t->pos = 0;
+    t->reading = 0;
+    return (PyObject *)t;
+}
+
+static void
+int_sums_dealloc(IntSumsObject *t)
+{
+    int_sums_free(t);
+    PyObject_Free(t);
+}
+
+PyDoc_STRVAR(int_sums_add_doc,
+"add_marshaled(body) -> int\n\n"
+"When the bytes `body` are the marshal (version 2) of a list of 2-tuples of ints that fit\n"
+"in 64 bits: add each value to its key's sum and return the number of pairs; otherwise\n"
+"-1, nothing added.");
+
+static PyObject *
+int_sums_add_marshaled(IntSumsObject *t, PyObject *body)
+{
+    if (!PyBytes_CheckExact(body)) {
+        PyErr_SetString(PyExc_TypeError, "add_marshaled() needs bytes");
+        return NULL;
+    }
+    if (t->reading) {
+        PyErr_SetString(PyExc_RuntimeError, "IntSums: add_marshaled() after reading");
+        return NULL;
+    }
+    Reader r = {(const unsigned char *)PyBytes_AS_STRING(body),
+                (const unsigned char *)PyBytes_AS_STRING(body) + PyBytes_GET_SIZE(body)};
+    long n, m;
+    if (r.p >= r.end || *r.p++ != '[' || read_i32(&r, &n) < 0 || n < 0
+            || n > PyBytes_GET_SIZE(body) / 11)
+        return PyLong_FromLong(-1);
+    long long *pairs = PyMem_Malloc(sizeof(long long) * 2 * (n ? n : 1));
+    if (pairs == NULL)
+        return PyErr_NoMemory();
+    /* parse the whole body first: a body that is not all int pairs adds nothing */
+    for (long i = 0; i < n; i++) {
+        int code;
+        if (r.end - r.p < 7 || *r.p++ != '(' || read_i32(&r, &m) < 0 || m != 2
+                || ((code = *r.p++) != 'i' && code != 'l')
+                || read_int(&r, code, &pairs[2 * i]) < 0 || r.p >= r.end
+                || ((code = *r.p++) != 'i' && code != 'l')
+                || read_int(&r, code, &pairs[2 * i + 1]) < 0) {
+            PyMem_Free(pairs);
+            return PyLong_FromLong(-1);
+        }
+    }
+    if (r.p != r.end) {
+        PyMem_Free(pairs);
+        return PyLong_FromLong(-1);
+    }
+    for (long i = 0; i < n; i++) {
+        if ((t->size + 1) * 10 > t->cap * 7 && int_sums_grow(t) < 0) {
+            PyMem_Free(pairs);
+            return NULL;  /* what was added stays added: the caller fails the task */
+        }
+        long long key = pairs[2 * i], v = pairs[2 * i + 1];
+        Py_ssize_t j = int_sums_slot(t, key);
+        if (!t->used[j]) {
+            t->used[j] = 1;
+            t->keys[j] = key;
+            t->lo[j] = (unsigned long long)v;
+            t->hi[j] = v < 0 ? -1 : 0;
+            t->size++;
+        }
+        else {
+            unsigned long long lo = t->lo[j] + (unsigned long long)v;
+            t->hi[j] += (v < 0 ? -1 : 0) + (lo < t->lo[j]);
+            t->lo[j] = lo;
+        }
+    }
+    PyMem_Free(pairs);
+    return PyLong_FromLong(n);
+}
+
+static PyObject *
+int_sums_sum(IntSumsObject *t, Py_ssize_t j)
+{
+    unsigned long long lo = t->lo[j];
+    long long hi = t->hi[j];
+    if ((hi == 0 && lo <= 0x7fffffffffffffffULL) || (hi == -1 && lo > 0x7fffffffffffffffULL))
+        return PyLong_FromLongLong((long long)lo);
+    /* hi * 2**64 + lo, in Python ints (sums beyond 64 bits are rare) */
+    PyObject *h = PyLong_FromLongLong(hi), *l = PyLong_FromUnsignedLongLong(lo);
+    PyObject *shift = PyLong_FromLong(64), *hs = NULL, *sum = NULL;
+    if (h != NULL && l != NULL && shift != NULL && (hs = PyNumber_Lshift(h, shift)) != NULL)
+        sum = PyNumber_Add(hs, l);
+    Py_XDECREF(h);
+    Py_XDECREF(l);
+    Py_XDECREF(shift);
+    Py_XDECREF(hs);
+    return sum;
+}
+
+static PyObject *
+int_sums_next(IntSumsObject *t)
+{
+    t->reading = 1;
+    while (t->pos < t->cap && !t->used[t->pos])
+        t->pos++;
+    if (t->pos >= t->cap) {
+        int_sums_free(t);
+        return NULL;
+    }
+    Py_ssize_t j = t->pos++;
+    PyObject *k = PyLong_FromLongLong(t->keys[j]), *v = int_sums_sum(t, j);
+    if (k == NULL || v == NULL) {
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(k);
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, k);
+    PyTuple_SET_ITEM(pair, 1, v);
+    return pair;
+}
+
+static PyObject *
+int_sums_nbytes(IntSumsObject *t, void *closure)
+{
+    return PyLong_FromSsize_t(t->cap * (Py_ssize_t)(3 * sizeof(long long) + 1));
+}
+
+static Py_ssize_t
+int_sums_len(IntSumsObject *t)
+{
+    return t->size;
+}
+
+static PyMethodDef int_sums_methods[] = {
+    {"add_marshaled", (PyCFunction)int_sums_add_marshaled, METH_O, int_sums_add_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef int_sums_getset[] = {
+    {"nbytes", (getter)int_sums_nbytes, NULL, "bytes the table holds", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods int_sums_as_sequence = {
+    .sq_length = (lenfunc)int_sums_len,
+};
+
+static PyTypeObject IntSumsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncspark._speedups.IntSums",
+    .tp_basicsize = sizeof(IntSumsObject),
+    .tp_dealloc = (destructor)int_sums_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Sums of int values per int key (see int_sums()).",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)int_sums_next,
+    .tp_methods = int_sums_methods,
+    .tp_getset = int_sums_getset,
+    .tp_as_sequence = &int_sums_as_sequence,
+};
+
 static PyMethodDef speedups_methods[] = {
+    {"int_sums", (PyCFunction)int_sums_make, METH_NOARGS, int_sums_doc},
+    {"encode_pairs", (PyCFunction)encode_pairs, METH_O, encode_pairs_doc},
+    {"pair_buckets", (PyCFunction)(void (*)(void))pair_buckets_make, METH_FASTCALL,
+     pair_buckets_doc},
+    {"encode_sorted_pairs", (PyCFunction)(void (*)(void))encode_sorted_pairs,
+     METH_FASTCALL, encode_sorted_pairs_doc},
+    {"sorted_int_pairs", (PyCFunction)(void (*)(void))sorted_int_pairs, METH_FASTCALL,
+     sorted_int_pairs_doc},
+    {"sort_marshaled_pairs", (PyCFunction)(void (*)(void))sort_marshaled_pairs,
+     METH_FASTCALL, sort_marshaled_pairs_doc},
     {"sort_int_keys", (PyCFunction)(void (*)(void))sort_int_keys, METH_FASTCALL,
      sort_int_keys_doc},
     {"count", (PyCFunction)count, METH_O, count_doc},
@@ -905,7 +2142,8 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&PipeType) < 0)
+    if (PyType_Ready(&PipeType) < 0 || PyType_Ready(&SortedPairsType) < 0
+            || PyType_Ready(&IntSumsType) < 0 || PyType_Ready(&PairBucketsType) < 0)
         return NULL;
     return PyModuleDef_Init(&speedups_module);
 }

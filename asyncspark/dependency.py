@@ -82,10 +82,12 @@ class ShuffleDependency(Dependency):
     ``rdd`` must hold ``(key, value)`` pairs. ``aggregator`` (with ``map_side_combine``)
     combines values per key before and after the shuffle; ``key_ordering`` sorts each
     reduce partition by key (``(ascending, keyfunc)``), as ``sortByKey`` needs.
+    ``sorted_runs``, set by sortByKey's sampling, maps a map partition to the
+    ``(executor_id, host, path)`` of the sorted runs it wrote (``shuffle.sorted_runs``).
     """
 
     __slots__ = ("__weakref__", "aggregator", "key_ordering", "map_side_combine",
-                 "partitioner", "shuffle_id")  # weakly referenced by the ContextCleaner
+                 "partitioner", "shuffle_id", "sorted_runs")  # weakly referenced by the ContextCleaner
 
     def __init__(self, rdd: RDD, partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False,
@@ -96,6 +98,7 @@ class ShuffleDependency(Dependency):
         self.map_side_combine = map_side_combine and aggregator is not None
         self.key_ordering = key_ordering
         self.shuffle_id = rdd.context.new_shuffle_id()
+        self.sorted_runs: dict[int, tuple[str, str, str]] | None = None
 
     def __getstate__(self):
         return {k: getattr(self, k) for k in ("rdd", *self.__slots__) if k != "__weakref__"}

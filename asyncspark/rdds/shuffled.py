@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
+import os
 import random
 import sys
 from collections import deque
@@ -18,6 +20,8 @@ from ..functions import Aggregator, identity
 from ..rdd import RDD
 from ..runtime import get_env
 from ..shuffle.reader import shuffle_records
+from ..shuffle.sorted_runs import Reservoir, sort_shuffle, write_sorted_runs
+from ..shuffle.sum_read import sum_shuffle
 from ..shuffle.sorter import FIRST_ITEM, ExternalMerger, ExternalSorter
 from ..taskcontext import TaskContext
 
@@ -114,13 +118,18 @@ class ShuffledRDD(RDD):
         n = pending.numPartitions
         sample_size = min(20.0 * n, 1e6)
         per_partition = math.ceil(3.0 * sample_size / max(1, src.getNumPartitions()))
+        # Sorting by the keys themselves, the sampling tasks also write their partitions
+        # as sorted runs, which the map stage cuts instead of computing its input again.
+        runs_of = dep.shuffle_id if pending.keyfunc is identity else None
         sketches = await src._map_partitions(
-            Sketch(per_partition, self.id()), True, "sortByKey()")._run(_only)
-        total = sum(count for count, _ in sketches)
+            Sketch(per_partition, self.id(), runs_of), True, "sortByKey()")._run(_only)
+        dep.sorted_runs = {i: where for i, (_, _, where) in enumerate(sketches)
+                           if where is not None}
+        total = sum(count for count, _, _ in sketches)
         fraction = min(sample_size / max(total, 1), 1.0)
         candidates: list[tuple] = []
         imbalanced = []
-        for i, (count, keys) in enumerate(sketches):
+        for i, (count, keys, _) in enumerate(sketches):
             if fraction * count > per_partition:
                 imbalanced.append(i)
             elif keys:
@@ -140,6 +149,14 @@ class ShuffledRDD(RDD):
     def compute(self, split: int, task_ctx) -> Iterator:
 
         dep = self._dep
+        if (dep.key_ordering is not None and dep.aggregator is None
+                and dep.key_ordering[1] is identity):
+            return _sorted_shuffle(dep.shuffle_id, split, dep.key_ordering[0])
+        if dep.key_ordering is None and _sums_by_add(dep):
+            budget, spill_dir = _budget()
+            sums, merger = sum_shuffle(dep.shuffle_id, split, dep.aggregator,
+                                       dep.map_side_combine, budget, spill_dir)
+            return sums if merger is None else _reporting_spills(sums, merger)
         records = shuffle_records(dep.shuffle_id, split)
         if dep.aggregator is not None:
             records = _aggregate(records, dep.aggregator, dep.map_side_combine)
@@ -151,6 +168,16 @@ class ShuffledRDD(RDD):
         return "ShuffledRDD"
 
 
+def _sums_by_add(dep: ShuffleDependency) -> bool:
+    """Whether the shuffle's aggregation sums values that are their own combiners with
+    ``operator.add`` (``reduceByKey(add)``): int pairs then take ``sum_shuffle``."""
+    agg = dep.aggregator
+    if agg is None or agg.mergeCombiners is not operator.add:
+        return False
+    return dep.map_side_combine or (agg.createCombiner is identity
+                                    and agg.mergeValue is operator.add)
+
+
 def _only(it: Iterator) -> Any:
     return next(it)
 
@@ -160,13 +187,16 @@ class Sketch:
     ``(record count, up to `size` keys sampled uniformly)`` per partition, in one pass
     that skips between picks at C speed (reservoir sampling, Li's "Algorithm L")."""
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, size: int, seed: int, runs_of: int | None = None) -> None:
         self.size = size
         self.seed = seed
+        self.runs_of = runs_of  # a shuffle id: write sorted runs for its map stage
 
     def __call__(self, split: int, records: Iterator) -> list:
         k = self.size
         rng = random.Random(self.seed * 1_000_003 + split)
+        if self.runs_of is not None:
+            return [self._with_sorted_runs(split, records, rng)]
         it = iter(records)
         reservoir = list(islice(it, k))
         n = len(reservoir)
@@ -186,7 +216,21 @@ class Sketch:
                     break
                 reservoir[rng.randrange(k)] = record
                 w *= math.exp(math.log(1.0 - rng.random()) / k)
-        return [(n, [kv[0] for kv in reservoir])]
+        return [(n, [kv[0] for kv in reservoir], None)]
+
+    def _with_sorted_runs(self, split: int, records: Iterator, rng) -> tuple:
+        """``(count, keys, where)``: the sample, and ``(executor_id, host, path)`` of the
+        sorted runs written for the map stage (None when the records are not of the kind
+        that ``write_sorted_runs`` writes)."""
+        env = get_env()
+        ctx = TaskContext.get()
+        attempt = ctx.attemptNumber() if ctx is not None else 0
+        path = os.path.join(env.local_dir,
+                            f"shuffle_{self.runs_of}_{split}_{attempt}.sorted-runs")
+        reservoir = Reservoir(self.size, rng)
+        written = write_sorted_runs(records, path, env.settings.shuffle_memory, reservoir)
+        keys = [kv[0] for kv in reservoir.items]
+        return reservoir.seen, keys, (env.executor_id, env.host, path) if written else None
 
 
 class SortPartition:
@@ -207,6 +251,13 @@ def _sorted(records, ascending: bool, keyfunc) -> Iterator:
     sorter = ExternalSorter(budget, spill_dir)
     key = FIRST_ITEM if keyfunc is identity else lambda kv: keyfunc(kv[0])
     return _reporting_spills(sorter.sorted(records, key=key, reverse=not ascending), sorter)
+
+
+def _sorted_shuffle(shuffle_id: int, split: int, ascending: bool) -> Iterator:
+    """sortByKey's reduce side by the keys themselves: whole batches sorted at once."""
+    budget, spill_dir = _budget()
+    records, sorter = sort_shuffle(shuffle_id, split, ascending, budget, spill_dir)
+    return records if sorter is None else _reporting_spills(records, sorter)
 
 
 def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:

@@ -28,8 +28,9 @@ from zlib import crc32
 
 from ..errors import CorruptDataError
 
-__all__ = ["FORMAT_VERSION", "HEADER_BYTES", "MAX_BATCH_BYTES", "BatchEncoder",
-           "decode_batches", "frame_header", "read_frames"]
+__all__ = ["FORMAT_VERSION", "HEADER_BYTES", "MAX_BATCH_BYTES", "BatchEncoder", "batch_bodies",
+           "check_frame", "decode_batches", "decode_body", "frame_header",
+           "marshaled_frame", "marshaled_list_length", "read_frames"]
 
 FORMAT_VERSION = 2
 _HEADER = struct.Struct(">II")
@@ -70,40 +71,88 @@ class BatchEncoder:
         return _HEADER.pack(word, crc32(data, word)) + data
 
 
+def marshaled_frame(body: bytes) -> bytes:
+    """The batch (header and body) of ``body``, the marshal of a list of records."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise ValueError(f"a shuffle batch serializes to {len(body)} bytes, over the "
+                         f"{MAX_BATCH_BYTES}-byte limit")
+    word = len(body) | _MARSHALED
+    return _HEADER.pack(word, crc32(body, word)) + body
+
+
+def check_frame(frame: bytes) -> int:
+    """The body length of the one whole batch ``frame`` (header and body), checked
+    against its checksum; ``CorruptDataError`` when it is cut or does not match."""
+    if len(frame) < HEADER_BYTES:
+        raise CorruptDataError(f"a shuffle batch cut inside its header ({len(frame)} bytes)")
+    word, crc = _HEADER.unpack_from(frame)
+    length = word & MAX_BATCH_BYTES
+    if len(frame) != HEADER_BYTES + length or crc32(memoryview(frame)[HEADER_BYTES:],
+                                                    word) != crc:
+        raise CorruptDataError(f"shuffle batch checksum mismatch or cut ({len(frame)} bytes)")
+    return length
+
+
 def decode_batches(pieces: Iterable[bytes]) -> Iterator[list]:
     """The lists of records of the batches in ``pieces`` (the byte stream of one or more
     whole blocks, cut anywhere), each checked against its checksum before it is decoded;
     ``CorruptDataError`` when one does not match or decode, or the stream ends inside a
     batch."""
+    for marshaled, body in batch_bodies(pieces):
+        yield decode_body(marshaled, body)
+
+
+def decode_body(marshaled: bool, body: bytes | memoryview) -> list:
+    """The records of one checked batch body (``batch_bodies``); ``CorruptDataError``
+    when it does not decode."""
+    try:
+        return marshal.loads(body) if marshaled else pickle.loads(body)
+    except (ValueError, EOFError, TypeError, pickle.UnpicklingError) as exc:
+        raise CorruptDataError(f"corrupt shuffle batch ({len(body)} bytes): {exc}") from exc
+
+
+def batch_bodies(pieces: Iterable[bytes], copy: bool = False
+                 ) -> Iterator[tuple[bool, bytes | memoryview]]:
+    """``(marshaled, body)`` of each batch in ``pieces`` (as ``decode_batches``), checked
+    against its checksum, not decoded: a view valid until the next one is asked for, or
+    with ``copy`` a ``bytes`` of its own."""
     buf = b""
     unpack = _HEADER.unpack_from
-    mloads = marshal.loads
-    ploads = pickle.loads
     for piece in pieces:
         buf = buf + piece if buf else piece
         pos = 0
         n = len(buf)
         view = memoryview(buf)
-        while n - pos >= HEADER_BYTES:
-            header, crc = unpack(buf, pos)
-            end = pos + HEADER_BYTES + (header & MAX_BATCH_BYTES)
-            if end > n:
-                break
-            body = view[pos + HEADER_BYTES:end]
-            if crc32(body, header) != crc:
-                view.release()
-                raise CorruptDataError(f"shuffle batch checksum mismatch ({len(body)} bytes "
-                                       f"at offset {pos} of a piece)")
-            try:
-                yield mloads(body) if header & _MARSHALED else ploads(body)
-            except (ValueError, EOFError, TypeError, pickle.UnpicklingError) as exc:
-                raise CorruptDataError(f"corrupt shuffle batch ({end - pos - HEADER_BYTES} "
-                                       f"bytes): {exc}") from exc
-            pos = end
-        view.release()
+        try:
+            while n - pos >= HEADER_BYTES:
+                header, crc = unpack(buf, pos)
+                end = pos + HEADER_BYTES + (header & MAX_BATCH_BYTES)
+                if end > n:
+                    break
+                body = view[pos + HEADER_BYTES:end]
+                if crc32(body, header) != crc:
+                    raise CorruptDataError(f"shuffle batch checksum mismatch ({len(body)} "
+                                           f"bytes at offset {pos} of a piece)")
+                marshaled = bool(header & _MARSHALED)
+                if copy:
+                    yield marshaled, body.tobytes()
+                else:
+                    yield marshaled, body
+                    body.release()
+                pos = end
+        finally:
+            view.release()
         buf = buf[pos:]
     if buf:
         raise CorruptDataError(f"shuffle block ends inside a batch ({len(buf)} bytes left)")
+
+
+def marshaled_list_length(body: bytes) -> int:
+    """The length of the list a marshaled batch body holds (read from its first five
+    bytes, marshal's list code and count), or -1 when the body holds no list."""
+    if body[:1] != b"[" or len(body) < 5:
+        return -1
+    return int.from_bytes(body[1:5], "little", signed=True)
 
 
 def frame_header(body: bytes) -> bytes:

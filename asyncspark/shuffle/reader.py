@@ -19,9 +19,10 @@ from itertools import chain, groupby
 from ..errors import CorruptDataError, FetchFailedError
 from ..runtime import ExecutorEnv, get_env
 from ..taskcontext import TaskContext
-from .batch import decode_batches
+from .batch import batch_bodies, decode_batches, decode_body
 
-__all__ = ["read_blocks", "read_records"]
+__all__ = ["count_read_records", "decode_shuffle_body", "read_blocks", "read_records",
+           "shuffle_batches", "shuffle_bodies", "shuffle_records"]
 
 _READ = 1 << 20
 
@@ -125,10 +126,48 @@ def _checked_batches(blocks: Iterable[tuple[int, str, bytes]], shuffle_id: int,
         try:
             yield from decode_batches(piece for _, _, piece in group)
         except CorruptDataError as exc:
-            raise FetchFailedError(
-                f"corrupt shuffle block (shuffle {shuffle_id}, map {map_id}, reduce "
-                f"{reduce_id}) of executor {executor_id}: {exc}", shuffle_id, map_id,
-                reduce_id, executor_id=executor_id) from exc
+            raise _corrupt(exc, shuffle_id, reduce_id, map_id, executor_id) from exc
+
+
+def shuffle_bodies(shuffle_id: int, reduce_id: int
+                   ) -> Iterator[tuple[bool, bytes, tuple[int, str]]]:
+    """``(marshaled, body, (map_id, executor_id))`` of every batch of reduce partition
+    ``reduce_id`` of ``shuffle_id`` (executor side), checked against its checksum but not
+    decoded (``decode_shuffle_body`` does, naming the block when it cannot); the records
+    are not counted (``count_read_records``)."""
+    blocks = read_blocks(get_env(), shuffle_id, reduce_id)
+    for block, group in groupby(blocks, _block_of):
+        try:
+            for marshaled, body in batch_bodies((piece for _, _, piece in group), copy=True):
+                yield marshaled, body, block
+        except CorruptDataError as exc:
+            raise _corrupt(exc, shuffle_id, reduce_id, *block) from exc
+
+
+def decode_shuffle_body(marshaled: bool, body: bytes, block: tuple[int, str],
+                        shuffle_id: int, reduce_id: int) -> list:
+    """The records of a body of ``shuffle_bodies``; ``FetchFailedError`` naming its block
+    when it does not decode."""
+    try:
+        return decode_body(marshaled, body)
+    except CorruptDataError as exc:
+        raise _corrupt(exc, shuffle_id, reduce_id, *block) from exc
+
+
+def count_read_records(n: int) -> None:
+    """Add ``n`` to the running task's ``shuffleReadRecords``."""
+    ctx = TaskContext.get()
+    if ctx is not None:
+        m = ctx._metrics
+        m["shuffleReadRecords"] = m.get("shuffleReadRecords", 0) + n
+
+
+def _corrupt(exc: CorruptDataError, shuffle_id: int, reduce_id: int, map_id: int,
+             executor_id: str) -> FetchFailedError:
+    return FetchFailedError(
+        f"corrupt shuffle block (shuffle {shuffle_id}, map {map_id}, reduce "
+        f"{reduce_id}) of executor {executor_id}: {exc}", shuffle_id, map_id,
+        reduce_id, executor_id=executor_id)
 
 
 def _block_of(item: tuple[int, str, bytes]) -> tuple[int, str]:
@@ -143,12 +182,19 @@ def read_records(pieces: Iterable[bytes]) -> Iterator:
 def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:
     """Every record of reduce partition ``reduce_id`` of ``shuffle_id`` (executor side),
     chained at C speed from batches checked block by block."""
+    return chain.from_iterable(shuffle_batches(shuffle_id, reduce_id))
+
+
+def shuffle_batches(shuffle_id: int, reduce_id: int) -> Iterator[list]:
+    """The decoded batches (lists of records) of reduce partition ``reduce_id`` of
+    ``shuffle_id`` (executor side), checked block by block and counted in the task's
+    ``shuffleReadRecords``."""
     ctx = TaskContext.get()
     batches = _checked_batches(read_blocks(get_env(), shuffle_id, reduce_id), shuffle_id,
                                reduce_id)
     if ctx is None:
-        return chain.from_iterable(batches)
-    return chain.from_iterable(_counted(batches, ctx._metrics))
+        return batches
+    return _counted(batches, ctx._metrics)
 
 
 def _counted(batches: Iterator[list], metrics: dict) -> Iterator[list]:

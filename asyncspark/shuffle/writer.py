@@ -24,13 +24,21 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from zlib import crc32
 
-from .._accel import MODE_CELLS, MODE_LIST, bucket_hash, bucket_range, merge_into, merge_mode
+from .._accel import (
+    MODE_CELLS,
+    MODE_LIST,
+    bucket_hash,
+    bucket_range,
+    merge_into,
+    merge_mode,
+    pair_buckets,
+)
 from .._files import naming
 from ..errors import CorruptDataError
 from ..functions import identity
 from ..runtime import get_env
 from ..taskcontext import TaskContext
-from .batch import BatchEncoder
+from .batch import BatchEncoder, marshaled_frame
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "remove_shuffles", "write_map_output"]
 
@@ -73,6 +81,14 @@ class _Spill:
         self.chunks[part].append(data)
         self.in_memory += len(data)
         self.records += len(records)
+        if self.in_memory > self.budget:
+            self.spill()
+
+    def add_frame(self, part: int, frame: bytes, records: int) -> None:
+        """Add an already serialized batch (header and body) of ``records`` records."""
+        self.chunks[part].append(frame)
+        self.in_memory += len(frame)
+        self.records += records
         if self.in_memory > self.budget:
             self.spill()
 
@@ -186,10 +202,19 @@ def _bucketer(partitioner) -> Callable[[Iterator, list[list], int], int]:
 
 def _bucket(records: Iterable, partitioner, num_reduces: int, spill: _Spill,
             batch: int) -> None:
-    """Append records to per-partition buffers, serializing full ones."""
+    """Append records to per-partition buffers, serializing full ones. Hash-partitioned
+    pairs of the core types (ints, str, floats, None, bools) are written into marshaled
+    batches as they are bucketed (``pair_buckets``): one pass over the records in the
+    order they were made, no per-partition list of them and no second walk to marshal
+    them (that walk, in bucket order, was a cache miss a record)."""
     buckets: list[list] = [[] for _ in range(num_reduces)]
-    fill = _bucketer(partitioner)
     it = iter(records)
+    from ..partitioner import RangePartitioner
+
+    if type(partitioner) is not RangePartitioner:
+        _bucket_pairs(it, partitioner, buckets, spill, batch)
+        return
+    fill = _bucketer(partitioner)
     while True:
         n = fill(it, buckets, batch)
         for i, b in enumerate(buckets):
@@ -198,6 +223,34 @@ def _bucket(records: Iterable, partitioner, num_reduces: int, spill: _Spill,
                 buckets[i] = []
         if n < batch:
             break
+    for i, b in enumerate(buckets):
+        if b:
+            spill.add(i, b)
+
+
+def _bucket_pairs(it: Iterator, partitioner, buckets: list[list], spill: _Spill,
+                  batch: int) -> None:
+    pb = pair_buckets(len(buckets), batch)
+    fast = _hash_fast_path(partitioner)
+    get_partition = partitioner.getPartition
+    ready: list[tuple[int, int, bytes]] = []
+
+    def drain() -> None:
+        for p, count, body in ready:
+            spill.add_frame(p, marshaled_frame(body), count)
+        ready.clear()
+
+    while True:
+        n = pb.fill(it, buckets, fast, get_partition, batch, ready)
+        drain()
+        for i, b in enumerate(buckets):
+            if len(b) >= batch:
+                spill.add(i, b)
+                buckets[i] = []
+        if n < batch:
+            break
+    pb.flush(ready)
+    drain()
     for i, b in enumerate(buckets):
         if b:
             spill.add(i, b)
@@ -249,21 +302,62 @@ _USELESS_COMBINE = 0.5  # more distinct keys than this fraction of the sample: s
 
 
 def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
-                     budget: int, stats: dict | None = None) -> tuple[str, list[int], int]:
+                     budget: int, stats: dict | None = None,
+                     sorted_runs: str | None = None) -> tuple[str, list[int], int]:
     """Write one map task's output; ``(data_path, sizes, spilled_bytes)``. ``stats``, when
     given, gets ``records`` written, ``write_ns`` spent writing, ``peak`` bytes held and
-    ``memory_spilled``, the bytes held in memory when they were spilled."""
+    ``memory_spilled``, the bytes held in memory when they were spilled. ``sorted_runs``:
+    the path of this partition's sorted runs written by sortByKey's sampling
+    (``sorted_runs.py``), cut instead of reading ``records`` when it can be read whole
+    (and then deleted)."""
     spills: list[_Spill] = []
     try:
+        if sorted_runs is not None:
+            done = _write_sorted_runs(sorted_runs, dep, map_id, attempt, local_dir, budget,
+                                      spills)
+            if done is not None:
+                return done
         return _write_map_output(records, dep, map_id, attempt, local_dir, budget,
                                  spills)
     finally:
         if stats is not None and spills:
-            spill = spills[0]
+            spill = spills[-1]
             stats["records"] = spill.records
             stats["write_ns"] = spill.write_ns
             stats["peak"] = spill.peak
             stats["memory_spilled"] = spill.memory_spilled
+
+
+def _write_sorted_runs(path: str, dep, map_id: int, attempt: int, local_dir: str,
+                       budget: int, spills: list) -> tuple[str, list[int], int] | None:
+    """The map output cut from sorted runs, or None (nothing left behind) when they
+    cannot be read whole."""
+    from .sorted_runs import cut_sorted_runs
+
+    num_reduces = dep.partitioner.numPartitions
+    base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
+    spill = _Spill(num_reduces, base + ".spill", budget)
+    spills.append(spill)
+    batch = max(64, min(4096, (1 << 16) // max(1, num_reduces)))
+    partitioner = dep.partitioner
+    try:
+        cut_sorted_runs(path, partitioner, spill.add_frame,
+                        lambda records: _bucket(records, partitioner, num_reduces, spill,
+                                                batch))
+        sizes = spill.finish(base + ".data", base + ".index")
+    except (OSError, CorruptDataError):
+        spill.close()
+        spills.pop()
+        return None
+    except BaseException:
+        spill.close()
+        raise
+    for p in (path, path + ".index"):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+    return base + ".data", sizes, spill.spilled_bytes
 
 
 def _write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
@@ -316,9 +410,17 @@ class ShuffleWriteFunc:
         ctx = TaskContext.get()
         budget = env.settings.shuffle_memory
         stats: dict = {}
+        runs = self.dep.sorted_runs  # written by sortByKey's sampling
+        where = runs.get(ctx.partitionId()) if runs else None
+        sorted_runs = None
+        if where is not None:
+            executor_id, host, run_path = where
+            if ((env.settings.shuffle_local_read and host == env.host)
+                    or executor_id == env.executor_id):
+                sorted_runs = run_path
         path, sizes, spilled = write_map_output(
             iterator, self.dep, ctx.partitionId(), ctx.attemptNumber(), env.local_dir, budget,
-            stats)
+            stats, sorted_runs)
         m = ctx._metrics
         written = sum(sizes)
         m["shuffle_spill_bytes"] = m.get("shuffle_spill_bytes", 0) + spilled

@@ -327,3 +327,243 @@ def test_sort_int_keys_leaves_other_records_alone(impl, odd):
     before = list(records)
     assert impl[1](records, False) is False
     assert records == before
+
+
+PAIR_SORTS = [("python", _accel.py_sorted_int_pairs)]
+if _speedups is not None:
+    PAIR_SORTS.append(("c", _speedups.sorted_int_pairs))
+
+
+@given(st.lists(st.lists(st.tuples(st.one_of(st.integers(-5, 5),
+                                             st.integers(-2**63, 2**63 - 1)),
+                                   st.one_of(st.none(), st.integers(), st.text(max_size=2))),
+                         max_size=40), max_size=8),
+       st.booleans())
+def test_sorted_int_pairs_is_a_stable_sort_that_empties_the_batches(batches, reverse):
+    records = [r for b in batches for r in b]
+    expected = sorted(records, key=operator.itemgetter(0), reverse=reverse)
+    for _, impl in PAIR_SORTS:
+        copies = [list(b) for b in batches]
+        it = impl(copies, reverse)
+        assert copies == [[] for _ in batches]
+        got = list(it)
+        assert got == expected  # values tell equal keys apart: the order is stable
+        assert all(type(r) is tuple and type(r[0]) is int for r in got)
+        assert list(it) == []
+
+
+@pytest.mark.parametrize("impl", PAIR_SORTS, ids=[s[0] for s in PAIR_SORTS])
+@pytest.mark.parametrize("odd", [(2**63, 0), (-(2**63) - 1, 0), (True, 0), (1.5, 0),
+                                 ("a", 0), (), (1, 2, 3), [1, 2], 7])
+def test_sorted_int_pairs_leaves_other_records_alone(impl, odd):
+    batches = [[(3, "x")], [odd, (1, "y")]]
+    before = [list(b) for b in batches]
+    assert impl[1](batches, False) is None
+    assert batches == before
+
+
+@pytest.mark.parametrize("impl", PAIR_SORTS, ids=[s[0] for s in PAIR_SORTS])
+def test_sorted_int_pairs_keeps_values_alive_and_rejects_other_arguments(impl):
+    import gc
+    import weakref
+
+    class V:
+        pass
+
+    values = [V() for _ in range(3)]
+    refs = [weakref.ref(v) for v in values]
+    it = impl[1]([[(2, values[0]), (1, values[1])], [(3, values[2])]], False)
+    del values
+    gc.collect()
+    assert [r() is not None for r in refs] == [True] * 3
+    assert next(it)[0] == 1
+    del it  # the values not yet handed out are released with the iterator
+    gc.collect()
+    assert [r() for r in refs] == [None] * 3
+    with pytest.raises(TypeError):
+        impl[1]((1, 2), False)
+    with pytest.raises(TypeError):
+        impl[1]([(1, 2)], False)
+
+
+MARSHALED_SORTS = [("python", _accel.py_sort_marshaled_pairs)]
+if _speedups is not None:
+    MARSHALED_SORTS.append(("c", _speedups.sort_marshaled_pairs))
+_int64 = st.integers(-2**63, 2**63 - 1)
+_simple_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), _int64,
+                           st.floats(allow_nan=False))
+
+
+def _bodies(batches):
+    import marshal
+
+    return [marshal.dumps(b, 2) for b in batches], [len(b) for b in batches]
+
+
+@given(st.lists(st.lists(st.tuples(st.one_of(st.integers(-5, 5), st.integers(-2**40, 2**40),
+                                             _int64), _simple_values),
+                         max_size=40), max_size=8),
+       st.booleans())
+def test_sort_marshaled_pairs_sorts_what_marshal_wrote(batches, reverse):
+    records = [r for b in batches for r in b]
+    expected = sorted(records, key=operator.itemgetter(0), reverse=reverse)
+    bodies, counts = _bodies(batches)
+    for _, impl in MARSHALED_SORTS:
+        got = list(impl(bodies, counts, reverse))
+        assert got == expected
+        # same types too: True stays a bool, 1.0 a float
+        assert [tuple(map(type, r)) for r in got] == [tuple(map(type, r)) for r in expected]
+
+
+@pytest.mark.parametrize("impl", MARSHALED_SORTS, ids=[s[0] for s in MARSHALED_SORTS])
+@pytest.mark.parametrize("odd", [(2**63, 0), (-(2**63) - 1, 0), (1, 2**64), (True, 0),
+                                 (1.5, 0), ("a", 0), (1, "s"), (1, (2,)), (), (1, 2, 3),
+                                 [1, 2], 7])
+def test_sort_marshaled_pairs_refuses_other_records(impl, odd):
+    bodies, counts = _bodies([[(3, None)], [odd, (1, 2)]])
+    assert impl[1](bodies, counts, False) is None
+
+
+@pytest.mark.parametrize("impl", MARSHALED_SORTS, ids=[s[0] for s in MARSHALED_SORTS])
+def test_sort_marshaled_pairs_refuses_a_wrong_count_or_cut_body(impl):
+    bodies, counts = _bodies([[(3, None), (1, 2)]])
+    assert impl[1](bodies, [3], False) is None
+    assert impl[1]([bodies[0][:-2]], counts, False) is None
+    with pytest.raises(TypeError):
+        impl[1](bodies, [], False)
+    with pytest.raises(TypeError):
+        impl[1]([bytearray(bodies[0])], counts, False)
+
+
+ENCODES = [("python", _accel.py_encode_sorted_pairs)]
+if _speedups is not None:
+    ENCODES.append(("c", _speedups.encode_sorted_pairs))
+
+
+@given(st.lists(st.tuples(st.one_of(st.integers(-5, 5), st.integers(-2**40, 2**40), _int64),
+                          _simple_values), max_size=60),
+       st.integers(1, 9))
+def test_encode_sorted_pairs_writes_what_marshal_writes(records, batch):
+    import marshal
+
+    ordered = sorted(records, key=operator.itemgetter(0))
+    cuts = [ordered[i:i + batch] for i in range(0, len(ordered), batch)]
+    expected = ([marshal.dumps(c, 2) for c in cuts], [c[0][0] for c in cuts],
+                [c[-1][0] for c in cuts])
+    for _, impl in ENCODES:
+        assert impl(list(records), batch) == expected
+
+
+@pytest.mark.parametrize("impl", ENCODES, ids=[s[0] for s in ENCODES])
+@pytest.mark.parametrize("odd", [(2**63, 0), (1, 2**64), (True, 0), (1.5, 0), ("a", 0),
+                                 (1, "s"), (1, [2]), (), (1, 2, 3), [1, 2], 7])
+def test_encode_sorted_pairs_refuses_other_records(impl, odd):
+    assert impl[1]([(3, None), odd], 4) is None
+    with pytest.raises(ValueError):
+        impl[1]([(3, None)], 0)
+    with pytest.raises(TypeError):
+        impl[1](((3, None),), 2)
+
+
+SUMS = [("python", _accel.py_int_sums)]
+if _speedups is not None:
+    SUMS.append(("c", _speedups.int_sums))
+
+
+@given(st.lists(st.lists(st.tuples(st.one_of(st.integers(-5, 5), _int64), _int64),
+                         max_size=50), max_size=6))
+def test_int_sums_add_what_a_dict_fold_adds(batches):
+    import marshal
+
+    expected: dict = {}
+    for b in batches:
+        for k, v in b:
+            expected[k] = expected.get(k, 0) + v
+    for _, make in SUMS:
+        t = make()
+        for b in batches:
+            assert t.add_marshaled(marshal.dumps(b, 2)) == len(b)
+        assert len(t) == len(expected)
+        got = list(t)
+        assert dict(got) == expected and len(got) == len(expected)
+        assert all(type(k) is int and type(v) is int for k, v in got)
+        assert list(t) == [] and len(t) == 0
+        with pytest.raises(RuntimeError):
+            t.add_marshaled(marshal.dumps([(1, 1)], 2))
+
+
+@pytest.mark.parametrize("make", SUMS, ids=[s[0] for s in SUMS])
+@pytest.mark.parametrize("odd", [(2**63, 0), (1, 2**63), (True, 0), (1, False), (1.5, 0),
+                                 (1, 1.5), ("a", 0), (1, None), (), (1, 2, 3), [1, 2], 7])
+def test_int_sums_refuse_other_pairs_adding_nothing(make, odd):
+    import marshal
+
+    t = make[1]()
+    assert t.add_marshaled(marshal.dumps([(4, 1)], 2)) == 1
+    assert t.add_marshaled(marshal.dumps([(4, 1), odd], 2)) == -1
+    assert t.add_marshaled(marshal.dumps((4, 1), 2)) == -1
+    assert t.add_marshaled(b"[\x01") == -1
+    with pytest.raises(TypeError):
+        t.add_marshaled(bytearray(b"["))
+    assert t.nbytes > 0
+    assert list(t) == [(4, 1)]
+
+
+BUCKETERS = [("python", _accel.py_pair_buckets, _accel.py_encode_pairs)]
+if _speedups is not None:
+    BUCKETERS.append(("c", _speedups.pair_buckets, _speedups.encode_pairs))
+_items = st.one_of(st.integers(-3, 3), _int64, st.integers(2**63, 2**64), st.none(),
+                   st.booleans(), st.floats(allow_nan=False), st.text(max_size=3),
+                   st.just("\udc80"), st.tuples(st.integers(0, 2)))
+
+
+@given(st.lists(st.one_of(st.tuples(_items, _items), st.tuples(_items)), max_size=80),
+       st.integers(1, 4), st.integers(1, 7), st.integers(1, 30))
+def test_pair_buckets_keep_each_partitions_order_in_marshaled_batches(records, nparts,
+                                                                      batch, limit):
+    import marshal
+
+    def part(k):
+        return len(repr(k)) % nparts
+
+    outs = []
+    for _, make, encode in BUCKETERS:
+        pb = make(nparts, batch)
+        buckets = [[] for _ in range(nparts)]
+        ready: list = []
+        per_part: dict = {p: [] for p in range(nparts)}  # what the writer would ship
+        it = iter(records)
+        while True:
+            n = pb.fill(it, buckets, False, part, limit, ready)
+            for p, count, body in ready:
+                assert marshal.loads(body) == [] or len(marshal.loads(body)) == count
+                assert body == encode(marshal.loads(body))
+                per_part[p].extend(marshal.loads(body))
+            ready.clear()
+            for p, b in enumerate(buckets):
+                if len(b) >= batch:
+                    per_part[p].extend(b)
+                    buckets[p] = []
+            if n < limit:
+                break
+        pb.flush(ready)
+        for p, _, body in ready:
+            per_part[p].extend(marshal.loads(body))
+        for p, b in enumerate(buckets):
+            per_part[p].extend(b)
+        expected = {p: [r for r in records if part(r[0]) == p] for p in range(nparts)}
+        assert repr(per_part) == repr(expected)
+        outs.append(repr(per_part))
+    assert len(set(outs)) == 1
+
+
+@pytest.mark.parametrize("impl", BUCKETERS, ids=[b[0] for b in BUCKETERS])
+def test_encode_pairs_is_marshal_or_none(impl):
+    import marshal
+
+    good = [(1, None), ("é", 2.5), (-2**63, True), (2**40, "")]
+    assert impl[2](good) == marshal.dumps(good, 2)
+    for odd in [(1, 2**64), ("\udc80", 1), (1, (2,)), (1,), [1, 2]]:
+        assert impl[2](good + [odd]) is None
+    with pytest.raises(TypeError):
+        impl[2](tuple(good))

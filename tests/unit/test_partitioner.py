@@ -469,14 +469,14 @@ def test_sketch_counts_every_record_and_samples_uniformly():
     from asyncspark.rdds.shuffled import Sketch
 
     for n in (0, 5, 20, 21, 1000, 100_000):
-        [(count, keys)] = Sketch(20, 7)(3, ((i, None) for i in range(n)))
-        assert count == n
+        [(count, keys, where)] = Sketch(20, 7)(3, ((i, None) for i in range(n)))
+        assert count == n and where is None  # no shuffle named: no sorted runs
         assert len(keys) == min(n, 20) == len(set(keys))
         assert all(0 <= k < n for k in keys)
     hits: Counter = Counter()
     runs, k, n = 1000, 20, 500
     for seed in range(runs):
-        [(_, keys)] = Sketch(k, seed)(0, ((i, None) for i in range(n)))
+        [(_, keys, _)] = Sketch(k, seed)(0, ((i, None) for i in range(n)))
         hits.update(keys)
     # every tenth of the range holds a tenth of the picks (binomial sd ~ 42 of 2,000)
     tenths = [sum(hits[i] for i in range(j * n // 10, (j + 1) * n // 10)) for j in range(10)]
