@@ -15,10 +15,10 @@ the ``ExecutorAllocationManager`` and applies its decision through ``ExecutorMan
   and not being removed. A backend stops the newest executors beyond its target, and
   nothing but an idle timeout may remove a registered executor (a lower target only
   cancels executors still starting, as a lower target cancels pending requests in Spark);
-- an executor to remove leaves the task scheduler first (no task is launched on it while
-  it is being stopped; the outputs it held are unregistered, as its files go with it),
-  then the backend kills it; it is not a loss (no "Replacing" warning, no replacement
-  counted, no replacement started).
+- an executor to remove leaves the task scheduler first (``ExecutorManager.scale``: no
+  task is launched on it while it is being stopped; the outputs it held are
+  unregistered, as its files go with it), then the backend kills it; it is not a loss
+  (no "Replacing" warning, no replacement counted, no replacement started).
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ class DynamicAllocation:
                 f"executor {eid} was removed by dynamic allocation: idle for "
                 f"{timeouts[eid]:g}s (spark.dynamicAllocation.*; target {decision.target})")
             log.info("%s", reason)
-            ts.executor_lost(eid, reason)  # no launch on it from now on
-        want = max(decision.target, len(ts.executors))
+        kept = len([e for e in ts.executors if e not in reasons])
+        want = max(decision.target, kept)
         if decision.remove or want != self.requested:
             self.requested = want
             self.manager.scale(want, remove=list(decision.remove), reasons=reasons)

@@ -233,8 +233,8 @@ class ExecutorManager(CoarseGrainedBackend):
             self.task_scheduler.executor_lost(eid, reason, task_caused)
             self._limit_replacements(reason)
             return
-        if killed is None or eid in self._timed_out:
-            self._start_failure(reason)
+        if (killed is None and not ev.stopped) or eid in self._timed_out:
+            self._start_failure(reason)  # not a start cancelled by a lower target
         self._timed_out.discard(eid)
 
     def _host_lost(self, host: str, reason: str) -> None:
@@ -350,8 +350,12 @@ class ExecutorManager(CoarseGrainedBackend):
         idle ones, holding no needed shuffle output) rather than the newest."""
         if remove:
             for eid in remove:
-                self._kill_reasons[eid] = (reasons or {}).get(
+                reason = self._kill_reasons[eid] = (reasons or {}).get(
                     eid, f"executor {eid} was removed (target {n})")
+                # Out of scheduling at once (no launch while it stops; its outputs go
+                # with it): then its end is a removal, not a loss to replace.
+                if eid in self.task_scheduler.executors:
+                    self.task_scheduler.executor_lost(eid, reason)
             self.cluster.kill(remove)
         self.num_executors = n
         self.cluster.set_target(n, self.spec)

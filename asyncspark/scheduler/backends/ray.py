@@ -17,7 +17,10 @@ Loss is the first of: the executor's connection dropping or its heartbeat timing
 The first executors go into a placement group (``asyncspark.ray.placementStrategy``:
 SPREAD by default, PACK, STRICT_SPREAD, STRICT_PACK), one bundle each; replacements reuse
 its free bundles, executors beyond it (scaling up) are placed with Ray's SPREAD
-scheduling. Blocking Ray calls (``ray.init``, actor creation, ``ray.kill``, placement
+scheduling; scaled to 0 executors, the group is removed (its bundles would keep the
+resources reserved). With dynamic allocation (``spark.dynamicAllocation.enabled``) there
+is no placement group: every executor is placed with SPREAD and frees its resources when
+it is removed. Blocking Ray calls (``ray.init``, actor creation, ``ray.kill``, placement
 groups) run in threads, never on the event loop; actor results are awaited as refs.
 """
 
@@ -167,8 +170,12 @@ class RayBackend(ProcessAllocator):
         await super().start(driver_address, secret)
 
     def set_target(self, n: int, spec: ExecutorSpec | None = None) -> None:
-        first = self._pg is None and n > 0 and not self.actors
+        # With dynamic allocation executors come and go: a placement group would keep
+        # their resources reserved after they went. Scaled to 0, the group is released.
+        first = (self._pg is None and n > 0 and not self.actors
+                 and not self.conf.dyn_enabled)
         super().set_target(n, spec)
+        self._release_idle_group()
         if first:
             self._pg = "creating"
             self._pg_settled.clear()
@@ -257,6 +264,17 @@ class RayBackend(ProcessAllocator):
         if bundle is not None and self._pg not in (None, "creating"):
             self._free_bundles.append(bundle)
 
+    def _release_idle_group(self) -> None:
+        """Target 0 and no executor left: remove the placement group (its bundles
+        reserve the cluster's resources); a later target makes a new one."""
+        if self._target or self.actors or self._closed or self._pg in (None, "creating"):
+            return
+        pg, self._pg, self._free_bundles = self._pg, None, []
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(ray.util.remove_placement_group, pg))
+        self._terminating.add(task)  # close() waits for it
+        task.add_done_callback(self._terminating.discard)
+
     async def _wait(self, handle: _Handle) -> tuple[int | None, bool, str]:
         eid = next((e for e, h in self.actors.items() if h is handle), "?")
         try:
@@ -272,6 +290,7 @@ class RayBackend(ProcessAllocator):
         finally:
             self.actors.pop(eid, None)
             self._release_bundle(handle.bundle)
+            self._release_idle_group()
         return code, host_lost, how
 
     @staticmethod
