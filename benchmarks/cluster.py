@@ -106,13 +106,19 @@ async def replace_one(ctx) -> float:
     n = len(executors)
     newest = max(executors, key=int)
     backend.scale(n - 1, remove=[newest])
-    while len(executors) >= n or newest in executors:
-        await asyncio.sleep(0.01)
+    await until(lambda: len(executors) < n and newest not in executors)
     t = time.perf_counter()
     backend.scale(n)
-    while len(executors) < n:
-        await asyncio.sleep(0.005)
+    await until(lambda: len(executors) >= n)
     return time.perf_counter() - t
+
+
+async def until(cond, within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {within}s")
+        await asyncio.sleep(0.005)
 
 
 def main() -> int:

@@ -54,7 +54,7 @@ class Netns:
         self.tag = secrets.token_hex(2)  # interface names: at most 15 characters
         self.subnet = subnet or _free_subnet()
         self.bridge = f"asbr{self.tag}"
-        self.bridge_ip = f"{subnet}.1"
+        self.bridge_ip = f"{self.subnet}.1"
         self.namespaces: list[str] = []
         self.links: list[str] = []  # root-side veth ends
         self.ips: list[str] = []

@@ -42,7 +42,10 @@ def free_port(ip: str) -> int:
     """A port the kernel picks as free on ``ip`` now (for a Ray option that would
     otherwise take a fixed default)."""
     with socket.socket() as s:
-        s.bind((ip, 0))
+        try:
+            s.bind((ip, 0))
+        except OSError:  # not an address of this namespace (a node in another one)
+            s.bind(("", 0))
         return s.getsockname()[1]
 _RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 

@@ -185,9 +185,11 @@ async def test_node_killed_mid_shuffle_is_lost_fast_and_recomputed(sc, cluster):
 
 
 async def test_stop_leaves_no_actor_process_or_directory(sc, cluster):
-    # Free a node for this test's context (the module's one keeps the other).
-    sc._backend.scale(1, remove=[max(hosts(sc), key=int)])
-    await wait_for(lambda: len(hosts(sc)) == 1, 30, "the module's context down to 1")
+    # Free the nodes for this test's context: the module's one scales to 0, which also
+    # releases its placement group (whose bundles would keep the nodes reserved).
+    sc._backend.scale(0, remove=list(hosts(sc)))
+    await wait_for(lambda: not hosts(sc), 30, "the module's context down to 0")
+    await wait_for(lambda: sc._backend.cluster._pg is None, 30, "its placement group gone")
     alive = [ip for ip in cluster.ips if ip not in cluster.killed]
 
     def scratch():
@@ -218,7 +220,7 @@ async def test_stop_leaves_no_actor_process_or_directory(sc, cluster):
     assert scratch() - before == set()
 
 
-def test_cluster_listens_on_no_fixed_port(cluster):
+async def test_cluster_listens_on_no_fixed_port(cluster):
     """Every port a node would take a fixed default for (the dashboard, which Ray starts
     even with --include-dashboard=false, its agent, metrics, the worker range) is one
     the fixture chose free, or one the kernel picked (port 0)."""
@@ -226,14 +228,15 @@ def test_cluster_listens_on_no_fixed_port(cluster):
 
     chosen = {p for ports in cluster.chosen_ports.values() for p in ports.values()}
     assert len(chosen) == sum(len(p) for p in cluster.chosen_ports.values())
-    low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:  # noqa: ASYNC230
+        low, high = map(int, f.read().split())
     given = set()
     for ip, proc in cluster.nodes.items():
         if ip in cluster.killed:
             continue
         for pid in raycluster.group_members(proc.pid):
             try:
-                with open(f"/proc/{pid}/cmdline") as f:
+                with open(f"/proc/{pid}/cmdline") as f:  # noqa: ASYNC230
                     cmdline = f.read().replace("\0", " ")
             except OSError:
                 continue
