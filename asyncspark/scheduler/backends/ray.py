@@ -135,6 +135,7 @@ class RayBackend(ProcessAllocator):
         self._free_bundles: list[int] = []
         self._pg_settled = asyncio.Event()  # no placement group is being created
         self._pg_settled.set()
+        self._bundle_freed = asyncio.Event()
         self._closing = False
         self.actors: dict[str, _Handle] = {}
 
@@ -231,6 +232,7 @@ class RayBackend(ProcessAllocator):
                       "resources": dict(spec.resources)}
         if spec.memory:
             opts["memory"] = spec.memory
+        await self._bundle_of_a_stopping_executor()
         bundle = None
         if self._pg is not None and self._free_bundles:
             bundle = self._free_bundles.pop(0)
@@ -263,6 +265,24 @@ class RayBackend(ProcessAllocator):
     def _release_bundle(self, bundle) -> None:
         if bundle is not None and self._pg not in (None, "creating"):
             self._free_bundles.append(bundle)
+            self._bundle_freed.set()
+
+    async def _bundle_of_a_stopping_executor(self) -> None:
+        """Every bundle taken but an executor being stopped holds one (a replacement
+        asked for at once): wait for its bundle rather than place the new executor
+        outside the group, where the group's reservations may leave no room at all."""
+        deadline = asyncio.get_running_loop().time() + self.conf.registration_timeout
+        while self._pg not in (None, "creating") and not self._free_bundles and any(
+                ex.killing is not None and ex.executor_id in self.actors
+                for ex in self._executors.values()):
+            self._bundle_freed.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._bundle_freed.wait(), remaining)
+            except TimeoutError:
+                return
 
     def _release_idle_group(self) -> None:
         """Target 0 and no executor left: remove the placement group (its bundles
