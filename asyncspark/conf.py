@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -106,6 +107,18 @@ class Config:
     ssl_enabled_algorithms: str | None = None
     ssl_ui_enabled: bool | None = None
     ssl_check_hostname: bool = False
+    # dynamic allocation (issue 15)
+    dyn_enabled: bool = False
+    dyn_min_executors: int = 0
+    dyn_max_executors: int | None = None
+    dyn_initial_executors: int | None = None
+    dyn_idle_timeout: float = 60.0
+    dyn_cached_idle_timeout: float = math.inf
+    dyn_backlog_timeout: float = 1.0
+    dyn_sustained_backlog_timeout: float | None = None
+    dyn_allocation_ratio: float = 1.0
+    dyn_shuffle_tracking: bool = True
+    dyn_shuffle_tracking_timeout: float = math.inf
     raw: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -169,6 +182,14 @@ class Config:
                 "spark.scheduler.listenerbus.eventqueue.capacity must be at least 1")
         if values.get("ui_port", 0) > 65535:
             raise ConfigError(f"spark.ui.port must be at most 65535, got {values['ui_port']}")
+        lo, hi = values.get("dyn_min_executors", 0), values.get("dyn_max_executors")
+        if hi is not None and hi < max(1, lo):
+            raise ConfigError("spark.dynamicAllocation.maxExecutors must be at least 1 and at "
+                              f"least minExecutors ({lo}), got {hi}")
+        for field, key in (("dyn_backlog_timeout", "schedulerBacklogTimeout"),
+                           ("dyn_sustained_backlog_timeout", "sustainedSchedulerBacklogTimeout")):
+            if values.get(field, 1.0) is not None and values.get(field, 1.0) <= 0:
+                raise ConfigError(f"spark.dynamicAllocation.{key} must be greater than 0")
         if values.get("stage_max_attempts", 1) < 1:
             raise ConfigError("spark.stage.maxConsecutiveAttempts must be at least 1")
         for field, key in (("heartbeat_interval", "spark.executor.heartbeatInterval"),

@@ -139,6 +139,33 @@ def _parse_scheduler_mode(value: Any, key: str) -> str:
     return mode
 
 
+def _timeout_or_infinity(unit: str) -> Any:
+    """A duration parser (plain numbers in ``unit``) that also takes ``infinity``
+    (Spark's default of the dynamic-allocation timeouts that never expire)."""
+    finite = _duration_in(unit)
+
+    def parse(value: Any, key: str) -> float:
+        if str(value).strip().lower() in ("inf", "infinity"):
+            return math.inf
+        return finite(value, key)
+    parse.unit = unit  # type: ignore[attr-defined]
+    return parse
+
+
+def _int_or_infinity(value: Any, key: str) -> int | None:
+    """An executor count, or ``infinity`` (None: no limit)."""
+    if str(value).strip().lower() in ("inf", "infinity"):
+        return None
+    return _parse_int(value, key)
+
+
+def _parse_ratio(value: Any, key: str) -> float:
+    x = _parse_float(value, key)
+    if not 0 < x <= 1:
+        raise ConfigError(f"{key}: expected a number in (0, 1], got {value!r}")
+    return x
+
+
 # key -> (Config field, parser, default, description)
 KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "spark.app.name": ("app_name", _parse_str, "asyncspark", "application name"),
@@ -392,4 +419,49 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "clients check that the server's certificate names the address they connected to "
         "(off: any certificate chained to spark.ssl.trustStore is accepted, as Spark's RPC "
         "does; the secret handshake inside TLS still authenticates the peer)"),
+    # -- dynamic allocation (issue 15): scheduler/allocation.py, backends/dynamic.py --
+    "spark.dynamicAllocation.enabled": (
+        "dyn_enabled", _parse_bool, False,
+        "scale the number of executors with the workload: more while tasks are "
+        "backlogged, fewer when executors idle (local[N]: N is the default maximum)"),
+    "spark.dynamicAllocation.minExecutors": (
+        "dyn_min_executors", _parse_int, 0,
+        "dynamic allocation never goes below this many executors"),
+    "spark.dynamicAllocation.maxExecutors": (
+        "dyn_max_executors", _int_or_infinity, None,
+        "dynamic allocation never goes above this many executors (default: infinity; "
+        "N for local[N])"),
+    "spark.dynamicAllocation.initialExecutors": (
+        "dyn_initial_executors", _parse_int, None,
+        "executors at start with dynamic allocation (the largest of this, minExecutors "
+        "and spark.executor.instances)"),
+    "spark.dynamicAllocation.executorIdleTimeout": (
+        "dyn_idle_timeout", _duration_in("s"), 60.0,
+        "an executor idle this long (no running task, no cached block, no shuffle output) "
+        "is removed (plain numbers: seconds)"),
+    "spark.dynamicAllocation.cachedExecutorIdleTimeout": (
+        "dyn_cached_idle_timeout", _timeout_or_infinity("s"), math.inf,
+        "an idle executor holding cached blocks is removed after this long (default: "
+        "infinity, never; plain numbers: seconds)"),
+    "spark.dynamicAllocation.schedulerBacklogTimeout": (
+        "dyn_backlog_timeout", _duration_in("s"), 1.0,
+        "tasks waiting for a slot this long make dynamic allocation ask for more executors "
+        "(plain numbers: seconds)"),
+    "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout": (
+        "dyn_sustained_backlog_timeout", _duration_in("s"), None,
+        "while the backlog lasts, the target grows again (twice the last step) after this "
+        "long (default: schedulerBacklogTimeout; plain numbers: seconds)"),
+    "spark.dynamicAllocation.executorAllocationRatio": (
+        "dyn_allocation_ratio", _parse_ratio, 1.0,
+        "fraction of the executors the unfinished tasks could use that dynamic allocation "
+        "asks for (1: one slot per task)"),
+    "spark.dynamicAllocation.shuffleTracking.enabled": (
+        "dyn_shuffle_tracking", _parse_bool, True,
+        "keep executors holding shuffle outputs an active job still needs (there is no "
+        "external shuffle service: a removed executor's shuffle files are gone)"),
+    "spark.dynamicAllocation.shuffleTracking.timeout": (
+        "dyn_shuffle_tracking_timeout", _timeout_or_infinity("ms"), math.inf,
+        "an idle executor holding shuffle outputs no active job needs is removed after "
+        "this long (default: infinity, kept until the shuffle is cleaned up; plain "
+        "numbers: milliseconds)"),
 }

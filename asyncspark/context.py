@@ -245,7 +245,7 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
             self._remove_offheap_dir()
             raise
         backend = ExecutorManager(self.conf, self.num_executors, ts, cluster,
-                                  spec=executor_spec(self.conf))
+                                  spec=executor_spec(self.conf), dag=self._dag)
         ts.kill_executor = backend.kill_executor
         self._backend = backend
         self._install_files(backend.local_root)

@@ -24,12 +24,29 @@ os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 RESOURCE = "asyncspark_executor"
+# Ports Ray binds unless told otherwise (the dashboard even with --include-dashboard=false,
+# its agent, the client server, metrics, the worker port range): several clusters on one
+# machine (CI, concurrent sessions) would collide on them.
+RAY_DEFAULT_PORTS = frozenset({6379, 8265, 8076, 10001, 52365, 44217, 44227})
+RAY_WORKER_PORT_RANGE = range(10002, 20000)
+
+
+def free_port(ip: str) -> int:
+    """A port the kernel picks as free on ``ip`` now (for a Ray option that would
+    otherwise take a fixed default)."""
+    with socket.socket() as s:
+        try:
+            s.bind((ip, 0))
+        except OSError:  # not an address of this namespace (a node in another one)
+            s.bind(("", 0))
+        return s.getsockname()[1]
 _RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 
 
@@ -41,8 +58,11 @@ def _ray_cli() -> list[str]:
 class RayCluster:
     """``start()`` a head on ``head_ip`` and a worker node on each of ``worker_ips``."""
 
-    def __init__(self, head_ip: str, worker_ips: list[str], *, head_cpus: int = 0) -> None:
+    def __init__(self, head_ip: str, worker_ips: list[str], *, head_cpus: int = 0,
+                 prefix=None) -> None:
         self.head_ip, self.worker_ips, self.head_cpus = head_ip, worker_ips, head_cpus
+        # prefix(ip): the command prefix a node's `ray start` runs under (netns.py)
+        self.prefix = prefix or (lambda ip: [])
         # One token for the session, set before ray is imported (above).
         self.token = os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(16)
         self.tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: socket paths
@@ -50,6 +70,11 @@ class RayCluster:
         self.killed: set[str] = set()
         self.address = ""
         self._saved_env: dict[str, str | None] = {}
+        self.chosen_ports: dict[str, dict[str, int]] = {}  # ip -> option -> port given
+
+    @property
+    def ips(self) -> set[str]:
+        return {self.head_ip, *self.worker_ips}
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -67,14 +92,29 @@ class RayCluster:
         """The node's TMPDIR: its "disk" (executor scratch directories go there)."""
         return os.path.join(self.tmp, f"tmp-{ip}")
 
+    def _port_args(self, ip: str, head: bool) -> list[str]:
+        """Every port Ray would take a fixed default for, chosen free here; workers on
+        ports the kernel picks (``--min/max-worker-port=0``)."""
+        options = ["dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                   "metrics-export-port", "runtime-env-agent-port"]
+        if head:
+            options.append("dashboard-port")  # the Ray client server needs ray[client]: off
+        ports = {opt: free_port(ip) for opt in options}
+        self.chosen_ports[ip] = ports
+        args = [f"--{opt}={port}" for opt, port in ports.items()]
+        args += ["--min-worker-port=0", "--max-worker-port=0"]
+        if head:
+            args.append(f"--dashboard-host={ip}")
+        return args
+
     def _start_node(self, ip: str, args: list[str]) -> None:
         log = open(os.path.join(self.tmp, f"node-{ip}.log"), "wb")
         env = self.env()
         env["TMPDIR"] = self.node_tmp(ip)
         os.makedirs(env["TMPDIR"])
         proc = subprocess.Popen(
-            ["setsid", *_ray_cli(), "start", "--block", f"--node-ip-address={ip}",
-             "--disable-usage-stats", *args],
+            ["setsid", *self.prefix(ip), *_ray_cli(), "start", "--block", f"--node-ip-address={ip}",
+             "--disable-usage-stats", *self._port_args(ip, "--head" in args), *args],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         self.nodes[ip] = proc
@@ -159,6 +199,49 @@ class RayCluster:
             else:
                 os.environ[key] = value
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+    def listening(self) -> set[tuple[str, int]]:
+        """(address, port) of every TCP socket a process of the cluster listens on."""
+        pids = {pid for proc in self.nodes.values() for pid in group_members(proc.pid)}
+        return listening_sockets(pids)
+
+
+def listening_sockets(pids: set[int]) -> set[tuple[str, int]]:
+    """(address, port) of the listening TCP sockets of processes ``pids`` (from /proc)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] != "0A" or cols[9] not in inodes:  # 0A: LISTEN
+                continue
+            addr, port = cols[1].split(":")
+            raw = bytes.fromhex(addr)
+            if width == 4:
+                ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
+            else:
+                ip = socket.inet_ntop(socket.AF_INET6, b"".join(
+                    raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+            found.add((ip, int(port, 16)))
+    return found
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -63,12 +63,15 @@ class Launched:
 @dataclass(frozen=True)
 class Lost:
     """Executor ``executor_id`` is gone. ``exit_code`` as ``Popen.returncode`` (None:
-    unknown); ``host_lost``: its whole node went with it (its shuffle files too)."""
+    unknown); ``host_lost``: its whole node went with it (its shuffle files too);
+    ``stopped``: the backend stopped it on purpose (``kill``, or beyond the target), so
+    an executor that had not registered yet did not fail to start."""
 
     executor_id: str
     reason: str
     exit_code: int | None = None
     host_lost: bool = False
+    stopped: bool = False
 
 
 Event = Launched | Lost
@@ -362,5 +365,6 @@ class ProcessAllocator(ClusterBackend):
                 self.backoff.failed()
             reason = (f"executor {eid} was stopped: {ex.killing}" if ex.killing
                       else f"executor {eid}{f' (pid {ex.pid})' if ex.pid else ''} {how}")
-            self._events.put_nowait(Lost(eid, reason, code, host_lost))
+            self._events.put_nowait(Lost(eid, reason, code, host_lost,
+                                         stopped=ex.killing is not None))
             self._schedule_reconcile(0.0)

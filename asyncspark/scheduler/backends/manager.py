@@ -29,8 +29,10 @@ from typing import Any
 from ...conf import Config
 from ...errors import ExecutorLostError
 from ...transport.messages.control import StopExecutor
+from ..allocation import AllocationConf
 from ..task_scheduler import TaskScheduler
 from .cluster import ClusterBackend, ExecutorSpec, Launched, Lost
+from .dynamic import DynamicAllocation
 from .endpoint import CoarseGrainedBackend
 
 __all__ = ["ExecutorManager", "describe_exit", "task_caused_exit"]
@@ -73,9 +75,18 @@ class ExecutorManager(CoarseGrainedBackend):
     heartbeats, kill and stop (see the module docstring)."""
 
     def __init__(self, conf: Config, num_executors: int, task_scheduler: TaskScheduler,
-                 cluster: ClusterBackend, spec: ExecutorSpec | None = None) -> None:
+                 cluster: ClusterBackend, spec: ExecutorSpec | None = None,
+                 dag: Any = None) -> None:
         super().__init__(conf, task_scheduler)
         self.cluster = cluster
+        # spark.dynamicAllocation.enabled: the target follows the workload (dynamic.py);
+        # local[N]'s N is then the default maxExecutors.
+        self.allocation: DynamicAllocation | None = None
+        if conf.dyn_enabled:
+            local = conf.master.strip().startswith("local")  # local, local[N], ...
+            self.allocation = DynamicAllocation(self, AllocationConf.from_config(
+                conf, default_max=num_executors if local else None), dag)
+            num_executors = self.allocation.initial
         self.num_executors = num_executors
         self.spec = spec or ExecutorSpec(cores=conf.task_slots)
         self.launched: dict[str, Launched] = {}
@@ -158,6 +169,8 @@ class ExecutorManager(CoarseGrainedBackend):
             raise
         finally:
             self._start_failed = None
+        if self.allocation is not None:
+            self.allocation.start()
 
     # -- events --------------------------------------------------------------------------
 
@@ -220,8 +233,8 @@ class ExecutorManager(CoarseGrainedBackend):
             self.task_scheduler.executor_lost(eid, reason, task_caused)
             self._limit_replacements(reason)
             return
-        if killed is None or eid in self._timed_out:
-            self._start_failure(reason)
+        if (killed is None and not ev.stopped) or eid in self._timed_out:
+            self._start_failure(reason)  # not a start cancelled by a lower target
         self._timed_out.discard(eid)
 
     def _host_lost(self, host: str, reason: str) -> None:
@@ -331,12 +344,18 @@ class ExecutorManager(CoarseGrainedBackend):
         self._kill_reasons[executor_id] = f"executor {executor_id} was killed: {reason}"
         self.cluster.kill([executor_id])
 
-    def scale(self, n: int, remove: list[str] | None = None) -> None:
+    def scale(self, n: int, remove: list[str] | None = None,
+              reasons: dict[str, str] | None = None) -> None:
         """Keep ``n`` executors; to scale down, stop ``remove`` (the driver's choice:
         idle ones, holding no needed shuffle output) rather than the newest."""
         if remove:
             for eid in remove:
-                self._kill_reasons[eid] = f"executor {eid} was removed (target {n})"
+                reason = self._kill_reasons[eid] = (reasons or {}).get(
+                    eid, f"executor {eid} was removed (target {n})")
+                # Out of scheduling at once (no launch while it stops; its outputs go
+                # with it): then its end is a removal, not a loss to replace.
+                if eid in self.task_scheduler.executors:
+                    self.task_scheduler.executor_lost(eid, reason)
             self.cluster.kill(remove)
         self.num_executors = n
         self.cluster.set_target(n, self.spec)
@@ -359,6 +378,8 @@ class ExecutorManager(CoarseGrainedBackend):
             self._abort_endpoint_now()
 
     def _cancel_timers_and_tasks(self) -> None:
+        if self.allocation is not None:
+            self.allocation.stop()
         for timers in (self._heartbeat_timers, self._registration_timers):
             for timer in timers.values():
                 timer.cancel()

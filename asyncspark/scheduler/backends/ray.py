@@ -17,7 +17,10 @@ Loss is the first of: the executor's connection dropping or its heartbeat timing
 The first executors go into a placement group (``asyncspark.ray.placementStrategy``:
 SPREAD by default, PACK, STRICT_SPREAD, STRICT_PACK), one bundle each; replacements reuse
 its free bundles, executors beyond it (scaling up) are placed with Ray's SPREAD
-scheduling. Blocking Ray calls (``ray.init``, actor creation, ``ray.kill``, placement
+scheduling; scaled to 0 executors, the group is removed (its bundles would keep the
+resources reserved). With dynamic allocation (``spark.dynamicAllocation.enabled``) there
+is no placement group: every executor is placed with SPREAD and frees its resources when
+it is removed. Blocking Ray calls (``ray.init``, actor creation, ``ray.kill``, placement
 groups) run in threads, never on the event loop; actor results are awaited as refs.
 """
 
@@ -132,6 +135,7 @@ class RayBackend(ProcessAllocator):
         self._free_bundles: list[int] = []
         self._pg_settled = asyncio.Event()  # no placement group is being created
         self._pg_settled.set()
+        self._bundle_freed = asyncio.Event()
         self._closing = False
         self.actors: dict[str, _Handle] = {}
 
@@ -167,8 +171,12 @@ class RayBackend(ProcessAllocator):
         await super().start(driver_address, secret)
 
     def set_target(self, n: int, spec: ExecutorSpec | None = None) -> None:
-        first = self._pg is None and n > 0 and not self.actors
+        # With dynamic allocation executors come and go: a placement group would keep
+        # their resources reserved after they went. Scaled to 0, the group is released.
+        first = (self._pg is None and n > 0 and not self.actors
+                 and not self.conf.dyn_enabled)
         super().set_target(n, spec)
+        self._release_idle_group()
         if first:
             self._pg = "creating"
             self._pg_settled.clear()
@@ -224,6 +232,7 @@ class RayBackend(ProcessAllocator):
                       "resources": dict(spec.resources)}
         if spec.memory:
             opts["memory"] = spec.memory
+        await self._bundle_of_a_stopping_executor()
         bundle = None
         if self._pg is not None and self._free_bundles:
             bundle = self._free_bundles.pop(0)
@@ -256,6 +265,35 @@ class RayBackend(ProcessAllocator):
     def _release_bundle(self, bundle) -> None:
         if bundle is not None and self._pg not in (None, "creating"):
             self._free_bundles.append(bundle)
+            self._bundle_freed.set()
+
+    async def _bundle_of_a_stopping_executor(self) -> None:
+        """Every bundle taken but an executor being stopped holds one (a replacement
+        asked for at once): wait for its bundle rather than place the new executor
+        outside the group, where the group's reservations may leave no room at all."""
+        deadline = asyncio.get_running_loop().time() + self.conf.registration_timeout
+        while self._pg not in (None, "creating") and not self._free_bundles and any(
+                ex.killing is not None and ex.executor_id in self.actors
+                for ex in self._executors.values()):
+            self._bundle_freed.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._bundle_freed.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _release_idle_group(self) -> None:
+        """Target 0 and no executor left: remove the placement group (its bundles
+        reserve the cluster's resources); a later target makes a new one."""
+        if self._target or self.actors or self._closed or self._pg in (None, "creating"):
+            return
+        pg, self._pg, self._free_bundles = self._pg, None, []
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(ray.util.remove_placement_group, pg))
+        self._terminating.add(task)  # close() waits for it
+        task.add_done_callback(self._terminating.discard)
 
     async def _wait(self, handle: _Handle) -> tuple[int | None, bool, str]:
         eid = next((e for e, h in self.actors.items() if h is handle), "?")
@@ -272,6 +310,7 @@ class RayBackend(ProcessAllocator):
         finally:
             self.actors.pop(eid, None)
             self._release_bundle(handle.bundle)
+            self._release_idle_group()
         return code, host_lost, how
 
     @staticmethod
