@@ -305,6 +305,38 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.ray.placementStrategy": (
         "ray_placement_strategy", _parse_str, "SPREAD",
         "placement group strategy of Ray executors: SPREAD (default), PACK, STRICT_SPREAD"),
+    # -- SLURM backend (scheduler/backends/slurm.py) --------------------------------------
+    "asyncspark.slurm.partition": (
+        "slurm_partition", _parse_str, None,
+        "SLURM partition executors' jobs are submitted to (sbatch --partition; the "
+        "slurm://PARTITION master says it too); default: the cluster's default partition"),
+    "asyncspark.slurm.account": (
+        "slurm_account", _parse_str, None,
+        "SLURM account executors' jobs are charged to (sbatch --account)"),
+    "asyncspark.slurm.timeLimit": (
+        "slurm_time_limit", _parse_str, None,
+        "time limit of each executor's job in sbatch --time form (e.g. 30, 1:00:00, "
+        "2-00:00:00); default: the partition's. A job that reaches it is lost and replaced"),
+    "asyncspark.slurm.directives": (
+        "slurm_directives", _parse_str, None,
+        "extra sbatch options for executors' jobs, one per line or separated by ';' (e.g. "
+        "'--qos=short; --constraint=ib'), written as #SBATCH lines of the job script"),
+    "asyncspark.slurm.python": (
+        "slurm_python", _parse_str, None,
+        "the Python interpreter executors' jobs run (python -m asyncspark.executor) on the "
+        "nodes; default: the driver's own (sys.executable), as on a shared file system"),
+    "asyncspark.slurm.pollInterval": (
+        "slurm_poll_interval", parse_duration, 1.0,
+        "how often squeue is asked for the states of executors' jobs (5 times as often "
+        "while a job is starting)"),
+    "asyncspark.slurm.logDirectory": (
+        "slurm_log_directory", _parse_str, None,
+        "directory (on a file system the nodes share) for each executor job's output "
+        "(asyncspark-<app>-<job id>.out); default: none kept (/dev/null)"),
+    "asyncspark.slurm.cancelTimeout": (
+        "slurm_cancel_timeout", parse_duration, 10.0,
+        "how long a cancelled executor job may take to end before its node is asked about "
+        "(a node not responding: the executor is lost with its host)"),
     "asyncspark.task.killGracePeriod": (
         "kill_grace_period", parse_duration, 1.0,
         "time a killed task has to stop before its executor is killed and replaced"),
