@@ -139,12 +139,16 @@ class SlurmCluster:
             f"SlurmdPidFile={self._path('slurmd-%n.pid')}",
             f"SlurmctldLogFile={self._path('slurmctld.log')}",
             f"SlurmdLogFile={self._path('slurmd-%n.log')}",
-            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
+            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "LogTimeFormat=iso8601_ms",
             "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core",
-            "SchedulerType=sched/builtin", "ReturnToService=2",
+            # Batch jobs are scheduled at submission, not up to 3 s later (the default).
+            "SchedulerType=sched/builtin", "SchedulerParameters=batch_sched_delay=0",
+            "ReturnToService=2",
             f"SlurmdTimeout={self.slurmd_timeout}", "MinJobAge=120", "KillWait=2",
             "MessageTimeout=5", "JobAcctGatherType=jobacct_gather/none",
             "AccountingStorageType=accounting_storage/none", "MpiDefault=none",
+            # A node's CPUs are the configured ones, whatever this machine has.
+            "SlurmdParameters=config_overrides",
         ]
         for (name, addr), port in zip(self.nodes.items(), ports[2:], strict=True):
             self._ports[name] = port
@@ -189,7 +193,7 @@ class SlurmCluster:
     def wait_idle(self, names: list[str], timeout: float = 30.0) -> None:
         """Until every node in ``names`` answers and may run jobs (not down, drained,
         failing or not responding)."""
-        bad = ("down", "drain", "fail", "unknown", "future", "maint", "reboot")
+        bad = ("down", "drain", "fail", "unknown", "future", "maint", "reboot", "inval")
 
         def up():
             states = self.node_states()

@@ -196,8 +196,9 @@ class SlurmBackend(ProcessAllocator):
             if not job.ended.done() and job.cancelled_at is None:
                 try:  # the driver has been told of it (Launched): the executor may start
                     await self.jobs.go(job)
-                except SlurmError as exc:  # ended meanwhile: its state tells
-                    log.warning("starting the executor of SLURM job %s: %s", job.job_id, exc)
+                except SlurmError as exc:  # ended or cancelled meanwhile: its state tells
+                    (log.debug if job.cancelled_at is not None else log.warning)(
+                        "starting the executor of SLURM job %s: %s", job.job_id, exc)
             row, host_lost, how = await job.ended
         finally:
             self.handles.pop(handle.executor_id, None)
