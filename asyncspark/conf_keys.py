@@ -142,7 +142,8 @@ def _parse_scheduler_mode(value: Any, key: str) -> str:
 # key -> (Config field, parser, default, description)
 KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "spark.app.name": ("app_name", _parse_str, "asyncspark", "application name"),
-    "spark.master": ("master", _parse_str, "local[*]", "local, local[N], local[*]"),
+    "spark.master": ("master", _parse_str, "local[*]",
+                     "local, local[N], local[*], ray, ray://HOST:PORT, slurm, slurm://PARTITION"),
     "spark.default.parallelism": (
         "default_parallelism", _parse_int, None,
         "partitions of parallelize() etc. when not given (default: number of task slots)"),
@@ -292,7 +293,7 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "jobs are aborted (starts are still retried)"),
     "spark.executor.instances": (
         "executor_instances", _parse_int, None,
-        "executors of a cluster master (ray): default 2; local[N] says N itself"),
+        "executors of a cluster master (ray, slurm): default 2; local[N] says N itself"),
     "spark.executor.cores": ("executor_cores", _parse_int, 1, "CPUs a cluster executor asks for"),
     "spark.executor.memory": (
         "executor_memory", parse_bytes, None, "memory a cluster executor asks for (default: none)"),
