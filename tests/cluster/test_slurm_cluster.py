@@ -2,13 +2,14 @@
 two slurmd, n1 on 127.0.0.21 and n2 on 127.0.0.22, one CPU each, SlurmdTimeout 3 s. The
 context asks for 2 executors: one SLURM job each, one per node.
 
-Checked: executors on both node addresses (never loopback 127.0.0.1); word count and join
-exact with shuffle blocks fetched across nodes; scaling down (the chosen job cancelled, no
-replacement) and up again; a killed node (its slurmd and its job's processes, SIGKILL)
-lost within 5 s (its connection), the result exact, the cancelled job's node then found
-not responding by SLURM (the executor ``host_lost``), the node back and the replacement
-on it; after ``stop()`` no job in squeue, no process, no
-directory.
+Checked: a job SLURM refuses fails the start with sbatch's message; a start timing out
+with a job still queued cancels it; executors on both node addresses (never loopback
+127.0.0.1); word count and join exact with shuffle blocks fetched across nodes; scaling
+down (the chosen job cancelled, no replacement) and up again; a killed node (its slurmd
+and its job's processes, SIGKILL) lost within 5 s (its connection), the result exact,
+the cancelled job's node then found not responding by SLURM (the executor
+``host_lost``), the node back and the replacement on it; after ``stop()`` no job in
+squeue, no process, no directory.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pytest_asyncio
 import slurmcluster
 
 from asyncspark import Context
+from asyncspark.errors import ExecutorLostError
 from asyncspark.scheduler.backends.local import _exited
 
 pytestmark = pytest.mark.asyncio(loop_scope="module", loop_factories=["asyncio"])
@@ -105,6 +107,28 @@ def text(seed: int, lines: int) -> list[str]:
 async def word_count(sc, lines, parts: int = 4) -> dict:
     return dict(await sc.parallelize(lines, 6).flatMap(str.split).map(lambda w: (w, 1))
                 .reduceByKey(add, parts).collect())
+
+
+async def test_jobs_the_cluster_refuses_fail_the_start_clearly(cluster):
+    # Two CPUs per executor: no node has them, sbatch refuses every job.
+    conf = {**slurm_conf(cluster, 1), "spark.executor.cores": "2",
+            "asyncspark.executor.startBackoff": "100ms"}
+    with pytest.raises(ExecutorLostError,
+                       match=r"sbatch exited with code 1: .*node configuration is not"):
+        async with Context("slurm", app_name="slurm-refused", conf=conf):
+            pass
+    assert cluster.active_jobs() == []
+
+
+async def test_a_start_timing_out_cancels_the_pending_job(cluster):
+    # Three executors on two one-CPU nodes: the third job waits in the queue until the
+    # registration timeout, then start() fails and the job is cancelled, none left.
+    conf = {**slurm_conf(cluster, 3), "asyncspark.executor.registrationTimeout": "6s"}
+    with pytest.raises(ExecutorLostError, match="did not register within 6"):
+        async with Context("slurm", app_name="slurm-pending", conf=conf):
+            pass
+    assert cluster.active_jobs() == []
+    assert cluster.job_processes() == []
 
 
 async def test_executors_are_jobs_on_both_nodes(sc, cluster):

@@ -199,7 +199,8 @@ async def run_command(*argv: str, env: dict[str, str] | None = None, stdin: byte
             raise SlurmError(f"{argv[0]} did not answer within {timeout:g}s") from None
         raise
     if proc.returncode != 0:
-        msg = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
+        text = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
+        msg = "; ".join(line.strip() for line in text.splitlines() if line.strip())
         raise SlurmError(f"{argv[0]} exited with code {proc.returncode}: {msg}")
     return out.decode(errors="replace")
 
