@@ -72,6 +72,15 @@ class Config:
     ray_executor_resource: str | None = None
     ray_placement_strategy: str = "SPREAD"
     ray_node_ip: str | None = None
+    # SLURM backend (scheduler/backends/slurm.py)
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    slurm_time_limit: str | None = None
+    slurm_directives: str | None = None
+    slurm_python: str | None = None
+    slurm_poll_interval: float = 1.0
+    slurm_log_directory: str | None = None
+    slurm_cancel_timeout: float = 10.0
     max_frame_size: int = 256 << 20
     rpc_host: str = "127.0.0.1"
     use_uvloop: bool = True

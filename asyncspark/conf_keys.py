@@ -169,7 +169,8 @@ def _parse_ratio(value: Any, key: str) -> float:
 # key -> (Config field, parser, default, description)
 KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "spark.app.name": ("app_name", _parse_str, "asyncspark", "application name"),
-    "spark.master": ("master", _parse_str, "local[*]", "local, local[N], local[*]"),
+    "spark.master": ("master", _parse_str, "local[*]",
+                     "local, local[N], local[*], ray, ray://HOST:PORT, slurm, slurm://PARTITION"),
     "spark.default.parallelism": (
         "default_parallelism", _parse_int, None,
         "partitions of parallelize() etc. when not given (default: number of task slots)"),
@@ -319,7 +320,7 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
         "jobs are aborted (starts are still retried)"),
     "spark.executor.instances": (
         "executor_instances", _parse_int, None,
-        "executors of a cluster master (ray): default 2; local[N] says N itself"),
+        "executors of a cluster master (ray, slurm): default 2; local[N] says N itself"),
     "spark.executor.cores": ("executor_cores", _parse_int, 1, "CPUs a cluster executor asks for"),
     "spark.executor.memory": (
         "executor_memory", parse_bytes, None, "memory a cluster executor asks for (default: none)"),
@@ -332,6 +333,38 @@ KNOWN_KEYS: dict[str, tuple[str, Any, Any, str]] = {
     "asyncspark.ray.placementStrategy": (
         "ray_placement_strategy", _parse_str, "SPREAD",
         "placement group strategy of Ray executors: SPREAD (default), PACK, STRICT_SPREAD"),
+    # -- SLURM backend (scheduler/backends/slurm.py) --------------------------------------
+    "asyncspark.slurm.partition": (
+        "slurm_partition", _parse_str, None,
+        "SLURM partition executors' jobs are submitted to (sbatch --partition; the "
+        "slurm://PARTITION master says it too); default: the cluster's default partition"),
+    "asyncspark.slurm.account": (
+        "slurm_account", _parse_str, None,
+        "SLURM account executors' jobs are charged to (sbatch --account)"),
+    "asyncspark.slurm.timeLimit": (
+        "slurm_time_limit", _parse_str, None,
+        "time limit of each executor's job in sbatch --time form (e.g. 30, 1:00:00, "
+        "2-00:00:00); default: the partition's. A job that reaches it is lost and replaced"),
+    "asyncspark.slurm.directives": (
+        "slurm_directives", _parse_str, None,
+        "extra sbatch options for executors' jobs, one per line or separated by ';' (e.g. "
+        "'--qos=short; --constraint=ib'), written as #SBATCH lines of the job script"),
+    "asyncspark.slurm.python": (
+        "slurm_python", _parse_str, None,
+        "the Python interpreter executors' jobs run (python -m asyncspark.executor) on the "
+        "nodes; default: the driver's own (sys.executable), as on a shared file system"),
+    "asyncspark.slurm.pollInterval": (
+        "slurm_poll_interval", parse_duration, 1.0,
+        "how often squeue is asked for the states of executors' jobs (5 times as often "
+        "while a job is starting)"),
+    "asyncspark.slurm.logDirectory": (
+        "slurm_log_directory", _parse_str, None,
+        "directory (on a file system the nodes share) for each executor job's output "
+        "(asyncspark-<app>-<job id>.out); default: none kept (/dev/null)"),
+    "asyncspark.slurm.cancelTimeout": (
+        "slurm_cancel_timeout", parse_duration, 10.0,
+        "how long a cancelled executor job may take to end before its node is asked about "
+        "(a node not responding: the executor is lost with its host)"),
     "asyncspark.task.killGracePeriod": (
         "kill_grace_period", parse_duration, 1.0,
         "time a killed task has to stop before its executor is killed and replaced"),

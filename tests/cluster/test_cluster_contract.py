@@ -1,6 +1,7 @@
-"""The ClusterBackend contract, run against every backend: the fake one, LocalBackend and
+"""The ClusterBackend contract, run against every backend: the fake one, LocalBackend,
 RayBackend (on a real one-node Ray cluster with token authentication, when ray is
-installed). What the driver relies on: a target is launched with distinct ids and is
+installed) and SlurmBackend (on a real one-node SLURM cluster, when slurm-wlm and munge
+are installed). What the driver relies on: a target is launched with distinct ids and is
 idempotent; a killed or crashed executor is ``Lost`` (with its exit code) and replaced by
 a new id; a lower target stops the newest; failed starts are retried with a growing
 backoff and stop when the target is 0; ``close()`` is idempotent, ends the event stream
@@ -16,6 +17,7 @@ import time
 
 import pytest
 import raycluster  # noqa: F401 - first: sets Ray's auth environment before ray is imported
+import slurmcluster
 from fake_backend import FakeBackend
 
 from asyncspark.conf import Config
@@ -27,8 +29,9 @@ try:
 except ImportError:
     ray = None
 
-KINDS = ["fake", "local", "ray"]
+KINDS = ["fake", "local", "ray", "slurm"]
 RAY_IP = "127.0.0.14"
+SLURM_NODE = {"c1": "127.0.0.23"}
 
 
 @pytest.fixture(scope="module")
@@ -44,21 +47,40 @@ def ray_cluster():
         cluster.stop()
 
 
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    why = slurmcluster.missing()
+    if why:
+        pytest.skip(why)
+    cluster = slurmcluster.SlurmCluster(SLURM_NODE, ctl_ip="127.0.0.24", cpus=4)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(params=KINDS)
 def kind(request):
-    if request.param == "ray":
-        request.getfixturevalue("ray_cluster")
+    if request.param in ("ray", "slurm"):
+        request.getfixturevalue(f"{request.param}_cluster")
     return request.param
 
 
 def make_backend(kind: str, request, backoff: float = 0.2):
     conf = Config.from_items([("asyncspark.executor.startBackoff", str(backoff)),
                               ("asyncspark.executor.maxStartBackoff", "5"),
-                              ("asyncspark.ray.nodeIpAddress", RAY_IP)])
+                              ("asyncspark.ray.nodeIpAddress", RAY_IP),
+                              ("asyncspark.rpc.host", "127.0.0.1"),
+                              ("asyncspark.slurm.pollInterval", "250ms"),
+                              ("asyncspark.slurm.cancelTimeout", "2s")])
     if kind == "fake":
         return FakeBackend(start_backoff=backoff, max_start_backoff=5.0)
     if kind == "local":
         return LocalBackend(conf)
+    if kind == "slurm":
+        from asyncspark.scheduler.backends.slurm import SlurmBackend
+
+        return SlurmBackend(conf)
     from asyncspark.scheduler.backends.ray import RayBackend
 
     return RayBackend(conf, request.getfixturevalue("ray_cluster").address)
@@ -111,7 +133,7 @@ class Harness:
         if isinstance(self.backend, FakeBackend):
             self.backend.crash(ev.executor_id)
         else:
-            os.kill(ev.pid, signal.SIGKILL)  # local and Ray nodes are this machine
+            os.kill(ev.pid, signal.SIGKILL)  # local, Ray and SLURM nodes are this machine
 
 
 @contextlib.asynccontextmanager

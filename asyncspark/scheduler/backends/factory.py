@@ -1,7 +1,8 @@
 """Which ``ClusterBackend`` a master URL names, and the ``ExecutorSpec`` the configuration
 asks for: ``local``/``local[N]``/``local[*]``/``local[N,F]`` -> ``LocalBackend``; ``ray``
 (address from ``RAY_ADDRESS``, or a local Ray started for you) and ``ray://HOST:PORT`` (Ray
-Client) -> ``RayBackend``."""
+Client) -> ``RayBackend``; ``slurm`` and ``slurm://PARTITION`` -> ``SlurmBackend`` (the
+cluster the SLURM commands reach, e.g. through ``SLURM_CONF``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ __all__ = ["cluster_backend", "executor_spec", "master_kind"]
 
 def master_kind(master: str) -> tuple[str, str | None]:
     """``("local", None)`` for the ``local`` forms (checked by ``parse_master``),
-    ``("ray", address)`` for ``ray`` (address None) and ``ray://HOST:PORT``."""
+    ``("ray", address)`` for ``ray`` (address None) and ``ray://HOST:PORT``,
+    ``("slurm", partition)`` for ``slurm`` (partition None) and ``slurm://PARTITION``."""
     m = master.strip()
+    if m == "slurm":
+        return "slurm", None
+    if m.startswith("slurm://"):
+        partition = m[len("slurm://"):].rstrip("/")
+        if not partition or not all(c.isalnum() or c in "_-." for c in partition):
+            raise ConfigError(f"master {master!r}: slurm:// needs a partition name "
+                              "(slurm://PARTITION), or use 'slurm'")
+        return "slurm", partition
     if m == "ray":
         return "ray", None
     if m.startswith("ray://"):
@@ -32,6 +42,10 @@ def cluster_backend(conf: Config) -> ClusterBackend:
         from .ray import RayBackend
 
         return RayBackend(conf, address)
+    if kind == "slurm":
+        from .slurm import SlurmBackend
+
+        return SlurmBackend(conf, address)
     from .local import LocalBackend
 
     return LocalBackend(conf, conf.local_dir)
