@@ -35,7 +35,7 @@ __all__ = [
     "AddingAccumulatorParam",
 ]
 
-log = logging.getLogger("asyncspark.accumulators")
+log: logging.Logger = logging.getLogger("asyncspark.accumulators")
 
 T = TypeVar("T")
 

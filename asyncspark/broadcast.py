@@ -38,7 +38,7 @@ from .errors import BroadcastDestroyedError
 
 __all__ = ["Broadcast", "BroadcastManager"]
 
-log = logging.getLogger("asyncspark.broadcast")
+log: logging.Logger = logging.getLogger("asyncspark.broadcast")
 
 T = TypeVar("T")
 

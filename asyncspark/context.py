@@ -58,7 +58,7 @@ from .ui.tracker import StatusTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
-log = logging.getLogger("asyncspark")
+log: logging.Logger = logging.getLogger("asyncspark")
 _sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
@@ -153,7 +153,7 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
                 self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
         else:
             n = self.conf.executor_instances
-            self.num_executors = 2 if n is None else n
+            self.num_executors: int = 2 if n is None else n
         # spark.scheduler.mode=FAIR: the pools, read now so a bad file fails here.
         self._pools = pools_from_config(self.conf)
         # asyncspark.scheduler.maxActiveJobs / maxPendingTasks; None: unlimited.
@@ -181,8 +181,8 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         self._state = "new"
         # stop()'s steps, once started (a retried stop() waits for them)
         self._stop_steps_run: dict[str, asyncio.Future] = {}
-        self.startTime = int(time.time() * 1000)
-        self.applicationId = f"local-{self.startTime}"
+        self.startTime: int = int(time.time() * 1000)
+        self.applicationId: str = f"local-{self.startTime}"
         from .ui.session import Observability
 
         self._obs = Observability(self)  # status store, UI, event log, progress bar

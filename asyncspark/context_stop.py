@@ -16,7 +16,7 @@ from .errors import ContextStoppedError
 
 __all__ = ["STOP_BOUND_S", "ContextShutdown"]
 
-log = logging.getLogger("asyncspark")
+log: logging.Logger = logging.getLogger("asyncspark")
 
 STOP_BOUND_S = 5.0  # stop() takes at most this long (then kills what is left)
 

@@ -52,9 +52,9 @@ class RangeDependency(NarrowDependency):
 
     def __init__(self, rdd: RDD, in_start: int, out_start: int, length: int) -> None:
         super().__init__(rdd)
-        self.in_start = in_start
-        self.out_start = out_start
-        self.length = length
+        self.in_start: int = in_start
+        self.out_start: int = out_start
+        self.length: int = length
 
     def get_parents(self, partition: int) -> Sequence[int]:
         if self.out_start <= partition < self.out_start + self.length:
@@ -69,7 +69,7 @@ class ListDependency(NarrowDependency):
 
     def __init__(self, rdd: RDD, groups: Sequence[Sequence[int]]) -> None:
         super().__init__(rdd)
-        self.groups = groups
+        self.groups: Sequence[Sequence[int]] = groups
 
     def get_parents(self, partition: int) -> Sequence[int]:
         return self.groups[partition]
@@ -92,10 +92,10 @@ class ShuffleDependency(Dependency):
                  key_ordering: tuple[bool, Callable] | None = None) -> None:
         super().__init__(rdd)
         self.partitioner = partitioner
-        self.aggregator = aggregator
-        self.map_side_combine = map_side_combine and aggregator is not None
+        self.aggregator: Aggregator | None = aggregator
+        self.map_side_combine: bool = map_side_combine and aggregator is not None
         self.key_ordering = key_ordering
-        self.shuffle_id = rdd.context.new_shuffle_id()
+        self.shuffle_id: int = rdd.context.new_shuffle_id()
 
     def __getstate__(self):
         return {k: getattr(self, k) for k in ("rdd", *self.__slots__) if k != "__weakref__"}

@@ -20,7 +20,7 @@ from .listener import event_from_json, event_to_json
 
 __all__ = ["EventLogWriter", "list_event_logs", "read_event_log"]
 
-log = logging.getLogger("asyncspark.eventlog")
+log: logging.Logger = logging.getLogger("asyncspark.eventlog")
 IN_PROGRESS = ".inprogress"
 
 
@@ -33,9 +33,9 @@ class EventLogWriter:
     FLUSH_PERIOD = 0.25
 
     def __init__(self, directory: str, app_id: str, compress: bool = False) -> None:
-        self.directory = os.path.abspath(directory.removeprefix("file:"))
+        self.directory: str = os.path.abspath(directory.removeprefix("file:"))
         name = app_id + (".gz" if compress else "")
-        self.path = os.path.join(self.directory, name)
+        self.path: str = os.path.join(self.directory, name)
         self.compress = compress
         self._file: TextIO | None = None
         self.failed = False
@@ -88,7 +88,7 @@ class EventLogWriter:
                             for ev in events))
             f.flush()
         except (OSError, ValueError) as exc:
-            self.failed = True
+            self.failed: bool = True
             log.error("cannot write the event log %s: %s; no more events are logged",
                       self.path + IN_PROGRESS, exc)
 

@@ -29,7 +29,7 @@ class HyperLogLog:
         if not 4 <= p <= MAX_PRECISION:
             raise ValueError(f"precision must be within 4..{MAX_PRECISION}, got {p}")
         self.p = p
-        self.m = 1 << p
+        self.m: int = 1 << p
         self.registers = bytearray(self.m)
 
     def add_all(self, items: Iterable) -> HyperLogLog:
@@ -54,7 +54,7 @@ class HyperLogLog:
     def merge_registers(self, other: bytes | bytearray) -> None:
         if len(other) != self.m:
             raise ValueError(f"cannot merge {len(other)} registers into {self.m}")
-        self.registers = bytearray(map(max, self.registers, other))
+        self.registers: bytearray = bytearray(map(max, self.registers, other))
 
     def estimate(self) -> int:
         """Ertl's improved raw estimator ("New cardinality estimation algorithms for

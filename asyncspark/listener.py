@@ -49,7 +49,7 @@ __all__ = [
     "task_metrics",
 ]
 
-log = logging.getLogger("asyncspark.listener")
+log: logging.Logger = logging.getLogger("asyncspark.listener")
 
 
 @dataclass(slots=True)

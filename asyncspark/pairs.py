@@ -36,7 +36,7 @@ class ResultIterable:
 
     def __init__(self, data: list) -> None:
         self.data = data
-        self.maxindex = len(data)
+        self.maxindex: int = len(data)
 
     def __iter__(self) -> Iterator:
         return iter(self.data)

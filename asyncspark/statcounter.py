@@ -10,9 +10,9 @@ __all__ = ["StatCounter"]
 
 class StatCounter:
     def __init__(self, values: Iterable | None = None) -> None:
-        self.n = 0
+        self.n: int = 0
         self.mu = 0.0
-        self.m2 = 0.0
+        self.m2: float = 0.0
         self.maxValue = float("-inf")
         self.minValue = float("inf")
         for v in values or ():
@@ -42,9 +42,9 @@ class StatCounter:
             elif self.n * 10 < other.n:
                 self.mu = other.mu - (delta * self.n) / (self.n + other.n)
             else:
-                self.mu = (self.mu * self.n + other.mu * other.n) / (self.n + other.n)
-            self.maxValue = max(self.maxValue, other.maxValue)
-            self.minValue = min(self.minValue, other.minValue)
+                self.mu: float = (self.mu * self.n + other.mu * other.n) / (self.n + other.n)
+            self.maxValue: float = max(self.maxValue, other.maxValue)
+            self.minValue: float = min(self.minValue, other.minValue)
             self.m2 += other.m2 + (delta * delta * self.n * other.n) / (self.n + other.n)
             self.n += other.n
         return self

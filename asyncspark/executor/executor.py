@@ -65,7 +65,7 @@ now_ns = time.monotonic_ns
 
 __all__ = ["Executor", "new_client_pool", "preload"]
 
-log = logging.getLogger("asyncspark.executor")
+log: logging.Logger = logging.getLogger("asyncspark.executor")
 
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
 
@@ -74,7 +74,7 @@ class Executor:
     def __init__(self, executor_id: str, host: str, port: int, secret: str,
                  local_dir: str, bind_host: str = "127.0.0.1") -> None:
         self.executor_id = executor_id
-        self.driver = (host, port)
+        self.driver: tuple[str, int] = (host, port)
         self.secret = secret
         self.local_dir = local_dir
         self.conn: FramedProtocol | None = None
@@ -90,7 +90,7 @@ class Executor:
         self.heartbeat_interval = 1.0
         self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
         self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
-        self.env = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
+        self.env: ExecutorEnv = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
                                new_client_pool=new_client_pool)
         self.env.broadcasts = BroadcastCache(self.env)
         set_env(self.env)
@@ -198,9 +198,9 @@ class Executor:
                 self.conn.abort(AuthenticationError("driver failed authentication"))  # type: ignore[union-attr]
                 return
             settings = ExecutorSettings.from_wire(msg.conf)
-            self.heartbeat_interval = settings.heartbeat_interval
-            self.max_frame_size = settings.max_frame_size
-            self.trace = settings.trace_tasks
+            self.heartbeat_interval: float = settings.heartbeat_interval
+            self.max_frame_size: int = settings.max_frame_size
+            self.trace: bool = settings.trace_tasks
             self.env.settings = settings
             self.env.loop = self.loop
             self._start_block_manager(settings)

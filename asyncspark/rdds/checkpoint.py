@@ -59,8 +59,8 @@ class _CheckpointData:
     __slots__ = ("local", "rdd", "state")
 
     def __init__(self, local: bool) -> None:
-        self.local = local
-        self.state = "marked"
+        self.local: bool = local
+        self.state: str = "marked"
         self.rdd: CheckpointRDD | None = None
 
     def __getstate__(self):

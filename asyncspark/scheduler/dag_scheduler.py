@@ -67,7 +67,7 @@ from .trace import Tracer, now_ns
 
 __all__ = ["DAGScheduler", "TaskSchedulerLike"]
 
-log = logging.getLogger("asyncspark.scheduler")
+log: logging.Logger = logging.getLogger("asyncspark.scheduler")
 
 JOB_GROUP_KEY = "spark.jobGroup.id"
 JOB_TAGS_KEY = "spark.job.tags"  # comma-separated (tags cannot contain a comma)
@@ -98,8 +98,8 @@ class DAGScheduler:
         self.lost_executors: set[str] = set()  # ids are never reused
         self._timers: set[asyncio.TimerHandle] = set()
         # Counters for tests, reports and the chaos suite.
-        self.fetch_failures = 0
-        self.resubmissions = 0
+        self.fetch_failures: int = 0
+        self.resubmissions: int = 0
         self._update_accumulators = update_accumulators
         self.tracer = tracer
         # Tracing: when each queued event was posted (the queue is FIFO, one consumer).
@@ -626,7 +626,7 @@ class DAGScheduler:
             ev.executor_id, ev.reason, self.clock()))]
 
     def _handle_stop(self, ev: StopScheduler) -> list:
-        self.stopped = True
+        self.stopped: bool = True
         cmds: list = []
         for job in list(self.jobs.values()):
             cmds.extend(self._finish_job(

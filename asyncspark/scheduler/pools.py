@@ -188,10 +188,10 @@ class Pool:
     __slots__ = ("min_share", "mode", "name", "tsms", "weight")
 
     def __init__(self, spec: PoolSpec) -> None:
-        self.name = spec.name
-        self.mode = spec.schedulingMode
-        self.weight = spec.weight
-        self.min_share = spec.minShare
+        self.name: str = spec.name
+        self.mode: str = spec.schedulingMode
+        self.weight: int = spec.weight
+        self.min_share: int = spec.minShare
         self.tsms: list = []
 
     @property
@@ -240,7 +240,7 @@ class PoolTree:
     """The root pool (FAIR between pools) and its pools, created on first use."""
 
     def __init__(self, specs: Mapping[str, PoolSpec] | None = None) -> None:
-        self.specs = dict(specs or {})
+        self.specs: dict[str, PoolSpec] = dict(specs or {})
         self.specs.setdefault(DEFAULT_POOL, PoolSpec(DEFAULT_POOL, FAIR))
         self.pools: dict[str, Pool] = {name: Pool(s) for name, s in self.specs.items()}
         self._pool_of: dict[int, Pool] = {}  # id(tsm) -> its pool

@@ -21,11 +21,11 @@ class JobWaiter:
     def __init__(self, future: asyncio.Future, num_tasks: int, job_id: int = -1,
                  partial: bool = False) -> None:
         self.future = future
-        self.num_tasks = num_tasks
-        self.job_id = job_id
-        self.partial = partial
+        self.num_tasks: int = num_tasks
+        self.job_id: int = job_id
+        self.partial: bool = partial
         self.results: list = [None] * num_tasks if partial else []
-        self.finished = 0
+        self.finished: int = 0
 
     def task_succeeded(self, index: int, result: Any) -> None:
         self.results[index] = result
@@ -82,13 +82,13 @@ class Stage:
 
     def __init__(self, stage_id: int, rdd_id: int, num_partitions: int, binary: bytes,
                  parents: list[ShuffleMapStage]) -> None:
-        self.stage_id = stage_id
-        self.rdd_id = rdd_id
-        self.num_partitions = num_partitions
-        self.binary = binary
-        self.parents = parents
-        self.attempt = -1  # the first submission is attempt 0
-        self.submitted_at = 0.0  # clock() of the current attempt's submission (logs)
+        self.stage_id: int = stage_id
+        self.rdd_id: int = rdd_id
+        self.num_partitions: int = num_partitions
+        self.binary: bytes = binary
+        self.parents: list[ShuffleMapStage] = parents
+        self.attempt: int = -1  # the first submission is attempt 0
+        self.submitted_at: float = 0.0  # clock() of the current attempt's submission (logs)
         self.job_ids: set[int] = set()
         self.pending: set[int] = set()  # partitions of the current attempt not yet done
         self.cached_rdds: list[int] = []  # persisted RDDs read partition by partition
@@ -108,8 +108,8 @@ class ShuffleMapStage(Stage):
 
     def __init__(self, stage_id: int, info: ShuffleInfo, parents: list[ShuffleMapStage]):
         super().__init__(stage_id, info.rdd_id, info.num_maps, info.binary, parents)
-        self.shuffle_id = info.shuffle_id
-        self.num_reduces = info.num_reduces
+        self.shuffle_id: int = info.shuffle_id
+        self.num_reduces: int = info.num_reduces
         self.cached_rdds = info.cached_rdds
 
     def __repr__(self) -> str:
@@ -125,11 +125,11 @@ class ResultStage(Stage):
                  partitions: list[int], job_id: int, binary: bytes,
                  parents: list[ShuffleMapStage] | None = None) -> None:
         super().__init__(stage_id, rdd_id, num_partitions, binary, parents or [])
-        self.partitions = partitions
-        self.job_id = job_id
-        self.index_of = {p: i for i, p in enumerate(partitions)}
-        self.done = [False] * len(partitions)
-        self.num_done = 0
+        self.partitions: list[int] = partitions
+        self.job_id: int = job_id
+        self.index_of: dict[int, int] = {p: i for i, p in enumerate(partitions)}
+        self.done: list[bool] = [False] * len(partitions)
+        self.num_done: int = 0
 
     def __repr__(self) -> str:
         return f"ResultStage({self.stage_id}, job {self.job_id})"
@@ -154,13 +154,13 @@ class ExecutorData:
 
     def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0,
                  control: Any = None):
-        self.id = executor_id
-        self.host = host
+        self.id: str = executor_id
+        self.host: str = host
         self.conn = conn  # the task channel: launches (and what they need) go here
         self.control = control if control is not None else conn  # kills go here
-        self.slots = slots
-        self.free = slots
-        self.pid = pid
+        self.slots: int = slots
+        self.free: int = slots
+        self.pid: int = pid
         self.binaries: set[int] = set()
         self.forget: list[int] = []
         self.running: set[int] = set()

@@ -63,7 +63,7 @@ from .trace import Tracer, now_ns
 
 __all__ = ["LOCALITY", "SPECULATION", "RunningTask", "TaskSchedulerCore"]
 
-log = logging.getLogger("asyncspark.scheduler")
+log: logging.Logger = logging.getLogger("asyncspark.scheduler")
 
 # Timer keys (a kill deadline's key is its task id).
 LOCALITY = "locality"
@@ -76,14 +76,14 @@ class RunningTask:
 
     def __init__(self, task_id: int, tsm: TaskSetManager, index: int, attempt: int,
                  executor_id: str, launched: float) -> None:
-        self.task_id = task_id
-        self.tsm = tsm
-        self.index = index
-        self.attempt = attempt
-        self.executor_id = executor_id
-        self.launched = launched
-        self.kill_armed = False  # a kill deadline timer runs
-        self.kill_reason = ""
+        self.task_id: int = task_id
+        self.tsm: TaskSetManager = tsm
+        self.index: int = index
+        self.attempt: int = attempt
+        self.executor_id: str = executor_id
+        self.launched: float = launched
+        self.kill_armed: bool = False  # a kill deadline timer runs
+        self.kill_reason: str = ""
 
 
 class TaskSchedulerCore:
@@ -129,9 +129,9 @@ class TaskSchedulerCore:
         self.speculation = speculation
         self.exclusion = exclusion
         self.speculation_armed = False
-        self.commits = OutputCommitCoordinator()
+        self.commits: OutputCommitCoordinator = OutputCommitCoordinator()
         # spark.driver.maxResultSize per task set (results.py).
-        self.result_sizes = ResultSizeTracker(max_result_size)
+        self.result_sizes: ResultSizeTracker = ResultSizeTracker(max_result_size)
         self._cmds: list = []
         self._events: list = []
 
@@ -277,7 +277,7 @@ class TaskSchedulerCore:
                 marked = True
         if marked:
             self._revive()
-        self.speculation_armed = True
+        self.speculation_armed: bool = True
         self._cmds.append(ArmTimer(SPECULATION, self.speculation.interval))  # type: ignore[union-attr]
 
     def _arm_locality_timer(self, now: float) -> None:

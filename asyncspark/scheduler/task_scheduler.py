@@ -43,7 +43,7 @@ from .trace import Tracer
 
 __all__ = ["TaskScheduler"]
 
-log = logging.getLogger("asyncspark.scheduler")
+log: logging.Logger = logging.getLogger("asyncspark.scheduler")
 
 
 class TaskScheduler:
@@ -64,7 +64,7 @@ class TaskScheduler:
                  exclusion: ExclusionConf | None = None, max_result_size: int = 0,
                  result_timeout: float = 120.0, clock: Callable[[], float] = time.monotonic,
                  pools: PoolTree | None = None) -> None:
-        self.core = TaskSchedulerCore(
+        self.core: TaskSchedulerCore = TaskSchedulerCore(
             clock=clock, max_failures=max_failures, kill_grace_period=kill_grace_period,
             pipeline_depth=pipeline_depth, short_task_us=short_task_us,
             listeners_active=listeners_active, map_outputs=map_outputs, tracer=tracer,

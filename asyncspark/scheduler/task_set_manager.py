@@ -36,18 +36,18 @@ class TaskSetManager:
                  now: float = 0.0, speculation: SpeculationConf | None = None,
                  exclusion: ExclusionConf | None = None) -> None:
         n = len(taskset.partitions)
-        self.taskset = taskset
-        self.max_failures = max_failures
+        self.taskset: TaskSet = taskset
+        self.max_failures: int = max_failures
         self.pending: deque[int] = deque(range(n))
         self.running: dict[int, int] = {}  # task id -> task index
-        self.successful = [False] * n
-        self.num_success = 0
-        self.failures = [0] * n
-        self.attempts = [0] * n
+        self.successful: list[bool] = [False] * n
+        self.num_success: int = 0
+        self.failures: list[int] = [0] * n
+        self.attempts: list[int] = [0] * n
         self.failed_on: dict[int, set[str]] = {}  # task index -> executors it failed on
         self.zombie = False  # no more launches: finished, aborted or cancelled
         self.preferred = taskset.preferred  # per index [(executor_id or None, host)]
-        self.locality_wait = locality_wait
+        self.locality_wait: float = locality_wait
         self.level = PROCESS_LOCAL  # the most local level still required (delay scheduling)
         self.last_launch = now  # when the wait at `level` started
         self.spec = Speculation(speculation) if speculation is not None else None
@@ -161,8 +161,8 @@ class TaskSetManager:
 
     def _take(self, idx: int, level: int, now: float) -> int:
         self.pending.remove(idx)
-        self.level = level
-        self.last_launch = now
+        self.level: int = level
+        self.last_launch: float = now
         return idx
 
     def locality_deadline(self) -> float | None:
@@ -212,7 +212,7 @@ class TaskSetManager:
             if self.exclusion is not None:
                 self.exclusion.record_failure(index, executor_id, message)
             if self.failures[index] >= self.max_failures:
-                self.zombie = True
+                self.zombie: bool = True
                 return index, True
         if spec is not None and spec.copy_running(index):
             return index, False  # that attempt may still succeed; if it fails, it re-queues

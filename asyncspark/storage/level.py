@@ -45,11 +45,11 @@ class StorageLevel:
         if isinstance(replication, bool) or not isinstance(replication, int) \
                 or not 1 <= replication <= 40:
             raise ValueError(f"replication must be an integer from 1 to 40, got {replication!r}")
-        self.useDisk = bool(useDisk)
-        self.useMemory = bool(useMemory)
-        self.useOffHeap = bool(useOffHeap)
-        self.deserialized = bool(deserialized)
-        self.replication = replication
+        self.useDisk: bool = bool(useDisk)
+        self.useMemory: bool = bool(useMemory)
+        self.useOffHeap: bool = bool(useOffHeap)
+        self.deserialized: bool = bool(deserialized)
+        self.replication: int = replication
 
     @property
     def is_valid(self) -> bool:

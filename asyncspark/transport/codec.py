@@ -147,8 +147,8 @@ class FrameCodec:
             )
         # The received frame size limit; lowered until the peer has authenticated
         # (transport/guard.py), when ``limit_name`` says which limit it is.
-        self.max_frame_size = max_frame_size
-        self.limit_name = "asyncspark.rpc.maxFrameSize"
+        self.max_frame_size: int = max_frame_size
+        self.limit_name: str = "asyncspark.rpc.maxFrameSize"
         self._buf = bytearray()
         self._pos = 0
         self._closed = False

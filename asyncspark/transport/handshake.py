@@ -84,10 +84,10 @@ class Handshake:
     def __init__(self, secret: str, role: bytes, peer_role: bytes, *,
                  challenger: bool) -> None:
         self._secret = secret
-        self.role = role
-        self.peer_role = peer_role
-        self.challenger = challenger
-        self.nonce = make_nonce()
+        self.role: bytes = role
+        self.peer_role: bytes = peer_role
+        self.challenger: bool = challenger
+        self.nonce: bytes = make_nonce()
         self.state = "start"
         self._proved = False
 
@@ -119,5 +119,5 @@ class Handshake:
         else:
             if self.state != "start":
                 raise LocalProtocolError(f"responder asked to answer in state {self.state}")
-            self.state = "answered"
+            self.state: str = "answered"
         return prove(self._secret, peer_nonce, self.role)

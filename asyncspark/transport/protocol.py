@@ -21,7 +21,7 @@ from .codec import CLOSED, DEFAULT_MAX_FRAME_SIZE, NEED_DATA, FrameCodec, Messag
 
 __all__ = ["FramedProtocol"]
 
-log = logging.getLogger("asyncspark.transport")
+log: logging.Logger = logging.getLogger("asyncspark.transport")
 
 _JOIN_LIMIT = 64 * 1024  # frames up to this size are written as one buffer
 
@@ -31,7 +31,7 @@ class FramedProtocol(asyncio.Protocol):
                  on_close: Callable[[BaseException | None], Any] | None = None,
                  max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  on_connect: Callable[[FramedProtocol], Any] | None = None) -> None:
-        self.codec = FrameCodec(max_frame_size)
+        self.codec: FrameCodec = FrameCodec(max_frame_size)
         self.on_message = on_message
         self.on_close = on_close
         self.on_connect = on_connect
@@ -112,7 +112,7 @@ class FramedProtocol(asyncio.Protocol):
     def _closed_with(self, exc: BaseException | None) -> None:
         if self.closed:
             return
-        self.closed = True
+        self.closed: bool = True
         self.close_reason = exc
         if self.guard is not None:
             self.guard.forget(self)

@@ -28,7 +28,7 @@ from .store import StatusStore, storage_info
 
 __all__ = ["StatusStore", "UIServer", "ui_app"]
 
-log = logging.getLogger("asyncspark.ui")
+log: logging.Logger = logging.getLogger("asyncspark.ui")
 
 _SSE_INTERVAL = 0.25
 

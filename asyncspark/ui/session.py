@@ -33,7 +33,7 @@ from .store import StatusStore
 
 __all__ = ["Observability", "interactive"]
 
-log = logging.getLogger("asyncspark.ui")
+log: logging.Logger = logging.getLogger("asyncspark.ui")
 _LAG_PERIOD = 0.5
 _STAGES_WITH_ACCUMULATORS = 1000
 
@@ -194,7 +194,7 @@ class Observability:
         while True:
             t0 = loop.time()
             await asyncio.sleep(_LAG_PERIOD)
-            self.lag = max(0.0, loop.time() - t0 - _LAG_PERIOD)
+            self.lag: float = max(0.0, loop.time() - t0 - _LAG_PERIOD)
 
     async def stop(self) -> None:
         """Before the bus stops: post ApplicationEnd, stop the UI server."""

@@ -73,14 +73,14 @@ class StatusStore:
     def __init__(self, app_id: str = "", app_name: str = "", *, retained_jobs: int = 1000,
                  retained_stages: int = 1000, retained_tasks: int = 100_000,
                  clock=time.time) -> None:
-        self.app_id = app_id
-        self.app_name = app_name
+        self.app_id: str = app_id
+        self.app_name: str = app_name
         self.retained_jobs = retained_jobs
         self.retained_stages = retained_stages
         self.retained_tasks = retained_tasks
         self.start_time: float = clock()
         self.end_time: float | None = None
-        self.spark_user = ""
+        self.spark_user: str = ""
         self.jobs: collections.OrderedDict[int, dict] = collections.OrderedDict()
         self.stages: collections.OrderedDict[tuple[int, int], dict] = collections.OrderedDict()
         self.stage_info: dict[int, dict] = {}  # stage id -> name, parents, rdd, jobs
@@ -92,8 +92,8 @@ class StatusStore:
         self.blocks: dict[str, dict[str, tuple[str, int]]] = {}  # from BlockUpdated
         # executor id -> {"stderr": its log file} when the ExecutorAdded event names none
         self.log_paths: Any = None
-        self.dropped = 0  # listener-bus drops seen (SparkListenerEventsDropped)
-        self.version = 0  # bumped on every event: live pages poll/stream on it
+        self.dropped: int = 0  # listener-bus drops seen (SparkListenerEventsDropped)
+        self.version: int = 0  # bumped on every event: live pages poll/stream on it
         self._job_of_stage: dict[int, set[int]] = {}
         self._attempts: dict[int, list[int]] = {}  # stage id -> retained attempts
         self._add_driver()

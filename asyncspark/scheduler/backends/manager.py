@@ -35,7 +35,7 @@ from .endpoint import CoarseGrainedBackend
 
 __all__ = ["ExecutorManager", "describe_exit", "task_caused_exit"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 # Exit codes of an executor that lost its driver (executor.py): not a task's doing.
 _CONNECTION_EXITS = frozenset({0, 2, 3})
@@ -77,7 +77,7 @@ class ExecutorManager(CoarseGrainedBackend):
         super().__init__(conf, task_scheduler)
         self.cluster = cluster
         self.num_executors = num_executors
-        self.spec = spec or ExecutorSpec(cores=conf.task_slots)
+        self.spec: ExecutorSpec = spec or ExecutorSpec(cores=conf.task_slots)
         self.launched: dict[str, Launched] = {}
         self._lost_waiters: dict[str, asyncio.Future] = {}
         self._kill_reasons: dict[str, str] = {}
@@ -92,8 +92,8 @@ class ExecutorManager(CoarseGrainedBackend):
         self._progress = asyncio.Event()  # an executor registered, or one was lost
         self.last_loss = ""
         self.stopping = False
-        self.heartbeat_losses = 0  # executors declared lost for silence
-        self.hosts_lost = 0
+        self.heartbeat_losses: int = 0  # executors declared lost for silence
+        self.hosts_lost: int = 0
 
     @property
     def procs(self) -> dict[str, Any]:
@@ -200,7 +200,7 @@ class ExecutorManager(CoarseGrainedBackend):
             waiter.set_result(ev)
         killed = self._kill_reasons.pop(eid, None)
         reason = killed or ev.reason
-        self.last_loss = reason
+        self.last_loss: str = reason
         task_caused = killed is None and task_caused_exit(ev.exit_code)
         launched = self.launched.pop(eid, None)
         fut = self._pending.pop(eid, None)
@@ -338,7 +338,7 @@ class ExecutorManager(CoarseGrainedBackend):
             for eid in remove:
                 self._kill_reasons[eid] = f"executor {eid} was removed (target {n})"
             self.cluster.kill(remove)
-        self.num_executors = n
+        self.num_executors: int = n
         self.cluster.set_target(n, self.spec)
 
     # -- stop ----------------------------------------------------------------------------
@@ -367,7 +367,7 @@ class ExecutorManager(CoarseGrainedBackend):
             task.cancel()
 
     async def stop(self) -> None:
-        self.stopping = True
+        self.stopping: bool = True
         for conn in list(self.conns.values()):
             try:
                 conn.proto.send(StopExecutor("context stopped"))
