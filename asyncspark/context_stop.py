@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import lifetime
 from .errors import ContextStoppedError
+
+if TYPE_CHECKING:
+    from .listener import ListenerBus
 
 __all__ = ["STOP_BOUND_S", "ContextShutdown"]
 
@@ -35,7 +38,7 @@ class ContextShutdown:
     _stop_steps_run: dict
     _obs: Any
     cleaner: Any
-    listener_bus: Any
+    listener_bus: ListenerBus
 
     def _remove_files(self) -> None:
         raise NotImplementedError

@@ -25,7 +25,7 @@ class Dependency:
 
     __slots__ = ("rdd",)
 
-    def __init__(self, rdd: RDD) -> None:
+    def __init__(self, rdd: RDD[Any]) -> None:
         self.rdd = rdd
 
 
@@ -50,7 +50,7 @@ class RangeDependency(NarrowDependency):
 
     __slots__ = ("in_start", "length", "out_start")
 
-    def __init__(self, rdd: RDD, in_start: int, out_start: int, length: int) -> None:
+    def __init__(self, rdd: RDD[Any], in_start: int, out_start: int, length: int) -> None:
         super().__init__(rdd)
         self.in_start: int = in_start
         self.out_start: int = out_start
@@ -67,7 +67,7 @@ class ListDependency(NarrowDependency):
 
     __slots__ = ("groups",)
 
-    def __init__(self, rdd: RDD, groups: Sequence[Sequence[int]]) -> None:
+    def __init__(self, rdd: RDD[Any], groups: Sequence[Sequence[int]]) -> None:
         super().__init__(rdd)
         self.groups: Sequence[Sequence[int]] = groups
 
@@ -87,7 +87,7 @@ class ShuffleDependency(Dependency):
     __slots__ = ("__weakref__", "aggregator", "key_ordering", "map_side_combine",
                  "partitioner", "shuffle_id")  # weakly referenced by the ContextCleaner
 
-    def __init__(self, rdd: RDD, partitioner: Any, aggregator: Aggregator | None = None,
+    def __init__(self, rdd: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False,
                  key_ordering: tuple[bool, Callable] | None = None) -> None:
         super().__init__(rdd)

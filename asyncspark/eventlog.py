@@ -38,7 +38,7 @@ class EventLogWriter:
         self.path: str = os.path.join(self.directory, name)
         self.compress = compress
         self._file: TextIO | None = None
-        self.failed = False
+        self.failed: bool = False
         self._pending: list = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -88,7 +88,7 @@ class EventLogWriter:
                             for ev in events))
             f.flush()
         except (OSError, ValueError) as exc:
-            self.failed: bool = True
+            self.failed = True
             log.error("cannot write the event log %s: %s; no more events are logged",
                       self.path + IN_PROGRESS, exc)
 

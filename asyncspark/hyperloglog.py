@@ -30,7 +30,7 @@ class HyperLogLog:
             raise ValueError(f"precision must be within 4..{MAX_PRECISION}, got {p}")
         self.p = p
         self.m: int = 1 << p
-        self.registers = bytearray(self.m)
+        self.registers: bytearray = bytearray(self.m)
 
     def add_all(self, items: Iterable) -> HyperLogLog:
         regs = self.registers
@@ -54,7 +54,7 @@ class HyperLogLog:
     def merge_registers(self, other: bytes | bytearray) -> None:
         if len(other) != self.m:
             raise ValueError(f"cannot merge {len(other)} registers into {self.m}")
-        self.registers: bytearray = bytearray(map(max, self.registers, other))
+        self.registers = bytearray(map(max, self.registers, other))
 
     def estimate(self) -> int:
         """Ertl's improved raw estimator ("New cardinality estimation algorithms for

@@ -51,8 +51,8 @@ class ConsoleProgressBar:
         self.clock = clock
         self.width = width
         self.stages: dict[tuple[int, int], list] = {}  # -> [total, done, running, start]
-        self.last_draw = 0.0
-        self.last_text = ""
+        self.last_draw: float = 0.0
+        self.last_text: str = ""
         self._timer: asyncio.TimerHandle | None = None
 
     def onStageSubmitted(self, ev) -> None:
@@ -117,7 +117,7 @@ class ConsoleProgressBar:
             self.out.write("\r" + text)
             self.out.flush()
             self.last_text = text
-        self.last_draw: float = now
+        self.last_draw = now
 
     def clear(self) -> None:
         """Erase the bar (the line it is on)."""
@@ -125,4 +125,4 @@ class ConsoleProgressBar:
             width = self.width or shutil.get_terminal_size((80, 20)).columns
             self.out.write("\r" + " " * width + "\r")
             self.out.flush()
-            self.last_text: str = ""
+            self.last_text = ""

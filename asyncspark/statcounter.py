@@ -9,16 +9,24 @@ __all__ = ["StatCounter"]
 
 
 class StatCounter:
-    def __init__(self, values: Iterable | None = None) -> None:
+    """Count, mean, variance, min and max of numbers, mergeable (PySpark's
+    ``pyspark.statcounter.StatCounter``).
+
+    >>> StatCounter([1.0, 2.0, 3.0]).mean()
+    2.0
+    """
+
+    def __init__(self, values: Iterable[float] | None = None) -> None:
         self.n: int = 0
-        self.mu = 0.0
+        self.mu: float = 0.0
         self.m2: float = 0.0
-        self.maxValue = float("-inf")
-        self.minValue = float("inf")
+        self.maxValue: float = float("-inf")
+        self.minValue: float = float("inf")
         for v in values or ():
             self.merge(v)
 
-    def merge(self, value) -> StatCounter:
+    def merge(self, value: float) -> StatCounter:
+        """Add one value."""
         delta = value - self.mu
         self.n += 1
         self.mu += delta / self.n
@@ -42,9 +50,9 @@ class StatCounter:
             elif self.n * 10 < other.n:
                 self.mu = other.mu - (delta * self.n) / (self.n + other.n)
             else:
-                self.mu: float = (self.mu * self.n + other.mu * other.n) / (self.n + other.n)
-            self.maxValue: float = max(self.maxValue, other.maxValue)
-            self.minValue: float = min(self.minValue, other.minValue)
+                self.mu = (self.mu * self.n + other.mu * other.n) / (self.n + other.n)
+            self.maxValue = max(self.maxValue, other.maxValue)
+            self.minValue = min(self.minValue, other.minValue)
             self.m2 += other.m2 + (delta * delta * self.n * other.n) / (self.n + other.n)
             self.n += other.n
         return self
@@ -65,10 +73,10 @@ class StatCounter:
     def sum(self) -> float:
         return self.n * self.mu
 
-    def min(self):
+    def min(self) -> float:
         return self.minValue
 
-    def max(self):
+    def max(self) -> float:
         return self.maxValue
 
     def variance(self) -> float:
@@ -85,7 +93,7 @@ class StatCounter:
     def sampleStdev(self) -> float:
         return math.sqrt(self.sampleVariance())
 
-    def asDict(self, sample: bool = False) -> dict:
+    def asDict(self, sample: bool = False) -> dict[str, float]:
         """The members as a dict, exactly as PySpark's ``asDict``.
 
         Note PySpark's (inverted) flag: by default ``stdev`` and ``variance`` are the

@@ -87,9 +87,9 @@ class Executor:
         self._handshake = handshake.Handshake(secret, handshake.EXECUTOR, handshake.DRIVER,
                                               challenger=False)
         self._done: asyncio.Future | None = None
-        self.heartbeat_interval = 1.0
-        self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
-        self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
+        self.heartbeat_interval: float = 1.0
+        self.trace: bool = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
+        self.max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
         self.env: ExecutorEnv = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
                                new_client_pool=new_client_pool)
         self.env.broadcasts = BroadcastCache(self.env)
@@ -198,9 +198,9 @@ class Executor:
                 self.conn.abort(AuthenticationError("driver failed authentication"))  # type: ignore[union-attr]
                 return
             settings = ExecutorSettings.from_wire(msg.conf)
-            self.heartbeat_interval: float = settings.heartbeat_interval
-            self.max_frame_size: int = settings.max_frame_size
-            self.trace: bool = settings.trace_tasks
+            self.heartbeat_interval = settings.heartbeat_interval
+            self.max_frame_size = settings.max_frame_size
+            self.trace = settings.trace_tasks
             self.env.settings = settings
             self.env.loop = self.loop
             self._start_block_manager(settings)

@@ -8,6 +8,7 @@ import random
 import subprocess
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from ..taskcontext import TaskContext
 
@@ -45,7 +46,7 @@ class Sampler:
                 p += rng.expovariate(mean)
         return k
 
-    def func(self, split: int, iterator: Iterator) -> Iterator:
+    def func(self, split: int, iterator: Iterator) -> Iterator[Any]:
         rng = self._rng(split)
         if self.with_replacement:
             for obj in iterator:

@@ -57,11 +57,11 @@ def _budget() -> tuple[int, str]:
     return env.settings.shuffle_memory, env.local_dir
 
 
-class ShuffledRDD(RDD):
+class ShuffledRDD(RDD[Any]):
     """The records of ``prev`` redistributed by ``partitioner``; combined per key when
     given an aggregator, sorted by key when given ``key_ordering``."""
 
-    def __init__(self, prev: RDD, partitioner, aggregator: Aggregator | None = None,
+    def __init__(self, prev: RDD[Any], partitioner, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False, key_ordering=None,
                  what: str = "a shuffle") -> None:
         dep = ShuffleDependency(prev, partitioner, aggregator, map_side_combine, key_ordering)
@@ -137,7 +137,7 @@ class ShuffledRDD(RDD):
         dep.partitioner = partitioner
         self.partitioner = partitioner
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
 
         dep = self._dep
         records = shuffle_records(dep.shuffle_id, split)
@@ -197,11 +197,11 @@ class SortPartition:
         self.ascending = ascending
         self.keyfunc = keyfunc
 
-    def __call__(self, records) -> Iterator:
+    def __call__(self, records) -> Iterator[Any]:
         return _sorted(records, self.ascending, self.keyfunc)
 
 
-def _sorted(records, ascending: bool, keyfunc) -> Iterator:
+def _sorted(records, ascending: bool, keyfunc) -> Iterator[Any]:
 
     budget, spill_dir = _budget()
     sorter = ExternalSorter(budget, spill_dir)
@@ -209,7 +209,7 @@ def _sorted(records, ascending: bool, keyfunc) -> Iterator:
     return _reporting_spills(sorter.sorted(records, key=key, reverse=not ascending), sorter)
 
 
-def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
+def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator[Any]:
 
     budget, spill_dir = _budget()
     merger = ExternalMerger(aggregator, budget, spill_dir)
@@ -220,7 +220,7 @@ def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
     return _reporting_spills(merger.items(), merger)
 
 
-def _reporting_spills(items: Iterator, spiller) -> Iterator:
+def _reporting_spills(items: Iterator, spiller) -> Iterator[Any]:
     """``items``; once they are exhausted, the bytes ``spiller`` (an ``ExternalMerger``
     or ``ExternalSorter`` whose ``items()``/``sorted()`` made them) spilled are added to
     the task's ``shuffle_spill_bytes``. When it has not spilled, everything is in memory
@@ -230,7 +230,7 @@ def _reporting_spills(items: Iterator, spiller) -> Iterator:
     return _report_when_done(items, spiller)
 
 
-def _report_when_done(items: Iterator, spiller) -> Iterator:
+def _report_when_done(items: Iterator, spiller) -> Iterator[Any]:
     yield from items
 
     ctx = TaskContext.get()
@@ -241,7 +241,7 @@ def _report_when_done(items: Iterator, spiller) -> Iterator:
         metrics["diskBytesSpilled"] = metrics.get("diskBytesSpilled", 0) + spiller.spilled_bytes
 
 
-class CoGroupedRDD(RDD):
+class CoGroupedRDD(RDD[Any]):
     """For each key, a tuple with the list of its values in each parent.
 
     A parent already partitioned by an equal partitioner is read narrowly, partition by
@@ -251,7 +251,7 @@ class CoGroupedRDD(RDD):
     the budget twice.
     """
 
-    def __init__(self, rdds: list[RDD], partitioner) -> None:
+    def __init__(self, rdds: list[RDD[Any]], partitioner) -> None:
         deps: list = []
         slots: list[list[int]] = []  # per dependency: the places of its RDD in rdds
         dep_of: dict[int, int] = {}
@@ -271,7 +271,7 @@ class CoGroupedRDD(RDD):
         self._n = len(rdds)
         self._slots = [tuple(s) for s in slots]
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
 
         n = self._n
 

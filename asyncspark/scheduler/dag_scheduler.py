@@ -118,7 +118,7 @@ class DAGScheduler:
         # locations. Read only here; executors' reports update it on the driver's loop.
         self.block_master = block_master
         self._next_stage_id = 0
-        self.stopped = False
+        self.stopped: bool = False
         # Bounded log of handled events, for "the story of stage 7" when debugging.
         self.history: collections.deque = collections.deque(maxlen=history)
         self._queue: asyncio.Queue | None = None
@@ -626,7 +626,7 @@ class DAGScheduler:
             ev.executor_id, ev.reason, self.clock()))]
 
     def _handle_stop(self, ev: StopScheduler) -> list:
-        self.stopped: bool = True
+        self.stopped = True
         cmds: list = []
         for job in list(self.jobs.values()):
             cmds.extend(self._finish_job(

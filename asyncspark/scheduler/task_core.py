@@ -128,7 +128,7 @@ class TaskSchedulerCore:
         # of an output partition may commit it (saveAsTextFile).
         self.speculation = speculation
         self.exclusion = exclusion
-        self.speculation_armed = False
+        self.speculation_armed: bool = False
         self.commits: OutputCommitCoordinator = OutputCommitCoordinator()
         # spark.driver.maxResultSize per task set (results.py).
         self.result_sizes: ResultSizeTracker = ResultSizeTracker(max_result_size)
@@ -277,7 +277,7 @@ class TaskSchedulerCore:
                 marked = True
         if marked:
             self._revive()
-        self.speculation_armed: bool = True
+        self.speculation_armed = True
         self._cmds.append(ArmTimer(SPECULATION, self.speculation.interval))  # type: ignore[union-attr]
 
     def _arm_locality_timer(self, now: float) -> None:

@@ -45,11 +45,11 @@ class TaskSetManager:
         self.failures: list[int] = [0] * n
         self.attempts: list[int] = [0] * n
         self.failed_on: dict[int, set[str]] = {}  # task index -> executors it failed on
-        self.zombie = False  # no more launches: finished, aborted or cancelled
+        self.zombie: bool = False  # no more launches: finished, aborted or cancelled
         self.preferred = taskset.preferred  # per index [(executor_id or None, host)]
         self.locality_wait: float = locality_wait
-        self.level = PROCESS_LOCAL  # the most local level still required (delay scheduling)
-        self.last_launch = now  # when the wait at `level` started
+        self.level: int = PROCESS_LOCAL  # the most local level still required (delay scheduling)
+        self.last_launch: float = now  # when the wait at `level` started
         self.spec = Speculation(speculation) if speculation is not None else None
         self.exclusion = StageExclusion(exclusion) if exclusion is not None else None
 
@@ -161,8 +161,8 @@ class TaskSetManager:
 
     def _take(self, idx: int, level: int, now: float) -> int:
         self.pending.remove(idx)
-        self.level: int = level
-        self.last_launch: float = now
+        self.level = level
+        self.last_launch = now
         return idx
 
     def locality_deadline(self) -> float | None:
@@ -212,7 +212,7 @@ class TaskSetManager:
             if self.exclusion is not None:
                 self.exclusion.record_failure(index, executor_id, message)
             if self.failures[index] >= self.max_failures:
-                self.zombie: bool = True
+                self.zombie = True
                 return index, True
         if spec is not None and spec.copy_running(index):
             return index, False  # that attempt may still succeed; if it fails, it re-queues

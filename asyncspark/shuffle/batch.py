@@ -50,7 +50,7 @@ class BatchEncoder:
     __slots__ = ("use_marshal",)
 
     def __init__(self) -> None:
-        self.use_marshal = True
+        self.use_marshal: bool = True
 
     def encode(self, records: list) -> bytes:
         flag = 0
@@ -60,7 +60,7 @@ class BatchEncoder:
                 data = marshal.dumps(records, _MARSHAL_VERSION)
                 flag = _MARSHALED
             except ValueError:  # an object marshal does not handle: pickle from now on
-                self.use_marshal: bool = False
+                self.use_marshal = False
         if data is None:
             data = pickle.dumps(records, _PICKLE_PROTOCOL)
         if len(data) > MAX_BATCH_BYTES:

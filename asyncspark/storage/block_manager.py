@@ -327,7 +327,7 @@ class BlockManager:
         return {"memory": in_memory, "memory_used": used, "disk": self.disk.block_ids()}
 
 
-def get_or_compute(rdd: Any, split: int, task_ctx: Any) -> Iterator:
+def get_or_compute(rdd: Any, split: int, task_ctx: Any) -> Iterator[Any]:
     """``RDD.iterator`` of a persisted RDD, on an executor."""
     try:
         manager = get_env().block_manager

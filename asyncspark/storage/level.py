@@ -56,15 +56,15 @@ class StorageLevel:
         """Whether blocks are stored anywhere at all (``NONE`` is not)."""
         return self.useDisk or self.useMemory or self.useOffHeap
 
-    def _flags(self) -> tuple:
+    def _flags(self) -> tuple[bool, bool, bool, bool, int]:
         return (self.useDisk, self.useMemory, self.useOffHeap, self.deserialized,
                 self.replication)
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[bool | int]:
         return list(self._flags())
 
     @classmethod
-    def from_wire(cls, flags: list) -> StorageLevel:
+    def from_wire(cls, flags: list[bool | int]) -> StorageLevel:
         if not isinstance(flags, (list, tuple)) or len(flags) != 5:
             raise ValueError(f"not a storage level: {flags!r}")
         return cls(*flags)

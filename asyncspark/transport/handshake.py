@@ -88,7 +88,7 @@ class Handshake:
         self.peer_role: bytes = peer_role
         self.challenger: bool = challenger
         self.nonce: bytes = make_nonce()
-        self.state = "start"
+        self.state: str = "start"
         self._proved = False
 
     @property
@@ -119,5 +119,5 @@ class Handshake:
         else:
             if self.state != "start":
                 raise LocalProtocolError(f"responder asked to answer in state {self.state}")
-            self.state: str = "answered"
+            self.state = "answered"
         return prove(self._secret, peer_nonce, self.role)

@@ -37,7 +37,7 @@ class FramedProtocol(asyncio.Protocol):
         self.on_connect = on_connect
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
-        self.closed = False
+        self.closed: bool = False
         self.close_reason: BaseException | None = None
         self._paused = False
         self._drain_waiters: list[asyncio.Future] = []
@@ -112,7 +112,7 @@ class FramedProtocol(asyncio.Protocol):
     def _closed_with(self, exc: BaseException | None) -> None:
         if self.closed:
             return
-        self.closed: bool = True
+        self.closed = True
         self.close_reason = exc
         if self.guard is not None:
             self.guard.forget(self)

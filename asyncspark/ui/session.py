@@ -52,7 +52,7 @@ class Observability:
         self.server: Any = None
         self.event_log: Any = None
         self.progress: Any = None
-        self.lag = 0.0
+        self.lag: float = 0.0
         self._lag_task: asyncio.Task | None = None
         # stage id -> {accumulator id: value after its latest task}, for StageCompleted
         self.stage_accums: collections.OrderedDict[int, dict] = collections.OrderedDict()
@@ -194,7 +194,7 @@ class Observability:
         while True:
             t0 = loop.time()
             await asyncio.sleep(_LAG_PERIOD)
-            self.lag: float = max(0.0, loop.time() - t0 - _LAG_PERIOD)
+            self.lag = max(0.0, loop.time() - t0 - _LAG_PERIOD)
 
     async def stop(self) -> None:
         """Before the bus stops: post ApplicationEnd, stop the UI server."""

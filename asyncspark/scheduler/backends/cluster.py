@@ -122,13 +122,13 @@ class StartBackoff:
 
     def __init__(self, initial: float, maximum: float) -> None:
         self.initial, self.maximum = initial, max(initial, maximum)
-        self.failures = 0
+        self.failures: int = 0
 
     def failed(self) -> None:
         self.failures += 1
 
     def succeeded(self) -> None:
-        self.failures: int = 0
+        self.failures = 0
 
     def delay(self) -> float:
         if self.failures == 0:

@@ -76,7 +76,7 @@ class ExecutorConnection:
         self.host, self.pid = "", 0  # from Register
         self.proto: FramedProtocol = FramedProtocol(self._on_message, self._on_close,
                                     backend.conf.max_frame_size, self._on_connect)
-        self.last_heartbeat = time.monotonic()
+        self.last_heartbeat: float = time.monotonic()
 
     def _on_connect(self, proto: FramedProtocol) -> None:
         guard = self.backend.guard
@@ -91,7 +91,7 @@ class ExecutorConnection:
             self._handshake(msg)
             return
         t = type(msg)
-        self.last_heartbeat: float = time.monotonic()  # any message shows it is alive
+        self.last_heartbeat = time.monotonic()  # any message shows it is alive
         if t is TaskStatuses:
             self.backend.task_scheduler.status_update(self.executor_id, msg.statuses, msg.body)
         elif t is Heartbeat:

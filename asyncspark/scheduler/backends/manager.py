@@ -76,7 +76,7 @@ class ExecutorManager(CoarseGrainedBackend):
                  cluster: ClusterBackend, spec: ExecutorSpec | None = None) -> None:
         super().__init__(conf, task_scheduler)
         self.cluster = cluster
-        self.num_executors = num_executors
+        self.num_executors: int = num_executors
         self.spec: ExecutorSpec = spec or ExecutorSpec(cores=conf.task_slots)
         self.launched: dict[str, Launched] = {}
         self._lost_waiters: dict[str, asyncio.Future] = {}
@@ -90,8 +90,8 @@ class ExecutorManager(CoarseGrainedBackend):
         self._start_failed: asyncio.Future | None = None
         self._failures_in_row = 0
         self._progress = asyncio.Event()  # an executor registered, or one was lost
-        self.last_loss = ""
-        self.stopping = False
+        self.last_loss: str = ""
+        self.stopping: bool = False
         self.heartbeat_losses: int = 0  # executors declared lost for silence
         self.hosts_lost: int = 0
 
@@ -200,7 +200,7 @@ class ExecutorManager(CoarseGrainedBackend):
             waiter.set_result(ev)
         killed = self._kill_reasons.pop(eid, None)
         reason = killed or ev.reason
-        self.last_loss: str = reason
+        self.last_loss = reason
         task_caused = killed is None and task_caused_exit(ev.exit_code)
         launched = self.launched.pop(eid, None)
         fut = self._pending.pop(eid, None)
@@ -338,7 +338,7 @@ class ExecutorManager(CoarseGrainedBackend):
             for eid in remove:
                 self._kill_reasons[eid] = f"executor {eid} was removed (target {n})"
             self.cluster.kill(remove)
-        self.num_executors: int = n
+        self.num_executors = n
         self.cluster.set_target(n, self.spec)
 
     # -- stop ----------------------------------------------------------------------------
@@ -367,7 +367,7 @@ class ExecutorManager(CoarseGrainedBackend):
             task.cancel()
 
     async def stop(self) -> None:
-        self.stopping: bool = True
+        self.stopping = True
         for conn in list(self.conns.values()):
             try:
                 conn.proto.send(StopExecutor("context stopped"))
