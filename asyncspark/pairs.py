@@ -16,7 +16,7 @@ import copy
 import math
 import random
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .functions import Aggregator, append_to, extend_with, to_list
 from .functions import identity as _identity
@@ -55,7 +55,7 @@ class ResultIterable(Generic[T]):
             return self.data == other.data
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"ResultIterable({self.data!r})"
