@@ -18,20 +18,20 @@ class JobWaiter:
 
     __slots__ = ("finished", "future", "job_id", "num_tasks", "partial", "results")
 
-    def __init__(self, future: asyncio.Future, num_tasks: int, job_id: int = -1,
+    def __init__(self, future: asyncio.Future[Any], num_tasks: int, job_id: int = -1,
                  partial: bool = False) -> None:
-        self.future = future
+        self.future: asyncio.Future[Any] = future
         self.num_tasks: int = num_tasks
         self.job_id: int = job_id
         self.partial: bool = partial
-        self.results: list = [None] * num_tasks if partial else []
+        self.results: list[Any] = [None] * num_tasks if partial else []
         self.finished: int = 0
 
     def task_succeeded(self, index: int, result: Any) -> None:
         self.results[index] = result
         self.finished += 1
 
-    def succeed(self, results: list) -> None:
+    def succeed(self, results: list[Any]) -> None:
         if not self.future.done():
             self.future.set_result(results)
 
@@ -50,10 +50,10 @@ class TaskSet:
     binary_id: int
     binary: bytes
     partitions: list[int]  # partition computed by task index i
-    properties: dict = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
     shuffle_reads: list[int] = field(default_factory=list)  # shuffles its tasks read
     # per task index, (executor_id or None, host) holding its cached input; None: none
-    preferred: list | None = None
+    preferred: list[list[tuple[str | None, str]]] | None = None
 
     @property
     def priority(self) -> tuple[int, int]:
@@ -140,9 +140,9 @@ class ActiveJob:
     job_id: int
     final_stage: ResultStage
     waiter: JobWaiter
-    properties: dict
+    properties: dict[str, str]
     submitted_at: float
-    results: list = field(default_factory=list)  # by output index, filled as tasks end
+    results: list[Any] = field(default_factory=list)  # by output index, filled as tasks end
 
 
 class ExecutorData:
@@ -156,8 +156,8 @@ class ExecutorData:
                  control: Any = None):
         self.id: str = executor_id
         self.host: str = host
-        self.conn = conn  # the task channel: launches (and what they need) go here
-        self.control = control if control is not None else conn  # kills go here
+        self.conn: Any = conn  # the task channel: launches (and what they need) go here
+        self.control: Any = control if control is not None else conn  # kills go here
         self.slots: int = slots
         self.free: int = slots
         self.pid: int = pid

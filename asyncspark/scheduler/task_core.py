@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ResultTooLargeError, TaskResultLostError
 from ..serializers import loads
@@ -60,6 +60,9 @@ from .speculation import SpeculationConf
 from .stage import ExecutorData, TaskSet
 from .task_set_manager import TaskSetManager
 from .trace import Tracer, now_ns
+
+if TYPE_CHECKING:
+    from .events import TaskCommand
 
 __all__ = ["LOCALITY", "SPECULATION", "RunningTask", "TaskSchedulerCore"]
 
@@ -135,7 +138,7 @@ class TaskSchedulerCore:
         self._cmds: list = []
         self._events: list = []
 
-    def _take(self) -> list:
+    def _take(self) -> list[TaskCommand]:
         """The commands of the input just handled; posts to the DAGScheduler last."""
         cmds, events = self._cmds, self._events
         self._cmds = []
@@ -146,7 +149,7 @@ class TaskSchedulerCore:
 
     # -- task sets -----------------------------------------------------------------------
 
-    def submit_tasks(self, taskset: TaskSet) -> list:
+    def submit_tasks(self, taskset: TaskSet) -> list[TaskCommand]:
         if self.no_executors_reason is not None and not self.executors:
             self._events.append(TaskSetFailed(taskset.stage_id, taskset.stage_attempt,
                                               self.no_executors_reason))
@@ -190,7 +193,7 @@ class TaskSchedulerCore:
                 ex.binaries.discard(bid)
                 ex.forget.append(bid)
 
-    def cancel_tasks(self, stage_id: int, reason: str) -> list:
+    def cancel_tasks(self, stage_id: int, reason: str) -> list[TaskCommand]:
         """Stop launching the stage's tasks and kill its running ones."""
         tsm = self.tsms.get(stage_id)
         if tsm is not None:
@@ -227,7 +230,7 @@ class TaskSchedulerCore:
         self._cmds.append(ArmTimer(task_id, self.kill_grace_period))
         self._cmds.append(SendKill(ex, task_id, reason[:500]))
 
-    def kill_not_sent(self, task_id: int) -> list:
+    def kill_not_sent(self, task_id: int) -> list[TaskCommand]:
         """The driver could not send a kill (the connection is gone; its close reports
         the executor lost): no deadline for it."""
         task = self.tasks.get(task_id)
@@ -237,7 +240,7 @@ class TaskSchedulerCore:
             self._cmds.append(CancelTimer(task_id))
         return self._take()
 
-    def abort_all(self, message: str) -> list:
+    def abort_all(self, message: str) -> list[TaskCommand]:
         """Fail every task set, and later ones, while no executor can be started."""
         self.no_executors_reason = message
         for tsm in list(self._ordered):
@@ -248,7 +251,7 @@ class TaskSchedulerCore:
 
     # -- timers --------------------------------------------------------------------------
 
-    def timer_fired(self, key: Any) -> list:
+    def timer_fired(self, key: Any) -> list[TaskCommand]:
         if key == LOCALITY:
             self.locality_at = None
             self._revive()
@@ -293,7 +296,7 @@ class TaskSchedulerCore:
 
     # -- offers --------------------------------------------------------------------------
 
-    def revive(self) -> list:
+    def revive(self) -> list[TaskCommand]:
         """Give pending tasks to free slots."""
         self._revive()
         return self._take()
@@ -367,7 +370,8 @@ class TaskSchedulerCore:
         if self.exclusion is not None:
             self._abort_unschedulable()
 
-    def launch_failed(self, ex: ExecutorData, task_ids: list[int], exc: Exception) -> list:
+    def launch_failed(self, ex: ExecutorData, task_ids: list[int], exc: Exception
+                      ) -> list[TaskCommand]:
         """The driver could not encode a ``Launch`` (e.g. a task binary over the frame
         limit): fail those task sets rather than leave their tasks hanging."""
         for task_id in task_ids:
@@ -409,14 +413,15 @@ class TaskSchedulerCore:
 
     # -- executors -----------------------------------------------------------------------
 
-    def executor_added(self, ex: ExecutorData) -> list:
+    def executor_added(self, ex: ExecutorData) -> list[TaskCommand]:
         self.no_executors_reason = None
         self.executors[ex.id] = ex
         self._events.append(ExecutorAdded(ex.id, ex.host))
         self._revive()
         return self._take()
 
-    def executor_lost(self, executor_id: str, reason: str, task_caused: bool = False) -> list:
+    def executor_lost(self, executor_id: str, reason: str, task_caused: bool = False
+                      ) -> list[TaskCommand]:
         """Fail the executor's tasks as executor-lost (not counted against
         ``maxFailures``), except, when ``task_caused`` (the process died of a crash
         signal or exited on its own), the one it was running: that counts."""
@@ -505,7 +510,8 @@ class TaskSchedulerCore:
 
     # -- status updates and results ------------------------------------------------------
 
-    def status_update(self, executor_id: str, statuses: list, body: bytes) -> list:
+    def status_update(self, executor_id: str, statuses: list[list[Any]], body: bytes
+                      ) -> list[TaskCommand]:
         ex = self.executors.get(executor_id)
         view = memoryview(body)
         offset = 0
@@ -544,7 +550,8 @@ class TaskSchedulerCore:
         return self._take()
 
     def result_read(self, task: RunningTask, executor_id: str, data: bytes,
-                    metrics: dict | None, failure: BaseException | None) -> list:
+                    metrics: dict[str, Any] | None, failure: BaseException | None
+                    ) -> list[TaskCommand]:
         """The driver read (or failed to read: ``failure``) a ``ReadResult``'s file."""
         self._task_ended(task, executor_id, FINISHED if failure is None else FAILED, data,
                          self.clock(), metrics, counted=True, failure=failure)
@@ -566,7 +573,7 @@ class TaskSchedulerCore:
         return True
 
     def _read_indirect(self, task: RunningTask, executor_id: str, ref: bytes,
-                       metrics: dict | None) -> None:
+                       metrics: dict[str, Any] | None) -> None:
         """A result sent as a file: count it, then have the driver read it."""
         try:
             path, size = decode_ref(ref)
@@ -579,7 +586,7 @@ class TaskSchedulerCore:
         self._cmds.append(ReadResult(task, executor_id, path, size, metrics))
 
     def _task_ended(self, task: RunningTask, executor_id: str, state: int, payload,
-                    now: float, metrics: dict | None, *, counted: bool = False,
+                    now: float, metrics: dict[str, Any] | None, *, counted: bool = False,
                     failure: BaseException | None = None) -> None:
         """``failure``: an error of the driver's making (the result is too large or
         its file was lost) that fails the task as ``state`` FAILED."""
