@@ -5,7 +5,7 @@ TaskScheduler's core emits (turned into I/O by its driver, ``task_scheduler.py``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 from ..transport.messages.tasks import TaskEndReason
 from .stage import JobWaiter, ShuffleInfo, TaskSet
@@ -278,14 +278,15 @@ class PostEvents:
     events: list[DagEvent]
 
 
-if TYPE_CHECKING:  # the unions the two cores take and return (for type checkers only)
-    DagEvent: TypeAlias = (
-        JobSubmitted | JobCancelled | JobGroupCancelled | JobTagCancelled | AllJobsCancelled
-        | CompletionEvent | BeginEvent | TaskSetFailed | ExecutorAdded | ExecutorLost
-        | ResubmitFailedStages | StopScheduler)
-    DagCommand: TypeAlias = (
-        SubmitTaskSet | CancelTasks | CompleteJob | TaskResult | FailJob | PostListener
-        | ScheduleEvent | UpdateAccumulators)
-    TaskCommand: TypeAlias = (
-        Launch | SendKill | ArmTimer | CancelTimer | ReadResult | DiscardResult | KillExecutor
-        | ForgetExecutorBlocks | PostEvents)
+# The unions the two cores take and return (in annotations).
+DagEvent: TypeAlias = (
+    JobSubmitted | JobCancelled | JobGroupCancelled | JobTagCancelled | AllJobsCancelled
+    | CompletionEvent | BeginEvent | TaskSetFailed | ExecutorAdded | ExecutorLost
+    | ResubmitFailedStages | StopScheduler)
+DagCommand: TypeAlias = (
+    SubmitTaskSet | CancelTasks | CompleteJob | TaskResult | FailJob | PostListener
+    | ScheduleEvent | UpdateAccumulators)
+TaskCommand: TypeAlias = (
+    Launch | SendKill | ArmTimer | CancelTimer | ReadResult | DiscardResult | KillExecutor
+    | ForgetExecutorBlocks | PostEvents)
+TaskCommands: TypeAlias = list[TaskCommand]

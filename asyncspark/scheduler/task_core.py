@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ResultTooLargeError, TaskResultLostError
 from ..serializers import loads
@@ -51,6 +51,7 @@ from .events import (
     PostEvents,
     ReadResult,
     SendKill,
+    TaskCommands,
     TaskSetFailed,
 )
 from .exclusion import ExclusionConf
@@ -60,9 +61,6 @@ from .speculation import SpeculationConf
 from .stage import ExecutorData, TaskSet
 from .task_set_manager import TaskSetManager
 from .trace import Tracer, now_ns
-
-if TYPE_CHECKING:
-    from .events import TaskCommand
 
 __all__ = ["LOCALITY", "SPECULATION", "RunningTask", "TaskSchedulerCore"]
 
@@ -138,7 +136,7 @@ class TaskSchedulerCore:
         self._cmds: list = []
         self._events: list = []
 
-    def _take(self) -> list[TaskCommand]:
+    def _take(self) -> TaskCommands:
         """The commands of the input just handled; posts to the DAGScheduler last."""
         cmds, events = self._cmds, self._events
         self._cmds = []
@@ -149,7 +147,7 @@ class TaskSchedulerCore:
 
     # -- task sets -----------------------------------------------------------------------
 
-    def submit_tasks(self, taskset: TaskSet) -> list[TaskCommand]:
+    def submit_tasks(self, taskset: TaskSet) -> TaskCommands:
         if self.no_executors_reason is not None and not self.executors:
             self._events.append(TaskSetFailed(taskset.stage_id, taskset.stage_attempt,
                                               self.no_executors_reason))
@@ -193,7 +191,7 @@ class TaskSchedulerCore:
                 ex.binaries.discard(bid)
                 ex.forget.append(bid)
 
-    def cancel_tasks(self, stage_id: int, reason: str) -> list[TaskCommand]:
+    def cancel_tasks(self, stage_id: int, reason: str) -> TaskCommands:
         """Stop launching the stage's tasks and kill its running ones."""
         tsm = self.tsms.get(stage_id)
         if tsm is not None:
@@ -230,7 +228,7 @@ class TaskSchedulerCore:
         self._cmds.append(ArmTimer(task_id, self.kill_grace_period))
         self._cmds.append(SendKill(ex, task_id, reason[:500]))
 
-    def kill_not_sent(self, task_id: int) -> list[TaskCommand]:
+    def kill_not_sent(self, task_id: int) -> TaskCommands:
         """The driver could not send a kill (the connection is gone; its close reports
         the executor lost): no deadline for it."""
         task = self.tasks.get(task_id)
@@ -240,7 +238,7 @@ class TaskSchedulerCore:
             self._cmds.append(CancelTimer(task_id))
         return self._take()
 
-    def abort_all(self, message: str) -> list[TaskCommand]:
+    def abort_all(self, message: str) -> TaskCommands:
         """Fail every task set, and later ones, while no executor can be started."""
         self.no_executors_reason = message
         for tsm in list(self._ordered):
@@ -251,7 +249,7 @@ class TaskSchedulerCore:
 
     # -- timers --------------------------------------------------------------------------
 
-    def timer_fired(self, key: Any) -> list[TaskCommand]:
+    def timer_fired(self, key: Any) -> TaskCommands:
         if key == LOCALITY:
             self.locality_at = None
             self._revive()
@@ -296,7 +294,7 @@ class TaskSchedulerCore:
 
     # -- offers --------------------------------------------------------------------------
 
-    def revive(self) -> list[TaskCommand]:
+    def revive(self) -> TaskCommands:
         """Give pending tasks to free slots."""
         self._revive()
         return self._take()
@@ -370,8 +368,7 @@ class TaskSchedulerCore:
         if self.exclusion is not None:
             self._abort_unschedulable()
 
-    def launch_failed(self, ex: ExecutorData, task_ids: list[int], exc: Exception
-                      ) -> list[TaskCommand]:
+    def launch_failed(self, ex: ExecutorData, task_ids: list[int], exc: Exception) -> TaskCommands:
         """The driver could not encode a ``Launch`` (e.g. a task binary over the frame
         limit): fail those task sets rather than leave their tasks hanging."""
         for task_id in task_ids:
@@ -413,15 +410,15 @@ class TaskSchedulerCore:
 
     # -- executors -----------------------------------------------------------------------
 
-    def executor_added(self, ex: ExecutorData) -> list[TaskCommand]:
+    def executor_added(self, ex: ExecutorData) -> TaskCommands:
         self.no_executors_reason = None
         self.executors[ex.id] = ex
         self._events.append(ExecutorAdded(ex.id, ex.host))
         self._revive()
         return self._take()
 
-    def executor_lost(self, executor_id: str, reason: str, task_caused: bool = False
-                      ) -> list[TaskCommand]:
+    def executor_lost(self, executor_id: str, reason: str,
+                      task_caused: bool = False) -> TaskCommands:
         """Fail the executor's tasks as executor-lost (not counted against
         ``maxFailures``), except, when ``task_caused`` (the process died of a crash
         signal or exited on its own), the one it was running: that counts."""
@@ -510,8 +507,8 @@ class TaskSchedulerCore:
 
     # -- status updates and results ------------------------------------------------------
 
-    def status_update(self, executor_id: str, statuses: list[list[Any]], body: bytes
-                      ) -> list[TaskCommand]:
+    def status_update(self, executor_id: str, statuses: list[list[Any]],
+                      body: bytes) -> TaskCommands:
         ex = self.executors.get(executor_id)
         view = memoryview(body)
         offset = 0
@@ -550,8 +547,7 @@ class TaskSchedulerCore:
         return self._take()
 
     def result_read(self, task: RunningTask, executor_id: str, data: bytes,
-                    metrics: dict[str, Any] | None, failure: BaseException | None
-                    ) -> list[TaskCommand]:
+                    metrics: dict[str, Any] | None, failure: BaseException | None) -> TaskCommands:
         """The driver read (or failed to read: ``failure``) a ``ReadResult``'s file."""
         self._task_ended(task, executor_id, FINISHED if failure is None else FAILED, data,
                          self.clock(), metrics, counted=True, failure=failure)
