@@ -29,9 +29,12 @@ import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .task_set_manager import TaskSetManager
 
 __all__ = ["DEFAULT_POOL", "FAIR", "FIFO", "POOL_KEY", "Pool", "PoolSpec", "PoolTree",
            "load_allocation_file", "parse_allocation", "pools_from_config"]
@@ -192,13 +195,13 @@ class Pool:
         self.mode: str = spec.schedulingMode
         self.weight: int = spec.weight
         self.min_share: int = spec.minShare
-        self.tsms: list = []
+        self.tsms: list[TaskSetManager] = []
 
     @property
     def running(self) -> int:
         return sum(len(t.running) for t in self.tsms)
 
-    def ordered_tsms(self) -> Iterator:
+    def ordered_tsms(self) -> Iterator[TaskSetManager]:
         """Its task sets that may launch a task (pending, or a speculatable copy), in
         the pool's order; the others could not take a slot anyway. The first is found
         with ``min``: the rest are sorted only if it had no task for the offer."""
@@ -217,7 +220,7 @@ class Pool:
         yield from tsms
 
 
-def _fair_tsm_key(tsm: Any) -> tuple:
+def _fair_tsm_key(tsm: Any) -> tuple[int, tuple[int, int]]:
     return (len(tsm.running), tsm.taskset.priority)
 
 
@@ -225,11 +228,11 @@ def _priority(tsm: Any) -> tuple[int, int]:
     return tsm.taskset.priority
 
 
-def _pool_key(pool: Pool) -> tuple:
+def _pool_key(pool: Pool) -> tuple[int, float, str]:
     return fair_key(pool.running, pool.min_share, pool.weight, pool.name)
 
 
-def fair_key(running: int, min_share: int, weight: int, name: str) -> tuple:
+def fair_key(running: int, min_share: int, weight: int, name: str) -> tuple[int, float, str]:
     """Spark's FairSchedulingAlgorithm comparator as a sort key (smaller runs first)."""
     if running < min_share:
         return (0, running / max(min_share, 1), name)
@@ -266,7 +269,7 @@ class PoolTree:
         pool = self._pool_of.get(id(tsm))
         return pool.name if pool is not None else None
 
-    def ordered(self) -> Iterator:
+    def ordered(self) -> Iterator[TaskSetManager]:
         """Task sets in the order free slots are offered to them, right now."""
         active = [p for p in self.pools.values() if p.tsms]
         if len(active) > 1:
@@ -274,7 +277,7 @@ class PoolTree:
         for pool in active:
             yield from pool.ordered_tsms()
 
-    def snapshot(self) -> list[dict]:
+    def snapshot(self) -> list[dict[str, Any]]:
         """Each pool's settings and load (for a status page or a test)."""
         return [{"name": p.name, "schedulingMode": p.mode, "weight": p.weight,
                  "minShare": p.min_share, "runningTasks": p.running,

@@ -46,12 +46,15 @@ class TaskSetManager:
         self.attempts: list[int] = [0] * n
         self.failed_on: dict[int, set[str]] = {}  # task index -> executors it failed on
         self.zombie: bool = False  # no more launches: finished, aborted or cancelled
-        self.preferred = taskset.preferred  # per index [(executor_id or None, host)]
+        # per index [(executor_id or None, host)]
+        self.preferred: list[list[tuple[str | None, str]]] | None = taskset.preferred
         self.locality_wait: float = locality_wait
         self.level: int = PROCESS_LOCAL  # the most local level still required (delay scheduling)
         self.last_launch: float = now  # when the wait at `level` started
-        self.spec = Speculation(speculation) if speculation is not None else None
-        self.exclusion = StageExclusion(exclusion) if exclusion is not None else None
+        self.spec: Speculation | None = (
+            Speculation(speculation) if speculation is not None else None)
+        self.exclusion: StageExclusion | None = (
+            StageExclusion(exclusion) if exclusion is not None else None)
 
     @property
     def finished(self) -> bool:
