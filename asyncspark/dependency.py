@@ -26,7 +26,7 @@ class Dependency:
     __slots__ = ("rdd",)
 
     def __init__(self, rdd: RDD[Any]) -> None:
-        self.rdd = rdd
+        self.rdd: RDD[Any] = rdd
 
 
 class NarrowDependency(Dependency):
@@ -89,17 +89,17 @@ class ShuffleDependency(Dependency):
 
     def __init__(self, rdd: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False,
-                 key_ordering: tuple[bool, Callable] | None = None) -> None:
+                 key_ordering: tuple[bool, Callable[[Any], Any]] | None = None) -> None:
         super().__init__(rdd)
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
         self.aggregator: Aggregator | None = aggregator
         self.map_side_combine: bool = map_side_combine and aggregator is not None
-        self.key_ordering = key_ordering
+        self.key_ordering: tuple[bool, Callable[[Any], Any]] | None = key_ordering
         self.shuffle_id: int = rdd.context.new_shuffle_id()
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("rdd", *self.__slots__) if k != "__weakref__"}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             object.__setattr__(self, k, v)

@@ -63,10 +63,10 @@ class _CheckpointData:
         self.state: str = "marked"
         self.rdd: CheckpointRDD | None = None
 
-    def __getstate__(self):
+    def __getstate__(self) -> tuple[bool, str, CheckpointRDD | None]:
         return (self.local, self.state, self.rdd)
 
-    def __setstate__(self, state) -> None:
+    def __setstate__(self, state: tuple[bool, str, CheckpointRDD | None]) -> None:
         self.local, self.state, self.rdd = state
 
 
@@ -142,7 +142,7 @@ def _count_parts(path: str) -> int:
 _base_keys: frozenset[str] | None = None
 
 
-def reduce_checkpointed(rdd: RDD[Any]) -> tuple:
+def reduce_checkpointed(rdd: RDD[Any]) -> tuple[Any, ...]:
     """How a checkpointed RDD pickles: as a ``CheckpointedRDD`` with the base RDD
     fields (id, partitions, partitioner, storage level...) and the checkpoint, none of
     its class's references to the old lineage or its functions. On an executor its
@@ -254,10 +254,10 @@ class ReliableCheckpointRDD(CheckpointRDD):
 
 
 class LocalCheckpointRDD(CheckpointRDD):
-    def __init__(self, ctx: Context, rdd_id: int, locations: list) -> None:
+    def __init__(self, ctx: Context, rdd_id: int, locations: list[list[str]]) -> None:
         super().__init__(ctx, [], len(locations))
         self.checkpointed_id = rdd_id
-        self.locations = locations  # per partition: [executor_id, host, path]
+        self.locations: list[list[str]] = locations  # per partition: [executor_id, host, path]
 
     def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         executor_id, _host, path = self.locations[split]

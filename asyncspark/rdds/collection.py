@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..rdd import RDD
 
 if TYPE_CHECKING:
+    from ..planner import LineageContext
     from ..taskcontext import TaskContext
 
 __all__ = ["EmptyRDD", "ParallelCollectionRDD"]
@@ -26,7 +27,7 @@ class ParallelCollectionRDD(RDD[Any]):
     materialized once as a list.
     """
 
-    def __init__(self, ctx, data: Any, num_slices: int) -> None:
+    def __init__(self, ctx: LineageContext, data: Any, num_slices: int) -> None:
         num_slices = int(num_slices)  # as PySpark's parallelize
         if num_slices < 1:
             raise ValueError(f"numSlices must be at least 1, got {num_slices}")
@@ -69,7 +70,7 @@ _ATOMIC = frozenset({int, float, str, bytes, bool, type(None)})
 class EmptyRDD(RDD[Any]):
     """An RDD with no partitions."""
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: LineageContext) -> None:
         super().__init__(ctx, [], 0)
 
     def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:

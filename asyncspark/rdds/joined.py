@@ -45,14 +45,14 @@ class JoinedRDD(RDD[Any]):
     ``partitioner``. A side already partitioned by an equal partitioner is read
     narrowly; the same RDD on both sides is read once."""
 
-    def __init__(self, left: RDD[Any], right: RDD[Any], partitioner, how: str) -> None:
+    def __init__(self, left: RDD[Any], right: RDD[Any], partitioner: Any, how: str) -> None:
         if how not in HOW:
             raise ValueError(f"how must be one of {', '.join(HOW)}, got {how!r}")
         rdds = [left] if left is right else [left, right]
         deps = [OneToOneDependency(r) if r.partitioner is not None and r.partitioner ==
                 partitioner else ShuffleDependency(r, partitioner) for r in rdds]
         super().__init__(left.ctx, deps, partitioner.numPartitions)
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
         self.how = how
 
     def _side(self, i: int, split: int, task_ctx: TaskContext) -> Iterator[Any]:

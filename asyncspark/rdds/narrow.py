@@ -11,6 +11,7 @@ from ..dependency import ListDependency, OneToOneDependency, RangeDependency
 from ..rdd import RDD
 
 if TYPE_CHECKING:
+    from ..planner import LineageContext
     from ..taskcontext import TaskContext
 
 __all__ = ["CartesianRDD", "CoalescedRDD", "MapPartitionsRDD", "UnionRDD", "ZippedPartitionsRDD",
@@ -26,7 +27,7 @@ class MapPartitionsRDD(RDD[Any]):
     """
 
     def __init__(self, prev: RDD[Any], f: Callable, preservesPartitioning: bool = False,
-                 what: str = "mapPartitions()", user_func=None) -> None:
+                 what: str = "mapPartitions()", user_func: Any = None) -> None:
         funcs = [(what, user_func if user_func is not None else f)]
         if isinstance(prev, MapPartitionsRDD) and prev._pipelinable():
             prev_f = prev._func
@@ -44,7 +45,7 @@ class MapPartitionsRDD(RDD[Any]):
         self._parent = parent
         self._func = func
         self._user_funcs = funcs
-        self.partitioner = prev.partitioner if preservesPartitioning else None
+        self.partitioner: Any = prev.partitioner if preservesPartitioning else None
 
     def _pipelinable(self) -> bool:
         # As PySpark's PipelinedRDD: never through an RDD marked for checkpointing or
@@ -55,14 +56,14 @@ class MapPartitionsRDD(RDD[Any]):
     def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         return iter(self._func(split, self._parent.iterator(split, task_ctx)))
 
-    def user_functions(self):
+    def user_functions(self) -> list[tuple[str, Any]]:
         return self._user_funcs
 
 
 class UnionRDD(RDD[Any]):
     """The partitions of several RDDs, one after another."""
 
-    def __init__(self, ctx, rdds: list[RDD[Any]]) -> None:
+    def __init__(self, ctx: LineageContext, rdds: list[RDD[Any]]) -> None:
         deps = []
         self._index: list[tuple[RDD, int]] = []
         pos = 0

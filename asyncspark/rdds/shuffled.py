@@ -8,7 +8,7 @@ import math
 import random
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -33,17 +33,18 @@ class PendingRangePartitioner:
     ``preservesPartitioning`` before the sampling (``sortByKey().mapValues(f)``) place
     keys as the sorted RDD does."""
 
-    def __init__(self, numPartitions: int, ascending: bool, keyfunc) -> None:
+    def __init__(self, numPartitions: int, ascending: bool,
+                 keyfunc: Callable[[Any], Any]) -> None:
         self.numPartitions = numPartitions
         self.ascending = ascending
-        self.keyfunc = keyfunc
+        self.keyfunc: Callable[[Any], Any] = keyfunc
         self.resolved: RangePartitioner | None = None
         self.lock: asyncio.Lock | None = None  # one sampling at a time (driver only)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "lock": None}
 
-    def getPartition(self, key):
+    def getPartition(self, key: Any) -> int:
         if self.resolved is None:
             raise RuntimeError("range partitioner used before its bounds were sampled")
         return self.resolved.getPartition(key)
@@ -61,20 +62,20 @@ class ShuffledRDD(RDD[Any]):
     """The records of ``prev`` redistributed by ``partitioner``; combined per key when
     given an aggregator, sorted by key when given ``key_ordering``."""
 
-    def __init__(self, prev: RDD[Any], partitioner, aggregator: Aggregator | None = None,
+    def __init__(self, prev: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False, key_ordering=None,
                  what: str = "a shuffle") -> None:
         dep = ShuffleDependency(prev, partitioner, aggregator, map_side_combine, key_ordering)
         super().__init__(prev.ctx, [dep], partitioner.numPartitions)
         self._dep = dep
         self._what = what
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
         # Only sortByKey's sampling needs the driver before a job: other shuffles spare
         # every action a walk of their lineage.
-        self.needs_prepare = (isinstance(partitioner, PendingRangePartitioner)
+        self.needs_prepare: bool = (isinstance(partitioner, PendingRangePartitioner)
                                or prev.needs_prepare)
 
-    def user_functions(self):
+    def user_functions(self) -> list[tuple[str, Any]]:
         """The user's functions in this shuffle (aggregation, partitioning, sort key),
         for the checks before a job is submitted."""
         dep = self._dep
@@ -135,7 +136,7 @@ class ShuffledRDD(RDD[Any]):
             candidates, n, pending.ascending, pending.keyfunc)
         pending.resolved = partitioner
         dep.partitioner = partitioner
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
 
     def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
 
@@ -164,7 +165,7 @@ class Sketch:
         self.size = size
         self.seed = seed
 
-    def __call__(self, split: int, records: Iterator) -> list:
+    def __call__(self, split: int, records: Iterable[Any]) -> list[tuple[int, list[Any]]]:
         k = self.size
         rng = random.Random(self.seed * 1_000_003 + split)
         it = iter(records)
@@ -193,11 +194,11 @@ class SortPartition:
     """``mapPartitions`` function sorting a partition of pairs by ``keyfunc(key)``
     within the shuffle memory budget (sortByKey into one partition)."""
 
-    def __init__(self, ascending: bool, keyfunc) -> None:
+    def __init__(self, ascending: bool, keyfunc: Callable[[Any], Any]) -> None:
         self.ascending = ascending
-        self.keyfunc = keyfunc
+        self.keyfunc: Callable[[Any], Any] = keyfunc
 
-    def __call__(self, records) -> Iterator[Any]:
+    def __call__(self, records: Iterable[Any]) -> Iterator[Any]:
         return _sorted(records, self.ascending, self.keyfunc)
 
 
@@ -251,7 +252,7 @@ class CoGroupedRDD(RDD[Any]):
     the budget twice.
     """
 
-    def __init__(self, rdds: list[RDD[Any]], partitioner) -> None:
+    def __init__(self, rdds: list[RDD[Any]], partitioner: Any) -> None:
         deps: list = []
         slots: list[list[int]] = []  # per dependency: the places of its RDD in rdds
         dep_of: dict[int, int] = {}
@@ -267,7 +268,7 @@ class CoGroupedRDD(RDD[Any]):
             else:
                 deps.append(ShuffleDependency(r, partitioner))
         super().__init__(rdds[0].ctx, deps, partitioner.numPartitions)
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
         self._n = len(rdds)
         self._slots = [tuple(s) for s in slots]
 

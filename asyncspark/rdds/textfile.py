@@ -15,6 +15,7 @@ from ..fs import COMPRESSED
 from ..rdd import RDD
 
 if TYPE_CHECKING:
+    from ..planner import LineageContext
     from ..taskcontext import TaskContext
 
 __all__ = ["COMPRESSED", "TextFileRDD", "list_input_files", "open_decompressed",
@@ -87,7 +88,7 @@ def records(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
 
 
 def read_split(path: str, start: int, length: int, use_unicode: bool = True,
-               metrics: dict | None = None) -> Iterator[Any]:
+               metrics: dict[str, Any] | None = None) -> Iterator[Any]:
     """The lines of one split, with Hadoop's ``LineRecordReader`` boundary rule.
 
     A split that does not start at 0 skips its first (possibly partial) line; every split
@@ -134,7 +135,8 @@ def read_split(path: str, start: int, length: int, use_unicode: bool = True,
 
 
 class TextFileRDD(RDD[Any]):
-    def __init__(self, ctx, path: str, min_partitions: int, use_unicode: bool = True) -> None:
+    def __init__(self, ctx: LineageContext, path: str, min_partitions: int,
+                 use_unicode: bool = True) -> None:
         files = list_input_files(path)
         self._splits = plan_splits(files, min_partitions)
         self._path = path

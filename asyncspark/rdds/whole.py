@@ -20,6 +20,7 @@ from ..rdd import RDD
 from .textfile import list_input_files, open_decompressed
 
 if TYPE_CHECKING:
+    from ..planner import LineageContext
     from ..taskcontext import TaskContext
 
 __all__ = ["BinaryRecordsRDD", "PickleFileRDD", "WholeFilesRDD", "group_by_size"]
@@ -50,7 +51,7 @@ class WholeFilesRDD(RDD[Any]):
     """``(path, content)`` per file: text (``wholeTextFiles``), bytes (its
     ``use_unicode=False``) or binary (``binaryFiles``, never decompressed)."""
 
-    def __init__(self, ctx, path: str, min_partitions: int, mode: str) -> None:
+    def __init__(self, ctx: LineageContext, path: str, min_partitions: int, mode: str) -> None:
         self._path = path
         self._mode = mode
         self._groups = group_by_size(list_input_files(path), min_partitions)
@@ -75,7 +76,8 @@ class WholeFilesRDD(RDD[Any]):
 class BinaryRecordsRDD(RDD[Any]):
     """Fixed-length records (``binaryRecords``), each file split at record boundaries."""
 
-    def __init__(self, ctx, path: str, record_length: int, min_partitions: int) -> None:
+    def __init__(self, ctx: LineageContext, path: str, record_length: int,
+                 min_partitions: int) -> None:
         if isinstance(record_length, bool) or not isinstance(record_length, int) \
                 or record_length < 1:
             raise ValueError(f"recordLength must be a positive integer, got {record_length!r}")
@@ -121,7 +123,7 @@ class PickleFileRDD(RDD[Any]):
     """The elements of ``saveAsPickleFile``'s part files: pickled lists, one after the
     other; one partition per part file."""
 
-    def __init__(self, ctx, path: str, min_partitions: int) -> None:
+    def __init__(self, ctx: LineageContext, path: str, min_partitions: int) -> None:
         self._path = path
         self._files = list_input_files(path)
         super().__init__(ctx, [], len(self._files))

@@ -21,7 +21,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-MIN_SCORE = 0.874
+MIN_SCORE = 0.95
 # Modules whose every exported symbol must be fully typed: the API users program against.
 COMPLETE = ("asyncspark.rdd", "asyncspark.pairs", "asyncspark.aggregations",
             "asyncspark.sampling", "asyncspark.context", "asyncspark.sync",
