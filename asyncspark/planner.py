@@ -73,7 +73,7 @@ class LineageContext(Protocol):
         order. Writes the checkpoints marked in the lineage afterwards."""
         ...
 
-    def unpersist_rdd(self, rdd_id: int) -> None:
+    def unpersist_rdd(self, rdd_id: int) -> object:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
 
     def getCheckpointDir(self) -> str | None: ...

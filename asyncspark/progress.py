@@ -60,7 +60,7 @@ class ConsoleProgressBar:
         self.out: TextIO = out or sys.stderr
         self.clock: Callable[[], float] = clock
         self.width = width
-        self.stages: dict[tuple[int, int], list[float]] = {}  # -> [total, done, running, start]
+        self.stages: dict[tuple[int, int], list] = {}  # -> [total, done, running, start]
         self.last_draw: float = 0.0
         self.last_text: str = ""
         self._timer: asyncio.TimerHandle | None = None

@@ -216,7 +216,7 @@ class DAGScheduler:
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
-    def _execute(self, commands: list[DagCommand]) -> None:
+    def _execute(self, commands: list) -> None:
         ts = self.task_scheduler
         for cmd in commands:
             t = type(cmd)

@@ -33,7 +33,6 @@ from .events import (
     PostEvents,
     ReadResult,
     SendKill,
-    TaskCommands,
 )
 from .exclusion import ExclusionConf
 from .pools import PoolTree
@@ -155,7 +154,7 @@ class TaskScheduler:
 
     # -- commands ------------------------------------------------------------------------
 
-    def _run(self, cmds: TaskCommands) -> None:
+    def _run(self, cmds: list) -> None:
         for cmd in cmds:
             t = type(cmd)
             if t is Launch:

@@ -17,6 +17,8 @@ objects", and ``MEMORY_ONLY_SER``/``MEMORY_AND_DISK_SER`` (PySpark 3's names, al
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["StorageLevel"]
 
 
@@ -64,7 +66,7 @@ class StorageLevel:
         return list(self._flags())
 
     @classmethod
-    def from_wire(cls, flags: list[bool | int]) -> StorageLevel:
+    def from_wire(cls, flags: list[Any]) -> StorageLevel:
         if not isinstance(flags, (list, tuple)) or len(flags) != 5:
             raise ValueError(f"not a storage level: {flags!r}")
         return cls(*flags)
