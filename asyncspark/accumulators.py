@@ -35,7 +35,7 @@ __all__ = [
     "AddingAccumulatorParam",
 ]
 
-log = logging.getLogger("asyncspark.accumulators")
+log: logging.Logger = logging.getLogger("asyncspark.accumulators")
 
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ FLOAT_ACCUMULATOR_PARAM = AddingAccumulatorParam(0.0)
 COMPLEX_ACCUMULATOR_PARAM = AddingAccumulatorParam(0.0j)
 
 
-def default_param(value: Any) -> AccumulatorParam:
+def default_param(value: Any) -> AccumulatorParam[Any]:
     """PySpark's choice of param when ``sc.accumulator`` is given none."""
     if isinstance(value, bool):  # a bool is an int to isinstance; PySpark refuses it too
         raise TypeError("No default accumulator param for type bool: pass accum_param")
@@ -102,7 +102,7 @@ class Accumulator(Generic[T]):
         self._value = value
         self._deserialized = False  # True for the worker-side copy in a task
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         if self._deserialized:
             return (_deserialize_accumulator, (self.aid, self._value, self.accum_param))
         return (_deserialize_accumulator,
@@ -174,7 +174,8 @@ class AccumulatorRegistry:
             weakref.WeakValueDictionary())
         self.on_applied: Any = None  # the UI's per-stage accumulator values
 
-    def new(self, value: Any, accum_param: AccumulatorParam | None = None) -> Accumulator:
+    def new(self, value: T, accum_param: AccumulatorParam[T] | None = None) -> Accumulator[T]:
+        """A new accumulator starting at ``value`` (``sc.accumulator``)."""
         param = default_param(value) if accum_param is None else accum_param
         if not (callable(getattr(param, "zero", None))
                 and callable(getattr(param, "addInPlace", None))):

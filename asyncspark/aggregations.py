@@ -13,12 +13,18 @@ from bisect import bisect_right
 from collections.abc import Callable
 from functools import reduce as _reduce
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._accel import STOP_ITERATION_MSG
 from .statcounter import StatCounter
 
+if TYPE_CHECKING:
+    from .rdd import RDD
+
 __all__ = ["AggregateRDDFunctions"]
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 class AggregateRDDFunctions:
@@ -26,7 +32,7 @@ class AggregateRDDFunctions:
 
     __slots__ = ()
 
-    async def treeReduce(self, f: Callable, depth: int = 2) -> Any:
+    async def treeReduce(self: RDD[T], f: Callable[[T, T], T], depth: int = 2) -> T:
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
         zero = (None, True)  # (value, is_dummy) so that empty partitions are harmless
@@ -43,8 +49,8 @@ class AggregateRDDFunctions:
             raise ValueError("Cannot reduce empty RDD.")
         return reduced[0]
 
-    async def treeAggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable,
-                            depth: int = 2) -> Any:
+    async def treeAggregate(self: RDD[T], zeroValue: U, seqOp: Callable[[U, T], U],
+                            combOp: Callable[[U, U], U], depth: int = 2) -> U:
         """``aggregate`` in a tree of partial results, ``depth`` levels deep.
 
         Intermediate levels combine groups of partial results on executors (narrowly,
@@ -73,20 +79,20 @@ class AggregateRDDFunctions:
         vals = await partial.collect()
         return _reduce(combOp, vals, copy.deepcopy(zeroValue))
 
-    async def sum(self) -> Any:
+    async def sum(self: RDD[T]) -> T:
         return sum(await self._run(sum), 0)
 
-    async def max(self, key: Callable | None = None) -> Any:
+    async def max(self: RDD[T], key: Callable[[T], Any] | None = None) -> T:
         if key is None:
             return await self.reduce(max)
         return await self.reduce(lambda a, b: max(a, b, key=key))
 
-    async def min(self, key: Callable | None = None) -> Any:
+    async def min(self: RDD[T], key: Callable[[T], Any] | None = None) -> T:
         if key is None:
             return await self.reduce(min)
         return await self.reduce(lambda a, b: min(a, b, key=key))
 
-    async def stats(self) -> StatCounter:
+    async def stats(self: RDD[Any]) -> StatCounter:
         parts = await self._run(StatCounter)
         return _reduce(StatCounter.mergeStats, parts, StatCounter())
 
@@ -105,7 +111,8 @@ class AggregateRDDFunctions:
     async def sampleStdev(self) -> float:
         return (await self.stats()).sampleStdev()
 
-    async def histogram(self, buckets: int | list | tuple) -> tuple[list, list[int]]:
+    async def histogram(self: RDD[Any], buckets: int | list[Any] | tuple[Any, ...]
+                        ) -> tuple[list[Any], list[int]]:
         """Counts per bucket, as PySpark: ``(buckets, counts)``; the last bucket is closed."""
         if isinstance(buckets, int):
             if buckets < 1:
@@ -175,12 +182,13 @@ class AggregateRDDFunctions:
             total = [a + b for a, b in zip(total, p, strict=True)]
         return result_buckets, total
 
-    async def top(self, num: int, key: Callable | None = None) -> list:
+    async def top(self: RDD[T], num: int, key: Callable[[T], Any] | None = None) -> list[T]:
         """The ``num`` largest elements, in descending order."""
         parts = await self._run(lambda it: heapq.nlargest(num, it, key=key))
         return heapq.nlargest(num, chain.from_iterable(parts), key=key)
 
-    async def takeOrdered(self, num: int, key: Callable | None = None) -> list:
+    async def takeOrdered(self: RDD[T], num: int,
+                          key: Callable[[T], Any] | None = None) -> list[T]:
         """The ``num`` smallest elements (by ``key``), in ascending order."""
         if num < 0:
             raise ValueError("top N cannot be negative.")
@@ -190,7 +198,8 @@ class AggregateRDDFunctions:
         return heapq.nsmallest(num, chain.from_iterable(parts), key=key)
 
 
-def _partition_folder(zeroValue: Any, seqOp: Callable) -> Callable:
+def _partition_folder(zeroValue: Any, seqOp: Callable[[Any, Any], Any]
+                      ) -> Callable[[Any], Any]:
     """A function folding one partition's records into its own copy of ``zeroValue``."""
 
     def fold(it):
@@ -202,7 +211,7 @@ def _partition_folder(zeroValue: Any, seqOp: Callable) -> Callable:
     return fold
 
 
-def _fail_on_stopiteration(f: Callable) -> Callable:
+def _fail_on_stopiteration(f: Callable[..., Any]) -> Callable[..., Any]:
     """``f``, with a ``StopIteration`` it raises turned into a ``RuntimeError``.
 
     A ``StopIteration`` escaping a user function would otherwise end the iteration that

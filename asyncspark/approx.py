@@ -36,7 +36,7 @@ class BoundedFloat(float):
         obj.high = high
         return obj
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[BoundedFloat], tuple[float, float, float, float]]:
         return BoundedFloat, (float(self), self.confidence, self.low, self.high)
 
 

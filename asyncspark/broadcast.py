@@ -38,7 +38,7 @@ from .errors import BroadcastDestroyedError
 
 __all__ = ["Broadcast", "BroadcastManager"]
 
-log = logging.getLogger("asyncspark.broadcast")
+log: logging.Logger = logging.getLogger("asyncspark.broadcast")
 
 T = TypeVar("T")
 
@@ -57,7 +57,7 @@ class Broadcast(Generic[T]):
     """
 
     def __init__(self, manager: BroadcastManager | None, bid: int, value: Any,
-                 address: tuple | None) -> None:
+                 address: tuple[str, int] | None) -> None:
         self._manager = manager  # None on executors
         self._bid = bid
         self._value = value
@@ -98,7 +98,7 @@ class Broadcast(Generic[T]):
             raise RuntimeError(f"Broadcast can only be {what}ed in driver "
                                f"(broadcast {self._bid} was used in a task)")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         manager = self._manager
         if manager is not None and manager.is_destroyed(self._bid):
             raise BroadcastDestroyedError.of(self._bid)
@@ -108,7 +108,7 @@ class Broadcast(Generic[T]):
         return f"Broadcast({self._bid})"
 
 
-def _executor_broadcast(bid: int, address: Any) -> Broadcast:
+def _executor_broadcast(bid: int, address: Any) -> Broadcast[Any]:
     return Broadcast(None, bid, None, tuple(address) if address is not None else None)
 
 
@@ -123,10 +123,11 @@ class BroadcastManager:
     removal (see the module docstring). ``fetches`` counts fetches per broadcast id."""
 
     def __init__(self, secret: str, directory: str, host: str, max_frame_size: int,
-                 send_to_executors: Any, *, server_options: dict | None = None) -> None:
+                 send_to_executors: Any, *,
+                 server_options: dict[str, Any] | None = None) -> None:
         self.secret = secret
         # TransportServer keywords: io_timeout, auth_timeout, max_unauthenticated
-        self.server_options = dict(server_options or {})
+        self.server_options: dict[str, Any] = dict(server_options or {})
         self.directory = directory
         self.host = host
         self.max_frame_size = max_frame_size
@@ -155,7 +156,7 @@ class BroadcastManager:
             await self.server.close()
             self.server = None
 
-    def new(self, value: Any) -> Broadcast:
+    def new(self, value: T) -> Broadcast[T]:
         if self.server is None:
             raise RuntimeError("broadcast() needs a running context")
         from .serializers import dumps_closure

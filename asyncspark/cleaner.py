@@ -36,7 +36,7 @@ from .transport.messages.control import RemoveShuffle
 
 __all__ = ["ContextCleaner", "shuffle_cleanup"]
 
-log = logging.getLogger("asyncspark.cleaner")
+log: logging.Logger = logging.getLogger("asyncspark.cleaner")
 
 _RETRY_S = 1.0  # a shuffle still in use is tried again after this
 
@@ -72,9 +72,9 @@ class ContextCleaner:
         self._clean_broadcast = clean_broadcast
         self._clean_rdd = clean_rdd
         self.blocking = blocking
-        self.shuffles_cleaned = 0
-        self.broadcasts_cleaned = 0
-        self.rdds_cleaned = 0
+        self.shuffles_cleaned: int = 0
+        self.broadcasts_cleaned: int = 0
+        self.rdds_cleaned: int = 0
         self._finalizers: dict[tuple[str, int], weakref.finalize] = {}
         self._gone: collections.deque[tuple[str, int]] = collections.deque()
         self._deferred: set[int] = set()  # shuffles still in use when collected

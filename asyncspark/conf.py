@@ -23,7 +23,7 @@ from .errors import ConfigError
 
 __all__ = ["KNOWN_KEYS", "Config", "SparkConf", "parse_bytes", "parse_duration"]
 
-log = logging.getLogger("asyncspark")
+log: logging.Logger = logging.getLogger("asyncspark")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import time
 import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from . import lifetime, planner
 from .accumulators import Accumulator, AccumulatorParam, AccumulatorRegistry
@@ -59,7 +59,10 @@ from .ui.tracker import StatusTracker
 
 __all__ = ["Context", "StatusTracker", "parse_master"]
 
-log = logging.getLogger("asyncspark")
+T = TypeVar("T")
+U = TypeVar("U")
+
+log: logging.Logger = logging.getLogger("asyncspark")
 _sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
@@ -159,7 +162,7 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
                 self.conf = dataclasses.replace(self.conf, task_max_failures=failures)
         else:
             n = self.conf.executor_instances
-            self.num_executors = 2 if n is None else n
+            self.num_executors: int = 2 if n is None else n
         # spark.scheduler.mode=FAIR: the pools, read now so a bad file fails here.
         self._pools = pools_from_config(self.conf)
         # asyncspark.scheduler.maxActiveJobs / maxPendingTasks; None: unlimited.
@@ -175,7 +178,7 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         self._dag: DAGScheduler | None = None
         self._task_scheduler: TaskScheduler | None = None
         self._tracer: Tracer | None = Tracer() if self.conf.trace_tasks else None
-        self.listener_bus = ListenerBus(self.conf.listener_queue_capacity)
+        self.listener_bus: ListenerBus = ListenerBus(self.conf.listener_queue_capacity)
         self._active_jobs: dict[int, str | None] = {}
         self._accumulators = AccumulatorRegistry()
         self._broadcasts: BroadcastManager | None = None
@@ -187,8 +190,8 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         self._state = "new"
         # stop()'s steps, once started (a retried stop() waits for them)
         self._stop_steps_run: dict[str, asyncio.Future] = {}
-        self.startTime = int(time.time() * 1000)
-        self.applicationId = f"local-{self.startTime}"
+        self.startTime: int = int(time.time() * 1000)
+        self.applicationId: str = f"local-{self.startTime}"
         from .ui.session import Observability
 
         self._obs = Observability(self)  # status store, UI, event log, progress bar
@@ -289,12 +292,12 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     def _post_event(self, event: Any) -> None:
         self._dag.post(event)  # type: ignore[union-attr]
 
-    def _post_events(self, events: list) -> None:
+    def _post_events(self, events: list[Any]) -> None:
         self._dag.post_many(events)  # type: ignore[union-attr]
 
     # -- cached RDDs ---------------------------------------------------------------------
 
-    def unpersist_rdd(self, rdd_id: int) -> asyncio.Task | None:
+    def unpersist_rdd(self, rdd_id: int) -> asyncio.Task[None] | None:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background; the
         task doing it when called on the context's loop)."""
         if self._state != "running" or self._block_master is None:
@@ -414,7 +417,7 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
 
     # -- RDD creation --------------------------------------------------------------------
 
-    def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:
+    def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:
         """Distribute a local collection into an RDD of ``numSlices`` partitions."""
         from .rdds.collection import ParallelCollectionRDD
 
@@ -422,17 +425,21 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         return ParallelCollectionRDD(self, c, n)
 
     def range(self, start: int, end: int | None = None, step: int = 1,
-              numSlices: int | None = None) -> RDD:
+              numSlices: int | None = None) -> RDD[int]:
+        """The integers ``range(start, end, step)`` (``range(0, start)`` with one
+        argument) as an RDD of ``numSlices`` partitions."""
         if end is None:
             start, end = 0, start
         return self.parallelize(range(start, end, step), numSlices)
 
-    def emptyRDD(self) -> RDD:
+    def emptyRDD(self) -> RDD[Any]:
+        """An RDD with no partitions and no elements."""
         from .rdds.collection import EmptyRDD
 
         return EmptyRDD(self)
 
-    def union(self, rdds: list[RDD]) -> RDD:
+    def union(self, rdds: list[RDD[T]]) -> RDD[T]:
+        """The elements of every RDD of ``rdds``, in order (no shuffle)."""
         from .rdds.narrow import UnionRDD
 
         if not rdds:
@@ -457,13 +464,13 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
 
     # -- shared variables ----------------------------------------------------------------
 
-    def accumulator(self, value: Any, accum_param: AccumulatorParam | None = None
-                    ) -> Accumulator:
+    def accumulator(self, value: T, accum_param: AccumulatorParam[T] | None = None
+                    ) -> Accumulator[T]:
         """An ``Accumulator`` starting at ``value``: tasks add to it, the driver reads
         ``.value``. ``accum_param`` defaults to addition for int, float and complex."""
         return self._accumulators.new(value, accum_param)
 
-    def broadcast(self, value: Any) -> Broadcast:
+    def broadcast(self, value: T) -> Broadcast[T]:
         """A read-only ``Broadcast`` of ``value``, sent to each executor once, on first
         use there. The value is pickled now (on this thread, as PySpark does)."""
         self._check_running()
@@ -474,17 +481,17 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
 
     # -- jobs ----------------------------------------------------------------------------
 
-    async def runJob(self, rdd: RDD, partitionFunc: Callable,
+    async def runJob(self, rdd: RDD[T], partitionFunc: Callable[[Iterator[T]], Iterable[U]],
                      partitions: Iterable[int] | None = None,
-                     allowLocal: bool = False) -> list:
+                     allowLocal: bool = False) -> list[U]:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
         concatenated results, as PySpark's ``SparkContext.runJob``."""
         planner.check_no_nested_use(rdd, partitionFunc)
         parts = await self.run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
         return list(itertools.chain.from_iterable(parts))
 
-    async def run_job(self, rdd: RDD, func: Callable,
-                      partitions: Iterable[int] | None = None) -> list:
+    async def run_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],
+                      partitions: Iterable[int] | None = None) -> list[Any]:
         """Run ``func(iterator) -> value`` on each partition; the values in order. Then
         write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py)."""
         results = await self._run_one_job(rdd, func, partitions)
@@ -492,14 +499,14 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
             await checkpoint_marked(self, rdd)
         return results
 
-    async def run_approximate_job(self, rdd: RDD, func: Callable, wait: float
-                                  ) -> tuple[list, int]:
+    async def run_approximate_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],
+                                  wait: float) -> tuple[list[Any], int]:
         """Run ``func(iterator) -> value`` on every partition for at most ``wait``
         seconds: ``(values, finished)``, with ``None`` for the partitions not finished by
         then (their tasks are cancelled) and ``finished`` the number that were."""
         return await self._run_one_job(rdd, func, None, wait)
 
-    async def _run_one_job(self, rdd: RDD, func: Callable,
+    async def _run_one_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],
                            partitions: Iterable[int] | None = None,
                            wait: float | None = None) -> Any:
         tracer = self._tracer

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .files import AddedFiles, SparkFiles
 
@@ -30,7 +30,7 @@ class ContextFileMethods:
         def defaultMinPartitions(self) -> int: ...
 
     def textFile(self, name: str, minPartitions: int | None = None,
-                 use_unicode: bool = True) -> RDD:
+                 use_unicode: bool = True) -> RDD[str]:
         """Lines of local text files: a path, a directory, a glob or a comma-separated list;
         ``.gz`` files are decompressed (one partition each)."""
         from .rdds.textfile import TextFileRDD
@@ -39,7 +39,7 @@ class ContextFileMethods:
         return TextFileRDD(self, name, n, use_unicode)
 
     def wholeTextFiles(self, path: str, minPartitions: int | None = None,
-                       use_unicode: bool = True) -> RDD:
+                       use_unicode: bool = True) -> RDD[tuple[str, str]]:
         """``(path, content)`` for each file of ``path`` (a file, a directory, a glob or
         a comma-separated list); compressed files (by extension) are decompressed."""
         from .rdds.whole import WholeFilesRDD
@@ -47,20 +47,21 @@ class ContextFileMethods:
         return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions,
                              "text" if use_unicode else "bytes")
 
-    def binaryFiles(self, path: str, minPartitions: int | None = None) -> RDD:
+    def binaryFiles(self, path: str, minPartitions: int | None = None
+                    ) -> RDD[tuple[str, bytes]]:
         """``(path, bytes)`` for each file of ``path`` (see ``wholeTextFiles``)."""
         from .rdds.whole import WholeFilesRDD
 
         return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions, "binary")
 
-    def binaryRecords(self, path: str, recordLength: int) -> RDD:
+    def binaryRecords(self, path: str, recordLength: int) -> RDD[bytes]:
         """Fixed-length records of ``recordLength`` bytes from flat binary files; a file
         whose size is not a multiple of ``recordLength`` is refused."""
         from .rdds.whole import BinaryRecordsRDD
 
         return BinaryRecordsRDD(self, path, recordLength, self.defaultMinPartitions)
 
-    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:
+    def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD[Any]:
         """The elements ``RDD.saveAsPickleFile`` wrote under ``name``."""
         from .rdds.whole import PickleFileRDD
 

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 from . import lifetime
 from .errors import ContextStoppedError
 
+if TYPE_CHECKING:
+    from .listener import ListenerBus
+
 __all__ = ["STOP_BOUND_S", "ContextShutdown"]
 
-log = logging.getLogger("asyncspark")
+log: logging.Logger = logging.getLogger("asyncspark")
 
 STOP_BOUND_S = 5.0  # stop() takes at most this long (then kills what is left)
 
@@ -35,7 +38,7 @@ class ContextShutdown:
     _stop_steps_run: dict
     _obs: Any
     cleaner: Any
-    listener_bus: Any
+    listener_bus: ListenerBus
 
     if TYPE_CHECKING:  # what the mixin needs of its host, the Context
         def _remove_files(self) -> None: ...

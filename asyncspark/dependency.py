@@ -25,8 +25,8 @@ class Dependency:
 
     __slots__ = ("rdd",)
 
-    def __init__(self, rdd: RDD) -> None:
-        self.rdd = rdd
+    def __init__(self, rdd: RDD[Any]) -> None:
+        self.rdd: RDD[Any] = rdd
 
 
 class NarrowDependency(Dependency):
@@ -50,11 +50,11 @@ class RangeDependency(NarrowDependency):
 
     __slots__ = ("in_start", "length", "out_start")
 
-    def __init__(self, rdd: RDD, in_start: int, out_start: int, length: int) -> None:
+    def __init__(self, rdd: RDD[Any], in_start: int, out_start: int, length: int) -> None:
         super().__init__(rdd)
-        self.in_start = in_start
-        self.out_start = out_start
-        self.length = length
+        self.in_start: int = in_start
+        self.out_start: int = out_start
+        self.length: int = length
 
     def get_parents(self, partition: int) -> Sequence[int]:
         if self.out_start <= partition < self.out_start + self.length:
@@ -67,9 +67,9 @@ class ListDependency(NarrowDependency):
 
     __slots__ = ("groups",)
 
-    def __init__(self, rdd: RDD, groups: Sequence[Sequence[int]]) -> None:
+    def __init__(self, rdd: RDD[Any], groups: Sequence[Sequence[int]]) -> None:
         super().__init__(rdd)
-        self.groups = groups
+        self.groups: Sequence[Sequence[int]] = groups
 
     def get_parents(self, partition: int) -> Sequence[int]:
         return self.groups[partition]
@@ -89,20 +89,20 @@ class ShuffleDependency(Dependency):
     __slots__ = ("__weakref__", "aggregator", "key_ordering", "map_side_combine",
                  "partitioner", "shuffle_id", "sorted_runs")  # weakly referenced by the ContextCleaner
 
-    def __init__(self, rdd: RDD, partitioner: Any, aggregator: Aggregator | None = None,
+    def __init__(self, rdd: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False,
-                 key_ordering: tuple[bool, Callable] | None = None) -> None:
+                 key_ordering: tuple[bool, Callable[[Any], Any]] | None = None) -> None:
         super().__init__(rdd)
-        self.partitioner = partitioner
-        self.aggregator = aggregator
-        self.map_side_combine = map_side_combine and aggregator is not None
-        self.key_ordering = key_ordering
-        self.shuffle_id = rdd.context.new_shuffle_id()
+        self.partitioner: Any = partitioner
+        self.aggregator: Aggregator | None = aggregator
+        self.map_side_combine: bool = map_side_combine and aggregator is not None
+        self.key_ordering: tuple[bool, Callable[[Any], Any]] | None = key_ordering
+        self.shuffle_id: int = rdd.context.new_shuffle_id()
         self.sorted_runs: dict[int, tuple[str, str, str]] | None = None
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("rdd", *self.__slots__) if k != "__weakref__"}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             object.__setattr__(self, k, v)

@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AsyncSparkError(Exception):
     """Base class of the errors asyncspark raises on purpose."""
@@ -107,7 +109,7 @@ class FetchFailedError(AsyncSparkError):
     """
 
     def __init__(self, message: str, shuffle_id: int = -1, map_id: int = -1,
-                 reduce_id: int = -1, address: tuple | None = None,
+                 reduce_id: int = -1, address: tuple[str, int] | None = None,
                  executor_id: str | None = None) -> None:
         super().__init__(message)
         self.shuffle_id = shuffle_id
@@ -116,7 +118,7 @@ class FetchFailedError(AsyncSparkError):
         self.address = address
         self.executor_id = executor_id
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self), self.shuffle_id, self.map_id, self.reduce_id,
                              self.address, self.executor_id))
 
@@ -170,5 +172,5 @@ class JobRejectedError(AsyncSparkError):
         self.active_jobs = active_jobs
         self.pending_tasks = pending_tasks
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self), self.limit, self.active_jobs, self.pending_tasks))

@@ -30,7 +30,7 @@ from .listener import (
 
 __all__ = ["EventLogWriter", "encode_line", "list_event_logs", "read_event_log"]
 
-log = logging.getLogger("asyncspark.eventlog")
+log: logging.Logger = logging.getLogger("asyncspark.eventlog")
 IN_PROGRESS = ".inprogress"
 
 
@@ -135,12 +135,12 @@ class EventLogWriter:
     MIN_GAP = 0.1  # seconds between two writes woken by job ends
 
     def __init__(self, directory: str, app_id: str, compress: bool = False) -> None:
-        self.directory = os.path.abspath(directory.removeprefix("file:"))
+        self.directory: str = os.path.abspath(directory.removeprefix("file:"))
         name = app_id + (".gz" if compress else "")
-        self.path = os.path.join(self.directory, name)
+        self.path: str = os.path.join(self.directory, name)
         self.compress = compress
         self._file: TextIO | None = None
-        self.failed = False
+        self.failed: bool = False
         self._chunks: list[str] = []  # encoded, not yet written (appends are atomic)
         self._queued = 0  # chunks queued so far
         self._written = 0  # chunks written (or given up on) so far

@@ -67,8 +67,8 @@ class AddedFiles:
     on the driver's ``sys.path``, which executors inherit)."""
 
     def __init__(self, local_root: str) -> None:
-        self.root = os.path.join(local_root, FILES_DIR_NAME)
-        self.py_root = os.path.join(local_root, "pyfiles")
+        self.root: str = os.path.join(local_root, FILES_DIR_NAME)
+        self.py_root: str = os.path.join(local_root, "pyfiles")
         os.makedirs(self.root, exist_ok=True)
         os.makedirs(self.py_root, exist_ok=True)
         self.files: dict[str, str] = {}  # base name -> the path it was added from

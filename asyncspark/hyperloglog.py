@@ -29,8 +29,8 @@ class HyperLogLog:
         if not 4 <= p <= MAX_PRECISION:
             raise ValueError(f"precision must be within 4..{MAX_PRECISION}, got {p}")
         self.p = p
-        self.m = 1 << p
-        self.registers = bytearray(self.m)
+        self.m: int = 1 << p
+        self.registers: bytearray = bytearray(self.m)
 
     def add_all(self, items: Iterable) -> HyperLogLog:
         regs = self.registers

@@ -31,7 +31,7 @@ from .threads import call_on_loop
 __all__ = ["install_sigterm_handler", "live_contexts", "register", "release_all",
            "unregister"]
 
-log = logging.getLogger("asyncspark")
+log: logging.Logger = logging.getLogger("asyncspark")
 
 _live: weakref.WeakSet = weakref.WeakSet()
 _lock = threading.Lock()

@@ -8,6 +8,10 @@ in. No dependency: the format is a few lines of text.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .ui.store import StatusStore
 
 __all__ = ["render"]
 
@@ -23,7 +27,7 @@ def _escape(v: str) -> str:
     return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render(store, gauges: Mapping[str, tuple[str, float]] | None = None,
+def render(store: StatusStore, gauges: Mapping[str, tuple[str, float]] | None = None,
            app: str = "") -> str:
     """The text exposition of ``store``'s counters plus ``gauges`` (name -> (help,
     value)), every sample labelled with ``application``."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import fs
 from .runtime import current_env
@@ -149,7 +149,7 @@ def _commit(path: str) -> None:
         pass
 
 
-async def save_as_text_file(rdd: RDD, path: str, codec: str | None) -> None:
+async def save_as_text_file(rdd: RDD[Any], path: str, codec: str | None) -> None:
     if codec is not None and codec not in _CODECS:
         raise ValueError(
             f"unsupported compressionCodecClass {codec!r}; supported: {sorted(_CODECS)}")
@@ -157,13 +157,13 @@ async def save_as_text_file(rdd: RDD, path: str, codec: str | None) -> None:
     await _save(rdd, path, ext, _write_lines)
 
 
-async def save_as_pickle_file(rdd: RDD, path: str, batch_size: int) -> None:
+async def save_as_pickle_file(rdd: RDD[Any], path: str, batch_size: int) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
         raise ValueError(f"batchSize must be a nonnegative integer, got {batch_size!r}")
     await _save(rdd, path, "", _pickle_writer(batch_size or 1024))
 
 
-async def _save(rdd: RDD, path: str, ext: str, write) -> None:
+async def _save(rdd: RDD[Any], path: str, ext: str, write) -> None:
     if fs.is_local(path):
         path = await asyncio.to_thread(os.path.abspath, fs.to_local(path))
     await asyncio.to_thread(_create_output_dir, path)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .functions import Aggregator, append_to, extend_with, to_list
 from .functions import identity as _identity
@@ -28,17 +28,23 @@ if TYPE_CHECKING:
 
 __all__ = ["PairRDDFunctions", "ResultIterable"]
 
+T = TypeVar("T")
+U = TypeVar("U")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+W = TypeVar("W")
 
-class ResultIterable:
+
+class ResultIterable(Generic[T]):
     """The values of one key after a grouping (PySpark's ``ResultIterable``)."""
 
     __slots__ = ("data", "maxindex")
 
-    def __init__(self, data: list) -> None:
-        self.data = data
-        self.maxindex = len(data)
+    def __init__(self, data: list[T]) -> None:
+        self.data: list[T] = data
+        self.maxindex: int = len(data)
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[T]:
         return iter(self.data)
 
     def __len__(self) -> int:
@@ -49,7 +55,7 @@ class ResultIterable:
             return self.data == other.data
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"ResultIterable({self.data!r})"
@@ -64,38 +70,40 @@ class PairRDDFunctions:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _defaultReducePartitions(self: RDD) -> int:
+    def _defaultReducePartitions(self: RDD[Any]) -> int:
         # At least one: an RDD without partitions (emptyRDD()) shuffles into one, empty.
         return self.ctx.conf.default_parallelism or max(1, self.getNumPartitions())
 
-    def _hash_partitioner(self: RDD, numPartitions: int | None,
-                          partitionFunc: Callable) -> HashPartitioner:
+    def _hash_partitioner(self: RDD[Any], numPartitions: int | None,
+                          partitionFunc: Callable[[Any], int]) -> HashPartitioner:
         n = self._defaultReducePartitions() if numPartitions is None else numPartitions
         if n < 1:
             raise ValueError(f"Number of partitions ({n}) must be positive.")
         return HashPartitioner(n, partitionFunc)
 
-    def _shuffled(self: RDD, partitioner, aggregator=None, map_side_combine=False,
-                  key_ordering=None, what: str = "a shuffle") -> RDD:
+    def _shuffled(self: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
+                  map_side_combine: bool = False,
+                  key_ordering: tuple[bool, Callable[[Any], Any]] | None = None,
+                  what: str = "a shuffle") -> RDD[Any]:
         from .rdds.shuffled import ShuffledRDD
 
         return ShuffledRDD(self, partitioner, aggregator, map_side_combine, key_ordering, what)
 
     # -- partitioning --------------------------------------------------------------------
 
-    def partitionBy(self: RDD, numPartitions: int | None,
-                    partitionFunc: Callable = portable_hash) -> RDD:
+    def partitionBy(self: RDD[tuple[K, V]], numPartitions: int | None,
+                    partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, V]]:
         """Redistribute by key; a no-op when already partitioned this way."""
         partitioner = self._hash_partitioner(numPartitions, partitionFunc)
         if self.partitioner == partitioner:
             return self
         return self._shuffled(partitioner, what="partitionBy()")
 
-    def repartition(self: RDD, numPartitions: int) -> RDD:
+    def repartition(self: RDD[T], numPartitions: int) -> RDD[T]:
         """Exactly ``numPartitions`` partitions, balanced, through a shuffle."""
         return self.coalesce(numPartitions, shuffle=True)
 
-    def _coalesce_shuffle(self: RDD, numPartitions: int) -> RDD:
+    def _coalesce_shuffle(self: RDD[T], numPartitions: int) -> RDD[T]:
         """Spark's coalesce(shuffle=True): each input partition deals its elements
         round-robin from a position seeded by its index."""
         if numPartitions < 1:
@@ -111,9 +119,9 @@ class PairRDDFunctions:
         return keyed._shuffled(HashPartitioner(numPartitions, _identity)).values()
 
     def repartitionAndSortWithinPartitions(
-            self: RDD, numPartitions: int | None = None,
-            partitionFunc: Callable = portable_hash, ascending: bool = True,
-            keyfunc: Callable = _identity) -> RDD:
+            self: RDD[tuple[K, V]], numPartitions: int | None = None,
+            partitionFunc: Callable[[K], int] = portable_hash, ascending: bool = True,
+            keyfunc: Callable[[K], Any] = _identity) -> RDD[tuple[K, V]]:
         """Repartitioned by ``partitionFunc`` (no shuffle when already partitioned
         that way, as ``partitionBy``), each partition sorted by ``keyfunc(key)``."""
         partitioner = self._hash_partitioner(numPartitions, partitionFunc)
@@ -125,8 +133,9 @@ class PairRDDFunctions:
         return self._shuffled(partitioner, key_ordering=(ascending, keyfunc),
                               what="repartitionAndSortWithinPartitions()")
 
-    def sortByKey(self: RDD, ascending: bool = True, numPartitions: int | None = None,
-                  keyfunc: Callable = _identity) -> RDD:
+    def sortByKey(self: RDD[tuple[K, V]], ascending: bool = True,
+                  numPartitions: int | None = None,
+                  keyfunc: Callable[[K], Any] = _identity) -> RDD[tuple[K, V]]:
         """Sorted by key across partitions: range-partitioned from a sample of the keys
         (taken when an action first needs it), each partition sorted."""
         n = self._defaultReducePartitions() if numPartitions is None else numPartitions
@@ -144,23 +153,24 @@ class PairRDDFunctions:
         return self._shuffled(PendingRangePartitioner(n, ascending, keyfunc),
                               key_ordering=(ascending, keyfunc), what="sortByKey()")
 
-    def sortBy(self: RDD, keyfunc: Callable, ascending: bool = True,
-               numPartitions: int | None = None) -> RDD:
+    def sortBy(self: RDD[T], keyfunc: Callable[[T], Any], ascending: bool = True,
+               numPartitions: int | None = None) -> RDD[T]:
         return self.keyBy(keyfunc).sortByKey(ascending, numPartitions).values()
 
     # -- aggregation ---------------------------------------------------------------------
 
-    def combineByKey(self: RDD, createCombiner: Callable, mergeValue: Callable,
-                     mergeCombiners: Callable, numPartitions: int | None = None,
-                     partitionFunc: Callable = portable_hash) -> RDD:
+    def combineByKey(self: RDD[tuple[K, V]], createCombiner: Callable[[V], U],
+                     mergeValue: Callable[[U, V], U], mergeCombiners: Callable[[U, U], U],
+                     numPartitions: int | None = None,
+                     partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, U]]:
         """The general per-key aggregation: combined on the map side, shuffled, merged."""
         return self._combine_by_key(createCombiner, mergeValue, mergeCombiners,
                                     numPartitions, partitionFunc, "combineByKey()")
 
-    def _combine_by_key(self: RDD, createCombiner: Callable, mergeValue: Callable,
-                        mergeCombiners: Callable, numPartitions: int | None,
-                        partitionFunc: Callable, what: str,
-                        map_side_combine: bool = True) -> RDD:
+    def _combine_by_key(self: RDD[Any], createCombiner: Callable[..., Any],
+                        mergeValue: Callable[..., Any], mergeCombiners: Callable[..., Any],
+                        numPartitions: int | None, partitionFunc: Callable[[Any], int],
+                        what: str, map_side_combine: bool = True) -> RDD[Any]:
         partitioner = self._hash_partitioner(numPartitions, partitionFunc)
         if self.partitioner == partitioner:  # already partitioned so: merge in place
             return self._map_partitions(
@@ -169,12 +179,14 @@ class PairRDDFunctions:
         return self._shuffled(partitioner, aggregator, map_side_combine=map_side_combine,
                               what=what)
 
-    def reduceByKey(self: RDD, func: Callable, numPartitions: int | None = None,
-                    partitionFunc: Callable = portable_hash) -> RDD:
+    def reduceByKey(self: RDD[tuple[K, V]], func: Callable[[V, V], V],
+                    numPartitions: int | None = None,
+                    partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, V]]:
         return self._combine_by_key(_identity, func, func, numPartitions, partitionFunc,
                                     "reduceByKey()")
 
-    async def reduceByKeyLocally(self: RDD, func: Callable) -> dict:
+    async def reduceByKeyLocally(self: RDD[tuple[K, V]], func: Callable[[V, V], V]
+                                 ) -> dict[K, V]:
         """Merge values per key into a dict returned to the driver (no shuffle)."""
         def reduce_partition(it):
             m: dict = {}
@@ -188,43 +200,47 @@ class PairRDDFunctions:
                 merged[k] = func(merged[k], v) if k in merged else v
         return merged
 
-    def groupByKey(self: RDD, numPartitions: int | None = None,
-                   partitionFunc: Callable = portable_hash) -> RDD:
+    def groupByKey(self: RDD[tuple[K, V]], numPartitions: int | None = None,
+                   partitionFunc: Callable[[K], int] = portable_hash
+                   ) -> RDD[tuple[K, ResultIterable[V]]]:
         # No map-side combine (as Spark's groupByKey): grouping on the map side saves
         # nothing on the wire, since every value travels anyway, and costs a list per key.
         return self._combine_by_key(to_list, append_to, extend_with, numPartitions, partitionFunc,
                                     "groupByKey()", map_side_combine=False
                                     ).mapValues(_to_result_iterable)
 
-    def aggregateByKey(self: RDD, zeroValue: Any, seqFunc: Callable, combFunc: Callable,
-                       numPartitions: int | None = None,
-                       partitionFunc: Callable = portable_hash) -> RDD:
+    def aggregateByKey(self: RDD[tuple[K, V]], zeroValue: U, seqFunc: Callable[[U, V], U],
+                       combFunc: Callable[[U, U], U], numPartitions: int | None = None,
+                       partitionFunc: Callable[[K], int] = portable_hash
+                       ) -> RDD[tuple[K, U]]:
         def create(v):
             return seqFunc(copy.deepcopy(zeroValue), v)
 
         return self._combine_by_key(create, seqFunc, combFunc, numPartitions, partitionFunc,
                                     "aggregateByKey()")
 
-    def foldByKey(self: RDD, zeroValue: Any, func: Callable,
+    def foldByKey(self: RDD[tuple[K, V]], zeroValue: V, func: Callable[[V, V], V],
                   numPartitions: int | None = None,
-                  partitionFunc: Callable = portable_hash) -> RDD:
+                  partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, V]]:
         def create(v):
             return func(copy.deepcopy(zeroValue), v)
 
         return self._combine_by_key(create, func, func, numPartitions, partitionFunc,
                                     "foldByKey()")
 
-    def groupBy(self: RDD, f: Callable, numPartitions: int | None = None,
-                partitionFunc: Callable = portable_hash) -> RDD:
+    def groupBy(self: RDD[T], f: Callable[[T], K], numPartitions: int | None = None,
+                partitionFunc: Callable[[K], int] = portable_hash
+                ) -> RDD[tuple[K, ResultIterable[T]]]:
         return self.keyBy(f).groupByKey(numPartitions, partitionFunc)
 
-    def distinct(self: RDD, numPartitions: int | None = None) -> RDD:
+    def distinct(self: RDD[T], numPartitions: int | None = None) -> RDD[T]:
         return (self.map(lambda x: (x, None))
                 .reduceByKey(lambda x, _: x, numPartitions).map(lambda x: x[0]))
 
     # -- joins ---------------------------------------------------------------------------
 
-    def _cogroup_partitioner(self: RDD, others: list[RDD], numPartitions: int | None):
+    def _cogroup_partitioner(self: RDD[Any], others: list[RDD[Any]],
+                             numPartitions: int | None) -> Any:
         if numPartitions is None:
             rdds = (self, *others)
             # As Spark's defaultPartitioner: reuse an existing hash partitioning.
@@ -237,64 +253,78 @@ class PairRDDFunctions:
                 1, sum(r.getNumPartitions() for r in rdds))
         return self._hash_partitioner(numPartitions, portable_hash)
 
-    def _cogroup_lists(self: RDD, others: list[RDD], numPartitions: int | None) -> RDD:
+    def _cogroup_lists(self: RDD[Any], others: list[RDD[Any]],
+                       numPartitions: int | None) -> RDD[Any]:
         from .rdds.shuffled import CoGroupedRDD
 
         return CoGroupedRDD([self, *others], self._cogroup_partitioner(others, numPartitions))
 
-    def cogroup(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+    def cogroup(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
+                numPartitions: int | None = None
+                ) -> RDD[tuple[K, tuple[ResultIterable[V], ResultIterable[W]]]]:
         """For each key, ``(values in self, values in other)`` as ``ResultIterable``s."""
         return self._cogroup_lists([other], numPartitions).mapValues(
             lambda groups: tuple(ResultIterable(g) for g in groups))
 
-    def groupWith(self: RDD, other: RDD, *others: RDD) -> RDD:
+    def groupWith(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
+                  *others: RDD[tuple[K, Any]]
+                  ) -> RDD[tuple[K, tuple[ResultIterable[Any], ...]]]:
         return self._cogroup_lists([other, *others], None).mapValues(
             lambda groups: tuple(ResultIterable(g) for g in groups))
 
-    def _joined(self: RDD, other: RDD, numPartitions: int | None, how: str) -> RDD:
+    def _joined(self: RDD[Any], other: RDD[Any], numPartitions: int | None,
+                how: str) -> RDD[Any]:
         from .rdds.joined import JoinedRDD
 
         return JoinedRDD(self, other, self._cogroup_partitioner([other], numPartitions), how)
 
-    def join(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+    def join(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
+             numPartitions: int | None = None) -> RDD[tuple[K, tuple[V, W]]]:
         """``(k, (v, w))`` for every pair of values of a key in both (a hash join per
         reduce partition, built from the smaller side: ``rdds/joined.py``)."""
         return self._joined(other, numPartitions, "inner")
 
-    def leftOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+    def leftOuterJoin(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
+                      numPartitions: int | None = None
+                      ) -> RDD[tuple[K, tuple[V, W | None]]]:
         return self._joined(other, numPartitions, "left")
 
-    def rightOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+    def rightOuterJoin(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
+                       numPartitions: int | None = None
+                       ) -> RDD[tuple[K, tuple[V | None, W]]]:
         return self._joined(other, numPartitions, "right")
 
-    def fullOuterJoin(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+    def fullOuterJoin(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
+                      numPartitions: int | None = None
+                      ) -> RDD[tuple[K, tuple[V | None, W | None]]]:
         return self._joined(other, numPartitions, "full")
 
-    def subtractByKey(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+    def subtractByKey(self: RDD[tuple[K, V]], other: RDD[tuple[K, Any]],
+                      numPartitions: int | None = None) -> RDD[tuple[K, V]]:
         """Pairs of self whose key is not in other."""
         return (self._cogroup_lists([other], numPartitions)
                 .filter(lambda kv: kv[1][0] and not kv[1][1])
                 .flatMapValues(lambda g: g[0]))
 
-    def subtract(self: RDD, other: RDD, numPartitions: int | None = None) -> RDD:
+    def subtract(self: RDD[T], other: RDD[T], numPartitions: int | None = None) -> RDD[T]:
         """Elements of self not in other (duplicates in self are kept)."""
         return (self.map(lambda x: (x, True))
                 .subtractByKey(other.map(lambda x: (x, True)), numPartitions).keys())
 
-    def intersection(self: RDD, other: RDD) -> RDD:
+    def intersection(self: RDD[T], other: RDD[T]) -> RDD[T]:
         """Distinct elements present in both."""
         return (self.map(lambda v: (v, None))
                 ._cogroup_lists([other.map(lambda v: (v, None))], None)
                 .filter(lambda kv: kv[1][0] and kv[1][1]).keys())
 
-    def cartesian(self: RDD, other: RDD) -> RDD:
+    def cartesian(self: RDD[T], other: RDD[U]) -> RDD[tuple[T, U]]:
         from .rdds.narrow import CartesianRDD
 
         return CartesianRDD(self, other)
 
     # -- actions -------------------------------------------------------------------------
 
-    async def lookup(self: RDD, key: Any) -> list:
+    async def lookup(self: RDD[tuple[K, V]], key: K) -> list[V]:
         """The values for ``key``; scans one partition when the RDD has a partitioner."""
         values = self.filter(lambda kv: kv[0] == key).values()
         if self.partitioner is not None:
@@ -304,7 +334,7 @@ class PairRDDFunctions:
             return (await values._run(list, [part]))[0]
         return await values.collect()
 
-    async def countApproxDistinct(self: RDD, relativeSD: float = 0.05) -> int:
+    async def countApproxDistinct(self: RDD[Any], relativeSD: float = 0.05) -> int:
         """Approximate number of distinct elements (HyperLogLog), within about
         ``relativeSD`` relative standard deviation."""
         if relativeSD < 0.000017:

@@ -306,7 +306,7 @@ class Partitioner:
     __slots__ = ("numPartitions",)
 
     def __init__(self, numPartitions: int) -> None:
-        self.numPartitions = _check_num_partitions(numPartitions)
+        self.numPartitions: int = _check_num_partitions(numPartitions)
 
     def getPartition(self, key: Any) -> int:
         raise NotImplementedError  # abstract: every concrete partitioner overrides it
@@ -394,7 +394,7 @@ class RangePartitioner(Partitioner):
             raise ValueError(f"a RangePartitioner over {numPartitions} partitions takes at "
                              f"most {numPartitions - 1} bounds, got {len(bounds)}")
         self.bounds = bounds
-        self.ascending = bool(ascending)
+        self.ascending: bool = bool(ascending)
         self.keyfunc = keyfunc
 
     @classmethod

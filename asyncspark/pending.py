@@ -26,13 +26,13 @@ class PendingRequests:
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
-        self._waiting: dict[int, tuple[asyncio.Future, Any]] = {}
+        self._waiting: dict[int, tuple[asyncio.Future[Any], Any]] = {}
 
     def next_id(self) -> int:
         """A fresh request id (for a request sent before its waiter is registered)."""
         return next(self._ids)
 
-    def add(self, fut: asyncio.Future, context: Any = None,
+    def add(self, fut: asyncio.Future[Any], context: Any = None,
             request_id: int | None = None) -> int:
         """Register ``fut`` as the waiter of a request (a fresh id unless given)."""
         if request_id is None:
@@ -40,7 +40,7 @@ class PendingRequests:
         self._waiting[request_id] = (fut, context)
         return request_id
 
-    def pop(self, request_id: int, context: Any = _ANY) -> tuple[asyncio.Future, Any] | None:
+    def pop(self, request_id: int, context: Any = _ANY) -> tuple[asyncio.Future[Any], Any] | None:
         """Remove and return the waiter of ``request_id`` (None if there is none, or if
         ``context`` is given and it is not the waiter's)."""
         entry = self._waiting.get(request_id)
@@ -52,7 +52,7 @@ class PendingRequests:
     def discard(self, request_id: int) -> None:
         self._waiting.pop(request_id, None)
 
-    def discard_future(self, fut: asyncio.Future) -> None:
+    def discard_future(self, fut: asyncio.Future[Any]) -> None:
         """Forget the request(s) ``fut`` waits for (its waiter gave up)."""
         for request_id in [r for r, (f, _) in self._waiting.items() if f is fut]:
             del self._waiting[request_id]
@@ -76,7 +76,7 @@ class PendingRequests:
             if not fut.done():
                 fut.set_result(value)
 
-    def futures(self) -> Iterator[asyncio.Future]:
+    def futures(self) -> Iterator[asyncio.Future[Any]]:
         return (fut for fut, _ in self._waiting.values())
 
     def __len__(self) -> int:

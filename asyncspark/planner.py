@@ -68,13 +68,13 @@ class LineageContext(Protocol):
 
     def new_shuffle_id(self) -> int: ...
 
-    async def run_job(self, rdd: RDD, func: Callable,
-                      partitions: Iterable[int] | None = None) -> list:
+    async def run_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],
+                      partitions: Iterable[int] | None = None) -> list[Any]:
         """``func(iterator) -> value`` on each partition (all by default); the values in
         order. Writes the checkpoints marked in the lineage afterwards."""
         ...
 
-    def unpersist_rdd(self, rdd_id: int) -> None:
+    def unpersist_rdd(self, rdd_id: int) -> object:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background)."""
 
     def getCheckpointDir(self) -> str | None: ...
@@ -92,8 +92,8 @@ def bump_lineage_version() -> None:
     _lineage_version[0] += 1
 
 
-def walk(rdd: RDD, follow: Callable[[Dependency], bool] | None = None,
-         stop: Callable[[RDD], bool] | None = None) -> Iterator[RDD]:
+def walk(rdd: RDD[Any], follow: Callable[[Dependency], bool] | None = None,
+         stop: Callable[[RDD[Any]], bool] | None = None) -> Iterator[RDD[Any]]:
     """Each RDD of ``rdd``'s lineage once (``rdd`` first, then depth first), through the
     dependencies ``follow`` accepts (all by default), not beyond RDDs ``stop`` accepts."""
     seen: set[int] = set()
@@ -110,7 +110,7 @@ def walk(rdd: RDD, follow: Callable[[Dependency], bool] | None = None,
                      if follow is None or follow(d))
 
 
-def rdd_infos(rdd: RDD) -> list[dict]:
+def rdd_infos(rdd: RDD[Any]) -> list[dict]:
     """The lineage of ``rdd`` for the UI: per RDD its id, name, partitions, narrow parents
     and shuffle parents (kept on the RDD until its lineage or a name changes: a job's
     listener events are built on the scheduler's path; the list is not to be changed)."""
@@ -137,14 +137,14 @@ def rdd_infos(rdd: RDD) -> list[dict]:
     return out
 
 
-def cached_ancestors(rdd: RDD) -> list[int]:
+def cached_ancestors(rdd: RDD[Any]) -> list[int]:
     """Ids of persisted RDDs (``rdd`` included) whose partition i a task computing ``rdd``'s
     partition i reads (one-to-one dependencies): where their blocks are cached is where
     such a task prefers to run."""
     return [r.id() for r in walk(rdd, lambda d: type(d) is OneToOneDependency) if r.is_cached]
 
 
-def shuffle_parents(rdd: RDD) -> list[ShuffleDependency]:
+def shuffle_parents(rdd: RDD[Any]) -> list[ShuffleDependency]:
     """The shuffle dependencies reached through narrow ones (cached on the RDD, which is
     immutable, until the lineage version changes)."""
     cached = rdd.__dict__.get("_shuffle_parents_cache")
@@ -161,13 +161,13 @@ def shuffle_parents(rdd: RDD) -> list[ShuffleDependency]:
     return found
 
 
-async def prepare(rdd: RDD) -> None:
+async def prepare(rdd: RDD[Any]) -> None:
     """Run the driver-side ``prepare_self`` hooks of the lineage (e.g. zipWithIndex's
     counts, sortByKey's bounds), parents first, each RDD once."""
     await _prepare(rdd, set())
 
 
-async def _prepare(rdd: RDD, seen: set[int]) -> None:
+async def _prepare(rdd: RDD[Any], seen: set[int]) -> None:
     if not rdd.needs_prepare or id(rdd) in seen:
         return
     seen.add(id(rdd))
@@ -184,7 +184,7 @@ def engine_function(f: Callable) -> bool:
     return f.__closure__ is None and f.__module__.startswith("asyncspark.")
 
 
-def check_no_nested_use(rdd: RDD, action_func: Callable | None = None) -> None:
+def check_no_nested_use(rdd: RDD[Any], action_func: Callable | None = None) -> None:
     """Refuse, before anything is sent, functions that use an RDD or the Context.
 
     On an executor neither works (SPARK-5063): PySpark refuses to pickle them; here the
@@ -199,7 +199,7 @@ def check_no_nested_use(rdd: RDD, action_func: Callable | None = None) -> None:
         serializers.refuse_nested_use(action_func, "the action")
 
 
-def task_binary(rdd: RDD, func: Callable) -> bytes:
+def task_binary(rdd: RDD[Any], func: Callable) -> bytes:
     """``(rdd, func)`` pickled once per stage: plain pickle where it is exactly as good
     (3x cheaper than cloudpickle), else cloudpickle, naming an unpicklable culprit."""
     if not rdd._deps and rdd.plain_picklable() and engine_function(func):
@@ -237,7 +237,7 @@ class StagePlanner:
         """Drop a shuffle's map binary (the ContextCleaner: no longer referenced)."""
         self._map_binaries.pop(shuffle_id, None)
 
-    def shuffle_graph(self, rdd: RDD) -> tuple[list[int], dict[int, ShuffleInfo]]:
+    def shuffle_graph(self, rdd: RDD[Any]) -> tuple[list[int], dict[int, ShuffleInfo]]:
         """The shuffles ``rdd`` reads directly, and every shuffle in its lineage."""
         parents = shuffle_parents(rdd)
         if not parents:

@@ -14,7 +14,17 @@ import asyncio
 import shutil
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .listener import (
+        SparkListenerJobEnd,
+        SparkListenerStageCompleted,
+        SparkListenerStageSubmitted,
+        SparkListenerTaskEnd,
+        SparkListenerTaskStart,
+    )
 
 __all__ = ["ConsoleProgressBar", "render_bar"]
 
@@ -46,17 +56,17 @@ class ConsoleProgressBar:
 
     queue_name = "progressBar"
 
-    def __init__(self, out: TextIO | None = None, clock=time.monotonic,
+    def __init__(self, out: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
                  width: int | None = None) -> None:
-        self.out = out or sys.stderr
-        self.clock = clock
+        self.out: TextIO = out or sys.stderr
+        self.clock: Callable[[], float] = clock
         self.width = width
         self.stages: dict[tuple[int, int], list] = {}  # -> [total, done, running, start]
-        self.last_draw = 0.0
-        self.last_text = ""
+        self.last_draw: float = 0.0
+        self.last_text: str = ""
         self._timer: asyncio.TimerHandle | None = None
 
-    def onStageSubmitted(self, ev) -> None:
+    def onStageSubmitted(self, ev: SparkListenerStageSubmitted) -> None:
         self.stages[(ev.stageId, ev.attemptId)] = [ev.numTasks, 0, 0, self.clock()]
         self._arm(FIRST_DELAY)
 
@@ -76,13 +86,13 @@ class ConsoleProgressBar:
             self._maybe_draw(force=True)
             self._arm(UPDATE_PERIOD)
 
-    def onTaskStart(self, ev) -> None:
+    def onTaskStart(self, ev: SparkListenerTaskStart) -> None:
         st = self.stages.get((ev.stageId, ev.stageAttemptId))
         if st is not None:
             st[2] += 1
             self._maybe_draw()
 
-    def onTaskEnd(self, ev) -> None:
+    def onTaskEnd(self, ev: SparkListenerTaskEnd) -> None:
         st = self.stages.get((ev.stageId, ev.stageAttemptId))
         if st is not None:
             st[2] = max(0, st[2] - 1)
@@ -90,7 +100,7 @@ class ConsoleProgressBar:
                 st[1] += 1
             self._maybe_draw()
 
-    def onStageCompleted(self, ev) -> None:
+    def onStageCompleted(self, ev: SparkListenerStageCompleted) -> None:
         self.stages.pop((ev.stageId, ev.attemptId), None)
         if not self.stages:
             # The timer is left to fire (and not re-arm): a stream of short jobs arms
@@ -99,7 +109,7 @@ class ConsoleProgressBar:
         else:
             self._maybe_draw(force=True)
 
-    def onJobEnd(self, ev) -> None:
+    def onJobEnd(self, ev: SparkListenerJobEnd) -> None:
         if not self.stages:
             self.clear()
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from functools import reduce as _reduce
 from itertools import chain
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
 
 from ._accel import (
     PIPE_FILTER,
@@ -42,6 +42,7 @@ from .storage.level import StorageLevel
 if TYPE_CHECKING:
     from .context import Context
     from .planner import LineageContext
+    from .taskcontext import TaskContext
 
 __all__ = ["RDD"]
 
@@ -68,7 +69,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
     _asyncspark_driver_only_ = "rdd"  # serializers.DRIVER_ONLY: refused inside tasks
 
     def __init__(self, ctx: LineageContext, deps: list[Dependency], num_partitions: int) -> None:
-        self.ctx = ctx
+        self.ctx: LineageContext = ctx
         self._deps = deps
         self._num_partitions = num_partitions
         self._id = ctx.new_rdd_id() if ctx is not None else -1
@@ -80,7 +81,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["ctx"] = None  # the context stays on the driver
         state.pop("_shuffle_parents_cache", None)
@@ -89,7 +90,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         state.pop("_callsite", None)
         return state
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         checkpoint = self.__dict__.get("_checkpoint")
         if checkpoint is not None and checkpoint.rdd is not None:
             from .rdds.checkpoint import reduce_checkpointed
@@ -113,11 +114,11 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
     def getNumPartitions(self) -> int:
         return self._num_partitions
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[T]:
         """The elements of partition ``split``; runs on an executor."""
         raise NotImplementedError(type(self).__name__ + " must implement compute()")
 
-    def iterator(self, split: int, task_ctx) -> Iterator:
+    def iterator(self, split: int, task_ctx: TaskContext) -> Iterator[T]:
         """``compute``, or for a persisted RDD the cached partition (computed and
         stored on first use)."""
         if self._storage_level is None:
@@ -259,7 +260,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
     def toDebugString(self) -> bytes:
         lines: list[str] = []
 
-        def walk(r: RDD, depth: int) -> None:
+        def walk(r: RDD[Any], depth: int) -> None:
             label = f"({r._num_partitions}) " if depth == 0 else ""
             name = f"{r._name} " if r._name else ""
             level = r._user_level

@@ -58,12 +58,12 @@ class ExecutorSettings:
                       if f.name not in _FROM_DRIVER}, offheap_dir=offheap_dir,
                    preload=tuple(preload))
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         """The ``Registered.conf`` map."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_wire(cls, conf: dict) -> ExecutorSettings:
+    def from_wire(cls, conf: dict[str, Any]) -> ExecutorSettings:
         """The settings in a ``Registered.conf`` map; a missing key keeps its default,
         an unknown one is ignored, numbers are coerced to the field's type (and the
         ``preload`` list to a tuple)."""
@@ -92,7 +92,7 @@ class ExecutorEnv:
     loop: asyncio.AbstractEventLoop | None = None
     block_port: int = 0
     # shuffle id -> per-map-partition statuses ([executor_id, host, port, path, sizes])
-    map_outputs: dict[int, list] = field(default_factory=dict)
+    map_outputs: dict[int, list[Any]] = field(default_factory=dict)
     # (shuffle id, map id) -> (data file, offsets) of map outputs written here
     outputs: dict[tuple[int, int], tuple[str, list[int]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)

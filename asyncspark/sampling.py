@@ -18,12 +18,19 @@ import random
 import sys
 from collections.abc import Sequence
 from functools import reduce as _reduce
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .approx import BoundedFloat, count_bound, mean_bound, sum_bound
 from .statcounter import StatCounter
 
+if TYPE_CHECKING:
+    from .rdd import RDD
+
 __all__ = ["SamplingRDDFunctions", "fraction_for_sample_size"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 _NUM_STDEV = 10.0
 MAX_SAMPLE_SIZE = sys.maxsize - int(_NUM_STDEV * math.sqrt(sys.maxsize))
@@ -98,8 +105,8 @@ class SamplingRDDFunctions:
 
     __slots__ = ()
 
-    async def takeSample(self, withReplacement: bool, num: int,
-                         seed: int | None = None) -> list:
+    async def takeSample(self: RDD[T], withReplacement: bool, num: int,
+                         seed: int | None = None) -> list[T]:
         """A sample of exactly ``num`` elements (fewer only without replacement from a
         smaller RDD), in random order; as PySpark, the same ``seed`` gives the same sample.
 
@@ -134,7 +141,8 @@ class SamplingRDDFunctions:
         rand.shuffle(samples)
         return samples[0:num]
 
-    def randomSplit(self, weights: Sequence[int | float], seed: int | None = None) -> list:
+    def randomSplit(self: RDD[T], weights: Sequence[int | float],
+                    seed: int | None = None) -> list[RDD[T]]:
         """RDDs splitting this one at random by ``weights`` (normalised to sum to 1):
         each element lands in exactly one of them (given a deterministic lineage).
 
@@ -155,8 +163,8 @@ class SamplingRDDFunctions:
         return [self.mapPartitionsWithIndex(_RangeSampler(lb, ub, seed).func, True)
                 for lb, ub in itertools.pairwise(bounds)]
 
-    def sampleByKey(self, withReplacement: bool, fractions: dict,
-                    seed: int | None = None):
+    def sampleByKey(self: RDD[tuple[K, V]], withReplacement: bool, fractions: dict[K, float],
+                    seed: int | None = None) -> RDD[tuple[K, V]]:
         """A sample of a pair RDD with ``fractions[key]`` per key (every key must have
         one).
 
@@ -173,7 +181,7 @@ class SamplingRDDFunctions:
         return self.mapPartitionsWithIndex(
             _StratifiedSampler(withReplacement, dict(fractions), seed).func, True)
 
-    async def countApprox(self, timeout: int, confidence: float = 0.95) -> int:  # noqa: ASYNC109
+    async def countApprox(self: RDD[Any], timeout: int, confidence: float = 0.95) -> int:  # noqa: ASYNC109
         """``count()``, or within ``timeout`` milliseconds an estimate from the
         partitions counted by then (Spark's ``CountEvaluator``).
 
@@ -186,7 +194,8 @@ class SamplingRDDFunctions:
         total = sum(p for p in parts if p is not None)
         return int(count_bound(confidence, total, done, len(parts)))
 
-    async def sumApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:  # noqa: ASYNC109
+    async def sumApprox(self: RDD[Any], timeout: int,  # noqa: ASYNC109
+                        confidence: float = 0.95) -> BoundedFloat:
         """The sum as a ``BoundedFloat``: exact if the job finishes within ``timeout``
         milliseconds, else estimated (Spark's ``SumEvaluator`` over partition sums).
 
@@ -202,7 +211,8 @@ class SamplingRDDFunctions:
         return sum_bound(confidence, stats.count(), stats.mean() if stats.count() else 0.0,
                          _sample_var(stats), done, len(parts))
 
-    async def meanApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:  # noqa: ASYNC109
+    async def meanApprox(self: RDD[Any], timeout: int,  # noqa: ASYNC109
+                         confidence: float = 0.95) -> BoundedFloat:
         """The mean as a ``BoundedFloat``: exact if the job finishes within ``timeout``
         milliseconds, else estimated (Spark's ``MeanEvaluator``).
 

@@ -9,16 +9,24 @@ __all__ = ["StatCounter"]
 
 
 class StatCounter:
-    def __init__(self, values: Iterable | None = None) -> None:
-        self.n = 0
-        self.mu = 0.0
-        self.m2 = 0.0
-        self.maxValue = float("-inf")
-        self.minValue = float("inf")
+    """Count, mean, variance, min and max of numbers, mergeable (PySpark's
+    ``pyspark.statcounter.StatCounter``).
+
+    >>> StatCounter([1.0, 2.0, 3.0]).mean()
+    2.0
+    """
+
+    def __init__(self, values: Iterable[float] | None = None) -> None:
+        self.n: int = 0
+        self.mu: float = 0.0
+        self.m2: float = 0.0
+        self.maxValue: float = float("-inf")
+        self.minValue: float = float("inf")
         for v in values or ():
             self.merge(v)
 
-    def merge(self, value) -> StatCounter:
+    def merge(self, value: float) -> StatCounter:
+        """Add one value."""
         delta = value - self.mu
         self.n += 1
         self.mu += delta / self.n
@@ -65,10 +73,10 @@ class StatCounter:
     def sum(self) -> float:
         return self.n * self.mu
 
-    def min(self):
+    def min(self) -> float:
         return self.minValue
 
-    def max(self):
+    def max(self) -> float:
         return self.maxValue
 
     def variance(self) -> float:
@@ -85,7 +93,7 @@ class StatCounter:
     def sampleStdev(self) -> float:
         return math.sqrt(self.sampleVariance())
 
-    def asDict(self, sample: bool = False) -> dict:
+    def asDict(self, sample: bool = False) -> dict[str, float]:
         """The members as a dict, exactly as PySpark's ``asDict``.
 
         Note PySpark's (inverted) flag: by default ``stdev`` and ``variance`` are the

@@ -82,7 +82,7 @@ class SparkContext:
     def __init__(self, master: str | None = None, appName: str | None = None,
                  sparkHome: str | None = None, pyFiles: list[str] | None = None,
                  environment: dict[str, Any] | None = None, batchSize: int = 0,
-                 serializer: Any = None, conf: SparkConf | dict | None = None,
+                 serializer: Any = None, conf: SparkConf | dict[str, str] | None = None,
                  gateway: Any = None, jsc: Any = None, profiler_cls: Any = None,
                  udf_profiler_cls: Any = None, memory_profiler_cls: Any = None) -> None:
         _refuse_running_loop("SparkContext")
@@ -259,7 +259,7 @@ class SparkContext:
 
     # -- creation ------------------------------------------------------------------------
 
-    def _wrap(self, rdd: _AsyncRDD) -> RDD[Any]:
+    def _wrap(self, rdd: _AsyncRDD[Any]) -> RDD[Any]:
         return RDD(rdd, self)
 
     def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:

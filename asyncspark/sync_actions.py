@@ -27,7 +27,7 @@ class RDDActions(Generic[T]):
     """The actions of the facade's ``RDD[T]``."""
 
     __slots__ = ()
-    _rdd: _AsyncRDD
+    _rdd: _AsyncRDD[T]
     _sc: SparkContext
 
     def _call(self, coro: Any) -> Any:

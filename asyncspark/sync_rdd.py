@@ -38,11 +38,11 @@ class RDD(RDDActions[T], Generic[T]):
 
     __slots__ = ("_rdd", "_sc")
 
-    def __init__(self, rdd: _AsyncRDD, sc: SparkContext) -> None:
+    def __init__(self, rdd: _AsyncRDD[T], sc: SparkContext) -> None:
         self._rdd = rdd
         self._sc = sc
 
-    def _new(self, rdd: _AsyncRDD) -> RDD[Any]:
+    def _new(self, rdd: _AsyncRDD[Any]) -> RDD[Any]:
         return RDD(rdd, self._sc)
 
     # -- identity and state --------------------------------------------------------------

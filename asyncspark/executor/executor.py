@@ -67,7 +67,7 @@ now_ns = time.monotonic_ns
 
 __all__ = ["Executor", "new_client_pool", "preload"]
 
-log = logging.getLogger("asyncspark.executor")
+log: logging.Logger = logging.getLogger("asyncspark.executor")
 
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
 
@@ -80,7 +80,7 @@ class Executor:
         # connections to the driver and of the block client pool.
         self.server_ssl = tls.server_context() if tls is not None else None
         self.client_ssl = tls.client_context() if tls is not None else None
-        self.driver = (host, port)
+        self.driver: tuple[str, int] = (host, port)
         self.secret = secret
         self.local_dir = local_dir
         self.conn: FramedProtocol | None = None
@@ -93,10 +93,10 @@ class Executor:
         self._handshake = handshake.Handshake(secret, handshake.EXECUTOR, handshake.DRIVER,
                                               challenger=False)
         self._done: asyncio.Future | None = None
-        self.heartbeat_interval = 1.0
-        self.trace = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
-        self.max_frame_size = DEFAULT_MAX_FRAME_SIZE
-        self.env = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
+        self.heartbeat_interval: float = 1.0
+        self.trace: bool = False  # stamp tasks (asyncspark.trace.tasks): see scheduler/trace.py
+        self.max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+        self.env: ExecutorEnv = ExecutorEnv(executor_id, bind_host, local_dir, secret=secret,
                                new_client_pool=new_client_pool, tls_client=self.client_ssl)
         self.env.broadcasts = BroadcastCache(self.env)
         set_env(self.env)

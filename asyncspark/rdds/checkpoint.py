@@ -59,18 +59,18 @@ class _CheckpointData:
     __slots__ = ("local", "rdd", "state")
 
     def __init__(self, local: bool) -> None:
-        self.local = local
-        self.state = "marked"
+        self.local: bool = local
+        self.state: str = "marked"
         self.rdd: CheckpointRDD | None = None
 
-    def __getstate__(self):
+    def __getstate__(self) -> tuple[bool, str, CheckpointRDD | None]:
         return (self.local, self.state, self.rdd)
 
-    def __setstate__(self, state) -> None:
+    def __setstate__(self, state: tuple[bool, str, CheckpointRDD | None]) -> None:
         self.local, self.state, self.rdd = state
 
 
-def mark(rdd: RDD, local: bool) -> None:
+def mark(rdd: RDD[Any], local: bool) -> None:
     """``rdd.checkpoint()`` / ``rdd.localCheckpoint()``."""
     ctx = rdd.context
     if not local and ctx.getCheckpointDir() is None:
@@ -88,14 +88,14 @@ def mark(rdd: RDD, local: bool) -> None:
     ctx.count_pending_checkpoint(1)
 
 
-def state(rdd: RDD) -> _CheckpointData | None:
+def state(rdd: RDD[Any]) -> _CheckpointData | None:
     return rdd.__dict__.get("_checkpoint")
 
 
-async def checkpoint_marked(ctx: Context, final: RDD) -> None:
+async def checkpoint_marked(ctx: Context, final: RDD[Any]) -> None:
     """After a job on ``final``: write the marked RDDs of its lineage, as Spark's
     ``doCheckpoint`` (a marked RDD's own ancestors are not visited)."""
-    def has_checkpoint(r: RDD) -> bool:
+    def has_checkpoint(r: RDD[Any]) -> bool:
         return r.__dict__.get("_checkpoint") is not None
 
     marked = [r for r in walk(final, stop=has_checkpoint)
@@ -104,7 +104,7 @@ async def checkpoint_marked(ctx: Context, final: RDD) -> None:
         await _write(ctx, r)
 
 
-async def _write(ctx: Context, rdd: RDD) -> None:
+async def _write(ctx: Context, rdd: RDD[Any]) -> None:
     data: _CheckpointData = rdd.__dict__["_checkpoint"]
     if data.state != "marked":
         return
@@ -142,7 +142,7 @@ def _count_parts(path: str) -> int:
 _base_keys: frozenset[str] | None = None
 
 
-def reduce_checkpointed(rdd: RDD) -> tuple:
+def reduce_checkpointed(rdd: RDD[Any]) -> tuple[Any, ...]:
     """How a checkpointed RDD pickles: as a ``CheckpointedRDD`` with the base RDD
     fields (id, partitions, partitioner, storage level...) and the checkpoint, none of
     its class's references to the old lineage or its functions. On an executor its
@@ -199,7 +199,7 @@ class _WritePartition:
 
 
 @contextlib.contextmanager
-def _remote_atomic(path: str, tmp: str) -> Iterator:
+def _remote_atomic(path: str, tmp: str) -> Iterator[Any]:
     """``atomic_file`` on an fsspec filesystem: write ``tmp``, then move it to ``path``."""
     try:
         with fs.open_file(tmp, "wb") as f:
@@ -211,7 +211,7 @@ def _remote_atomic(path: str, tmp: str) -> Iterator:
         raise
 
 
-def _read(f) -> Iterator:
+def _read(f) -> Iterator[Any]:
     """The records of an open checkpoint file, which is closed at the end."""
     with f:
         while True:
@@ -222,14 +222,14 @@ def _read(f) -> Iterator:
             yield from batch
 
 
-class CheckpointedRDD(RDD):
+class CheckpointedRDD(RDD[Any]):
     """A checkpointed RDD as tasks see it (``reduce_checkpointed``)."""
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         return self._checkpoint.rdd.iterator(split, task_ctx)
 
 
-class CheckpointRDD(RDD):
+class CheckpointRDD(RDD[Any]):
     """Base of the RDDs reading saved partitions: no dependencies."""
 
     def _describe(self) -> str:
@@ -242,7 +242,7 @@ class ReliableCheckpointRDD(CheckpointRDD):
         self.path = path
         self.checkpointed_id = rdd_id
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         path = fs.join(self.path, f"part-{split:05d}")
         try:
             f = fs.open_file(path, "rb")  # closed by _read
@@ -254,12 +254,12 @@ class ReliableCheckpointRDD(CheckpointRDD):
 
 
 class LocalCheckpointRDD(CheckpointRDD):
-    def __init__(self, ctx: Context, rdd_id: int, locations: list) -> None:
+    def __init__(self, ctx: Context, rdd_id: int, locations: list[list[str]]) -> None:
         super().__init__(ctx, [], len(locations))
         self.checkpointed_id = rdd_id
-        self.locations = locations  # per partition: [executor_id, host, path]
+        self.locations: list[list[str]] = locations  # per partition: [executor_id, host, path]
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         executor_id, _host, path = self.locations[split]
         try:
             f = open(path, "rb")  # closed by _read

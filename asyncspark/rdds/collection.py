@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..rdd import RDD
+
+if TYPE_CHECKING:
+    from ..planner import LineageContext
+    from ..taskcontext import TaskContext
 
 __all__ = ["EmptyRDD", "ParallelCollectionRDD"]
 
@@ -15,7 +19,7 @@ def slice_bounds(length: int, num_slices: int, index: int) -> tuple[int, int]:
     return (index * length) // num_slices, ((index + 1) * length) // num_slices
 
 
-class ParallelCollectionRDD(RDD):
+class ParallelCollectionRDD(RDD[Any]):
     """A driver-side sequence cut into ``numSlices`` contiguous slices.
 
     A ``range`` stays a ``range`` (PySpark computes its slice bounds with the same float
@@ -23,7 +27,7 @@ class ParallelCollectionRDD(RDD):
     materialized once as a list.
     """
 
-    def __init__(self, ctx, data: Any, num_slices: int) -> None:
+    def __init__(self, ctx: LineageContext, data: Any, num_slices: int) -> None:
         num_slices = int(num_slices)  # as PySpark's parallelize
         if num_slices < 1:
             raise ValueError(f"numSlices must be at least 1, got {num_slices}")
@@ -32,7 +36,7 @@ class ParallelCollectionRDD(RDD):
             data = list(data)
         self._data = data
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         data = self._data
         n = self._num_partitions
         if isinstance(data, range):
@@ -63,11 +67,11 @@ _PLAIN_MAX = 64
 _ATOMIC = frozenset({int, float, str, bytes, bool, type(None)})
 
 
-class EmptyRDD(RDD):
+class EmptyRDD(RDD[Any]):
     """An RDD with no partitions."""
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: LineageContext) -> None:
         super().__init__(ctx, [], 0)
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         raise IndexError(f"EmptyRDD has no partition {split}")

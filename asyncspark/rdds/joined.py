@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..dependency import OneToOneDependency, ShuffleDependency
 from ..functions import Aggregator, append_to, extend_with, to_list
@@ -28,6 +28,9 @@ from ..shuffle.reader import shuffle_records
 from ..shuffle.sorter import ExternalMerger
 from .shuffled import _budget, _reporting_spills
 
+if TYPE_CHECKING:
+    from ..taskcontext import TaskContext
+
 __all__ = ["HOW", "JoinedRDD"]
 
 # how -> (keep unmatched left records, keep unmatched right records)
@@ -36,23 +39,23 @@ HOW = {"inner": (False, False), "left": (True, False), "right": (False, True),
 _GROUP = Aggregator(to_list, append_to, extend_with)
 
 
-class JoinedRDD(RDD):
+class JoinedRDD(RDD[Any]):
     """``left.join(right)`` (``how="inner"``), ``leftOuterJoin`` (``"left"``),
     ``rightOuterJoin`` (``"right"``), ``fullOuterJoin`` (``"full"``) under
     ``partitioner``. A side already partitioned by an equal partitioner is read
     narrowly; the same RDD on both sides is read once."""
 
-    def __init__(self, left: RDD, right: RDD, partitioner, how: str) -> None:
+    def __init__(self, left: RDD[Any], right: RDD[Any], partitioner: Any, how: str) -> None:
         if how not in HOW:
             raise ValueError(f"how must be one of {', '.join(HOW)}, got {how!r}")
         rdds = [left] if left is right else [left, right]
         deps = [OneToOneDependency(r) if r.partitioner is not None and r.partitioner ==
                 partitioner else ShuffleDependency(r, partitioner) for r in rdds]
         super().__init__(left.ctx, deps, partitioner.numPartitions)
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
         self.how = how
 
-    def _side(self, i: int, split: int, task_ctx) -> Iterator:
+    def _side(self, i: int, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         dep = self._deps[i]
         if isinstance(dep, ShuffleDependency):
             return shuffle_records(dep.shuffle_id, split)
@@ -67,7 +70,7 @@ class JoinedRDD(RDD):
         statuses = get_env().map_outputs.get(dep.shuffle_id) or ()
         return sum(st[4][split] for st in statuses if st is not None)
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
 
         if len(self._deps) == 1:  # x.join(x): every key matches itself
             return _self_join(self._side(0, split, task_ctx))
@@ -84,14 +87,14 @@ class JoinedRDD(RDD):
         return f"JoinedRDD[{self.how}]"
 
 
-def _self_join(records: Iterable) -> Iterator:
+def _self_join(records: Iterable) -> Iterator[Any]:
     budget, spill_dir = _budget()
     merger = ExternalMerger(_GROUP, budget, spill_dir)
     merger.merge_values(records)
     return _reporting_spills(_products(merger.items()), merger)
 
 
-def _products(groups: Iterable) -> Iterator:
+def _products(groups: Iterable) -> Iterator[Any]:
     for k, vs in groups:
         for v in vs:
             for w in vs:
@@ -99,7 +102,7 @@ def _products(groups: Iterable) -> Iterator:
 
 
 def _hash_join(build: Iterable, probe, build_left: bool, keep_build: bool,
-               keep_probe: bool) -> Iterator:
+               keep_probe: bool) -> Iterator[Any]:
     """The joined pairs of ``build`` (records, grouped by key into a table first) and
     ``probe()`` (records, streamed past it); ``build_left``: the build side is the
     join's left one; ``keep_*``: that side's unmatched records come out with None."""
@@ -115,7 +118,7 @@ def _hash_join(build: Iterable, probe, build_left: bool, keep_build: bool,
     return _probe_left(table, probe(), keep_build, keep_probe)
 
 
-def _probe_left(table: dict, left: Iterator, keep_right: bool, keep_left: bool) -> Iterator:
+def _probe_left(table: dict, left: Iterator, keep_right: bool, keep_left: bool) -> Iterator[Any]:
     """Left records stream past the table of the right side's values."""
     get = table.get
     if not keep_right:
@@ -143,7 +146,7 @@ def _probe_left(table: dict, left: Iterator, keep_right: bool, keep_left: bool) 
 
 
 def _probe_right(table: dict, right: Iterator, keep_left: bool,
-                 keep_right: bool) -> Iterator:
+                 keep_right: bool) -> Iterator[Any]:
     """Right records stream past the table of the left side's values."""
     get = table.get
     if not keep_left:
@@ -171,7 +174,7 @@ def _probe_right(table: dict, right: Iterator, keep_left: bool,
 
 
 def _cogrouped(built: ExternalMerger, probe: Iterator, build_left: bool, keep_build: bool,
-               keep_probe: bool, budget: float, spill_dir: Any) -> Iterator:
+               keep_probe: bool, budget: float, spill_dir: Any) -> Iterator[Any]:
     """The join of a build side that spilled (``built``, its values grouped) and the
     probe records, through a second spilling merger of ``[build values, probe values]``
     per key."""
@@ -191,7 +194,7 @@ def _cogrouped(built: ExternalMerger, probe: Iterator, build_left: bool, keep_bu
         x[1].extend(y[1])
         return x
 
-    def as_groups(items: Iterator) -> Iterator:
+    def as_groups(items: Iterator) -> Iterator[Any]:
         for k, vs in items:
             groups: list = [[], []]
             groups[b] = vs
@@ -206,7 +209,7 @@ def _cogrouped(built: ExternalMerger, probe: Iterator, build_left: bool, keep_bu
     keep = [False, False]
     keep[b], keep[p] = keep_build, keep_probe
 
-    def pairs() -> Iterator:
+    def pairs() -> Iterator[Any]:
         for k, (vs, ws) in merger.items():
             if vs and ws:
                 for v in vs:
@@ -223,7 +226,7 @@ def _cogrouped(built: ExternalMerger, probe: Iterator, build_left: bool, keep_bu
 
 
 def _spills_of_both(items: Iterator, built: ExternalMerger,
-                    merger: ExternalMerger) -> Iterator:
+                    merger: ExternalMerger) -> Iterator[Any]:
     """``items``, reporting both mergers' spilled bytes to the task when done."""
     yield from _reporting_spills(items, merger)
     yield from _reporting_spills(iter(()), built)

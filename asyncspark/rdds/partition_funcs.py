@@ -8,6 +8,7 @@ import random
 import subprocess
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from ..taskcontext import TaskContext
 
@@ -45,7 +46,7 @@ class Sampler:
                 p += rng.expovariate(mean)
         return k
 
-    def func(self, split: int, iterator: Iterator) -> Iterator:
+    def func(self, split: int, iterator: Iterator[Any]) -> Iterator[Any]:
         rng = self._rng(split)
         if self.with_replacement:
             for obj in iterator:
@@ -58,7 +59,8 @@ class Sampler:
                     yield obj
 
 
-def pipe_partition(args, command, extra_env, check_code, iterator):
+def pipe_partition(args: list[str], command: str, extra_env: dict[str, str] | None,
+                   check_code: bool, iterator: Iterator[Any]) -> Iterator[str]:
     """Feed ``iterator`` to the command's stdin from a helper thread; yield its stdout lines.
 
     The helper thread computes the upstream elements, so it runs with this task's

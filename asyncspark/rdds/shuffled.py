@@ -10,7 +10,7 @@ import os
 import random
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -37,17 +37,18 @@ class PendingRangePartitioner:
     ``preservesPartitioning`` before the sampling (``sortByKey().mapValues(f)``) place
     keys as the sorted RDD does."""
 
-    def __init__(self, numPartitions: int, ascending: bool, keyfunc) -> None:
+    def __init__(self, numPartitions: int, ascending: bool,
+                 keyfunc: Callable[[Any], Any]) -> None:
         self.numPartitions = numPartitions
         self.ascending = ascending
-        self.keyfunc = keyfunc
+        self.keyfunc: Callable[[Any], Any] = keyfunc
         self.resolved: RangePartitioner | None = None
         self.lock: asyncio.Lock | None = None  # one sampling at a time (driver only)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "lock": None}
 
-    def getPartition(self, key):
+    def getPartition(self, key: Any) -> int:
         if self.resolved is None:
             raise RuntimeError("range partitioner used before its bounds were sampled")
         return self.resolved.getPartition(key)
@@ -61,24 +62,24 @@ def _budget() -> tuple[int, str]:
     return env.settings.shuffle_memory, env.local_dir
 
 
-class ShuffledRDD(RDD):
+class ShuffledRDD(RDD[Any]):
     """The records of ``prev`` redistributed by ``partitioner``; combined per key when
     given an aggregator, sorted by key when given ``key_ordering``."""
 
-    def __init__(self, prev: RDD, partitioner, aggregator: Aggregator | None = None,
+    def __init__(self, prev: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False, key_ordering=None,
                  what: str = "a shuffle") -> None:
         dep = ShuffleDependency(prev, partitioner, aggregator, map_side_combine, key_ordering)
         super().__init__(prev.ctx, [dep], partitioner.numPartitions)
         self._dep = dep
         self._what = what
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
         # Only sortByKey's sampling needs the driver before a job: other shuffles spare
         # every action a walk of their lineage.
-        self.needs_prepare = (isinstance(partitioner, PendingRangePartitioner)
+        self.needs_prepare: bool = (isinstance(partitioner, PendingRangePartitioner)
                                or prev.needs_prepare)
 
-    def user_functions(self):
+    def user_functions(self) -> list[tuple[str, Any]]:
         """The user's functions in this shuffle (aggregation, partitioning, sort key),
         for the checks before a job is submitted."""
         dep = self._dep
@@ -144,9 +145,9 @@ class ShuffledRDD(RDD):
             candidates, n, pending.ascending, pending.keyfunc)
         pending.resolved = partitioner
         dep.partitioner = partitioner
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
 
         dep = self._dep
         if (dep.key_ordering is not None and dep.aggregator is None
@@ -192,7 +193,7 @@ class Sketch:
         self.seed = seed
         self.runs_of = runs_of  # a shuffle id: write sorted runs for its map stage
 
-    def __call__(self, split: int, records: Iterator) -> list:
+    def __call__(self, split: int, records: Iterable[Any]) -> list[tuple[int, list[Any]]]:
         k = self.size
         rng = random.Random(self.seed * 1_000_003 + split)
         if self.runs_of is not None:
@@ -237,15 +238,15 @@ class SortPartition:
     """``mapPartitions`` function sorting a partition of pairs by ``keyfunc(key)``
     within the shuffle memory budget (sortByKey into one partition)."""
 
-    def __init__(self, ascending: bool, keyfunc) -> None:
+    def __init__(self, ascending: bool, keyfunc: Callable[[Any], Any]) -> None:
         self.ascending = ascending
-        self.keyfunc = keyfunc
+        self.keyfunc: Callable[[Any], Any] = keyfunc
 
-    def __call__(self, records) -> Iterator:
+    def __call__(self, records: Iterable[Any]) -> Iterator[Any]:
         return _sorted(records, self.ascending, self.keyfunc)
 
 
-def _sorted(records, ascending: bool, keyfunc) -> Iterator:
+def _sorted(records, ascending: bool, keyfunc) -> Iterator[Any]:
 
     budget, spill_dir = _budget()
     sorter = ExternalSorter(budget, spill_dir)
@@ -260,7 +261,7 @@ def _sorted_shuffle(shuffle_id: int, split: int, ascending: bool) -> Iterator:
     return records if sorter is None else _reporting_spills(records, sorter)
 
 
-def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
+def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator[Any]:
 
     budget, spill_dir = _budget()
     merger = ExternalMerger(aggregator, budget, spill_dir)
@@ -271,7 +272,7 @@ def _aggregate(records, aggregator: Aggregator, combined: bool) -> Iterator:
     return _reporting_spills(merger.items(), merger)
 
 
-def _reporting_spills(items: Iterator, spiller) -> Iterator:
+def _reporting_spills(items: Iterator, spiller) -> Iterator[Any]:
     """``items``; once they are exhausted, the bytes ``spiller`` (an ``ExternalMerger``
     or ``ExternalSorter`` whose ``items()``/``sorted()`` made them) spilled are added to
     the task's ``shuffle_spill_bytes``/``diskBytesSpilled`` (and what they held in memory
@@ -282,7 +283,7 @@ def _reporting_spills(items: Iterator, spiller) -> Iterator:
     return _report_when_done(items, spiller)
 
 
-def _report_when_done(items: Iterator, spiller) -> Iterator:
+def _report_when_done(items: Iterator, spiller) -> Iterator[Any]:
     yield from items
 
     ctx = TaskContext.get()
@@ -295,7 +296,7 @@ def _report_when_done(items: Iterator, spiller) -> Iterator:
                                          + spiller.memory_spilled)
 
 
-class CoGroupedRDD(RDD):
+class CoGroupedRDD(RDD[Any]):
     """For each key, a tuple with the list of its values in each parent.
 
     A parent already partitioned by an equal partitioner is read narrowly, partition by
@@ -305,7 +306,7 @@ class CoGroupedRDD(RDD):
     the budget twice.
     """
 
-    def __init__(self, rdds: list[RDD], partitioner) -> None:
+    def __init__(self, rdds: list[RDD[Any]], partitioner: Any) -> None:
         deps: list = []
         slots: list[list[int]] = []  # per dependency: the places of its RDD in rdds
         dep_of: dict[int, int] = {}
@@ -321,11 +322,11 @@ class CoGroupedRDD(RDD):
             else:
                 deps.append(ShuffleDependency(r, partitioner))
         super().__init__(rdds[0].ctx, deps, partitioner.numPartitions)
-        self.partitioner = partitioner
+        self.partitioner: Any = partitioner
         self._n = len(rdds)
         self._slots = [tuple(s) for s in slots]
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
 
         n = self._n
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from .. import fs
 from ..fs import COMPRESSED
 from ..rdd import RDD
+
+if TYPE_CHECKING:
+    from ..planner import LineageContext
+    from ..taskcontext import TaskContext
 
 __all__ = ["COMPRESSED", "TextFileRDD", "list_input_files", "open_decompressed",
            "plan_splits", "read_split"]
@@ -84,7 +88,7 @@ def records(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
 
 
 def read_split(path: str, start: int, length: int, use_unicode: bool = True,
-               metrics: dict | None = None) -> Iterator:
+               metrics: dict[str, Any] | None = None) -> Iterator[Any]:
     """The lines of one split, with Hadoop's ``LineRecordReader`` boundary rule.
 
     A split that does not start at 0 skips its first (possibly partial) line; every split
@@ -130,15 +134,16 @@ def read_split(path: str, start: int, length: int, use_unicode: bool = True,
             metrics["inputRecords"] = metrics.get("inputRecords", 0) + n
 
 
-class TextFileRDD(RDD):
-    def __init__(self, ctx, path: str, min_partitions: int, use_unicode: bool = True) -> None:
+class TextFileRDD(RDD[Any]):
+    def __init__(self, ctx: LineageContext, path: str, min_partitions: int,
+                 use_unicode: bool = True) -> None:
         files = list_input_files(path)
         self._splits = plan_splits(files, min_partitions)
         self._path = path
         self._use_unicode = use_unicode
         super().__init__(ctx, [], len(self._splits))
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         path, start, length = self._splits[split]
         metrics = task_ctx._metrics if task_ctx is not None else None
         return read_split(path, start, length, self._use_unicode, metrics)

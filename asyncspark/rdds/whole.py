@@ -13,10 +13,15 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from .. import fs
 from ..rdd import RDD
 from .textfile import list_input_files, open_decompressed
+
+if TYPE_CHECKING:
+    from ..planner import LineageContext
+    from ..taskcontext import TaskContext
 
 __all__ = ["BinaryRecordsRDD", "PickleFileRDD", "WholeFilesRDD", "group_by_size"]
 
@@ -42,17 +47,17 @@ def hadoop_path(path: str) -> str:
     return "file:" + os.path.abspath(fs.to_local(path)) if fs.is_local(path) else path
 
 
-class WholeFilesRDD(RDD):
+class WholeFilesRDD(RDD[Any]):
     """``(path, content)`` per file: text (``wholeTextFiles``), bytes (its
     ``use_unicode=False``) or binary (``binaryFiles``, never decompressed)."""
 
-    def __init__(self, ctx, path: str, min_partitions: int, mode: str) -> None:
+    def __init__(self, ctx: LineageContext, path: str, min_partitions: int, mode: str) -> None:
         self._path = path
         self._mode = mode
         self._groups = group_by_size(list_input_files(path), min_partitions)
         super().__init__(ctx, [], len(self._groups))
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         for f in self._groups[split]:
             if self._mode == "binary":
                 with fs.open_file(f, "rb") as fh:
@@ -68,10 +73,11 @@ class WholeFilesRDD(RDD):
         return f"{self._path} {kind}"
 
 
-class BinaryRecordsRDD(RDD):
+class BinaryRecordsRDD(RDD[Any]):
     """Fixed-length records (``binaryRecords``), each file split at record boundaries."""
 
-    def __init__(self, ctx, path: str, record_length: int, min_partitions: int) -> None:
+    def __init__(self, ctx: LineageContext, path: str, record_length: int,
+                 min_partitions: int) -> None:
         if isinstance(record_length, bool) or not isinstance(record_length, int) \
                 or record_length < 1:
             raise ValueError(f"recordLength must be a positive integer, got {record_length!r}")
@@ -95,7 +101,7 @@ class BinaryRecordsRDD(RDD):
         self._splits = splits
         super().__init__(ctx, [], len(splits))
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         f, start, length = self._splits[split]
         n = self._record_length
         with fs.open_file(f, "rb") as fh:
@@ -113,16 +119,16 @@ class BinaryRecordsRDD(RDD):
         return f"{self._path} BinaryRecordsRDD"
 
 
-class PickleFileRDD(RDD):
+class PickleFileRDD(RDD[Any]):
     """The elements of ``saveAsPickleFile``'s part files: pickled lists, one after the
     other; one partition per part file."""
 
-    def __init__(self, ctx, path: str, min_partitions: int) -> None:
+    def __init__(self, ctx: LineageContext, path: str, min_partitions: int) -> None:
         self._path = path
         self._files = list_input_files(path)
         super().__init__(ctx, [], len(self._files))
 
-    def compute(self, split: int, task_ctx) -> Iterator:
+    def compute(self, split: int, task_ctx: TaskContext) -> Iterator[Any]:
         with open_decompressed(self._files[split]) as fh:
             while True:
                 try:

@@ -59,8 +59,8 @@ class Admission:
     def __init__(self, max_jobs: int = 0, max_tasks: int = 0) -> None:
         self.max_jobs = max_jobs
         self.max_tasks = max_tasks
-        self.jobs = 0  # admitted, not yet released
-        self.tasks = 0  # their tasks
+        self.jobs: int = 0  # admitted, not yet released
+        self.tasks: int = 0  # their tasks
         self._waiters: collections.deque[tuple[asyncio.Future, int]] = collections.deque()
 
     @property

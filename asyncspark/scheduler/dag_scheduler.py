@@ -25,7 +25,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ContextStoppedError, JobCancelledError, JobFailedError
 from ..listener import (
@@ -73,9 +73,12 @@ from .stage import (
 )
 from .trace import Tracer, now_ns
 
+if TYPE_CHECKING:
+    from .events import DagCommand, DagEvent
+
 __all__ = ["DAGScheduler", "TaskSchedulerLike"]
 
-log = logging.getLogger("asyncspark.scheduler")
+log: logging.Logger = logging.getLogger("asyncspark.scheduler")
 
 JOB_GROUP_KEY = "spark.jobGroup.id"
 JOB_TAGS_KEY = "spark.job.tags"  # comma-separated (tags cannot contain a comma)
@@ -106,8 +109,8 @@ class DAGScheduler:
         self.lost_executors: set[str] = set()  # ids are never reused
         self._timers: set[asyncio.TimerHandle] = set()
         # Counters for tests, reports and the chaos suite.
-        self.fetch_failures = 0
-        self.resubmissions = 0
+        self.fetch_failures: int = 0
+        self.resubmissions: int = 0
         self._update_accumulators = update_accumulators
         self.tracer = tracer
         # Tracing: when each queued event was posted (the queue is FIFO, one consumer).
@@ -126,11 +129,11 @@ class DAGScheduler:
         # locations. Read only here; executors' reports update it on the driver's loop.
         self.block_master = block_master
         self._next_stage_id = 0
-        self.stopped = False
+        self.stopped: bool = False
         # Bounded log of handled events, for "the story of stage 7" when debugging.
-        self.history: collections.deque = collections.deque(maxlen=history)
+        self.history: collections.deque[DagEvent] = collections.deque(maxlen=history)
         self._queue: EventQueue | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._handlers: dict[type, Callable[[Any], list]] = {
             JobSubmitted: self._handle_job_submitted,
             JobCancelled: self._handle_job_cancelled,
@@ -170,7 +173,7 @@ class DAGScheduler:
             self._posted.append(now_ns())
         self._queue.put_nowait(event)
 
-    def post_many(self, events: list) -> None:
+    def post_many(self, events: list[DagEvent]) -> None:
         """Queue several events as one item (a status frame's completions): handled in
         order, one queue hop for all."""
         assert self._queue is not None, "DAGScheduler not started"
@@ -248,12 +251,12 @@ class DAGScheduler:
             else:
                 raise TypeError(f"unknown command {cmd!r}")
 
-    def handle(self, event: Any) -> list:
+    def handle(self, event: Any) -> list[DagCommand]:
         """Apply one event to the state; return the commands it causes."""
         self.history.append(event)
         return self._handlers[type(event)](event)
 
-    def story(self, stage_id: int) -> list:
+    def story(self, stage_id: int) -> list[DagEvent]:
         """The handled events (still in the bounded history) that concern ``stage_id``."""
         return [e for e in self.history if getattr(e, "stage_id", None) == stage_id]
 
@@ -305,7 +308,7 @@ class DAGScheduler:
             stack.extend(st.parents)
         return out
 
-    def _submit_stage(self, stage: Stage, job: ActiveJob) -> list:
+    def _submit_stage(self, stage: Stage, job: ActiveJob) -> list[DagCommand]:
         """Run ``stage`` once its parents' outputs exist: submit missing parents first."""
         if stage in self.running or stage in self.waiting:
             return []
@@ -318,7 +321,7 @@ class DAGScheduler:
         self.waiting.add(stage)
         return cmds
 
-    def _submit_missing_tasks(self, stage: Stage, job: ActiveJob) -> list:
+    def _submit_missing_tasks(self, stage: Stage, job: ActiveJob) -> list[DagCommand]:
         if isinstance(stage, ShuffleMapStage):
             partitions = self.map_outputs.missing(stage.shuffle_id)
         else:
@@ -341,14 +344,15 @@ class DAGScheduler:
         cmds.append(SubmitTaskSet(taskset))
         return cmds
 
-    def _preferred_locations(self, stage: Stage, partitions: list[int]) -> list | None:
+    def _preferred_locations(self, stage: Stage, partitions: list[int]
+                             ) -> list[list[tuple[str | None, str]]] | None:
         """Per task, ``(executor_id or None, host)`` pairs holding a cached block it
         reads (Spark's getPreferredLocs for cached RDDs); None when there are none."""
         if self.block_master is None or not stage.cached_rdds:
             return None
         return self.block_master.preferred_locations(stage.cached_rdds, partitions)
 
-    def _stage_finished(self, stage: Stage) -> list:
+    def _stage_finished(self, stage: Stage) -> list[DagCommand]:
         """A map stage's outputs are all registered: run the stages waiting for it."""
         self.running.discard(stage)
         stage.failed_attempts.clear()  # "consecutive" failed attempts
@@ -375,7 +379,7 @@ class DAGScheduler:
 
     # -- handlers -----------------------------------------------------------------------
 
-    def _handle_job_submitted(self, ev: JobSubmitted) -> list:
+    def _handle_job_submitted(self, ev: JobSubmitted) -> list[DagCommand]:
         if self.stopped:
             return [FailJob(ev.waiter, ContextStoppedError("the context was stopped"))]
         now = self.clock()
@@ -404,14 +408,14 @@ class DAGScheduler:
         cmds.extend(self._submit_stage(stage, job))
         return cmds
 
-    def _handle_begin(self, ev: BeginEvent) -> list:
+    def _handle_begin(self, ev: BeginEvent) -> list[DagCommand]:
         return [PostListener(self._task_start(ev))] if self._listeners_active() else []
 
     def _task_start(self, ev: BeginEvent) -> SparkListenerTaskStart:
         return SparkListenerTaskStart(ev.stage_id, ev.stage_attempt, ev.task_id, ev.index,
                                       ev.partition, ev.attempt, ev.executor_id, self.clock())
 
-    def _handle_completion(self, ev: CompletionEvent) -> list:
+    def _handle_completion(self, ev: CompletionEvent) -> list[DagCommand]:
         cmds: list = []
         if self._listeners_active():
             reason = "Success" if ev.success else (
@@ -464,7 +468,7 @@ class DAGScheduler:
             cmds.extend(self._finish_job(job, None))
         return cmds
 
-    def _finish_job(self, job: ActiveJob, error: BaseException | None) -> list:
+    def _finish_job(self, job: ActiveJob, error: BaseException | None) -> list[DagCommand]:
         """Remove ``job``; complete or fail its waiter; cancel the tasks of stages that no
         other job needs."""
         final = job.final_stage
@@ -504,7 +508,7 @@ class DAGScheduler:
                 job.job_id, now, "JobSucceeded" if error is None else f"JobFailed: {failure}")))
         return cmds
 
-    def _handle_task_set_failed(self, ev: TaskSetFailed) -> list:
+    def _handle_task_set_failed(self, ev: TaskSetFailed) -> list[DagCommand]:
         stage = self.stages.get(ev.stage_id)
         if stage is None or stage.attempt != ev.stage_attempt:
             return []
@@ -524,7 +528,7 @@ class DAGScheduler:
 
     # -- fetch failures and stage resubmission ------------------------------------------
 
-    def _on_fetch_failed(self, ev: CompletionEvent, stage: Stage | None) -> list:
+    def _on_fetch_failed(self, ev: CompletionEvent, stage: Stage | None) -> list[DagCommand]:
         """A task of ``stage`` could not fetch a map output: unregister it (and the
         outputs of its executor), fail the stage attempt, and schedule a resubmission
         (or fail the stage's jobs after ``max_consecutive_attempts``)."""
@@ -564,7 +568,8 @@ class DAGScheduler:
             self.failed_stages.add(map_stage)
         return cmds
 
-    def _abort_stage(self, stage: Stage, message: str, exc: BaseException | None) -> list:
+    def _abort_stage(self, stage: Stage, message: str, exc: BaseException | None
+                     ) -> list[DagCommand]:
         cmds: list = []
         for job_id in sorted(stage.job_ids):
             job = self.jobs.get(job_id)
@@ -579,7 +584,7 @@ class DAGScheduler:
             cmds.extend(self._finish_job(job, error))
         return cmds
 
-    def _handle_resubmit_failed_stages(self, ev: ResubmitFailedStages) -> list:
+    def _handle_resubmit_failed_stages(self, ev: ResubmitFailedStages) -> list[DagCommand]:
         failed = sorted(self.failed_stages, key=lambda st: st.stage_id)  # parents first
         self.failed_stages.clear()
         cmds: list = []
@@ -591,38 +596,38 @@ class DAGScheduler:
             cmds.extend(self._submit_stage(stage, job))
         return cmds
 
-    def _cancel_jobs(self, jobs: list[ActiveJob], reason: str) -> list:
+    def _cancel_jobs(self, jobs: list[ActiveJob], reason: str) -> list[DagCommand]:
         cmds: list = []
         for job in jobs:
             cmds.extend(self._finish_job(
                 job, JobCancelledError(f"Job {job.job_id} cancelled {reason}")))
         return cmds
 
-    def _handle_job_cancelled(self, ev: JobCancelled) -> list:
+    def _handle_job_cancelled(self, ev: JobCancelled) -> list[DagCommand]:
         job = self.jobs.get(ev.job_id)
         if job is None:
             return []
         return self._cancel_jobs([job], ev.reason or "because of a cancelJob request")
 
-    def _handle_job_group_cancelled(self, ev: JobGroupCancelled) -> list:
+    def _handle_job_group_cancelled(self, ev: JobGroupCancelled) -> list[DagCommand]:
         jobs = [j for j in self.jobs.values() if j.properties.get(JOB_GROUP_KEY) == ev.group_id]
         return self._cancel_jobs(jobs, f"part of cancelled job group {ev.group_id}")
 
-    def _handle_job_tag_cancelled(self, ev: JobTagCancelled) -> list:
+    def _handle_job_tag_cancelled(self, ev: JobTagCancelled) -> list[DagCommand]:
         jobs = [j for j in self.jobs.values()
                 if ev.tag in j.properties.get(JOB_TAGS_KEY, "").split(",")]
         return self._cancel_jobs(jobs, f"part of cancelled job tag {ev.tag}")
 
-    def _handle_all_jobs_cancelled(self, ev: AllJobsCancelled) -> list:
+    def _handle_all_jobs_cancelled(self, ev: AllJobsCancelled) -> list[DagCommand]:
         return self._cancel_jobs(list(self.jobs.values()), "as part of cancellation of all jobs")
 
-    def _handle_executor_added(self, ev: ExecutorAdded) -> list:
+    def _handle_executor_added(self, ev: ExecutorAdded) -> list[DagCommand]:
         log.info("Registered executor %s on %s", ev.executor_id, ev.host)
         if not self._listeners_active():
             return []
         return [PostListener(SparkListenerExecutorAdded(ev.executor_id, ev.host, self.clock()))]
 
-    def _handle_executor_lost(self, ev: ExecutorLost) -> list:
+    def _handle_executor_lost(self, ev: ExecutorLost) -> list[DagCommand]:
         # Its shuffle outputs are gone (its files with it): stages needing them run the
         # missing map tasks again when next submitted. Running tasks were re-queued by
         # the task scheduler.
@@ -634,7 +639,7 @@ class DAGScheduler:
         return [PostListener(SparkListenerExecutorRemoved(
             ev.executor_id, ev.reason, self.clock()))]
 
-    def _handle_stop(self, ev: StopScheduler) -> list:
+    def _handle_stop(self, ev: StopScheduler) -> list[DagCommand]:
         self.stopped = True
         cmds: list = []
         for job in list(self.jobs.values()):

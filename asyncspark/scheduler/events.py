@@ -5,7 +5,7 @@ TaskScheduler's core emits (turned into I/O by its driver, ``task_scheduler.py``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..transport.messages.tasks import TaskEndReason
 from .stage import JobWaiter, ShuffleInfo, TaskSet
@@ -54,7 +54,7 @@ class JobSubmitted:
     binary: bytes
     partitions: list[int]
     waiter: JobWaiter
-    properties: dict = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
     callsite: str = ""
     shuffles: dict[int, ShuffleInfo] = field(default_factory=dict)  # every ancestor shuffle
     parent_shuffles: list[int] = field(default_factory=list)  # read by the result stage
@@ -63,7 +63,7 @@ class JobSubmitted:
     cached_rdds: list[int] = field(default_factory=list)
     # When someone listens: the lineage as {id, name, numPartitions, parentIds, shuffle}
     # per RDD (the UI draws each stage's RDDs); None otherwise
-    rdd_infos: list | None = None
+    rdd_infos: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -101,7 +101,7 @@ class CompletionEvent:
     result: Any = None
     reason: TaskEndReason | None = None
     duration: float = 0.0
-    metrics: dict | None = None  # e.g. {"shuffle_spill_bytes": n}
+    metrics: dict[str, Any] | None = None  # e.g. {"shuffle_spill_bytes": n}
     # A successful attempt's pickled [(accumulator id, value), ...] (accumulators.py)
     accumulator_updates: bytes | None = None
 
@@ -165,7 +165,7 @@ class CancelTasks:
 @dataclass(slots=True)
 class CompleteJob:
     waiter: JobWaiter
-    results: list
+    results: list[Any]
 
 
 @dataclass(slots=True)
@@ -213,8 +213,8 @@ class Launch:
     the executor's task channel in one go."""
 
     executor: Any  # stage.ExecutorData
-    msgs: list
-    launches: list  # [task_id, binary_id, partition, attempt, stage_id] each
+    msgs: list[Any]  # wire messages (transport.messages)
+    launches: list[list[int]]  # [task_id, binary_id, partition, attempt, stage_id] each
 
 
 @dataclass(slots=True)
@@ -248,7 +248,7 @@ class ReadResult:
     executor_id: str
     path: str
     size: int
-    metrics: dict | None
+    metrics: dict[str, Any] | None
 
 
 @dataclass(slots=True)
@@ -275,4 +275,18 @@ class ForgetExecutorBlocks:
 class PostEvents:
     """Queue ``events`` for the DAGScheduler, in order, as one item."""
 
-    events: list
+    events: list[DagEvent]
+
+
+# The unions the two cores take and return (in annotations).
+DagEvent: TypeAlias = (
+    JobSubmitted | JobCancelled | JobGroupCancelled | JobTagCancelled | AllJobsCancelled
+    | CompletionEvent | BeginEvent | TaskSetFailed | ExecutorAdded | ExecutorLost
+    | ResubmitFailedStages | StopScheduler)
+DagCommand: TypeAlias = (
+    SubmitTaskSet | CancelTasks | CompleteJob | TaskResult | FailJob | PostListener
+    | ScheduleEvent | UpdateAccumulators)
+TaskCommand: TypeAlias = (
+    Launch | SendKill | ArmTimer | CancelTimer | ReadResult | DiscardResult | KillExecutor
+    | ForgetExecutorBlocks | PostEvents)
+TaskCommands: TypeAlias = list[TaskCommand]

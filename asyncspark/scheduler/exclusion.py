@@ -37,7 +37,7 @@ class StageExclusion:
     __slots__ = ("conf", "excluded_executors", "failed_tasks", "last_failure", "task_failures")
 
     def __init__(self, conf: ExclusionConf) -> None:
-        self.conf = conf
+        self.conf: ExclusionConf = conf
         # task index -> executor id -> failed attempts there
         self.task_failures: dict[int, dict[str, int]] = {}
         self.failed_tasks: dict[str, set[int]] = {}  # executor -> indices that failed there

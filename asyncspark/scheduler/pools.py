@@ -30,9 +30,12 @@ import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .task_set_manager import TaskSetManager
 
 __all__ = ["DEFAULT_POOL", "FAIR", "FIFO", "POOL_KEY", "Pool", "PoolSpec", "PoolTree",
            "load_allocation_file", "parse_allocation", "pools_from_config"]
@@ -189,17 +192,17 @@ class Pool:
     __slots__ = ("min_share", "mode", "name", "tsms", "weight")
 
     def __init__(self, spec: PoolSpec) -> None:
-        self.name = spec.name
-        self.mode = spec.schedulingMode
-        self.weight = spec.weight
-        self.min_share = spec.minShare
-        self.tsms: list = []
+        self.name: str = spec.name
+        self.mode: str = spec.schedulingMode
+        self.weight: int = spec.weight
+        self.min_share: int = spec.minShare
+        self.tsms: list[TaskSetManager] = []
 
     @property
     def running(self) -> int:
         return sum([len(t.running) for t in self.tsms])
 
-    def ordered_tsms(self) -> Iterator:
+    def ordered_tsms(self) -> Iterator[TaskSetManager]:
         """Its task sets that may launch a task (pending, or a speculatable copy), in
         the pool's order; the others could not take a slot anyway. The first is found
         in one pass (an offer is usually taken by it); the rest are sorted only if it
@@ -226,7 +229,7 @@ class Pool:
             yield from rest
 
 
-def _fair_tsm_key(tsm: Any) -> tuple:
+def _fair_tsm_key(tsm: Any) -> tuple[int, tuple[int, int]]:
     return (len(tsm.running), tsm.taskset.priority)
 
 
@@ -234,11 +237,11 @@ def _priority(tsm: Any) -> tuple[int, int]:
     return tsm.taskset.priority
 
 
-def _pool_key(pool: Pool) -> tuple:
+def _pool_key(pool: Pool) -> tuple[int, float, str]:
     return fair_key(pool.running, pool.min_share, pool.weight, pool.name)
 
 
-def fair_key(running: int, min_share: int, weight: int, name: str) -> tuple:
+def fair_key(running: int, min_share: int, weight: int, name: str) -> tuple[int, float, str]:
     """Spark's FairSchedulingAlgorithm comparator as a sort key (smaller runs first)."""
     if running < min_share:
         return (0, running / max(min_share, 1), name)
@@ -249,7 +252,7 @@ class PoolTree:
     """The root pool (FAIR between pools) and its pools, created on first use."""
 
     def __init__(self, specs: Mapping[str, PoolSpec] | None = None) -> None:
-        self.specs = dict(specs or {})
+        self.specs: dict[str, PoolSpec] = dict(specs or {})
         self.specs.setdefault(DEFAULT_POOL, PoolSpec(DEFAULT_POOL, FAIR))
         self.pools: dict[str, Pool] = {name: Pool(s) for name, s in self.specs.items()}
         self._pool_of: dict[int, Pool] = {}  # id(tsm) -> its pool
@@ -275,7 +278,7 @@ class PoolTree:
         pool = self._pool_of.get(id(tsm))
         return pool.name if pool is not None else None
 
-    def ordered(self) -> Iterator:
+    def ordered(self) -> Iterator[TaskSetManager]:
         """Task sets in the order free slots are offered to them, right now."""
         active = [p for p in self.pools.values() if p.tsms]
         if len(active) == 1:
@@ -283,7 +286,7 @@ class PoolTree:
         active.sort(key=_pool_key)
         return itertools.chain.from_iterable(p.ordered_tsms() for p in active)
 
-    def snapshot(self) -> list[dict]:
+    def snapshot(self) -> list[dict[str, Any]]:
         """Each pool's settings and load (for a status page or a test)."""
         return [{"name": p.name, "schedulingMode": p.mode, "weight": p.weight,
                  "minShare": p.min_share, "runningTasks": p.running,

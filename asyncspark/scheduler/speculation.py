@@ -43,7 +43,7 @@ class Speculation:
     __slots__ = ("conf", "copies", "durations", "pending", "speculative", "started")
 
     def __init__(self, conf: SpeculationConf) -> None:
-        self.conf = conf
+        self.conf: SpeculationConf = conf
         self.durations: list[float] = []  # of successful attempts, in finishing order
         # running attempt's task id -> (launch time, executor id, task index)
         self.started: dict[int, tuple[float, str, int]] = {}

@@ -18,20 +18,20 @@ class JobWaiter:
 
     __slots__ = ("finished", "future", "job_id", "num_tasks", "partial", "results")
 
-    def __init__(self, future: asyncio.Future, num_tasks: int, job_id: int = -1,
+    def __init__(self, future: asyncio.Future[Any], num_tasks: int, job_id: int = -1,
                  partial: bool = False) -> None:
-        self.future = future
-        self.num_tasks = num_tasks
-        self.job_id = job_id
-        self.partial = partial
-        self.results: list = [None] * num_tasks if partial else []
-        self.finished = 0
+        self.future: asyncio.Future[Any] = future
+        self.num_tasks: int = num_tasks
+        self.job_id: int = job_id
+        self.partial: bool = partial
+        self.results: list[Any] = [None] * num_tasks if partial else []
+        self.finished: int = 0
 
     def task_succeeded(self, index: int, result: Any) -> None:
         self.results[index] = result
         self.finished += 1
 
-    def succeed(self, results: list) -> None:
+    def succeed(self, results: list[Any]) -> None:
         if not self.future.done():
             self.future.set_result(results)
 
@@ -50,10 +50,10 @@ class TaskSet:
     binary_id: int
     binary: bytes
     partitions: list[int]  # partition computed by task index i
-    properties: dict = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
     shuffle_reads: list[int] = field(default_factory=list)  # shuffles its tasks read
     # per task index, (executor_id or None, host) holding its cached input; None: none
-    preferred: list | None = None
+    preferred: list[list[tuple[str | None, str]]] | None = None
 
     @property
     def priority(self) -> tuple[int, int]:
@@ -82,13 +82,13 @@ class Stage:
 
     def __init__(self, stage_id: int, rdd_id: int, num_partitions: int, binary: bytes,
                  parents: list[ShuffleMapStage]) -> None:
-        self.stage_id = stage_id
-        self.rdd_id = rdd_id
-        self.num_partitions = num_partitions
-        self.binary = binary
-        self.parents = parents
-        self.attempt = -1  # the first submission is attempt 0
-        self.submitted_at = 0.0  # clock() of the current attempt's submission (logs)
+        self.stage_id: int = stage_id
+        self.rdd_id: int = rdd_id
+        self.num_partitions: int = num_partitions
+        self.binary: bytes = binary
+        self.parents: list[ShuffleMapStage] = parents
+        self.attempt: int = -1  # the first submission is attempt 0
+        self.submitted_at: float = 0.0  # clock() of the current attempt's submission (logs)
         self.job_ids: set[int] = set()
         self.pending: set[int] = set()  # partitions of the current attempt not yet done
         self.cached_rdds: list[int] = []  # persisted RDDs read partition by partition
@@ -108,8 +108,8 @@ class ShuffleMapStage(Stage):
 
     def __init__(self, stage_id: int, info: ShuffleInfo, parents: list[ShuffleMapStage]):
         super().__init__(stage_id, info.rdd_id, info.num_maps, info.binary, parents)
-        self.shuffle_id = info.shuffle_id
-        self.num_reduces = info.num_reduces
+        self.shuffle_id: int = info.shuffle_id
+        self.num_reduces: int = info.num_reduces
         self.cached_rdds = info.cached_rdds
 
     def __repr__(self) -> str:
@@ -125,11 +125,11 @@ class ResultStage(Stage):
                  partitions: list[int], job_id: int, binary: bytes,
                  parents: list[ShuffleMapStage] | None = None) -> None:
         super().__init__(stage_id, rdd_id, num_partitions, binary, parents or [])
-        self.partitions = partitions
-        self.job_id = job_id
-        self.index_of = {p: i for i, p in enumerate(partitions)}
-        self.done = [False] * len(partitions)
-        self.num_done = 0
+        self.partitions: list[int] = partitions
+        self.job_id: int = job_id
+        self.index_of: dict[int, int] = {p: i for i, p in enumerate(partitions)}
+        self.done: list[bool] = [False] * len(partitions)
+        self.num_done: int = 0
 
     def __repr__(self) -> str:
         return f"ResultStage({self.stage_id}, job {self.job_id})"
@@ -140,9 +140,9 @@ class ActiveJob:
     job_id: int
     final_stage: ResultStage
     waiter: JobWaiter
-    properties: dict
+    properties: dict[str, str]
     submitted_at: float
-    results: list = field(default_factory=list)  # by output index, filled as tasks end
+    results: list[Any] = field(default_factory=list)  # by output index, filled as tasks end
 
 
 class ExecutorData:
@@ -154,13 +154,13 @@ class ExecutorData:
 
     def __init__(self, executor_id: str, host: str, conn: Any, slots: int, pid: int = 0,
                  control: Any = None):
-        self.id = executor_id
-        self.host = host
-        self.conn = conn  # the task channel: launches (and what they need) go here
-        self.control = control if control is not None else conn  # kills go here
-        self.slots = slots
-        self.free = slots
-        self.pid = pid
+        self.id: str = executor_id
+        self.host: str = host
+        self.conn: Any = conn  # the task channel: launches (and what they need) go here
+        self.control: Any = control if control is not None else conn  # kills go here
+        self.slots: int = slots
+        self.free: int = slots
+        self.pid: int = pid
         self.binaries: set[int] = set()
         self.forget: list[int] = []
         self.running: set[int] = set()

@@ -51,6 +51,7 @@ from .events import (
     PostEvents,
     ReadResult,
     SendKill,
+    TaskCommands,
     TaskSetFailed,
 )
 from .exclusion import ExclusionConf
@@ -63,7 +64,7 @@ from .trace import Tracer, now_ns
 
 __all__ = ["LOCALITY", "SPECULATION", "RunningTask", "TaskSchedulerCore"]
 
-log = logging.getLogger("asyncspark.scheduler")
+log: logging.Logger = logging.getLogger("asyncspark.scheduler")
 
 # Timer keys (a kill deadline's key is its task id).
 LOCALITY = "locality"
@@ -76,14 +77,14 @@ class RunningTask:
 
     def __init__(self, task_id: int, tsm: TaskSetManager, index: int, attempt: int,
                  executor_id: str, launched: float) -> None:
-        self.task_id = task_id
-        self.tsm = tsm
-        self.index = index
-        self.attempt = attempt
-        self.executor_id = executor_id
-        self.launched = launched
-        self.kill_armed = False  # a kill deadline timer runs
-        self.kill_reason = ""
+        self.task_id: int = task_id
+        self.tsm: TaskSetManager = tsm
+        self.index: int = index
+        self.attempt: int = attempt
+        self.executor_id: str = executor_id
+        self.launched: float = launched
+        self.kill_armed: bool = False  # a kill deadline timer runs
+        self.kill_reason: str = ""
 
 
 class TaskSchedulerCore:
@@ -128,14 +129,14 @@ class TaskSchedulerCore:
         # of an output partition may commit it (saveAsTextFile).
         self.speculation = speculation
         self.exclusion = exclusion
-        self.speculation_armed = False
-        self.commits = OutputCommitCoordinator()
+        self.speculation_armed: bool = False
+        self.commits: OutputCommitCoordinator = OutputCommitCoordinator()
         # spark.driver.maxResultSize per task set (results.py).
-        self.result_sizes = ResultSizeTracker(max_result_size)
+        self.result_sizes: ResultSizeTracker = ResultSizeTracker(max_result_size)
         self._cmds: list = []
         self._events: list = []
 
-    def _take(self) -> list:
+    def _take(self) -> TaskCommands:
         """The commands of the input just handled; posts to the DAGScheduler last."""
         cmds, events = self._cmds, self._events
         self._cmds = []
@@ -146,7 +147,7 @@ class TaskSchedulerCore:
 
     # -- task sets -----------------------------------------------------------------------
 
-    def submit_tasks(self, taskset: TaskSet) -> list:
+    def submit_tasks(self, taskset: TaskSet) -> TaskCommands:
         if self.no_executors_reason is not None and not self.executors:
             self._events.append(TaskSetFailed(taskset.stage_id, taskset.stage_attempt,
                                               self.no_executors_reason))
@@ -190,7 +191,7 @@ class TaskSchedulerCore:
                 ex.binaries.discard(bid)
                 ex.forget.append(bid)
 
-    def cancel_tasks(self, stage_id: int, reason: str) -> list:
+    def cancel_tasks(self, stage_id: int, reason: str) -> TaskCommands:
         """Stop launching the stage's tasks and kill its running ones."""
         tsm = self.tsms.get(stage_id)
         if tsm is not None:
@@ -227,7 +228,7 @@ class TaskSchedulerCore:
         self._cmds.append(ArmTimer(task_id, self.kill_grace_period))
         self._cmds.append(SendKill(ex, task_id, reason[:500]))
 
-    def kill_not_sent(self, task_id: int) -> list:
+    def kill_not_sent(self, task_id: int) -> TaskCommands:
         """The driver could not send a kill (the connection is gone; its close reports
         the executor lost): no deadline for it."""
         task = self.tasks.get(task_id)
@@ -237,7 +238,7 @@ class TaskSchedulerCore:
             self._cmds.append(CancelTimer(task_id))
         return self._take()
 
-    def abort_all(self, message: str) -> list:
+    def abort_all(self, message: str) -> TaskCommands:
         """Fail every task set, and later ones, while no executor can be started."""
         self.no_executors_reason = message
         for tsm in list(self._ordered):
@@ -248,7 +249,7 @@ class TaskSchedulerCore:
 
     # -- timers --------------------------------------------------------------------------
 
-    def timer_fired(self, key: Any) -> list:
+    def timer_fired(self, key: Any) -> TaskCommands:
         if key == LOCALITY:
             self.locality_at = None
             self._revive()
@@ -293,7 +294,7 @@ class TaskSchedulerCore:
 
     # -- offers --------------------------------------------------------------------------
 
-    def revive(self) -> list:
+    def revive(self) -> TaskCommands:
         """Give pending tasks to free slots."""
         self._revive()
         return self._take()
@@ -367,7 +368,7 @@ class TaskSchedulerCore:
         if self.exclusion is not None:
             self._abort_unschedulable()
 
-    def launch_failed(self, ex: ExecutorData, task_ids: list[int], exc: Exception) -> list:
+    def launch_failed(self, ex: ExecutorData, task_ids: list[int], exc: Exception) -> TaskCommands:
         """The driver could not encode a ``Launch`` (e.g. a task binary over the frame
         limit): fail those task sets rather than leave their tasks hanging."""
         for task_id in task_ids:
@@ -409,14 +410,15 @@ class TaskSchedulerCore:
 
     # -- executors -----------------------------------------------------------------------
 
-    def executor_added(self, ex: ExecutorData) -> list:
+    def executor_added(self, ex: ExecutorData) -> TaskCommands:
         self.no_executors_reason = None
         self.executors[ex.id] = ex
         self._events.append(ExecutorAdded(ex.id, ex.host))
         self._revive()
         return self._take()
 
-    def executor_lost(self, executor_id: str, reason: str, task_caused: bool = False) -> list:
+    def executor_lost(self, executor_id: str, reason: str,
+                      task_caused: bool = False) -> TaskCommands:
         """Fail the executor's tasks as executor-lost (not counted against
         ``maxFailures``), except, when ``task_caused`` (the process died of a crash
         signal or exited on its own), the one it was running: that counts."""
@@ -505,7 +507,8 @@ class TaskSchedulerCore:
 
     # -- status updates and results ------------------------------------------------------
 
-    def status_update(self, executor_id: str, statuses: list, body: bytes) -> list:
+    def status_update(self, executor_id: str, statuses: list[list[Any]],
+                      body: bytes) -> TaskCommands:
         ex = self.executors.get(executor_id)
         view = memoryview(body)
         offset = 0
@@ -544,7 +547,7 @@ class TaskSchedulerCore:
         return self._take()
 
     def result_read(self, task: RunningTask, executor_id: str, data: bytes,
-                    metrics: dict | None, failure: BaseException | None) -> list:
+                    metrics: dict[str, Any] | None, failure: BaseException | None) -> TaskCommands:
         """The driver read (or failed to read: ``failure``) a ``ReadResult``'s file."""
         self._task_ended(task, executor_id, FINISHED if failure is None else FAILED, data,
                          self.clock(), metrics, counted=True, failure=failure)
@@ -566,7 +569,7 @@ class TaskSchedulerCore:
         return True
 
     def _read_indirect(self, task: RunningTask, executor_id: str, ref: bytes,
-                       metrics: dict | None) -> None:
+                       metrics: dict[str, Any] | None) -> None:
         """A result sent as a file: count it, then have the driver read it."""
         try:
             path, size = decode_ref(ref)
@@ -579,7 +582,7 @@ class TaskSchedulerCore:
         self._cmds.append(ReadResult(task, executor_id, path, size, metrics))
 
     def _task_ended(self, task: RunningTask, executor_id: str, state: int, payload,
-                    now: float, metrics: dict | None, *, counted: bool = False,
+                    now: float, metrics: dict[str, Any] | None, *, counted: bool = False,
                     failure: BaseException | None = None) -> None:
         """``failure``: an error of the driver's making (the result is too large or
         its file was lost) that fails the task as ``state`` FAILED."""

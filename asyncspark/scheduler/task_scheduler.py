@@ -25,6 +25,7 @@ from ..transport.messages.tasks import KillTask
 from .events import (
     ArmTimer,
     CancelTimer,
+    DagEvent,
     DiscardResult,
     ForgetExecutorBlocks,
     KillExecutor,
@@ -39,11 +40,12 @@ from .results import read_result_file
 from .speculation import SpeculationConf
 from .stage import ExecutorData, TaskSet
 from .task_core import RunningTask, TaskSchedulerCore
+from .task_set_manager import TaskSetManager
 from .trace import Tracer
 
 __all__ = ["TaskScheduler"]
 
-log = logging.getLogger("asyncspark.scheduler")
+log: logging.Logger = logging.getLogger("asyncspark.scheduler")
 
 
 class TaskScheduler:
@@ -53,7 +55,8 @@ class TaskScheduler:
     can replace them with a fake clock and recorded reads."""
 
     def __init__(self, post: Callable[[Any], None], *,
-                 post_many: Callable[[list], None] | None = None, max_failures: int = 4,
+                 post_many: Callable[[list[DagEvent]], None] | None = None,
+                 max_failures: int = 4,
                  kill_grace_period: float = 1.0, pipeline_depth: int = 0,
                  short_task_us: float = 2000.0,
                  kill_executor: Callable[[str, str], None] = lambda e, r: None,
@@ -64,7 +67,7 @@ class TaskScheduler:
                  exclusion: ExclusionConf | None = None, max_result_size: int = 0,
                  result_timeout: float = 120.0, clock: Callable[[], float] = time.monotonic,
                  pools: PoolTree | None = None) -> None:
-        self.core = TaskSchedulerCore(
+        self.core: TaskSchedulerCore = TaskSchedulerCore(
             clock=clock, max_failures=max_failures, kill_grace_period=kill_grace_period,
             pipeline_depth=pipeline_depth, short_task_us=short_task_us,
             listeners_active=listeners_active, map_outputs=map_outputs, tracer=tracer,
@@ -72,7 +75,8 @@ class TaskScheduler:
             max_result_size=max_result_size, pools=pools)
         self.post = post
         # One queue item for all the events of one input (a status frame's completions).
-        self.post_many = post_many or (lambda events: [post(e) for e in events])
+        self.post_many: Callable[[list[DagEvent]], object] = post_many or (
+            lambda events: [post(e) for e in events])
         self.tracer = tracer
         self.kill_executor = kill_executor
         self.block_master = block_master  # storage.master.BlockManagerMaster, or None
@@ -88,7 +92,7 @@ class TaskScheduler:
         return self.core.executors
 
     @property
-    def tsms(self) -> dict:
+    def tsms(self) -> dict[int, TaskSetManager]:
         return self.core.tsms
 
     @property
@@ -119,7 +123,7 @@ class TaskScheduler:
         """See ``TaskSchedulerCore.executor_lost``."""
         self._run(self.core.executor_lost(executor_id, reason, task_caused))
 
-    def status_update(self, executor_id: str, statuses: list, body: bytes) -> None:
+    def status_update(self, executor_id: str, statuses: list[list[Any]], body: bytes) -> None:
         self._run(self.core.status_update(executor_id, statuses, body))
 
     def ask_commit(self, executor_id: str, stage_id: int, partition: int,

@@ -36,22 +36,25 @@ class TaskSetManager:
                  now: float = 0.0, speculation: SpeculationConf | None = None,
                  exclusion: ExclusionConf | None = None) -> None:
         n = len(taskset.partitions)
-        self.taskset = taskset
-        self.max_failures = max_failures
+        self.taskset: TaskSet = taskset
+        self.max_failures: int = max_failures
         self.pending: deque[int] = deque(range(n))
         self.running: dict[int, int] = {}  # task id -> task index
-        self.successful = [False] * n
-        self.num_success = 0
-        self.failures = [0] * n
-        self.attempts = [0] * n
+        self.successful: list[bool] = [False] * n
+        self.num_success: int = 0
+        self.failures: list[int] = [0] * n
+        self.attempts: list[int] = [0] * n
         self.failed_on: dict[int, set[str]] = {}  # task index -> executors it failed on
-        self.zombie = False  # no more launches: finished, aborted or cancelled
-        self.preferred = taskset.preferred  # per index [(executor_id or None, host)]
-        self.locality_wait = locality_wait
-        self.level = PROCESS_LOCAL  # the most local level still required (delay scheduling)
-        self.last_launch = now  # when the wait at `level` started
-        self.spec = Speculation(speculation) if speculation is not None else None
-        self.exclusion = StageExclusion(exclusion) if exclusion is not None else None
+        self.zombie: bool = False  # no more launches: finished, aborted or cancelled
+        # per index [(executor_id or None, host)]
+        self.preferred: list[list[tuple[str | None, str]]] | None = taskset.preferred
+        self.locality_wait: float = locality_wait
+        self.level: int = PROCESS_LOCAL  # the most local level still required (delay scheduling)
+        self.last_launch: float = now  # when the wait at `level` started
+        self.spec: Speculation | None = (
+            Speculation(speculation) if speculation is not None else None)
+        self.exclusion: StageExclusion | None = (
+            StageExclusion(exclusion) if exclusion is not None else None)
 
     @property
     def finished(self) -> bool:

@@ -75,7 +75,7 @@ class Tracer:
         for task_id in task_ids:
             launched[task_id] = t
 
-    def task_ended(self, job_id: int, task_id: int, executor_stamps: list | None,
+    def task_ended(self, job_id: int, task_id: int, executor_stamps: list[int] | None,
                    status_received: int) -> None:
         """A task's status arrived; ``executor_stamps`` is ``[received, started,
         finished]`` from the executor (None if it did not trace the task)."""

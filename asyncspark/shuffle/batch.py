@@ -51,7 +51,7 @@ class BatchEncoder:
     __slots__ = ("use_marshal",)
 
     def __init__(self) -> None:
-        self.use_marshal = True
+        self.use_marshal: bool = True
 
     def encode(self, records: list) -> bytes:
         flag = 0

@@ -6,11 +6,13 @@ and unregister; the TaskScheduler reads when it ships locations to executors).
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 __all__ = ["MapOutputTracker", "MapStatus"]
 
 # A map task's result: [executor_id, host, port, data_path, sizes] (sizes: bytes per
 # reduce partition). A list, not a class, so it travels as msgpack unchanged.
-MapStatus = list
+MapStatus: TypeAlias = list[Any]
 
 
 class _ShuffleOutputs:

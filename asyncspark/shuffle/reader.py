@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from itertools import chain, groupby
+from typing import Any
 
 from ..errors import CorruptDataError, FetchFailedError
 from ..runtime import ExecutorEnv, get_env
@@ -174,12 +175,12 @@ def _block_of(item: tuple[int, str, bytes]) -> tuple[int, str]:
     return item[0], item[1]
 
 
-def read_records(pieces: Iterable[bytes]) -> Iterator:
+def read_records(pieces: Iterable[bytes]) -> Iterator[Any]:
     """The records of the batches in ``pieces``, one by one (chained at C speed)."""
     return chain.from_iterable(decode_batches(pieces))
 
 
-def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator:
+def shuffle_records(shuffle_id: int, reduce_id: int) -> Iterator[Any]:
     """Every record of reduce partition ``reduce_id`` of ``shuffle_id`` (executor side),
     chained at C speed from batches checked block by block."""
     return chain.from_iterable(shuffle_batches(shuffle_id, reduce_id))

@@ -250,11 +250,11 @@ class ExternalMerger:
             raise ValueError(f"num_spill_partitions must be at least 2, "
                              f"got {num_spill_partitions}")
         self.aggregator = aggregator
-        self.memory_budget = _check_budget(memory_budget)
+        self.memory_budget: float = _check_budget(memory_budget)
         self.num_spill_partitions = num_spill_partitions
-        self.spill_count = 0
-        self.spilled_bytes = 0
-        self.memory_spilled = 0
+        self.spill_count: int = 0
+        self.spilled_bytes: int = 0
+        self.memory_spilled: int = 0
         self._depth = _depth
         self._data: dict[Any, Any] = {}
         self._sizer = _DictSizer()
@@ -399,10 +399,10 @@ class ExternalSorter:
 
     def __init__(self, memory_budget: float,
                  spill_dir: str | os.PathLike | None = None) -> None:
-        self.memory_budget = _check_budget(memory_budget)
-        self.spill_count = 0
-        self.spilled_bytes = 0
-        self.memory_spilled = 0
+        self.memory_budget: float = _check_budget(memory_budget)
+        self.spill_count: int = 0
+        self.spilled_bytes: int = 0
+        self.memory_spilled: int = 0
         self._dir = _SpillDir(spill_dir)
         self._runs = 0  # run files made, for their names
         self._merging = 0  # iterators of sorted() still reading runs

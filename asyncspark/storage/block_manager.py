@@ -42,7 +42,7 @@ from .memory_store import MemoryEntry, MemoryStore
 
 __all__ = ["BlockManager", "DriverLink", "get_or_compute"]
 
-log = logging.getLogger("asyncspark.storage")
+log: logging.Logger = logging.getLogger("asyncspark.storage")
 
 _QUERY_TIMEOUT = 600.0  # waiting for another executor to finish computing a block
 _REQUEST_TIMEOUT = 120.0
@@ -112,9 +112,9 @@ class BlockManager:
                  pool_factory: Callable[[], Any] | None = None) -> None:
         self.executor_id = executor_id
         self.host = host
-        self.memory = MemoryStore(memory_budget)
-        self.disk = DiskStore(os.path.join(local_dir, "blocks"))
-        self.offheap = DiskStore(offheap_dir) if offheap_dir else None
+        self.memory: MemoryStore = MemoryStore(memory_budget)
+        self.disk: DiskStore = DiskStore(os.path.join(local_dir, "blocks"))
+        self.offheap: DiskStore | None = DiskStore(offheap_dir) if offheap_dir else None
         self.link = link
         self._pool_factory = pool_factory
         self._lock = threading.Lock()  # guards the stores
@@ -327,7 +327,7 @@ class BlockManager:
         return {"memory": in_memory, "memory_used": used, "disk": self.disk.block_ids()}
 
 
-def get_or_compute(rdd: Any, split: int, task_ctx: Any) -> Iterator:
+def get_or_compute(rdd: Any, split: int, task_ctx: Any) -> Iterator[Any]:
     """``RDD.iterator`` of a persisted RDD, on an executor."""
     try:
         manager = get_env().block_manager

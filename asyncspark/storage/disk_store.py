@@ -28,7 +28,7 @@ from ..shuffle.batch import HEADER_BYTES, frame_header
 
 __all__ = ["DiskStore", "shm_root"]
 
-log = logging.getLogger("asyncspark.storage")
+log: logging.Logger = logging.getLogger("asyncspark.storage")
 _HEADER = struct.Struct(">II")
 
 _BLOCK_RE = re.compile(r"rdd_\d+_\d+")
@@ -46,7 +46,7 @@ class DiskStore:
     def __init__(self, root: str) -> None:
         self.root = root
         self._made = False
-        self.corrupt = 0  # blocks found corrupt (and removed) when read
+        self.corrupt: int = 0  # blocks found corrupt (and removed) when read
 
     def path(self, block_id: str) -> str:
         if not _BLOCK_RE.fullmatch(block_id):

@@ -17,6 +17,8 @@ objects", and ``MEMORY_ONLY_SER``/``MEMORY_AND_DISK_SER`` (PySpark 3's names, al
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["StorageLevel"]
 
 
@@ -45,26 +47,26 @@ class StorageLevel:
         if isinstance(replication, bool) or not isinstance(replication, int) \
                 or not 1 <= replication <= 40:
             raise ValueError(f"replication must be an integer from 1 to 40, got {replication!r}")
-        self.useDisk = bool(useDisk)
-        self.useMemory = bool(useMemory)
-        self.useOffHeap = bool(useOffHeap)
-        self.deserialized = bool(deserialized)
-        self.replication = replication
+        self.useDisk: bool = bool(useDisk)
+        self.useMemory: bool = bool(useMemory)
+        self.useOffHeap: bool = bool(useOffHeap)
+        self.deserialized: bool = bool(deserialized)
+        self.replication: int = replication
 
     @property
     def is_valid(self) -> bool:
         """Whether blocks are stored anywhere at all (``NONE`` is not)."""
         return self.useDisk or self.useMemory or self.useOffHeap
 
-    def _flags(self) -> tuple:
+    def _flags(self) -> tuple[bool, bool, bool, bool, int]:
         return (self.useDisk, self.useMemory, self.useOffHeap, self.deserialized,
                 self.replication)
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[bool | int]:
         return list(self._flags())
 
     @classmethod
-    def from_wire(cls, flags: list) -> StorageLevel:
+    def from_wire(cls, flags: list[Any]) -> StorageLevel:
         if not isinstance(flags, (list, tuple)) or len(flags) != 5:
             raise ValueError(f"not a storage level: {flags!r}")
         return cls(*flags)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["BlockManagerMaster", "BlockStatus", "block_id"]
 
-log = logging.getLogger("asyncspark.storage")
+log: logging.Logger = logging.getLogger("asyncspark.storage")
 
 # reply(locations, peers): locations [[executor_id, host, port]], peers likewise
 Reply = Callable[[list, list], None]

@@ -29,7 +29,7 @@ class MemoryStore:
         if budget < 0:
             raise ValueError(f"memory budget must not be negative, got {budget}")
         self.budget = budget
-        self.used = 0
+        self.used: int = 0
         self._entries: OrderedDict[str, MemoryEntry] = OrderedDict()
 
     def __contains__(self, block_id: str) -> bool:

@@ -69,7 +69,7 @@ __all__ = [
     "fetch_blocks_blocking",
 ]
 
-log = logging.getLogger("asyncspark.transport")
+log: logging.Logger = logging.getLogger("asyncspark.transport")
 
 _UPLOAD_HEADER_SLACK = 256  # more than an UploadBlockChunk header takes, but its block id
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 import dataclasses
 import struct
 import typing
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import msgpack
 
@@ -96,11 +97,14 @@ _PY_TO_WIRE: dict[str, tuple[type, ...]] = {
 }
 
 
+_M = TypeVar("_M", bound="Message")
+
+
 @typing.dataclass_transform(frozen_default=True)
-def message(code: int):
+def message(code: int) -> Callable[[type[_M]], type[_M]]:
     """Class decorator: register a frozen dataclass as the wire message ``code``."""
 
-    def wrap(cls):
+    def wrap(cls: type[_M]) -> type[_M]:
         cls = dataclasses.dataclass(frozen=True, slots=True)(cls)
         if code in MESSAGE_TYPES:
             raise LocalProtocolError(f"message code {code} registered twice")
@@ -147,8 +151,8 @@ class FrameCodec:
             )
         # The received frame size limit; lowered until the peer has authenticated
         # (transport/guard.py), when ``limit_name`` says which limit it is.
-        self.max_frame_size = max_frame_size
-        self.limit_name = "asyncspark.rpc.maxFrameSize"
+        self.max_frame_size: int = max_frame_size
+        self.limit_name: str = "asyncspark.rpc.maxFrameSize"
         self._buf = bytearray()
         self._pos = 0
         self._closed = False
@@ -254,7 +258,7 @@ class FrameCodec:
         """The bytes of one frame for ``msg``."""
         return b"".join(self.send_parts(msg))
 
-    def send_parts(self, msg: Message) -> list:
+    def send_parts(self, msg: Message) -> list[bytes | bytearray | memoryview]:
         """The frame for ``msg`` as a list of buffers (for ``writelines``; no body copy)."""
         cls = type(msg)
         header = _encode_header(msg, self._packer)

@@ -46,7 +46,7 @@ from .protocol import FramedProtocol
 
 __all__ = ["AUTH_FRAME_LIMIT", "DEFAULT_AUTH_TIMEOUT", "DEFAULT_MAX_PENDING", "AuthGuard"]
 
-log = logging.getLogger("asyncspark.transport")
+log: logging.Logger = logging.getLogger("asyncspark.transport")
 
 AUTH_FRAME_LIMIT = 4096  # bytes: more than any handshake message takes
 DEFAULT_AUTH_TIMEOUT = 10.0

@@ -84,11 +84,11 @@ class Handshake:
     def __init__(self, secret: str, role: bytes, peer_role: bytes, *,
                  challenger: bool) -> None:
         self._secret = secret
-        self.role = role
-        self.peer_role = peer_role
-        self.challenger = challenger
-        self.nonce = make_nonce()
-        self.state = "start"
+        self.role: bytes = role
+        self.peer_role: bytes = peer_role
+        self.challenger: bool = challenger
+        self.nonce: bytes = make_nonce()
+        self.state: str = "start"
         self._proved = False
 
     @property

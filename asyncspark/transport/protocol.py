@@ -21,7 +21,7 @@ from .codec import CLOSED, DEFAULT_MAX_FRAME_SIZE, NEED_DATA, FrameCodec, Messag
 
 __all__ = ["FramedProtocol"]
 
-log = logging.getLogger("asyncspark.transport")
+log: logging.Logger = logging.getLogger("asyncspark.transport")
 
 _JOIN_LIMIT = 64 * 1024  # frames up to this size are written as one buffer
 
@@ -31,13 +31,13 @@ class FramedProtocol(asyncio.Protocol):
                  on_close: Callable[[BaseException | None], Any] | None = None,
                  max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  on_connect: Callable[[FramedProtocol], Any] | None = None) -> None:
-        self.codec = FrameCodec(max_frame_size)
+        self.codec: FrameCodec = FrameCodec(max_frame_size)
         self.on_message = on_message
         self.on_close = on_close
         self.on_connect = on_connect
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
-        self.closed = False
+        self.closed: bool = False
         self.close_reason: BaseException | None = None
         self._paused = False
         self._drain_waiters: list[asyncio.Future] = []

@@ -70,7 +70,7 @@ from .protocol import FramedProtocol
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "Resolver", "ServerStats", "TransportServer"]
 
-log = logging.getLogger("asyncspark.transport")
+log: logging.Logger = logging.getLogger("asyncspark.transport")
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 FRAME_HEADER_SLACK = 64  # more than a ChunkFetchSuccess header can take
@@ -149,16 +149,16 @@ class TransportServer:
         self.path = path
         self.in_memory = in_memory
         self.max_frame_size = max_frame_size
-        self.chunk_size = min(chunk_size, max_frame_size - FRAME_HEADER_SLACK)
+        self.chunk_size: int = min(chunk_size, max_frame_size - FRAME_HEADER_SLACK)
         self.io_timeout = io_timeout
-        self.guard = AuthGuard(
+        self.guard: AuthGuard = AuthGuard(
             name, timeout=min(DEFAULT_AUTH_TIMEOUT, io_timeout) if auth_timeout is None
             else auth_timeout, max_pending=max_unauthenticated, max_frame_size=max_frame_size,
             ssl=ssl)
         # Cached RDD blocks (storage.BlockManager): get_block_bytes(block_id) -> bytes or
         # None, put_block_bytes(block_id, level, data); called in worker threads.
         self.blocks = blocks
-        self.stats = ServerStats()
+        self.stats: ServerStats = ServerStats()
         self._server: asyncio.AbstractServer | None = None
         self._address: Any = None
         self._connections: set[_Connection] = set()

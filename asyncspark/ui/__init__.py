@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +29,7 @@ from .store import StatusStore, storage_info
 
 __all__ = ["StatusStore", "UIServer", "ui_app"]
 
-log = logging.getLogger("asyncspark.ui")
+log: logging.Logger = logging.getLogger("asyncspark.ui")
 
 _SSE_INTERVAL = 0.25
 
@@ -82,7 +83,11 @@ async def _metrics(request: web.Request) -> web.Response:
                         headers={"X-Content-Format": "prometheus 0.0.4"})
 
 
-def store_app(store: StatusStore, *, storage=None, gauges=None, loop=None) -> web.Application:
+def store_app(store: StatusStore, *,
+              storage: Callable[[], list[dict[str, Any]]] | None = None,
+              gauges: Callable[[], Mapping[str, tuple[str, float]]] | None = None,
+              loop: Callable[[], asyncio.AbstractEventLoop | None] | None = None
+              ) -> web.Application:
     """The UI application over ``store`` (a live context's)."""
     app = web.Application(middlewares=[_on_context_loop])
     app[STORE] = store
@@ -118,7 +123,7 @@ def ui_app(sc: Any) -> web.Application:
     ctx = _context(sc)
     store = ctx.status_store()
 
-    def storage() -> list[dict]:
+    def storage() -> list[dict[str, Any]]:
         master = ctx._block_master
         if master is None:
             return store.rdd_storage()

@@ -27,7 +27,7 @@ from .store import StatusStore
 
 __all__ = ["HistoryProvider", "history_app"]
 
-log = logging.getLogger("asyncspark.history")
+log: logging.Logger = logging.getLogger("asyncspark.history")
 _REFRESH = 1.0
 
 

@@ -113,7 +113,7 @@ def _qint(request: web.Request, name: str) -> int:
         raise web.HTTPBadRequest(text=f"missing or bad ?{name}=") from None
 
 
-def _job_rows(store: StatusStore, jobs: list[dict], base: str) -> list[list[str]]:
+def _job_rows(store: StatusStore, jobs: list[dict[str, Any]], base: str) -> list[list[str]]:
     rows = []
     for j in jobs:
         raw = store.jobs[j["jobId"]]
@@ -148,7 +148,7 @@ async def jobs_page(request: web.Request) -> web.Response:
     return _page(store, "Spark Jobs", body, 1)
 
 
-def _stage_rows(store: StatusStore, stages: list[dict], base: str) -> list[list[str]]:
+def _stage_rows(store: StatusStore, stages: list[dict[str, Any]], base: str) -> list[list[str]]:
     rows = []
     for s in stages:
         raw = store.stages[(s["stageId"], s["attemptId"])]
@@ -263,7 +263,7 @@ def stage_dag_svg(store: StatusStore, stage_ids: list[int], current: int | None,
     return "".join(parts)
 
 
-def rdd_dag_svg(rdds: list[dict]) -> str:
+def rdd_dag_svg(rdds: list[dict[str, Any]]) -> str:
     """A stage's RDDs as SVG, Spark's stage DAG: a box per RDD (name, id, partitions),
     parents above children, an arrow per narrow dependency; an RDD reading a shuffle is
     marked so."""

@@ -14,6 +14,7 @@ Routes: ``applications``, ``applications/{id}/jobs[/{jobId}]``,
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -24,12 +25,13 @@ __all__ = ["CLOSING", "GAUGES", "LOOP", "STORAGE", "STORE", "STORES", "add_rest_
 
 # The application's keys (ui/__init__.py fills them).
 STORE = web.AppKey("asyncspark_store", StatusStore)
-STORAGE: web.AppKey = web.AppKey("asyncspark_storage")
-GAUGES: web.AppKey = web.AppKey("asyncspark_gauges")
-LOOP: web.AppKey = web.AppKey("asyncspark_loop")
+STORAGE: web.AppKey[Callable[[], list[dict[str, Any]]]] = web.AppKey("asyncspark_storage")
+GAUGES: web.AppKey[Callable[[], Mapping[str, tuple[str, float]]]] = web.AppKey(
+    "asyncspark_gauges")
+LOOP: web.AppKey[Callable[[], asyncio.AbstractEventLoop | None]] = web.AppKey("asyncspark_loop")
 CLOSING = web.AppKey("asyncspark_closing", asyncio.Event)
 # The history server: a callable returning {application id: store}, refreshed on each call
-STORES: web.AppKey = web.AppKey("asyncspark_stores")
+STORES: web.AppKey[Callable[[], dict[str, StatusStore]]] = web.AppKey("asyncspark_stores")
 
 _JOB_STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN"}
 _STAGE_STATUSES = {"ACTIVE", "COMPLETE", "PENDING", "FAILED", "SKIPPED"}
@@ -196,7 +198,7 @@ async def all_executors(request: web.Request) -> web.Response:
     return _json(_check_app(request).executor_list(active_only=False))
 
 
-def storage_rdds(request: web.Request, store: StatusStore | None = None) -> list[dict]:
+def storage_rdds(request: web.Request, store: StatusStore | None = None) -> list[dict[str, Any]]:
     provider = request.app.get(STORAGE)
     if provider is not None:
         return provider()

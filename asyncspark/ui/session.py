@@ -34,7 +34,7 @@ from .store import StatusStore
 
 __all__ = ["Observability", "interactive"]
 
-log = logging.getLogger("asyncspark.ui")
+log: logging.Logger = logging.getLogger("asyncspark.ui")
 _LAG_PERIOD = 0.5
 _STAGES_WITH_ACCUMULATORS = 1000
 
@@ -53,18 +53,18 @@ class Observability:
         self.server: Any = None
         self.event_log: Any = None
         self.progress: Any = None
-        self.lag = 0.0
+        self.lag: float = 0.0
         self._lag_task: asyncio.Task | None = None
         # stage id -> {accumulator id: value after its latest task}, for StageCompleted
-        self.stage_accums: collections.OrderedDict[int, dict] = collections.OrderedDict()
+        self.stage_accums: collections.OrderedDict[int, dict[str, Any]] = collections.OrderedDict()
         ctx._accumulators.on_applied = self._accumulators_applied
         # The DAG scheduler's listener events go straight to the bus (nothing in between
         # on the scheduler's path); what they gain on the way is added in the batch.
         self.post = ctx.listener_bus.post
         ctx.listener_bus.prepare[SparkListenerStageCompleted] = self._add_accumulables
-        self.ui_enabled = conf.ui_enabled if conf.ui_enabled is not None else interactive()
+        self.ui_enabled: bool = conf.ui_enabled if conf.ui_enabled is not None else interactive()
         show = conf.show_console_progress
-        self.show_progress = show if show is not None else (
+        self.show_progress: bool = show if show is not None else (
             interactive() and sys.stderr.isatty())
 
     def _accumulators_applied(self, stage_id: int, values: list) -> None:
@@ -136,7 +136,7 @@ class Observability:
                 ["user.dir", os.getcwd()], ["host", platform.node()]]),
         })
 
-    def _log_paths(self, executor_id: str) -> dict | None:
+    def _log_paths(self, executor_id: str) -> dict[str, Any] | None:
         backend = self.ctx._backend
         path = getattr(backend, "executor_log_path", None)
         return {"stderr": path(executor_id)} if path is not None else None

@@ -5,6 +5,7 @@ from block locations."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 __all__ = ["quantiles", "spark_time", "storage_info", "task_metrics_json"]
 
@@ -27,10 +28,10 @@ def quantiles(values: list[float], qs: list[float]) -> list[float]:
     return [float(s[min(n - 1, max(0, int(q * (n - 1) + 0.5)))]) for q in qs]
 
 
-def storage_info(blocks: dict[str, dict[str, tuple[str, int]]]) -> list[dict]:
+def storage_info(blocks: dict[str, dict[str, tuple[str, int]]]) -> list[dict[str, Any]]:
     """Spark's ``RDDStorageInfo`` list from ``block id -> {executor id: (where, size)}``
     (``where``: ``memory``, ``disk`` or ``offheap``) for the ``rdd_{id}_{split}`` blocks."""
-    rdds: dict[int, dict] = {}
+    rdds: dict[int, dict[str, Any]] = {}
     for block, locs in sorted(blocks.items()):
         parts = block.split("_")
         if len(parts) != 3 or parts[0] != "rdd" or not locs:
@@ -67,7 +68,7 @@ def storage_info(blocks: dict[str, dict[str, tuple[str, int]]]) -> list[dict]:
     return out
 
 
-def task_metrics_json(m: dict) -> dict:
+def task_metrics_json(m: dict[str, Any]) -> dict[str, Any]:
     """A task's flat metrics as Spark's nested ``TaskMetrics`` JSON."""
     g = m.get
     return {

@@ -12,9 +12,27 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .shapes import quantiles, spark_time, storage_info, task_metrics_json
+
+if TYPE_CHECKING:
+    from ..listener import (
+        SparkListenerApplicationEnd,
+        SparkListenerApplicationStart,
+        SparkListenerBlockUpdated,
+        SparkListenerEnvironmentUpdate,
+        SparkListenerExecutorAdded,
+        SparkListenerExecutorRemoved,
+        SparkListenerJobEnd,
+        SparkListenerJobStart,
+        SparkListenerStageCompleted,
+        SparkListenerStageSubmitted,
+        SparkListenerTaskEnd,
+        SparkListenerTaskStart,
+        SparkListenerUnpersistRDD,
+    )
 
 __all__ = ["TASK_METRIC_NAMES", "StatusStore", "quantiles", "spark_time", "storage_info"]
 
@@ -36,7 +54,7 @@ _TIME_KEYS = frozenset(("submissionTime", "completionTime", "firstTaskLaunchedTi
                         "launchTime", "addTime", "removeTime"))
 
 
-def _stage_rdds(rdd_id: int, rdds: dict[int, dict]) -> list[dict]:
+def _stage_rdds(rdd_id: int, rdds: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     """The RDDs a stage computes: its RDD and its narrow ancestors (up to the shuffles)."""
     out, seen, stack = [], set(), [rdd_id]
     while stack:
@@ -62,7 +80,7 @@ _STAGE_TEMPLATE: dict[str, Any] = {
 
 
 def _new_stage(stage_id: int, attempt: int, num_tasks: int, name: str, details: str,
-               parents: list[int], rdd_id: int, job_ids: list[int]) -> dict:
+               parents: list[int], rdd_id: int, job_ids: list[int]) -> dict[str, Any]:
     d = _STAGE_TEMPLATE.copy()  # one C copy; then what differs (and fresh containers)
     d["stageId"], d["attemptId"], d["numTasks"] = stage_id, attempt, num_tasks
     d["name"], d["details"], d["rddIds"], d["parentIds"] = name, details, [rdd_id], parents
@@ -95,29 +113,30 @@ class StatusStore:
 
     def __init__(self, app_id: str = "", app_name: str = "", *, retained_jobs: int = 1000,
                  retained_stages: int = 1000, retained_tasks: int = 100_000,
-                 clock=time.time) -> None:
-        self.app_id = app_id
-        self.app_name = app_name
+                 clock: Callable[[], float] = time.time) -> None:
+        self.app_id: str = app_id
+        self.app_name: str = app_name
         self.retained_jobs = retained_jobs
         self.retained_stages = retained_stages
         self.retained_tasks = retained_tasks
         self.start_time: float = clock()
         self.end_time: float | None = None
-        self.spark_user = ""
-        self.jobs: collections.OrderedDict[int, dict] = collections.OrderedDict()
-        self.stages: collections.OrderedDict[tuple[int, int], dict] = collections.OrderedDict()
-        self.stage_info: dict[int, dict] = {}  # stage id -> name, parents, rdd, jobs
+        self.spark_user: str = ""
+        self.jobs: collections.OrderedDict[int, dict[str, Any]] = collections.OrderedDict()
+        self.stages: collections.OrderedDict[tuple[int, int], dict[str, Any]] = (
+            collections.OrderedDict())
+        self.stage_info: dict[int, dict[str, Any]] = {}  # stage id -> name, parents, rdd, jobs
         self._lineage: dict[int, list] = {}  # stage id -> its job's rddInfos
-        self.tasks: dict[tuple[int, int], collections.OrderedDict[int, dict]] = {}
-        self.executors: dict[str, dict] = {}
+        self.tasks: dict[tuple[int, int], collections.OrderedDict[int, dict[str, Any]]] = {}
+        self.executors: dict[str, dict[str, Any]] = {}
         self.environment: dict[str, Any] = {"sparkProperties": [], "systemProperties": [],
                                             "runtime": {}}
         self.job_groups: dict[int, str | None] = {}
         self.blocks: dict[str, dict[str, tuple[str, int]]] = {}  # from BlockUpdated
         # executor id -> {"stderr": its log file} when the ExecutorAdded event names none
         self.log_paths: Any = None
-        self.dropped = 0  # listener-bus drops seen (SparkListenerEventsDropped)
-        self.version = 0  # bumped on every event: live pages poll/stream on it
+        self.dropped: int = 0  # listener-bus drops seen (SparkListenerEventsDropped)
+        self.version: int = 0  # bumped on every event: live pages poll/stream on it
         self._job_of_stage: dict[int, set[int]] = {}
         self._attempts: dict[int, list[int]] = {}  # stage id -> retained attempts
         self._add_driver()
@@ -126,7 +145,7 @@ class StatusStore:
         self.executors["driver"] = self._new_executor("driver", "localhost", self.start_time)
 
     @staticmethod
-    def _new_executor(executor_id: str, host: str, t: float) -> dict:
+    def _new_executor(executor_id: str, host: str, t: float) -> dict[str, Any]:
         return {
             "id": executor_id, "hostPort": host, "isActive": True, "rddBlocks": 0,
             "memoryUsed": 0, "diskUsed": 0, "totalCores": 0 if executor_id == "driver" else 1,
@@ -141,21 +160,21 @@ class StatusStore:
 
     # -- listener methods (the bus calls them) ------------------------------------------
 
-    def onApplicationStart(self, ev) -> None:
+    def onApplicationStart(self, ev: SparkListenerApplicationStart) -> None:
         self.app_id, self.app_name = ev.appId or self.app_id, ev.appName
         self.start_time, self.spark_user = ev.time, ev.sparkUser
         self.executors["driver"]["addTime"] = ev.time
         self.version += 1
 
-    def onApplicationEnd(self, ev) -> None:
+    def onApplicationEnd(self, ev: SparkListenerApplicationEnd) -> None:
         self.end_time = ev.time
         self.version += 1
 
-    def onEnvironmentUpdate(self, ev) -> None:
+    def onEnvironmentUpdate(self, ev: SparkListenerEnvironmentUpdate) -> None:
         self.environment = {k: v for k, v in ev.environmentDetails.items()}
         self.version += 1
 
-    def onJobStart(self, ev) -> None:
+    def onJobStart(self, ev: SparkListenerJobStart) -> None:
         props = ev.properties or _EMPTY
         infos = getattr(ev, "stageInfos", None) or ()
         lineage = getattr(ev, "rddInfos", None) or None
@@ -191,14 +210,14 @@ class StatusStore:
                 self._forget_job(old)
         self.version += 1
 
-    def stage_rdds(self, stage_id: int) -> list[dict]:
+    def stage_rdds(self, stage_id: int) -> list[dict[str, Any]]:
         """The RDDs stage ``stage_id`` computes: its RDD and its narrow ancestors."""
         info, lineage = self.stage_info.get(stage_id), self._lineage.get(stage_id)
         if info is None or not lineage:
             return []
         return _stage_rdds(info.get("rddId", -1), {r["id"]: r for r in lineage})
 
-    def onJobEnd(self, ev) -> None:
+    def onJobEnd(self, ev: SparkListenerJobEnd) -> None:
         job = self.jobs.get(ev.jobId)
         if job is None:
             return
@@ -232,7 +251,7 @@ class StatusStore:
         return any(j != job_id and self.jobs.get(j, {}).get("status") == "RUNNING"
                    for j in self._job_of_stage.get(stage_id, ()))
 
-    def _stage_entry(self, stage_id: int, attempt: int, num_tasks: int) -> dict:
+    def _stage_entry(self, stage_id: int, attempt: int, num_tasks: int) -> dict[str, Any]:
         key = (stage_id, attempt)
         st = self.stages.get(key)
         if st is None:
@@ -266,7 +285,7 @@ class StatusStore:
             else:
                 return
 
-    def _forget_job(self, job: dict) -> None:
+    def _forget_job(self, job: dict[str, Any]) -> None:
         """A job left the store: so does what only it referred to."""
         job_id = job["jobId"]
         self.job_groups.pop(job_id, None)
@@ -294,7 +313,7 @@ class StatusStore:
                 break
         return out
 
-    def onStageSubmitted(self, ev) -> None:
+    def onStageSubmitted(self, ev: SparkListenerStageSubmitted) -> None:
         st = self.stages.get((ev.stageId, ev.attemptId)) or self._stage_entry(
             ev.stageId, ev.attemptId, ev.numTasks)
         st["status"] = "ACTIVE"
@@ -308,7 +327,7 @@ class StatusStore:
                 job["numActiveStages"] += 1
         self.version += 1
 
-    def onStageCompleted(self, ev) -> None:
+    def onStageCompleted(self, ev: SparkListenerStageCompleted) -> None:
         st = self.stages.get((ev.stageId, ev.attemptId)) or self._stage_entry(
             ev.stageId, ev.attemptId, ev.numTasks)
         was_active = st["status"] == "ACTIVE"
@@ -331,7 +350,7 @@ class StatusStore:
                 job["numCompletedStages"] += 1
         self.version += 1
 
-    def onTaskStart(self, ev) -> None:
+    def onTaskStart(self, ev: SparkListenerTaskStart) -> None:
         key = (ev.stageId, ev.stageAttemptId)
         st = self.stages.get(key) or self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
         st["numActiveTasks"] += 1
@@ -354,7 +373,7 @@ class StatusStore:
             job["numActiveTasks"] += 1
         self.version += 1
 
-    def _jobs_of(self, stage_id: int) -> list[dict]:
+    def _jobs_of(self, stage_id: int) -> list[dict[str, Any]]:
         out = []
         for job_id in self._job_of_stage.get(stage_id, ()):
             job = self.jobs.get(job_id)
@@ -362,7 +381,7 @@ class StatusStore:
                 out.append(job)
         return out
 
-    def onTaskEnd(self, ev) -> None:
+    def onTaskEnd(self, ev: SparkListenerTaskEnd) -> None:
         key = (ev.stageId, ev.stageAttemptId)
         st = self.stages.get(key) or self._stage_entry(ev.stageId, ev.stageAttemptId, 0)
         m = ev.metrics or {}
@@ -417,7 +436,7 @@ class StatusStore:
                 job["numCompletedIndices"] += 1
         self.version += 1
 
-    def onExecutorAdded(self, ev) -> None:
+    def onExecutorAdded(self, ev: SparkListenerExecutorAdded) -> None:
         ex = self._new_executor(ev.executorId, ev.host, ev.time)
         logs = getattr(ev, "logUrls", None) or (
             self.log_paths(ev.executorId) if self.log_paths is not None else None)
@@ -426,7 +445,7 @@ class StatusStore:
         self.executors[ev.executorId] = ex
         self.version += 1
 
-    def onExecutorRemoved(self, ev) -> None:
+    def onExecutorRemoved(self, ev: SparkListenerExecutorRemoved) -> None:
         ex = self.executors.get(ev.executorId)
         if ex is not None:
             ex["isActive"] = False
@@ -438,7 +457,7 @@ class StatusStore:
                 del self.executors[k]  # Spark's spark.ui.retainedDeadExecutors (100)
         self.version += 1
 
-    def onBlockUpdated(self, ev) -> None:
+    def onBlockUpdated(self, ev: SparkListenerBlockUpdated) -> None:
         if ev.storageLevel:
             self.blocks.setdefault(ev.blockId, {})[ev.executorId] = (ev.storageLevel, ev.size)
         else:
@@ -448,45 +467,45 @@ class StatusStore:
                 self.blocks.pop(ev.blockId, None)
         self.version += 1
 
-    def onUnpersistRDD(self, ev) -> None:
+    def onUnpersistRDD(self, ev: SparkListenerUnpersistRDD) -> None:
         prefix = f"rdd_{ev.rddId}_"
         for b in [b for b in self.blocks if b.startswith(prefix)]:
             del self.blocks[b]
         self.version += 1
 
-    def rdd_storage(self) -> list[dict]:
+    def rdd_storage(self) -> list[dict[str, Any]]:
         return storage_info(self.blocks)
 
-    def onOtherEvent(self, ev) -> None:
+    def onOtherEvent(self, ev: Any) -> None:
         if type(ev).__name__ == "SparkListenerEventsDropped":
             self.dropped += ev.count
 
     # -- queries ------------------------------------------------------------------------
 
-    def job_list(self, status: str | None = None) -> list[dict]:
+    def job_list(self, status: str | None = None) -> list[dict[str, Any]]:
         jobs = [self._public(j) for j in reversed(self.jobs.values())]
         if status:
             wanted = {s.upper() for s in status.split(",")}
             jobs = [j for j in jobs if j["status"] in wanted]
         return jobs
 
-    def job(self, job_id: int) -> dict | None:
+    def job(self, job_id: int) -> dict[str, Any] | None:
         j = self.jobs.get(job_id)
         return None if j is None else self._public(j)
 
-    def stage_list(self, status: str | None = None) -> list[dict]:
+    def stage_list(self, status: str | None = None) -> list[dict[str, Any]]:
         out = [self._public(s) for s in reversed(self.stages.values())]
         if status:
             wanted = {s.upper() for s in status.split(",")}
             out = [s for s in out if s["status"] in wanted]
         return out
 
-    def stage_attempts(self, stage_id: int) -> list[dict]:
+    def stage_attempts(self, stage_id: int) -> list[dict[str, Any]]:
         return [self._public(self.stages[(stage_id, a)])
                 for a in sorted(self._attempts.get(stage_id, ()))]
 
     def stage(self, stage_id: int, attempt: int, with_tasks: bool = True,
-              task_status: str | None = None) -> dict | None:
+              task_status: str | None = None) -> dict[str, Any] | None:
         st = self.stages.get((stage_id, attempt))
         if st is None:
             return None
@@ -499,7 +518,7 @@ class StatusStore:
         return out
 
     def task_list(self, stage_id: int, attempt: int, offset: int = 0, length: int = 20_000,
-                  sort: str = "ID", status: str | None = None) -> list[dict]:
+                  sort: str = "ID", status: str | None = None) -> list[dict[str, Any]]:
         tasks = []
         for raw in list(self.tasks.get((stage_id, attempt), {}).values()):
             t = self._public(raw)
@@ -514,8 +533,8 @@ class StatusStore:
         return tasks[offset: offset + length]
 
     @staticmethod
-    def _executor_summary(tasks: list[dict]) -> dict:
-        out: dict[str, dict] = {}
+    def _executor_summary(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, dict[str, Any]] = {}
         for t in tasks:
             e = out.setdefault(t["executorId"], {"taskTime": 0, "failedTasks": 0,
                                                  "succeededTasks": 0, "killedTasks": 0})
@@ -526,7 +545,7 @@ class StatusStore:
                 e[key] += 1
         return out
 
-    def task_summary(self, stage_id: int, attempt: int, qs: list[float]) -> dict | None:
+    def task_summary(self, stage_id: int, attempt: int, qs: list[float]) -> dict[str, Any] | None:
         """Spark's ``TaskMetricDistributions`` over the stage attempt's successful tasks."""
         if (stage_id, attempt) not in self.stages:
             return None
@@ -573,11 +592,11 @@ class StatusStore:
                                     "writeTime": dist("shuffleWriteTime")},
         }
 
-    def executor_list(self, active_only: bool) -> list[dict]:
+    def executor_list(self, active_only: bool) -> list[dict[str, Any]]:
         return [self._public(e) for e in self.executors.values()
                 if e["isActive"] or not active_only]
 
-    def job_totals(self, job_id: int) -> dict:
+    def job_totals(self, job_id: int) -> dict[str, Any]:
         """Sums of the task metrics of ``job_id``'s stage attempts (per-job aggregation)."""
         job = self.jobs.get(job_id)
         out = dict.fromkeys(TASK_METRIC_NAMES, 0)
@@ -590,7 +609,7 @@ class StatusStore:
                     out[k] += st[k]
         return out
 
-    def application(self) -> dict:
+    def application(self) -> dict[str, Any]:
         end = self.end_time
         return {
             "id": self.app_id, "name": self.app_name,
@@ -618,7 +637,7 @@ class StatusStore:
                       if g == group and j in self.jobs)
 
     @staticmethod
-    def _public(d: dict) -> dict:
+    def _public(d: dict[str, Any]) -> dict[str, Any]:
         """A copy for the API: private keys left out, times as Spark writes them (kept
         as epoch seconds inside, formatted only when asked)."""
         return {k: (spark_time(v) if k in _TIME_KEYS else v) for k, v in d.items()

@@ -29,7 +29,7 @@ from typing import Any
 __all__ = ["ClusterBackend", "ExecutorSpec", "Launched", "Lost", "ProcessAllocator",
            "StartBackoff", "executor_environment"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 # The environment of an executor process (``python -m asyncspark.executor``): how it
 # finds its driver. Never its arguments: they are visible to every local user.
@@ -125,7 +125,7 @@ class StartBackoff:
 
     def __init__(self, initial: float, maximum: float) -> None:
         self.initial, self.maximum = initial, max(initial, maximum)
-        self.failures = 0
+        self.failures: int = 0
 
     def failed(self) -> None:
         self.failures += 1
@@ -185,10 +185,10 @@ class ProcessAllocator(ClusterBackend):
         self._target = 0
         self._spec = ExecutorSpec()
         self._next_id = 0
-        self.backoff = StartBackoff(start_backoff, max_start_backoff)
-        self.start_failures = 0  # executors that exited or vanished before registering
+        self.backoff: StartBackoff = StartBackoff(start_backoff, max_start_backoff)
+        self.start_failures: int = 0  # executors that exited or vanished before registering
         self.driver: tuple[str, int] | None = None
-        self.secret = ""
+        self.secret: str = ""
         self._closed = False
         self._reconcile_handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._reconcile_at = 0.0

@@ -60,7 +60,7 @@ from ..task_scheduler import TaskScheduler
 
 __all__ = ["CoarseGrainedBackend", "ExecutorConnection"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 _CLOSE_BOUND_S = 2.0  # _close_endpoint waits this long at most for the server to close
 
@@ -71,13 +71,13 @@ class ExecutorConnection:
 
     def __init__(self, backend: CoarseGrainedBackend) -> None:
         self.backend = backend
-        self.handshake = handshake.Handshake(backend.secret, handshake.DRIVER,
+        self.handshake: handshake.Handshake = handshake.Handshake(backend.secret, handshake.DRIVER,
                                              handshake.EXECUTOR, challenger=True)
         self.executor_id: str | None = None
         self.host, self.pid = "", 0  # from Register
-        self.proto = FramedProtocol(self._on_message, self._on_close,
+        self.proto: FramedProtocol = FramedProtocol(self._on_message, self._on_close,
                                     backend.conf.max_frame_size, self._on_connect)
-        self.last_heartbeat = time.monotonic()
+        self.last_heartbeat: float = time.monotonic()
 
     def _on_connect(self, proto: FramedProtocol) -> None:
         guard = self.backend.guard
@@ -180,7 +180,7 @@ class CoarseGrainedBackend(abc.ABC):
     def __init__(self, conf: Config, task_scheduler: TaskScheduler) -> None:
         self.conf = conf
         self.task_scheduler = task_scheduler
-        self.secret = handshake.make_secret()
+        self.secret: str = handshake.make_secret()
         self.conns: dict[str, ExecutorConnection] = {}  # control connections
         self.channels: dict[str, ExecutorConnection] = {}  # task channels
         self._pending: dict[str, asyncio.Future] = {}  # executor id -> its registration
@@ -188,7 +188,7 @@ class CoarseGrainedBackend(abc.ABC):
         self._server: asyncio.AbstractServer | None = None
         self._endpoint_closed = False
         self.address: tuple[str, int] | None = None
-        self.guard = AuthGuard("driver control port", timeout=conf.auth_timeout,
+        self.guard: AuthGuard = AuthGuard("driver control port", timeout=conf.auth_timeout,
                                max_pending=conf.max_unauthenticated,
                                max_frame_size=conf.max_frame_size)
 

@@ -37,7 +37,7 @@ from .endpoint import CoarseGrainedBackend
 
 __all__ = ["ExecutorManager", "describe_exit", "task_caused_exit"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 # Exit codes of an executor that lost its driver (executor.py): not a task's doing.
 _CONNECTION_EXITS = frozenset({0, 2, 3})
@@ -87,8 +87,8 @@ class ExecutorManager(CoarseGrainedBackend):
             self.allocation = DynamicAllocation(self, AllocationConf.from_config(
                 conf, default_max=num_executors if local else None), dag)
             num_executors = self.allocation.initial
-        self.num_executors = num_executors
-        self.spec = spec or ExecutorSpec(cores=conf.task_slots)
+        self.num_executors: int = num_executors
+        self.spec: ExecutorSpec = spec or ExecutorSpec(cores=conf.task_slots)
         self.launched: dict[str, Launched] = {}
         self._lost_waiters: dict[str, asyncio.Future] = {}
         self._kill_reasons: dict[str, str] = {}
@@ -101,10 +101,10 @@ class ExecutorManager(CoarseGrainedBackend):
         self._start_failed: asyncio.Future | None = None
         self._failures_in_row = 0
         self._progress = asyncio.Event()  # an executor registered, or one was lost
-        self.last_loss = ""
-        self.stopping = False
-        self.heartbeat_losses = 0  # executors declared lost for silence
-        self.hosts_lost = 0
+        self.last_loss: str = ""
+        self.stopping: bool = False
+        self.heartbeat_losses: int = 0  # executors declared lost for silence
+        self.hosts_lost: int = 0
 
     @property
     def procs(self) -> dict[str, Any]:

@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - exercised where ray is missing
 
 __all__ = ["RayBackend"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 _STOP_GRACE_S = 3.0
 
@@ -124,9 +124,9 @@ class RayBackend(ProcessAllocator):
         super().__init__(start_backoff=conf.start_backoff,
                          max_start_backoff=conf.max_start_backoff)
         self.conf = conf
-        self.address = address if address is not None else os.environ.get("RAY_ADDRESS")
+        self.address: str | None = address if address is not None else os.environ.get("RAY_ADDRESS")
         self.local_root = _app_dir(conf.local_dir)  # the driver's, private
-        self.namespace = f"asyncspark-{uuid.uuid4().hex[:12]}"
+        self.namespace: str = f"asyncspark-{uuid.uuid4().hex[:12]}"
         self._own_ray = False
         self._connected = False
         self._host: str | None = None
