@@ -244,7 +244,7 @@ class CancelTimer:
 class ReadResult:
     """Read a result sent as a file, then report it with the core's ``result_read``."""
 
-    task: Any  # task_core.RunningTask
+    task: Any  # stage.RunningTask
     executor_id: str
     path: str
     size: int

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ActiveJob", "ExecutorData", "JobWaiter", "ResultStage", "ShuffleInfo",
+if TYPE_CHECKING:
+    from .task_set_manager import TaskSetManager
+
+__all__ = ["ActiveJob", "ExecutorData", "JobWaiter", "ResultStage", "RunningTask", "ShuffleInfo",
            "ShuffleMapStage", "Stage", "TaskSet", "stage_infos"]
 
 
@@ -176,3 +179,21 @@ def stage_infos(stages: list) -> tuple[list[int], list[dict]]:
               "numTasks": len(st.partitions) if isinstance(st, ResultStage)
               else st.num_partitions, "parentIds": [p.stage_id for p in st.parents]}
              for st in stages])
+
+
+class RunningTask:
+    """One launched task attempt, as the TaskScheduler core tracks it."""
+
+    __slots__ = ("attempt", "executor_id", "index", "kill_armed", "kill_reason", "launched",
+                 "task_id", "tsm")
+
+    def __init__(self, task_id: int, tsm: TaskSetManager, index: int, attempt: int,
+                 executor_id: str, launched: float) -> None:
+        self.task_id: int = task_id
+        self.tsm: TaskSetManager = tsm
+        self.index: int = index
+        self.attempt: int = attempt
+        self.executor_id: str = executor_id
+        self.launched: float = launched
+        self.kill_armed: bool = False  # a kill deadline timer runs
+        self.kill_reason: str = ""

@@ -58,7 +58,7 @@ from .exclusion import ExclusionConf
 from .pools import PoolTree
 from .results import ResultSizeTracker
 from .speculation import SpeculationConf
-from .stage import ExecutorData, TaskSet
+from .stage import ExecutorData, RunningTask, TaskSet
 from .task_set_manager import TaskSetManager
 from .trace import Tracer, now_ns
 
@@ -69,22 +69,6 @@ log: logging.Logger = logging.getLogger("asyncspark.scheduler")
 # Timer keys (a kill deadline's key is its task id).
 LOCALITY = "locality"
 SPECULATION = "speculation"
-
-
-class RunningTask:
-    __slots__ = ("attempt", "executor_id", "index", "kill_armed", "kill_reason", "launched",
-                 "task_id", "tsm")
-
-    def __init__(self, task_id: int, tsm: TaskSetManager, index: int, attempt: int,
-                 executor_id: str, launched: float) -> None:
-        self.task_id: int = task_id
-        self.tsm: TaskSetManager = tsm
-        self.index: int = index
-        self.attempt: int = attempt
-        self.executor_id: str = executor_id
-        self.launched: float = launched
-        self.kill_armed: bool = False  # a kill deadline timer runs
-        self.kill_reason: str = ""
 
 
 class TaskSchedulerCore:

@@ -38,8 +38,8 @@ from .exclusion import ExclusionConf
 from .pools import PoolTree
 from .results import read_result_file
 from .speculation import SpeculationConf
-from .stage import ExecutorData, TaskSet
-from .task_core import RunningTask, TaskSchedulerCore
+from .stage import ExecutorData, RunningTask, TaskSet
+from .task_core import TaskSchedulerCore
 from .task_set_manager import TaskSetManager
 from .trace import Tracer
 
