@@ -6,7 +6,9 @@ does for dask-jobqueue. Each executor is one ``sbatch`` job (one node, one task,
 ``--cpus-per-task`` = ``spark.executor.cores``, ``--mem`` = ``spark.executor.memory``,
 ``asyncspark.slurm.partition`` / ``account`` / ``timeLimit`` / ``directives``) running the
 unchanged ``python -m asyncspark.executor`` (``asyncspark.slurm.python``, by default the
-driver's own interpreter, as on a shared file system). One job per executor rather than a
+driver's own interpreter, as on a shared file system). Custom resources of the
+``ExecutorSpec`` (Ray's) are not used: GRES and constraints are asked for with
+``asyncspark.slurm.directives`` (``--gres=gpu:1``). One job per executor rather than a
 job array: executors come and go one at a time (a lost one is replaced, a scale-down
 cancels chosen ones), each with its own new id, and a job's state is its executor's;
 an array's tasks share one script and one environment, so every task would need its
