@@ -47,8 +47,14 @@ def kind(parser: Callable[..., Any]) -> tuple[str, str]:
         return "duration", "s"
     if parser is conf_keys.parse_bytes:
         return "size", "b"
+    if parser is conf_keys._int_or_infinity:
+        return "integer or `infinity`", ""
+    if parser is conf_keys._parse_ratio:
+        return "number in (0, 1]", ""
     qualname = getattr(parser, "__qualname__", "")
-    unit = _closure_unit(parser)
+    unit = getattr(parser, "unit", None) or _closure_unit(parser)
+    if qualname.startswith("_timeout_or_infinity.") and unit in _DURATION_UNITS:
+        return "duration", unit
     if qualname.startswith("_duration_in.") and unit in _DURATION_UNITS:
         return "duration", unit
     if qualname.startswith("_bytes_in.") and unit in _SIZE_UNITS:
@@ -59,6 +65,8 @@ def kind(parser: Callable[..., Any]) -> tuple[str, str]:
 def _fmt_duration(seconds: float) -> str:
     if seconds == 0:
         return "0"
+    if seconds == float("inf"):
+        return "infinity"
     for factor, suffix in ((3600, "h"), (60, "min"), (1, "s"), (1e-3, "ms")):
         n = seconds / factor
         if n >= 1 and abs(n - round(n)) < 1e-9:

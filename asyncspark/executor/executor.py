@@ -24,7 +24,7 @@ import threading
 import time
 from resource import RUSAGE_SELF, getrusage
 from time import thread_time_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthenticationError, ProtocolError, TaskKilledError
 from ..listener import TASK_TIMES_KEY
@@ -61,9 +61,13 @@ from ..transport.protocol import FramedProtocol
 from .broadcasts import BroadcastCache
 from .task_channel import TaskChannelClient
 
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Callable
+
 # Task stamps for tracing: CLOCK_MONOTONIC on Linux, one clock for every process of the
 # host, so the driver can compare them with its own (see scheduler/trace.py).
-now_ns = time.monotonic_ns
+now_ns: Callable[[], int] = time.monotonic_ns
 
 __all__ = ["Executor", "new_client_pool", "preload"]
 
@@ -78,8 +82,8 @@ class Executor:
         self.executor_id = executor_id
         # TLS (a tls.TLSConfig): the block server's context, and the client one of the
         # connections to the driver and of the block client pool.
-        self.server_ssl = tls.server_context() if tls is not None else None
-        self.client_ssl = tls.client_context() if tls is not None else None
+        self.server_ssl: ssl.SSLContext | None = tls.server_context() if tls is not None else None
+        self.client_ssl: ssl.SSLContext | None = tls.client_context() if tls is not None else None
         self.driver: tuple[str, int] = (host, port)
         self.secret = secret
         self.local_dir = local_dir

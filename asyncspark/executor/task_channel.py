@@ -54,7 +54,7 @@ _JOIN_LIMIT = 64 * 1024
 _FRAME_SLACK = 1024  # room for a TaskStatuses header with one status
 _STATUS_BYTES = 32  # header bytes per further status in the same frame (generous)
 
-now_ns = time.monotonic_ns
+now_ns: Callable[[], int] = time.monotonic_ns
 
 
 class TaskChannelClient:
@@ -64,7 +64,7 @@ class TaskChannelClient:
     def __init__(self, sock: socket.socket, codec: FrameCodec) -> None:
         self.sock = sock
         self.codec = codec
-        self.tls = isinstance(sock, _ssl.SSLSocket)
+        self.tls: bool = isinstance(sock, _ssl.SSLSocket)
         # A TLS read allocates its whole buffer: keep it near a record's size.
         self._recv_size = _TLS_RECV_SIZE if self.tls else _RECV_SIZE
         self.tasks: collections.deque = collections.deque()

@@ -31,6 +31,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..conf import Config
 
 __all__ = ["AllocationConf", "Decision", "ExecutorAllocationManager"]
 
@@ -69,7 +73,7 @@ class AllocationConf:
         return INFINITY if self.max_executors is None else self.max_executors
 
     @classmethod
-    def from_config(cls, conf, default_max: int | None = None) -> AllocationConf:
+    def from_config(cls, conf: Config, default_max: int | None = None) -> AllocationConf:
         """From a ``Config``; ``default_max``: ``maxExecutors`` when it is not set
         (``local[N]``: N). The initial target is Spark's: the largest of
         ``initialExecutors``, ``minExecutors`` and ``spark.executor.instances``."""
@@ -121,13 +125,14 @@ class ExecutorAllocationManager:
     def __init__(self, conf: AllocationConf, clock: Callable[[], float]) -> None:
         self.conf = conf
         self.clock = clock
-        self.target = conf.initial_executors
-        self.initializing = True
-        self.to_add = 1  # the next growth step
+        self.target: int = conf.initial_executors
+        self.initializing: bool = True
+        self.to_add: int = 1  # the next growth step
         self.add_at: float | None = None  # when the backlog next grows the target
         self.active_shuffles: frozenset[int] = frozenset()
         self.executors: dict[str, _Tracker] = {}
-        self.added = self.removed = 0  # counters: executors asked for / removed
+        self.added: int = 0  # counters: executors asked for / removed
+        self.removed: int = 0
 
     # -- inputs --------------------------------------------------------------------------
 

@@ -95,12 +95,13 @@ def test_an_editable_install_is_resolved_from_a_users_file(tmp_path):
     the installed environment only, finds asyncspark and its types."""
     import importlib.metadata
 
-    try:
-        dist = importlib.metadata.distribution("asyncspark")
-    except importlib.metadata.PackageNotFoundError:
+    # The installed distribution is the one pip recorded (direct_url.json): the checkout's
+    # own asyncspark.egg-info, found first on a path that holds the checkout, has none.
+    dists = list(importlib.metadata.distributions(name="asyncspark"))
+    if not dists:
         pytest.skip("asyncspark is not installed (pip install -e .)")
-    direct = dist.read_text("direct_url.json") or "{}"
-    location = json.loads(direct).get("url", "")
+    urls = [json.loads(d.read_text("direct_url.json") or "{}").get("url", "") for d in dists]
+    location = next((u for u in urls if u), "")
     if location != ROOT.as_uri():
         pytest.skip(f"asyncspark is installed from {location or 'an index'}, not this checkout")
     (tmp_path / "user.py").write_text(USER_FILE)

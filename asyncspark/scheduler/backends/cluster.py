@@ -124,7 +124,8 @@ class StartBackoff:
     then ``initial`` doubling up to ``maximum``; ``succeeded()`` resets it."""
 
     def __init__(self, initial: float, maximum: float) -> None:
-        self.initial, self.maximum = initial, max(initial, maximum)
+        self.initial: float = initial
+        self.maximum: float = max(initial, maximum)
         self.failures: int = 0
 
     def failed(self) -> None:

@@ -33,7 +33,7 @@ from ..allocation import AllocationConf, Decision, ExecutorAllocationManager
 
 __all__ = ["DynamicAllocation", "active_shuffles", "shuffle_holders"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 INTERVAL_S = 0.1
 
@@ -74,7 +74,7 @@ class DynamicAllocation:
     def __init__(self, manager: Any, conf: AllocationConf, dag: Any) -> None:
         self.manager = manager
         self.dag = dag
-        self.policy = ExecutorAllocationManager(conf, time.monotonic)
+        self.policy: ExecutorAllocationManager = ExecutorAllocationManager(conf, time.monotonic)
         self.requested: int | None = None  # the backend target last asked for
         self._timer: asyncio.TimerHandle | None = None
         self._stopped = False

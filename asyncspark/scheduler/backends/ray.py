@@ -166,7 +166,7 @@ class RayBackend(ProcessAllocator):
             raise RuntimeError("RayBackend.connect() first")
         return self._host
 
-    async def start(self, driver_address, secret) -> None:
+    async def start(self, driver_address: tuple[str, int], secret: str) -> None:
         await self.connect()
         await super().start(driver_address, secret)
 

@@ -65,7 +65,7 @@ from .slurm_jobs import (
 
 __all__ = ["SlurmBackend"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 _STOP_GRACE_S = 3.0  # how long a closing backend waits for executors told to stop
 COMMANDS = ("sbatch", "squeue", "scancel", "scontrol")
@@ -97,12 +97,12 @@ class SlurmBackend(ProcessAllocator):
             raise ConfigError(f"master slurm://{partition} names another partition than "
                               f"asyncspark.slurm.partition={conf.slurm_partition!r}")
         self.conf = conf
-        self.partition = partition or conf.slurm_partition
-        self.directives = parse_directives(conf.slurm_directives)
-        self.python = conf.slurm_python or sys.executable
-        self.log_dir = conf.slurm_log_directory
-        self.name = f"asyncspark-{uuid.uuid4().hex[:12]}"  # every job of this application
-        self.jobs = SlurmJobs(self.name, poll_interval=conf.slurm_poll_interval,
+        self.partition: str | None = partition or conf.slurm_partition
+        self.directives: list[str] = parse_directives(conf.slurm_directives)
+        self.python: str = conf.slurm_python or sys.executable
+        self.log_dir: str | None = conf.slurm_log_directory
+        self.name: str = f"asyncspark-{uuid.uuid4().hex[:12]}"  # every job of this application
+        self.jobs: SlurmJobs = SlurmJobs(self.name, poll_interval=conf.slurm_poll_interval,
                               cancel_timeout=conf.slurm_cancel_timeout)
         self.handles: dict[str, _Handle] = {}
         self._host: str | None = None
@@ -132,7 +132,7 @@ class SlurmBackend(ProcessAllocator):
             raise RuntimeError("SlurmBackend.connect() first")
         return self._host
 
-    async def start(self, driver_address, secret) -> None:
+    async def start(self, driver_address: tuple[str, int], secret: str) -> None:
         await self.connect()
         await super().start(driver_address, secret)
 

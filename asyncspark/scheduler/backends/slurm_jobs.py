@@ -32,7 +32,7 @@ from ...errors import ConfigError
 __all__ = ["JobRow", "SlurmError", "SlurmJobs", "job_script", "parse_directives",
            "parse_squeue", "wait_status_to_code"]
 
-log = logging.getLogger("asyncspark.backend")
+log: logging.Logger = logging.getLogger("asyncspark.backend")
 
 COMMENT_TAG = "asyncspark-executor"
 # squeue's fields, '|'-separated (no padding without a width): the comment is last but one
@@ -225,10 +225,10 @@ class SlurmJobs:
 
     def __init__(self, name: str, *, poll_interval: float, cancel_timeout: float) -> None:
         self.name = name
-        self.poll_interval = max(0.05, poll_interval)
+        self.poll_interval: float = max(0.05, poll_interval)
         self.cancel_timeout = cancel_timeout
         self.jobs: dict[str, _Job] = {}
-        self.polls = 0
+        self.polls: int = 0
         self._wake = asyncio.Event()
         self._poller: asyncio.Task | None = None
         self._closed = False
