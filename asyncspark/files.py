@@ -38,8 +38,8 @@ class SparkFiles:
         ...     _ = f.write("7")
         >>> sc.addFile(f.name)
         >>> name = os.path.basename(f.name)
-        >>> sc.parallelize([1, 2]).map(lambda x: x * int(open(SparkFiles.get(name)).read())
-        ...                            ).collect()
+        >>> await sc.parallelize([1, 2]).map(
+        ...     lambda x: x * int(open(SparkFiles.get(name)).read())).collect()
         [7, 14]
         >>> os.unlink(f.name)
         """

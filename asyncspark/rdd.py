@@ -537,8 +537,9 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
 
         >>> import tempfile, shutil, os
         >>> d = tempfile.mkdtemp()
-        >>> sc.parallelize([1, "two", (3.0, None)], 2).saveAsPickleFile(os.path.join(d, "p"))
-        >>> sc.pickleFile(os.path.join(d, "p")).collect()
+        >>> await sc.parallelize([1, "two", (3.0, None)], 2).saveAsPickleFile(
+        ...     os.path.join(d, "p"))
+        >>> await sc.pickleFile(os.path.join(d, "p")).collect()
         [1, 'two', (3.0, None)]
         >>> shutil.rmtree(d)
         """

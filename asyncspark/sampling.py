@@ -114,9 +114,9 @@ class SamplingRDDFunctions:
         sqrt(sys.maxsize)``.
 
         >>> rdd = sc.parallelize(range(100), 4)
-        >>> len(rdd.takeSample(True, 120, 7)), len(rdd.takeSample(False, 120, 7))
+        >>> len(await rdd.takeSample(True, 120, 7)), len(await rdd.takeSample(False, 120, 7))
         (120, 100)
-        >>> rdd.takeSample(False, 5, 7) == rdd.takeSample(False, 5, 7)
+        >>> await rdd.takeSample(False, 5, 7) == await rdd.takeSample(False, 5, 7)
         True
         """
         if num < 0:
@@ -147,8 +147,10 @@ class SamplingRDDFunctions:
         each element lands in exactly one of them (given a deterministic lineage).
 
         >>> a, b = sc.parallelize(range(500), 2).randomSplit([2, 3], seed=17)
-        >>> a.count() + b.count(), sorted(a.union(b).collect()) == list(range(500))
-        (500, True)
+        >>> await a.count() + await b.count()
+        500
+        >>> sorted(await a.union(b).collect()) == list(range(500))
+        True
         """
         if not all(w >= 0 for w in weights):
             raise ValueError("Weights must be nonnegative")
@@ -169,7 +171,7 @@ class SamplingRDDFunctions:
         one).
 
         >>> pairs = sc.parallelize([(k, i) for k in "ab" for i in range(100)], 2)
-        >>> sample = pairs.sampleByKey(False, {"a": 1.0, "b": 0.0}, seed=3).collect()
+        >>> sample = await pairs.sampleByKey(False, {"a": 1.0, "b": 0.0}, seed=3).collect()
         >>> len(sample), {k for k, _ in sample}
         (100, {'a'})
         """
@@ -185,7 +187,7 @@ class SamplingRDDFunctions:
         """``count()``, or within ``timeout`` milliseconds an estimate from the
         partitions counted by then (Spark's ``CountEvaluator``).
 
-        >>> sc.parallelize(range(1000), 10).countApprox(timeout=60_000)
+        >>> await sc.parallelize(range(1000), 10).countApprox(timeout=60_000)
         1000
         """
         seconds = _check_timeout(timeout, confidence)
@@ -199,7 +201,7 @@ class SamplingRDDFunctions:
         """The sum as a ``BoundedFloat``: exact if the job finishes within ``timeout``
         milliseconds, else estimated (Spark's ``SumEvaluator`` over partition sums).
 
-        >>> r = sc.parallelize(range(1000), 10).sumApprox(60_000)
+        >>> r = await sc.parallelize(range(1000), 10).sumApprox(60_000)
         >>> r, r.confidence, r.low, r.high
         (499500.0, 1.0, 499500.0, 499500.0)
         """
@@ -216,7 +218,7 @@ class SamplingRDDFunctions:
         """The mean as a ``BoundedFloat``: exact if the job finishes within ``timeout``
         milliseconds, else estimated (Spark's ``MeanEvaluator``).
 
-        >>> sc.parallelize(range(1000), 10).meanApprox(60_000, confidence=0.9)
+        >>> await sc.parallelize(range(1000), 10).meanApprox(60_000, confidence=0.9)
         499.5
         """
         seconds = _check_timeout(timeout, confidence)
