@@ -81,7 +81,14 @@ if uvloop is not None:
     _FACTORIES = {"uvloop": _checked(uvloop.new_event_loop), **_FACTORIES}
 
 
+# The contract cases of the real cluster managers' backends run on one loop (see
+# tests/cluster/test_cluster_contract_managers.py).
+_ONE_LOOP = ("tests/cluster/test_cluster_contract_managers.py",)
+
+
 def pytest_asyncio_loop_factories(config, item):
+    if item.nodeid.startswith(_ONE_LOOP):
+        return dict(list(_FACTORIES.items())[:1])  # uvloop where installed
     return _FACTORIES
 
 
