@@ -19,11 +19,33 @@ from typing import Any
 
 from .functions import append_to, to_list
 
-__all__ = ["MODE_ADD", "MODE_CALL", "MODE_CELLS", "MODE_LIST", "NATIVE", "PIPE_FILTER",
-           "PIPE_FLAT_MAP", "PIPE_FLAT_MAP_VALUES", "PIPE_KEY_BY", "PIPE_MAP", "PIPE_MAP_VALUES",
-           "STOP_ITERATION_MSG", "bucket_hash", "bucket_range", "count", "merge_into",
-           "encode_pairs", "encode_sorted_pairs", "int_sums", "merge_mode", "pair_buckets", "pipe", "sort_int_keys", "sort_marshaled_pairs",
-           "sorted_int_pairs"]
+__all__ = [
+    "MODE_ADD",
+    "MODE_CALL",
+    "MODE_CELLS",
+    "MODE_LIST",
+    "NATIVE",
+    "PIPE_FILTER",
+    "PIPE_FLAT_MAP",
+    "PIPE_FLAT_MAP_VALUES",
+    "PIPE_KEY_BY",
+    "PIPE_MAP",
+    "PIPE_MAP_VALUES",
+    "STOP_ITERATION_MSG",
+    "bucket_hash",
+    "bucket_range",
+    "count",
+    "encode_pairs",
+    "encode_sorted_pairs",
+    "int_sums",
+    "merge_into",
+    "merge_mode",
+    "pair_buckets",
+    "pipe",
+    "sort_int_keys",
+    "sort_marshaled_pairs",
+    "sorted_int_pairs",
+]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
 (PIPE_MAP, PIPE_FLAT_MAP, PIPE_FILTER, PIPE_KEY_BY, PIPE_MAP_VALUES,

@@ -86,8 +86,9 @@ class ShuffleDependency(Dependency):
     ``(executor_id, host, path)`` of the sorted runs it wrote (``shuffle.sorted_runs``).
     """
 
+    # __weakref__: weakly referenced by the ContextCleaner
     __slots__ = ("__weakref__", "aggregator", "key_ordering", "map_side_combine",
-                 "partitioner", "shuffle_id", "sorted_runs")  # weakly referenced by the ContextCleaner
+                 "partitioner", "shuffle_id", "sorted_runs")
 
     def __init__(self, rdd: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
                  map_side_combine: bool = False,

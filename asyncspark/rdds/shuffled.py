@@ -21,8 +21,8 @@ from ..rdd import RDD
 from ..runtime import get_env
 from ..shuffle.reader import shuffle_records
 from ..shuffle.sorted_runs import Reservoir, sort_shuffle, write_sorted_runs
-from ..shuffle.sum_read import sum_shuffle
 from ..shuffle.sorter import FIRST_ITEM, ExternalMerger, ExternalSorter
+from ..shuffle.sum_read import sum_shuffle
 from ..taskcontext import TaskContext
 
 if TYPE_CHECKING:

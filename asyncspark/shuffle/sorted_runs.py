@@ -37,13 +37,11 @@ spills sorted runs.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator
-from itertools import chain
-
 import marshal
 import math
-from itertools import islice
+import os
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 
 from .._accel import encode_sorted_pairs, sort_marshaled_pairs, sorted_int_pairs
 from .._files import naming
@@ -80,8 +78,9 @@ def sort_shuffle(shuffle_id: int, reduce_id: int, ascending: bool, budget: float
         n = marshaled_list_length(body) if marshaled else -1
         if n < 0 or nbytes + len(body) + (records + n) * _ENTRY_BYTES > budget:
             first = [(marshaled, body, block)]
-            return _decoded(chain(zip([True] * len(held), held, blocks), first, bodies),
-                            shuffle_id, reduce_id, ascending, budget, spill_dir)
+            done = zip([True] * len(held), held, blocks, strict=True)
+            return _decoded(chain(done, first, bodies), shuffle_id, reduce_id, ascending,
+                            budget, spill_dir)
         held.append(body)
         counts.append(n)
         blocks.append(block)
@@ -89,7 +88,7 @@ def sort_shuffle(shuffle_id: int, reduce_id: int, ascending: bool, budget: float
         records += n
     pairs = sort_marshaled_pairs(held, counts, not ascending)
     if pairs is None:
-        return _decoded(zip([True] * len(held), held, blocks), shuffle_id, reduce_id,
+        return _decoded(zip([True] * len(held), held, blocks, strict=True), shuffle_id, reduce_id,
                         ascending, budget, spill_dir)
     count_read_records(records)
     return pairs, None

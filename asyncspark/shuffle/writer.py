@@ -12,6 +12,12 @@ the final merge concatenates segments without decoding them, checking each again
 CRC-32 it was spilled with (a mismatch fails the task with ``CorruptDataError`` naming
 the spill file, and the task is retried). Map-side combined runs may repeat a key across
 batches; the reduce side merges combiners anyway.
+
+Hash-partitioned pairs of core types are written into marshaled batches as they are
+bucketed (``pair_buckets`` in ``asyncspark._accel``); other records are bucketed into
+lists and serialized by ``BatchEncoder``. sortByKey's map tasks cut the sorted runs its
+sampling pass wrote (``sorted_runs.py``) when they can read them, without computing
+their input.
 """
 
 from __future__ import annotations

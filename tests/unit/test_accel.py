@@ -485,9 +485,11 @@ def test_int_sums_add_what_a_dict_fold_adds(batches):
             assert t.add_marshaled(marshal.dumps(b, 2)) == len(b)
         assert len(t) == len(expected)
         got = list(t)
-        assert dict(got) == expected and len(got) == len(expected)
+        assert dict(got) == expected
+        assert len(got) == len(expected)
         assert all(type(k) is int and type(v) is int for k, v in got)
-        assert list(t) == [] and len(t) == 0
+        assert list(t) == []
+        assert len(t) == 0
         with pytest.raises(RuntimeError):
             t.add_marshaled(marshal.dumps([(1, 1)], 2))
 
@@ -564,6 +566,6 @@ def test_encode_pairs_is_marshal_or_none(impl):
     good = [(1, None), ("é", 2.5), (-2**63, True), (2**40, "")]
     assert impl[2](good) == marshal.dumps(good, 2)
     for odd in [(1, 2**64), ("\udc80", 1), (1, (2,)), (1,), [1, 2]]:
-        assert impl[2](good + [odd]) is None
+        assert impl[2]([*good, odd]) is None
     with pytest.raises(TypeError):
         impl[2](tuple(good))

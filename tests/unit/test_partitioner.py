@@ -470,7 +470,8 @@ def test_sketch_counts_every_record_and_samples_uniformly():
 
     for n in (0, 5, 20, 21, 1000, 100_000):
         [(count, keys, where)] = Sketch(20, 7)(3, ((i, None) for i in range(n)))
-        assert count == n and where is None  # no shuffle named: no sorted runs
+        assert count == n
+        assert where is None
         assert len(keys) == min(n, 20) == len(set(keys))
         assert all(0 <= k < n for k in keys)
     hits: Counter = Counter()

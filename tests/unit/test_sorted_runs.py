@@ -64,7 +64,8 @@ def test_sorted_runs_cut_into_the_partitions_of_their_keys(tmp_path, monkeypatch
     res = Reservoir(30, random.Random(0))
     # a budget so small that the records go in several chunks (several sorted runs)
     assert write_sorted_runs(iter(records), path, 1, res) is True
-    assert res.seen == len(records) and len(res.items) == 30
+    assert res.seen == len(records)
+    assert len(res.items) == 30
     part = RangePartitioner(4, sorted(k for k, _ in rng.sample(records, 3)), ascending)
     parts, frames = _cut(path, part)
     expected: dict[int, list] = {}
