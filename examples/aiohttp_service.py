@@ -127,9 +127,12 @@ def create_app(master: str = "local[2]", conf: Mapping[str, Any] | None = None, 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="port to listen on (default 8080)")
+    parser.add_argument("--master", default="local[2]",
+                        help="the asyncspark master (default local[2])")
     parser.add_argument("--no-ui", action="store_true", help="serve no /spark, /metrics")
     parser.add_argument("--max-active-jobs", type=int, default=0,
                         help="admission control: 503 beyond this many running jobs")

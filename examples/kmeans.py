@@ -107,7 +107,8 @@ async def main(k: int, n: int, partitions: int, iterations: int, epsilon: float)
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()).replace("``", ""))
     parser.add_argument("k", nargs="?", type=int, default=5, help="number of clusters (5)")
     parser.add_argument("--points", type=int, default=50_000, help="points (50000)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions (4)")

@@ -41,7 +41,8 @@ async def main(partitions: int) -> float:
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()).replace("``", ""))
     parser.add_argument("partitions", nargs="?", type=int, default=4,
                         help="number of partitions (tasks); default 4")
     args = parser.parse_args()
