@@ -48,7 +48,8 @@ def history_main(argv: list[str]) -> int:
                                 description="Serve the web UI and REST API (/api/v1) of the "
                                 "applications whose event logs are in DIR.")
     p.add_argument("directory", metavar="DIR", help="the spark.eventLog.dir of the apps")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=18080, help="0 picks a free port")
     args = p.parse_args(argv)
     if not os.path.isdir(args.directory):

@@ -60,7 +60,8 @@ def test_page_examples_run(page, sc):
     runner.run(test, out=out.append)
     assert runner.failures == 0, "".join(out)
     if page.name in ("index.md", "async-api.md", "facade.md", "shared.md",
-                     "pyspark-differences.md", "web-ui.md"):
+                     "pyspark-differences.md", "web-ui.md", "scheduler.md", "shuffle.md",
+                     "storage.md", "observability.md"):
         assert test.examples, f"{page.name} should have runnable examples"
 
 
