@@ -1,0 +1,214 @@
+"""The RDD's core actions (a mixin of ``RDD``, as ``AggregateRDDFunctions`` is): the
+coroutines that run a job and bring its results to the driver (``collect``, ``count``,
+``take``, ``reduce``, ``fold``, ``countByValue``, ``foreach``, ``toLocalIterator``, ...) or
+write them out (``saveAsTextFile``, ``saveAsPickleFile``); and ``_run``, through which
+every action of the RDD and its mixins submits its job. Names and results follow
+PySpark's ``pyspark.RDD``."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from functools import reduce as _reduce
+from itertools import chain
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._accel import count
+from .aggregations import _fail_on_stopiteration, _partition_folder
+from .planner import check_no_nested_use
+
+if TYPE_CHECKING:
+    from .rdd import RDD
+
+__all__ = ["RDDActions"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class RDDActions:
+    """The core actions of ``RDD`` (mixed into it; ``self`` is an RDD)."""
+
+    __slots__ = ()
+
+    async def _run(self: RDD[Any], func: Callable, partitions: Iterable[int] | None = None) -> list:
+        ctx = self.context
+        check_no_nested_use(self, func)
+        return await ctx.run_job(self, func, partitions)
+
+    async def collect(self: RDD[T]) -> list[T]:
+        parts = await self._run(list)
+        return list(chain.from_iterable(parts))
+
+    async def count(self: RDD[T]) -> int:
+        return sum(await self._run(count))
+
+    async def take(self: RDD[T], num: int) -> list[T]:
+        """The first ``num`` elements: scans one partition, then more (as Spark's take)."""
+        items: list = []
+        total = self._num_partitions
+        scanned = 0
+        while len(items) < num and scanned < total:
+            to_try = 1
+            if scanned > 0:
+                if not items:
+                    to_try = scanned * 4
+                else:
+                    to_try = int(1.5 * num * scanned / len(items)) - scanned
+                    to_try = min(max(to_try, 1), scanned * 4)
+            left = num - len(items)
+
+            def take_up_to(it, left=left):
+                out = []
+                if left > 0:
+                    for x in it:
+                        out.append(x)
+                        if len(out) >= left:
+                            break
+                return out
+
+            parts = range(scanned, min(scanned + to_try, total))
+            for res in await self._run(take_up_to, parts):
+                items.extend(res)
+            scanned += to_try
+        return items[:num]
+
+    async def first(self: RDD[T]) -> T:
+        rs = await self.take(1)
+        if rs:
+            return rs[0]
+        raise ValueError("RDD is empty")
+
+    async def isEmpty(self: RDD[T]) -> bool:
+        return self._num_partitions == 0 or len(await self.take(1)) == 0
+
+    async def reduce(self: RDD[T], f: Callable[[T, T], T]) -> T:
+        f = _fail_on_stopiteration(f)
+
+        def func(it):
+            it = iter(it)
+            for initial in it:
+                return [_reduce(f, it, initial)]
+            return []
+
+        vals = list(chain.from_iterable(await self._run(func)))
+        if vals:
+            return _reduce(f, vals)
+        raise ValueError("Can not reduce() empty RDD")
+
+    async def fold(self: RDD[T], zeroValue: T, op: Callable[[T, T], T]) -> T:
+        """Fold each partition from ``zeroValue``, then the partition results from
+        ``zeroValue`` again. ``op`` may modify its first argument: every partition starts
+        from its own copy of ``zeroValue``, and the caller's object is left alone."""
+        return await self.aggregate(zeroValue, op, op)
+
+    async def aggregate(self: RDD[T], zeroValue: U, seqOp: Callable[[U, T], U],
+                        combOp: Callable[[U, U], U]) -> U:
+        """As ``fold`` with a separate ``seqOp`` within partitions and ``combOp`` across."""
+        seqOp = _fail_on_stopiteration(seqOp)
+        combOp = _fail_on_stopiteration(combOp)
+
+        func = _partition_folder(zeroValue, seqOp)
+        return _reduce(combOp, await self._run(func), copy.deepcopy(zeroValue))
+
+    async def countByValue(self: RDD[T]) -> defaultdict[T, int]:
+        def count_partition(it):
+            counts: defaultdict = defaultdict(int)
+            for x in it:
+                counts[x] += 1
+            return counts
+
+        parts = await self._run(count_partition)
+        if not parts:
+            raise ValueError("Can not reduce() empty RDD")
+        merged = parts[0]
+        for m in parts[1:]:
+            for k, v in m.items():
+                merged[k] += v
+        return merged
+
+    async def countByKey(self: RDD[tuple[K, V]]) -> defaultdict[K, int]:
+        return await self.map(lambda x: x[0]).countByValue()
+
+    async def collectAsMap(self: RDD[tuple[K, V]]) -> dict[K, V]:
+        return dict(await self.collect())
+
+    async def foreach(self: RDD[T], f: Callable[[T], object]) -> None:
+        f = _fail_on_stopiteration(f)
+
+        def process(it):
+            for x in it:
+                f(x)
+
+        await self._run(process)
+
+    async def foreachPartition(self: RDD[T], f: Callable[[Iterator[T]], object]) -> None:
+        def process(it):
+            r = f(it)
+            try:
+                r = iter(r)  # a generator function's body runs as it is consumed
+            except TypeError:
+                return  # None or another non-iterable result: nothing to consume
+            for _ in r:
+                pass
+
+        await self._run(process)
+
+    async def saveAsTextFile(self: RDD[T], path: str,
+                             compressionCodecClass: str | None = None) -> None:
+        """Write one ``part-NNNNN`` text file per partition under ``path`` (a new directory).
+
+        Each task writes a temporary file and renames it into place; ``_SUCCESS`` marks a
+        complete output. An existing ``path`` is refused, as Hadoop's output format does.
+        """
+        from .output import save_as_text_file
+
+        await save_as_text_file(self, path, compressionCodecClass)
+
+    async def saveAsPickleFile(self: RDD[T], path: str, batchSize: int = 10) -> None:
+        """Write the elements as pickled batches of ``batchSize`` (0: 1024), one
+        ``part-NNNNN`` file per partition under the new directory ``path``; read them
+        back with ``sc.pickleFile(path)``.
+
+        >>> import tempfile, shutil, os
+        >>> d = tempfile.mkdtemp()
+        >>> await sc.parallelize([1, "two", (3.0, None)], 2).saveAsPickleFile(
+        ...     os.path.join(d, "p"))
+        >>> await sc.pickleFile(os.path.join(d, "p")).collect()
+        [1, 'two', (3.0, None)]
+        >>> shutil.rmtree(d)
+        """
+        from .output import save_as_pickle_file
+
+        await save_as_pickle_file(self, path, batchSize)
+
+    async def toLocalIterator(self: RDD[T],
+                              prefetchPartitions: bool = False) -> AsyncIterator[T]:
+        """Iterate the elements, fetching one partition at a time (``async for``).
+
+        Each partition is a job of its own, run when iteration reaches it; with
+        ``prefetchPartitions`` the next partition's job runs while the current one is
+        consumed. Closing the iterator early (``aclose()``, or leaving an
+        ``contextlib.aclosing`` block) cancels a prefetch under way.
+        """
+        import asyncio
+
+        n = self._num_partitions
+        nxt: asyncio.Future | None = None
+        try:
+            for i in range(n):
+                if nxt is None:
+                    part = (await self._run(list, [i]))[0]
+                else:
+                    part = (await nxt)[0]
+                    nxt = None
+                if prefetchPartitions and i + 1 < n:
+                    nxt = asyncio.ensure_future(self._run(list, [i + 1]))
+                for x in part:
+                    yield x
+        finally:
+            if nxt is not None:
+                nxt.cancel()  # also marks a failure of a finished prefetch as seen
