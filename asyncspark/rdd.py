@@ -96,7 +96,11 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
 
     @property
     def context(self) -> Context:
-        """The ``Context`` this RDD was created on."""
+        """The ``Context`` this RDD was created on.
+
+        >>> sc.parallelize([1]).context is sc
+        True
+        """
         if self.ctx is None:
             raise RuntimeError(
                 "RDD transformations and actions can only be invoked by the driver, "
@@ -105,6 +109,16 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
 
     @property
     def dependencies(self) -> list[Dependency]:
+        """This RDD's dependencies on its parents (``Dependency`` objects: narrow
+        ``OneToOneDependency``, ``RangeDependency``, ``ListDependency``; or a
+        ``ShuffleDependency``).
+
+        >>> rdd = sc.parallelize([(1, 2)])
+        >>> [type(d).__name__ for d in rdd.map(str).dependencies], rdd.dependencies
+        (['OneToOneDependency'], [])
+        >>> [type(d).__name__ for d in rdd.partitionBy(2).dependencies]
+        ['ShuffleDependency']
+        """
         return list(self._deps)
 
     def getNumPartitions(self) -> int:
@@ -203,7 +217,12 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
 
     @property
     def is_cached(self) -> bool:
-        """Whether ``persist()``/``cache()`` was called (and not ``unpersist()``)."""
+        """Whether ``persist()``/``cache()`` was called (and not ``unpersist()``).
+
+        >>> rdd = sc.parallelize([1])
+        >>> rdd.is_cached, rdd.cache().is_cached, rdd.unpersist().is_cached
+        (False, True, False)
+        """
         return self._storage_level is not None
 
     async def prepare_self(self) -> None:
@@ -287,7 +306,17 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
     @property
     def is_checkpointed(self) -> bool:
         """Whether ``checkpoint()`` was called (PySpark's attribute); ``isCheckpointed()``
-        says whether the checkpoint is written."""
+        says whether the checkpoint is written.
+
+        >>> import tempfile, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> sc.setCheckpointDir(d)
+        >>> rdd = sc.parallelize([1, 2])
+        >>> rdd.checkpoint()
+        >>> rdd.is_checkpointed, rdd.isCheckpointed()
+        (True, False)
+        >>> shutil.rmtree(d)
+        """
         checkpoint = self.__dict__.get("_checkpoint")
         return checkpoint is not None and not checkpoint.local
 
