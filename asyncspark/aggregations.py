@@ -33,6 +33,12 @@ class AggregateRDDFunctions:
     __slots__ = ()
 
     async def treeReduce(self: RDD[T], f: Callable[[T, T], T], depth: int = 2) -> T:
+        """``reduce`` in a tree of partial results, ``depth`` levels deep (see
+        ``treeAggregate``); ``ValueError`` on an empty RDD.
+
+        >>> await sc.parallelize(range(1, 11), 4).treeReduce(lambda a, b: a + b)
+        55
+        """
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
         zero = (None, True)  # (value, is_dummy) so that empty partitions are harmless
@@ -55,6 +61,10 @@ class AggregateRDDFunctions:
 
         Intermediate levels combine groups of partial results on executors (narrowly,
         by coalescing), so the driver merges only about ``n ** (1/depth)`` values.
+
+        >>> add = lambda a, b: a + b
+        >>> await sc.parallelize(range(10), 4).treeAggregate(0, add, add, depth=2)
+        45
         """
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
@@ -80,40 +90,93 @@ class AggregateRDDFunctions:
         return _reduce(combOp, vals, copy.deepcopy(zeroValue))
 
     async def sum(self: RDD[T]) -> T:
+        """The sum of the elements (0 for an empty RDD).
+
+        >>> await sc.parallelize([1.5, 2.5, 3], 2).sum(), await sc.parallelize([]).sum()
+        (7.0, 0)
+        """
         return sum(await self._run(sum), 0)
 
     async def max(self: RDD[T], key: Callable[[T], Any] | None = None) -> T:
+        """The largest element (by ``key``, when given).
+
+        >>> rdd = sc.parallelize([3, -7, 5], 2)
+        >>> await rdd.max(), await rdd.max(key=abs)
+        (5, -7)
+        """
         if key is None:
             return await self.reduce(max)
         return await self.reduce(lambda a, b: max(a, b, key=key))
 
     async def min(self: RDD[T], key: Callable[[T], Any] | None = None) -> T:
+        """The smallest element (by ``key``, when given).
+
+        >>> rdd = sc.parallelize([3, -7, 5], 2)
+        >>> await rdd.min(), await rdd.min(key=abs)
+        (-7, 3)
+        """
         if key is None:
             return await self.reduce(min)
         return await self.reduce(lambda a, b: min(a, b, key=key))
 
     async def stats(self: RDD[Any]) -> StatCounter:
+        """A ``StatCounter`` of the elements (count, mean, variance, max, min), in one job.
+
+        >>> s = await sc.parallelize([1, 2, 3, 4], 2).stats()
+        >>> s.count(), s.mean(), s.max(), s.min()
+        (4, 2.5, 4, 1)
+        """
         parts = await self._run(StatCounter)
         return _reduce(StatCounter.mergeStats, parts, StatCounter())
 
     async def mean(self) -> float:
+        """The arithmetic mean of the elements.
+
+        >>> await sc.parallelize([1, 2, 3, 4], 2).mean()
+        2.5
+        """
         return (await self.stats()).mean()
 
     async def variance(self) -> float:
+        """The population variance of the elements (divided by ``n``).
+
+        >>> await sc.parallelize([1, 3], 2).variance()
+        1.0
+        """
         return (await self.stats()).variance()
 
     async def stdev(self) -> float:
+        """The population standard deviation of the elements.
+
+        >>> await sc.parallelize([1, 3], 2).stdev()
+        1.0
+        """
         return (await self.stats()).stdev()
 
     async def sampleVariance(self) -> float:
+        """The sample variance of the elements (divided by ``n - 1``).
+
+        >>> await sc.parallelize([1, 3], 2).sampleVariance()
+        2.0
+        """
         return (await self.stats()).sampleVariance()
 
     async def sampleStdev(self) -> float:
+        """The sample standard deviation of the elements.
+
+        >>> await sc.parallelize([1, 3], 2).sampleStdev()
+        1.4142135623730951
+        """
         return (await self.stats()).sampleStdev()
 
     async def histogram(self: RDD[Any], buckets: int | list[Any] | tuple[Any, ...]
                         ) -> tuple[list[Any], list[int]]:
-        """Counts per bucket, as PySpark: ``(buckets, counts)``; the last bucket is closed."""
+        """Counts per bucket, as PySpark: ``(buckets, counts)``; the last bucket is closed.
+
+        >>> rdd = sc.parallelize(range(11), 2)
+        >>> await rdd.histogram(2), await rdd.histogram([0, 5, 10])
+        (([0, 5, 10], [5, 6]), ([0, 5, 10], [5, 6]))
+        """
         if isinstance(buckets, int):
             if buckets < 1:
                 raise ValueError("number of buckets must be >= 1")
@@ -183,13 +246,23 @@ class AggregateRDDFunctions:
         return result_buckets, total
 
     async def top(self: RDD[T], num: int, key: Callable[[T], Any] | None = None) -> list[T]:
-        """The ``num`` largest elements, in descending order."""
+        """The ``num`` largest elements, in descending order.
+
+        >>> rdd = sc.parallelize([4, 1, 7, 3], 2)
+        >>> await rdd.top(2), await rdd.top(2, key=lambda x: -x)
+        ([7, 4], [1, 3])
+        """
         parts = await self._run(lambda it: heapq.nlargest(num, it, key=key))
         return heapq.nlargest(num, chain.from_iterable(parts), key=key)
 
     async def takeOrdered(self: RDD[T], num: int,
                           key: Callable[[T], Any] | None = None) -> list[T]:
-        """The ``num`` smallest elements (by ``key``), in ascending order."""
+        """The ``num`` smallest elements (by ``key``), in ascending order.
+
+        >>> rdd = sc.parallelize([4, 1, 7, 3], 2)
+        >>> await rdd.takeOrdered(3), await rdd.takeOrdered(3, key=lambda x: -x)
+        ([1, 3, 4], [7, 4, 3])
+        """
         if num < 0:
             raise ValueError("top N cannot be negative.")
         if self._num_partitions == 0 or num == 0:

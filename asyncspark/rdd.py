@@ -9,15 +9,11 @@ Names, arguments and results follow PySpark's ``pyspark.RDD``.
 
 from __future__ import annotations
 
-import copy
 import os
 import random
 import shlex
 import sys
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from functools import reduce as _reduce
-from itertools import chain
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
 
@@ -28,13 +24,12 @@ from ._accel import (
     PIPE_KEY_BY,
     PIPE_MAP,
     PIPE_MAP_VALUES,
-    count,
     pipe,
 )
-from .aggregations import AggregateRDDFunctions, _fail_on_stopiteration, _partition_folder
+from .aggregations import AggregateRDDFunctions
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
-from .planner import check_no_nested_use
+from .rdd_actions import RDDActions
 from .sampling import SamplingRDDFunctions
 from .storage.block_manager import get_or_compute
 from .storage.level import StorageLevel
@@ -53,7 +48,8 @@ V = TypeVar("V")
 
 
 
-class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic[T]):
+class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActions,
+          Generic[T]):
     """A Resilient Distributed Dataset (see the module docstring): transformations are
     plain methods, actions are coroutines.
 
@@ -100,7 +96,11 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
 
     @property
     def context(self) -> Context:
-        """The ``Context`` this RDD was created on."""
+        """The ``Context`` this RDD was created on.
+
+        >>> sc.parallelize([1]).context is sc
+        True
+        """
         if self.ctx is None:
             raise RuntimeError(
                 "RDD transformations and actions can only be invoked by the driver, "
@@ -109,18 +109,34 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
 
     @property
     def dependencies(self) -> list[Dependency]:
+        """This RDD's dependencies on its parents (``Dependency`` objects: narrow
+        ``OneToOneDependency``, ``RangeDependency``, ``ListDependency``; or a
+        ``ShuffleDependency``).
+
+        >>> rdd = sc.parallelize([(1, 2)])
+        >>> [type(d).__name__ for d in rdd.map(str).dependencies], rdd.dependencies
+        (['OneToOneDependency'], [])
+        >>> [type(d).__name__ for d in rdd.partitionBy(2).dependencies]
+        ['ShuffleDependency']
+        """
         return list(self._deps)
 
     def getNumPartitions(self) -> int:
+        """The number of partitions.
+
+        >>> sc.parallelize(range(10), 3).getNumPartitions()
+        3
+        """
         return self._num_partitions
 
     def compute(self, split: int, task_ctx: TaskContext) -> Iterator[T]:
-        """The elements of partition ``split``; runs on an executor."""
+        """Internal (the engine's hook, which each RDD subclass implements; applications
+        call actions instead): the elements of partition ``split``, on an executor."""
         raise NotImplementedError(type(self).__name__ + " must implement compute()")
 
     def iterator(self, split: int, task_ctx: TaskContext) -> Iterator[T]:
-        """``compute``, or for a persisted RDD the cached partition (computed and
-        stored on first use)."""
+        """Internal (called by the engine and by subclasses' ``compute``): ``compute``, or
+        for a persisted RDD the cached partition (computed and stored on first use)."""
         if self._storage_level is None:
             return self.compute(split, task_ctx)
 
@@ -158,14 +174,28 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         return self
 
     def cache(self) -> RDD[T]:
-        """``persist(StorageLevel.MEMORY_ONLY)``, PySpark's default for RDDs."""
+        """``persist(StorageLevel.MEMORY_ONLY)``, PySpark's default for RDDs.
+
+        >>> rdd = sc.parallelize([1, 2, 3]).cache()
+        >>> rdd.is_cached, await rdd.sum(), await rdd.count()
+        (True, 6, 3)
+        >>> rdd.getStorageLevel() == StorageLevel.MEMORY_ONLY
+        True
+        """
 
         return self.persist(StorageLevel.MEMORY_ONLY)
 
     def unpersist(self, blocking: bool = False) -> RDD[T]:
         """Stop keeping this RDD: its cached blocks are removed from executors' memory,
         disk and the shared-memory store (in the background; ``blocking`` is accepted
-        for PySpark compatibility)."""
+        for PySpark compatibility).
+
+        >>> rdd = sc.parallelize([1, 2]).cache()
+        >>> await rdd.count()
+        2
+        >>> rdd.unpersist().is_cached
+        False
+        """
         if self._storage_level is not None:
             self._storage_level = self._user_level = None
             if self.ctx is not None:
@@ -174,25 +204,40 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
 
     def getStorageLevel(self) -> StorageLevel:
         """This RDD's storage level (``StorageLevel(False, False, False, False, 1)`` when
-        not persisted)."""
+        not persisted).
+
+        >>> sc.parallelize([1]).getStorageLevel()
+        StorageLevel(False, False, False, False, 1)
+        >>> rdd = sc.parallelize([1]).persist(StorageLevel.DISK_ONLY)
+        >>> rdd.getStorageLevel() == StorageLevel.DISK_ONLY
+        True
+        """
 
         return self._user_level or StorageLevel.NONE
 
     @property
     def is_cached(self) -> bool:
-        """Whether ``persist()``/``cache()`` was called (and not ``unpersist()``)."""
+        """Whether ``persist()``/``cache()`` was called (and not ``unpersist()``).
+
+        >>> rdd = sc.parallelize([1])
+        >>> rdd.is_cached, rdd.cache().is_cached, rdd.unpersist().is_cached
+        (False, True, False)
+        """
         return self._storage_level is not None
 
     async def prepare_self(self) -> None:
-        """Driver-side work an RDD needs done before its first job (e.g. zipWithIndex)."""
+        """Internal (the scheduler's hook, awaited before a job): driver-side work an RDD
+        needs done before its first job (e.g. zipWithIndex counts partitions)."""
 
     def user_functions(self) -> list[tuple[str, Any]]:
-        """``(description, user function)`` pairs, for naming unpicklable closures."""
+        """Internal (for the planner's error messages): ``(description, user function)``
+        pairs, for naming unpicklable closures."""
         return []
 
     def plain_picklable(self) -> bool:
-        """Whether this RDD alone (no parents) pickles with plain pickle exactly as with
-        cloudpickle: only RDDs holding nothing but driver data of builtin types say so."""
+        """Internal (the planner's hook for serializing task binaries): whether this RDD
+        alone (no parents) pickles with plain pickle exactly as with cloudpickle: only
+        RDDs holding nothing but driver data of builtin types say so."""
         return False
 
     def _describe(self) -> str:
@@ -207,7 +252,12 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         return self._id
 
     def name(self) -> str | None:
-        """The name given by ``setName``, else None."""
+        """The name given by ``setName``, else None.
+
+        >>> rdd = sc.parallelize([1])
+        >>> rdd.name() is None, rdd.setName("one").name()
+        (True, 'one')
+        """
         return self._name
 
     def setName(self, name: str) -> RDD[T]:
@@ -223,14 +273,32 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
 
     def checkpoint(self) -> None:
         """Save this RDD's partitions under ``sc.setCheckpointDir``'s directory after the
-        next job that computes it, then read it from there: its lineage is truncated."""
+        next job that computes it, then read it from there: its lineage is truncated.
+
+        >>> import tempfile, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> sc.setCheckpointDir(d)
+        >>> rdd = sc.parallelize(range(4), 2).map(lambda x: x * 10)
+        >>> rdd.checkpoint()
+        >>> rdd.isCheckpointed()
+        False
+        >>> await rdd.collect(), rdd.isCheckpointed(), rdd.getCheckpointFile().startswith(d)
+        ([0, 10, 20, 30], True, True)
+        >>> shutil.rmtree(d)
+        """
         from .rdds.checkpoint import mark
 
         mark(self, local=False)
 
     def localCheckpoint(self) -> None:
         """As ``checkpoint()``, into the executors' local directories: faster, but a
-        partition is lost with its executor (jobs needing it then fail)."""
+        partition is lost with its executor (jobs needing it then fail).
+
+        >>> rdd = sc.parallelize(range(3), 2).map(lambda x: x + 1)
+        >>> rdd.localCheckpoint()
+        >>> await rdd.collect(), rdd.isLocallyCheckpointed(), rdd.getCheckpointFile()
+        ([1, 2, 3], True, None)
+        """
         from .rdds.checkpoint import mark
 
         mark(self, local=True)
@@ -238,26 +306,73 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
     @property
     def is_checkpointed(self) -> bool:
         """Whether ``checkpoint()`` was called (PySpark's attribute); ``isCheckpointed()``
-        says whether the checkpoint is written."""
+        says whether the checkpoint is written.
+
+        >>> import tempfile, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> sc.setCheckpointDir(d)
+        >>> rdd = sc.parallelize([1, 2])
+        >>> rdd.checkpoint()
+        >>> rdd.is_checkpointed, rdd.isCheckpointed()
+        (True, False)
+        >>> shutil.rmtree(d)
+        """
         checkpoint = self.__dict__.get("_checkpoint")
         return checkpoint is not None and not checkpoint.local
 
     def isCheckpointed(self) -> bool:
+        """Whether a checkpoint (reliable or local) of this RDD is written: after
+        ``checkpoint()`` or ``localCheckpoint()`` and the next job that computed it.
+
+        >>> rdd = sc.parallelize([1, 2], 2)
+        >>> rdd.localCheckpoint()
+        >>> before = rdd.isCheckpointed()
+        >>> await rdd.count(), before, rdd.isCheckpointed()
+        (2, False, True)
+        """
         checkpoint = self.__dict__.get("_checkpoint")
         return checkpoint is not None and checkpoint.rdd is not None
 
     def isLocallyCheckpointed(self) -> bool:
+        """Whether a local checkpoint (``localCheckpoint()``) of this RDD is written.
+
+        >>> rdd = sc.parallelize([1, 2], 2)
+        >>> rdd.localCheckpoint()
+        >>> before = rdd.isLocallyCheckpointed()
+        >>> await rdd.count(), before, rdd.isLocallyCheckpointed()
+        (2, False, True)
+        """
         checkpoint = self.__dict__.get("_checkpoint")
         return checkpoint is not None and checkpoint.local and checkpoint.rdd is not None
 
     def getCheckpointFile(self) -> str | None:
-        """The directory of a written reliable checkpoint, else None."""
+        """The directory of a written reliable checkpoint, else None.
+
+        >>> import tempfile, shutil
+        >>> d = tempfile.mkdtemp()
+        >>> sc.setCheckpointDir(d)
+        >>> rdd = sc.parallelize([1, 2], 2)
+        >>> rdd.checkpoint()
+        >>> rdd.getCheckpointFile() is None
+        True
+        >>> await rdd.count(), rdd.getCheckpointFile().startswith(sc.getCheckpointDir())
+        (2, True)
+        >>> shutil.rmtree(d)
+        """
         checkpoint = self.__dict__.get("_checkpoint")
         if checkpoint is None or checkpoint.local or checkpoint.rdd is None:
             return None
         return checkpoint.rdd.path
 
     def toDebugString(self) -> bytes:
+        """A description of this RDD and its lineage, one ancestor a line (indented
+        by depth, with partitions, names and storage levels), as bytes (as PySpark's).
+
+        >>> rdd = sc.parallelize(range(4), 2).map(str).setName("strings")
+        >>> print(rdd.toDebugString().decode())  # doctest: +ELLIPSIS
+        (2) strings MapPartitionsRDD[...] at map at ... []
+          +-ParallelCollectionRDD[...] at parallelize at ... []
+        """
         lines: list[str] = []
 
         def walk(r: RDD[Any], depth: int) -> None:
@@ -286,54 +401,124 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         return MapPartitionsRDD(self, f, preserves, what, user_func)
 
     def map(self, f: Callable[[T], U], preservesPartitioning: bool = False) -> RDD[U]:
+        """A new RDD of ``f`` applied to every element.
+
+        >>> await sc.parallelize([1, 2, 3], 2).map(lambda x: x * x).collect()
+        [1, 4, 9]
+        """
         return self._map_partitions(lambda _, it: pipe(PIPE_MAP, f, it), preservesPartitioning,
                                     "map()", f)
 
     def flatMap(self, f: Callable[[T], Iterable[U]],
                 preservesPartitioning: bool = False) -> RDD[U]:
+        """A new RDD of the elements of ``f(x)`` (an iterable) for every element ``x``.
+
+        >>> await sc.parallelize([1, 2, 3], 2).flatMap(lambda x: range(x)).collect()
+        [0, 0, 1, 0, 1, 2]
+        """
         return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP, f, it),
                                     preservesPartitioning, "flatMap()", f)
 
     def filter(self, f: Callable[[T], object]) -> RDD[T]:
+        """A new RDD of the elements for which ``f`` is true.
+
+        >>> await sc.parallelize(range(10), 3).filter(lambda x: x % 3 == 0).collect()
+        [0, 3, 6, 9]
+        """
         return self._map_partitions(lambda _, it: pipe(PIPE_FILTER, f, it), True, "filter()", f)
 
     def mapPartitions(self, f: Callable[[Iterator[T]], Iterable[U]],
                       preservesPartitioning: bool = False) -> RDD[U]:
+        """A new RDD of ``f`` applied to each partition's iterator (``f`` returns an
+        iterable: the new partition's elements).
+
+        >>> await sc.parallelize([1, 2, 3, 4], 2).mapPartitions(lambda it: [sum(it)]).collect()
+        [3, 7]
+        """
         return self._map_partitions(lambda _, it: f(it), preservesPartitioning,
                                     "mapPartitions()", f)
 
     def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[T]], Iterable[U]],
                                preservesPartitioning: bool = False) -> RDD[U]:
+        """As ``mapPartitions``, ``f`` also given the partition's index.
+
+        >>> rdd = sc.parallelize(["a", "b", "c"], 2)
+        >>> await rdd.mapPartitionsWithIndex(lambda i, it: [(i, x) for x in it]).collect()
+        [(0, 'a'), (1, 'b'), (1, 'c')]
+        """
         return self._map_partitions(f, preservesPartitioning, "mapPartitionsWithIndex()")
 
     def mapPartitionsWithSplit(self, f: Callable[[int, Iterator[T]], Iterable[U]],
                                preservesPartitioning: bool = False) -> RDD[U]:
+        """``mapPartitionsWithIndex`` under its old name (deprecated in PySpark).
+
+        >>> await sc.parallelize(range(4), 2).mapPartitionsWithSplit(lambda i, it: [i]).collect()
+        [0, 1]
+        """
         return self.mapPartitionsWithIndex(f, preservesPartitioning)
 
     def glom(self) -> RDD[list[T]]:
+        """A new RDD with one element per partition: the list of its elements.
+
+        >>> await sc.parallelize(range(5), 2).glom().collect()
+        [[0, 1], [2, 3, 4]]
+        """
         return self._map_partitions(lambda _, it: [list(it)], False, "glom()")
 
     def keyBy(self, f: Callable[[T], K]) -> RDD[tuple[K, T]]:
+        """A pair RDD of ``(f(x), x)`` for every element ``x``.
+
+        >>> await sc.parallelize(["apple", "fig"]).keyBy(len).collect()
+        [(5, 'apple'), (3, 'fig')]
+        """
         return self._map_partitions(lambda _, it: pipe(PIPE_KEY_BY, f, it), False, "keyBy()", f)
 
     def mapValues(self: RDD[tuple[K, V]], f: Callable[[V], U]) -> RDD[tuple[K, U]]:
+        """A pair RDD with ``f`` applied to every value, the keys (and the partitioning)
+        kept.
+
+        >>> await sc.parallelize([("a", 1), ("b", 2)]).mapValues(lambda v: v * 10).collect()
+        [('a', 10), ('b', 20)]
+        """
         return self._map_partitions(lambda _, it: pipe(PIPE_MAP_VALUES, f, it), True,
                                     "mapValues()", f)
 
     def flatMapValues(self: RDD[tuple[K, V]],
                       f: Callable[[V], Iterable[U]]) -> RDD[tuple[K, U]]:
+        """A pair RDD of ``(k, w)`` for every ``w`` in ``f(v)``, for every pair ``(k, v)``;
+        the partitioning is kept.
+
+        >>> await sc.parallelize([("a", "xy"), ("b", "z")]).flatMapValues(list).collect()
+        [('a', 'x'), ('a', 'y'), ('b', 'z')]
+        """
         return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP_VALUES, f, it), True,
                                     "flatMapValues()", f)
 
     def keys(self: RDD[tuple[K, V]]) -> RDD[K]:
+        """The keys of a pair RDD.
+
+        >>> await sc.parallelize([("a", 1), ("b", 2)]).keys().collect()
+        ['a', 'b']
+        """
         return self._map_partitions(lambda _, it: (kv[0] for kv in it), False, "keys()")
 
     def values(self: RDD[tuple[K, V]]) -> RDD[V]:
+        """The values of a pair RDD.
+
+        >>> await sc.parallelize([("a", 1), ("b", 2)]).values().collect()
+        [1, 2]
+        """
         return self._map_partitions(lambda _, it: (kv[1] for kv in it), False, "values()")
 
     def sample(self, withReplacement: bool, fraction: float,
                seed: int | None = None) -> RDD[T]:
-        """A sampled subset, with PySpark's ``RDDSampler`` (same seed -> same sample)."""
+        """A sampled subset, with PySpark's ``RDDSampler`` (same seed -> same sample).
+
+        >>> rdd = sc.parallelize(range(100), 4)
+        >>> s = await rdd.sample(False, 0.2, seed=7).collect()
+        >>> s == await rdd.sample(False, 0.2, seed=7).collect(), set(s) <= set(range(100))
+        (True, True)
+        """
         if fraction < 0.0:
             raise ValueError(f"Fraction must be nonnegative, got {fraction}")
         if seed is None:
@@ -344,6 +529,13 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         return self._map_partitions(sampler.func, True, "sample()")
 
     def union(self, other: RDD[U]) -> RDD[T | U]:
+        """The elements of this RDD then those of ``other`` (duplicates kept; ``rdd + other``
+        is the same).
+
+        >>> rdd = sc.parallelize([1, 2])
+        >>> await rdd.union(sc.parallelize([2, 3])).collect(), await (rdd + rdd).collect()
+        ([1, 2, 2, 3], [1, 2, 1, 2])
+        """
         from .rdds.narrow import UnionRDD
 
         return UnionRDD(self.context, [self, other])
@@ -354,6 +546,15 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         return self.union(other)
 
     def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD[T]:
+        """The same elements in ``numPartitions`` partitions: by merging neighbouring
+        partitions without a shuffle (so no more partitions than there are), or with
+        ``shuffle=True`` by a round-robin shuffle (as ``repartition``).
+
+        >>> await sc.parallelize(range(5), 3).coalesce(1).glom().collect()
+        [[0, 1, 2, 3, 4]]
+        >>> sc.parallelize(range(5), 2).coalesce(4, shuffle=True).getNumPartitions()
+        4
+        """
         if numPartitions < 1:
             raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
         if shuffle:
@@ -363,16 +564,34 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
         return CoalescedRDD(self, numPartitions)
 
     def zip(self, other: RDD[U]) -> RDD[tuple[T, U]]:
+        """Pairs of the elements of this RDD and ``other`` at equal positions; both must
+        have as many partitions and as many elements in each.
+
+        >>> await sc.parallelize([1, 2, 3], 2).zip(sc.parallelize("abc", 2)).collect()
+        [(1, 'a'), (2, 'b'), (3, 'c')]
+        """
         from .rdds.narrow import ZippedPartitionsRDD
 
         return ZippedPartitionsRDD(self, other)
 
     def zipWithIndex(self) -> RDD[tuple[T, int]]:
+        """Each element with its index in the RDD's order: ``(x, i)``. Runs a job first
+        (before the RDD's first action) to count the elements of every partition but the last.
+
+        >>> await sc.parallelize(["a", "b", "c"], 2).zipWithIndex().collect()
+        [('a', 0), ('b', 1), ('c', 2)]
+        """
         from .rdds.narrow import ZippedWithIndexRDD
 
         return ZippedWithIndexRDD(self)
 
     def zipWithUniqueId(self) -> RDD[tuple[T, int]]:
+        """Each element with a unique id: the ``i``-th element of partition ``k`` (of
+        ``n``) gets ``i * n + k``. No job runs, but the ids have gaps (see ``zipWithIndex``).
+
+        >>> await sc.parallelize(["a", "b", "c", "d", "e"], 3).zipWithUniqueId().collect()
+        [('a', 0), ('b', 1), ('c', 4), ('d', 2), ('e', 5)]
+        """
         n = self._num_partitions
 
         def func(k, it):
@@ -384,7 +603,11 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
     def pipe(self, command: str, env: dict[str, str] | None = None,
              checkCode: bool = False) -> RDD[str]:
         """Each partition's elements, one per line, through ``command``'s stdin; its stdout
-        lines are the new elements. ``env`` is added to the executor's environment."""
+        lines are the new elements. ``env`` is added to the executor's environment.
+
+        >>> await sc.parallelize(["a", "b", "c"], 2).pipe("tr a-z A-Z").collect()
+        ['A', 'B', 'C']
+        """
         from .rdds.partition_funcs import pipe_partition
 
         args = shlex.split(command)
@@ -394,185 +617,6 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, Generic
             return pipe_partition(args, command, extra_env, checkCode, iterator)
 
         return self._map_partitions(func, False, "pipe()")
-
-    # -- actions -------------------------------------------------------------------------
-
-    async def _run(self, func: Callable, partitions: Iterable[int] | None = None) -> list:
-        ctx = self.context
-        check_no_nested_use(self, func)
-        return await ctx.run_job(self, func, partitions)
-
-    async def collect(self) -> list[T]:
-        parts = await self._run(list)
-        return list(chain.from_iterable(parts))
-
-    async def count(self) -> int:
-        return sum(await self._run(count))
-
-    async def take(self, num: int) -> list[T]:
-        """The first ``num`` elements: scans one partition, then more (as Spark's take)."""
-        items: list = []
-        total = self._num_partitions
-        scanned = 0
-        while len(items) < num and scanned < total:
-            to_try = 1
-            if scanned > 0:
-                if not items:
-                    to_try = scanned * 4
-                else:
-                    to_try = int(1.5 * num * scanned / len(items)) - scanned
-                    to_try = min(max(to_try, 1), scanned * 4)
-            left = num - len(items)
-
-            def take_up_to(it, left=left):
-                out = []
-                if left > 0:
-                    for x in it:
-                        out.append(x)
-                        if len(out) >= left:
-                            break
-                return out
-
-            parts = range(scanned, min(scanned + to_try, total))
-            for res in await self._run(take_up_to, parts):
-                items.extend(res)
-            scanned += to_try
-        return items[:num]
-
-    async def first(self) -> T:
-        rs = await self.take(1)
-        if rs:
-            return rs[0]
-        raise ValueError("RDD is empty")
-
-    async def isEmpty(self) -> bool:
-        return self._num_partitions == 0 or len(await self.take(1)) == 0
-
-    async def reduce(self, f: Callable[[T, T], T]) -> T:
-        f = _fail_on_stopiteration(f)
-
-        def func(it):
-            it = iter(it)
-            for initial in it:
-                return [_reduce(f, it, initial)]
-            return []
-
-        vals = list(chain.from_iterable(await self._run(func)))
-        if vals:
-            return _reduce(f, vals)
-        raise ValueError("Can not reduce() empty RDD")
-
-    async def fold(self, zeroValue: T, op: Callable[[T, T], T]) -> T:
-        """Fold each partition from ``zeroValue``, then the partition results from
-        ``zeroValue`` again. ``op`` may modify its first argument: every partition starts
-        from its own copy of ``zeroValue``, and the caller's object is left alone."""
-        return await self.aggregate(zeroValue, op, op)
-
-    async def aggregate(self, zeroValue: U, seqOp: Callable[[U, T], U],
-                        combOp: Callable[[U, U], U]) -> U:
-        """As ``fold`` with a separate ``seqOp`` within partitions and ``combOp`` across."""
-        seqOp = _fail_on_stopiteration(seqOp)
-        combOp = _fail_on_stopiteration(combOp)
-
-        func = _partition_folder(zeroValue, seqOp)
-        return _reduce(combOp, await self._run(func), copy.deepcopy(zeroValue))
-
-    async def countByValue(self) -> defaultdict[T, int]:
-        def count_partition(it):
-            counts: defaultdict = defaultdict(int)
-            for x in it:
-                counts[x] += 1
-            return counts
-
-        parts = await self._run(count_partition)
-        if not parts:
-            raise ValueError("Can not reduce() empty RDD")
-        merged = parts[0]
-        for m in parts[1:]:
-            for k, v in m.items():
-                merged[k] += v
-        return merged
-
-    async def countByKey(self: RDD[tuple[K, V]]) -> defaultdict[K, int]:
-        return await self.map(lambda x: x[0]).countByValue()
-
-    async def collectAsMap(self: RDD[tuple[K, V]]) -> dict[K, V]:
-        return dict(await self.collect())
-
-    async def foreach(self, f: Callable[[T], object]) -> None:
-        f = _fail_on_stopiteration(f)
-
-        def process(it):
-            for x in it:
-                f(x)
-
-        await self._run(process)
-
-    async def foreachPartition(self, f: Callable[[Iterator[T]], object]) -> None:
-        def process(it):
-            r = f(it)
-            try:
-                r = iter(r)  # a generator function's body runs as it is consumed
-            except TypeError:
-                return  # None or another non-iterable result: nothing to consume
-            for _ in r:
-                pass
-
-        await self._run(process)
-
-    async def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
-        """Write one ``part-NNNNN`` text file per partition under ``path`` (a new directory).
-
-        Each task writes a temporary file and renames it into place; ``_SUCCESS`` marks a
-        complete output. An existing ``path`` is refused, as Hadoop's output format does.
-        """
-        from .output import save_as_text_file
-
-        await save_as_text_file(self, path, compressionCodecClass)
-
-    async def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
-        """Write the elements as pickled batches of ``batchSize`` (0: 1024), one
-        ``part-NNNNN`` file per partition under the new directory ``path``; read them
-        back with ``sc.pickleFile(path)``.
-
-        >>> import tempfile, shutil, os
-        >>> d = tempfile.mkdtemp()
-        >>> await sc.parallelize([1, "two", (3.0, None)], 2).saveAsPickleFile(
-        ...     os.path.join(d, "p"))
-        >>> await sc.pickleFile(os.path.join(d, "p")).collect()
-        [1, 'two', (3.0, None)]
-        >>> shutil.rmtree(d)
-        """
-        from .output import save_as_pickle_file
-
-        await save_as_pickle_file(self, path, batchSize)
-
-    async def toLocalIterator(self, prefetchPartitions: bool = False) -> AsyncIterator[T]:
-        """Iterate the elements, fetching one partition at a time (``async for``).
-
-        Each partition is a job of its own, run when iteration reaches it; with
-        ``prefetchPartitions`` the next partition's job runs while the current one is
-        consumed. Closing the iterator early (``aclose()``, or leaving an
-        ``contextlib.aclosing`` block) cancels a prefetch under way.
-        """
-        import asyncio
-
-        n = self._num_partitions
-        nxt: asyncio.Future | None = None
-        try:
-            for i in range(n):
-                if nxt is None:
-                    part = (await self._run(list, [i]))[0]
-                else:
-                    part = (await nxt)[0]
-                    nxt = None
-                if prefetchPartitions and i + 1 < n:
-                    nxt = asyncio.ensure_future(self._run(list, [i + 1]))
-                for x in part:
-                    yield x
-        finally:
-            if nxt is not None:
-                nxt.cancel()  # also marks a failure of a finished prefetch as seen
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

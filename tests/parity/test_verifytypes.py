@@ -24,7 +24,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MIN_SCORE = 0.95
 # Modules whose every exported symbol must be fully typed: the API users program against.
-COMPLETE = ("asyncspark.rdd", "asyncspark.pairs", "asyncspark.aggregations",
+COMPLETE = ("asyncspark.rdd", "asyncspark.rdd_actions", "asyncspark.pairs",
+            "asyncspark.aggregations",
             "asyncspark.sampling", "asyncspark.context", "asyncspark.sync",
             "asyncspark.sync_rdd", "asyncspark.sync_actions", "asyncspark.approx",
             "asyncspark.broadcast", "asyncspark.accumulators", "asyncspark.statcounter",

@@ -39,6 +39,8 @@ LINEAGE = {
     "asyncspark.rdds.collection", "asyncspark.statcounter",
     # the RDD class's sampling mixin and the approximate results its actions return
     "asyncspark.sampling", "asyncspark.approx",
+    # the RDD class's mixin of core actions
+    "asyncspark.rdd_actions",
 }
 
 

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     # L4 lineage
     "dependency": 4, "rdd": 4, "pairs": 4, "rdds": 4, "planner": 4, "accumulators": 4,
     "broadcast": 4, "output": 4, "aggregations": 4, "sampling": 4, "cleaner": 4,
+    "rdd_actions": 4,
     # L5 driver
     "": 5, "context": 5, "context_files": 5, "context_stop": 5, "callsite": 0,
     "lifetime": 5, "sync": 5, "sync_rdd": 5,
