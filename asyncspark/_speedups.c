@@ -283,6 +283,22 @@ call_partition(PyObject *get_partition, PyObject *key, Py_ssize_t nparts)
     return p;
 }
 
+/* Partition of `key`: with `fast`, a str or int key's partition is its hash modulo
+   `nparts` (what portable_hash and HashPartitioner give for those types), without
+   calling `get_partition`; -1 with an exception on failure. */
+static Py_ssize_t
+key_partition(PyObject *get_partition, PyObject *key, Py_ssize_t nparts, int fast)
+{
+    if (fast && (PyUnicode_CheckExact(key) || PyLong_CheckExact(key))) {
+        Py_hash_t h = PyObject_Hash(key);
+        if (h == -1 && PyErr_Occurred())
+            return -1;
+        Py_ssize_t p = (Py_ssize_t)(h % nparts);
+        return p < 0 ? p + nparts : p;
+    }
+    return call_partition(get_partition, key, nparts);
+}
+
 static int
 check_buckets(PyObject *buckets, Py_ssize_t *nparts)
 {
@@ -333,20 +349,7 @@ bucket_hash(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(kv);
             return NULL;
         }
-        Py_ssize_t p;
-        if (fast && (PyUnicode_CheckExact(k) || PyLong_CheckExact(k))) {
-            Py_hash_t h = PyObject_Hash(k);
-            if (h == -1 && PyErr_Occurred())
-                p = -1;
-            else {
-                p = (Py_ssize_t)(h % nparts);
-                if (p < 0)
-                    p += nparts;
-            }
-        }
-        else {
-            p = call_partition(get_partition, k, nparts);
-        }
+        Py_ssize_t p = key_partition(get_partition, k, nparts, fast);
         Py_DECREF(k);
         if (p < 0 || PyList_Append(PyList_GET_ITEM(buckets, p), kv) < 0) {
             Py_DECREF(kv);
@@ -1738,20 +1741,7 @@ pair_buckets_fill(PairBucketsObject *b, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(kv);
             return NULL;
         }
-        Py_ssize_t p;
-        if (fast && (PyUnicode_CheckExact(k) || PyLong_CheckExact(k))) {
-            Py_hash_t h = PyObject_Hash(k);
-            if (h == -1 && PyErr_Occurred())
-                p = -1;
-            else {
-                p = (Py_ssize_t)(h % nparts);
-                if (p < 0)
-                    p += nparts;
-            }
-        }
-        else {
-            p = call_partition(get_partition, k, nparts);
-        }
+        Py_ssize_t p = key_partition(get_partition, k, nparts, fast);
         Py_DECREF(k);
         if (p < 0) {
             Py_DECREF(kv);
