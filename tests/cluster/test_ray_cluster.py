@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import random
 import time
 from operator import add
 
 import pytest
 import pytest_asyncio
 import raycluster  # first: sets Ray's auth environment before ray is imported
+from clusterjobs import hosts, text, wait_for
 
 pytest.importorskip("ray", reason="ray is not installed (pip install 'asyncspark[ray]'; "
                                   ".ci/run does)")
@@ -80,25 +80,6 @@ class Metrics:
         return sum(t.metrics.get(key, 0) for t in self.tasks if t.metrics)
 
 
-def hosts(sc) -> dict[str, str]:
-    return {eid: e.host for eid, e in sc._task_scheduler.executors.items()}
-
-
-async def wait_for(cond, within: float, what: str) -> float:
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
-
-
-WORDS = [f"w{i}" for i in range(300)]
-
-
-def text(seed: int, lines: int) -> list[str]:
-    rnd = random.Random(seed)
-    return [" ".join(rnd.choice(WORDS) for _ in range(20)) for _ in range(lines)]
 
 
 async def test_executors_run_on_different_nodes(sc, cluster):

@@ -18,13 +18,13 @@ import asyncio
 import collections
 import glob
 import os
-import random
 import time
 from operator import add
 
 import pytest
 import pytest_asyncio
 import slurmcluster
+from clusterjobs import hosts, text, wait_for
 
 from asyncspark import Context
 from asyncspark.errors import ExecutorLostError
@@ -79,29 +79,8 @@ class Metrics:
         return sum(t.metrics.get(key, 0) for t in self.tasks if t.metrics)
 
 
-def hosts(sc) -> dict[str, str]:
-    return {eid: e.host for eid, e in sc._task_scheduler.executors.items()}
-
-
 def pids(sc) -> dict[str, int]:
     return {eid: e.pid for eid, e in sc._task_scheduler.executors.items()}
-
-
-async def wait_for(cond, within: float, what: str) -> float:
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
-
-
-WORDS = [f"w{i}" for i in range(300)]
-
-
-def text(seed: int, lines: int) -> list[str]:
-    rnd = random.Random(seed)
-    return [" ".join(rnd.choice(WORDS) for _ in range(20)) for _ in range(lines)]
 
 
 async def word_count(sc, lines, parts: int = 4) -> dict:
