@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import dataclasses
 import itertools
 import logging
@@ -19,7 +17,6 @@ import re
 import socket
 import tempfile
 import time
-import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -31,6 +28,7 @@ from .callsite import call_site
 from .cleaner import ContextCleaner, shuffle_cleanup
 from .conf import Config, SparkConf
 from .context_files import ContextFileMethods
+from .context_jobs import JobControl, _local_properties
 from .context_stop import ContextShutdown
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .jobtags import JobTags
@@ -40,12 +38,7 @@ from .rdds.checkpoint import checkpoint_marked
 from .scheduler.admission import Admission, admission_wait, map_tasks_to_run
 from .scheduler.backends.factory import master_kind
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
-from .scheduler.events import (
-    AllJobsCancelled,
-    JobCancelled,
-    JobGroupCancelled,
-    JobSubmitted,
-)
+from .scheduler.events import JobCancelled, JobSubmitted
 from .scheduler.exclusion import ExclusionConf
 from .scheduler.pools import pools_from_config
 from .scheduler.speculation import SpeculationConf
@@ -66,24 +59,6 @@ log: logging.Logger = logging.getLogger("asyncspark")
 _sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
-
-# Per-coroutine job properties (job group, description): a ContextVar maps Spark's
-# thread-local properties onto asyncio tasks.
-_NO_PROPERTIES: Mapping[str, str] = types.MappingProxyType({})
-_local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "asyncspark_local_properties", default=_NO_PROPERTIES)
-
-
-@contextlib.contextmanager
-def isolated_local_properties() -> Iterator[None]:
-    """Local properties (job tags, pool, group...) set inside the block are undone at
-    its end, in this coroutine (``asyncspark.web`` runs each request's handler in one)."""
-    token = _local_properties.set(_local_properties.get())
-    try:
-        yield
-    finally:
-        _local_properties.reset(token)
-
 
 def parse_master(master: str) -> int:
     """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
@@ -118,7 +93,7 @@ def master_max_failures(master: str) -> int | None:
     return int(f)
 
 
-class Context(ContextFileMethods, ContextShutdown, JobTags):
+class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
 
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
@@ -588,55 +563,6 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         waiter.future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._dag.post(JobCancelled(waiter.job_id, "the approximate job timed out"))  # type: ignore[union-attr]
         return list(waiter.results), waiter.finished
-
-    # -- job groups and cancellation -----------------------------------------------------
-
-    def setLocalProperty(self, key: str, value: str | None) -> None:
-        """Set a property of jobs submitted from the current coroutine (and tasks it
-        creates afterwards); ``None`` removes it."""
-        props = dict(_local_properties.get())
-        if value is None:
-            props.pop(key, None)
-        else:
-            props[key] = str(value)
-        _local_properties.set(props)
-
-    def getLocalProperty(self, key: str) -> str | None:
-        return _local_properties.get().get(key)
-
-    def setJobGroup(self, groupId: str, description: str | None,
-                    interruptOnCancel: bool = False) -> None:
-        """Put the jobs this coroutine submits from now on into group ``groupId``."""
-        self.setLocalProperty(JOB_GROUP_KEY, groupId)
-        self.setLocalProperty("spark.job.description", description)
-        self.setLocalProperty("spark.job.interruptOnCancel", str(interruptOnCancel).lower())
-
-    def clearJobGroup(self) -> None:
-        for key in (JOB_GROUP_KEY, "spark.job.description", "spark.job.interruptOnCancel"):
-            self.setLocalProperty(key, None)
-
-    def setJobDescription(self, value: str) -> None:
-        self.setLocalProperty("spark.job.description", value)
-
-    def cancelJob(self, jobId: int, reason: str | None = None) -> None:
-        """Cancel a running job: its awaiting caller gets ``JobCancelledError``."""
-        self._check_running()
-        self._dag.post(JobCancelled(jobId, reason or ""))  # type: ignore[union-attr]
-
-    def cancelJobGroup(self, groupId: str) -> None:
-        self._check_running()
-        self._dag.post(JobGroupCancelled(groupId))  # type: ignore[union-attr]
-
-    def cancelAllJobs(self) -> None:
-        self._check_running()
-        self._dag.post(AllJobsCancelled())  # type: ignore[union-attr]
-
-    def addSparkListener(self, listener: Any) -> None:
-        """Receive scheduler events (see ``asyncspark.listener.SparkListener``)."""
-        self.listener_bus.add(listener)
-
-    def removeSparkListener(self, listener: Any) -> None:
-        self.listener_bus.remove(listener)
 
     def __repr__(self) -> str:
         return f"<Context master={self.master} app={self.appName!r} {self._state}>"
