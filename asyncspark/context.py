@@ -174,6 +174,14 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> Context:
+        """Start the executors and the scheduler; the context, for chaining
+        (``sc = await Context("local[2]").start()``). ``async with`` calls it. A context
+        starts once:
+
+        >>> await sc.start()
+        Traceback (most recent call last):
+        asyncspark.errors.ContextStoppedError: the context is already running
+        """
         if self._state != "new":
             raise ContextStoppedError(f"the context is already {self._state}")
         from .scheduler.backends.factory import cluster_backend, executor_spec
@@ -274,7 +282,9 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
 
     def unpersist_rdd(self, rdd_id: int) -> asyncio.Task[None] | None:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background; the
-        task doing it when called on the context's loop)."""
+        task doing it when called on the context's loop).
+        Internal: the RDD layer's interface (``planner.LineageContext``).
+        Applications call ``rdd.unpersist()``."""
         if self._state != "running" or self._block_master is None:
             return None
         try:
@@ -345,18 +355,12 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
         return min(self.defaultParallelism, 2)
 
     def getConf(self) -> SparkConf:
+        """A copy of the context's configuration, as a ``SparkConf``.
+
+        >>> sc.getConf().get("spark.master")
+        'local[2]'
+        """
         return SparkConf(loadDefaults=False, _items=dict(self.conf.raw))
-
-    def statusTracker(self) -> StatusTracker:
-        """PySpark's ``StatusTracker`` on the status store (attached now if nothing had
-        asked for it yet: jobs from then on are known)."""
-        return StatusTracker(self._obs.status_store(), self._active_jobs,
-                             self.listener_bus.flush)
-
-    def status_store(self) -> Any:
-        """The status store behind the UI and the tracker (``ui/store.py``), attached on
-        first use."""
-        return self._obs.status_store()
 
     @property
     def uiWebUrl(self) -> str | None:
@@ -366,34 +370,29 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     def _loop_lag(self) -> float:
         return self._obs.lag
 
-    def setLogLevel(self, logLevel: str) -> None:
-        """Set the ``asyncspark`` loggers' level: ALL, DEBUG, ERROR, FATAL, INFO, OFF,
-        TRACE or WARN (PySpark's names); executors started afterwards log at it too."""
-        from .logs import set_log_level
-
-        set_log_level(logLevel)
-
-    def events(self) -> Any:
-        """``async for event in sc.events()``: every listener event from now on, until
-        the context stops (a bounded queue: see ``asyncspark.listener``)."""
-        return self.listener_bus.events()
-
     # -- the LineageContext interface (planner.py): what RDDs ask of their context -------
 
     def new_rdd_id(self) -> int:
+        """A new RDD's id. Internal: the RDD layer's interface (``planner.LineageContext``)."""
         return next(self._rdd_ids)
 
     def new_shuffle_id(self) -> int:
+        """A new shuffle's id. Internal: the RDD layer's interface (``planner.LineageContext``)."""
         return next(self._shuffle_ids)
 
     def count_pending_checkpoint(self, delta: int) -> None:
-        """An RDD was marked for checkpointing (+1) or its checkpoint written (-1)."""
+        """An RDD was marked for checkpointing (+1) or its checkpoint written (-1).
+        Internal: the RDD layer's interface (``planner.LineageContext``)."""
         self._checkpoints_pending += delta
 
     # -- RDD creation --------------------------------------------------------------------
 
     def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:
-        """Distribute a local collection into an RDD of ``numSlices`` partitions."""
+        """Distribute a local collection into an RDD of ``numSlices`` partitions.
+
+        >>> await sc.parallelize([1, 2, 3, 4], 2).glom().collect()
+        [[1, 2], [3, 4]]
+        """
         from .rdds.collection import ParallelCollectionRDD
 
         n = self.defaultParallelism if numSlices is None else numSlices
@@ -402,19 +401,33 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     def range(self, start: int, end: int | None = None, step: int = 1,
               numSlices: int | None = None) -> RDD[int]:
         """The integers ``range(start, end, step)`` (``range(0, start)`` with one
-        argument) as an RDD of ``numSlices`` partitions."""
+        argument) as an RDD of ``numSlices`` partitions.
+
+        >>> await sc.range(1, 10, 3).collect()
+        [1, 4, 7]
+        """
         if end is None:
             start, end = 0, start
         return self.parallelize(range(start, end, step), numSlices)
 
     def emptyRDD(self) -> RDD[Any]:
-        """An RDD with no partitions and no elements."""
+        """An RDD with no partitions and no elements.
+
+        >>> rdd = sc.emptyRDD(); rdd.getNumPartitions()
+        0
+        >>> await rdd.collect()
+        []
+        """
         from .rdds.collection import EmptyRDD
 
         return EmptyRDD(self)
 
     def union(self, rdds: list[RDD[T]]) -> RDD[T]:
-        """The elements of every RDD of ``rdds``, in order (no shuffle)."""
+        """The elements of every RDD of ``rdds``, in order (no shuffle).
+
+        >>> await sc.union([sc.parallelize([1, 2]), sc.parallelize([3])]).collect()
+        [1, 2, 3]
+        """
         from .rdds.narrow import UnionRDD
 
         if not rdds:
@@ -426,7 +439,14 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     def setCheckpointDir(self, dirName: str) -> None:
         """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``
         (a local path or any fsspec URL), which every executor must be able to read and
-        write."""
+        write.
+
+        >>> import shutil, tempfile
+        >>> root = tempfile.mkdtemp(); sc.setCheckpointDir(root)
+        >>> sc.getCheckpointDir().startswith(root)
+        True
+        >>> shutil.rmtree(root)
+        """
         from . import fs
 
         base = os.path.abspath(fs.to_local(dirName)) if fs.is_local(dirName) else dirName
@@ -435,6 +455,11 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
         self._checkpoint_dir = path
 
     def getCheckpointDir(self) -> str | None:
+        """The directory ``setCheckpointDir`` made, or ``None`` if none was set.
+
+        >>> sc.getCheckpointDir() is None
+        True
+        """
         return self._checkpoint_dir
 
     # -- shared variables ----------------------------------------------------------------
@@ -442,12 +467,24 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     def accumulator(self, value: T, accum_param: AccumulatorParam[T] | None = None
                     ) -> Accumulator[T]:
         """An ``Accumulator`` starting at ``value``: tasks add to it, the driver reads
-        ``.value``. ``accum_param`` defaults to addition for int, float and complex."""
+        ``.value``. ``accum_param`` defaults to addition for int, float and complex.
+
+        >>> acc = sc.accumulator(0)
+        >>> await sc.parallelize(range(5), 2).foreach(lambda x: acc.add(x))
+        >>> acc.value
+        10
+        """
         return self._accumulators.new(value, accum_param)
 
     def broadcast(self, value: T) -> Broadcast[T]:
         """A read-only ``Broadcast`` of ``value``, sent to each executor once, on first
-        use there. The value is pickled now (on this thread, as PySpark does)."""
+        use there. The value is pickled now (on this thread, as PySpark does).
+
+        >>> names = sc.broadcast({1: "one", 2: "two"})
+        >>> await sc.parallelize([1, 2]).map(lambda k: names.value[k]).collect()
+        ['one', 'two']
+        >>> names.unpersist()
+        """
         self._check_running()
         b = self._broadcasts.new(value)  # type: ignore[union-attr]
         if self.cleaner is not None:
@@ -460,7 +497,11 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
                      partitions: Iterable[int] | None = None,
                      allowLocal: bool = False) -> list[U]:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
-        concatenated results, as PySpark's ``SparkContext.runJob``."""
+        concatenated results, as PySpark's ``SparkContext.runJob``.
+
+        >>> await sc.runJob(sc.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2])
+        [1, 9]
+        """
         planner.check_no_nested_use(rdd, partitionFunc)
         parts = await self.run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
         return list(itertools.chain.from_iterable(parts))
@@ -468,7 +509,9 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     async def run_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],
                       partitions: Iterable[int] | None = None) -> list[Any]:
         """Run ``func(iterator) -> value`` on each partition; the values in order. Then
-        write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py)."""
+        write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py).
+        Internal: the RDD layer's interface (``planner.LineageContext``).
+        Applications use ``runJob`` or the RDD's actions."""
         results = await self._run_one_job(rdd, func, partitions)
         if self._checkpoints_pending:
             await checkpoint_marked(self, rdd)
@@ -478,7 +521,10 @@ class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
                                   wait: float) -> tuple[list[Any], int]:
         """Run ``func(iterator) -> value`` on every partition for at most ``wait``
         seconds: ``(values, finished)``, with ``None`` for the partitions not finished by
-        then (their tasks are cancelled) and ``finished`` the number that were."""
+        then (their tasks are cancelled) and ``finished`` the number that were.
+
+        Internal: the RDD layer's interface (``planner.LineageContext``).
+        Applications use ``countApprox`` and the like."""
         return await self._run_one_job(rdd, func, None, wait)
 
     async def _run_one_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],

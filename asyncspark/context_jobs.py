@@ -1,7 +1,8 @@
-"""Job control of ``Context`` (a mixin of ``Context``): the per-coroutine local properties
-(``setLocalProperty``, job groups and descriptions), cancelling jobs (``cancelJob``,
-``cancelJobGroup``, ``cancelAllJobs``) and the listeners of scheduler events
-(``addSparkListener``, ``removeSparkListener``). Job tags are in ``jobtags.py``.
+"""Job control and observation of ``Context`` (a mixin of ``Context``): the per-coroutine
+local properties (``setLocalProperty``, job groups and descriptions), cancelling jobs
+(``cancelJob``, ``cancelJobGroup``, ``cancelAllJobs``), the listeners of scheduler events
+(``addSparkListener``, ``removeSparkListener``, ``events``), ``statusTracker`` and
+``setLogLevel``. Job tags are in ``jobtags.py``.
 
 Spark's thread-local properties map onto a ``ContextVar``: a coroutine's jobs carry the
 properties it set, and an asyncio task it creates afterwards starts with a copy of them.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .scheduler.dag_scheduler import JOB_GROUP_KEY
 from .scheduler.events import AllJobsCancelled, JobCancelled, JobGroupCancelled
+from .ui.tracker import StatusTracker
 
 if TYPE_CHECKING:
     from .listener import ListenerBus
@@ -42,10 +44,12 @@ def isolated_local_properties() -> Iterator[None]:
 
 
 class JobControl:
-    """Local properties, job groups, cancellation and listeners of ``Context`` (``self``
-    is a Context)."""
+    """Local properties, job groups, cancellation, listeners and status of ``Context``
+    (``self`` is a Context)."""
 
     _dag: Any
+    _obs: Any  # ui.session.Observability: the status store, UI, event log
+    _active_jobs: dict[int, str | None]
     listener_bus: ListenerBus
 
     if TYPE_CHECKING:  # what the mixin needs of its host, the Context
@@ -179,3 +183,47 @@ class JobControl:
         >>> sc.removeSparkListener(listener)
         """
         self.listener_bus.remove(listener)
+
+    def statusTracker(self) -> StatusTracker:
+        """PySpark's ``StatusTracker`` on the status store (attached now if nothing had
+        asked for it yet: jobs from then on are known).
+
+        >>> sc.statusTracker().getJobIdsForGroup("no such group")
+        []
+        """
+        return StatusTracker(self._obs.status_store(), self._active_jobs,
+                             self.listener_bus.flush)
+
+    def status_store(self) -> Any:
+        """The status store behind the UI and the tracker (``ui/store.py``), attached on
+        first use. Internal: applications use ``statusTracker()`` or the REST API."""
+        return self._obs.status_store()
+
+    def setLogLevel(self, logLevel: str) -> None:
+        """Set the ``asyncspark`` loggers' level: ALL, DEBUG, ERROR, FATAL, INFO, OFF,
+        TRACE or WARN (PySpark's names); executors started afterwards log at it too.
+
+        >>> import logging
+        >>> level = logging.getLogger("asyncspark").level
+        >>> sc.setLogLevel("ERROR"); logging.getLogger("asyncspark").level == logging.ERROR
+        True
+        >>> logging.getLogger("asyncspark").setLevel(level)
+        """
+        from .logs import set_log_level
+
+        set_log_level(logLevel)
+
+    def events(self) -> Any:
+        """``async for event in sc.events()``: every listener event from now on, until
+        the context stops (a bounded queue: see ``asyncspark.listener``).
+
+        >>> async def first_job_end():
+        ...     async for event in sc.events():
+        ...         if type(event).__name__ == "SparkListenerJobEnd":
+        ...             return event.jobResult
+        >>> import asyncio
+        >>> ends = asyncio.ensure_future(first_job_end()); await asyncio.sleep(0)
+        >>> await sc.range(3).count(), await asyncio.wait_for(ends, 60)
+        (3, 'JobSucceeded')
+        """
+        return self.listener_bus.events()
