@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import dataclasses
 import itertools
 import logging
@@ -19,7 +17,6 @@ import re
 import socket
 import tempfile
 import time
-import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -31,6 +28,7 @@ from .callsite import call_site
 from .cleaner import ContextCleaner, shuffle_cleanup
 from .conf import Config, SparkConf
 from .context_files import ContextFileMethods
+from .context_jobs import JobControl, _local_properties
 from .context_stop import ContextShutdown
 from .errors import ConfigError, ContextStoppedError, SerializationError
 from .jobtags import JobTags
@@ -40,12 +38,7 @@ from .rdds.checkpoint import checkpoint_marked
 from .scheduler.admission import Admission, admission_wait, map_tasks_to_run
 from .scheduler.backends.factory import master_kind
 from .scheduler.dag_scheduler import JOB_GROUP_KEY, DAGScheduler
-from .scheduler.events import (
-    AllJobsCancelled,
-    JobCancelled,
-    JobGroupCancelled,
-    JobSubmitted,
-)
+from .scheduler.events import JobCancelled, JobSubmitted
 from .scheduler.exclusion import ExclusionConf
 from .scheduler.pools import pools_from_config
 from .scheduler.speculation import SpeculationConf
@@ -66,24 +59,6 @@ log: logging.Logger = logging.getLogger("asyncspark")
 _sched_log = logging.getLogger("asyncspark.scheduler")  # its INFO lines name the call site
 
 _LOCAL_RE = re.compile(r"local(?:\[(\*|\d+)(?:\s*,\s*(\d+))?\])?")
-
-# Per-coroutine job properties (job group, description): a ContextVar maps Spark's
-# thread-local properties onto asyncio tasks.
-_NO_PROPERTIES: Mapping[str, str] = types.MappingProxyType({})
-_local_properties: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "asyncspark_local_properties", default=_NO_PROPERTIES)
-
-
-@contextlib.contextmanager
-def isolated_local_properties() -> Iterator[None]:
-    """Local properties (job tags, pool, group...) set inside the block are undone at
-    its end, in this coroutine (``asyncspark.web`` runs each request's handler in one)."""
-    token = _local_properties.set(_local_properties.get())
-    try:
-        yield
-    finally:
-        _local_properties.reset(token)
-
 
 def parse_master(master: str) -> int:
     """Number of executors for ``local``, ``local[N]``, ``local[*]`` (``local[N,F]`` too)."""
@@ -118,7 +93,7 @@ def master_max_failures(master: str) -> int | None:
     return int(f)
 
 
-class Context(ContextFileMethods, ContextShutdown, JobTags):
+class Context(ContextFileMethods, ContextShutdown, JobControl, JobTags):
     """A connection to an asyncspark cluster (today: ``local[N]`` executor processes).
 
     ``master`` and ``app_name`` override ``conf`` (a dict or ``SparkConf``). Start it with
@@ -199,6 +174,14 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> Context:
+        """Start the executors and the scheduler; the context, for chaining
+        (``sc = await Context("local[2]").start()``). ``async with`` calls it. A context
+        starts once:
+
+        >>> await sc.start()
+        Traceback (most recent call last):
+        asyncspark.errors.ContextStoppedError: the context is already running
+        """
         if self._state != "new":
             raise ContextStoppedError(f"the context is already {self._state}")
         from .scheduler.backends.factory import cluster_backend, executor_spec
@@ -299,7 +282,9 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
 
     def unpersist_rdd(self, rdd_id: int) -> asyncio.Task[None] | None:
         """Forget and remove the cached blocks of ``rdd_id`` (in the background; the
-        task doing it when called on the context's loop)."""
+        task doing it when called on the context's loop).
+        Internal: the RDD layer's interface (``planner.LineageContext``).
+        Applications call ``rdd.unpersist()``."""
         if self._state != "running" or self._block_master is None:
             return None
         try:
@@ -370,18 +355,12 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         return min(self.defaultParallelism, 2)
 
     def getConf(self) -> SparkConf:
+        """A copy of the context's configuration, as a ``SparkConf``.
+
+        >>> sc.getConf().get("spark.master")
+        'local[2]'
+        """
         return SparkConf(loadDefaults=False, _items=dict(self.conf.raw))
-
-    def statusTracker(self) -> StatusTracker:
-        """PySpark's ``StatusTracker`` on the status store (attached now if nothing had
-        asked for it yet: jobs from then on are known)."""
-        return StatusTracker(self._obs.status_store(), self._active_jobs,
-                             self.listener_bus.flush)
-
-    def status_store(self) -> Any:
-        """The status store behind the UI and the tracker (``ui/store.py``), attached on
-        first use."""
-        return self._obs.status_store()
 
     @property
     def uiWebUrl(self) -> str | None:
@@ -391,34 +370,29 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     def _loop_lag(self) -> float:
         return self._obs.lag
 
-    def setLogLevel(self, logLevel: str) -> None:
-        """Set the ``asyncspark`` loggers' level: ALL, DEBUG, ERROR, FATAL, INFO, OFF,
-        TRACE or WARN (PySpark's names); executors started afterwards log at it too."""
-        from .logs import set_log_level
-
-        set_log_level(logLevel)
-
-    def events(self) -> Any:
-        """``async for event in sc.events()``: every listener event from now on, until
-        the context stops (a bounded queue: see ``asyncspark.listener``)."""
-        return self.listener_bus.events()
-
     # -- the LineageContext interface (planner.py): what RDDs ask of their context -------
 
     def new_rdd_id(self) -> int:
+        """A new RDD's id. Internal: the RDD layer's interface (``planner.LineageContext``)."""
         return next(self._rdd_ids)
 
     def new_shuffle_id(self) -> int:
+        """A new shuffle's id. Internal: the RDD layer's interface (``planner.LineageContext``)."""
         return next(self._shuffle_ids)
 
     def count_pending_checkpoint(self, delta: int) -> None:
-        """An RDD was marked for checkpointing (+1) or its checkpoint written (-1)."""
+        """An RDD was marked for checkpointing (+1) or its checkpoint written (-1).
+        Internal: the RDD layer's interface (``planner.LineageContext``)."""
         self._checkpoints_pending += delta
 
     # -- RDD creation --------------------------------------------------------------------
 
     def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:
-        """Distribute a local collection into an RDD of ``numSlices`` partitions."""
+        """Distribute a local collection into an RDD of ``numSlices`` partitions.
+
+        >>> await sc.parallelize([1, 2, 3, 4], 2).glom().collect()
+        [[1, 2], [3, 4]]
+        """
         from .rdds.collection import ParallelCollectionRDD
 
         n = self.defaultParallelism if numSlices is None else numSlices
@@ -427,19 +401,33 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     def range(self, start: int, end: int | None = None, step: int = 1,
               numSlices: int | None = None) -> RDD[int]:
         """The integers ``range(start, end, step)`` (``range(0, start)`` with one
-        argument) as an RDD of ``numSlices`` partitions."""
+        argument) as an RDD of ``numSlices`` partitions.
+
+        >>> await sc.range(1, 10, 3).collect()
+        [1, 4, 7]
+        """
         if end is None:
             start, end = 0, start
         return self.parallelize(range(start, end, step), numSlices)
 
     def emptyRDD(self) -> RDD[Any]:
-        """An RDD with no partitions and no elements."""
+        """An RDD with no partitions and no elements.
+
+        >>> rdd = sc.emptyRDD(); rdd.getNumPartitions()
+        0
+        >>> await rdd.collect()
+        []
+        """
         from .rdds.collection import EmptyRDD
 
         return EmptyRDD(self)
 
     def union(self, rdds: list[RDD[T]]) -> RDD[T]:
-        """The elements of every RDD of ``rdds``, in order (no shuffle)."""
+        """The elements of every RDD of ``rdds``, in order (no shuffle).
+
+        >>> await sc.union([sc.parallelize([1, 2]), sc.parallelize([3])]).collect()
+        [1, 2, 3]
+        """
         from .rdds.narrow import UnionRDD
 
         if not rdds:
@@ -451,7 +439,14 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     def setCheckpointDir(self, dirName: str) -> None:
         """Where ``rdd.checkpoint()`` writes: a new directory (a UUID) inside ``dirName``
         (a local path or any fsspec URL), which every executor must be able to read and
-        write."""
+        write.
+
+        >>> import shutil, tempfile
+        >>> root = tempfile.mkdtemp(); sc.setCheckpointDir(root)
+        >>> sc.getCheckpointDir().startswith(root)
+        True
+        >>> shutil.rmtree(root)
+        """
         from . import fs
 
         base = os.path.abspath(fs.to_local(dirName)) if fs.is_local(dirName) else dirName
@@ -460,6 +455,11 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         self._checkpoint_dir = path
 
     def getCheckpointDir(self) -> str | None:
+        """The directory ``setCheckpointDir`` made, or ``None`` if none was set.
+
+        >>> sc.getCheckpointDir() is None
+        True
+        """
         return self._checkpoint_dir
 
     # -- shared variables ----------------------------------------------------------------
@@ -467,12 +467,24 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     def accumulator(self, value: T, accum_param: AccumulatorParam[T] | None = None
                     ) -> Accumulator[T]:
         """An ``Accumulator`` starting at ``value``: tasks add to it, the driver reads
-        ``.value``. ``accum_param`` defaults to addition for int, float and complex."""
+        ``.value``. ``accum_param`` defaults to addition for int, float and complex.
+
+        >>> acc = sc.accumulator(0)
+        >>> await sc.parallelize(range(5), 2).foreach(lambda x: acc.add(x))
+        >>> acc.value
+        10
+        """
         return self._accumulators.new(value, accum_param)
 
     def broadcast(self, value: T) -> Broadcast[T]:
         """A read-only ``Broadcast`` of ``value``, sent to each executor once, on first
-        use there. The value is pickled now (on this thread, as PySpark does)."""
+        use there. The value is pickled now (on this thread, as PySpark does).
+
+        >>> names = sc.broadcast({1: "one", 2: "two"})
+        >>> await sc.parallelize([1, 2]).map(lambda k: names.value[k]).collect()
+        ['one', 'two']
+        >>> names.unpersist()
+        """
         self._check_running()
         b = self._broadcasts.new(value)  # type: ignore[union-attr]
         if self.cleaner is not None:
@@ -485,7 +497,11 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
                      partitions: Iterable[int] | None = None,
                      allowLocal: bool = False) -> list[U]:
         """Run ``partitionFunc(iterator) -> iterable`` on the given partitions; the
-        concatenated results, as PySpark's ``SparkContext.runJob``."""
+        concatenated results, as PySpark's ``SparkContext.runJob``.
+
+        >>> await sc.runJob(sc.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2])
+        [1, 9]
+        """
         planner.check_no_nested_use(rdd, partitionFunc)
         parts = await self.run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
         return list(itertools.chain.from_iterable(parts))
@@ -493,7 +509,9 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
     async def run_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],
                       partitions: Iterable[int] | None = None) -> list[Any]:
         """Run ``func(iterator) -> value`` on each partition; the values in order. Then
-        write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py)."""
+        write the checkpoints marked in ``rdd``'s lineage (rdds/checkpoint.py).
+        Internal: the RDD layer's interface (``planner.LineageContext``).
+        Applications use ``runJob`` or the RDD's actions."""
         results = await self._run_one_job(rdd, func, partitions)
         if self._checkpoints_pending:
             await checkpoint_marked(self, rdd)
@@ -503,7 +521,10 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
                                   wait: float) -> tuple[list[Any], int]:
         """Run ``func(iterator) -> value`` on every partition for at most ``wait``
         seconds: ``(values, finished)``, with ``None`` for the partitions not finished by
-        then (their tasks are cancelled) and ``finished`` the number that were."""
+        then (their tasks are cancelled) and ``finished`` the number that were.
+
+        Internal: the RDD layer's interface (``planner.LineageContext``).
+        Applications use ``countApprox`` and the like."""
         return await self._run_one_job(rdd, func, None, wait)
 
     async def _run_one_job(self, rdd: RDD[Any], func: Callable[[Iterator[Any]], Any],
@@ -588,55 +609,6 @@ class Context(ContextFileMethods, ContextShutdown, JobTags):
         waiter.future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._dag.post(JobCancelled(waiter.job_id, "the approximate job timed out"))  # type: ignore[union-attr]
         return list(waiter.results), waiter.finished
-
-    # -- job groups and cancellation -----------------------------------------------------
-
-    def setLocalProperty(self, key: str, value: str | None) -> None:
-        """Set a property of jobs submitted from the current coroutine (and tasks it
-        creates afterwards); ``None`` removes it."""
-        props = dict(_local_properties.get())
-        if value is None:
-            props.pop(key, None)
-        else:
-            props[key] = str(value)
-        _local_properties.set(props)
-
-    def getLocalProperty(self, key: str) -> str | None:
-        return _local_properties.get().get(key)
-
-    def setJobGroup(self, groupId: str, description: str | None,
-                    interruptOnCancel: bool = False) -> None:
-        """Put the jobs this coroutine submits from now on into group ``groupId``."""
-        self.setLocalProperty(JOB_GROUP_KEY, groupId)
-        self.setLocalProperty("spark.job.description", description)
-        self.setLocalProperty("spark.job.interruptOnCancel", str(interruptOnCancel).lower())
-
-    def clearJobGroup(self) -> None:
-        for key in (JOB_GROUP_KEY, "spark.job.description", "spark.job.interruptOnCancel"):
-            self.setLocalProperty(key, None)
-
-    def setJobDescription(self, value: str) -> None:
-        self.setLocalProperty("spark.job.description", value)
-
-    def cancelJob(self, jobId: int, reason: str | None = None) -> None:
-        """Cancel a running job: its awaiting caller gets ``JobCancelledError``."""
-        self._check_running()
-        self._dag.post(JobCancelled(jobId, reason or ""))  # type: ignore[union-attr]
-
-    def cancelJobGroup(self, groupId: str) -> None:
-        self._check_running()
-        self._dag.post(JobGroupCancelled(groupId))  # type: ignore[union-attr]
-
-    def cancelAllJobs(self) -> None:
-        self._check_running()
-        self._dag.post(AllJobsCancelled())  # type: ignore[union-attr]
-
-    def addSparkListener(self, listener: Any) -> None:
-        """Receive scheduler events (see ``asyncspark.listener.SparkListener``)."""
-        self.listener_bus.add(listener)
-
-    def removeSparkListener(self, listener: Any) -> None:
-        self.listener_bus.remove(listener)
 
     def __repr__(self) -> str:
         return f"<Context master={self.master} app={self.appName!r} {self._state}>"

@@ -32,7 +32,14 @@ class ContextFileMethods:
     def textFile(self, name: str, minPartitions: int | None = None,
                  use_unicode: bool = True) -> RDD[str]:
         """Lines of local text files: a path, a directory, a glob or a comma-separated list;
-        ``.gz`` files are decompressed (one partition each)."""
+        ``.gz`` files are decompressed (one partition each).
+
+        >>> import pathlib, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); _ = pathlib.Path(d, "a.txt").write_text("x\\ny\\n")
+        >>> await sc.textFile(d).collect()
+        ['x', 'y']
+        >>> shutil.rmtree(d)
+        """
         from .rdds.textfile import TextFileRDD
 
         n = minPartitions or self.defaultMinPartitions
@@ -41,7 +48,14 @@ class ContextFileMethods:
     def wholeTextFiles(self, path: str, minPartitions: int | None = None,
                        use_unicode: bool = True) -> RDD[tuple[str, str]]:
         """``(path, content)`` for each file of ``path`` (a file, a directory, a glob or
-        a comma-separated list); compressed files (by extension) are decompressed."""
+        a comma-separated list); compressed files (by extension) are decompressed.
+
+        >>> import os, pathlib, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); _ = pathlib.Path(d, "a.txt").write_text("x\\ny\\n")
+        >>> [(os.path.basename(p), text) for p, text in await sc.wholeTextFiles(d).collect()]
+        [('a.txt', 'x\\ny\\n')]
+        >>> shutil.rmtree(d)
+        """
         from .rdds.whole import WholeFilesRDD
 
         return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions,
@@ -49,20 +63,42 @@ class ContextFileMethods:
 
     def binaryFiles(self, path: str, minPartitions: int | None = None
                     ) -> RDD[tuple[str, bytes]]:
-        """``(path, bytes)`` for each file of ``path`` (see ``wholeTextFiles``)."""
+        """``(path, bytes)`` for each file of ``path`` (see ``wholeTextFiles``).
+
+        >>> import pathlib, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); _ = pathlib.Path(d, "b.bin").write_bytes(b"\\x00\\x01")
+        >>> await sc.binaryFiles(d).values().collect()
+        [b'\\x00\\x01']
+        >>> shutil.rmtree(d)
+        """
         from .rdds.whole import WholeFilesRDD
 
         return WholeFilesRDD(self, path, minPartitions or self.defaultMinPartitions, "binary")
 
     def binaryRecords(self, path: str, recordLength: int) -> RDD[bytes]:
         """Fixed-length records of ``recordLength`` bytes from flat binary files; a file
-        whose size is not a multiple of ``recordLength`` is refused."""
+        whose size is not a multiple of ``recordLength`` is refused.
+
+        >>> import pathlib, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); _ = pathlib.Path(d, "r.bin").write_bytes(b"abcdef")
+        >>> await sc.binaryRecords(d, 2).collect()
+        [b'ab', b'cd', b'ef']
+        >>> shutil.rmtree(d)
+        """
         from .rdds.whole import BinaryRecordsRDD
 
         return BinaryRecordsRDD(self, path, recordLength, self.defaultMinPartitions)
 
     def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD[Any]:
-        """The elements ``RDD.saveAsPickleFile`` wrote under ``name``."""
+        """The elements ``RDD.saveAsPickleFile`` wrote under ``name``.
+
+        >>> import os, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); out = os.path.join(d, "out")
+        >>> await sc.parallelize([1, 2, 3], 2).saveAsPickleFile(out)
+        >>> sorted(await sc.pickleFile(out).collect())
+        [1, 2, 3]
+        >>> shutil.rmtree(d)
+        """
         from .rdds.whole import PickleFileRDD
 
         return PickleFileRDD(self, name, minPartitions or self.defaultMinPartitions)
@@ -71,19 +107,49 @@ class ContextFileMethods:
 
     def addFile(self, path: str, recursive: bool = False) -> None:
         """Ship a file (a directory with ``recursive=True``) to every executor; tasks find
-        it with ``SparkFiles.get(name)``."""
+        it with ``SparkFiles.get(name)``.
+
+        >>> import pathlib, shutil, tempfile
+        >>> from asyncspark import SparkFiles
+        >>> d = tempfile.mkdtemp(); _ = pathlib.Path(d, "lookup.txt").write_text("42")
+        >>> sc.addFile(str(pathlib.Path(d, "lookup.txt")))
+        >>> await sc.range(1).map(lambda _: open(SparkFiles.get("lookup.txt")).read()).collect()
+        ['42']
+        >>> shutil.rmtree(d)
+        """
         self._check_running()
         self._files.add_file(path, recursive)  # type: ignore[union-attr]
 
     def addArchive(self, path: str) -> None:
         """Ship an archive (.zip, .tar, .tar.gz, .tgz, ...), unpacked into the directory
-        ``SparkFiles.get(archive name)``."""
+        ``SparkFiles.get(archive name)``.
+
+        >>> import os, pathlib, shutil, tempfile, zipfile
+        >>> from asyncspark import SparkFiles
+        >>> d = tempfile.mkdtemp(); z = os.path.join(d, "words.zip")
+        >>> with zipfile.ZipFile(z, "w") as f: f.writestr("w.txt", "hello")
+        >>> sc.addArchive(z)
+        >>> await sc.range(1).map(lambda _: pathlib.Path(SparkFiles.get("words.zip"), "w.txt")
+        ...                       .read_text()).collect()
+        ['hello']
+        >>> shutil.rmtree(d)
+        """
         self._check_running()
         self._files.add_archive(path)  # type: ignore[union-attr]
 
     def addPyFile(self, path: str) -> None:
         """Make a ``.py`` file or a ``.zip``/``.egg`` of modules importable in tasks
-        (and on the driver)."""
+        (and on the driver).
+
+        >>> import os, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); py = os.path.join(d, "docex_helpers.py")
+        >>> with open(py, "w") as f: _ = f.write("def double(x):\\n    return 2 * x\\n")
+        >>> sc.addPyFile(py)
+        >>> await sc.parallelize([1, 2]).map(
+        ...     lambda x: __import__("docex_helpers").double(x)).collect()
+        [2, 4]
+        >>> shutil.rmtree(d)
+        """
         self._check_running()
         self._files.add_py_file(path)  # type: ignore[union-attr]
 

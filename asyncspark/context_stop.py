@@ -47,7 +47,15 @@ class ContextShutdown:
         """Cancel running jobs, stop the executors and the scheduler, remove the scratch
         and off-heap directories. Idempotent, bounded (``STOP_BOUND_S``: past it the
         executors are killed), and retryable: a ``stop()`` that was interrupted
-        (cancelled) is finished by the next one."""
+        (cancelled) is finished by the next one.
+
+        >>> import asyncspark
+        >>> ctx = asyncspark.Context("local[1]")
+        >>> await ctx.stop(); await ctx.stop()
+        >>> await ctx.parallelize([1]).collect()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        asyncspark.errors.ContextStoppedError: ...
+        """
         if self._state in ("stopped", "new"):
             self._state = "stopped"
             return

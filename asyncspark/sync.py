@@ -141,7 +141,11 @@ class SparkContext:
 
     @classmethod
     def getOrCreate(cls, conf: SparkConf | None = None) -> SparkContext:
-        """The running ``SparkContext``, or a new one from ``conf``."""
+        """The running ``SparkContext``, or a new one from ``conf``.
+
+        >>> SparkContext.getOrCreate() is sc
+        True
+        """
         with cls._lock:
             if cls._active_spark_context is None:
                 cls(conf=conf or SparkConf())
@@ -175,7 +179,12 @@ class SparkContext:
         self._loop.close()
 
     def stop(self) -> None:
-        """Stop the executors and the engine's thread. Idempotent."""
+        """Stop the executors and the engine's thread. Idempotent; then jobs get
+        ``ContextStoppedError`` and ``getOrCreate()`` makes a new context.
+
+        >>> callable(sc.stop)
+        True
+        """
         if getattr(self, "_stopped", True):
             return
         try:
@@ -326,6 +335,14 @@ class SparkContext:
         return self._wrap(self._ctx.binaryRecords(path, recordLength))
 
     def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD[Any]:
+        """The elements ``RDD.saveAsPickleFile`` wrote under ``name``.
+
+        >>> import os, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); sc.parallelize([1, 2, 3]).saveAsPickleFile(os.path.join(d, "o"))
+        >>> sorted(sc.pickleFile(os.path.join(d, "o")).collect())
+        [1, 2, 3]
+        >>> shutil.rmtree(d)
+        """
         return self._wrap(self._ctx.pickleFile(name, minPartitions))
 
     def emptyRDD(self) -> RDD[Any]:
@@ -371,12 +388,44 @@ class SparkContext:
         return self._ctx.broadcast(value)  # pickled on this thread, as PySpark does
 
     def addFile(self, path: str, recursive: bool = False) -> None:
+        """Ship a file (a directory with ``recursive=True``) to every executor.
+
+        >>> import os, shutil, tempfile
+        >>> from asyncspark import SparkFiles
+        >>> d = tempfile.mkdtemp(); f = os.path.join(d, "facade.txt"); _ = open(f, "w").write("7")
+        >>> sc.addFile(f)
+        >>> sc.range(1).map(lambda _: open(SparkFiles.get("facade.txt")).read()).collect()
+        ['7']
+        >>> shutil.rmtree(d)
+        """
         self._ctx.addFile(path, recursive)
 
     def addArchive(self, path: str) -> None:
+        """Ship an archive, unpacked on each executor into ``SparkFiles.get(its name)``.
+
+        >>> import os, shutil, tempfile, zipfile
+        >>> from asyncspark import SparkFiles
+        >>> d = tempfile.mkdtemp(); z = os.path.join(d, "facade.zip")
+        >>> with zipfile.ZipFile(z, "w") as f: f.writestr("w.txt", "hi")
+        >>> sc.addArchive(z)
+        >>> sc.range(1).map(lambda _: open(os.path.join(SparkFiles.get("facade.zip"), "w.txt"))
+        ...                 .read()).collect()
+        ['hi']
+        >>> shutil.rmtree(d)
+        """
         self._ctx.addArchive(path)
 
     def addPyFile(self, path: str) -> None:
+        """Make a ``.py`` file or a ``.zip`` of modules importable in tasks.
+
+        >>> import os, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); py = os.path.join(d, "facade_helpers.py")
+        >>> _ = open(py, "w").write("def triple(x):\\n    return 3 * x\\n")
+        >>> sc.addPyFile(py)
+        >>> sc.parallelize([1, 2]).map(lambda x: __import__("facade_helpers").triple(x)).collect()
+        [3, 6]
+        >>> shutil.rmtree(d)
+        """
         self._ctx.addPyFile(path)
 
     @property
@@ -399,15 +448,32 @@ class SparkContext:
         self._ctx.setCheckpointDir(dirName)
 
     def getCheckpointDir(self) -> str | None:
+        """The directory ``setCheckpointDir`` made (None before).
+
+        >>> sc.getCheckpointDir() is None or sc.getCheckpointDir().startswith("/")
+        True
+        """
         return self._ctx.getCheckpointDir()
 
     # -- jobs (properties are per calling thread) ----------------------------------------
 
     def setJobGroup(self, groupId: str, description: str | None,
                     interruptOnCancel: bool = False) -> None:
+        """Put this thread's later jobs into group ``groupId`` (``cancelJobGroup``).
+
+        >>> sc.setJobGroup("nightly", "nightly report"); sc.getLocalProperty("spark.jobGroup.id")
+        'nightly'
+        >>> sc.clearJobGroup()
+        """
         self._ctx.setJobGroup(groupId, description, interruptOnCancel)
 
     def clearJobGroup(self) -> None:
+        """Undo ``setJobGroup`` for this thread's later jobs.
+
+        >>> sc.setJobGroup("g", None); sc.clearJobGroup()
+        >>> sc.getLocalProperty("spark.jobGroup.id") is None
+        True
+        """
         self._ctx.clearJobGroup()
 
     def setLocalProperty(self, key: str, value: str | None) -> None:
@@ -420,48 +486,145 @@ class SparkContext:
         self._ctx.setLocalProperty(key, value)
 
     def getLocalProperty(self, key: str) -> str | None:
+        """A local property of this thread, or None.
+
+        >>> sc.getLocalProperty("no.such.property") is None
+        True
+        """
         return self._ctx.getLocalProperty(key)
 
     def setJobDescription(self, value: str) -> None:
+        """Describe this thread's later jobs (the UI shows it).
+
+        >>> sc.setJobDescription("count the lines"); sc.getLocalProperty("spark.job.description")
+        'count the lines'
+        >>> sc.setLocalProperty("spark.job.description", None)
+        """
         self._ctx.setJobDescription(value)
 
     def setInterruptOnCancel(self, interruptOnCancel: bool) -> None:
+        """Recorded as ``spark.job.interruptOnCancel`` (tasks are interrupted anyway).
+
+        >>> sc.setInterruptOnCancel(True); sc.getLocalProperty("spark.job.interruptOnCancel")
+        'true'
+        >>> sc.setLocalProperty("spark.job.interruptOnCancel", None)
+        """
         self._ctx.setInterruptOnCancel(interruptOnCancel)
 
     def addJobTag(self, tag: str) -> None:
+        """Tag this thread's later jobs (``cancelJobsWithTag``).
+
+        >>> sc.addJobTag("etl"); sc.getJobTags()
+        {'etl'}
+        >>> sc.clearJobTags()
+        """
         self._ctx.addJobTag(tag)
 
     def removeJobTag(self, tag: str) -> None:
+        """Stop tagging this thread's later jobs with ``tag``.
+
+        >>> sc.addJobTag("etl"); sc.removeJobTag("etl"); sc.getJobTags()
+        set()
+        """
         self._ctx.removeJobTag(tag)
 
     def getJobTags(self) -> set[str]:
+        """The tags this thread's jobs get.
+
+        >>> sc.getJobTags()
+        set()
+        """
         return self._ctx.getJobTags()
 
     def clearJobTags(self) -> None:
+        """Remove every tag of this thread's later jobs.
+
+        >>> sc.addJobTag("a"); sc.clearJobTags(); sc.getJobTags()
+        set()
+        """
         self._ctx.clearJobTags()
 
     def cancelJobsWithTag(self, tag: str) -> None:
+        """Cancel the active jobs tagged ``tag``: their callers get ``JobCancelledError``.
+
+        >>> import threading, time
+        >>> spin = sc.parallelize([1], 1).map(lambda x: any(time.sleep(0.01) for _ in iter(int, 1)))
+        >>> def run(errors, setup=lambda: None):
+        ...     try: setup(); spin.collect()
+        ...     except Exception as e: errors.append(type(e).__name__)
+        >>> errors = []; t = threading.Thread(target=run, args=(errors, lambda: sc.addJobTag("x")))
+        >>> t.start()
+        >>> while not sc.statusTracker().getActiveJobsIds(): time.sleep(0.01)
+        >>> sc.cancelJobsWithTag("x"); t.join(60); errors
+        ['JobCancelledError']
+        """
         from .jobtags import check_tag
 
         check_tag(tag)  # bad input fails here, not on the engine's loop
         self._loop.call_soon_threadsafe(self._ctx.cancelJobsWithTag, tag)
 
     def cancelJobGroup(self, groupId: str) -> None:
+        """Cancel the active jobs of group ``groupId``.
+
+        >>> import threading, time
+        >>> spin = sc.parallelize([1], 1).map(lambda x: any(time.sleep(0.01) for _ in iter(int, 1)))
+        >>> def run(errors, setup=lambda: None):
+        ...     try: setup(); spin.collect()
+        ...     except Exception as e: errors.append(type(e).__name__)
+        >>> errors = []; t = threading.Thread(
+        ...     target=run, args=(errors, lambda: sc.setJobGroup("report", None)))
+        >>> t.start()
+        >>> while not sc.statusTracker().getJobIdsForGroup("report"): time.sleep(0.01)
+        >>> sc.cancelJobGroup("report"); t.join(60); errors
+        ['JobCancelledError']
+        """
         self._soon(self._ctx.cancelJobGroup, groupId)
 
     def cancelAllJobs(self) -> None:
+        """Cancel every active job; the context stays usable.
+
+        >>> sc.cancelAllJobs(); sc.range(3).count()
+        3
+        """
         self._soon(self._ctx.cancelAllJobs)
 
     def cancelJob(self, jobId: int, reason: str | None = None) -> None:
+        """Cancel a running job by id (``statusTracker()``), as ``cancelJobGroup`` shows
+        for a group. An id that runs nothing is ignored:
+
+        >>> sc.cancelJob(10**6, "no such job"); sc.range(2).count()
+        2
+        """
         self._soon(self._ctx.cancelJob, jobId, reason)
 
     def addSparkListener(self, listener: Any) -> None:
+        """Receive scheduler events (``asyncspark.listener.SparkListener``), on the loop.
+
+        >>> import threading; from asyncspark.listener import SparkListener
+        >>> class JobEnds(SparkListener):
+        ...     ended = threading.Event()
+        ...     def onJobEnd(self, event): self.ended.set()
+        >>> ends = JobEnds(); sc.addSparkListener(ends)
+        >>> sc.range(2).count(), ends.ended.wait(60)
+        (2, True)
+        >>> sc.removeSparkListener(ends)
+        """
         self._soon(self._ctx.addSparkListener, listener)
 
     def removeSparkListener(self, listener: Any) -> None:
+        """Stop delivering events to ``listener``.
+
+        >>> from asyncspark.listener import SparkListener
+        >>> sc.addSparkListener(listener := SparkListener()); sc.removeSparkListener(listener)
+        """
         self._soon(self._ctx.removeSparkListener, listener)
 
     def statusTracker(self) -> Any:
+        """PySpark's ``StatusTracker``: the active jobs and stages, by group.
+
+        >>> sc.statusTracker().getJobIdsForGroup("no such group")
+        []
+        """
         return self._ctx.statusTracker()
 
     def setLogLevel(self, logLevel: str) -> None:

@@ -103,6 +103,11 @@ class RDDActions(Generic[T]):
 
     def treeAggregate(self, zeroValue: U, seqOp: Callable[[U, T], U],
                       combOp: Callable[[U, U], U], depth: int = 2) -> U:
+        """``aggregate`` with the partitions' results merged in a tree of ``depth`` levels.
+
+        >>> sc.parallelize(range(10), 4).treeAggregate(0, lambda acc, x: acc + x, int.__add__)
+        45
+        """
         return self._call(self._rdd.treeAggregate(zeroValue, seqOp, combOp, depth))
 
     def sum(self) -> T:
@@ -141,15 +146,35 @@ class RDDActions(Generic[T]):
         return self._call(self._rdd.mean())
 
     def variance(self) -> float:
+        """The population variance of the elements.
+
+        >>> sc.parallelize([1, 2, 3, 4]).variance()
+        1.25
+        """
         return self._call(self._rdd.variance())
 
     def stdev(self) -> float:
+        """The population standard deviation of the elements.
+
+        >>> sc.parallelize([2, 4, 4, 4, 5, 5, 7, 9]).stdev()
+        2.0
+        """
         return self._call(self._rdd.stdev())
 
     def sampleVariance(self) -> float:
+        """The sample variance (divided by n - 1).
+
+        >>> sc.parallelize([1, 2, 3, 4]).sampleVariance()
+        1.6666666666666667
+        """
         return self._call(self._rdd.sampleVariance())
 
     def sampleStdev(self) -> float:
+        """The sample standard deviation (divided by n - 1).
+
+        >>> sc.parallelize([1, 3]).sampleStdev()
+        1.4142135623730951
+        """
         return self._call(self._rdd.sampleStdev())
 
     def histogram(self, buckets: int | list[Any] | tuple[Any, ...]
@@ -178,6 +203,12 @@ class RDDActions(Generic[T]):
 
     def takeSample(self, withReplacement: bool, num: int,
                    seed: int | None = None) -> list[T]:
+        """``num`` elements drawn at random (a fixed ``seed`` repeats the draw).
+
+        >>> rdd = sc.parallelize(range(100), 4)
+        >>> s = rdd.takeSample(False, 5, seed=3); len(set(s)), s == rdd.takeSample(False, 5, seed=3)
+        (5, True)
+        """
         return self._call(self._rdd.takeSample(withReplacement, num, seed))
 
     def countByValue(self) -> defaultdict[T, int]:
@@ -202,6 +233,11 @@ class RDDActions(Generic[T]):
         return self._call(self._rdd.collectAsMap())
 
     def reduceByKeyLocally(self: RDDActions[tuple[K, V]], func: Callable[[V, V], V]) -> dict[K, V]:
+        """Merge each key's values with ``func``; the result as a dict on the driver.
+
+        >>> sc.parallelize([("a", 1), ("b", 2), ("a", 3)]).reduceByKeyLocally(lambda x, y: x + y)
+        {'a': 4, 'b': 2}
+        """
         return self._call(self._rdd.reduceByKeyLocally(func))
 
     def lookup(self: RDDActions[tuple[K, V]], key: K) -> list[V]:
@@ -219,12 +255,27 @@ class RDDActions(Generic[T]):
         return self._call(self._rdd.countApproxDistinct(relativeSD))
 
     def countApprox(self, timeout: int, confidence: float = 0.95) -> int:
+        """The count, or an estimate if ``timeout`` (ms) passes first.
+
+        >>> sc.parallelize(range(100), 4).countApprox(60_000)
+        100
+        """
         return self._call(self._rdd.countApprox(timeout, confidence))
 
     def sumApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The sum within ``timeout`` (ms), with bounds at ``confidence`` (exact if all finished).
+
+        >>> r = sc.parallelize(range(10), 2).sumApprox(60_000); (r.low, float(r), r.high)
+        (45.0, 45.0, 45.0)
+        """
         return self._call(self._rdd.sumApprox(timeout, confidence))
 
     def meanApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The mean within ``timeout`` (ms), with bounds at ``confidence``.
+
+        >>> float(sc.parallelize([1, 2, 3, 6], 2).meanApprox(60_000))
+        3.0
+        """
         return self._call(self._rdd.meanApprox(timeout, confidence))
 
     def foreach(self, f: Callable[[T], object]) -> None:
@@ -237,6 +288,13 @@ class RDDActions(Generic[T]):
         self._call(self._rdd.foreach(f))
 
     def foreachPartition(self, f: Callable[[Iterator[T]], object]) -> None:
+        """Call ``f`` on each partition's iterator, on the executors.
+
+        >>> acc = sc.accumulator(0)
+        >>> sc.parallelize(range(6), 3).foreachPartition(lambda it: acc.add(max(it)))
+        >>> acc.value
+        9
+        """
         self._call(self._rdd.foreachPartition(f))
 
     def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
@@ -251,10 +309,22 @@ class RDDActions(Generic[T]):
         self._call(self._rdd.saveAsTextFile(path, compressionCodecClass))
 
     def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
+        """Write the elements as pickled batches (``SparkContext.pickleFile`` reads them).
+
+        >>> import os, shutil, tempfile
+        >>> d = tempfile.mkdtemp(); sc.parallelize([1, 2], 1).saveAsPickleFile(os.path.join(d, "o"))
+        >>> sc.pickleFile(os.path.join(d, "o")).collect()
+        [1, 2]
+        >>> shutil.rmtree(d)
+        """
         self._call(self._rdd.saveAsPickleFile(path, batchSize))
 
     def toLocalIterator(self, prefetchPartitions: bool = False) -> Iterator[T]:
-        """Iterate the elements, fetching one partition at a time."""
+        """Iterate the elements, fetching one partition at a time.
+
+        >>> list(sc.parallelize(range(4), 2).toLocalIterator())
+        [0, 1, 2, 3]
+        """
         rdd = self._rdd
         for i in range(rdd.getNumPartitions()):
             yield from self._call(rdd._run(list, [i]))[0]

@@ -83,6 +83,11 @@ class RDD(RDDActions[T], Generic[T]):
         return self._rdd.name()
 
     def setName(self, name: str) -> RDD[T]:
+        """Name the RDD (the UI and ``toDebugString`` show it); returns it.
+
+        >>> sc.parallelize([1]).setName("numbers").name()
+        'numbers'
+        """
         self._rdd.setName(name)
         return self
 
@@ -94,6 +99,11 @@ class RDD(RDDActions[T], Generic[T]):
         return self._rdd.getNumPartitions()
 
     def toDebugString(self) -> bytes:
+        """The lineage, one RDD a line (bytes, as PySpark).
+
+        >>> b"numbers" in sc.parallelize([1]).setName("numbers").map(str).toDebugString()
+        True
+        """
         return self._rdd.toDebugString()
 
     def __repr__(self) -> str:
@@ -110,6 +120,13 @@ class RDD(RDDActions[T], Generic[T]):
         return self
 
     def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY) -> RDD[T]:
+        """Keep the computed partitions at ``storageLevel`` once an action computed them.
+
+        >>> rdd = sc.parallelize([1, 2]).persist(StorageLevel.MEMORY_AND_DISK)
+        >>> rdd.sum(), rdd.is_cached
+        (3, True)
+        >>> _ = rdd.unpersist()
+        """
         self._rdd.persist(storageLevel)
         return self
 
@@ -122,21 +139,57 @@ class RDD(RDDActions[T], Generic[T]):
         return self
 
     def getStorageLevel(self) -> StorageLevel:
+        """The storage level ``persist``/``cache`` set (none: ``StorageLevel.NONE``).
+
+        >>> sc.parallelize([1]).getStorageLevel() == StorageLevel.NONE
+        True
+        """
         return self._rdd.getStorageLevel()
 
     def checkpoint(self) -> None:
+        """Write the RDD to ``setCheckpointDir`` at the next action, cutting its lineage.
+
+        >>> import shutil, tempfile
+        >>> d = tempfile.mkdtemp(); sc.setCheckpointDir(d)
+        >>> rdd = sc.parallelize([1, 2]).map(lambda x: x * 10); rdd.checkpoint()
+        >>> rdd.collect(), rdd.isCheckpointed()
+        ([10, 20], True)
+        >>> shutil.rmtree(d)
+        """
         self._rdd.checkpoint()
 
     def localCheckpoint(self) -> None:
+        """Cut the lineage at the next action, keeping the data in the executors' cache.
+
+        >>> rdd = sc.parallelize([1, 2]).map(lambda x: x + 1); rdd.localCheckpoint()
+        >>> rdd.collect(), rdd.isLocallyCheckpointed()
+        ([2, 3], True)
+        >>> _ = rdd.unpersist()
+        """
         self._rdd.localCheckpoint()
 
     def isCheckpointed(self) -> bool:
+        """Whether ``checkpoint`` wrote the RDD (after an action).
+
+        >>> sc.parallelize([1]).isCheckpointed()
+        False
+        """
         return self._rdd.isCheckpointed()
 
     def isLocallyCheckpointed(self) -> bool:
+        """Whether ``localCheckpoint`` was called on it.
+
+        >>> sc.parallelize([1]).isLocallyCheckpointed()
+        False
+        """
         return self._rdd.isLocallyCheckpointed()
 
     def getCheckpointFile(self) -> str | None:
+        """Where the checkpoint was written, or None.
+
+        >>> sc.parallelize([1]).getCheckpointFile() is None
+        True
+        """
         return self._rdd.getCheckpointFile()
 
     # -- narrow transformations ----------------------------------------------------------
@@ -242,10 +295,22 @@ class RDD(RDDActions[T], Generic[T]):
     def sampleByKey(self: RDD[tuple[K, V]], withReplacement: bool,
                     fractions: dict[K, float | int], seed: int | None = None
                     ) -> RDD[tuple[K, V]]:
+        """A sample of each key's values, at that key's fraction (stratified).
+
+        >>> rdd = sc.parallelize([("a", i) for i in range(100)] + [("b", i) for i in range(100)])
+        >>> sorted(rdd.sampleByKey(False, {"a": 1.0, "b": 0.0}, seed=1).keys().distinct().collect())
+        ['a']
+        """
         return self._new(self._rdd.sampleByKey(withReplacement, fractions, seed))
 
     def randomSplit(self, weights: Sequence[int | float],
                     seed: int | None = None) -> list[RDD[T]]:
+        """Split into RDDs of about the given weights (every element in exactly one).
+
+        >>> a, b = sc.parallelize(range(100)).randomSplit([1, 3], seed=7)
+        >>> sorted(a.collect() + b.collect()) == list(range(100))
+        True
+        """
         return [self._new(r) for r in self._rdd.randomSplit(weights, seed)]
 
     def union(self, other: RDD[U]) -> RDD[T | U]:
@@ -324,6 +389,12 @@ class RDD(RDDActions[T], Generic[T]):
             self: RDD[tuple[K, V]], numPartitions: int | None = None,
             partitionFunc: Callable[[K], int] = portable_hash, ascending: bool = True,
             keyfunc: Callable[[K], Any] = _identity) -> RDD[tuple[K, V]]:
+        """Shuffle by key into ``numPartitions``, sorting each partition by key.
+
+        >>> rdd = sc.parallelize([(3, "c"), (1, "a"), (2, "b"), (4, "d")])
+        >>> rdd.repartitionAndSortWithinPartitions(2, lambda k: k % 2).glom().collect()
+        [[(2, 'b'), (4, 'd')], [(1, 'a'), (3, 'c')]]
+        """
         return self._new(self._rdd.repartitionAndSortWithinPartitions(
             numPartitions, partitionFunc, ascending, keyfunc))
 
@@ -348,6 +419,12 @@ class RDD(RDDActions[T], Generic[T]):
                      mergeValue: Callable[[U, V], U], mergeCombiners: Callable[[U, U], U],
                      numPartitions: int | None = None,
                      partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, U]]:
+        """Combine each key's values with a combiner made from the first one.
+
+        >>> pairs = sc.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> sorted(pairs.combineByKey(lambda v: [v], lambda c, v: [*c, v], list.__add__).collect())
+        [('a', [1, 3]), ('b', [2])]
+        """
         return self._new(self._rdd.combineByKey(createCombiner, mergeValue, mergeCombiners,
                                                 numPartitions, partitionFunc))
 
@@ -375,17 +452,35 @@ class RDD(RDDActions[T], Generic[T]):
                        combFunc: Callable[[U, U], U], numPartitions: int | None = None,
                        partitionFunc: Callable[[K], int] = portable_hash
                        ) -> RDD[tuple[K, U]]:
+        """Aggregate each key's values from ``zeroValue`` (per partition, then merged).
+
+        >>> pairs = sc.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> sorted(pairs.aggregateByKey(0, lambda acc, v: acc + v, lambda x, y: x + y).collect())
+        [('a', 4), ('b', 2)]
+        """
         return self._new(self._rdd.aggregateByKey(zeroValue, seqFunc, combFunc,
                                                   numPartitions, partitionFunc))
 
     def foldByKey(self: RDD[tuple[K, V]], zeroValue: V, func: Callable[[V, V], V],
                   numPartitions: int | None = None,
                   partitionFunc: Callable[[K], int] = portable_hash) -> RDD[tuple[K, V]]:
+        """Fold each key's values with ``func``, starting from ``zeroValue``.
+
+        >>> pairs = sc.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> sorted(pairs.foldByKey(0, lambda x, y: x + y).collect())
+        [('a', 4), ('b', 2)]
+        """
         return self._new(self._rdd.foldByKey(zeroValue, func, numPartitions, partitionFunc))
 
     def groupBy(self, f: Callable[[T], K], numPartitions: int | None = None,
                 partitionFunc: Callable[[K], int] = portable_hash
                 ) -> RDD[tuple[K, Iterable[T]]]:
+        """Group the elements by ``f(element)``.
+
+        >>> groups = sc.parallelize(range(5)).groupBy(lambda x: x % 2).collect()
+        >>> sorted((k, sorted(v)) for k, v in groups)
+        [(0, [0, 2, 4]), (1, [1, 3])]
+        """
         return self._new(self._rdd.groupBy(f, numPartitions, partitionFunc))
 
     def distinct(self, numPartitions: int | None = None) -> RDD[T]:
@@ -398,10 +493,22 @@ class RDD(RDDActions[T], Generic[T]):
     def cogroup(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
                 numPartitions: int | None = None
                 ) -> RDD[tuple[K, tuple[Iterable[V], Iterable[W]]]]:
+        """For each key, the values it has in this RDD and in ``other``.
+
+        >>> a, b = sc.parallelize([("k", 1), ("k", 2)]), sc.parallelize([("k", "x"), ("j", "y")])
+        >>> sorted((k, (sorted(v), list(w))) for k, (v, w) in a.cogroup(b).collect())
+        [('j', ([], ['y'])), ('k', ([1, 2], ['x']))]
+        """
         return self._new(self._rdd.cogroup(other._rdd, numPartitions))
 
     def groupWith(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
                   *others: RDD[tuple[K, Any]]) -> RDD[tuple[K, tuple[Iterable[Any], ...]]]:
+        """``cogroup`` with any number of other RDDs.
+
+        >>> a, b, c = (sc.parallelize([("k", v)]) for v in (1, 2, 3))
+        >>> [(k, tuple(map(list, vs))) for k, vs in a.groupWith(b, c).collect()]
+        [('k', ([1], [2], [3]))]
+        """
         return self._new(self._rdd.groupWith(other._rdd, *(o._rdd for o in others)))
 
     def join(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
@@ -425,15 +532,33 @@ class RDD(RDDActions[T], Generic[T]):
     def rightOuterJoin(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
                        numPartitions: int | None = None
                        ) -> RDD[tuple[K, tuple[V | None, W]]]:
+        """The pairs of ``other``, with this RDD's value for the key or None.
+
+        >>> a, b = sc.parallelize([("a", 1)]), sc.parallelize([("a", 2), ("b", 3)])
+        >>> sorted(a.rightOuterJoin(b).collect())
+        [('a', (1, 2)), ('b', (None, 3))]
+        """
         return self._new(self._rdd.rightOuterJoin(other._rdd, numPartitions))
 
     def fullOuterJoin(self: RDD[tuple[K, V]], other: RDD[tuple[K, W]],
                       numPartitions: int | None = None
                       ) -> RDD[tuple[K, tuple[V | None, W | None]]]:
+        """The keys of either RDD, with None where one side lacks the key.
+
+        >>> a, b = sc.parallelize([("a", 1), ("c", 4)]), sc.parallelize([("a", 2), ("b", 3)])
+        >>> sorted(a.fullOuterJoin(b).collect())
+        [('a', (1, 2)), ('b', (None, 3)), ('c', (4, None))]
+        """
         return self._new(self._rdd.fullOuterJoin(other._rdd, numPartitions))
 
     def subtractByKey(self: RDD[tuple[K, V]], other: RDD[tuple[K, Any]],
                       numPartitions: int | None = None) -> RDD[tuple[K, V]]:
+        """The pairs whose key is not in ``other``.
+
+        >>> a, b = sc.parallelize([("a", 1), ("b", 2)]), sc.parallelize([("a", 0)])
+        >>> a.subtractByKey(b).collect()
+        [('b', 2)]
+        """
         return self._new(self._rdd.subtractByKey(other._rdd, numPartitions))
 
     def subtract(self, other: RDD[T], numPartitions: int | None = None) -> RDD[T]:

@@ -44,7 +44,8 @@ from typing import Any
 from aiohttp import web
 
 from .conf import SparkConf
-from .context import Context, isolated_local_properties
+from .context import Context
+from .context_jobs import isolated_local_properties
 from .errors import JobRejectedError
 from .ui import ui_app
 

@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
     "broadcast": 4, "output": 4, "aggregations": 4, "sampling": 4, "cleaner": 4,
     "rdd_actions": 4,
     # L5 driver
-    "": 5, "context": 5, "context_files": 5, "context_stop": 5, "callsite": 0,
+    "": 5, "context": 5, "context_files": 5, "context_stop": 5, "context_jobs": 5, "callsite": 0,
     "lifetime": 5, "sync": 5, "sync_rdd": 5,
     "sync_actions": 5, "cli": 5, "bench": 5, "scheduler.backends": 5,
     "web": 5, "ui": 5, "ui.session": 5, "ui.store": 3, "ui.shapes": 3, "ui.tracker": 3,
