@@ -48,10 +48,26 @@ class AccumulatorParam(Generic[T]):
     """
 
     def zero(self, value: T) -> T:
+        """The identity of ``addInPlace`` for values like ``value``.
+
+        >>> class Longest(AccumulatorParam):
+        ...     def zero(self, value): return ""
+        ...     def addInPlace(self, a, b): return a if len(a) >= len(b) else b
+        >>> Longest().zero("spark")
+        ''
+        """
         raise TypeError(f"{type(self).__name__} does not define zero(value): an "
                         f"AccumulatorParam subclass defines zero() and addInPlace()")
 
     def addInPlace(self, value1: T, value2: T) -> T:
+        """Add ``value2`` to ``value1`` (it may update ``value1``) and return the sum.
+
+        >>> class Longest(AccumulatorParam):
+        ...     def zero(self, value): return ""
+        ...     def addInPlace(self, a, b): return a if len(a) >= len(b) else b
+        >>> Longest().addInPlace("rdd", "spark")
+        'spark'
+        """
         raise TypeError(f"{type(self).__name__} does not define addInPlace(value1, value2): "
                         f"an AccumulatorParam subclass defines zero() and addInPlace()")
 
@@ -124,7 +140,13 @@ class Accumulator(Generic[T]):
         self._value = value
 
     def add(self, term: T) -> None:
-        """Add ``term`` (in a task: to that task attempt's update, sent if it succeeds)."""
+        """Add ``term`` (in a task: to that task attempt's update, sent if it succeeds).
+
+        >>> acc = sc.accumulator(0)
+        >>> await sc.parallelize(range(5), 2).foreach(lambda x: acc.add(x))
+        >>> acc.value
+        10
+        """
         if not self._deserialized:
             self._value = self.accum_param.addInPlace(self._value, term)
             return

@@ -77,18 +77,31 @@ class Broadcast(Generic[T]):
         return self._value
 
     def unpersist(self, blocking: bool = False) -> None:
-        """Delete the executors' copies; a later use fetches the value again.
+        """locking`` changes nothing (accepted for PySpark compatibility).
 
-        The removal reaches each executor before any task launched after this call, so
-        ``blocking`` changes nothing (accepted for PySpark compatibility)."""
+        >>> b = sc.broadcast([1, 2])
+        >>> await sc.parallelize([0]).map(lambda _: sum(b.value)).collect()
+        [3]
+        >>> b.unpersist()
+        >>> await sc.parallelize([0]).map(lambda _: len(b.value)).collect()
+        [2]
+        """
         self._driver_only("unpersist")
         if self._manager.is_destroyed(self._bid):  # type: ignore[union-attr]
             raise BroadcastDestroyedError.of(self._bid)
         self._manager.remove(self._bid, destroy=False)  # type: ignore[union-attr]
 
     def destroy(self, blocking: bool = False) -> None:
-        """Delete the value and every copy of it; any later use raises
-        ``BroadcastDestroyedError`` (in a task: the task fails naming this broadcast)."""
+        """roadcastDestroyedError`` (in a task: the task fails naming this broadcast).
+
+        >>> b = sc.broadcast("x")
+        >>> b.destroy()
+        >>> try:
+        ...     b.value
+        ... except BroadcastDestroyedError as e:
+        ...     print(type(e).__name__)
+        BroadcastDestroyedError
+        """
         self._driver_only("destroy")
         self._manager.remove(self._bid, destroy=True)  # type: ignore[union-attr]
         self._value = None

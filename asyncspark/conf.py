@@ -234,32 +234,78 @@ class SparkConf:
             self._conf.update({k: str(v) for k, v in _items.items()})
 
     def set(self, key: str, value: Any) -> SparkConf:
+        """Set ``key`` (the value is kept as a string); returns the conf.
+
+        >>> SparkConf(False).set("spark.task.maxFailures", 8).get("spark.task.maxFailures")
+        '8'
+        """
         self._conf[key] = str(value)
         return self
 
     def setIfMissing(self, key: str, value: Any) -> SparkConf:
+        """Set ``key`` only if it is not set yet.
+
+        >>> SparkConf(False).set("a.b", 1).setIfMissing("a.b", 2).get("a.b")
+        '1'
+        """
         self._conf.setdefault(key, str(value))
         return self
 
     def setAll(self, pairs: Iterable[tuple[str, Any]]) -> SparkConf:
+        """Set every ``(key, value)`` of ``pairs``.
+
+        >>> SparkConf(False).setAll([("a.x", 1), ("a.y", 2)]).getAll()
+        [('a.x', '1'), ('a.y', '2')]
+        """
         for k, v in pairs:
             self.set(k, v)
         return self
 
     def setMaster(self, value: str) -> SparkConf:
+        """``spark.master``.
+
+        >>> SparkConf(False).setMaster("local[2]").get("spark.master")
+        'local[2]'
+        """
         return self.set("spark.master", value)
 
     def setAppName(self, value: str) -> SparkConf:
+        """``spark.app.name``.
+
+        >>> SparkConf(False).setAppName("etl").get("spark.app.name")
+        'etl'
+        """
         return self.set("spark.app.name", value)
 
     def get(self, key: str, defaultValue: str | None = None) -> str | None:
+        """The value of ``key``, or ``defaultValue``.
+
+        >>> SparkConf(False).get("spark.master", "local[*]")
+        'local[*]'
+        """
         return self._conf.get(key, defaultValue)
 
     def contains(self, key: str) -> bool:
+        """Whether ``key`` is set.
+
+        >>> SparkConf(False).setMaster("local").contains("spark.master")
+        True
+        """
         return key in self._conf
 
     def getAll(self) -> list[tuple[str, str]]:
+        """Every ``(key, value)`` set, in the order they were first set.
+
+        >>> SparkConf(False).setAppName("a").setMaster("local").getAll()
+        [('spark.app.name', 'a'), ('spark.master', 'local')]
+        """
         return list(self._conf.items())
 
     def toDebugString(self) -> str:
+        """One ``key=value`` line per setting, sorted by key.
+
+        >>> print(SparkConf(False).setMaster("local").setAppName("a").toDebugString())
+        spark.app.name=a
+        spark.master=local
+        """
         return "\n".join(f"{k}={v}" for k, v in sorted(self._conf.items()))

@@ -50,7 +50,12 @@ class SparkFiles:
 
     @classmethod
     def getRootDirectory(cls) -> str:
-        """The directory holding the added files."""
+        """The directory holding the added files.
+
+        >>> import os
+        >>> os.path.isdir(SparkFiles.getRootDirectory())
+        True
+        """
         env = current_env()
         if env is not None:
             return os.path.join(os.path.dirname(os.path.abspath(env.local_dir)),

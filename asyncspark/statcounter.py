@@ -26,7 +26,11 @@ class StatCounter:
             self.merge(v)
 
     def merge(self, value: float) -> StatCounter:
-        """Add one value."""
+        """Add one value.
+
+        >>> StatCounter([1, 2]).merge(6).mean()
+        3.0
+        """
         delta = value - self.mu
         self.n += 1
         self.mu += delta / self.n
@@ -36,6 +40,11 @@ class StatCounter:
         return self
 
     def mergeStats(self, other: StatCounter) -> StatCounter:
+        """Merge another counter's values into this one.
+
+        >>> StatCounter([1, 2]).mergeStats(StatCounter([3, 4])).count()
+        4
+        """
         if not isinstance(other, StatCounter):
             raise TypeError(f"Can only merge StatCounter but got {type(other)}")
         if other is self:
@@ -58,39 +67,87 @@ class StatCounter:
         return self
 
     def copy(self) -> StatCounter:
+        """An independent copy.
+
+        >>> s = StatCounter([1.0]); c = s.copy().merge(3.0)
+        >>> s.count(), c.count()
+        (1, 2)
+        """
         c = StatCounter()
         c.n, c.mu, c.m2 = self.n, self.mu, self.m2
         c.maxValue, c.minValue = self.maxValue, self.minValue
         return c
 
     def count(self) -> int:
+        """How many values.
+
+        >>> StatCounter([5, 6, 7]).count()
+        3
+        """
         return int(self.n)
 
     def mean(self) -> float:
-        """The mean; 0.0 when there are no values (as PySpark and Spark)."""
+        """The mean; 0.0 when there are no values (as PySpark and Spark).
+
+        >>> StatCounter([1, 2, 6]).mean()
+        3.0
+        """
         return self.mu
 
     def sum(self) -> float:
+        """The sum of the values.
+
+        >>> StatCounter([1, 2, 6]).sum()
+        9.0
+        """
         return self.n * self.mu
 
     def min(self) -> float:
+        """The smallest value.
+
+        >>> StatCounter([4, 1, 6]).min()
+        1
+        """
         return self.minValue
 
     def max(self) -> float:
+        """The largest value.
+
+        >>> StatCounter([4, 1, 6]).max()
+        6
+        """
         return self.maxValue
 
     def variance(self) -> float:
-        """Population variance (divides by n)."""
+        """Population variance (divides by n).
+
+        >>> StatCounter([1, 2, 3, 4]).variance()
+        1.25
+        """
         return float("nan") if self.n == 0 else self.m2 / self.n
 
     def sampleVariance(self) -> float:
-        """Sample variance (divides by n - 1)."""
+        """Sample variance (divides by n - 1).
+
+        >>> round(StatCounter([1, 2, 3, 4]).sampleVariance(), 4)
+        1.6667
+        """
         return float("nan") if self.n <= 1 else self.m2 / (self.n - 1)
 
     def stdev(self) -> float:
+        """Population standard deviation.
+
+        >>> StatCounter([2, 4, 4, 4, 5, 5, 7, 9]).stdev()
+        2.0
+        """
         return math.sqrt(self.variance())
 
     def sampleStdev(self) -> float:
+        """Sample standard deviation (divides by n - 1).
+
+        >>> round(StatCounter([1, 2, 3, 4]).sampleStdev(), 4)
+        1.291
+        """
         return math.sqrt(self.sampleVariance())
 
     def asDict(self, sample: bool = False) -> dict[str, float]:
@@ -99,6 +156,9 @@ class StatCounter:
         Note PySpark's (inverted) flag: by default ``stdev`` and ``variance`` are the
         *sample* statistics (its doctest: ``[1., 2., 3., 4.]`` gives ``'variance':
         1.6666666666666667``); ``sample=True`` gives the population ones.
+
+        >>> StatCounter([1, 3]).asDict()['mean']
+        2.0
         """
         return {
             "count": self.count(), "mean": self.mean(), "sum": self.sum(),

@@ -27,7 +27,13 @@ class TaskContext:
 
     @classmethod
     def get(cls) -> TaskContext | None:
-        """The context of the task running on this thread, or None on the driver."""
+        """The context of the task running on this thread, or None on the driver.
+
+        >>> TaskContext.get() is None  # on the driver
+        True
+        >>> await sc.parallelize([1], 1).map(lambda _: TaskContext.get() is not None).collect()
+        [True]
+        """
         return getattr(_local, "ctx", None)
 
     @classmethod
@@ -35,17 +41,47 @@ class TaskContext:
         _local.ctx = ctx
 
     def stageId(self) -> int:
+        """The id of the stage this task belongs to.
+
+        >>> rdd = sc.parallelize([1, 2], 2)
+        >>> ids = await rdd.map(lambda _: TaskContext.get().stageId()).collect()
+        >>> len(set(ids)), isinstance(ids[0], int)
+        (1, True)
+        """
         return self._stage
 
     def partitionId(self) -> int:
+        """The partition this task computes.
+
+        >>> await sc.parallelize([1, 2], 2).map(lambda _: TaskContext.get().partitionId()).collect()
+        [0, 1]
+        """
         return self._partition
 
     def attemptNumber(self) -> int:
+        """How many times this task was attempted before (0 the first time).
+
+        >>> await sc.parallelize([1], 1).map(lambda _: TaskContext.get().attemptNumber()).collect()
+        [0]
+        """
         return self._attempt
 
     def taskAttemptId(self) -> int:
+        """An id unique to this task attempt within the application.
+
+        >>> rdd = sc.parallelize([1, 2], 2)
+        >>> a = await rdd.map(lambda _: TaskContext.get().taskAttemptId()).collect()
+        >>> len(set(a))
+        2
+        """
         return self._task_id
 
     def localDir(self) -> str:
-        """A scratch directory private to this executor."""
+        """A scratch directory private to this executor.
+
+        >>> import os
+        >>> await sc.parallelize([1], 1).map(
+        ...     lambda _: os.path.isdir(TaskContext.get().localDir())).collect()
+        [True]
+        """
         return self._local_dir

@@ -63,10 +63,20 @@ class StorageLevel:
                 self.replication)
 
     def to_wire(self) -> list[bool | int]:
+        """The five flags as they travel to executors (internal).
+
+        >>> StorageLevel.MEMORY_AND_DISK.to_wire()
+        [True, True, False, False, 1]
+        """
         return list(self._flags())
 
     @classmethod
     def from_wire(cls, flags: list[Any]) -> StorageLevel:
+        """A storage level from ``to_wire()``'s flags (internal).
+
+        >>> StorageLevel.from_wire([True, True, False, False, 1]) == StorageLevel.MEMORY_AND_DISK
+        True
+        """
         if not isinstance(flags, (list, tuple)) or len(flags) != 5:
             raise ValueError(f"not a storage level: {flags!r}")
         return cls(*flags)

@@ -41,14 +41,26 @@ class StatusTracker:
         self._flush = flush or (lambda: None)
 
     def getJobIdsForGroup(self, jobGroup: str | None = None) -> list[int]:
-        """The ids of the known jobs (running or finished) of ``jobGroup`` (``None``: the
-        jobs of no group)."""
+        """s of no group).
+
+        >>> async def nightly():
+        ...     sc.setJobGroup("nightly", "the nightly totals")
+        ...     await sc.parallelize(range(4), 2).sum()
+        ...     return sc.statusTracker().getJobIdsForGroup("nightly")
+        >>> len(await nightly())
+        1
+        """
         self._flush()
         ids = set(self._store.job_ids_for_group(jobGroup))
         ids.update(j for j, g in list(self._active.items()) if g == jobGroup)
         return sorted(ids)
 
     def getActiveJobsIds(self) -> list[int]:
+        """The ids of the jobs running now.
+
+        >>> sc.statusTracker().getActiveJobsIds()  # nothing runs between examples
+        []
+        """
         self._flush()
         ids = {j for j in self._store.active_job_ids()}
         ids.update(self._active)
@@ -56,10 +68,25 @@ class StatusTracker:
         return sorted(ids - ended)
 
     def getActiveStageIds(self) -> list[int]:
+        """The ids of the stages running now.
+
+        >>> sc.statusTracker().getActiveStageIds()
+        []
+        """
         self._flush()
         return self._store.active_stage_ids()
 
     def getJobInfo(self, jobId: int) -> SparkJobInfo | None:
+        """A job's id, status and stage ids (``SparkJobInfo``), or None.
+
+        >>> async def one_job():
+        ...     sc.setJobGroup("info", "one job")
+        ...     await sc.parallelize([1, 2]).count()
+        ...     (job,) = sc.statusTracker().getJobIdsForGroup("info")
+        ...     return sc.statusTracker().getJobInfo(job)
+        >>> (await one_job()).status
+        'SUCCEEDED'
+        """
         self._flush()
         job = self._store.jobs.get(jobId)
         if job is None:
@@ -69,6 +96,18 @@ class StatusTracker:
         return SparkJobInfo(jobId, list(job["stageIds"]), job["status"])
 
     def getStageInfo(self, stageId: int) -> SparkStageInfo | None:
+        """A stage's latest attempt (``SparkStageInfo``: tasks, their counts, name), or None.
+
+        >>> async def stage():
+        ...     sc.setJobGroup("stage", "one stage")
+        ...     await sc.parallelize([1, 2, 3], 3).count()
+        ...     (job,) = sc.statusTracker().getJobIdsForGroup("stage")
+        ...     (sid,) = sc.statusTracker().getJobInfo(job).stageIds
+        ...     return sc.statusTracker().getStageInfo(sid)
+        >>> info = await stage()
+        >>> info.numTasks, info.numCompletedTasks
+        (3, 3)
+        """
         self._flush()
         attempts = [(a, st) for (s, a), st in list(self._store.stages.items()) if s == stageId]
         if not attempts:
