@@ -18,18 +18,18 @@ def identity(x: Any) -> Any:
     return x
 
 
-def to_list(x: Any) -> list:
+def to_list(x: Any) -> list[Any]:
     """groupByKey's ``createCombiner`` (shared, so the merger recognises it)."""
     return [x]
 
 
-def append_to(xs: list, x: Any) -> list:
+def append_to(xs: list[Any], x: Any) -> list[Any]:
     """groupByKey's ``mergeValue``."""
     xs.append(x)
     return xs
 
 
-def extend_with(xs: list, ys: list) -> list:
+def extend_with(xs: list[Any], ys: list[Any]) -> list[Any]:
     """groupByKey's ``mergeCombiners``."""
     xs.extend(ys)
     return xs

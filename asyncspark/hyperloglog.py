@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from .partitioner import portable_hash
 
@@ -32,7 +33,8 @@ class HyperLogLog:
         self.m: int = 1 << p
         self.registers: bytearray = bytearray(self.m)
 
-    def add_all(self, items: Iterable) -> HyperLogLog:
+    def add_all(self, items: Iterable[Any]) -> HyperLogLog:
+        """Add every item of ``items`` (by its portable hash)."""
         regs = self.registers
         rest = 64 - self.p
         mask = (1 << rest) - 1

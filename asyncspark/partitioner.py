@@ -348,7 +348,7 @@ class HashPartitioner(Partitioner):
         super().__init__(numPartitions)
         if not callable(partitionFunc):
             raise TypeError(f"partitionFunc must be callable, not {type(partitionFunc).__name__}")
-        self.partitionFunc = partitionFunc
+        self.partitionFunc: Callable[[Any], int] = partitionFunc
 
     def getPartition(self, key: Any) -> int:
         return self.partitionFunc(key) % self.numPartitions
@@ -393,9 +393,9 @@ class RangePartitioner(Partitioner):
         if len(bounds) >= numPartitions:
             raise ValueError(f"a RangePartitioner over {numPartitions} partitions takes at "
                              f"most {numPartitions - 1} bounds, got {len(bounds)}")
-        self.bounds = bounds
+        self.bounds: list[Any] = bounds
         self.ascending: bool = bool(ascending)
-        self.keyfunc = keyfunc
+        self.keyfunc: Callable[[Any], Any] = keyfunc
 
     @classmethod
     def from_sample(cls, sample_keys: Iterable[Any], numPartitions: int,

@@ -110,7 +110,7 @@ def walk(rdd: RDD[Any], follow: Callable[[Dependency], bool] | None = None,
                      if follow is None or follow(d))
 
 
-def rdd_infos(rdd: RDD[Any]) -> list[dict]:
+def rdd_infos(rdd: RDD[Any]) -> list[dict[str, Any]]:
     """The lineage of ``rdd`` for the UI: per RDD its id, name, partitions, narrow parents
     and shuffle parents (kept on the RDD until its lineage or a name changes: a job's
     listener events are built on the scheduler's path; the list is not to be changed)."""

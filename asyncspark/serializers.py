@@ -18,7 +18,7 @@ import pickle
 import types
 import weakref
 from collections import ChainMap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cloudpickle
@@ -29,7 +29,7 @@ __all__ = ["DRIVER_ONLY", "describe_unpicklable", "dumps_closure", "dumps_result
            "refuse_nested_use"]
 
 PROTOCOL = 5
-loads = pickle.loads
+loads: Callable[[bytes], Any] = pickle.loads
 
 
 # code object -> its marshal bytes, while it lives

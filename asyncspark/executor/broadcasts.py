@@ -67,7 +67,7 @@ class BroadcastCache:
                                                 + len(data))
         return pickle.loads(data)
 
-    def drop(self, broadcast_ids: list) -> None:
+    def drop(self, broadcast_ids: list[int]) -> None:
         """Forget copies (``RemoveBroadcast`` from the driver)."""
         with self._lock:
             for bid in broadcast_ids:

@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from resource import RUSAGE_SELF, getrusage
 from time import thread_time_ns
 from typing import TYPE_CHECKING, Any

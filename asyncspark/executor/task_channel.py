@@ -67,7 +67,7 @@ class TaskChannelClient:
         self.tls: bool = isinstance(sock, _ssl.SSLSocket)
         # A TLS read allocates its whole buffer: keep it near a record's size.
         self._recv_size = _TLS_RECV_SIZE if self.tls else _RECV_SIZE
-        self.tasks: collections.deque = collections.deque()
+        self.tasks: collections.deque[list[Any]] = collections.deque()
         self.raw_binaries: dict[int, bytes] = {}
         self._statuses: list = []
         self._payloads: list = []
@@ -111,8 +111,8 @@ class TaskChannelClient:
                 return ev
             codec.receive_data(self.sock.recv(self._recv_size))
 
-    def next_task(self, forget: Callable[[list], None], map_outputs: dict,
-                  trace: bool) -> list | None:
+    def next_task(self, forget: Callable[[list[int]], None], map_outputs: dict[int, list[Any]],
+                  trace: bool) -> list[Any] | None:
         """The next task to run (``[task_id, binary_id, partition, attempt, stage_id]``,
         plus the received stamp when tracing), or None when the driver closed the
         channel. Messages already received are taken in first, in order; pending
@@ -176,7 +176,7 @@ class TaskChannelClient:
         finally:
             sock.settimeout(None)
 
-    def add_status(self, status: list, payload: bytes, max_frame_size: int) -> None:
+    def add_status(self, status: list[Any], payload: bytes, max_frame_size: int) -> None:
         """Queue a finished task's status; send the batch when it is due."""
         if self._statuses and (self._size + len(payload) + _STATUS_BYTES * len(
                 self._statuses) > max_frame_size - _FRAME_SLACK):

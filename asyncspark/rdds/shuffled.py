@@ -67,7 +67,8 @@ class ShuffledRDD(RDD[Any]):
     given an aggregator, sorted by key when given ``key_ordering``."""
 
     def __init__(self, prev: RDD[Any], partitioner: Any, aggregator: Aggregator | None = None,
-                 map_side_combine: bool = False, key_ordering=None,
+                 map_side_combine: bool = False,
+                 key_ordering: tuple[bool, Callable[[Any], Any]] | None = None,
                  what: str = "a shuffle") -> None:
         dep = ShuffleDependency(prev, partitioner, aggregator, map_side_combine, key_ordering)
         super().__init__(prev.ctx, [dep], partitioner.numPartitions)

@@ -124,7 +124,8 @@ class DAGScheduler:
         self.shuffle_stages: dict[int, ShuffleMapStage] = {}
         self.running: set[Stage] = set()
         self.waiting: set[Stage] = set()
-        self.map_outputs = map_outputs if map_outputs is not None else MapOutputTracker()
+        self.map_outputs: MapOutputTracker = (
+            map_outputs if map_outputs is not None else MapOutputTracker())
         # Where cached blocks are (storage.master.BlockManagerMaster): tasks' preferred
         # locations. Read only here; executors' reports update it on the driver's loop.
         self.block_master = block_master

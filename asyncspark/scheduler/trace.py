@@ -30,11 +30,12 @@ from __future__ import annotations
 import collections
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["PHASES", "STAMPS", "Tracer", "now_ns"]
 
-now_ns = time.monotonic_ns
+now_ns: Callable[[], int] = time.monotonic_ns
 
 STAMPS = ("submit", "serialized", "stage_created", "launched", "received", "started",
           "finished", "status_received", "delivered")

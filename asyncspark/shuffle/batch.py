@@ -24,6 +24,7 @@ import marshal
 import pickle
 import struct
 from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
 from zlib import crc32
 
 from ..errors import CorruptDataError
@@ -53,7 +54,7 @@ class BatchEncoder:
     def __init__(self) -> None:
         self.use_marshal: bool = True
 
-    def encode(self, records: list) -> bytes:
+    def encode(self, records: list[Any]) -> bytes:
         flag = 0
         data = None
         if self.use_marshal:
@@ -93,7 +94,7 @@ def check_frame(frame: bytes) -> int:
     return length
 
 
-def decode_batches(pieces: Iterable[bytes]) -> Iterator[list]:
+def decode_batches(pieces: Iterable[bytes]) -> Iterator[list[Any]]:
     """The lists of records of the batches in ``pieces`` (the byte stream of one or more
     whole blocks, cut anywhere), each checked against its checksum before it is decoded;
     ``CorruptDataError`` when one does not match or decode, or the stream ends inside a
@@ -163,7 +164,7 @@ def frame_header(body: bytes) -> bytes:
     return _HEADER.pack(len(body), crc32(body, len(body)))
 
 
-def read_frames(f, path: str) -> Iterator[bytes]:
+def read_frames(f: BinaryIO, path: str) -> Iterator[bytes]:
     """The checked bodies of the frames in the open binary file ``f`` (named ``path`` in
     errors) until its end; ``CorruptDataError`` naming the file and the offset when a
     header or body is cut short or a checksum does not match."""

@@ -244,7 +244,7 @@ class ExternalMerger:
     """
 
     def __init__(self, aggregator: Aggregator, memory_budget: float,
-                 spill_dir: str | os.PathLike | None = None,
+                 spill_dir: str | os.PathLike[str] | None = None,
                  num_spill_partitions: int = 64, *, _depth: int = 0) -> None:
         if num_spill_partitions < 2:
             raise ValueError(f"num_spill_partitions must be at least 2, "
@@ -398,7 +398,7 @@ class ExternalSorter:
     """
 
     def __init__(self, memory_budget: float,
-                 spill_dir: str | os.PathLike | None = None) -> None:
+                 spill_dir: str | os.PathLike[str] | None = None) -> None:
         self.memory_budget: float = _check_budget(memory_budget)
         self.spill_count: int = 0
         self.spilled_bytes: int = 0

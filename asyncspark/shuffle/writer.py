@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
+from typing import TYPE_CHECKING, Any
 from zlib import crc32
 
 from .._accel import (
@@ -45,6 +46,10 @@ from ..functions import identity
 from ..runtime import get_env
 from ..taskcontext import TaskContext
 from .batch import BatchEncoder, marshaled_frame
+
+if TYPE_CHECKING:
+    from ..dependency import ShuffleDependency
+    from ..runtime import ExecutorEnv
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "ShuffleWriteFunc", "remove_shuffles", "write_map_output"]
 
@@ -307,8 +312,8 @@ _SAMPLE = 65536  # records combined before deciding whether combining pays
 _USELESS_COMBINE = 0.5  # more distinct keys than this fraction of the sample: skip it
 
 
-def write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
-                     budget: int, stats: dict | None = None,
+def write_map_output(records: Iterable[Any], dep: ShuffleDependency, map_id: int, attempt: int,
+                     local_dir: str, budget: int, stats: dict[str, Any] | None = None,
                      sorted_runs: str | None = None) -> tuple[str, list[int], int]:
     """Write one map task's output; ``(data_path, sizes, spilled_bytes)``. ``stats``, when
     given, gets ``records`` written, ``write_ns`` spent writing, ``peak`` bytes held and
@@ -408,10 +413,10 @@ class ShuffleWriteFunc:
     """The function of a shuffle map task: write the partition's records, return its
     ``MapStatus`` (``[executor_id, host, port, data_path, sizes]``)."""
 
-    def __init__(self, dep) -> None:
-        self.dep = dep
+    def __init__(self, dep: ShuffleDependency) -> None:
+        self.dep: ShuffleDependency = dep
 
-    def __call__(self, iterator: Iterable) -> list:
+    def __call__(self, iterator: Iterable[Any]) -> list[Any]:
         env = get_env()
         ctx = TaskContext.get()
         budget = env.settings.shuffle_memory
@@ -446,7 +451,7 @@ class ShuffleWriteFunc:
         return [env.executor_id, env.host, env.block_port, path, sizes]
 
 
-def remove_shuffles(env, shuffle_ids: list[int]) -> int:
+def remove_shuffles(env: ExecutorEnv, shuffle_ids: list[int]) -> int:
     """Executor side of ``RemoveShuffle`` (the driver's ContextCleaner): forget these
     shuffles' map output locations and outputs, and delete every file of theirs in this
     executor's local directory (older attempts' too); the files removed."""

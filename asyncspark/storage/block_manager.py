@@ -80,7 +80,7 @@ class DriverLink:
 
         self.loop.call_soon_threadsafe(write)
 
-    def query(self, block_id: str, lease: bool) -> tuple[list, list]:
+    def query(self, block_id: str, lease: bool) -> tuple[list[list[Any]], list[list[Any]]]:
         """``(locations, peers)`` for ``block_id`` from the driver."""
         async def ask() -> tuple[list, list]:
             fut = self.loop.create_future()
@@ -199,7 +199,7 @@ class BlockManager:
 
     # -- local stores --------------------------------------------------------------------
 
-    def get_local(self, block: str) -> list | None:
+    def get_local(self, block: str) -> list[Any] | None:
         """The block's records from this executor's stores or the host's off-heap one."""
         with self._lock:
             entry = self.memory.get(block)
@@ -210,7 +210,8 @@ class BlockManager:
             data = self.offheap.get(block)
         return None if data is None else pickle.loads(data)
 
-    def put(self, block: str, values: list, level: StorageLevel, peers: list = ()) -> list:
+    def put(self, block: str, values: list[Any], level: StorageLevel,
+            peers: list[list[Any]] | tuple[()] = ()) -> list[Any]:
         """Store a computed partition as ``level`` says, replicate it; the updates
         (``[block, executor_id, where, size]``) to report."""
         updates: list = []
@@ -286,7 +287,7 @@ class BlockManager:
             return _dumps(entry.value) if entry.deserialized else entry.value
         return self.disk.get(block)
 
-    def put_block_bytes(self, block: str, level_flags: list, data: bytes) -> None:
+    def put_block_bytes(self, block: str, level_flags: list[Any], data: bytes) -> None:
         """Worker thread: store a replica another executor sent; reported to the
         driver before the upload is acknowledged."""
         level = StorageLevel.from_wire(level_flags)
@@ -319,7 +320,7 @@ class BlockManager:
                 self.memory.remove(b)
         return len(gone) + len(self.disk.remove_rdd(rdd_id))
 
-    def usage(self) -> dict:
+    def usage(self) -> dict[str, Any]:
         """What this executor holds (for tests and diagnostics)."""
         with self._lock:
             in_memory = self.memory.block_ids()

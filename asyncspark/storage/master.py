@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["BlockManagerMaster", "BlockStatus", "block_id"]
 
@@ -79,7 +80,7 @@ class BlockManagerMaster:
 
     # -- updates -------------------------------------------------------------------------
 
-    def update(self, updates: Iterable[list], released: Iterable[str] = (),
+    def update(self, updates: Iterable[list[Any]], released: Iterable[str] = (),
                reporter: str | None = None) -> None:
         """Apply ``[block_id, executor_id, where, size]`` entries (``where`` ``""``: the
         block left that executor), then release the reporter's leases on ``released``."""
@@ -149,7 +150,7 @@ class BlockManagerMaster:
             return
         current.waiters.append((executor_id, reply))
 
-    def locations(self, block: str, exclude: str | None = None) -> list[list]:
+    def locations(self, block: str, exclude: str | None = None) -> list[list[Any]]:
         """``[[executor_id, host, port]]`` of live executors holding ``block``, memory
         copies first."""
         locs = self.blocks.get(block)
@@ -162,7 +163,7 @@ class BlockManagerMaster:
                 found.append([executor_id, address[0], address[1]])
         return found
 
-    def peers(self, executor_id: str) -> list[list]:
+    def peers(self, executor_id: str) -> list[list[Any]]:
         """The other live executors' ``[executor_id, host, port]`` (replica targets)."""
         return [[e, h, p] for e, (h, p) in sorted(self.executors.items()) if e != executor_id]
 

@@ -261,7 +261,7 @@ class TransportClient:
             raise TransportError(f"connection to block server {self.address} is closed"
                                  ) from self.error
 
-    def open_blocks(self, shuffle_id: int, blocks: list[BlockId]) -> asyncio.Future:
+    def open_blocks(self, shuffle_id: int, blocks: list[BlockId]) -> asyncio.Future[Any]:
         """Send ``OpenBlocks``; the future's result is a ``StreamHandle``, an
         ``OpenBlocksFailure`` or the exception that closed the connection."""
         self._check_alive()
@@ -272,8 +272,8 @@ class TransportClient:
         self._opens.add(fut, request_id=request_id)
         return fut
 
-    def cached_block_request(self, block_id: str, level: list | None = None,
-                             data: bytes = b"") -> asyncio.Future:
+    def cached_block_request(self, block_id: str, level: list[Any] | None = None,
+                             data: bytes = b"") -> asyncio.Future[Any]:
         """Send ``FetchBlock`` (``level`` None) or ``UploadBlock``; the future's result
         is a ``BlockReply`` or the exception that closed the connection."""
         self._check_alive()
@@ -284,8 +284,8 @@ class TransportClient:
         self._opens.add(fut, request_id=request_id)
         return fut
 
-    async def upload_in_pieces(self, block_id: str, level: list, data: Any,
-                               piece_size: int) -> asyncio.Future:
+    async def upload_in_pieces(self, block_id: str, level: list[Any], data: Any,
+                               piece_size: int) -> asyncio.Future[Any]:
         """Send a replica too big for one frame as ``UploadBlockChunk`` pieces of at most
         ``piece_size`` bytes, waiting for the transport to drain between them; the
         future's result is the server's one ``BlockReply`` (or the exception that closed
@@ -307,7 +307,7 @@ class TransportClient:
         return fut
 
     def request_chunks(self, stream_id: int, chunks: list[tuple[int, int]]
-                       ) -> list[asyncio.Future]:
+                       ) -> list[asyncio.Future[Any]]:
         """Send a ``ChunkFetchRequest`` per ``(chunk_index, expected_length)``, in one
         write; each future's result is ``bytes``, a ``ChunkFetchFailure`` or the exception
         that closed the connection."""
@@ -321,7 +321,7 @@ class TransportClient:
         self.proto.send_many(ChunkFetchRequest(stream_id, i) for i, _ in chunks)
         return futs
 
-    def forget_open(self, fut: asyncio.Future) -> None:
+    def forget_open(self, fut: asyncio.Future[Any]) -> None:
         self._opens.discard_future(fut)
         fut.cancel()
 
@@ -418,10 +418,10 @@ class TransportClientPool:
     async def __aenter__(self) -> TransportClientPool:
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def cached_block(self, address: Any, block_id: str, level: list | None = None,
+    async def cached_block(self, address: Any, block_id: str, level: list[Any] | None = None,
                            data: bytes = b"") -> bytes | None:
         """Fetch a cached RDD block from the block server at ``address`` (``level``
         None): its bytes, or None when the server does not have it. Or upload a replica

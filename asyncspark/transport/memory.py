@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["MemoryAddress", "MemoryTransport", "listen", "memory_pair", "open_connection",
@@ -116,7 +116,7 @@ class MemoryTransport(asyncio.Transport):
             self._writing_paused = True
             self._protocol.pause_writing()
 
-    def writelines(self, list_of_data) -> None:
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in list_of_data:
             self.write(data)
 

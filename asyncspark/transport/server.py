@@ -223,7 +223,7 @@ class TransportServer:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     def _new_connection(self) -> FramedProtocol:

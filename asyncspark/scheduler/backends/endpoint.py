@@ -74,7 +74,8 @@ class ExecutorConnection:
         self.handshake: handshake.Handshake = handshake.Handshake(backend.secret, handshake.DRIVER,
                                              handshake.EXECUTOR, challenger=True)
         self.executor_id: str | None = None
-        self.host, self.pid = "", 0  # from Register
+        self.host: str = ""  # from Register
+        self.pid: int = 0
         self.proto: FramedProtocol = FramedProtocol(self._on_message, self._on_close,
                                     backend.conf.max_frame_size, self._on_connect)
         self.last_heartbeat: float = time.monotonic()
@@ -234,7 +235,7 @@ class CoarseGrainedBackend(abc.ABC):
         return ExecutorSettings.from_config(
             self.conf, master.offheap_dir if master is not None else None, TASK_MODULES)
 
-    def remove_rdd(self, rdd_id: int) -> list[asyncio.Future]:
+    def remove_rdd(self, rdd_id: int) -> list[asyncio.Future[Any]]:
         """Ask every executor to drop the cached blocks of ``rdd_id``; a future per
         executor, done when it has (or is gone)."""
         loop = asyncio.get_running_loop()

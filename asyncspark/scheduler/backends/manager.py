@@ -24,6 +24,7 @@ import collections
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ...conf import Config
@@ -112,7 +113,7 @@ class ExecutorManager(CoarseGrainedBackend):
         return getattr(self.cluster, "procs", {})
 
     @property
-    def executor_log_path(self):
+    def executor_log_path(self) -> Callable[[str], str] | None:
         """The backend's ``executor_log_path(executor_id)`` where executors' logs are files
         the driver can read (``LocalBackend``), else None."""
         return getattr(self.cluster, "executor_log_path", None)

@@ -60,7 +60,7 @@ class ExecutorActor:
     lives as long as the actor, so the child's parent-death signal fires with it)."""
 
     def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.root: str | None = None
 
     async def start(self, env: dict[str, str], executor_id: str,
