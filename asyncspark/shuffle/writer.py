@@ -339,18 +339,26 @@ def write_map_output(records: Iterable[Any], dep: ShuffleDependency, map_id: int
             stats["memory_spilled"] = spill.memory_spilled
 
 
+def _open_spill(dep, map_id: int, attempt: int, local_dir: str, budget: int,
+                spills: list) -> tuple[str, _Spill, int]:
+    """One map task's output files' base path, its spill writer (registered in
+    ``spills``) and the bucketing batch size for its number of reduce partitions."""
+    num_reduces = dep.partitioner.numPartitions
+    base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
+    spill = _Spill(num_reduces, base + ".spill", budget)
+    spills.append(spill)
+    return base, spill, max(64, min(4096, (1 << 16) // max(1, num_reduces)))
+
+
 def _write_sorted_runs(path: str, dep, map_id: int, attempt: int, local_dir: str,
                        budget: int, spills: list) -> tuple[str, list[int], int] | None:
     """The map output cut from sorted runs, or None (nothing left behind) when they
     cannot be read whole."""
     from .sorted_runs import cut_sorted_runs
 
-    num_reduces = dep.partitioner.numPartitions
-    base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
-    spill = _Spill(num_reduces, base + ".spill", budget)
-    spills.append(spill)
-    batch = max(64, min(4096, (1 << 16) // max(1, num_reduces)))
+    base, spill, batch = _open_spill(dep, map_id, attempt, local_dir, budget, spills)
     partitioner = dep.partitioner
+    num_reduces = partitioner.numPartitions
     try:
         cut_sorted_runs(path, partitioner, spill.add_frame,
                         lambda records: _bucket(records, partitioner, num_reduces, spill,
@@ -373,12 +381,9 @@ def _write_sorted_runs(path: str, dep, map_id: int, attempt: int, local_dir: str
 
 def _write_map_output(records: Iterable, dep, map_id: int, attempt: int, local_dir: str,
                       budget: int, spills: list) -> tuple[str, list[int], int]:
-    num_reduces = dep.partitioner.numPartitions
-    base = os.path.join(local_dir, f"shuffle_{dep.shuffle_id}_{map_id}_{attempt}")
-    spill = _Spill(num_reduces, base + ".spill", budget)
-    spills.append(spill)
-    batch = max(64, min(4096, (1 << 16) // max(1, num_reduces)))
+    base, spill, batch = _open_spill(dep, map_id, attempt, local_dir, budget, spills)
     partitioner = dep.partitioner
+    num_reduces = partitioner.numPartitions
     try:
         if dep.map_side_combine:
             def drain(d: dict) -> None:
