@@ -40,13 +40,46 @@ RAY_WORKER_PORT_RANGE = range(10002, 20000)
 
 def free_port(ip: str) -> int:
     """A port the kernel picks as free on ``ip`` now (for a Ray option that would
-    otherwise take a fixed default)."""
-    with socket.socket() as s:
-        try:
-            s.bind((ip, 0))
-        except OSError:  # not an address of this namespace (a node in another one)
-            s.bind(("", 0))
-        return s.getsockname()[1]
+    otherwise take a fixed default), never one of Ray's defaults (44217 and 44227 lie
+    in the kernel's ephemeral range: a pick may land on them)."""
+    while True:
+        with socket.socket() as s:
+            try:
+                s.bind((ip, 0))
+            except OSError:  # not an address of this namespace (a node in another one)
+                s.bind(("", 0))
+            port = s.getsockname()[1]
+        if port not in RAY_DEFAULT_PORTS:
+            return port
+
+
+RESERVED_PORTS = "/proc/sys/net/ipv4/ip_local_reserved_ports"
+
+
+def reserve_default_ports() -> str | None:
+    """Keep the kernel from picking Ray's default ports for anyone (port 0 binds) while a
+    test cluster runs, so a listener on one of them can only be a fixed default: adds
+    them to this namespace's ``ip_local_reserved_ports`` and returns the previous value
+    for :func:`restore_reserved_ports` (None when the file is not writable: not root)."""
+    try:
+        with open(RESERVED_PORTS) as f:
+            before = f.read().strip()
+        ours = {str(p) for p in RAY_DEFAULT_PORTS}
+        with open(RESERVED_PORTS, "w") as f:
+            f.write(",".join(filter(None, [before, *sorted(ours)])))
+    except OSError:
+        return None
+    return before
+
+
+def restore_reserved_ports(before: str | None) -> None:
+    if before is None:
+        return
+    try:
+        with open(RESERVED_PORTS, "w") as f:
+            f.write(before or "\n")
+    except OSError:
+        pass
 _RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 
 
@@ -71,6 +104,7 @@ class RayCluster:
         self.address = ""
         self._saved_env: dict[str, str | None] = {}
         self.chosen_ports: dict[str, dict[str, int]] = {}  # ip -> option -> port given
+        self.reserved_before: str | None = None  # ip_local_reserved_ports before start()
 
     @property
     def ips(self) -> set[str]:
@@ -120,6 +154,7 @@ class RayCluster:
         self.nodes[ip] = proc
 
     def start(self, timeout: float = 60.0) -> RayCluster:
+        self.reserved_before = reserve_default_ports()
         for key, value in self.auth_env().items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
@@ -193,6 +228,8 @@ class RayCluster:
             proc.wait()
         for pgid in [p.pid for p in self.nodes.values()]:
             _wait_group_gone(pgid, 10.0)
+        restore_reserved_ports(self.reserved_before)
+        self.reserved_before = None
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
