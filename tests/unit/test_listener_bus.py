@@ -188,3 +188,39 @@ async def test_a_batch_waits_for_drain_delay_unless_the_bus_is_half_full():
     bus.flush()  # delivered now, on the loop
     assert got[-1] == 6
     await settle(bus)
+
+
+async def test_a_batch_is_delivered_in_slices_with_the_loop_polled_between():
+    """A batch whose delivery outlasts ``slice_time`` is handed out in slices, one per
+    loop iteration, in order, and what is posted meanwhile comes after it; ``flush``
+    still delivers everything at once. The clock is a fake: each look advances it."""
+    bus = ListenerBus(capacity=1000)
+    bus.drain_delay = 60.0
+    ticks = iter(range(10_000))
+    bus.clock = lambda: next(ticks) * 1.0  # every slice "takes" a second
+    bus.slice_time = 0.5
+    got: list = []
+
+    class L:
+        def onJobStart(self, ev):
+            got.append(ev.jobId)
+
+    bus.add(L())
+    bus.start()
+    for i in range(100):
+        bus.post(job_start(i))
+    bus._timed_drain()  # the batch's time has come
+    first = len(got)
+    assert 0 < first < 100  # one slice, the rest left for the next iteration
+    bus.post(job_start(100))  # posted between two slices
+    loop_turns = 0
+    while len(got) < 101 and loop_turns < 20:
+        await asyncio.sleep(0)  # the loop polls its I/O between slices
+        loop_turns += 1
+    assert got == list(range(101))
+    assert loop_turns >= 2  # more than one slice after the first
+    for i in range(101, 200):
+        bus.post(job_start(i))
+    bus.flush()  # statusTracker()'s exactness: all of it, now
+    assert got == list(range(200))
+    await settle(bus)
