@@ -131,7 +131,9 @@ async def test_word_count_and_join_exact_across_nodes(sc):
     joined = sorted(await sc.parallelize(left, 5).join(sc.parallelize(right, 3), 4).collect())
     rmap = dict(right)
     assert joined == sorted((k, (v, rmap[k])) for k, v in left if k in rmap)
-    assert metrics.total("shuffleRemoteBlocksFetched") > 0  # blocks crossed nodes
+    sc.listener_bus.flush()  # the jobs' events, posted before their results came
+    where = collections.Counter(t.executorId for t in metrics.tasks)
+    assert metrics.total("shuffleRemoteBlocksFetched") > 0, where  # blocks crossed nodes
     assert {t.executorId for t in metrics.tasks} == set(hosts(sc))  # both nodes worked
 
 
