@@ -6,6 +6,7 @@ under admission control, request job tags, the UI and /metrics mounted."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import sys
 import time
@@ -89,9 +90,12 @@ async def test_context_ctx_starts_and_stops_with_the_app():
     app.router.add_get("/count", count)
     sc = lifecycle.context
     assert sc._state == "new"
+    frozen_before = gc.get_freeze_count()
     async with TestClient(TestServer(app)) as client:
         assert app[sw.CONTEXT] is sc
         assert sc._state == "running"
+        # the start-up heap (the context among it) is out of the collector's way
+        assert gc.get_freeze_count() > frozen_before + 10_000
         resp = await client.get("/count")
         assert await resp.json() == 10
         pids = executor_pids(sc)
@@ -99,8 +103,9 @@ async def test_context_ctx_starts_and_stops_with_the_app():
         assert len(pids) == 2
         assert all(psutil.pid_exists(p) for p in pids)
         assert Path(local_root).is_dir()  # noqa: ASYNC240
-    # shutdown: executors gone, their directories removed
+    # shutdown: executors gone, their directories removed, nothing left frozen
     assert sc._state == "stopped"
+    assert gc.get_freeze_count() == 0
     _, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)],
                                     timeout=5)
     assert not alive
