@@ -210,15 +210,23 @@ class Pool:
         # FIFO: by (job, stage). FAIR: FairSchedulingAlgorithm with minShare 0 and
         # weight 1 per task set, i.e. fewest running tasks, ties FIFO.
         fifo = self.mode == FIFO
-        best = best_key = None
+        best = None
+        best_running = 0
+        best_priority = (0, 0)
         candidates = 0
-        for t in self.tsms:
+        for t in self.tsms:  # one pass, no key tuples: it runs for every launch
             if t.zombie or not (t.pending or (t.spec is not None and t.spec.pending)):
                 continue
             candidates += 1
-            key = t.taskset.priority if fifo else (len(t.running), t.taskset.priority)
-            if best is None or key < best_key:
-                best, best_key = t, key
+            priority = t.taskset.priority
+            if fifo:
+                if best is None or priority < best_priority:
+                    best, best_priority = t, priority
+                continue
+            running = len(t.running)
+            if best is None or running < best_running or (
+                    running == best_running and priority < best_priority):
+                best, best_running, best_priority = t, running, priority
         if best is None:
             return
         yield best

@@ -57,11 +57,12 @@ class TaskSet:
     shuffle_reads: list[int] = field(default_factory=list)  # shuffles its tasks read
     # per task index, (executor_id or None, host) holding its cached input; None: none
     preferred: list[list[tuple[str | None, str]]] | None = None
+    # FIFO across jobs: earlier jobs first, then earlier stages. Computed once: FAIR
+    # compares it for every candidate task set of every launch.
+    priority: tuple[int, int] = field(init=False, repr=False, compare=False)
 
-    @property
-    def priority(self) -> tuple[int, int]:
-        """FIFO across jobs: earlier jobs first, then earlier stages."""
-        return (self.job_id, self.stage_id)
+    def __post_init__(self) -> None:
+        self.priority = (self.job_id, self.stage_id)
 
 
 @dataclass(slots=True)

@@ -293,6 +293,7 @@ class TaskSchedulerCore:
         begin = self.listeners_active()
         floor = -self.pipeline_depth
         pools = self.pools  # FAIR: the order changes with every launch
+        short: bool | None = None  # may any task set queue on a busy executor?
         for ex in self.executors.values():
             if ex.free <= floor:
                 continue
@@ -307,6 +308,10 @@ class TaskSchedulerCore:
                     else:
                         break
                 elif ex.free > floor:
+                    if short is None:  # no short stage: no queueing, no need to order
+                        short = self._any_short()
+                    if not short:
+                        break
                     tsm = self._first_pending(ordered if pools is None else pools.ordered())
                     if tsm is None or ex.free <= -self._short_depth(tsm):
                         break
@@ -374,6 +379,11 @@ class TaskSchedulerCore:
             if tsm.pending and not tsm.zombie:
                 return tsm
         return None
+
+    def _any_short(self) -> bool:
+        """Whether ``_short_depth`` can be above 0 for any task set (run times known)."""
+        us = self.short_task_us
+        return any(n >= 4 and total < us * n for n, total in self._run_stats.values())
 
     def _short_depth(self, tsm: TaskSetManager) -> int:
         """How many of the stage's tasks an executor may hold queued behind its running

@@ -44,3 +44,60 @@ def test_code_marshalled_once_per_code_object() -> None:
     serializers.dumps_closure(f2, "f2")
     assert serializers._code_bytes[f2.__code__] is cached
     assert pickle.loads(serializers.dumps_closure(f2, "f2"))(1) == 4
+
+
+# -- the by-name cache (serializers._by_name): cloudpickle's decision, remembered -------
+
+
+def test_by_name_cache_gives_cloudpickles_answer() -> None:
+    import cloudpickle
+
+    import asyncspark.partitioner as part
+    f = part.portable_hash
+    first = serializers.dumps_closure(f, "f")
+    assert f in serializers._by_name  # remembered: by name
+    assert serializers.dumps_closure(f, "f") == first  # the cached decision, same bytes
+    assert pickle.loads(first) is f
+    # the module registered for pickling by value: cloudpickle's answer changes, ours too
+    cloudpickle.register_pickle_by_value(part)
+    try:
+        by_value = serializers.dumps_closure(f, "f")
+        assert by_value != first
+        assert len(by_value) > len(first)
+        assert pickle.loads(by_value)(7) == f(7)
+    finally:
+        cloudpickle.unregister_pickle_by_value(part)
+    assert serializers.dumps_closure(f, "f") == first
+
+
+def test_by_name_cache_rechecks_a_rebound_attribute() -> None:
+    import types as _types
+
+    mod = _types.ModuleType("asyncspark_test_rebound")
+    exec("def g(x):\n    return x + 1\n", mod.__dict__)
+    import sys
+    sys.modules[mod.__name__] = mod
+    try:
+        g = mod.g
+        assert pickle.loads(serializers.dumps_closure(g, "g")) is g  # by name
+        exec("def g(x):\n    return x + 2\n", mod.__dict__)  # the name now means another
+        again = pickle.loads(serializers.dumps_closure(g, "g"))
+        assert again is not mod.g
+        assert again(1) == 2
+    finally:
+        del sys.modules[mod.__name__]
+
+
+def test_copyreg_registration_after_first_pickle_counts() -> None:
+    import copyreg
+
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    serializers.dumps_closure([Point(1)], "p")
+    copyreg.pickle(Point, lambda p: (int, (p.x * 10,)))
+    try:
+        assert pickle.loads(serializers.dumps_closure([Point(4)], "p")) == [40]
+    finally:
+        del copyreg.dispatch_table[Point]

@@ -153,6 +153,45 @@ def test_short_job_overtakes_a_long_one_as_soon_as_one_slot_frees():
     assert h.running() == {0: 1, 1: 1}
 
 
+def test_many_small_jobs_fair_order_and_no_ordering_for_busy_executors(monkeypatch):
+    # A service's load: 20 two-task jobs in one FAIR pool, one slot on each of two
+    # executors, short-task pipelining on but no stage with known run times.
+    from asyncspark.scheduler import pools as pools_mod
+
+    calls = Counter()
+    original = pools_mod.Pool.ordered_tsms
+
+    def counting(self):
+        calls["ordered_tsms"] += 1
+        return original(self)
+
+    monkeypatch.setattr(pools_mod.Pool, "ordered_tsms", counting)
+    h = Harness.__new__(Harness)
+    h.ts = CoreDriver(pools=PoolTree(), pipeline_depth=64, short_task_us=2000.0)
+    h.conns = {}
+    for i in range(2):
+        h.conns[f"e{i}"] = conn = Conn()
+        h.ts.executor_added(ExecutorData(f"e{i}", "host", conn, 1))
+    for job in range(20):
+        h.submit(job, 2, job_id=job)
+    assert h.running() == {0: 2}
+    order = []
+    calls.clear()
+    for _ in range(38):
+        task_id = min(h.ts.tasks)
+        h.finish(task_id)
+        order.append(h.newest_stage())
+    # FAIR between task sets: fewest running first, ties by job: each job's 2 tasks in
+    # turn (job 0 done, then 1's first task, ...); every slot refilled at once
+    # FAIR between task sets: fewest running first, ties by job. Job 0's slot goes to
+    # job 1; the next to job 2 (none running) before job 1's second task; and so on.
+    assert order == [j for k in range(1, 19, 2) for j in (k, k + 1, k, k + 1)] + [19, 19]
+    assert sum(h.running().values()) == 2
+    # one ordering per launch; none for the busy executor when no stage is short
+    # (before: 3 a launch, ordering again for each executor to find nothing to queue)
+    assert calls["ordered_tsms"] == 38
+
+
 def test_fifo_mode_keeps_the_long_job_first():
     h = Harness(None, executors=2)
     h.submit(0, 4, job_id=0)
