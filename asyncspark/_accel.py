@@ -45,6 +45,7 @@ __all__ = [
     "sort_int_keys",
     "sort_marshaled_pairs",
     "sorted_int_pairs",
+    "sum_table",
 ]
 
 MODE_CALL, MODE_ADD, MODE_LIST, MODE_CELLS = 0, 1, 2, 4
@@ -386,6 +387,76 @@ def py_pair_buckets(nparts: int, batch: int) -> _PairBuckets:
     return _PairBuckets(nparts, batch)
 
 
+class _SumTable:
+    """Int sums per key in insertion order (``py_sum_table``)."""
+
+    def __init__(self) -> None:
+        self._sums: dict = {}
+        self._reading = False
+        self._busy = False
+
+    def add(self, it: Iterator, limit: int) -> tuple[int, Any]:
+        """Add up to ``limit`` ``(key, value)`` records of ``it``; ``(n, pending)``:
+        ``pending`` is None or the record that stopped it (a value that is not an exact
+        int within 64 bits, or a sum that would leave them), taken and not added."""
+        if not isinstance(it, Iterator):
+            raise TypeError("add() needs an iterator")
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        if self._reading or self._busy:
+            raise RuntimeError("SumTable: add() while adding" if self._busy
+                               else "SumTable: add() after items()")
+        lo, hi = _INT64
+        sums = self._sums
+        n = 0
+        self._busy = True
+        try:
+            for k, v in it:
+                if type(v) is not int or not lo <= v <= hi:
+                    return n, (k, v)
+                s = sums.get(k, _MISSING)
+                if s is _MISSING:
+                    sums[k] = v
+                elif not lo <= s + v <= hi:
+                    return n, (k, v)
+                else:
+                    sums[k] = s + v
+                n += 1
+                if n >= limit:
+                    break
+        finally:
+            self._busy = False
+        return n, None
+
+    @property
+    def nbytes(self) -> int:
+        import sys
+
+        return sys.getsizeof(self._sums) + sum(sys.getsizeof(k) for k in self._sums)
+
+    def __len__(self) -> int:
+        return 0 if self._reading else len(self._sums)
+
+    def items(self) -> Iterator[tuple[Any, int]]:
+        if self._busy:
+            raise RuntimeError("SumTable: items() while adding")
+        if self._reading:
+            raise RuntimeError("SumTable: items() twice")
+        self._reading = True
+        sums, self._sums = self._sums, {}
+        return iter(sums.items())
+
+
+def py_sum_table() -> _SumTable:
+    """An empty table of int sums per key, in insertion order: the map-side combine of
+    ``reduceByKey(operator.add)`` over records whose values are ints. ``add(it, limit)``
+    adds records, ``len()`` is the number of keys, ``nbytes`` the memory it holds,
+    ``items()`` gives each ``(key, sum)`` once, in the order the keys came. (The C twin
+    keeps each sum as a 64-bit int beside its key: a record costs one probe and makes
+    no object.)"""
+    return _SumTable()
+
+
 # -- shuffle loops -------------------------------------------------------------------------
 
 
@@ -532,6 +603,7 @@ encode_sorted_pairs = py_encode_sorted_pairs
 int_sums = py_int_sums
 encode_pairs = py_encode_pairs
 pair_buckets = py_pair_buckets
+sum_table = py_sum_table
 NATIVE = False
 if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -548,6 +620,7 @@ if os.environ.get("ASYNCSPARK_PURE_PYTHON", "") in ("", "0"):
             sort_int_keys,
             sort_marshaled_pairs,
             sorted_int_pairs,
+            sum_table,
         )
     except ImportError:  # not built (no compiler at install time): the twins serve
         pass

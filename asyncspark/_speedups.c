@@ -2098,7 +2098,392 @@ static PyTypeObject IntSumsType = {
     .tp_as_sequence = &int_sums_as_sequence,
 };
 
+/* ---- sum_table: reduceByKey(operator.add)'s map-side combine of (key, int) records --
+ * A dict fold makes a new int object for every merge (the sum) and frees the old one,
+ * and finding a key's combiner again to store the sum is a second probe with a second
+ * key comparison. This table keeps each key's sum as a C long long next to the key
+ * (entries in insertion order, like a dict's; an index of int32 slots, at most half
+ * full), so a record costs one hash, one probe and one comparison and makes no object.
+ * Keys compare as a dict compares them (identity, then hash and ==; exact str keys by
+ * their bytes). A value that is not an exact int within 64 bits, or a sum that would
+ * leave 64 bits, stops `add` and is handed back: the caller carries on with a dict. */
+
+typedef struct {
+    PyObject *key;
+    Py_hash_t hash;
+    long long sum;
+} SumEntry;
+
+typedef struct {
+    PyObject_HEAD
+    SumEntry *entries;
+    int *index;                 /* -1: empty slot; else an entry's position */
+    Py_ssize_t size, room, slots, pos;
+    Py_ssize_t key_bytes;       /* the keys' own sizes, as sys.getsizeof gives them */
+    int busy;                   /* inside add(): user code (iterator, __eq__) may run */
+    int reading;                /* items() started: nothing more can be added */
+} SumTableObject;
+
+static PyTypeObject SumTableType;
+
+static Py_ssize_t
+object_bytes(PyObject *k)
+{
+    if (PyUnicode_CheckExact(k)) {
+        Py_ssize_t len = PyUnicode_GET_LENGTH(k);
+        if (PyUnicode_IS_COMPACT_ASCII(k))
+            return (Py_ssize_t)sizeof(PyASCIIObject) + len + 1;
+        return (Py_ssize_t)sizeof(PyCompactUnicodeObject) + (len + 1) * PyUnicode_KIND(k);
+    }
+    PyTypeObject *t = Py_TYPE(k);
+    Py_ssize_t n = t->tp_basicsize;
+    if (t->tp_itemsize) {
+        Py_ssize_t items = Py_SIZE(k);
+        n += (items < 0 ? -items : items) * t->tp_itemsize;
+    }
+    return n;
+}
+
+static void
+sum_table_release(SumTableObject *t)
+{
+    if (t->entries != NULL) {
+        for (Py_ssize_t i = 0; i < t->size; i++)
+            Py_CLEAR(t->entries[i].key);
+    }
+    PyMem_Free(t->entries);
+    PyMem_Free(t->index);
+    t->entries = NULL;
+    t->index = NULL;
+    t->size = t->room = t->slots = t->pos = t->key_bytes = 0;
+}
+
+static int
+sum_table_reindex(SumTableObject *t, Py_ssize_t slots)
+{
+    int *index = PyMem_Malloc(sizeof(int) * slots);
+    if (index == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(index, 0xff, sizeof(int) * slots);
+    size_t mask = (size_t)slots - 1;
+    for (Py_ssize_t e = 0; e < t->size; e++) {
+        size_t i = (size_t)mix64((unsigned long long)t->entries[e].hash) & mask;
+        while (index[i] >= 0)
+            i = (i + 1) & mask;
+        index[i] = (int)e;
+    }
+    PyMem_Free(t->index);
+    t->index = index;
+    t->slots = slots;
+    return 0;
+}
+
+/* Make room for one more entry (entries array and index); -1 with an error set. */
+static int
+sum_table_reserve(SumTableObject *t)
+{
+    if (t->size >= 0x3fffffff) {
+        PyErr_SetString(PyExc_OverflowError, "sum_table: too many keys");
+        return -1;
+    }
+    if (t->size == t->room) {
+        Py_ssize_t room = t->room ? t->room * 2 : 256;
+        SumEntry *e = PyMem_Realloc(t->entries, sizeof(SumEntry) * room);
+        if (e == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->entries = e;
+        t->room = room;
+    }
+    if ((t->size + 1) * 2 > t->slots)
+        return sum_table_reindex(t, t->slots ? t->slots * 2 : 512);
+    return 0;
+}
+
+/* Whether the stored key `a` (hash equal to k's) equals `k`: 1, 0, or -1 (error). */
+static int
+key_equal(PyObject *a, PyObject *k)
+{
+    if (a == k)
+        return 1;
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(k)) {
+        Py_ssize_t len = PyUnicode_GET_LENGTH(a);
+        if (len != PyUnicode_GET_LENGTH(k) || PyUnicode_KIND(a) != PyUnicode_KIND(k))
+            return 0;
+        return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(k),
+                      (size_t)len * PyUnicode_KIND(a)) == 0;
+    }
+    return PyObject_RichCompareBool(a, k, Py_EQ);
+}
+
+PyDoc_STRVAR(sum_table_doc,
+"sum_table() -> SumTable\n\n"
+"An empty table of int sums per key, in insertion order: the map-side combine of\n"
+"reduceByKey(operator.add) over records whose values are ints. `add(it, limit)` adds\n"
+"records; `len()` is the number of keys; `nbytes` the memory it holds (its arrays and\n"
+"the keys' sizes); `items()` gives each (key, sum) once, in the order the keys came.");
+
+static PyObject *
+sum_table_make(PyObject *self, PyObject *unused)
+{
+    SumTableObject *t = PyObject_GC_New(SumTableObject, &SumTableType);
+    if (t == NULL)
+        return NULL;
+    t->entries = NULL;
+    t->index = NULL;
+    t->size = t->room = t->slots = t->pos = t->key_bytes = 0;
+    t->busy = t->reading = 0;
+    PyObject_GC_Track(t);
+    return (PyObject *)t;
+}
+
+static int
+sum_table_traverse(SumTableObject *t, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; i < t->size; i++)
+        Py_VISIT(t->entries[i].key);
+    return 0;
+}
+
+static int
+sum_table_clear(SumTableObject *t)
+{
+    if (!t->busy)
+        sum_table_release(t);
+    return 0;
+}
+
+static void
+sum_table_dealloc(SumTableObject *t)
+{
+    PyObject_GC_UnTrack(t);
+    sum_table_release(t);
+    PyObject_GC_Del(t);
+}
+
+/* One record into the table: 1 added, 0 handed back (not an exact int within 64 bits,
+   or the sum would leave them), -1 error. */
+static int
+sum_table_put(SumTableObject *t, PyObject *k, PyObject *v)
+{
+    if (!PyLong_CheckExact(v))
+        return 0;
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow)
+        return 0;
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    Py_hash_t h = PyObject_Hash(k);
+    if (h == -1)
+        return -1;
+    size_t mask = (size_t)t->slots - 1;
+    size_t i = t->slots ? (size_t)mix64((unsigned long long)h) & mask : 0;
+    if (t->slots) {
+        int e;
+        while ((e = t->index[i]) >= 0) {
+            SumEntry *en = &t->entries[e];
+            if (en->hash == h) {
+                int eq = key_equal(en->key, k);
+                if (eq < 0)
+                    return -1;
+                if (eq) {
+                    long long s = en->sum;
+                    if ((x > 0 && s > LLONG_MAX - x) || (x < 0 && s < LLONG_MIN - x))
+                        return 0;
+                    en->sum = s + x;
+                    return 1;
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    Py_ssize_t slots = t->slots;
+    if (sum_table_reserve(t) < 0)
+        return -1;
+    if (t->slots != slots) {  /* reindexed: find the new key's empty slot again */
+        mask = (size_t)t->slots - 1;
+        i = (size_t)mix64((unsigned long long)h) & mask;
+        while (t->index[i] >= 0)
+            i = (i + 1) & mask;
+    }
+    SumEntry *en = &t->entries[t->size];
+    en->key = Py_NewRef(k);
+    en->hash = h;
+    en->sum = x;
+    t->index[i] = (int)t->size;
+    t->size++;
+    t->key_bytes += object_bytes(k);
+    return 1;
+}
+
+PyDoc_STRVAR(sum_table_add_doc,
+"add(it, limit) -> (n, pending)\n\n"
+"Add up to `limit` (key, value) records of iterator `it`: a new key's sum is its value,\n"
+"a known key's sum grows by it (`+`). `n` records were added; `pending` is None, or the\n"
+"(key, value) record that stopped it (a value that is not an exact int within 64 bits,\n"
+"or a sum that would leave them), taken from `it` and not added. `n` < `limit` and\n"
+"`pending` None: `it` is exhausted. Records unpack as `k, v = record` does.");
+
+static PyObject *
+sum_table_add(SumTableObject *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args("add", nargs, 2) < 0)
+        return NULL;
+    PyObject *it = args[0];
+    Py_ssize_t limit;
+    if (!PyIter_Check(it)) {
+        PyErr_SetString(PyExc_TypeError, "add() needs an iterator");
+        return NULL;
+    }
+    if (get_limit(args[1], &limit) < 0)
+        return NULL;
+    if (t->reading || t->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        t->busy ? "SumTable: add() while adding" : "SumTable: add() after items()");
+        return NULL;
+    }
+    t->busy = 1;
+    Py_ssize_t n = 0;
+    PyObject *pending = NULL;
+    while (n < limit) {
+        PyObject *item = PyIter_Next(it);
+        if (item == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            break;
+        }
+        PyObject *k, *v;
+        int r = unpack2(item, &k, &v);
+        Py_DECREF(item);
+        if (r < 0)
+            goto error;
+        r = sum_table_put(t, k, v);
+        if (r == 0) {
+            pending = PyTuple_Pack(2, k, v);
+            Py_DECREF(k);
+            Py_DECREF(v);
+            if (pending == NULL)
+                goto error;
+            break;
+        }
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (r < 0)
+            goto error;
+        n++;
+    }
+    t->busy = 0;
+    if (pending == NULL)
+        return Py_BuildValue("(nO)", n, Py_None);
+    return Py_BuildValue("(nN)", n, pending);
+error:
+    t->busy = 0;
+    return NULL;
+}
+
+static PyObject *
+sum_table_items(SumTableObject *t, PyObject *unused)
+{
+    if (t->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "SumTable: items() while adding");
+        return NULL;
+    }
+    if (t->reading) {
+        PyErr_SetString(PyExc_RuntimeError, "SumTable: items() twice");
+        return NULL;
+    }
+    t->reading = 1;
+    return Py_NewRef(t);
+}
+
+static PyObject *
+sum_table_next(SumTableObject *t)
+{
+    if (!t->reading) {
+        PyErr_SetString(PyExc_TypeError, "iterate a SumTable through items()");
+        return NULL;
+    }
+    if (t->pos >= t->size) {
+        sum_table_release(t);
+        return NULL;
+    }
+    SumEntry *en = &t->entries[t->pos];
+    PyObject *v = PyLong_FromLongLong(en->sum);
+    if (v == NULL)
+        return NULL;
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, en->key);  /* the table's reference moves to the pair */
+    en->key = NULL;
+    PyTuple_SET_ITEM(pair, 1, v);
+    t->pos++;
+    return pair;
+}
+
+static PyObject *
+sum_table_iter(SumTableObject *t)
+{
+    if (!t->reading) {
+        PyErr_SetString(PyExc_TypeError, "iterate a SumTable through items()");
+        return NULL;
+    }
+    return Py_NewRef(t);
+}
+
+static PyObject *
+sum_table_nbytes(SumTableObject *t, void *closure)
+{
+    return PyLong_FromSsize_t(t->room * (Py_ssize_t)sizeof(SumEntry)
+                              + t->slots * (Py_ssize_t)sizeof(int) + t->key_bytes);
+}
+
+static Py_ssize_t
+sum_table_len(SumTableObject *t)
+{
+    return t->reading ? 0 : t->size;
+}
+
+static PyMethodDef sum_table_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))sum_table_add, METH_FASTCALL, sum_table_add_doc},
+    {"items", (PyCFunction)sum_table_items, METH_NOARGS,
+     "items() -> iterator of (key, sum) in insertion order, once; empties the table"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef sum_table_getset[] = {
+    {"nbytes", (getter)sum_table_nbytes, NULL, "bytes the table holds", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods sum_table_as_sequence = {
+    .sq_length = (lenfunc)sum_table_len,
+};
+
+static PyTypeObject SumTableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncspark._speedups.SumTable",
+    .tp_basicsize = sizeof(SumTableObject),
+    .tp_dealloc = (destructor)sum_table_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Int sums per key in insertion order (see sum_table()).",
+    .tp_traverse = (traverseproc)sum_table_traverse,
+    .tp_clear = (inquiry)sum_table_clear,
+    .tp_iter = (getiterfunc)sum_table_iter,
+    .tp_iternext = (iternextfunc)sum_table_next,
+    .tp_methods = sum_table_methods,
+    .tp_getset = sum_table_getset,
+    .tp_as_sequence = &sum_table_as_sequence,
+};
+
 static PyMethodDef speedups_methods[] = {
+    {"sum_table", (PyCFunction)sum_table_make, METH_NOARGS, sum_table_doc},
     {"int_sums", (PyCFunction)int_sums_make, METH_NOARGS, int_sums_doc},
     {"encode_pairs", (PyCFunction)encode_pairs, METH_O, encode_pairs_doc},
     {"pair_buckets", (PyCFunction)(void (*)(void))pair_buckets_make, METH_FASTCALL,
@@ -2133,7 +2518,8 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&PipeType) < 0 || PyType_Ready(&SortedPairsType) < 0
-            || PyType_Ready(&IntSumsType) < 0 || PyType_Ready(&PairBucketsType) < 0)
+            || PyType_Ready(&IntSumsType) < 0 || PyType_Ready(&SumTableType) < 0
+            || PyType_Ready(&PairBucketsType) < 0)
         return NULL;
     return PyModuleDef_Init(&speedups_module);
 }

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from zlib import crc32
 
 from .._accel import (
+    MODE_ADD,
     MODE_CELLS,
     MODE_LIST,
     bucket_hash,
@@ -39,6 +40,7 @@ from .._accel import (
     merge_into,
     merge_mode,
     pair_buckets,
+    sum_table,
 )
 from .._files import naming
 from ..errors import CorruptDataError
@@ -274,22 +276,45 @@ def _estimate_entry(k, v) -> int:
     return size
 
 
-def _combine(records: Iterable, aggregator, budget: int, on_full) -> dict:
-    """Map-side combine into a dict; ``on_full(d)`` drains it when over the budget.
+def _combine(records: Iterable, aggregator, budget: int, on_full) -> Any:
+    """Map-side combine; ``on_full(d)`` drains what it holds when over the budget.
+    Returns what is left: a dict, or a ``sum_table`` (both have ``len()`` and
+    ``items()``).
 
-    While combining, each combiner sits in a one-item list (``MODE_CELLS``), updated in
-    place: one dict lookup per record instead of two (lookups of equal but not identical
-    keys cost a rich comparison each). The dict returned holds the combiners themselves.
+    ``reduceByKey(operator.add)`` of int values sums into a ``sum_table``
+    (``asyncspark._accel``): each key's sum a machine int beside its key, no int object
+    made or freed a record, one probe a record. A value it cannot hold (not an int, or
+    a sum beyond 64 bits) hands the sums so far on to the dict path below.
+
+    There each combiner sits in a one-item list (``MODE_CELLS``), updated in place:
+    one dict lookup per record instead of two (lookups of equal but not identical keys
+    cost a rich comparison each). The dict returned holds the combiners themselves.
     """
     create = aggregator.createCombiner
     if create is identity:
         create = None
     merge = aggregator.mergeValue
     mode = merge_mode(create, merge)
+    it = iter(records)
+    prior: Any = None
+    if mode == MODE_ADD:
+        table = sum_table()
+        while True:
+            n, pending = table.add(it, _CHECK_EVERY)
+            if pending is not None:
+                it = chain((pending,), it)
+                prior = table.items()
+                break
+            if table.nbytes > budget:
+                on_full(table)
+                table = sum_table()
+            if n < _CHECK_EVERY:
+                return table
     if mode != MODE_LIST:
         mode |= MODE_CELLS
     cells: dict = {}
-    it = iter(records)
+    if prior is not None:
+        cells.update((k, [s]) for k, s in prior)
     entry = 0
     while True:
         n, k = merge_into(cells, it, create, merge, _CHECK_EVERY, mode)

@@ -569,3 +569,104 @@ def test_encode_pairs_is_marshal_or_none(impl):
         assert impl[2]([*good, odd]) is None
     with pytest.raises(TypeError):
         impl[2](tuple(good))
+
+
+TABLES = [("python", _accel.py_sum_table)]
+if _speedups is not None:
+    TABLES.append(("c", _speedups.sum_table))
+_sum_keys = st.one_of(st.integers(-4, 4), st.sampled_from([1.0, True, 0.0, False, -0.0]),
+                      st.text(max_size=2), st.sampled_from(["é", "日本", "\U0001f600"]),
+                      st.tuples(st.integers(0, 2)), st.integers(2**70, 2**70 + 2))
+_sum_values = st.one_of(st.integers(-5, 5), _int64, st.integers(2**63, 2**64),
+                        st.booleans(), st.floats(-3, 3), st.none())
+
+
+def drive_table(make, records, limit):
+    """The writer's loop: add until exhausted, passing over each pending record."""
+    t = make()
+    it = iter(records)
+    steps = []
+    while True:
+        n, pending = t.add(it, limit)
+        steps.append((n, pending))
+        if pending is None and n < limit:
+            return t, steps
+
+
+@given(st.lists(st.tuples(_sum_keys, _sum_values), max_size=120), st.integers(1, 40))
+def test_sum_table_sums_as_a_dict_fold_with_plus(records, limit):
+    # the reference: the records the table takes, folded with + into a dict
+    expected: dict = {}
+    taken, handed_back = 0, []
+    for k, v in records:
+        s = expected.get(k, 0)
+        if type(v) is int and -2**63 <= v < 2**63 and -2**63 <= s + v < 2**63:
+            expected[k] = v if k not in expected else s + v
+            taken += 1
+        else:
+            handed_back.append((k, v))
+    results = []
+    for _, make in TABLES:
+        t, steps = drive_table(make, records, limit)
+        assert sum(n for n, _ in steps) == taken
+        pending = [p for _, p in steps if p is not None]
+        assert pending == handed_back
+        assert [type(v) for _, v in pending] == [type(v) for _, v in handed_back]
+        assert all(n <= limit for n, _ in steps)
+        assert len(t) == len(expected)
+        assert t.nbytes > 0 or not expected
+        got = list(t.items())
+        assert got == list(expected.items())  # same keys (the first seen), same order
+        assert [type(k) for k, _ in got] == [type(k) for k in expected]
+        assert all(type(s) is int for _, s in got)
+        assert len(t) == 0
+        results.append((steps, got))
+    assert all(r == results[0] for r in results)
+    assert all([type(k) for k, _ in r[1]] == [type(k) for k, _ in results[0][1]]
+               for r in results)
+
+
+@pytest.mark.parametrize("make", TABLES, ids=[t[0] for t in TABLES])
+def test_sum_table_errors_name_the_problem(make):
+    make = make[1]
+    t = make()
+    for record, exc, message in [
+            (5, TypeError, "cannot unpack non-iterable int object"),
+            (("a",), ValueError, "not enough values to unpack (expected 2, got 1)"),
+            (["a", 1, 2], ValueError, "too many values to unpack (expected 2)"),
+            (([], 1), TypeError, "unhashable type: 'list'")]:
+        with pytest.raises(exc) as info:
+            t.add(iter([("k", 1), record]), 10)
+        assert str(info.value) == message
+    assert len(t) == 1  # what came before each bad record is added (4 times), nothing else
+    # any 2-item iterable unpacks; a pending one comes back as a tuple
+    assert t.add(iter([["k", 2], iter(("x", 1.5))]), 10) == (1, ("x", 1.5))
+
+    class Boom:
+        def __hash__(self):
+            return 1
+
+        def __eq__(self, other):
+            raise KeyError("from the user")
+
+    t.add(iter([(Boom(), 1)]), 1)
+    with pytest.raises(KeyError, match="from the user"):
+        t.add(iter([(Boom(), 1)]), 1)
+    with pytest.raises(ValueError, match="limit"):
+        t.add(iter([]), 0)
+    with pytest.raises(TypeError, match="iterator"):
+        t.add([("k", 1)], 1)
+    assert dict((k, v) for k, v in t.items() if k.__class__ is str) == {"k": 6}
+    with pytest.raises(RuntimeError, match="after items"):
+        t.add(iter([("k", 1)]), 1)
+    with pytest.raises(RuntimeError, match="twice"):
+        t.items()
+
+
+def test_sum_table_nbytes_counts_its_keys():
+    for _, make in TABLES:
+        small, big = make(), make()
+        small.add(iter([("w", 1)] * 100), 1000)
+        big.add(iter((f"word{i:06d}" * 4, 1) for i in range(5000)), 10_000)
+        assert 0 < small.nbytes < big.nbytes
+        assert big.nbytes >= 5000 * 24 * 4  # the keys' characters alone
