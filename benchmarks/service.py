@@ -21,6 +21,8 @@ generator runs in this process. Measured, in one invocation:
   arrive open-loop (``--light-rate`` a second, latency from the scheduled send time), so
   that requests stuck behind a heavy job count; then the closed-loop figure (4 clients
   back to back, which send nothing while stuck and so hide head-of-line blocking);
+- per load row, the CPU (user + system) per request of the service process and of its
+  executors or workers: a figure less sensitive than requests/s to other load;
 - after each shutdown: processes of the service left running, files left in its
   temporary directory, its ``/dev/shm`` directory left behind.
 
@@ -195,6 +197,22 @@ class Server:
         self.shm = fields[3] if len(fields) > 3 else ""
         self.url = f"http://127.0.0.1:{self.port}"
 
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds (user + system) of the service process and of its descendants
+        (executors, pool or Dask workers) so far."""
+        import psutil
+
+        proc = psutil.Process(self.proc.pid)
+        t = proc.cpu_times()
+        workers = 0.0
+        for child in proc.children(recursive=True):
+            try:
+                c = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            workers += c.user + c.system
+        return t.user + t.system, workers
+
     def stop(self) -> dict:
         """SIGTERM, then what was left behind."""
         import psutil
@@ -337,9 +355,19 @@ async def run(args: argparse.Namespace) -> dict:
     for kind in kinds:
         server = Server(kind)
         try:
+            # not counted: the executors' or workers' start-up, first imports, caches
+            await load(server.url, "/words", body, 40, 20)
+            await load(server.url, "/wordcount", body, 40, 20)
             for job, path in (("one-stage", "/words"), ("shuffle", "/wordcount")):
                 for c in (1, 20, 200):
-                    row = await load(server.url, path, body, max(n_of[c], c), c)
+                    n = max(n_of[c], c)
+                    before = server.cpu()
+                    row = await load(server.url, path, body, n, c)
+                    after = server.cpu()
+                    # CPU per request (user + system, from the kernel's accounts): less
+                    # sensitive to other load on the machine than requests/s
+                    row["service_cpu_us"] = round((after[0] - before[0]) / (n + 1) * 1e6)
+                    row["workers_cpu_us"] = round((after[1] - before[1]) / (n + 1) * 1e6)
                     report["load"].append({"service": kind, "job": job, **row})
         finally:
             report["shutdown"].append({"service": kind, **server.stop()})
@@ -365,10 +393,14 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def _table(report: dict) -> str:
     out = [f"$ {report['command']}", f"# {report['machine']}", "",
            f"{'service':<12} {'job':<10} {'conc':>5} {'reqs':>5} {'req/s':>8} "
-           f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"]
+           f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu µs/req':>10} {'workers':>8}"]
     out.extend(f"{r['service']:<12} {r['job']:<10} {r['concurrency']:>5} "
                f"{r['requests']:>5} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-               f"{r['errors']:>6}" for r in report["load"])
+               f"{r['errors']:>6} {r['service_cpu_us']:>10} {r['workers_cpu_us']:>8}"
+               for r in report["load"])
+    out.append("(cpu µs/req: the service process's CPU per request, user + system; "
+               "workers: its executors' or workers'; CPU clocks tick at 10 ms, so rows "
+               "of few requests are coarse)")
     rate = report["mixed"][0]["alone"]["rate"] if report["mixed"] else 0
     out += ["", "mixed load: light /words p99 (ms) alone / with 1 heavy job per second "
                 f"({HEAVY_TASKS} x {HEAVY_TASK_S * 1000:g} ms tasks)",

@@ -20,6 +20,12 @@ def test_service_benchmark_quick_json() -> None:
     for r in report["load"]:
         assert r["errors"] == 0, r
         assert r["rps"] > 0
+        assert r["service_cpu_us"] >= 0
+        assert r["workers_cpu_us"] >= 0
+    for kind in report["kinds"]:  # CPU clocks tick at 10 ms: summed over a service's rows
+        rows_of = [r for r in report["load"] if r["service"] == kind]
+        assert sum(r["service_cpu_us"] for r in rows_of) > 0, kind
+        assert sum(r["workers_cpu_us"] for r in rows_of) > 0, kind
         assert 0 < r["p50_ms"] <= r["p99_ms"]
     assert [m["mode"] for m in report["mixed"]] == ["FIFO", "FAIR"]
     for m in report["mixed"]:
