@@ -24,12 +24,12 @@ from ._accel import (
     PIPE_KEY_BY,
     PIPE_MAP,
     PIPE_MAP_VALUES,
-    pipe,
 )
 from .aggregations import AggregateRDDFunctions
 from .dependency import Dependency
 from .pairs import PairRDDFunctions
 from .rdd_actions import RDDActions
+from .rdds.piped import Piped
 from .sampling import SamplingRDDFunctions
 from .storage.block_manager import get_or_compute
 from .storage.level import StorageLevel
@@ -406,7 +406,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
         >>> await sc.parallelize([1, 2, 3], 2).map(lambda x: x * x).collect()
         [1, 4, 9]
         """
-        return self._map_partitions(lambda _, it: pipe(PIPE_MAP, f, it), preservesPartitioning,
+        return self._map_partitions(Piped(PIPE_MAP, f), preservesPartitioning,
                                     "map()", f)
 
     def flatMap(self, f: Callable[[T], Iterable[U]],
@@ -416,7 +416,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
         >>> await sc.parallelize([1, 2, 3], 2).flatMap(lambda x: range(x)).collect()
         [0, 0, 1, 0, 1, 2]
         """
-        return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP, f, it),
+        return self._map_partitions(Piped(PIPE_FLAT_MAP, f),
                                     preservesPartitioning, "flatMap()", f)
 
     def filter(self, f: Callable[[T], object]) -> RDD[T]:
@@ -425,7 +425,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
         >>> await sc.parallelize(range(10), 3).filter(lambda x: x % 3 == 0).collect()
         [0, 3, 6, 9]
         """
-        return self._map_partitions(lambda _, it: pipe(PIPE_FILTER, f, it), True, "filter()", f)
+        return self._map_partitions(Piped(PIPE_FILTER, f), True, "filter()", f)
 
     def mapPartitions(self, f: Callable[[Iterator[T]], Iterable[U]],
                       preservesPartitioning: bool = False) -> RDD[U]:
@@ -471,7 +471,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
         >>> await sc.parallelize(["apple", "fig"]).keyBy(len).collect()
         [(5, 'apple'), (3, 'fig')]
         """
-        return self._map_partitions(lambda _, it: pipe(PIPE_KEY_BY, f, it), False, "keyBy()", f)
+        return self._map_partitions(Piped(PIPE_KEY_BY, f), False, "keyBy()", f)
 
     def mapValues(self: RDD[tuple[K, V]], f: Callable[[V], U]) -> RDD[tuple[K, U]]:
         """A pair RDD with ``f`` applied to every value, the keys (and the partitioning)
@@ -480,7 +480,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
         >>> await sc.parallelize([("a", 1), ("b", 2)]).mapValues(lambda v: v * 10).collect()
         [('a', 10), ('b', 20)]
         """
-        return self._map_partitions(lambda _, it: pipe(PIPE_MAP_VALUES, f, it), True,
+        return self._map_partitions(Piped(PIPE_MAP_VALUES, f), True,
                                     "mapValues()", f)
 
     def flatMapValues(self: RDD[tuple[K, V]],
@@ -491,7 +491,7 @@ class RDD(PairRDDFunctions, AggregateRDDFunctions, SamplingRDDFunctions, RDDActi
         >>> await sc.parallelize([("a", "xy"), ("b", "z")]).flatMapValues(list).collect()
         [('a', 'x'), ('a', 'y'), ('b', 'z')]
         """
-        return self._map_partitions(lambda _, it: pipe(PIPE_FLAT_MAP_VALUES, f, it), True,
+        return self._map_partitions(Piped(PIPE_FLAT_MAP_VALUES, f), True,
                                     "flatMapValues()", f)
 
     def keys(self: RDD[tuple[K, V]]) -> RDD[K]:

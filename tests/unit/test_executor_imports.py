@@ -41,6 +41,8 @@ LINEAGE = {
     "asyncspark.sampling", "asyncspark.approx",
     # the RDD class's mixin of core actions
     "asyncspark.rdd_actions",
+    # the partition function of map(), filter() and the other record pipelines
+    "asyncspark.rdds.piped",
 }
 
 
