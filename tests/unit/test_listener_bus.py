@@ -164,9 +164,10 @@ def test_events_round_trip_through_json():
         event_from_json({"Event": "Nope"})
 
 
-async def test_a_batch_waits_for_drain_delay_unless_the_bus_is_half_full():
-    bus = ListenerBus(capacity=10)
-    bus.drain_delay = 60.0  # only the half-full rule can deliver within this test
+def started_bus(capacity: int) -> tuple[ListenerBus, list]:
+    """A started bus whose batches wait a minute, and the job ids its listener got."""
+    bus = ListenerBus(capacity=capacity)
+    bus.drain_delay = 60.0
     got: list = []
 
     class L:
@@ -175,6 +176,11 @@ async def test_a_batch_waits_for_drain_delay_unless_the_bus_is_half_full():
 
     bus.add(L())
     bus.start()
+    return bus, got
+
+
+async def test_a_batch_waits_for_drain_delay_unless_the_bus_is_half_full():
+    bus, got = started_bus(10)  # only the half-full rule can deliver within this test
     for i in range(4):
         bus.post(job_start(i))
     await asyncio.sleep(0)
@@ -194,19 +200,10 @@ async def test_a_batch_is_delivered_in_slices_with_the_loop_polled_between():
     """A batch whose delivery outlasts ``slice_time`` is handed out in slices, one per
     loop iteration, in order, and what is posted meanwhile comes after it; ``flush``
     still delivers everything at once. The clock is a fake: each look advances it."""
-    bus = ListenerBus(capacity=1000)
-    bus.drain_delay = 60.0
+    bus, got = started_bus(1000)
     ticks = iter(range(10_000))
     bus.clock = lambda: next(ticks) * 1.0  # every slice "takes" a second
     bus.slice_time = 0.5
-    got: list = []
-
-    class L:
-        def onJobStart(self, ev):
-            got.append(ev.jobId)
-
-    bus.add(L())
-    bus.start()
     for i in range(100):
         bus.post(job_start(i))
     bus._timed_drain()  # the batch's time has come
