@@ -44,9 +44,10 @@ class StatusTracker:
         """s of no group).
 
         >>> async def nightly():
+        ...     tracker = sc.statusTracker()  # jobs from now on are known to it
         ...     sc.setJobGroup("nightly", "the nightly totals")
         ...     await sc.parallelize(range(4), 2).sum()
-        ...     return sc.statusTracker().getJobIdsForGroup("nightly")
+        ...     return tracker.getJobIdsForGroup("nightly")
         >>> len(await nightly())
         1
         """
@@ -80,10 +81,11 @@ class StatusTracker:
         """A job's id, status and stage ids (``SparkJobInfo``), or None.
 
         >>> async def one_job():
+        ...     tracker = sc.statusTracker()
         ...     sc.setJobGroup("info", "one job")
         ...     await sc.parallelize([1, 2]).count()
-        ...     (job,) = sc.statusTracker().getJobIdsForGroup("info")
-        ...     return sc.statusTracker().getJobInfo(job)
+        ...     (job,) = tracker.getJobIdsForGroup("info")
+        ...     return tracker.getJobInfo(job)
         >>> (await one_job()).status
         'SUCCEEDED'
         """
@@ -99,11 +101,12 @@ class StatusTracker:
         """A stage's latest attempt (``SparkStageInfo``: tasks, their counts, name), or None.
 
         >>> async def stage():
+        ...     tracker = sc.statusTracker()
         ...     sc.setJobGroup("stage", "one stage")
         ...     await sc.parallelize([1, 2, 3], 3).count()
-        ...     (job,) = sc.statusTracker().getJobIdsForGroup("stage")
-        ...     (sid,) = sc.statusTracker().getJobInfo(job).stageIds
-        ...     return sc.statusTracker().getStageInfo(sid)
+        ...     (job,) = tracker.getJobIdsForGroup("stage")
+        ...     (sid,) = tracker.getJobInfo(job).stageIds
+        ...     return tracker.getStageInfo(sid)
         >>> info = await stage()
         >>> info.numTasks, info.numCompletedTasks
         (3, 3)
